@@ -1,0 +1,103 @@
+// The HTTP half of hearth's API. Every call goes through `request`, so error
+// bodies become one ApiError type and a lost session is noticed in one place.
+
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status, or 0 when the server could not be reached.
+   * @param {string} code the API's stable snake_case code.
+   * @param {string} message the API's human sentence, shown to the person as is.
+   * @param {number|null} retryAfter seconds, from a 429's Retry-After header.
+   */
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+
+  /** The text to show a person: the server's own sentence, plus when to retry. */
+  get displayText() {
+    if (this.retryAfter) return `${this.message} (try again in ${this.retryAfter} s)`;
+    return this.message;
+  }
+}
+
+let sessionLostHandler = () => {};
+
+/** Registers what to do when an authenticated call answers 401. */
+export function onSessionLost(handler) {
+  sessionLostHandler = handler;
+}
+
+/**
+ * @param {string} method
+ * @param {string} path below /api/v1
+ * @param {object} [body] sent as JSON
+ * @param {{authenticated?: boolean}} [options] `authenticated: false` for the
+ *   calls where a 401 is an answer (wrong password, not logged in yet) rather
+ *   than a sign that the session ended.
+ */
+export async function request(method, path, body, { authenticated = true } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'Could not reach the server. Check your connection and try again.');
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // A proxy's HTML error page, or an empty body: fall through to a generic message.
+  }
+  if (response.ok) return data;
+
+  const error = new ApiError(
+    response.status,
+    data?.error?.code ?? `http_${response.status}`,
+    data?.error?.message ?? `The server answered with status ${response.status}.`,
+    parseRetryAfter(response.headers.get('Retry-After')),
+  );
+  if (response.status === 401 && authenticated) sessionLostHandler(error);
+  throw error;
+}
+
+function parseRetryAfter(value) {
+  const seconds = Number.parseInt(value ?? '', 10);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : null;
+}
+
+const room = (id) => `/rooms/${encodeURIComponent(id)}`;
+
+export const api = {
+  me: () => request('GET', '/me', undefined, { authenticated: false }),
+  signup: (username, email, password) =>
+    request('POST', '/signup', { username, email, password }, { authenticated: false }),
+  login: (login, password) => request('POST', '/login', { login, password }, { authenticated: false }),
+  logout: () => request('POST', '/logout', undefined, { authenticated: false }),
+
+  rooms: () => request('GET', '/rooms'),
+  createRoom: (name, topic) => request('POST', '/rooms', topic ? { name, topic } : { name }),
+  joinRoom: (id) => request('POST', `${room(id)}/join`),
+  leaveRoom: (id) => request('POST', `${room(id)}/leave`),
+  members: (id) => request('GET', `${room(id)}/members`),
+
+  /** @param {{limit?: number, before?: number, after?: number}} cursor */
+  messages(id, { limit, before, after } = {}) {
+    const query = new URLSearchParams();
+    if (limit) query.set('limit', String(limit));
+    if (before != null) query.set('before', String(before));
+    if (after != null) query.set('after', String(after));
+    const suffix = query.size ? `?${query}` : '';
+    return request('GET', `${room(id)}/messages${suffix}`);
+  },
+  postMessage: (id, body, clientId) => request('POST', `${room(id)}/messages`, { body, client_id: clientId }),
+};

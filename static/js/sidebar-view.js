@@ -1,0 +1,98 @@
+// The room lists: rooms this person is in (links, with unread counts) and the
+// rooms they could join. Re-rendered whole on every change; the lists are
+// short, and keyboard focus is carried over to the re-rendered element.
+
+import { byId, h } from './dom.js';
+
+export function roomHash(roomId) {
+  return `#/room/${encodeURIComponent(roomId)}`;
+}
+
+/** The room id in the address bar's hash, or null. */
+export function roomIdFromHash(hash = location.hash) {
+  const match = /^#\/room\/(.+)$/.exec(hash);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+export class SidebarView {
+  /** @param {{onJoin: (roomId: string, button: HTMLButtonElement) => void}} handlers */
+  constructor({ onJoin }) {
+    this.mine = byId('my-rooms');
+    this.mineEmpty = byId('my-rooms-empty');
+    this.others = byId('other-rooms');
+    this.othersEmpty = byId('other-rooms-empty');
+    this.menuUnread = byId('menu-unread');
+    this.onJoin = onJoin;
+  }
+
+  render(store) {
+    const focusKey = document.activeElement?.dataset?.focusKey;
+
+    const joined = store.joinedRooms();
+    this.mine.replaceChildren(...joined.map((entry) => this.joinedItem(entry, store.openRoomId)));
+    this.mineEmpty.hidden = joined.length > 0;
+
+    const others = store.otherRooms();
+    this.others.replaceChildren(...others.map((entry) => this.otherItem(entry)));
+    this.othersEmpty.hidden = others.length > 0;
+
+    const unread = store.totalUnread();
+    this.menuUnread.textContent = unread ? String(unread) : '';
+    this.menuUnread.hidden = unread === 0;
+
+    if (focusKey) document.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+  }
+
+  joinedItem(entry, openRoomId) {
+    const unread = entry.unread;
+    const link = h(
+      'a',
+      {
+        class: 'room-link',
+        href: roomHash(entry.id),
+        'aria-current': entry.id === openRoomId ? 'page' : null,
+        'data-focus-key': `open:${entry.id}`,
+        'data-room-id': entry.id,
+      },
+      h('span', { class: 'room-hash', 'aria-hidden': 'true', text: '#' }),
+      h('span', { class: 'room-name', text: entry.room.name }),
+      unread
+        ? h(
+            'span',
+            { class: 'badge' },
+            h('span', { 'aria-hidden': 'true', text: unread > 99 ? '99+' : String(unread) }),
+            h('span', { class: 'visually-hidden', text: `, ${unread} unread` }),
+          )
+        : null,
+    );
+    return h('li', { class: unread ? 'has-unread' : null }, link);
+  }
+
+  otherItem(entry) {
+    const { room } = entry;
+    const members = room.member_count === 1 ? '1 member' : `${room.member_count ?? 0} members`;
+    return h(
+      'li',
+      { class: 'other-room' },
+      h(
+        'div',
+        { class: 'other-room-text' },
+        h('span', { class: 'room-name', text: room.name }),
+        h('span', { class: 'room-meta', text: room.topic ? `${room.topic} · ${members}` : members }),
+      ),
+      h('button', {
+        type: 'button',
+        class: 'button small',
+        text: 'Join',
+        'aria-label': `Join ${room.name}`,
+        'data-focus-key': `join:${entry.id}`,
+        onclick: (event) => this.onJoin(entry.id, event.currentTarget),
+      }),
+    );
+  }
+}
