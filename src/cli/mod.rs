@@ -1,0 +1,147 @@
+//! The command line: `hearth serve` and the operator's tools. Each
+//! subcommand's doc comment is its `--help` text.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, LogFormat, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "A self-hosted chat server in one binary."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the chat server until SIGTERM or Ctrl-C.
+    ///
+    /// With no options it listens on 127.0.0.1:8080 and keeps its data in
+    /// ./data. Prints `listening on http://ADDR` once it accepts connections.
+    Serve(ServeArgs),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Where the instance is: the same options every command takes.
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
+    /// Configuration file (TOML); see `hearth config default` for every key.
+    #[arg(long, short = 'c', env = "HEARTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `data` from the file and HEARTH_DATA).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Address to listen on, e.g. 0.0.0.0:8080 (overrides `listen` and HEARTH_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Log format: text or json (overrides `log_format`).
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the built-in defaults as a documented config file.
+    Default,
+    /// Check a config file (and the environment) the way `serve` would;
+    /// exits 1 naming every problem.
+    Check {
+        /// The file to check; without it, only the environment is checked.
+        file: Option<PathBuf>,
+    },
+}
+
+/// Runs the parsed command; the binary maps the result to an exit code.
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", config::DEFAULT_CONFIG_TOML);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let overrides = Overrides {
+                config_file: file,
+                ..Overrides::default()
+            };
+            Config::load(&overrides)?;
+            println!("configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(&Overrides {
+        config_file: args.instance.config,
+        listen: args.listen,
+        data: args.instance.data,
+    })?;
+    if let Some(f) = args.log_format {
+        config.log_format = match f.as_str() {
+            "json" => LogFormat::Json,
+            "text" => LogFormat::Text,
+            other => anyhow::bail!("--log-format {other:?}: expected text or json"),
+        };
+    }
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hearth-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let running = crate::start(config, shutdown.clone()).await?;
+        println!("listening on http://{}", running.addr);
+        tracing::info!(addr = %running.addr, "Listening.");
+        tokio::spawn(stop_on_signal(shutdown));
+        running.wait().await
+    })
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("Cannot install signal handlers; stop the server with SIGKILL.");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    shutdown.cancel();
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,371 @@
+//! The group committer: the one writer of room logs.
+//!
+//! Sends from every connection and HTTP request queue here. The committer
+//! thread takes everything waiting (up to `group_commit_max`), assigns each
+//! room's next seqs, writes events, dedup keys and heads in one atomic batch,
+//! flushes once for the whole group, and only then acknowledges each sender
+//! and publishes each event to the hub. One flush is shared by every message
+//! in the group, so durability costs little under load.
+//!
+//! Because a single thread assigns seqs and publishes in order, each room's
+//! events reach every subscriber in seq order with no gap.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::hub::{Encoded, Hub, Outbox};
+use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
+use crate::protocol::{AuthorView, MessageView, ServerFrame};
+use crate::rooms::{author_view, Directory, Rooms};
+use crate::storage::log::AppendBatch;
+use crate::storage::records::{EventKind, EventRecord};
+use crate::storage::Store;
+use crate::ws::frame;
+
+/// A message to append to a room's log.
+pub struct Append {
+    pub room: RoomId,
+    pub author: UserId,
+    pub body: String,
+    pub client_id: Option<String>,
+    pub reply: Reply,
+}
+
+/// Where the outcome of an append goes.
+pub enum Reply {
+    /// An `ack` (or `error`) frame pushed straight onto the sender's
+    /// connection, so a WebSocket reader never waits for the disk.
+    Socket(Arc<Outbox>),
+    /// The HTTP handler waiting for the stored message.
+    Request(oneshot::Sender<Result<Committed, ApiError>>),
+}
+
+/// A stored message, as the sender learns of it.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub room: RoomId,
+    pub seq: Seq,
+    pub event: EventRecord,
+    /// True when the `client_id` was seen before: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// Statistics the committer keeps, for metrics and the benchmark.
+#[derive(Default, Debug)]
+pub struct CommitStats {
+    pub groups: std::sync::atomic::AtomicU64,
+    pub messages: std::sync::atomic::AtomicU64,
+    pub flush_micros: std::sync::atomic::AtomicU64,
+}
+
+enum Op {
+    Append(Append),
+    /// Commit what is queued, then stop.
+    Stop,
+}
+
+/// The sending side of the committer's queue.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Op>,
+    pub stats: Arc<CommitStats>,
+}
+
+impl Committer {
+    /// Starts the committer thread. It stops once every `Committer` is dropped
+    /// and the queue is drained.
+    pub fn start(
+        store: Store,
+        rooms: Arc<Rooms>,
+        directory: Arc<Directory>,
+        hub: Arc<Hub>,
+        max_group: usize,
+    ) -> (Committer, std::thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_group * 4);
+        let stats = Arc::new(CommitStats::default());
+        let worker = Worker {
+            store,
+            rooms,
+            directory,
+            hub,
+            max_group,
+            heads: HashMap::new(),
+            unpublished: Vec::new(),
+            stats: stats.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("hearth-commit".into())
+            .spawn(move || worker.run(rx))
+            .expect("spawning a thread at start-up only fails when the OS is out of threads");
+        (Committer { tx, stats }, handle)
+    }
+
+    /// Queues an append; waits only when the queue is full (back-pressure).
+    pub async fn submit(&self, append: Append) -> Result<(), ApiError> {
+        self.tx
+            .send(Op::Append(append))
+            .await
+            .map_err(|_| ApiError::ShuttingDown)
+    }
+
+    /// Asks the committer to commit what is queued and stop; join its
+    /// thread to wait for that.
+    pub async fn stop(&self) {
+        let _ = self.tx.send(Op::Stop).await;
+    }
+}
+
+struct Worker {
+    store: Store,
+    rooms: Arc<Rooms>,
+    directory: Arc<Directory>,
+    hub: Arc<Hub>,
+    max_group: usize,
+    /// Next-seq bookkeeping: the last seq assigned per room (may be ahead
+    /// of the durable head while a group is in flight).
+    heads: HashMap<RoomId, Seq>,
+    /// Events written but not yet known durable (a flush failed); they are
+    /// published after the next successful flush so subscribers see no gap.
+    unpublished: Vec<(RoomId, Seq, EventRecord, String)>,
+    stats: Arc<CommitStats>,
+}
+
+enum Outcome {
+    New(Seq, EventRecord),
+    Duplicate(Seq, EventRecord),
+    Failed(ApiError),
+}
+
+impl Worker {
+    fn run(mut self, mut rx: mpsc::Receiver<Op>) {
+        let mut group = Vec::with_capacity(self.max_group);
+        let mut stopping = false;
+        while !stopping {
+            match rx.blocking_recv() {
+                Some(Op::Append(a)) => group.push(a),
+                Some(Op::Stop) | None => stopping = true,
+            }
+            while group.len() < self.max_group {
+                match rx.try_recv() {
+                    Ok(Op::Append(a)) => group.push(a),
+                    Ok(Op::Stop) => stopping = true,
+                    Err(_) => break,
+                }
+            }
+            if !group.is_empty() {
+                self.commit(&mut group);
+            }
+        }
+        // Appends queued behind the stop fail with `shutting_down` as the
+        // receiver drops; nothing is acknowledged that was not committed.
+        tracing::debug!("Committer stopped.");
+    }
+
+    fn commit(&mut self, group: &mut Vec<Append>) {
+        let store = self.store.clone();
+        let log = store.log();
+        let mut batch = AppendBatch::default();
+        let mut outcomes = Vec::with_capacity(group.len());
+        // client ids claimed earlier in this same group
+        let mut claimed: HashMap<(RoomId, UserId, &str), usize> = HashMap::new();
+        let now = Millis::now();
+        for (i, a) in group.iter().enumerate() {
+            if let Some(cid) = a.client_id.as_deref() {
+                if let Some(&j) = claimed.get(&(a.room, a.author, cid)) {
+                    outcomes.push(match &outcomes[j] {
+                        Outcome::New(s, e) | Outcome::Duplicate(s, e) => {
+                            Outcome::Duplicate(*s, e.clone())
+                        }
+                        Outcome::Failed(_) => Outcome::Failed(ApiError::StorageFailed),
+                    });
+                    continue;
+                }
+                match log.dedup(a.room, a.author, cid) {
+                    Ok(Some(seq)) => {
+                        outcomes.push(match log.event(a.room, seq) {
+                            Ok(Some(e)) => Outcome::Duplicate(seq, e),
+                            Ok(None) | Err(_) => Outcome::Failed(ApiError::StorageFailed),
+                        });
+                        claimed.insert((a.room, a.author, cid), i);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        outcomes.push(Outcome::Failed(e.into()));
+                        continue;
+                    }
+                }
+                claimed.insert((a.room, a.author, cid), i);
+            }
+            let seq = match self.next_seq(a.room) {
+                Ok(s) => s,
+                Err(e) => {
+                    outcomes.push(Outcome::Failed(e));
+                    continue;
+                }
+            };
+            let event = EventRecord {
+                id: EventId::generate(),
+                at: now,
+                kind: EventKind::Message {
+                    author: a.author,
+                    body: a.body.clone(),
+                    client_id: a.client_id.clone(),
+                },
+            };
+            batch.push(
+                a.room,
+                seq,
+                &event,
+                a.client_id.as_deref().map(|c| (a.author, c)),
+            );
+            outcomes.push(Outcome::New(seq, event));
+        }
+
+        let wrote = batch.len;
+        let started = Instant::now();
+        let durable = if wrote == 0 {
+            Ok(())
+        } else {
+            log.apply(batch)
+                .map_err(|e| (e, false))
+                .and_then(|()| self.store.flush().map_err(|e| (e, true)))
+        };
+        if wrote > 0 {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.stats.groups.fetch_add(1, Relaxed);
+            self.stats.messages.fetch_add(wrote as u64, Relaxed);
+            self.stats
+                .flush_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        }
+        match durable {
+            Ok(()) => {
+                for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {
+                    self.publish(room, seq, &event, &name);
+                }
+            }
+            Err((e, applied)) => {
+                tracing::error!(error = %e, messages = wrote, "Group commit failed; sends get storage_failed.");
+                if applied {
+                    // The batch is in the store but not known durable: keep
+                    // its seqs, publish once a later flush succeeds, and let
+                    // retries find it through its client_id.
+                    for (a, o) in group.iter().zip(&outcomes) {
+                        if let Outcome::New(seq, event) = o {
+                            let name = self.author_name(a.author);
+                            self.unpublished.push((a.room, *seq, event.clone(), name));
+                        }
+                    }
+                } else {
+                    // Nothing was written: forget the seqs handed out.
+                    for a in group.iter() {
+                        self.heads.remove(&a.room);
+                    }
+                }
+                for o in outcomes.iter_mut() {
+                    if matches!(o, Outcome::New(..)) {
+                        *o = Outcome::Failed(ApiError::StorageFailed);
+                    }
+                }
+            }
+        }
+
+        // Ack, then publish: by the time anyone sees a message, it is on disk.
+        for (a, outcome) in group.drain(..).zip(outcomes) {
+            let published = match &outcome {
+                Outcome::New(seq, event) => Some((*seq, event.clone())),
+                _ => None,
+            };
+            reply(a.reply, a.room, a.client_id.as_deref(), outcome);
+            if let Some((seq, event)) = published {
+                let name = self.author_name(a.author);
+                self.publish(a.room, seq, &event, &name);
+            }
+        }
+    }
+
+    fn next_seq(&mut self, room: RoomId) -> Result<Seq, ApiError> {
+        let head = match self.heads.get(&room) {
+            Some(h) => *h,
+            None => self.store.log().head(room)?,
+        };
+        let seq = head.next();
+        self.heads.insert(room, seq);
+        Ok(seq)
+    }
+
+    fn author_name(&self, author: UserId) -> String {
+        let summary = self.directory.get(author);
+        author_view(author, summary.as_deref()).username.to_string()
+    }
+
+    fn publish(&self, room: RoomId, seq: Seq, event: &EventRecord, author_name: &str) {
+        let EventKind::Message { author, .. } = &event.kind;
+        let message = MessageView::of(
+            room,
+            seq,
+            event,
+            AuthorView {
+                id: *author,
+                username: author_name,
+                deleted: false,
+            },
+        );
+        let encoded = Encoded::of(&ServerFrame::Message { message });
+        if let Some(r) = self.rooms.get(room) {
+            r.set_head(seq);
+        }
+        self.hub.publish(room, seq, &encoded);
+    }
+}
+
+fn reply(to: Reply, room: RoomId, client_id: Option<&str>, outcome: Outcome) {
+    match to {
+        Reply::Request(tx) => {
+            let _ = tx.send(match outcome {
+                Outcome::New(seq, event) => Ok(Committed {
+                    room,
+                    seq,
+                    event,
+                    duplicate: false,
+                }),
+                Outcome::Duplicate(seq, event) => Ok(Committed {
+                    room,
+                    seq,
+                    event,
+                    duplicate: true,
+                }),
+                Outcome::Failed(e) => Err(e),
+            });
+        }
+        Reply::Socket(outbox) => {
+            let cid = client_id.unwrap_or_default();
+            let value = match &outcome {
+                Outcome::New(seq, event) | Outcome::Duplicate(seq, event) => ServerFrame::Ack {
+                    client_id: cid,
+                    room,
+                    seq: *seq,
+                    id: event.id,
+                },
+                Outcome::Failed(e) => {
+                    let message = e.to_string();
+                    outbox.push(frame::encode(
+                        &ServerFrame::Error {
+                            code: e.code(),
+                            message: &message,
+                            client_id: Some(cid),
+                        },
+                        outbox.format,
+                    ));
+                    return;
+                }
+            };
+            outbox.push(frame::encode(&value, outbox.format));
+        }
+    }
+}

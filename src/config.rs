@@ -1,0 +1,557 @@
+//! Configuration: the committed `config.toml` is the default, layered with a
+//! user file, `HEARTH_*` environment variables and command-line flags.
+//!
+//! Parsing happens in two steps ("parse, don't validate"): the layers are
+//! merged into a [`RawConfig`] that mirrors the file, then turned into a
+//! [`Config`] whose values are checked and typed. Nothing else in the program
+//! sees an unchecked setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The documented defaults, embedded so the binary needs no file to start.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config.toml");
+
+/// A configuration problem, naming the key and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("in {origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("`{key}`: {message}")]
+    Value { key: &'static str, message: String },
+}
+
+/// Values given on the command line; they override every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    data: PathBuf,
+    allowed_origins: Vec<String>,
+    log_level: String,
+    log_format: String,
+    http: RawHttp,
+    websocket: RawWebsocket,
+    limits: RawLimits,
+    sessions: RawSessions,
+    storage: RawStorage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    max_connections: u32,
+    max_body_bytes: u64,
+    header_read_timeout_secs: u64,
+    body_read_timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebsocket {
+    max_message_bytes: u64,
+    hello_timeout_secs: u64,
+    ping_interval_secs: u64,
+    idle_timeout_secs: u64,
+    outbound_queue_frames: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    send_per_sec: u32,
+    send_burst: u32,
+    signup_burst: u32,
+    signup_refill_secs: u64,
+    login_per_minute: u32,
+    login_failures_per_hour: u32,
+    hash_concurrency: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSessions {
+    idle_days: u64,
+    absolute_days: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    cache_mb: u64,
+    durability: String,
+    group_commit_max: u32,
+}
+
+/// A checked configuration. Every field is valid by construction.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    /// Origins (as `scheme://host[:port]`, lower-case) trusted besides the server's own.
+    pub allowed_origins: Vec<String>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub http: HttpConfig,
+    pub websocket: WebsocketConfig,
+    pub limits: LimitsConfig,
+    pub sessions: SessionsConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_connections: usize,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebsocketConfig {
+    pub max_message_bytes: usize,
+    pub hello_timeout: Duration,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub outbound_queue_frames: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub send_per_sec: u32,
+    pub send_burst: u32,
+    pub signup_burst: u32,
+    pub signup_refill: Duration,
+    pub login_per_minute: u32,
+    pub login_failures_per_hour: u32,
+    pub hash_concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Written to the OS before the ack: survives a process crash.
+    Flush,
+    /// Also fsynced before the ack: survives power loss.
+    Strict,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub cache_bytes: u64,
+    pub durability: Durability,
+    pub group_commit_max: usize,
+}
+
+impl Config {
+    /// Loads the configuration from every layer, the environment taken from
+    /// the process.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(overrides, |name| std::env::var(name).ok())
+    }
+
+    /// The defaults alone, for tests and tools.
+    pub fn defaults() -> Config {
+        Self::load_with_env(&Overrides::default(), |_| None)
+            .expect("the embedded config.toml is valid; a unit test checks it")
+    }
+
+    /// Loads with an explicit environment, so tests need not touch the process's.
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut merged = parse_table(DEFAULT_CONFIG_TOML, "the built-in defaults")?;
+        let mut origin = "the built-in defaults".to_string();
+        if let Some(path) = &overrides.config_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file = parse_table(&text, &path.display().to_string())?;
+            check_keys(&merged, &file, "").map_err(|message| ConfigError::Invalid {
+                origin: path.display().to_string(),
+                message,
+            })?;
+            merge(&mut merged, file);
+            origin = path.display().to_string();
+        }
+        apply_env(&mut merged, &env)?;
+        if let Some(listen) = &overrides.listen {
+            merged.insert("listen".into(), toml::Value::String(listen.clone()));
+        }
+        if let Some(data) = &overrides.data {
+            merged.insert(
+                "data".into(),
+                toml::Value::String(data.display().to_string()),
+            );
+        }
+        let raw: RawConfig =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin,
+                    message: e.message().to_string(),
+                })?;
+        raw.validate()
+    }
+}
+
+/// Checks a whole config file the way `serve` would, for `hearth config check`.
+pub fn check_file(path: &Path) -> Result<Config, ConfigError> {
+    Config::load_with_env(
+        &Overrides {
+            config_file: Some(path.to_path_buf()),
+            ..Overrides::default()
+        },
+        |_| None,
+    )
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: origin.to_string(),
+            message: e.message().to_string(),
+        })
+}
+
+/// Names the first key in `file` that the defaults do not have, with its
+/// section, so a typo is reported before it is silently ignored.
+fn check_keys(defaults: &toml::Table, file: &toml::Table, prefix: &str) -> Result<(), String> {
+    for (key, value) in file {
+        let full = format!("{prefix}{key}");
+        match (defaults.get(key), value) {
+            (None, _) => {
+                let known: Vec<&str> = defaults.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown key `{full}`; known keys here are: {}",
+                    known.join(", ")
+                ));
+            }
+            (Some(toml::Value::Table(d)), toml::Value::Table(f)) => {
+                check_keys(d, f, &format!("{full}."))?;
+            }
+            (Some(toml::Value::Table(_)), _) => {
+                return Err(format!("`{full}` must be a [section]"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Every key has an environment variable `HEARTH_<KEY>` (keys are unique
+/// across sections). Its value is read as the type the default has.
+fn apply_env(
+    merged: &mut toml::Table,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in merged.iter_mut() {
+        if let toml::Value::Table(section) = value {
+            apply_env(section, env)?;
+            continue;
+        }
+        let var = env_var_name(key);
+        let Some(text) = env(&var) else { continue };
+        *value = env_value(value, &text).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+/// The environment variable that sets `key`.
+pub fn env_var_name(key: &str) -> String {
+    format!("HEARTH_{}", key.to_ascii_uppercase())
+}
+
+fn env_value(default: &toml::Value, text: &str) -> Result<toml::Value, String> {
+    let text = text.trim();
+    Ok(match default {
+        toml::Value::String(_) => toml::Value::String(text.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            text.parse()
+                .map_err(|_| format!("expected a whole number, got {text:?}"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            text.parse()
+                .map_err(|_| format!("expected true or false, got {text:?}"))?,
+        ),
+        toml::Value::Array(_) => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+        other => return Err(format!("cannot be set from the environment ({other:?})")),
+    })
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let listen = self
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::Value {
+                key: "listen",
+                message: format!(
+                    "{:?} is not an address and port; try \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+                    self.listen
+                ),
+            })?;
+        if self.data.as_os_str().is_empty() {
+            return Err(ConfigError::Value {
+                key: "data",
+                message: "must name a directory".into(),
+            });
+        }
+        let allowed_origins = self
+            .allowed_origins
+            .iter()
+            .map(|o| normalize_origin(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        let log_format = match self.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Value {
+                    key: "log_format",
+                    message: format!("{other:?} is not \"text\" or \"json\""),
+                })
+            }
+        };
+        let durability = match self.storage.durability.as_str() {
+            "flush" => Durability::Flush,
+            "strict" => Durability::Strict,
+            other => {
+                return Err(ConfigError::Value {
+                    key: "storage.durability",
+                    message: format!("{other:?} is not \"flush\" or \"strict\""),
+                })
+            }
+        };
+        positive("http.max_connections", self.http.max_connections as u64)?;
+        positive("http.max_body_bytes", self.http.max_body_bytes)?;
+        positive(
+            "http.header_read_timeout_secs",
+            self.http.header_read_timeout_secs,
+        )?;
+        positive(
+            "http.body_read_timeout_secs",
+            self.http.body_read_timeout_secs,
+        )?;
+        positive(
+            "websocket.max_message_bytes",
+            self.websocket.max_message_bytes,
+        )?;
+        positive(
+            "websocket.hello_timeout_secs",
+            self.websocket.hello_timeout_secs,
+        )?;
+        positive(
+            "websocket.ping_interval_secs",
+            self.websocket.ping_interval_secs,
+        )?;
+        positive(
+            "websocket.outbound_queue_frames",
+            self.websocket.outbound_queue_frames as u64,
+        )?;
+        if self.websocket.idle_timeout_secs <= self.websocket.ping_interval_secs {
+            return Err(ConfigError::Value {
+                key: "websocket.idle_timeout_secs",
+                message: "must be longer than ping_interval_secs, or live clients are dropped"
+                    .into(),
+            });
+        }
+        positive("limits.send_per_sec", self.limits.send_per_sec as u64)?;
+        positive("limits.send_burst", self.limits.send_burst as u64)?;
+        positive("limits.signup_burst", self.limits.signup_burst as u64)?;
+        positive("limits.signup_refill_secs", self.limits.signup_refill_secs)?;
+        positive(
+            "limits.login_per_minute",
+            self.limits.login_per_minute as u64,
+        )?;
+        positive(
+            "limits.login_failures_per_hour",
+            self.limits.login_failures_per_hour as u64,
+        )?;
+        positive(
+            "limits.hash_concurrency",
+            self.limits.hash_concurrency as u64,
+        )?;
+        positive("sessions.idle_days", self.sessions.idle_days)?;
+        positive("sessions.absolute_days", self.sessions.absolute_days)?;
+        positive("storage.cache_mb", self.storage.cache_mb)?;
+        positive(
+            "storage.group_commit_max",
+            self.storage.group_commit_max as u64,
+        )?;
+        const DAY: u64 = 86_400;
+        Ok(Config {
+            listen,
+            data: self.data,
+            allowed_origins,
+            log_level: self.log_level,
+            log_format,
+            http: HttpConfig {
+                max_connections: self.http.max_connections as usize,
+                max_body_bytes: self.http.max_body_bytes as usize,
+                header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
+                body_read_timeout: Duration::from_secs(self.http.body_read_timeout_secs),
+            },
+            websocket: WebsocketConfig {
+                max_message_bytes: self.websocket.max_message_bytes as usize,
+                hello_timeout: Duration::from_secs(self.websocket.hello_timeout_secs),
+                ping_interval: Duration::from_secs(self.websocket.ping_interval_secs),
+                idle_timeout: Duration::from_secs(self.websocket.idle_timeout_secs),
+                outbound_queue_frames: self.websocket.outbound_queue_frames as usize,
+            },
+            limits: LimitsConfig {
+                send_per_sec: self.limits.send_per_sec,
+                send_burst: self.limits.send_burst,
+                signup_burst: self.limits.signup_burst,
+                signup_refill: Duration::from_secs(self.limits.signup_refill_secs),
+                login_per_minute: self.limits.login_per_minute,
+                login_failures_per_hour: self.limits.login_failures_per_hour,
+                hash_concurrency: self.limits.hash_concurrency as usize,
+            },
+            sessions: SessionsConfig {
+                idle: Duration::from_secs(self.sessions.idle_days * DAY),
+                absolute: Duration::from_secs(self.sessions.absolute_days * DAY),
+            },
+            storage: StorageConfig {
+                cache_bytes: self.storage.cache_mb * 1024 * 1024,
+                durability,
+                group_commit_max: self.storage.group_commit_max as usize,
+            },
+        })
+    }
+}
+
+fn positive(key: &'static str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Value {
+            key,
+            message: "must be greater than 0".into(),
+        });
+    }
+    Ok(())
+}
+
+fn normalize_origin(origin: &str) -> Result<String, ConfigError> {
+    let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let ok = (lower.starts_with("http://") || lower.starts_with("https://"))
+        && !lower["https://".len() - 1..]
+            .trim_start_matches('/')
+            .contains('/');
+    if !ok {
+        return Err(ConfigError::Value {
+            key: "allowed_origins",
+            message: format!("{origin:?} is not an origin like \"https://chat.example.com\""),
+        });
+    }
+    Ok(lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::defaults();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data, PathBuf::from("./data"));
+        assert_eq!(c.storage.durability, Durability::Flush);
+    }
+
+    #[test]
+    fn precedence_is_flag_then_env_then_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\n[limits]\nsend_burst = 7\nsignup_burst = 3\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "HEARTH_LISTEN" => Some("127.0.0.1:2".to_string()),
+            "HEARTH_SIGNUP_BURST" => Some("9".to_string()),
+            _ => None,
+        };
+        let mut o = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
+        let c = Config::load_with_env(&o, env).unwrap();
+        assert_eq!(c.listen.port(), 2, "env beats file");
+        assert_eq!(c.limits.send_burst, 7, "file beats default");
+        assert_eq!(c.limits.signup_burst, 9, "env beats file");
+        o.listen = Some("127.0.0.1:3".into());
+        let c = Config::load_with_env(&o, env).unwrap();
+        assert_eq!(c.listen.port(), 3, "flag beats env");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[limits]\nsend_brust = 7\n").unwrap();
+        let err = check_file(&file).unwrap_err().to_string();
+        assert!(err.contains("limits.send_brust"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_value_is_named() {
+        let err = Config::load_with_env(&Overrides::default(), |k| {
+            (k == "HEARTH_SEND_BURST").then(|| "lots".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("HEARTH_SEND_BURST"), "{err}");
+    }
+}

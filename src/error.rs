@@ -1,0 +1,146 @@
+//! The one client-facing error type. Every error a client can see, over HTTP
+//! or as a WebSocket `error` frame, is a variant here with a stable
+//! snake_case `code()` and an HTTP `status()`; the JSON shape is built in
+//! [`ApiError::to_json`] and nowhere else.
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("The username must be 3 to 32 characters of letters, digits, '_', '.' or '-'.")]
+    InvalidUsername,
+    #[error("That does not look like an email address.")]
+    InvalidEmail,
+    #[error("The password must be 8 to 1024 characters long.")]
+    InvalidPassword,
+    #[error("That username is taken; try another.")]
+    UsernameTaken,
+    #[error("An account with that email already exists; log in instead.")]
+    EmailTaken,
+    #[error("Wrong username, email or password.")]
+    InvalidCredentials,
+    #[error("Log in first: this needs a session token or cookie.")]
+    Unauthenticated,
+    #[error("Requests with cookies must come from this server's own pages (the Origin header is not allowed).")]
+    BadOrigin,
+    #[error("This account is disabled; ask an administrator.")]
+    AccountDisabled,
+    #[error("New accounts are not being accepted here.")]
+    RegistrationClosed,
+    #[error("No such room.")]
+    RoomNotFound,
+    #[error("Room names must be 1 to 64 characters.")]
+    InvalidRoomName,
+    #[error("Room topics may be at most 256 characters.")]
+    InvalidTopic,
+    #[error("A room with that name already exists.")]
+    RoomNameTaken,
+    #[error("Join the room first.")]
+    NotAMember,
+    #[error("A message must be 1 to 4000 characters.")]
+    InvalidBody,
+    #[error("client_id must be 1 to 64 characters.")]
+    InvalidClientId,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("The request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("The request body is larger than {0} bytes.")]
+    PayloadTooLarge(usize),
+    #[error("The request body took too long to arrive.")]
+    RequestTimeout,
+    #[error("Too many requests; wait {} s and try again.", .retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    #[error("The server is busy; try again shortly.")]
+    Busy,
+    #[error("No such endpoint.")]
+    NotFound,
+    #[error("This endpoint does not accept that method.")]
+    MethodNotAllowed,
+    #[error("The message could not be stored; it was not sent. Try again.")]
+    StorageFailed,
+    #[error("The server is shutting down; reconnect shortly.")]
+    ShuttingDown,
+    #[error("Something went wrong on the server.")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable machine-readable code clients match on.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidUsername => "invalid_username",
+            InvalidEmail => "invalid_email",
+            InvalidPassword => "invalid_password",
+            UsernameTaken => "username_taken",
+            EmailTaken => "email_taken",
+            InvalidCredentials => "invalid_credentials",
+            Unauthenticated => "unauthenticated",
+            BadOrigin => "bad_origin",
+            AccountDisabled => "account_disabled",
+            RegistrationClosed => "registration_closed",
+            RoomNotFound => "room_not_found",
+            InvalidRoomName => "invalid_room_name",
+            InvalidTopic => "invalid_topic",
+            RoomNameTaken => "room_name_taken",
+            NotAMember => "not_a_member",
+            InvalidBody => "invalid_body",
+            InvalidClientId => "invalid_client_id",
+            InvalidRequest(_) => "invalid_request",
+            InvalidJson(_) => "invalid_json",
+            PayloadTooLarge(_) => "payload_too_large",
+            RequestTimeout => "request_timeout",
+            RateLimited { .. } => "rate_limited",
+            Busy => "busy",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            StorageFailed => "storage_failed",
+            ShuttingDown => "shutting_down",
+            Internal => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
+            | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
+            BadOrigin | AccountDisabled | RegistrationClosed | NotAMember => StatusCode::FORBIDDEN,
+            RoomNotFound | NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
+            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Busy | ShuttingDown | StorageFailed => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds to put in `Retry-After`, where the client should wait.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            ApiError::Busy | ApiError::ShuttingDown | ApiError::StorageFailed => Some(1),
+            _ => None,
+        }
+    }
+
+    /// `{"error":{"code","message"}}`, the body of every HTTP error.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        tracing::error!(error = %e, "Storage failed.");
+        ApiError::StorageFailed
+    }
+}

@@ -1,0 +1,235 @@
+//! What every handler needs from a request: a bounded JSON body, the
+//! caller's identity, an Origin check, and responses in the API's shape.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::Identity;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub type Body = Full<Bytes>;
+
+/// The cookie that carries a browser's session token.
+pub const SESSION_COOKIE: &str = "hearth_session";
+
+/// A request being handled, with the state it may use.
+pub struct Ctx {
+    /// The request head; the body is taken separately, at most once.
+    pub parts: hyper::http::request::Parts,
+    body: Option<Incoming>,
+    pub peer: SocketAddr,
+    pub state: Arc<AppState>,
+}
+
+/// How the caller proved who they are; cookie callers get Origin checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    Bearer,
+    Cookie,
+}
+
+impl Ctx {
+    pub fn new(req: Request<Incoming>, peer: SocketAddr, state: Arc<AppState>) -> Ctx {
+        let (parts, body) = req.into_parts();
+        Ctx {
+            parts,
+            body: Some(body),
+            peer,
+            state,
+        }
+    }
+
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+
+    pub fn query(&self, key: &str) -> Option<String> {
+        let q = self.parts.uri.query()?;
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == key).then(|| v.to_string())
+        })
+    }
+
+    /// Reads and parses the JSON body, within the size and time limits.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        let bytes = self.body_bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            if e.is_data() {
+                ApiError::InvalidRequest(format!(
+                    "The request body is missing something or has a wrong type: {e}."
+                ))
+            } else {
+                ApiError::InvalidJson(e.to_string())
+            }
+        })
+    }
+
+    async fn body_bytes(&mut self) -> Result<Bytes, ApiError> {
+        let limit = self.state.config.http.max_body_bytes;
+        if let Some(len) = self
+            .parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > limit as u64 {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+        }
+        let Some(body) = self.body.take() else {
+            return Err(ApiError::InvalidRequest(
+                "The request body was already read.".into(),
+            ));
+        };
+        let collect = Limited::new(body, limit).collect();
+        match tokio::time::timeout(self.state.config.http.body_read_timeout, collect).await {
+            Err(_) => Err(ApiError::RequestTimeout),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(ApiError::PayloadTooLarge(limit))
+            }
+            Ok(Err(_)) => Err(ApiError::InvalidRequest(
+                "The request body could not be read.".into(),
+            )),
+            Ok(Ok(c)) => Ok(c.to_bytes()),
+        }
+    }
+
+    /// The token and where it came from: `Authorization: Bearer`, else the cookie.
+    pub fn credentials(&self) -> Option<(String, CredentialSource)> {
+        let headers = &self.parts.headers;
+        if let Some(v) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            let token = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))?;
+            return Some((token.trim().to_string(), CredentialSource::Bearer));
+        }
+        for v in headers.get_all(header::COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            for part in v.split(';') {
+                if let Some((k, val)) = part.trim().split_once('=') {
+                    if k == SESSION_COOKIE && !val.is_empty() {
+                        return Some((val.to_string(), CredentialSource::Cookie));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The caller's identity; cookie callers making a state-changing request
+    /// (or a WebSocket upgrade) must come from an allowed Origin.
+    pub fn identity(&self) -> Result<Identity, ApiError> {
+        let (token, source) = self.credentials().ok_or(ApiError::Unauthenticated)?;
+        let identity = self
+            .state
+            .sessions
+            .authenticate(&token, &self.state.directory)?
+            .ok_or(ApiError::Unauthenticated)?;
+        let changes_state = matches!(
+            *self.method(),
+            Method::POST | Method::DELETE | Method::PUT | Method::PATCH
+        );
+        let is_upgrade = self.parts.headers.contains_key(header::UPGRADE);
+        if source == CredentialSource::Cookie && (changes_state || is_upgrade) {
+            self.check_origin()?;
+        }
+        Ok(identity)
+    }
+
+    /// A request with no Origin (not a browser) passes; a browser's must be
+    /// this server's own origin or one listed in `allowed_origins`.
+    pub fn check_origin(&self) -> Result<(), ApiError> {
+        let Some(origin) = self.parts.headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin
+            .to_str()
+            .map_err(|_| ApiError::BadOrigin)?
+            .to_ascii_lowercase();
+        let host = self
+            .parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        let scheme = if self.state.tls { "https" } else { "http" };
+        let own = host.map(|h| format!("{scheme}://{h}"));
+        if own.as_deref() == Some(origin.as_str())
+            || self
+                .state
+                .config
+                .allowed_origins
+                .iter()
+                .any(|o| *o == origin)
+        {
+            Ok(())
+        } else {
+            Err(ApiError::BadOrigin)
+        }
+    }
+}
+
+/// A JSON response with `status`.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    let body =
+        serde_json::to_vec(value).expect("API responses are plain data and always serialize");
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = status;
+    resp
+}
+
+/// The one place an [`ApiError`] becomes an HTTP response.
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    let mut resp = json_response(e.status(), &e.to_json());
+    if let Some(secs) = e.retry_after() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let ApiError::MethodNotAllowed = e {
+        // No Allow header: routes differ in methods and clients read the code.
+    }
+    resp
+}
+
+/// `Set-Cookie` for a new session (or, with `None`, one that clears it).
+pub fn session_cookie(token: Option<&str>, secure: bool, max_age_secs: u64) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = match token {
+        Some(t) => format!(
+            "{SESSION_COOKIE}={t}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}"
+        ),
+        None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&value).expect("tokens are base64url, always a valid header value")
+}

@@ -1,0 +1,114 @@
+//! Paths to handlers. A known path with a wrong method is 405, an unknown
+//! API path 404; everything outside `/api/` is the web UI.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+
+use super::request::{error_response, Body, Ctx};
+use super::{api, assets};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Signup,
+    Login,
+    Logout,
+    Me,
+    Rooms,
+    Room,
+    Join,
+    Leave,
+    Members,
+    Messages,
+    Ws,
+    Healthz,
+    Readyz,
+}
+
+/// Every path, with the route name logged for it.
+const ROUTES: [(&str, Route); 13] = [
+    ("/api/v1/signup", Route::Signup),
+    ("/api/v1/login", Route::Login),
+    ("/api/v1/logout", Route::Logout),
+    ("/api/v1/me", Route::Me),
+    ("/api/v1/rooms", Route::Rooms),
+    ("/api/v1/rooms/{id}", Route::Room),
+    ("/api/v1/rooms/{id}/join", Route::Join),
+    ("/api/v1/rooms/{id}/leave", Route::Leave),
+    ("/api/v1/rooms/{id}/members", Route::Members),
+    ("/api/v1/rooms/{id}/messages", Route::Messages),
+    ("/api/v1/ws", Route::Ws),
+    ("/healthz", Route::Healthz),
+    ("/readyz", Route::Readyz),
+];
+
+pub struct Router {
+    inner: matchit::Router<Route>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        let mut r = matchit::Router::new();
+        for (path, route) in ROUTES {
+            r.insert(path, route)
+                .expect("the route table has no conflicting paths");
+        }
+        Router { inner: r }
+    }
+
+    /// Runs the handler for `req`; returns the route's name for the log.
+    pub async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        state: &Arc<AppState>,
+    ) -> (&'static str, Response<Body>) {
+        let path = req.uri().path().to_string();
+        let Ok(found) = self.inner.at(&path) else {
+            if path.starts_with("/api/") {
+                return ("unknown", error_response(&ApiError::NotFound));
+            }
+            return ("static", assets::serve(&req, state));
+        };
+        let route = *found.value;
+        let id = found.params.get("id").map(str::to_string);
+        let ctx = Ctx::new(req, peer, state.clone());
+        let method = ctx.method().clone();
+        let result = match (route, method) {
+            (Route::Signup, Method::POST) => api::signup(ctx).await,
+            (Route::Login, Method::POST) => api::login(ctx).await,
+            (Route::Logout, Method::POST) => api::logout(ctx).await,
+            (Route::Me, Method::GET) => api::me(ctx).await,
+            (Route::Me, Method::DELETE) => api::delete_me(ctx).await,
+            (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
+            (Route::Rooms, Method::POST) => api::create_room(ctx).await,
+            (Route::Room, Method::GET) => api::get_room(ctx, id_of(&id)).await,
+            (Route::Join, Method::POST) => api::join_room(ctx, id_of(&id)).await,
+            (Route::Leave, Method::POST) => api::leave_room(ctx, id_of(&id)).await,
+            (Route::Members, Method::GET) => api::members(ctx, id_of(&id)).await,
+            (Route::Messages, Method::GET) => api::list_messages(ctx, id_of(&id)).await,
+            (Route::Messages, Method::POST) => api::post_message(ctx, id_of(&id)).await,
+            (Route::Ws, Method::GET) => crate::ws::upgrade(ctx).await,
+            (Route::Healthz, Method::GET) => Ok(api::healthz()),
+            (Route::Readyz, Method::GET) => Ok(api::readyz(state)),
+            _ => Err(ApiError::MethodNotAllowed),
+        };
+        let name = route_name(route);
+        (name, result.unwrap_or_else(|e| error_response(&e)))
+    }
+}
+
+fn id_of(id: &Option<String>) -> &str {
+    id.as_deref().unwrap_or_default()
+}
+
+fn route_name(route: Route) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(_, r)| *r == route)
+        .map_or("unknown", |(path, _)| path)
+}

@@ -1,0 +1,183 @@
+//! The hub: who is connected, which rooms each connection listens to, and
+//! the fan-out of committed events to them.
+//!
+//! The committer calls [`Hub::publish`] once per event, after the event is
+//! durable; each recipient gets a clone of the same framed [`Bytes`] pushed
+//! onto its [`Outbox`]. No per-delivery allocation, no broadcast channel
+//! with thousands of receivers: one read lock and a loop of queue pushes.
+
+pub mod outbox;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+
+pub use outbox::{CloseReason, ConnId, Outbox};
+
+use crate::ids::{RoomId, Seq, UserId};
+use crate::protocol::{Format, ServerFrame};
+use crate::ws::frame;
+
+/// One event framed for the wire in both formats, once, before fan-out.
+/// (MessagePack costs one more small encode per event, not per delivery.)
+pub struct Encoded {
+    json: Bytes,
+    msgpack: Bytes,
+}
+
+impl Encoded {
+    pub fn of(value: &ServerFrame<'_>) -> Encoded {
+        Encoded {
+            json: frame::encode(value, Format::Json),
+            msgpack: frame::encode(value, Format::Msgpack),
+        }
+    }
+
+    pub fn for_format(&self, format: Format) -> Bytes {
+        match format {
+            Format::Json => self.json.clone(),
+            Format::Msgpack => self.msgpack.clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    /// Room → the connections listening to it.
+    rooms: RwLock<HashMap<RoomId, HashMap<ConnId, Arc<Outbox>>>>,
+    /// User → that user's connections, for joins, leaves and revocation.
+    users: RwLock<HashMap<UserId, HashMap<ConnId, Arc<Outbox>>>>,
+    next_id: AtomicU64,
+    /// Deliveries queued, for metrics and the benchmark.
+    pub deliveries: AtomicU64,
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Registers a connection and subscribes it to `rooms`. Its outbox holds
+    /// live events until [`Outbox::release`], so the caller can replay
+    /// history first without a gap or a duplicate.
+    pub fn connect(&self, outbox: &Arc<Outbox>, rooms: &[RoomId]) {
+        {
+            let mut map = write(&self.rooms);
+            for room in rooms {
+                map.entry(*room)
+                    .or_default()
+                    .insert(outbox.id, outbox.clone());
+            }
+        }
+        write(&self.users)
+            .entry(outbox.user)
+            .or_default()
+            .insert(outbox.id, outbox.clone());
+    }
+
+    /// Removes a connection from every room and from its user.
+    pub fn disconnect(&self, outbox: &Outbox, rooms: impl IntoIterator<Item = RoomId>) {
+        {
+            let mut map = write(&self.rooms);
+            for room in rooms {
+                if let Some(subs) = map.get_mut(&room) {
+                    subs.remove(&outbox.id);
+                    if subs.is_empty() {
+                        map.remove(&room);
+                    }
+                }
+            }
+        }
+        let mut users = write(&self.users);
+        if let Some(conns) = users.get_mut(&outbox.user) {
+            conns.remove(&outbox.id);
+            if conns.is_empty() {
+                users.remove(&outbox.user);
+            }
+        }
+    }
+
+    /// Delivers a committed event to every connection listening to `room`.
+    pub fn publish(&self, room: RoomId, seq: Seq, encoded: &Encoded) {
+        let map = read(&self.rooms);
+        let Some(subs) = map.get(&room) else { return };
+        for outbox in subs.values() {
+            outbox.push_event(room, seq, encoded);
+        }
+        self.deliveries
+            .fetch_add(subs.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The user's live connections, e.g. to tell them about a join.
+    pub fn connections_of(&self, user: UserId) -> Vec<Arc<Outbox>> {
+        read(&self.users)
+            .get(&user)
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Starts delivering `room` to every connection of `user` (a join made
+    /// on any device reaches all of them).
+    pub fn subscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {
+        let conns = self.connections_of(user);
+        let mut map = write(&self.rooms);
+        let subs = map.entry(room).or_default();
+        for c in &conns {
+            subs.insert(c.id, c.clone());
+        }
+        conns
+    }
+
+    /// Stops delivering `room` to every connection of `user`.
+    pub fn unsubscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {
+        let conns = self.connections_of(user);
+        let mut map = write(&self.rooms);
+        if let Some(subs) = map.get_mut(&room) {
+            for c in &conns {
+                subs.remove(&c.id);
+            }
+            if subs.is_empty() {
+                map.remove(&room);
+            }
+        }
+        conns
+    }
+
+    /// Closes every connection of `user`, or only those of one session.
+    pub fn close_user(&self, user: UserId, session: Option<&[u8; 32]>, reason: CloseReason) {
+        for c in self.connections_of(user) {
+            if session.is_none_or(|s| &c.session == s) {
+                c.close(reason);
+            }
+        }
+    }
+
+    /// Closes every connection, for shutdown.
+    pub fn close_all(&self, reason: CloseReason) {
+        for conns in read(&self.users).values() {
+            for c in conns.values() {
+                c.close(reason);
+            }
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        read(&self.users).values().map(HashMap::len).sum()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // The maps stay consistent even if a holder panicked: each update is a
+    // single insert or remove.
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

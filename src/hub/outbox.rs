@@ -1,0 +1,246 @@
+//! One connection's outgoing queue: bounded, drained whole by its writer.
+//!
+//! Producers (the committer's fan-out, the connection's own reader) push
+//! shared frame bytes under a short lock; the writer swaps the whole queue
+//! out and writes it with one vectored write. A queue that reaches its bound
+//! marks the connection too slow: it is cut off and the client resumes from
+//! its last seq, so one stalled reader never holds memory or its room back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Encoded;
+use crate::ids::{RoomId, Seq, UserId};
+use crate::protocol::Format;
+
+/// Identifies a connection within the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Why a connection is being closed, with its WebSocket close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed, or the socket failed: no close frame to send.
+    Gone,
+    /// The client closed with this code; it is echoed.
+    Normal(u16),
+    /// The server is shutting down (1001); reconnect later.
+    ShuttingDown,
+    /// The session was revoked: logged out, disabled, deleted (4001).
+    Revoked,
+    /// The outbound queue overflowed (1013); reconnect and resume.
+    TooSlow,
+    /// Policy: no hello in time, sustained rate-limit abuse (1008).
+    Policy(&'static str),
+    /// A protocol violation by the client (1002).
+    Protocol(&'static str),
+    /// Invalid UTF-8 in a text message (1007).
+    InvalidData,
+    /// A message over the size limit (1009).
+    TooBig,
+    /// No frame from the client within the idle timeout.
+    Idle,
+}
+
+impl CloseReason {
+    /// The close code and reason to send, if a close frame is sent at all.
+    pub fn frame(self) -> Option<(u16, &'static str)> {
+        Some(match self {
+            CloseReason::Gone => return None,
+            CloseReason::Normal(code) => (code, ""),
+            CloseReason::ShuttingDown => (1001, "server shutting down"),
+            CloseReason::Revoked => (4001, "session revoked"),
+            CloseReason::TooSlow => (1013, "too slow; reconnect and resume"),
+            CloseReason::Policy(why) => (1008, why),
+            CloseReason::Protocol(why) => (1002, why),
+            CloseReason::InvalidData => (1007, "invalid UTF-8"),
+            CloseReason::TooBig => (1009, "message too big"),
+            CloseReason::Idle => (1001, "idle timeout"),
+        })
+    }
+}
+
+pub struct Outbox {
+    pub id: ConnId,
+    pub user: UserId,
+    /// The session the connection authenticated with, so revoking that one
+    /// session closes exactly its sockets.
+    pub session: [u8; 32],
+    pub format: Format,
+    state: Mutex<State>,
+    /// Wakes the writer; a permit is stored if it is busy, so no wake is lost.
+    notify: Notify,
+    /// Wakes a replay waiting for the writer to make room.
+    drained: Notify,
+    /// Cancelled once the connection is closing, to stop its reader.
+    pub closing: CancellationToken,
+    capacity: usize,
+}
+
+struct State {
+    frames: Vec<Bytes>,
+    /// While the connection replays history, live room events wait here
+    /// (see [`Outbox::release`]); `None` once it is live.
+    held: Option<Vec<(RoomId, Seq, Bytes)>>,
+    close: Option<CloseReason>,
+}
+
+/// What the writer takes from the queue in one go.
+pub struct Drained {
+    pub close: Option<CloseReason>,
+}
+
+impl Outbox {
+    pub fn new(
+        id: ConnId,
+        user: UserId,
+        session: [u8; 32],
+        format: Format,
+        capacity: usize,
+        closing: CancellationToken,
+    ) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            id,
+            user,
+            session,
+            format,
+            state: Mutex::new(State {
+                frames: Vec::with_capacity(8),
+                held: Some(Vec::new()),
+                close: None,
+            }),
+            notify: Notify::new(),
+            drained: Notify::new(),
+            closing,
+            capacity,
+        })
+    }
+
+    /// Queues a frame that is not part of a room's sequence (ack, error, pong).
+    pub fn push(&self, frame: Bytes) {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return;
+        }
+        if s.frames.len() >= self.capacity {
+            drop(s);
+            self.close(CloseReason::TooSlow);
+            return;
+        }
+        s.frames.push(frame);
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    /// Queues the frame of a room event, in that room's seq order.
+    pub fn push_event(&self, room: RoomId, seq: Seq, encoded: &Encoded) {
+        let frame = encoded.for_format(self.format);
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return;
+        }
+        let over = if let Some(held) = &mut s.held {
+            held.push((room, seq, frame));
+            held.len() > self.capacity
+        } else if s.frames.len() >= self.capacity {
+            true
+        } else {
+            s.frames.push(frame);
+            false
+        };
+        drop(s);
+        if over {
+            self.close(CloseReason::TooSlow);
+        } else {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Ends the replay: queues the held live events that come after what
+    /// was replayed (`replayed` gives, per room, the last seq already sent
+    /// or known to the client), and sends live from then on.
+    pub fn release(&self, replayed: &HashMap<RoomId, Seq>) {
+        let mut s = self.lock();
+        let Some(held) = s.held.take() else { return };
+        for (room, seq, frame) in held {
+            if replayed.get(&room).is_some_and(|&done| seq <= done) {
+                continue;
+            }
+            s.frames.push(frame);
+        }
+        let over = s.frames.len() > self.capacity;
+        drop(s);
+        if over {
+            self.close(CloseReason::TooSlow);
+        } else {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Asks the writer to close the connection. The first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        let mut s = self.lock();
+        if s.close.is_none() {
+            s.close = Some(reason);
+        }
+        drop(s);
+        self.closing.cancel();
+        self.notify.notify_one();
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().close
+    }
+
+    /// Queues a replayed (historical) frame, waiting while the queue is half
+    /// full so a long replay streams at the client's pace instead of
+    /// overflowing it. Returns false once the connection is closing.
+    pub async fn push_replay(&self, frame: Bytes) -> bool {
+        loop {
+            let room = self.drained.notified();
+            {
+                let mut s = self.lock();
+                if s.close.is_some() {
+                    return false;
+                }
+                if s.frames.len() < self.capacity / 2 {
+                    s.frames.push(frame);
+                    drop(s);
+                    self.notify.notify_one();
+                    return true;
+                }
+            }
+            tokio::select! {
+                _ = room => {}
+                _ = self.closing.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Called by the writer after each write, to wake a waiting replay.
+    pub fn drained(&self) {
+        self.drained.notify_waiters();
+    }
+
+    /// Moves every queued frame into `into` (which the writer reuses, so
+    /// draining allocates nothing) and reports a pending close.
+    pub fn drain(&self, into: &mut Vec<Bytes>) -> Drained {
+        let mut s = self.lock();
+        std::mem::swap(&mut s.frames, into);
+        Drained { close: s.close }
+    }
+
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock leaves only a queue of byte
+        // buffers behind, which is still consistent: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

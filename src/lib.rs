@@ -1,0 +1,163 @@
+//! hearth: a self-hosted chat server in one binary.
+//!
+//! # How a message flows
+//!
+//! 1. A client's `send` frame arrives on its WebSocket ([`ws`]); the
+//!    connection's reader checks membership, the body and the sender's rate
+//!    limit, and queues an [`commit::Append`] (REST posts do the same from
+//!    [`http`]).
+//! 2. The group committer ([`commit`]), a single thread, takes every queued
+//!    append, gives each the room's next seq, writes event, dedup key and
+//!    room head in one atomic batch ([`storage::log`]), and flushes once for
+//!    the whole group.
+//! 3. Only then does it acknowledge each sender and publish each event to
+//!    the [`hub`], which pushes one shared, pre-framed copy of the bytes onto
+//!    the outbox of every connection in the room.
+//! 4. Each connection's single writer ([`ws`]'s writer) drains its whole
+//!    outbox into one vectored write. A connection whose outbox fills is cut
+//!    off and resumes later from its last seq, so nobody waits for it.
+//!
+//! Accounts and sessions live in [`auth`], rooms and memberships in
+//! [`rooms`] (in memory, backed by [`storage`]), and configuration in
+//! [`config`]. [`run`] ties them together; `main.rs` only parses the
+//! command line.
+
+pub mod auth;
+pub mod cli;
+pub mod commit;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod protocol;
+pub mod rooms;
+pub mod state;
+pub mod storage;
+pub mod validate;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::limits::Limits;
+use crate::auth::password::Hasher;
+use crate::auth::Sessions;
+use crate::commit::Committer;
+use crate::config::Config;
+use crate::hub::{CloseReason, Hub};
+use crate::rooms::{Directory, Rooms};
+use crate::state::AppState;
+use crate::storage::Store;
+
+/// A server that is listening: its address, and a handle to wait for it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits until the server has shut down and its data is flushed.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done.await.context("the server task panicked")?
+    }
+}
+
+/// Opens the store, binds the listener and starts serving. Returns once the
+/// server is accepting connections; cancelling `shutdown` stops it.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let store = Store::open(
+        &config.data,
+        config.storage.cache_bytes,
+        config.storage.durability,
+    )
+    .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+    let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
+    let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
+    let hub = Arc::new(Hub::new());
+    let (committer, commit_thread) = Committer::start(
+        store.clone(),
+        rooms.clone(),
+        directory.clone(),
+        hub.clone(),
+        config.storage.group_commit_max,
+    );
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        sessions: Sessions::new(store.clone(), config.sessions.clone()),
+        hasher: Hasher::new(config.limits.hash_concurrency),
+        limits: Limits::new(&config.limits),
+        config,
+        store,
+        rooms,
+        directory,
+        hub,
+        committer,
+        tls: false,
+        shutdown,
+        tracker: TaskTracker::new(),
+    });
+    let sweeper = tokio::spawn(sweep_limits(state.clone()));
+    let serving = state.clone();
+    let done = tokio::spawn(async move {
+        http::serve(listener, serving.clone()).await;
+        shutdown_gracefully(serving, commit_thread).await?;
+        sweeper.abort();
+        Ok(())
+    });
+    Ok(Running { addr, state, done })
+}
+
+/// Runs until `shutdown` is cancelled, then stops cleanly.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let running = start(config, shutdown).await?;
+    tracing::info!(addr = %running.addr, "Listening.");
+    running.wait().await
+}
+
+/// Closes every WebSocket with 1001, waits for connections to finish,
+/// drains the committer and flushes the store.
+async fn shutdown_gracefully(
+    state: Arc<AppState>,
+    commit_thread: std::thread::JoinHandle<()>,
+) -> anyhow::Result<()> {
+    tracing::info!("Shutting down.");
+    state.hub.close_all(CloseReason::ShuttingDown);
+    state.tracker.close();
+    if tokio::time::timeout(Duration::from_secs(6), state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Some connections did not close in time; stopping anyway.");
+    }
+    let store = state.store.clone();
+    state.committer.stop().await;
+    tokio::task::spawn_blocking(move || {
+        let _ = commit_thread.join();
+        store.flush()
+    })
+    .await
+    .context("the final flush panicked")?
+    .context("the final flush failed")?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// Forgets idle rate-limit buckets now and then, bounding their memory.
+async fn sweep_limits(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        state.limits.sweep();
+    }
+}

@@ -1,0 +1,264 @@
+//! The wire objects: what clients send over the WebSocket, what the server
+//! sends back, and the JSON views of users, rooms and messages shared with
+//! the HTTP API. Each object has one shape in JSON and in MessagePack.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
+use crate::storage::records::{EventKind, EventRecord};
+
+/// A frame from a client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Hello {
+        /// Last seq seen per room, to replay what was missed.
+        #[serde(default)]
+        resume: Option<HashMap<String, u64>>,
+    },
+    Send {
+        room: String,
+        client_id: String,
+        body: String,
+    },
+    Ping,
+}
+
+/// Only the `client_id` of a frame that failed to parse, so the error can
+/// still be matched to the send that caused it.
+#[derive(Deserialize)]
+struct ClientIdOnly {
+    client_id: Option<String>,
+}
+
+/// Why a client frame was not understood.
+#[derive(Debug)]
+pub struct FrameError {
+    pub code: &'static str,
+    pub message: String,
+    pub client_id: Option<String>,
+}
+
+/// Wire encodings a connection can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// Negotiated with the `hearth.msgpack` subprotocol.
+    Msgpack,
+}
+
+pub const MSGPACK_SUBPROTOCOL: &str = "hearth.msgpack";
+
+impl ClientFrame {
+    pub fn decode(format: Format, bytes: &[u8]) -> Result<ClientFrame, FrameError> {
+        let parsed = match format {
+            Format::Json => serde_json::from_slice::<ClientFrame>(bytes).map_err(|e| e.to_string()),
+            Format::Msgpack => {
+                rmp_serde::from_slice::<ClientFrame>(bytes).map_err(|e| e.to_string())
+            }
+        };
+        parsed.map_err(|message| {
+            let client_id = match format {
+                Format::Json => serde_json::from_slice::<ClientIdOnly>(bytes).ok(),
+                Format::Msgpack => rmp_serde::from_slice::<ClientIdOnly>(bytes).ok(),
+            }
+            .and_then(|c| c.client_id);
+            let code = if message.contains("unknown variant") {
+                "unknown_type"
+            } else if message.contains("missing field `type`") {
+                "missing_type"
+            } else {
+                "invalid_frame"
+            };
+            FrameError {
+                code,
+                message: format!("The frame was not understood: {message}."),
+                client_id,
+            }
+        })
+    }
+}
+
+/// A frame to a client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Ready {
+        user: UserView<'a>,
+        rooms: Vec<RoomHead>,
+    },
+    Message {
+        message: MessageView<'a>,
+    },
+    Ack {
+        client_id: &'a str,
+        room: RoomId,
+        seq: Seq,
+        id: EventId,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    Pong,
+    Joined {
+        room: RoomView<'a>,
+    },
+    Left {
+        room: RoomId,
+    },
+}
+
+impl ServerFrame<'_> {
+    pub fn encode(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::Json => serde_json::to_vec(self),
+            Format::Msgpack => {
+                // Human-readable, so ids and times are strings as in JSON.
+                let mut out = Vec::with_capacity(128);
+                let mut ser = rmp_serde::Serializer::new(&mut out)
+                    .with_struct_map()
+                    .with_human_readable();
+                self.serialize(&mut ser)
+                    .map(|()| out)
+                    .map_err(serde::ser::Error::custom)
+            }
+        }
+        .expect("server frames are plain data and always serialize")
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomHead {
+    pub id: RoomId,
+    pub last_seq: Seq,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct UserView<'a> {
+    pub id: UserId,
+    pub username: &'a str,
+    pub created_at: SerdeRfc3339,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
+}
+
+impl<'a> UserView<'a> {
+    pub fn of(user: &'a crate::storage::UserRecord) -> Self {
+        UserView {
+            id: user.id,
+            username: &user.username,
+            created_at: user.created_at.into(),
+            admin: user.admin,
+        }
+    }
+}
+
+/// The author of a message as clients see it.
+#[derive(Debug, Serialize)]
+pub struct AuthorView<'a> {
+    pub id: UserId,
+    pub username: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// Shown in place of the name of an account that was deleted.
+pub const DELETED_USERNAME: &str = "deleted user";
+
+#[derive(Debug, Serialize)]
+pub struct MessageView<'a> {
+    pub id: EventId,
+    pub room: RoomId,
+    pub seq: Seq,
+    pub author: AuthorView<'a>,
+    pub body: &'a str,
+    pub client_id: Option<&'a str>,
+    pub created_at: SerdeRfc3339,
+}
+
+impl<'a> MessageView<'a> {
+    /// The view of a stored message event; `author_name` resolves the author.
+    pub fn of(room: RoomId, seq: Seq, event: &'a EventRecord, author: AuthorView<'a>) -> Self {
+        let EventKind::Message {
+            body, client_id, ..
+        } = &event.kind;
+        MessageView {
+            id: event.id,
+            room,
+            seq,
+            author,
+            body,
+            client_id: client_id.as_deref(),
+            created_at: SerdeRfc3339(event.at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomView<'a> {
+    pub id: RoomId,
+    pub name: &'a str,
+    pub topic: &'a str,
+    pub created_by: UserId,
+    pub created_at: SerdeRfc3339,
+    pub member_count: usize,
+    pub last_seq: Seq,
+    pub joined: bool,
+}
+
+impl std::fmt::Debug for SerdeRfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.to_rfc3339())
+    }
+}
+
+impl Clone for SerdeRfc3339 {
+    fn clone(&self) -> Self {
+        SerdeRfc3339(self.0)
+    }
+}
+
+impl From<Millis> for SerdeRfc3339 {
+    fn from(m: Millis) -> Self {
+        SerdeRfc3339(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_decode_in_both_formats() {
+        let json = br#"{"type":"send","room":"r","client_id":"c1","body":"hi"}"#;
+        assert!(matches!(
+            ClientFrame::decode(Format::Json, json),
+            Ok(ClientFrame::Send { .. })
+        ));
+        let value = serde_json::json!({"type":"hello","resume":{"r":3}});
+        let mp = rmp_serde::to_vec_named(&value).unwrap();
+        assert!(matches!(
+            ClientFrame::decode(Format::Msgpack, &mp),
+            Ok(ClientFrame::Hello { resume: Some(_) })
+        ));
+    }
+
+    #[test]
+    fn bad_frames_name_the_problem_and_keep_client_id() {
+        let e =
+            ClientFrame::decode(Format::Json, br#"{"type":"shout","client_id":"x"}"#).unwrap_err();
+        assert_eq!(e.code, "unknown_type");
+        assert_eq!(e.client_id.as_deref(), Some("x"));
+        let e =
+            ClientFrame::decode(Format::Json, br#"{"type":"send","client_id":"y"}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_frame");
+        assert_eq!(e.client_id.as_deref(), Some("y"));
+        let e = ClientFrame::decode(Format::Json, b"not json").unwrap_err();
+        assert_eq!(e.code, "invalid_frame");
+    }
+}

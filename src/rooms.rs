@@ -1,0 +1,220 @@
+//! In-memory registries over the store: rooms with their members and
+//! durable heads, and the directory of user names.
+//!
+//! Membership is checked on every send and every history read, so it is
+//! answered from memory; the store stays the source of truth and every
+//! change is written there first.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::ids::{RoomId, Seq, UserId};
+use crate::protocol::{AuthorView, RoomView, DELETED_USERNAME};
+use crate::storage::{self, RoomRecord, Store, UserRecord};
+
+pub struct Room {
+    pub record: RoomRecord,
+    members: RwLock<HashSet<UserId>>,
+    /// The last seq that is durable and published. Readers (history,
+    /// resume) never look past it, so nothing unacknowledged is ever shown.
+    head: AtomicU64,
+}
+
+impl Room {
+    pub fn head(&self) -> Seq {
+        Seq(self.head.load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn set_head(&self, seq: Seq) {
+        self.head.store(seq.0, Ordering::SeqCst);
+    }
+
+    pub fn is_member(&self, user: UserId) -> bool {
+        read(&self.members).contains(&user)
+    }
+
+    pub fn member_count(&self) -> usize {
+        read(&self.members).len()
+    }
+
+    pub fn members(&self) -> Vec<UserId> {
+        read(&self.members).iter().copied().collect()
+    }
+
+    pub fn view(&self, viewer: UserId) -> RoomView<'_> {
+        let members = read(&self.members);
+        RoomView {
+            id: self.record.id,
+            name: &self.record.name,
+            topic: &self.record.topic,
+            created_by: self.record.created_by,
+            created_at: self.record.created_at.into(),
+            member_count: members.len(),
+            last_seq: self.head(),
+            joined: members.contains(&viewer),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Rooms {
+    by_id: RwLock<HashMap<RoomId, Arc<Room>>>,
+    by_user: RwLock<HashMap<UserId, HashSet<RoomId>>>,
+}
+
+impl Rooms {
+    /// Loads every room, membership and head from the store.
+    pub fn load(store: &Store) -> storage::Result<Rooms> {
+        let rooms = Rooms::default();
+        let heads: HashMap<RoomId, Seq> = store.log().heads().collect::<Result<_, _>>()?;
+        {
+            let mut by_id = write(&rooms.by_id);
+            for record in store.rooms() {
+                let record = record?;
+                let head = heads.get(&record.id).copied().unwrap_or(Seq::ZERO);
+                by_id.insert(record.id, Arc::new(Room::new(record, head)));
+            }
+        }
+        for m in store.memberships() {
+            let (room, user) = m?;
+            rooms.add_member_in_memory(room, user);
+        }
+        Ok(rooms)
+    }
+
+    pub fn get(&self, id: RoomId) -> Option<Arc<Room>> {
+        read(&self.by_id).get(&id).cloned()
+    }
+
+    /// Looks a room up by the id as a client wrote it; any malformed id is
+    /// simply not found.
+    pub fn find(&self, id: &str) -> Option<Arc<Room>> {
+        id.parse().ok().and_then(|id| self.get(id))
+    }
+
+    pub fn all(&self) -> Vec<Arc<Room>> {
+        let mut v: Vec<_> = read(&self.by_id).values().cloned().collect();
+        v.sort_by_key(|r| r.record.id);
+        v
+    }
+
+    pub fn of_user(&self, user: UserId) -> Vec<RoomId> {
+        read(&self.by_user)
+            .get(&user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn insert(&self, record: RoomRecord, creator: UserId) -> Arc<Room> {
+        let room = Arc::new(Room::new(record, Seq::ZERO));
+        write(&self.by_id).insert(room.record.id, room.clone());
+        self.add_member_in_memory(room.record.id, creator);
+        room
+    }
+
+    pub fn add_member_in_memory(&self, room: RoomId, user: UserId) -> bool {
+        let Some(r) = self.get(room) else {
+            return false;
+        };
+        let added = write(&r.members).insert(user);
+        write(&self.by_user).entry(user).or_default().insert(room);
+        added
+    }
+
+    pub fn remove_member_in_memory(&self, room: RoomId, user: UserId) {
+        if let Some(r) = self.get(room) {
+            write(&r.members).remove(&user);
+        }
+        let mut by_user = write(&self.by_user);
+        if let Some(set) = by_user.get_mut(&user) {
+            set.remove(&room);
+            if set.is_empty() {
+                by_user.remove(&user);
+            }
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        read(&self.by_id).len()
+    }
+}
+
+impl Room {
+    fn new(record: RoomRecord, head: Seq) -> Room {
+        Room {
+            record,
+            members: RwLock::new(HashSet::new()),
+            head: AtomicU64::new(head.0),
+        }
+    }
+}
+
+/// What the rest of the server needs to know about a user without a disk read.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub username: String,
+    pub deleted: bool,
+    pub disabled: bool,
+    pub admin: bool,
+}
+
+/// Every account's name and standing, kept in memory to render authors.
+#[derive(Default)]
+pub struct Directory {
+    users: RwLock<HashMap<UserId, Arc<UserSummary>>>,
+}
+
+impl Directory {
+    pub fn load(store: &Store) -> storage::Result<Directory> {
+        let dir = Directory::default();
+        for user in store.users() {
+            dir.put(&user?);
+        }
+        Ok(dir)
+    }
+
+    pub fn put(&self, user: &UserRecord) {
+        write(&self.users).insert(
+            user.id,
+            Arc::new(UserSummary {
+                username: user.username.clone(),
+                deleted: user.deleted,
+                disabled: user.disabled,
+                admin: user.admin,
+            }),
+        );
+    }
+
+    pub fn get(&self, id: UserId) -> Option<Arc<UserSummary>> {
+        read(&self.users).get(&id).cloned()
+    }
+
+    pub fn count(&self) -> usize {
+        read(&self.users).len()
+    }
+}
+
+/// Builds the author view for `id` from a looked-up summary.
+pub fn author_view(id: UserId, summary: Option<&UserSummary>) -> AuthorView<'_> {
+    match summary {
+        Some(s) if !s.deleted => AuthorView {
+            id,
+            username: &s.username,
+            deleted: false,
+        },
+        _ => AuthorView {
+            id,
+            username: DELETED_USERNAME,
+            deleted: true,
+        },
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,38 @@
+//! The state every handler and connection shares, passed explicitly (no
+//! global singletons).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::limits::Limits;
+use crate::auth::password::Hasher;
+use crate::auth::Sessions;
+use crate::commit::Committer;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::rooms::{Directory, Rooms};
+use crate::storage::Store;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    /// Rooms, members and durable heads, answered from memory.
+    pub rooms: Arc<Rooms>,
+    /// User names and standing, to render authors and check sessions.
+    pub directory: Arc<Directory>,
+    /// Live connections and fan-out.
+    pub hub: Arc<Hub>,
+    /// The queue into the group committer, the only writer of room logs.
+    pub committer: Committer,
+    pub sessions: Sessions,
+    pub hasher: Hasher,
+    pub limits: Limits,
+    /// Whether clients reach us over TLS (cookies get `Secure`, origins `https`).
+    pub tls: bool,
+    /// Cancelled to start a graceful shutdown.
+    pub shutdown: CancellationToken,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}

@@ -1,0 +1,414 @@
+//! One WebSocket connection's life: hello, replay, then reading client
+//! frames until it closes. Outgoing frames all go through its [`Outbox`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastwebsockets::{CloseCode, Frame, OpCode, Role, WebSocketError};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{frame, writer};
+use crate::auth::Identity;
+use crate::commit::{Append, Reply};
+use crate::error::ApiError;
+use crate::hub::{CloseReason, Encoded, Outbox};
+use crate::ids::{RoomId, Seq};
+use crate::protocol::{ClientFrame, Format, MessageView, RoomHead, ServerFrame, UserView};
+use crate::rooms::author_view;
+use crate::state::AppState;
+use crate::validate;
+
+/// Replay reads history in pages of this many events.
+const REPLAY_PAGE: usize = 256;
+
+/// Rate-limited sends in a row that get a connection closed (1008).
+const MAX_STRIKES: u32 = 50;
+
+pub async fn run<S>(io: S, identity: Identity, format: Format, state: Arc<AppState>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(io);
+    let (mut reader, _) =
+        fastwebsockets::after_handshake_split(rd, tokio::io::sink(), Role::Server);
+    let ws = &state.config.websocket;
+    // Close and ping are answered here (their replies go through the
+    // outbox), so the library must not try to write them itself.
+    reader.set_auto_close(false);
+    reader.set_auto_pong(false);
+    // fastwebsockets rejects a frame whose length is >= this; ours is a
+    // limit on whole messages, enforced across fragments below.
+    reader.set_max_message_size(ws.max_message_bytes + 1);
+
+    let outbox = Outbox::new(
+        state.hub.next_conn_id(),
+        identity.user,
+        identity.session,
+        format,
+        ws.outbound_queue_frames,
+        state.shutdown.child_token(),
+    );
+    let writer = tokio::spawn(writer::run(wr, outbox.clone(), ws.ping_interval));
+    let mut conn = Connection {
+        state: state.clone(),
+        outbox: outbox.clone(),
+        identity,
+        subscribed: Vec::new(),
+        greeted: false,
+        strikes: 0,
+    };
+    let reason = conn.read_loop(&mut reader).await;
+    outbox.close(reason);
+    let mut rooms = conn.subscribed;
+    rooms.extend(state.rooms.of_user(identity.user));
+    state.hub.disconnect(&outbox, rooms);
+    let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+    tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    outbox: Arc<Outbox>,
+    identity: Identity,
+    /// Rooms the hub delivers to this connection (from its hello).
+    subscribed: Vec<RoomId>,
+    greeted: bool,
+    /// Sends refused by the rate limit since the last accepted one.
+    strikes: u32,
+}
+
+/// A client message reassembled from its frames.
+struct Message {
+    binary: bool,
+    payload: Vec<u8>,
+}
+
+impl Connection {
+    async fn read_loop<S: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut fastwebsockets::WebSocketRead<S>,
+    ) -> CloseReason {
+        let ws = self.state.config.websocket.clone();
+        let hello_deadline = tokio::time::Instant::now() + ws.hello_timeout;
+        let mut partial: Option<Message> = None;
+        let mut obligated = no_obligated_send;
+        loop {
+            let deadline = if self.greeted {
+                tokio::time::Instant::now() + ws.idle_timeout
+            } else {
+                hello_deadline
+            };
+            // Reading a frame is not cancel-safe, but every branch that
+            // cancels it ends the connection, so no frame is half-read twice.
+            let read = tokio::select! {
+                _ = self.outbox.closing.cancelled() => {
+                    return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
+                }
+                r = tokio::time::timeout_at(deadline, reader.read_frame(&mut obligated)) => r,
+            };
+            let frame = match read {
+                Err(_) if !self.greeted => return CloseReason::Policy("no hello in time"),
+                Err(_) => return CloseReason::Idle,
+                Ok(Err(e)) => return close_reason_for(&e),
+                Ok(Ok(f)) => f,
+            };
+            match self.assemble(frame, &mut partial, ws.max_message_bytes) {
+                Err(reason) => return reason,
+                Ok(None) => {}
+                Ok(Some(msg)) => {
+                    if let Some(reason) = self.on_message(msg).await {
+                        return reason;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles control frames and joins fragments into whole messages.
+    fn assemble(
+        &mut self,
+        frame: Frame<'_>,
+        partial: &mut Option<Message>,
+        max: usize,
+    ) -> Result<Option<Message>, CloseReason> {
+        match frame.opcode {
+            OpCode::Close => Err(check_close(&frame.payload)),
+            OpCode::Ping => {
+                if frame.payload.len() > 125 {
+                    return Err(CloseReason::Protocol("control frame over 125 bytes"));
+                }
+                self.outbox
+                    .push(frame::frame(frame::OP_PONG, &frame.payload));
+                Ok(None)
+            }
+            OpCode::Pong => {
+                if frame.payload.len() > 125 {
+                    return Err(CloseReason::Protocol("control frame over 125 bytes"));
+                }
+                Ok(None)
+            }
+            OpCode::Text | OpCode::Binary => {
+                if partial.is_some() {
+                    return Err(CloseReason::Protocol("new message inside a fragmented one"));
+                }
+                let msg = Message {
+                    binary: frame.opcode == OpCode::Binary,
+                    payload: frame.payload.to_vec(),
+                };
+                if frame.fin {
+                    finish(msg).map(Some)
+                } else {
+                    *partial = Some(msg);
+                    Ok(None)
+                }
+            }
+            OpCode::Continuation => {
+                let Some(msg) = partial.as_mut() else {
+                    return Err(CloseReason::Protocol("continuation without a message"));
+                };
+                if msg.payload.len() + frame.payload.len() > max {
+                    return Err(CloseReason::TooBig);
+                }
+                msg.payload.extend_from_slice(&frame.payload);
+                if frame.fin {
+                    let msg = partial.take().expect("checked just above");
+                    finish(msg).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Acts on one client message; `Some` closes the connection.
+    async fn on_message(&mut self, msg: Message) -> Option<CloseReason> {
+        let format = if msg.binary {
+            Format::Msgpack
+        } else {
+            Format::Json
+        };
+        let frame = match ClientFrame::decode(format, &msg.payload) {
+            Ok(f) => f,
+            Err(e) => {
+                self.send_error(e.code, &e.message, e.client_id.as_deref());
+                return None;
+            }
+        };
+        match frame {
+            ClientFrame::Ping => {
+                self.push(&ServerFrame::Pong);
+                None
+            }
+            ClientFrame::Hello { resume } => {
+                if self.greeted {
+                    self.send_error(
+                        "already_greeted",
+                        "This connection already said hello.",
+                        None,
+                    );
+                    return None;
+                }
+                self.hello(resume.unwrap_or_default()).await
+            }
+            ClientFrame::Send {
+                room,
+                client_id,
+                body,
+            } => {
+                if !self.greeted {
+                    self.send_error(
+                        "hello_first",
+                        "Send a hello before anything else.",
+                        Some(&client_id),
+                    );
+                    return None;
+                }
+                self.send(room, client_id, body).await
+            }
+        }
+    }
+
+    /// Subscribes to the user's rooms, answers `ready`, replays what each
+    /// resumed room missed, then turns on the live stream without a gap or
+    /// a duplicate (see [`Outbox::release`]).
+    async fn hello(&mut self, resume: HashMap<String, u64>) -> Option<CloseReason> {
+        let state = self.state.clone();
+        let user = self.identity.user;
+        let rooms = state.rooms.of_user(user);
+        state.hub.connect(&self.outbox, &rooms);
+        self.subscribed = rooms.clone();
+        self.greeted = true;
+        // A logout that raced the upgrade must still close this socket.
+        if !matches!(state.store.session(&self.identity.session), Ok(Some(_))) {
+            return Some(CloseReason::Revoked);
+        }
+        let Ok(Some(record)) = state.store.user(user) else {
+            return Some(CloseReason::Revoked);
+        };
+        // Heads read after subscribing: anything newer arrives live.
+        let mut heads: HashMap<RoomId, Seq> = HashMap::with_capacity(rooms.len());
+        let mut room_heads = Vec::with_capacity(rooms.len());
+        for id in &rooms {
+            if let Some(r) = state.rooms.get(*id) {
+                heads.insert(*id, r.head());
+                room_heads.push(RoomHead {
+                    id: *id,
+                    last_seq: r.head(),
+                });
+            }
+        }
+        self.push(&ServerFrame::Ready {
+            user: UserView::of(&record),
+            rooms: room_heads,
+        });
+        for (room, after) in resume {
+            let Ok(room) = room.parse::<RoomId>() else {
+                continue;
+            };
+            let Some(&head) = heads.get(&room) else {
+                continue;
+            };
+            if !self.replay(room, Seq(after), head).await {
+                return None;
+            }
+        }
+        self.outbox.release(&heads);
+        None
+    }
+
+    /// Queues the events of `room` with `after < seq <= head`.
+    async fn replay(&self, room: RoomId, after: Seq, head: Seq) -> bool {
+        let mut from = after.next();
+        while from <= head {
+            let page = match self.state.store.log().range(room, from, head, REPLAY_PAGE) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, %room, "Replay failed to read history.");
+                    self.outbox
+                        .close(CloseReason::Policy("history unavailable; retry"));
+                    return false;
+                }
+            };
+            let Some(&(last, _)) = page.last() else { break };
+            for (seq, event) in &page {
+                let crate::storage::records::EventKind::Message { author, .. } = &event.kind;
+                let summary = self.state.directory.get(*author);
+                let message =
+                    MessageView::of(room, *seq, event, author_view(*author, summary.as_deref()));
+                let bytes =
+                    Encoded::of(&ServerFrame::Message { message }).for_format(self.outbox.format);
+                if !self.outbox.push_replay(bytes).await {
+                    return false;
+                }
+            }
+            from = last.next();
+        }
+        true
+    }
+
+    async fn send(&mut self, room: String, client_id: String, body: String) -> Option<CloseReason> {
+        let state = self.state.clone();
+        let cid = Some(client_id.as_str());
+        let checked = (|| {
+            validate::client_id(&client_id)?;
+            let room = state.rooms.find(&room).ok_or(ApiError::RoomNotFound)?;
+            if !room.is_member(self.identity.user) {
+                return Err(ApiError::NotAMember);
+            }
+            validate::body(&body)?;
+            Ok(room)
+        })();
+        let room = match checked {
+            Ok(r) => r,
+            Err(e) => {
+                self.send_api_error(&e, cid);
+                return None;
+            }
+        };
+        if let Err(e) = state.limits.send.check(&self.identity.user) {
+            self.strikes += 1;
+            if self.strikes >= MAX_STRIKES {
+                return Some(CloseReason::Policy("sending too fast"));
+            }
+            self.send_api_error(&e, cid);
+            return None;
+        }
+        self.strikes = 0;
+        let append = Append {
+            room: room.record.id,
+            author: self.identity.user,
+            body,
+            client_id: Some(client_id),
+            reply: Reply::Socket(self.outbox.clone()),
+        };
+        if let Err(e) = state.committer.submit(append).await {
+            self.send_api_error(&e, None);
+        }
+        None
+    }
+
+    fn push(&self, value: &ServerFrame<'_>) {
+        self.outbox.push(frame::encode(value, self.outbox.format));
+    }
+
+    fn send_api_error(&self, e: &ApiError, client_id: Option<&str>) {
+        self.send_error(e.code(), &e.to_string(), client_id);
+    }
+
+    fn send_error(&self, code: &str, message: &str, client_id: Option<&str>) {
+        self.push(&ServerFrame::Error {
+            code,
+            message,
+            client_id,
+        });
+    }
+}
+
+/// Checks a completed message: text must be UTF-8 (1007 otherwise).
+fn finish(msg: Message) -> Result<Message, CloseReason> {
+    if !msg.binary && std::str::from_utf8(&msg.payload).is_err() {
+        return Err(CloseReason::InvalidData);
+    }
+    Ok(msg)
+}
+
+/// The reply to a client's close frame: echo a valid one, refuse a bad one.
+fn check_close(payload: &[u8]) -> CloseReason {
+    match payload.len() {
+        0 => CloseReason::Normal(1000),
+        1 => CloseReason::Protocol("close frame of one byte"),
+        n if n > 125 => CloseReason::Protocol("control frame over 125 bytes"),
+        _ => {
+            let code = CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
+            if !code.is_allowed() {
+                CloseReason::Protocol("invalid close code")
+            } else if std::str::from_utf8(&payload[2..]).is_err() {
+                CloseReason::InvalidData
+            } else {
+                CloseReason::Normal(u16::from(code))
+            }
+        }
+    }
+}
+
+fn close_reason_for(e: &WebSocketError) -> CloseReason {
+    match e {
+        WebSocketError::InvalidUTF8 => CloseReason::InvalidData,
+        WebSocketError::FrameTooLarge => CloseReason::TooBig,
+        WebSocketError::UnexpectedEOF
+        | WebSocketError::IoError(_)
+        | WebSocketError::ConnectionClosed => CloseReason::Gone,
+        WebSocketError::ReservedBitsNotZero => CloseReason::Protocol("reserved bits set"),
+        WebSocketError::ControlFrameFragmented => CloseReason::Protocol("fragmented control frame"),
+        WebSocketError::PingFrameTooLarge => CloseReason::Protocol("control frame over 125 bytes"),
+        WebSocketError::InvalidValue => CloseReason::Protocol("unknown opcode"),
+        _ => CloseReason::Protocol("protocol error"),
+    }
+}
+
+/// With auto-close and auto-pong off, fastwebsockets has nothing it must
+/// send on its own; this satisfies its interface.
+fn no_obligated_send(_: Frame<'_>) -> std::future::Ready<Result<(), std::io::Error>> {
+    std::future::ready(Ok(()))
+}

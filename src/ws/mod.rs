@@ -1,0 +1,65 @@
+//! The WebSocket gateway: upgrade, then per connection one reader (this
+//! module's [`connection`]) and one writer ([`writer`]).
+//!
+//! fastwebsockets does the handshake and parses client frames; the writer
+//! is our own, because fastwebsockets writes each frame with its own
+//! syscall and fan-out needs many frames per write.
+
+mod connection;
+pub mod frame;
+mod writer;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+
+use crate::error::ApiError;
+use crate::http::{Body, Ctx};
+use crate::protocol::{Format, MSGPACK_SUBPROTOCOL};
+
+/// `GET /api/v1/ws`: authenticates (cookie or Bearer, Origin-checked for
+/// cookies) before upgrading, then hands the socket to its connection task.
+pub async fn upgrade(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let identity = ctx.identity()?;
+    let mut req = Request::from_parts(ctx.parts, ());
+    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
+        return Err(ApiError::InvalidRequest(
+            "This endpoint takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)."
+                .into(),
+        ));
+    }
+    let format = if offered_protocols(&req).any(|p| p == MSGPACK_SUBPROTOCOL) {
+        Format::Msgpack
+    } else {
+        Format::Json
+    };
+    let (response, upgraded) = fastwebsockets::upgrade::upgrade(&mut req).map_err(|e| {
+        ApiError::InvalidRequest(format!("The WebSocket handshake is invalid: {e}."))
+    })?;
+    let state = ctx.state.clone();
+    let peer = ctx.peer;
+    state.tracker.clone().spawn(async move {
+        match upgraded.await {
+            Ok(ws) => connection::run(ws.into_inner(), identity, format, state).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "WebSocket upgrade failed."),
+        }
+    });
+    let (mut parts, _) = response.into_parts();
+    if format == Format::Msgpack {
+        parts.headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(MSGPACK_SUBPROTOCOL),
+        );
+    }
+    Ok(Response::from_parts(parts, Full::new(Bytes::new())))
+}
+
+fn offered_protocols(req: &Request<()>) -> impl Iterator<Item = &str> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
