@@ -249,6 +249,9 @@ export class App {
     dialog.showModal();
     try {
       const { members } = await api.members(entry.id);
+      // The count in the header only refreshes with the room list; this is fresher.
+      entry.room.member_count = members.length;
+      if (this.store.openRoomId === entry.id) this.showRoomHeader(entry);
       status.textContent = members.length === 1 ? '1 member' : `${members.length} members`;
       list.replaceChildren(
         ...members.map((member) =>

@@ -80,8 +80,9 @@ export class TimelineView {
   /** Puts an older page above what is shown without moving what the reader sees. */
   insertOlder(messages) {
     if (!messages.length) return;
-    const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
     const firstShown = this.list.firstElementChild;
+    const anchor = this.firstVisibleMessage();
+    const anchorTop = anchor?.getBoundingClientRect().top;
     const fragment = document.createDocumentFragment();
     for (const message of messages) fragment.append(this.messageElement(message));
     this.list.insertBefore(fragment, firstShown);
@@ -89,7 +90,18 @@ export class TimelineView {
       this.regroup(li);
       if (li === firstShown) break;
     }
-    this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
+    // Scroll by exactly how far the anchor moved: the new page's height, plus
+    // any change in the anchor's neighbours (a header folding into a group).
+    if (anchor) this.scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+  }
+
+  /** The topmost message at least partly in view. */
+  firstVisibleMessage() {
+    const paneTop = this.scroller.getBoundingClientRect().top;
+    for (const li of this.list.children) {
+      if (li.getBoundingClientRect().bottom > paneTop) return li;
+    }
+    return null;
   }
 
   /** Shows or updates one of this person's unconfirmed messages. */

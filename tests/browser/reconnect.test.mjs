@@ -1,0 +1,133 @@
+// Losing the server mid-conversation: it is killed with SIGKILL and started
+// again on the same port and data dir. The page must say it lost the
+// connection, come back by itself, and show what was posted meanwhile exactly
+// once and in order; a message that failed meanwhile is retried with its
+// original client_id and never duplicated.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  TestServer,
+  createRoomInUi,
+  eventually,
+  launchBrowser,
+  openPerson,
+  sendInUi,
+  shownBodies,
+  shownSeqs,
+  signUpInUi,
+} from './harness.mjs';
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Every message body in the room, as the server has it. */
+async function serverBodies(server, token, roomId) {
+  const { messages } = await server.must(200, 'GET', `/rooms/${roomId}/messages?limit=200`, { token });
+  return messages.map((message) => message.body);
+}
+
+function assertStrictlyAscending(seqs) {
+  for (let i = 1; i < seqs.length; i += 1) {
+    assert.ok(seqs[i] > seqs[i - 1], `seq ${seqs[i]} follows ${seqs[i - 1]}: duplicated or out of order`);
+  }
+}
+
+test('after a server crash and restart the page catches up exactly once, in order', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page, trouble } = await openPerson(browser);
+  await signUpInUi(page, server, 'alice');
+  await createRoomInUi(page, 'ops');
+  const roomId = decodeURIComponent(new URL(page.url()).hash.replace('#/room/', ''));
+  const bob = await server.createUser('bob');
+  await server.must(200, 'POST', `/rooms/${roomId}/join`, { token: bob.token });
+
+  await server.post(bob.token, roomId, 'before the crash');
+  await page.locator('#messages li[data-seq]', { hasText: 'before the crash' }).waitFor();
+  await sendInUi(page, 'all good here');
+  await page.locator('#messages li[data-seq]', { hasText: 'all good here' }).waitFor();
+
+  await server.kill('SIGKILL');
+  const banner = page.locator('#conn-banner');
+  await banner.waitFor({ state: 'visible' });
+  assert.match(await banner.innerText(), /Connection lost/);
+
+  // Writing while the server is down fails visibly, with a way to retry.
+  await sendInUi(page, 'sent while offline');
+  const failed = page.locator('#messages li.outgoing[data-status="failed"]', { hasText: 'sent while offline' });
+  await failed.waitFor();
+  const failedClientId = await failed.getAttribute('data-client-id');
+
+  await server.spawn();
+  for (let n = 1; n <= 5; n += 1) await server.post(bob.token, roomId, `meanwhile ${n}`);
+
+  await banner.waitFor({ state: 'hidden', timeout: 20_000 });
+  await page.locator('#messages li[data-seq]', { hasText: 'meanwhile 5' }).waitFor();
+  assert.deepEqual(await shownBodies(page), await serverBodies(server, bob.token, roomId));
+
+  // Retrying sends the same client_id; it lands once.
+  await failed.getByRole('button', { name: 'Retry' }).click();
+  await page.locator('#messages li[data-seq]', { hasText: 'sent while offline' }).waitFor();
+  assert.equal(await page.locator('#messages li.outgoing').count(), 0);
+  const { messages } = await server.must(200, 'GET', `/rooms/${roomId}/messages?limit=200`, { token: bob.token });
+  const landed = messages.filter((message) => message.body === 'sent while offline');
+  assert.equal(landed.length, 1);
+  assert.equal(landed[0].client_id, failedClientId);
+
+  const seqs = await shownSeqs(page);
+  assertStrictlyAscending(seqs);
+  assert.deepEqual(await shownBodies(page), await serverBodies(server, bob.token, roomId));
+  assert.deepEqual(await trouble.problems(), []);
+});
+
+test('a send whose ack was lost with the connection is never duplicated', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page, trouble } = await openPerson(browser);
+  await signUpInUi(page, server, 'dana');
+  await createRoomInUi(page, 'flaky');
+  const roomId = decodeURIComponent(new URL(page.url()).hash.replace('#/room/', ''));
+  await sendInUi(page, 'warm-up');
+  await page.locator('#messages li[data-seq]', { hasText: 'warm-up' }).waitFor();
+
+  // The socket dies right after the send frame leaves: the server may or may
+  // not have stored it, and the page cannot know which.
+  await page.evaluate(() => {
+    const original = WebSocket.prototype.send;
+    WebSocket.prototype.send = function send(data) {
+      original.call(this, data);
+      if (String(data).includes('"type":"send"')) {
+        WebSocket.prototype.send = original;
+        this.close();
+      }
+    };
+  });
+  await sendInUi(page, 'did this arrive?');
+  await page.locator('#conn-banner').waitFor({ state: 'visible' });
+  await page.locator('#conn-banner').waitFor({ state: 'hidden', timeout: 20_000 });
+
+  // Either the replay after reconnecting delivered it, or it is marked failed.
+  const failed = page.locator('#messages li.outgoing[data-status="failed"]');
+  await eventually(
+    async () =>
+      (await failed.count()) === 1 ||
+      (await page.locator('#messages li[data-seq]', { hasText: 'did this arrive?' }).count()) === 1,
+    { message: 'the message delivered or marked failed' },
+  );
+  if (await failed.count()) await failed.getByRole('button', { name: 'Retry' }).click();
+  await page.locator('#messages li[data-seq]', { hasText: 'did this arrive?' }).waitFor();
+
+  const { token } = await server.must(200, 'POST', '/login', {
+    body: { login: 'dana', password: 'correct horse battery staple' },
+  });
+  const bodies = await serverBodies(server, token, roomId);
+  assert.equal(bodies.filter((body) => body === 'did this arrive?').length, 1);
+  assert.deepEqual(await shownBodies(page), bodies);
+  assert.deepEqual(await trouble.problems(), []);
+});

@@ -1,0 +1,135 @@
+// Hostile text everywhere a person can type: messages, room names and
+// topics, usernames. Every payload must render as the exact text typed, run
+// nothing (a `window.__pwned` canary stays false, no dialog opens) and trip
+// no CSP violation; only http(s) URLs become links.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { PASSWORD, TestServer, launchBrowser, logInInUi, openPerson } from './harness.mjs';
+
+const PAYLOADS = [
+  '<img src=x onerror=alert(1)>',
+  '<img src=x onerror="window.__pwned=true">',
+  '<script>window.__pwned=true</script>',
+  '<script src="/evil.js"></script>',
+  '"><svg onload=alert(1)>',
+  "'><svg/onload=window.__pwned=true>",
+  '<svg><script>window.__pwned=true</script></svg>',
+  'javascript:alert(1)',
+  '[click](javascript:alert(1))',
+  '<a href="javascript:alert(1)">click me</a>',
+  'JaVaScRiPt:window.__pwned=true//https://example.com',
+  '<iframe src="javascript:alert(1)"></iframe>',
+  '<iframe srcdoc="<script>parent.__pwned=true</script>">',
+  '<body onload=alert(1)>',
+  '<details open ontoggle=alert(1)>',
+  '<input autofocus onfocus=alert(1)>',
+  '<video><source onerror=alert(1)></video>',
+  '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+  '<style>*{display:none}</style>',
+  '<div style="background:url(javascript:alert(1))">x</div>',
+  '<object data="javascript:alert(1)"></object>',
+  '<embed src="javascript:alert(1)">',
+  '<form action="javascript:alert(1)"><button>go</button></form>',
+  '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+  '<base href="javascript:alert(1)//">',
+  '{{constructor.constructor("alert(1)")()}}',
+  '${alert(1)}',
+  '&lt;img src=x onerror=alert(1)&gt;',
+  'https://example.com/"><img src=x onerror=alert(1)>',
+  'data:text/html,<script>alert(1)</script>',
+];
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test('the server sends the strict CSP with the page', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const response = await fetch(`${server.url}/`);
+  assert.equal(response.status, 200);
+  const csp = response.headers.get('content-security-policy') ?? '';
+  for (const directive of ["default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]) {
+    assert.ok(csp.includes(directive), `CSP "${csp}" lacks ${directive}`);
+  }
+});
+
+test('thirty XSS payloads render as inert text', async (t) => {
+  assert.equal(PAYLOADS.length, 30);
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+
+  // Usernames: the server refuses markup outright, and says so as text.
+  for (const payload of PAYLOADS.slice(0, 6)) {
+    const reply = await server.api('POST', '/signup', {
+      body: { username: payload, email: 'x@example.test', password: PASSWORD },
+    });
+    assert.equal(reply.status, 400, `username ${payload} was accepted`);
+    assert.equal(reply.body.error.code, 'invalid_username');
+  }
+
+  const { token } = await server.createUser('mallory');
+  // Room names and topics (names are at most 64 characters, all payloads fit).
+  const roomIds = [];
+  for (const payload of PAYLOADS.filter((p) => p.length <= 64).slice(0, 12)) {
+    const { room } = await server.must(201, 'POST', '/rooms', { token, body: { name: payload, topic: payload } });
+    roomIds.push(room.id);
+  }
+  const { room } = await server.must(201, 'POST', '/rooms', { token, body: { name: 'payloads' } });
+  for (const payload of PAYLOADS) await server.post(token, room.id, payload);
+  // Rooms the viewer has not joined show in "Other rooms" with their topic.
+  const other = await server.createUser('other');
+  for (const payload of PAYLOADS.slice(12, 20)) {
+    await server.must(201, 'POST', '/rooms', { token: other.token, body: { name: `x${payload}`, topic: payload } });
+  }
+
+  const { page, trouble } = await openPerson(browser);
+  // A failed signup with a hostile username shows the error as text.
+  await page.goto(server.url);
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  const signup = page.locator('#signup-form');
+  await signup.getByLabel('Username', { exact: true }).fill(PAYLOADS[0]);
+  await signup.getByLabel('Email').fill('evil@example.test');
+  await signup.getByLabel('Password').fill(PASSWORD);
+  await signup.getByRole('button', { name: 'Sign up' }).click();
+  await page.locator('#signup-error').waitFor();
+
+  await logInInUi(page, server, 'mallory');
+  await page.goto(`${server.url}/#/room/${encodeURIComponent(room.id)}`);
+  await page.locator('#room-title', { hasText: 'payloads' }).waitFor();
+  await page.locator('#messages li[data-seq]').nth(PAYLOADS.length - 1).waitFor();
+
+  const bodies = await page.locator('#messages li[data-seq] .message-body').allTextContents();
+  assert.deepEqual(bodies, PAYLOADS, 'each payload shows as the exact text typed');
+
+  // Open every hostile room too, so names and topics reach the header.
+  for (const id of roomIds) {
+    await page.goto(`${server.url}/#/room/${encodeURIComponent(id)}`);
+    await page.locator('#composer').waitFor();
+  }
+  await page.getByRole('button', { name: 'Refresh room list' }).click();
+  const roomNames = await page.locator('#my-rooms .room-name').allTextContents();
+  for (const payload of PAYLOADS.filter((p) => p.length <= 64).slice(0, 12)) {
+    assert.ok(roomNames.includes(payload), `room named ${payload} is listed as text`);
+  }
+  const otherTopics = await page.locator('#other-rooms .room-meta').allTextContents();
+  assert.equal(otherTopics.filter((text) => PAYLOADS.some((p) => text.startsWith(p))).length, 8);
+
+  // Nothing ran, nothing was injected, nothing tripped the CSP.
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__pwned), false, 'the canary was touched');
+  const injected = await page.evaluate(() =>
+    [...document.querySelectorAll('#messages *, #my-rooms *, #other-rooms *, #room-title *, #room-topic *')]
+      .map((el) => el.tagName.toLowerCase())
+      .filter((tag) => !['li', 'span', 'div', 'p', 'time', 'a', 'button'].includes(tag)),
+  );
+  assert.deepEqual(injected, [], 'no element came from user text');
+  const hrefs = await page.locator('#messages a').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+  for (const href of hrefs) assert.match(href, /^https?:\/\//, `only http(s) links, got ${href}`);
+  assert.deepEqual(await trouble.problems(), []);
+});
