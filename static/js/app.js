@@ -477,7 +477,13 @@ export class App {
     sidebar.classList.add('open');
     byId('scrim').hidden = false;
     byId('sidebar-open').setAttribute('aria-expanded', 'true');
-    if (moveFocus) (sidebar.querySelector('a.room-link, button') ?? sidebar).focus();
+    if (moveFocus) {
+      const target =
+        sidebar.querySelector('a.room-link[aria-current="page"]') ??
+        sidebar.querySelector('a.room-link') ??
+        byId('sidebar-close');
+      target.focus();
+    }
   }
 
   closeDrawer(moveFocus) {

@@ -36,7 +36,8 @@ export class Composer {
 
   show(roomName) {
     this.form.hidden = false;
-    this.input.placeholder = `Message ${roomName}`;
+    // A placeholder longer than the box would wrap and make the box grow.
+    this.input.placeholder = roomName.length <= 24 ? `Message ${roomName}` : 'Write a message';
     setMessage(this.error, '');
   }
 
