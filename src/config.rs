@@ -60,6 +60,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     max_connections: u32,
+    max_connections_per_ip: u32,
     max_body_bytes: u64,
     header_read_timeout_secs: u64,
     body_read_timeout_secs: u64,
@@ -127,6 +128,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
@@ -375,6 +377,10 @@ impl RawConfig {
             }
         };
         positive("http.max_connections", self.http.max_connections as u64)?;
+        positive(
+            "http.max_connections_per_ip",
+            self.http.max_connections_per_ip as u64,
+        )?;
         positive("http.max_body_bytes", self.http.max_body_bytes)?;
         positive(
             "http.header_read_timeout_secs",
@@ -439,6 +445,7 @@ impl RawConfig {
             log_format,
             http: HttpConfig {
                 max_connections: self.http.max_connections as usize,
+                max_connections_per_ip: self.http.max_connections_per_ip as usize,
                 max_body_bytes: self.http.max_body_bytes as usize,
                 header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
                 body_read_timeout: Duration::from_secs(self.http.body_read_timeout_secs),

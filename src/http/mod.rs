@@ -7,9 +7,10 @@ mod assets;
 mod request;
 mod router;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hyper::body::Incoming;
@@ -27,6 +28,7 @@ use crate::state::AppState;
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
     let permits = Arc::new(Semaphore::new(state.config.http.max_connections));
     let router = Arc::new(router::Router::new());
+    let per_ip = PerIp::new(state.config.http.max_connections_per_ip);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -48,12 +50,17 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
             drop(stream);
             continue;
         };
+        let Some(per_ip) = per_ip.admit(peer.ip()) else {
+            tracing::warn!(%peer, "Connection refused: at max_connections_per_ip.");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let router = router.clone();
         state.tracker.clone().spawn(async move {
             serve_connection(stream, peer, state, router).await;
-            drop(permit);
+            drop((permit, per_ip));
         });
     }
 }
@@ -110,4 +117,53 @@ async fn handle(
         "HTTP request."
     );
     response
+}
+
+type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// Counts open connections per client address.
+#[derive(Clone)]
+struct PerIp {
+    counts: Counts,
+    max: usize,
+}
+
+/// One admitted connection; releases its slot when dropped.
+struct IpSlot {
+    counts: Counts,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn new(max: usize) -> PerIp {
+        PerIp {
+            counts: Default::default(),
+            max,
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            counts: self.counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
