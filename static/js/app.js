@@ -429,6 +429,12 @@ export class App {
 
   listenToControls() {
     window.addEventListener('hashchange', () => this.openFromHash());
+    // The skip link must not follow its href: the hash holds the open room.
+    this.root.querySelector('.skip-link').addEventListener('click', (event) => {
+      event.preventDefault();
+      if (this.store.openRoom) this.composer.focus();
+      else (byId('sidebar').querySelector('a, button:not([hidden])') ?? byId('chat')).focus();
+    });
     byId('logout').addEventListener('click', () => this.logOut());
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());
