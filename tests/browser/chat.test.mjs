@@ -63,9 +63,14 @@ test('two people create, join and talk in a room live', async (t) => {
   assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
 
   await sendInUi(alice.page, 'Great, thanks! Lunch at noon?');
+  await sendInUi(alice.page, 'The ramen place on Fifth is open again.');
   await sendInUi(bob.page, 'Sounds good 🍜');
-  await alice.page.locator('#messages li[data-seq]', { hasText: 'Sounds good' }).waitFor();
-  await bob.page.locator('#messages li[data-seq]', { hasText: 'Sounds good' }).waitFor();
+  await sendInUi(bob.page, 'I will bring the new intern along, she starts today.');
+  await alice.page.locator('#messages li[data-seq]', { hasText: 'new intern' }).waitFor();
+  await bob.page.locator('#messages li[data-seq]', { hasText: 'new intern' }).waitFor();
+  // Consecutive messages from one author share a header.
+  const ramen = alice.page.locator('#messages li[data-seq]', { hasText: 'ramen place' });
+  assert.equal(await ramen.evaluate((li) => li.classList.contains('continued')), true);
   assert.deepEqual(await shownBodies(alice.page), await shownBodies(bob.page));
 
   // The member list.
@@ -76,10 +81,15 @@ test('two people create, join and talk in a room live', async (t) => {
   await alice.page.keyboard.press('Escape');
   assert.equal(await alice.page.locator('#members-dialog').isVisible(), false);
 
+  await alice.page.evaluate(() => document.activeElement?.blur());
   await screenshot(alice.page, 'chat');
   await alice.page.emulateMedia({ colorScheme: 'dark' });
   await screenshot(alice.page, 'chat-dark');
   await alice.page.emulateMedia({ colorScheme: 'light' });
+
+  // A room Bob has not joined is offered with its topic.
+  const carol = await server.createUser('carol');
+  await server.must(201, 'POST', '/rooms', { token: carol.token, body: { name: 'book-club', topic: 'This month: Piranesi' } });
 
   // Unread counts: Bob is in two rooms and reads only one.
   await createRoomInUi(alice.page, 'random');
@@ -95,6 +105,7 @@ test('two people create, join and talk in a room live', async (t) => {
   await eventually(async () => (await randomLink.innerText()).includes('2'), { message: 'an unread badge of 2' });
   await eventually(async () => (await bob.page.title()) === '(2) hearth', { message: 'the title "(2) hearth"' });
   assert.equal(await randomLink.locator('.visually-hidden').textContent(), ', 2 unread');
+  await bob.page.evaluate(() => document.activeElement?.blur());
   await screenshot(bob.page, 'room-list');
 
   await randomLink.click();
