@@ -79,7 +79,8 @@ export class App {
     this.outbox.clear();
     this.store.reset(null);
     this.timeline.hide();
-    this.banner.hide();
+    this.composer.clear();
+    this.banner.reset();
     this.closeDrawer(false);
     byId('members-dialog').close();
     this.root.hidden = true;
@@ -282,26 +283,31 @@ export class App {
   /**
    * Fetches whatever lies between the loaded run and the newest seq known,
    * so a gap (a frame that raced the first page, a reconnect) never stays.
+   * One fetch loop per room at a time; it re-checks the target as it goes.
    */
   catchUp(entry) {
-    entry.catchingUp ??= (async () => {
-      try {
-        const timeline = entry.timeline;
-        while (timeline && entry.timeline === timeline) {
-          const target = Math.max(entry.lastSeq, timeline.highestHeld);
-          if (target <= timeline.newest) break;
-          const { messages } = await api.messages(entry.id, { after: timeline.newest, limit: CATCH_UP_PAGE_SIZE });
-          if (!messages.length) break;
-          entry.lastSeq = Math.max(entry.lastSeq, messages.at(-1).seq);
-          this.showAdded(entry, timeline.addNewer(messages));
-        }
-      } catch {
-        // The next reconnect or message tries again.
-      } finally {
-        entry.catchingUp = null;
-      }
-    })();
+    // Cleared in `finally`, which always runs after this assignment: a loop
+    // with nothing to fetch must not leave a settled promise behind.
+    entry.catchingUp ??= this.fetchMissing(entry).finally(() => {
+      entry.catchingUp = null;
+    });
     return entry.catchingUp;
+  }
+
+  async fetchMissing(entry) {
+    const timeline = entry.timeline;
+    try {
+      while (timeline && entry.timeline === timeline) {
+        const target = Math.max(entry.lastSeq, timeline.highestHeld);
+        if (target <= timeline.newest) break;
+        const { messages } = await api.messages(entry.id, { after: timeline.newest, limit: CATCH_UP_PAGE_SIZE });
+        if (!messages.length) break;
+        entry.lastSeq = Math.max(entry.lastSeq, messages.at(-1).seq);
+        this.showAdded(entry, timeline.addNewer(messages));
+      }
+    } catch {
+      // Offline or the server restarting: the next reconnect or message tries again.
+    }
   }
 
   async loadOlder() {
@@ -543,6 +549,12 @@ class ConnectionBanner {
 
   hide() {
     this.root.hidden = true;
+  }
+
+  /** Forgets the last session: the next first connect is quiet again. */
+  reset() {
+    this.everReady = false;
+    this.hide();
   }
 }
 

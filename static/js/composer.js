@@ -45,6 +45,13 @@ export class Composer {
     this.form.hidden = true;
   }
 
+  /** Drops any draft, e.g. when the person logs out. */
+  clear() {
+    this.input.value = '';
+    this.resize();
+    this.hide();
+  }
+
   focus() {
     this.input.focus();
   }

@@ -10,8 +10,11 @@ const ACK_TIMEOUT_MS = 10_000;
  * @property {string} room
  * @property {string} body
  * @property {string} createdAt ISO time the person pressed Enter
- * @property {'pending'|'failed'} status
+ * @property {'pending'|'sent'|'failed'} status `sent`: acked, waiting for
+ *   its message frame to take its place in the timeline
  * @property {string} [error] why it failed, shown next to the retry button
+ * @property {'socket'|'http'} [via] how the last attempt went out; only a
+ *   socket send is lost when the socket drops
  */
 
 export class Outbox extends EventTarget {
@@ -24,7 +27,7 @@ export class Outbox extends EventTarget {
   constructor(transport) {
     super();
     this.transport = transport;
-    /** @type {Map<string, Outgoing & {timer?: number}>} */
+    /** @type {Map<string, Outgoing & {timer?: number}>} keyed by client_id */
     this.items = new Map();
   }
 

@@ -16,6 +16,8 @@ export class RoomEntry {
     this.unread = 0;
     /** @type {Timeline|null} created when the room is first opened */
     this.timeline = null;
+    /** @type {Promise<void>|null} the running gap fill, so only one runs */
+    this.catchingUp = null;
   }
 
   get id() {
