@@ -174,12 +174,7 @@ impl Ctx {
         let scheme = if self.state.tls { "https" } else { "http" };
         let own = host.map(|h| format!("{scheme}://{h}"));
         if own.as_deref() == Some(origin.as_str())
-            || self
-                .state
-                .config
-                .allowed_origins
-                .iter()
-                .any(|o| *o == origin)
+            || self.state.config.allowed_origins.contains(&origin)
         {
             Ok(())
         } else {

@@ -316,7 +316,7 @@ pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 impl Ws {
     pub async fn send_json(&mut self, value: Value) {
         self.stream
-            .send(WsMessage::Text(value.to_string().into()))
+            .send(WsMessage::Text(value.to_string()))
             .await
             .expect("ws send");
     }
@@ -397,4 +397,400 @@ pub fn assert_contiguous(messages: &[Value], n: u64) {
         seqs, want,
         "seqs must be 1..={n} with no gap, duplicate or reordering"
     );
+}
+
+/// How a request proves who it is.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    Anonymous,
+    Bearer(&'a str),
+    /// The `hearth_session` cookie, as a browser sends it.
+    Cookie(&'a str),
+}
+
+/// A request being built: any method, credentials, headers and body.
+pub struct Call {
+    inner: reqwest::RequestBuilder,
+}
+
+/// Everything a response said.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestServer {
+    /// Starts a request; nothing is sent until [`Call::send`].
+    pub fn call(&self, method: &str, path: &str) -> Call {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        Call {
+            inner: self.http.request(method, self.url(path)),
+        }
+    }
+
+    /// This server's own origin, as a browser on its pages would send it.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Posts `n` messages in a row over one WebSocket and waits for every
+    /// ack: much faster than `n` REST calls when a test needs history.
+    pub async fn post_many(&self, user: &User, room: &str, n: usize) {
+        let mut ws = self.ws(user).await;
+        ws.hello(None).await;
+        for i in 0..n {
+            ws.send(room, &format!("fill-{i}"), &format!("message {i}"))
+                .await;
+        }
+        let mut acked = 0;
+        while acked < n {
+            let f = ws.next().await.expect("acks keep coming");
+            assert_ne!(f["type"], "error", "{f}");
+            if f["type"] == "ack" {
+                acked += 1;
+            }
+        }
+    }
+
+    /// Opens a WebSocket with exactly `headers` (no credentials are added);
+    /// the error is the status and body of a refused upgrade.
+    pub async fn ws_raw_headers(&self, headers: &[(&str, &str)]) -> Result<Ws, (u16, Value)> {
+        self.ws_handshake(headers).await.map(|(ws, _)| ws)
+    }
+
+    /// Opens a WebSocket speaking the `hearth.msgpack` subprotocol; returns
+    /// it with the subprotocol the server chose.
+    pub async fn ws_msgpack(&self, user: &User) -> (Ws, Option<String>) {
+        let bearer = format!("Bearer {}", user.token);
+        self.ws_handshake(&[
+            ("authorization", &bearer),
+            ("sec-websocket-protocol", "hearth.msgpack"),
+        ])
+        .await
+        .expect("websocket connects")
+    }
+
+    async fn ws_handshake(
+        &self,
+        headers: &[(&str, &str)],
+    ) -> Result<(Ws, Option<String>), (u16, Value)> {
+        let mut req = self.ws_url().into_client_request().expect("ws request");
+        for (k, v) in headers {
+            req.headers_mut()
+                .insert(http_header_name(k), v.parse().expect("header value"));
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((stream, resp)) => {
+                let protocol = resp
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok((Ws { stream }, protocol))
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err((resp.status().as_u16(), body))
+            }
+            Err(e) => panic!("websocket connect failed: {e}"),
+        }
+    }
+}
+
+impl Call {
+    pub fn auth(mut self, auth: Auth<'_>) -> Call {
+        self.inner = match auth {
+            Auth::Anonymous => self.inner,
+            Auth::Bearer(t) => self.inner.bearer_auth(t),
+            Auth::Cookie(t) => self.inner.header("cookie", format!("hearth_session={t}")),
+        };
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Call {
+        self.inner = self.inner.header(name, value);
+        self
+    }
+
+    pub fn json(mut self, body: Value) -> Call {
+        self.inner = self.inner.json(&body);
+        self
+    }
+
+    /// A body sent as is, labelled as JSON.
+    pub fn raw(mut self, body: impl Into<reqwest::Body>) -> Call {
+        self.inner = self
+            .inner
+            .header("content-type", "application/json")
+            .body(body);
+        self
+    }
+
+    pub async fn send(self) -> Reply {
+        let resp = self.inner.send().await.expect("request");
+        let headers = resp.headers().clone();
+        let (status, body) = response(resp).await;
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Reply {
+    /// Checks this is the API's error shape, with `status` and `code`, and
+    /// a message a person can read.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_api_error(self.status, &self.body, status, code);
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Checks `{"error":{"code","message"}}` with nothing else, the status and
+/// the code: the one error shape of the whole API.
+#[track_caller]
+pub fn assert_api_error(got_status: u16, body: &Value, status: u16, code: &str) {
+    assert_eq!(
+        (got_status, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "wanted {status} {code}, got {got_status} {body}"
+    );
+    let error = body["error"].as_object().expect("error object");
+    let outer_keys = body.as_object().map(|o| o.len());
+    assert_eq!(
+        (outer_keys, error.len()),
+        (Some(1), 2),
+        "the error shape is exactly {{\"error\":{{\"code\",\"message\"}}}}: {body}"
+    );
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.len() > 5),
+        "the message is a sentence: {body}"
+    );
+}
+
+impl Ws {
+    /// Sends a client frame as a binary MessagePack frame.
+    pub async fn send_msgpack(&mut self, value: Value) {
+        let bytes = rmp_serde::to_vec_named(&value).expect("msgpack encode");
+        self.stream
+            .send(WsMessage::Binary(bytes))
+            .await
+            .expect("ws send");
+    }
+
+    /// The next binary frame decoded from MessagePack; `None` when the
+    /// connection closed or went quiet. A text frame here is a failure.
+    pub async fn next_msgpack(&mut self) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            match msg {
+                WsMessage::Binary(b) => {
+                    return Some(rmp_serde::from_slice(&b).expect("a MessagePack map"))
+                }
+                WsMessage::Text(t) => panic!("a msgpack connection got a text frame: {t}"),
+                WsMessage::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips MessagePack frames until one of `kind` arrives.
+    pub async fn expect_msgpack(&mut self, kind: &str) -> Value {
+        loop {
+            let f = self.next_msgpack().await.unwrap_or_else(|| {
+                panic!("expected a {kind} frame, the connection ended or went quiet")
+            });
+            if f["type"] == kind {
+                return f;
+            }
+        }
+    }
+
+    /// Proves the connection still works: a `send` is acked.
+    pub async fn assert_usable(&mut self, room: &str, client_id: &str) {
+        self.send(room, client_id, "still here").await;
+        loop {
+            let f = self
+                .next()
+                .await
+                .expect("the connection stays open after an error frame");
+            assert_ne!(f["type"], "error", "{f}");
+            if f["type"] == "ack" {
+                assert_eq!(f["client_id"], client_id, "{f}");
+                return;
+            }
+        }
+    }
+}
+
+/// A WebSocket client with no library behind it: it answers nothing on its
+/// own (no automatic pongs), so tests can play a silent or broken peer and
+/// see every frame the server sends, pings included.
+pub struct RawWs {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One frame as it came off the wire.
+#[derive(Debug)]
+pub struct RawFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    /// The code of a close frame (1005 when it carries none).
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode == 0x8).then(|| match self.payload.as_slice() {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 1005,
+        })
+    }
+}
+
+impl RawWs {
+    /// Upgrades with a Bearer token; panics unless the server answers 101.
+    pub async fn connect(server: &TestServer, token: &str) -> RawWs {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
+        let request = format!(
+            "GET /api/v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {token}\r\n\r\n",
+            server.addr
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(FRAME_WAIT, stream.read(&mut chunk))
+                .await
+                .expect("handshake answer in time")
+                .expect("read");
+            assert!(n > 0, "the server closed during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        RawWs {
+            stream,
+            buf: buf[end..].to_vec(),
+        }
+    }
+
+    /// Sends one masked frame.
+    pub async fn send_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&out).await.expect("write frame");
+    }
+
+    pub async fn send_text(&mut self, value: Value) {
+        self.send_frame(true, 0x1, value.to_string().as_bytes())
+            .await;
+    }
+
+    /// The next frame within `wait`; `None` on timeout or end of stream.
+    pub async fn next_frame(&mut self, wait: Duration) -> Option<RawFrame> {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(frame) = self.parse_frame() {
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 8192];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .ok()?
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next text frame parsed as JSON, skipping control frames.
+    pub async fn next_json(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let f = self.next_frame(wait).await?;
+            match f.opcode {
+                0x1 => return serde_json::from_slice(&f.payload).ok(),
+                0x8 => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads until a close frame; its code, or `None` if none came within
+    /// `wait`.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let f = self.next_frame(left).await?;
+            if let Some(code) = f.close_code() {
+                return Some(code);
+            }
+        }
+    }
+
+    fn parse_frame(&mut self) -> Option<RawFrame> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return None;
+        }
+        assert_eq!(b[1] & 0x80, 0, "server frames are never masked");
+        let (len, start) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 if b.len() >= 10 => (
+                u64::from_be_bytes(b[2..10].try_into().expect("8 bytes")) as usize,
+                10,
+            ),
+            126 | 127 => return None,
+            n => (n as usize, 2),
+        };
+        if b.len() < start + len {
+            return None;
+        }
+        let frame = RawFrame {
+            fin: b[0] & 0x80 != 0,
+            opcode: b[0] & 0x0f,
+            payload: b[start..start + len].to_vec(),
+        };
+        self.buf.drain(..start + len);
+        Some(frame)
+    }
 }
