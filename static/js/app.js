@@ -519,35 +519,50 @@ async function checkSession() {
   }
 }
 
-/** The "connection lost" banner above the messages. */
+/**
+ * The "connection lost" banner above the messages. Only the state change is
+ * spoken (the banner is a status region); the per-second countdown is for the
+ * eyes and hidden from screen readers.
+ */
 class ConnectionBanner {
   constructor(onRetry) {
     this.root = byId('conn-banner');
     this.text = byId('conn-text');
+    this.countdown = byId('conn-countdown');
     this.everReady = false;
+    this.ticker = null;
     byId('conn-retry').addEventListener('click', onRetry);
   }
 
   update({ state, retryAt }) {
+    clearInterval(this.ticker);
+    this.countdown.textContent = '';
     if (state === 'ready') {
       this.everReady = true;
       this.hide();
       return;
     }
     if (state === 'waiting') {
-      const seconds = Math.max(1, Math.round((retryAt - Date.now()) / 1000));
-      this.show(`Connection lost. Trying again in ${seconds} s…`);
+      this.show('Connection lost.');
+      const tick = () => {
+        const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
+        this.countdown.textContent = `Trying again in ${seconds} s…`;
+      };
+      tick();
+      this.ticker = setInterval(tick, 1000);
     } else if (this.everReady || !this.root.hidden) {
-      this.show('Connection lost. Reconnecting…');
+      this.show('Connection lost.');
+      this.countdown.textContent = 'Reconnecting…';
     }
   }
 
   show(text) {
-    this.text.textContent = text;
+    if (this.text.textContent !== text) this.text.textContent = text;
     this.root.hidden = false;
   }
 
   hide() {
+    clearInterval(this.ticker);
     this.root.hidden = true;
   }
 

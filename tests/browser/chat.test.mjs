@@ -154,3 +154,37 @@ test('a message shows as pending at once and as sent on ack', async (t) => {
   assert.equal(await page.locator('#messages li.outgoing').count(), 0);
   assert.deepEqual(await trouble.problems(), []);
 });
+
+test('a send the server rejects shows its reason and can be retried', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page, trouble } = await openPerson(browser);
+  await signUpInUi(page, server, 'gina');
+  await createRoomInUi(page, 'drafts');
+
+  // Blank out the body of the first send frame only, so the server answers
+  // with an error frame for that client_id; the retry goes out intact.
+  await page.evaluate(() => {
+    const original = WebSocket.prototype.send;
+    WebSocket.prototype.send = function send(data) {
+      const frame = JSON.parse(data);
+      if (frame.type === 'send') {
+        WebSocket.prototype.send = original;
+        return original.call(this, JSON.stringify({ ...frame, body: '' }));
+      }
+      return original.call(this, data);
+    };
+  });
+  await sendInUi(page, 'second try is the charm');
+  const failed = page.locator('#messages li.outgoing[data-status="failed"]');
+  await failed.waitFor();
+  assert.match(await failed.innerText(), /Not sent\. \S/, 'the failure says why');
+  const clientId = await failed.getAttribute('data-client-id');
+
+  await failed.getByRole('button', { name: 'Retry' }).click();
+  const sent = page.locator('#messages li[data-seq]', { hasText: 'second try is the charm' });
+  await sent.waitFor();
+  assert.equal(await sent.getAttribute('data-client-id'), clientId, 'the retry reused the client_id');
+  assert.equal(await page.locator('#messages li.outgoing').count(), 0);
+  assert.deepEqual(await trouble.problems(), []);
+});

@@ -32,6 +32,9 @@ export async function freePort() {
 export class TestServer {
   /** @param {Record<string, string>} [env] extra environment, e.g. tighter rate limits */
   static async start(env = {}) {
+    await fs.access(HEARTH_BIN).catch(() => {
+      throw new Error(`no hearth binary at ${HEARTH_BIN}: run \`cargo build\` first, or set HEARTH_BIN`);
+    });
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-browser-'));
     const server = new TestServer(await freePort(), dataDir, env);
     await server.spawn();
