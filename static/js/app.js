@@ -451,6 +451,8 @@ export class App {
       this.createRoom(event.currentTarget);
     });
     byId('sidebar-open').addEventListener('click', () => this.openDrawer(true));
+    // Widening the window turns the drawer back into a plain column.
+    NARROW.addEventListener('change', () => this.closeDrawer(false));
     byId('sidebar-close').addEventListener('click', () => this.closeDrawer(true));
     byId('scrim').addEventListener('click', () => this.closeDrawer(true));
     byId('sidebar').addEventListener('keydown', (event) => {
@@ -488,6 +490,8 @@ export class App {
     const sidebar = byId('sidebar');
     sidebar.classList.add('open');
     byId('scrim').hidden = false;
+    // While the drawer covers the chat, Tab must stay inside the drawer.
+    byId('chat').inert = NARROW.matches;
     byId('sidebar-open').setAttribute('aria-expanded', 'true');
     if (moveFocus) {
       const target =
@@ -504,6 +508,7 @@ export class App {
     const hadFocus = sidebar.contains(document.activeElement);
     sidebar.classList.remove('open');
     byId('scrim').hidden = true;
+    byId('chat').inert = false;
     byId('sidebar-open').setAttribute('aria-expanded', 'false');
     if (moveFocus || (hadFocus && NARROW.matches)) byId('sidebar-open').focus();
   }
