@@ -55,12 +55,12 @@ export class TimelineView {
 
   /** Tells the reader whether more history is loading or this is the start. */
   setHistoryState(timeline, loading = false) {
-    if (loading) this.status.textContent = 'Loading older messages…';
+    if (loading) this.status.textContent = timeline ? 'Loading older messages…' : 'Loading messages…';
     else if (timeline && !timeline.hasOlder) this.status.textContent = `This is the start of ${this.roomName}.`;
     else this.status.textContent = '';
   }
 
-  /** Places messages by seq; returns true if the reader was at the bottom. */
+  /** Places messages by seq, following them down if the reader was at the bottom. */
   insertNewer(messages) {
     const wasAtBottom = this.isNearBottom();
     for (const message of messages) {
@@ -74,7 +74,6 @@ export class TimelineView {
       if (wasAtBottom) this.scrollToBottom();
       else this.jumpButton.hidden = false;
     }
-    return wasAtBottom;
   }
 
   /** Puts an older page above what is shown without moving what the reader sees. */

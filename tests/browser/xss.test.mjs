@@ -54,7 +54,14 @@ test('the server sends the strict CSP with the page', async (t) => {
   const response = await fetch(`${server.url}/`);
   assert.equal(response.status, 200);
   const csp = response.headers.get('content-security-policy') ?? '';
-  for (const directive of ["default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]) {
+  const directives = [
+    "default-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    `ws://127.0.0.1:${server.port}`, // connect-src must allow the page's own socket
+  ];
+  for (const directive of directives) {
     assert.ok(csp.includes(directive), `CSP "${csp}" lacks ${directive}`);
   }
 });
