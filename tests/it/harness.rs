@@ -794,3 +794,117 @@ impl RawWs {
         Some(frame)
     }
 }
+
+// ---- Helpers for the reliability suites (crash, chaos, hostile, abuse) ----
+
+/// Opens a TCP connection to the server from a chosen loopback address
+/// (127.0.0.2, 127.0.0.3, ...: distinct client IPs on one machine), with an
+/// optional small receive buffer to play a client that reads slowly.
+pub async fn tcp_from(
+    source_ip: &str,
+    server_addr: &str,
+    recv_buffer: Option<u32>,
+) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    let source: std::net::IpAddr = source_ip.parse().expect("a loopback IPv4 address");
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    let target: std::net::SocketAddr = server_addr.parse().expect("the server's address");
+    socket.connect(target).await
+}
+
+impl TestServer {
+    /// An HTTP client whose requests come from `source_ip` (a loopback
+    /// address), so per-IP limits see a different client.
+    pub fn http_from(&self, source_ip: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .local_address(Some(source_ip.parse().expect("an IP address")))
+            .build()
+            .expect("http client")
+    }
+
+    /// The server process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// True while the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl RawWs {
+    /// Upgrades like [`RawWs::connect`], from `source_ip`, with an optional
+    /// small receive buffer (a reader that cannot keep up).
+    pub async fn connect_from(
+        server: &TestServer,
+        token: &str,
+        source_ip: &str,
+        recv_buffer: Option<u32>,
+    ) -> RawWs {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tcp_from(source_ip, &server.addr, recv_buffer)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /api/v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {token}\r\n\r\n",
+            server.addr
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(FRAME_WAIT, stream.read(&mut chunk))
+                .await
+                .expect("handshake answer in time")
+                .expect("read");
+            assert!(n > 0, "the server closed during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        RawWs {
+            stream,
+            buf: buf[end..].to_vec(),
+        }
+    }
+
+    /// Writes bytes as they are: hand-made frames, broken or not.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await
+    }
+
+    /// Reads until the server closes the TCP connection; true if it did
+    /// within `wait`. Frames read on the way are discarded; returns the
+    /// close code seen, if any, as well.
+    pub async fn wait_for_eof(&mut self, wait: Duration) -> (bool, Option<u16>) {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut code = None;
+        loop {
+            while let Some(f) = self.parse_frame() {
+                if let Some(c) = f.close_code() {
+                    code = Some(c);
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return (false, code),
+                Ok(Ok(0)) | Ok(Err(_)) => return (true, code),
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}

@@ -7,4 +7,5 @@ mod harness;
 
 mod accounts;
 mod browser;
+mod crash;
 mod messaging;
