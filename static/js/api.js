@@ -6,19 +6,11 @@ export class ApiError extends Error {
    * @param {number} status HTTP status, or 0 when the server could not be reached.
    * @param {string} code the API's stable snake_case code.
    * @param {string} message the API's human sentence, shown to the person as is.
-   * @param {number|null} retryAfter seconds, from a 429's Retry-After header.
    */
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message) {
     super(message);
     this.status = status;
     this.code = code;
-    this.retryAfter = retryAfter;
-  }
-
-  /** The text to show a person: the server's own sentence, plus when to retry. */
-  get displayText() {
-    if (this.retryAfter) return `${this.message} (try again in ${this.retryAfter} s)`;
-    return this.message;
   }
 }
 
@@ -64,15 +56,9 @@ export async function request(method, path, body, { authenticated = true } = {})
     response.status,
     data?.error?.code ?? `http_${response.status}`,
     data?.error?.message ?? `The server answered with status ${response.status}.`,
-    parseRetryAfter(response.headers.get('Retry-After')),
   );
   if (response.status === 401 && authenticated) sessionLostHandler(error);
   throw error;
-}
-
-function parseRetryAfter(value) {
-  const seconds = Number.parseInt(value ?? '', 10);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds : null;
 }
 
 const room = (id) => `/rooms/${encodeURIComponent(id)}`;

@@ -112,7 +112,7 @@ export class App {
       this.store.setRooms(rooms);
       setMessage(byId('rooms-error'), '');
     } catch (error) {
-      if (error.status !== 401) setMessage(byId('rooms-error'), error.displayText);
+      if (error.status !== 401) setMessage(byId('rooms-error'), error.message);
       return;
     }
     const open = this.store.openRoom;
@@ -155,7 +155,7 @@ export class App {
       try {
         await this.loadNewest(entry);
       } catch (error) {
-        if (this.store.openRoomId === entry.id) this.timeline.status.textContent = error.displayText;
+        if (this.store.openRoomId === entry.id) this.timeline.status.textContent = error.message;
         return;
       }
       if (this.store.openRoomId !== entry.id) return;
@@ -195,7 +195,7 @@ export class App {
       this.renderRoomState();
       location.hash = roomHash(id);
     } catch (error) {
-      setMessage(byId('rooms-error'), error.displayText);
+      setMessage(byId('rooms-error'), error.message);
       button.removeAttribute('aria-busy');
     }
   }
@@ -206,7 +206,7 @@ export class App {
     try {
       await api.leaveRoom(entry.id);
     } catch (error) {
-      this.composer.showError(error.displayText);
+      this.composer.showError(error.message);
       return;
     }
     this.roomLeft(entry.id);
@@ -235,7 +235,7 @@ export class App {
       this.renderRoomState();
       location.hash = roomHash(room.id);
     } catch (error) {
-      setMessage(errorLine, error.displayText);
+      setMessage(errorLine, error.message);
     }
   }
 
@@ -265,7 +265,7 @@ export class App {
         ),
       );
     } catch (error) {
-      status.textContent = error.displayText;
+      status.textContent = error.message;
     }
   }
 
@@ -321,7 +321,7 @@ export class App {
       const added = timeline.addOlder(messages, messages.length >= PAGE_SIZE);
       if (this.store.openRoomId === entry.id && entry.timeline === timeline) this.timeline.insertOlder(added);
     } catch (error) {
-      this.timeline.status.textContent = error.displayText;
+      this.timeline.status.textContent = error.message;
       return;
     } finally {
       this.loadingOlder = false;

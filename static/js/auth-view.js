@@ -84,7 +84,7 @@ export class AuthView {
       this.hide();
       this.onLoggedIn(user);
     } catch (error) {
-      setMessage(errorLine, error.displayText ?? String(error.message ?? error));
+      setMessage(errorLine, error.message ?? String(error));
     } finally {
       form.removeAttribute('aria-busy');
     }

@@ -112,7 +112,7 @@ export class Outbox extends EventTarget {
     item.via = 'http';
     this.transport.post(item.room, item.body, item.clientId).then(
       (message) => this.dispatchEvent(new CustomEvent('posted', { detail: { item, message } })),
-      (error) => this.fail(item.clientId, error.displayText ?? String(error)),
+      (error) => this.fail(item.clientId, error.message ?? String(error)),
     );
   }
 

@@ -136,7 +136,7 @@ test('a rate-limited login shows the server message', async (t) => {
   }
   assert.ok(limited, 'the server never rate-limited logins');
   assert.equal(limited.error.code, 'rate_limited');
-  await eventually(async () => (await error.textContent())?.startsWith(limited.error.message), {
+  await eventually(async () => (await error.textContent()) === limited.error.message, {
     message: 'the rate_limited message',
   });
   assert.deepEqual(await trouble.problems(), []);
