@@ -22,7 +22,12 @@ fn web_ui_in_real_chromium() {
          set CHROMIUM, or set HEARTH_SKIP_BROWSER=1 to skip the browser tests"
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
+    // Install when any pinned package is missing (a copy made before a
+    // package was added must not pass silently).
+    let installed = ["playwright-core", "axe-core"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+    if !installed {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
