@@ -8,4 +8,5 @@ mod harness;
 mod accounts;
 mod browser;
 mod crash;
+mod hostile_ws;
 mod messaging;
