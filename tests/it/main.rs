@@ -8,5 +8,6 @@ mod harness;
 mod accounts;
 mod browser;
 mod crash;
+mod hostile_http;
 mod hostile_ws;
 mod messaging;
