@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod harness;
 
+mod abuse;
 mod accounts;
 mod browser;
 mod crash;

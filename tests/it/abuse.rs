@@ -1,0 +1,402 @@
+//! Accounts under attack: guessing, floods of logins and signups, stolen
+//! or revoked sessions, and users reaching into rooms they are not in.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::harness::{Auth, TestServer};
+
+/// Signs up without logging in, so per-IP login budgets stay untouched.
+async fn signup_only(s: &TestServer, name: &str) {
+    let (status, body) = s
+        .post(
+            "/api/v1/signup",
+            None,
+            json!({"username": name, "email": format!("{name}@example.com"), "password": format!("password-{name}")}),
+        )
+        .await;
+    assert_eq!(status, 201, "signup {name}: {body}");
+}
+
+/// One login from `http`: status, Retry-After, body, and how long it took.
+async fn login_with(
+    s: &TestServer,
+    http: &reqwest::Client,
+    login: &str,
+    password: &str,
+) -> (u16, Option<String>, Value, Duration) {
+    let started = Instant::now();
+    let resp = http
+        .post(s.url("/api/v1/login"))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .expect("login request");
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, retry, body, took)
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_answer_alike_and_take_as_long() {
+    let s = TestServer::spawn().await;
+    signup_only(&s, "dave").await;
+    let http = s.http.clone();
+    // Warm up both paths (first hash, connection set-up).
+    login_with(&s, &http, "dave", "warm-up-1").await;
+    login_with(&s, &http, "nobody", "warm-up-2").await;
+
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    let mut answers = std::collections::HashSet::new();
+    // Interleaved, so a slow moment of the shared machine hits both alike.
+    for i in 0..15 {
+        let (st, _, body, took) = login_with(&s, &http, "dave", &format!("guess-{i}")).await;
+        answers.insert(format!("{st} {body}"));
+        wrong.push(took);
+        let (st, _, body, took) =
+            login_with(&s, &http, &format!("nobody{i}"), &format!("guess-{i}")).await;
+        answers.insert(format!("{st} {body}"));
+        unknown.push(took);
+    }
+    // By email too: a known address and an unknown one.
+    let (st, _, body, _) = login_with(&s, &http, "dave@example.com", "guess").await;
+    answers.insert(format!("{st} {body}"));
+    let (st, _, body, _) = login_with(&s, &http, "nobody@example.com", "guess").await;
+    answers.insert(format!("{st} {body}"));
+    assert_eq!(
+        answers.len(),
+        1,
+        "unknown user and wrong password must get one identical answer: {answers:?}"
+    );
+    let only = answers.into_iter().next().expect("one answer");
+    assert!(only.starts_with("401 "), "{only}");
+    assert!(only.contains("invalid_credentials"), "{only}");
+
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (w, u) = (median(&mut wrong), median(&mut unknown));
+    let ratio = u.as_secs_f64() / w.as_secs_f64();
+    println!(
+        "login timing: wrong password median {w:?}, unknown user median {u:?}, ratio {ratio:.2}"
+    );
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "timing tells unknown users apart: wrong password {w:?}, unknown user {u:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_attempts_per_ip_are_limited_with_retry_after() {
+    // The default: 10 attempts a minute per IP.
+    let s = TestServer::spawn_with(&[("HEARTH_LOGIN_PER_MINUTE", "10")]).await;
+    signup_only(&s, "erin").await;
+    let here = s.http_from("127.0.0.1");
+    for i in 0..10 {
+        let (status, _, body, _) = login_with(&s, &here, "erin", &format!("wrong-{i}")).await;
+        assert_eq!(status, 401, "attempt {i}: {body}");
+    }
+    // The 11th is refused before the password is even checked, right or wrong.
+    for password in ["wrong-again", "password-erin"] {
+        let (status, retry, body, _) = login_with(&s, &here, "erin", password).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+        let secs: u64 = retry
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("a 429 says when to retry: {retry:?}"));
+        assert!((1..=60).contains(&secs), "Retry-After {secs}");
+    }
+    // The limit is per address: Erin logs in from another one.
+    let elsewhere = s.http_from("127.0.0.2");
+    let (status, _, body, _) = login_with(&s, &elsewhere, "erin", "password-erin").await;
+    assert_eq!(status, 200, "another address is not throttled: {body}");
+}
+
+#[tokio::test]
+async fn signups_from_one_ip_are_limited_after_a_burst() {
+    // The defaults: bursts of 20, then one per 10 s.
+    let s = TestServer::spawn_with(&[
+        ("HEARTH_SIGNUP_BURST", "20"),
+        ("HEARTH_SIGNUP_REFILL_SECS", "10"),
+    ])
+    .await;
+    let here = s.http_from("127.0.0.1");
+    let signup = |http: reqwest::Client, name: String| {
+        let url = s.url("/api/v1/signup");
+        async move {
+            let resp = http
+                .post(url)
+                .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": "long enough"}))
+                .send()
+                .await
+                .expect("signup");
+            let status = resp.status().as_u16();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            (status, retry)
+        }
+    };
+    for i in 0..20 {
+        let (status, _) = signup(here.clone(), format!("burst{i}")).await;
+        assert_eq!(status, 201, "signup {i} of the burst");
+    }
+    let (status, retry) = signup(here.clone(), "one-too-many".into()).await;
+    assert_eq!(status, 429, "the 21st signup from one address");
+    assert!(
+        retry.is_some_and(|r| (1..=10).contains(&r)),
+        "Retry-After within the 10 s refill: {retry:?}"
+    );
+    let (status, _) = signup(s.http_from("127.0.0.2"), "from-elsewhere".into()).await;
+    assert_eq!(status, 201, "another address may still sign up");
+}
+
+#[tokio::test]
+async fn session_tokens_are_256_bit_fresh_per_login_and_die_with_logout() {
+    let s = TestServer::spawn().await;
+    signup_only(&s, "fay").await;
+    let mut tokens = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let u = s.login("fay", "password-fay").await;
+        assert_eq!(
+            u.token.len(),
+            43,
+            "256 bits in unpadded base64url: {}",
+            u.token
+        );
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&u.token)
+            .expect("base64url");
+        assert_eq!(bytes.len(), 32);
+        assert!(tokens.insert(u.token), "every login gets a new token");
+    }
+
+    let phone = s.login("fay", "password-fay").await;
+    let laptop = s.login("fay", "password-fay").await;
+    let room = s.room(&phone, "notes").await;
+    let mut phone_a = s.ws(&phone).await;
+    let mut phone_b = s.ws(&phone).await;
+    let mut laptop_ws = s.ws(&laptop).await;
+    for ws in [&mut phone_a, &mut phone_b, &mut laptop_ws] {
+        ws.hello(None).await;
+    }
+
+    let logged_out = Instant::now();
+    let (status, _) = s
+        .post("/api/v1/logout", Some(&phone.token), json!({}))
+        .await;
+    assert_eq!(status, 204);
+    for (name, ws) in [("first", &mut phone_a), ("second", &mut phone_b)] {
+        let code = ws.close_code().await;
+        assert_eq!(code, Some(4001), "the {name} socket of the revoked session");
+    }
+    let took = logged_out.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "sockets closed {took:?} after logout"
+    );
+
+    let (status, _) = s.get("/api/v1/me", Some(&phone.token)).await;
+    assert_eq!(status, 401, "the revoked token is dead");
+    let refused = s
+        .ws_raw_headers(&[("authorization", &format!("Bearer {}", phone.token))])
+        .await
+        .err()
+        .map(|(status, _)| status);
+    assert_eq!(refused, Some(401), "no new socket on a revoked token");
+    // The other session, and its socket, live on.
+    let (status, _) = s.get("/api/v1/me", Some(&laptop.token)).await;
+    assert_eq!(status, 200);
+    laptop_ws.assert_usable(&room, "after-logout").await;
+}
+
+/// Every route that needs a session, with a body that would otherwise do.
+fn protected_routes(room: &str) -> Vec<(&'static str, String, Value)> {
+    vec![
+        ("GET", "/api/v1/me".into(), Value::Null),
+        (
+            "DELETE",
+            "/api/v1/me".into(),
+            json!({"password": "password-alice"}),
+        ),
+        ("POST", "/api/v1/logout".into(), json!({})),
+        ("GET", "/api/v1/rooms".into(), Value::Null),
+        ("POST", "/api/v1/rooms".into(), json!({"name": "intruders"})),
+        ("GET", format!("/api/v1/rooms/{room}"), Value::Null),
+        ("POST", format!("/api/v1/rooms/{room}/join"), json!({})),
+        ("POST", format!("/api/v1/rooms/{room}/leave"), json!({})),
+        ("GET", format!("/api/v1/rooms/{room}/members"), Value::Null),
+        ("GET", format!("/api/v1/rooms/{room}/messages"), Value::Null),
+        (
+            "POST",
+            format!("/api/v1/rooms/{room}/messages"),
+            json!({"body": "let me in"}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_missing_garbage_or_revoked_session() {
+    let s = TestServer::spawn().await;
+    let alice = s.user("alice").await;
+    let room = s.room(&alice, "private").await;
+    let revoked = s.login("alice", "password-alice").await;
+    let (status, _) = s
+        .post("/api/v1/logout", Some(&revoked.token), json!({}))
+        .await;
+    assert_eq!(status, 204);
+    let garbage = "A".repeat(43);
+
+    for (method, path, body) in protected_routes(&room) {
+        for (who, auth) in [
+            ("no credentials", Auth::Anonymous),
+            ("a made-up token", Auth::Bearer(&garbage)),
+            ("a revoked token", Auth::Bearer(&revoked.token)),
+            ("a revoked cookie", Auth::Cookie(&revoked.token)),
+            ("a malformed header", Auth::Bearer("")),
+        ] {
+            let mut call = s.call(method, &path).auth(auth);
+            if !body.is_null() {
+                call = call.json(body.clone());
+            }
+            let reply = call.send().await;
+            assert_eq!(
+                (reply.status, reply.body["error"]["code"].as_str()),
+                (401, Some("unauthenticated")),
+                "{method} {path} with {who}: {:?}",
+                reply.body
+            );
+        }
+        // A valid cookie from a foreign page may not change anything.
+        if method != "GET" {
+            let reply = s
+                .call(method, &path)
+                .auth(Auth::Cookie(&alice.token))
+                .header("origin", "https://evil.example")
+                .json(body.clone())
+                .send()
+                .await;
+            reply.assert_error(403, "bad_origin");
+        }
+    }
+    for token in [garbage.as_str(), revoked.token.as_str()] {
+        let refused = s
+            .ws_raw_headers(&[("authorization", &format!("Bearer {token}"))])
+            .await
+            .err()
+            .map(|(status, _)| status);
+        assert_eq!(refused, Some(401), "WebSocket upgrade with a bad token");
+    }
+    assert_eq!(
+        s.ws_raw_headers(&[]).await.err().map(|(st, _)| st),
+        Some(401),
+        "WebSocket upgrade with no token"
+    );
+    // Alice's account and room are untouched by all of it.
+    let (status, _) = s.get("/api/v1/me", Some(&alice.token)).await;
+    assert_eq!(status, 200);
+    assert!(s.history(&alice, &room).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_non_member_can_neither_read_post_list_nor_receive() {
+    let s = TestServer::spawn().await;
+    let alice = s.user("alice").await;
+    let mallory = s.user("mallory").await;
+    let room = s.room(&alice, "private").await;
+    s.say(&alice, &room, "secret", Some("s1")).await;
+
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/rooms/{room}/messages"), Value::Null),
+        (
+            "GET",
+            format!("/api/v1/rooms/{room}/messages?after=0"),
+            Value::Null,
+        ),
+        (
+            "GET",
+            format!("/api/v1/rooms/{room}/messages?before=99"),
+            Value::Null,
+        ),
+        ("GET", format!("/api/v1/rooms/{room}/members"), Value::Null),
+        (
+            "POST",
+            format!("/api/v1/rooms/{room}/messages"),
+            json!({"body": "sneaky", "client_id": "m1"}),
+        ),
+    ] {
+        let mut call = s.call(method, &path).auth(Auth::Bearer(&mallory.token));
+        if !body.is_null() {
+            call = call.json(body);
+        }
+        call.send().await.assert_error(403, "not_a_member");
+    }
+
+    // Over the WebSocket: no replay on resume, no send, no live delivery.
+    let mut m = s.ws(&mallory).await;
+    let ready = m.hello(Some(json!({ room.clone(): 0 }))).await;
+    assert_eq!(ready["rooms"], json!([]), "{ready}");
+    m.send(&room, "m2", "sneaky").await;
+    let err = m.expect("error").await;
+    assert_eq!(
+        (err["code"].as_str(), err["client_id"].as_str()),
+        (Some("not_a_member"), Some("m2"))
+    );
+    s.say(&alice, &room, "more secrets", Some("s2")).await;
+    leaks_nothing(&mut m, &room).await;
+    let bodies: Vec<_> = s
+        .history(&alice, &room)
+        .await
+        .iter()
+        .map(|m| m["body"].clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        [json!("secret"), json!("more secrets")],
+        "nothing of Mallory's got in"
+    );
+
+    // A member who leaves stops receiving at once and loses read access.
+    let bob = s.user("bob").await;
+    s.join(&bob, &room).await;
+    let mut b = s.ws(&bob).await;
+    b.hello(None).await;
+    let (status, _) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(b.expect("left").await["room"], json!(room));
+    s.say(&alice, &room, "after bob left", Some("s3")).await;
+    leaks_nothing(&mut b, &room).await;
+    s.call("GET", &format!("/api/v1/rooms/{room}/messages"))
+        .auth(Auth::Bearer(&bob.token))
+        .send()
+        .await
+        .assert_error(403, "not_a_member");
+}
+
+/// Reads for a second and fails on any frame that carries `room`'s messages.
+async fn leaks_nothing(ws: &mut crate::harness::Ws, room: &str) {
+    while let Some(f) = ws.next_within(Duration::from_secs(1)).await {
+        assert!(
+            f["type"] != "message" && f["message"]["room"] != json!(room),
+            "a non-member received a message of the room: {f}"
+        );
+    }
+}
