@@ -23,6 +23,7 @@
 //! command line.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod commit;
 pub mod config;

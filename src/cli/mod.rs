@@ -30,6 +30,10 @@ pub enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Benchmark a server on this machine: start one (or target --url),
+    /// load it with real clients, verify every delivery, compare with a
+    /// raw-socket ceiling, report throughput, latency, CPU and memory.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the instance is: the same options every command takes.
@@ -71,6 +75,7 @@ pub enum ConfigCommand {
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => crate::bench::run(args),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", config::DEFAULT_CONFIG_TOML);
             Ok(())

@@ -12,3 +12,4 @@ mod crash;
 mod hostile_http;
 mod hostile_ws;
 mod messaging;
+mod bench_smoke;

@@ -1,0 +1,250 @@
+//! Micro-benchmarks of the hot paths a message takes: framing it once,
+//! fanning it out to every connection's outbox, the writer's coalesced
+//! write, the group-committed append, and the history scan behind resume
+//! and scroll-back. `cargo bench --bench hot_paths`; results and how to
+//! read them are in BENCHMARKS.md.
+
+use std::collections::HashMap;
+use std::io::{IoSlice, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use divan::{black_box, Bencher};
+use hearth::config::Durability;
+use hearth::hub::{Encoded, Hub, Outbox};
+use hearth::ids::{EventId, Millis, RoomId, Seq, UserId};
+use hearth::protocol::{AuthorView, Format, MessageView, ServerFrame};
+use hearth::storage::log::AppendBatch;
+use hearth::storage::records::{EventKind, EventRecord};
+use hearth::storage::Store;
+use hearth::ws::frame;
+use tokio_util::sync::CancellationToken;
+
+fn main() {
+    divan::main();
+}
+
+/// A message as the committer stores and publishes it.
+fn event(body_len: usize) -> EventRecord {
+    EventRecord {
+        id: EventId::generate(),
+        at: Millis::now(),
+        kind: EventKind::Message {
+            author: UserId::generate(),
+            body: "b 1763900000000000 ".to_string() + &"x".repeat(body_len),
+            client_id: Some("m123".into()),
+        },
+    }
+}
+
+fn encoded(room: RoomId, seq: u64) -> Encoded {
+    let e = event(0);
+    let EventKind::Message { author, .. } = &e.kind;
+    let message = MessageView::of(
+        room,
+        Seq(seq),
+        &e,
+        AuthorView {
+            id: *author,
+            username: "b1a2b3cu17",
+            deleted: false,
+        },
+    );
+    Encoded::of(&ServerFrame::Message { message })
+}
+
+/// Serializing and framing one event, as the committer does once per
+/// message: JSON alone, and both formats (what `Encoded::of` does).
+mod encode {
+    use super::*;
+
+    #[divan::bench]
+    fn json_frame(b: Bencher) {
+        let room = RoomId::generate();
+        let e = event(0);
+        let EventKind::Message { author, .. } = &e.kind;
+        b.bench_local(|| {
+            let message = MessageView::of(
+                room,
+                Seq(42),
+                &e,
+                AuthorView {
+                    id: *author,
+                    username: "b1a2b3cu17",
+                    deleted: false,
+                },
+            );
+            frame::encode(black_box(&ServerFrame::Message { message }), Format::Json)
+        });
+    }
+
+    #[divan::bench]
+    fn json_and_msgpack(b: Bencher) {
+        let room = RoomId::generate();
+        b.bench_local(|| encoded(black_box(room), 42));
+    }
+}
+
+/// `Hub::publish` of one event to N live outboxes, then each outbox
+/// drained as its writer would (so queues never fill). Divide by N for
+/// the cost per delivery.
+#[divan::bench(args = [100, 1_000, 10_000, 15_000])]
+fn fanout_publish_and_drain(b: Bencher, n: usize) {
+    let hub = Hub::new();
+    let room = RoomId::generate();
+    let user = UserId::generate();
+    let outboxes: Vec<Arc<Outbox>> = (0..n)
+        .map(|_| {
+            let o = Outbox::new(
+                hub.next_conn_id(),
+                user,
+                [0; 32],
+                Format::Json,
+                4096,
+                CancellationToken::new(),
+            );
+            hub.connect(&o, &[room]);
+            o.release(&HashMap::new());
+            o
+        })
+        .collect();
+    let msg = encoded(room, 1);
+    let mut scratch: Vec<Bytes> = Vec::with_capacity(64);
+    b.counter(divan::counter::ItemsCount::new(n))
+        .bench_local(|| {
+            hub.publish(room, Seq(1), &msg);
+            for o in &outboxes {
+                o.drain(&mut scratch);
+                scratch.clear();
+            }
+        });
+}
+
+/// K frames to a loopback TCP socket: one vectored write (the writer's
+/// coalescing) against K separate writes. A thread on the other end
+/// drains the socket.
+mod coalescing {
+    use super::*;
+
+    struct Pair {
+        tx: TcpStream,
+        _rx: std::thread::JoinHandle<()>,
+    }
+
+    fn pair() -> Pair {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let tx = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        tx.set_nodelay(true).expect("nodelay");
+        let (mut rx, _) = l.accept().expect("accept");
+        let handle = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while matches!(rx.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        Pair { tx, _rx: handle }
+    }
+
+    fn frames(k: usize) -> Vec<Bytes> {
+        let f = encoded(RoomId::generate(), 1).for_format(Format::Json);
+        vec![f; k]
+    }
+
+    #[divan::bench(args = [1, 4, 16, 64])]
+    fn one_writev(b: Bencher, k: usize) {
+        let mut p = pair();
+        let frames = frames(k);
+        b.counter(divan::counter::ItemsCount::new(k))
+            .bench_local(|| {
+                let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+                let mut bufs = &mut slices[..];
+                while !bufs.is_empty() {
+                    let n = p.tx.write_vectored(bufs).expect("writev");
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+            });
+    }
+
+    #[divan::bench(args = [1, 4, 16, 64])]
+    fn k_writes(b: Bencher, k: usize) {
+        let mut p = pair();
+        let frames = frames(k);
+        b.counter(divan::counter::ItemsCount::new(k))
+            .bench_local(|| {
+                for f in &frames {
+                    p.tx.write_all(f).expect("write");
+                }
+            });
+    }
+}
+
+/// The committer's append: G events in one atomic batch, then one flush
+/// (the durability point every ack waits for).
+#[divan::bench(args = [1, 16, 128, 1024], sample_count = 30, sample_size = 1)]
+fn append_group_commit(b: Bencher, group: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 64 << 20, Durability::Flush).expect("open store");
+    let room = RoomId::generate();
+    let events: Vec<EventRecord> = (0..group).map(|_| event(40)).collect();
+    let mut seq = 0u64;
+    b.counter(divan::counter::ItemsCount::new(group))
+        .bench_local(|| {
+            let mut batch = AppendBatch::default();
+            for (i, e) in events.iter().enumerate() {
+                seq += 1;
+                let cid = format!("c{seq}-{i}");
+                let EventKind::Message { author, .. } = &e.kind;
+                batch.push(room, Seq(seq), e, Some((*author, cid.as_str())));
+            }
+            store.log().apply(batch).expect("apply");
+            store.flush().expect("flush");
+        });
+}
+
+/// A page of history: 50 events after a seq (resume, `after=`) and the
+/// newest 50 (opening a room), from a room of 20,000 messages.
+mod history {
+    use super::*;
+
+    const STORED: u64 = 20_000;
+
+    fn filled() -> (tempfile::TempDir, Store, RoomId) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 64 << 20, Durability::Flush).expect("open store");
+        let room = RoomId::generate();
+        let mut seq = 0;
+        while seq < STORED {
+            let mut batch = AppendBatch::default();
+            for _ in 0..1000 {
+                seq += 1;
+                batch.push(room, Seq(seq), &event(40), None);
+            }
+            store.log().apply(batch).expect("apply");
+        }
+        store.flush().expect("flush");
+        (dir, store, room)
+    }
+
+    #[divan::bench]
+    fn page_of_50_after(b: Bencher) {
+        let (_dir, store, room) = filled();
+        let mut from = 1;
+        b.bench_local(|| {
+            from = (from + 7919) % (STORED - 60) + 1;
+            store
+                .log()
+                .range(room, Seq(from), Seq(STORED), 50)
+                .expect("range")
+        });
+    }
+
+    #[divan::bench]
+    fn newest_page_of_50(b: Bencher) {
+        let (_dir, store, room) = filled();
+        b.bench_local(|| {
+            store
+                .log()
+                .range_newest(room, Seq(1), Seq(STORED), 50)
+                .expect("range")
+        });
+    }
+}

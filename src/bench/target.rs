@@ -1,0 +1,183 @@
+//! The process under test: a `hearth serve` child (or the ceiling writer)
+//! on an ephemeral port, and what `/proc` says about its CPU and memory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// Settings for the server the bench starts: setup must not be throttled
+/// (signups, logins and sends are rate-limited per IP and per user, and
+/// every bench client comes from loopback), and per-request info logs
+/// would measure the terminal rather than the server.
+pub const SERVER_ENV: &[(&str, &str)] = &[
+    ("HEARTH_SIGNUP_BURST", "1000000"),
+    ("HEARTH_LOGIN_PER_MINUTE", "1000000"),
+    ("HEARTH_SEND_PER_SEC", "1000000"),
+    ("HEARTH_SEND_BURST", "1000000"),
+    ("HEARTH_HASH_CONCURRENCY", "2"),
+    ("HEARTH_MAX_CONNECTIONS", "19900"),
+    ("HEARTH_LOG_LEVEL", "warn"),
+];
+
+/// A child process that prints `listening on http://ADDR` (or
+/// `listening on ADDR`) on its first line.
+pub struct Process {
+    child: Child,
+    /// The ceiling writer starts writing when it reads a line here.
+    go: Option<std::process::ChildStdin>,
+    pub addr: SocketAddr,
+    /// The data directory, removed when the bench ends.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Process {
+    /// Starts `hearth serve` on 127.0.0.1:0 with a fresh data directory.
+    pub fn serve(cpus: Option<&str>, extra_env: &[(String, String)]) -> anyhow::Result<Process> {
+        let dir = tempfile::Builder::new()
+            .prefix("hearth-bench-")
+            .tempdir()
+            .context("cannot create a temporary data directory")?;
+        let mut cmd = command(cpus)?;
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(dir.path().join("data"));
+        for (k, v) in SERVER_ENV {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        Self::spawn(cmd, Some(dir))
+    }
+
+    /// Starts the raw ceiling writer with these arguments.
+    pub fn ceiling(cpus: Option<&str>, args: &[String]) -> anyhow::Result<Process> {
+        let mut cmd = command(cpus)?;
+        cmd.arg("bench").arg("ceiling").args(args);
+        Self::spawn(cmd, None)
+    }
+
+    fn spawn(mut cmd: Command, dir: Option<tempfile::TempDir>) -> anyhow::Result<Process> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().context("cannot start the server process")?;
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("cannot read the server's first line")?;
+        let text = line.trim();
+        let addr = text
+            .strip_prefix("listening on ")
+            .map(|a| a.trim_start_matches("http://"))
+            .and_then(|a| a.parse().ok());
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the server did not start (first line: {text:?})");
+        };
+        let go = child.stdin.take();
+        Ok(Process {
+            child,
+            go,
+            addr,
+            _dir: dir,
+        })
+    }
+
+    /// Tells the ceiling writer to start (a line on its stdin).
+    pub fn go(&mut self) -> anyhow::Result<()> {
+        use std::io::Write;
+        if let Some(stdin) = self.go.as_mut() {
+            stdin.write_all(b"go\n")?;
+            stdin.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the process (SIGKILL: its data directory is thrown away).
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// This binary, under `taskset -c CPUS` when asked.
+fn command(cpus: Option<&str>) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe().context("cannot find the hearth binary")?;
+    Ok(match cpus {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    })
+}
+
+/// CPU time and memory of a process at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// User + system CPU seconds since the process started.
+    pub cpu_secs: f64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+}
+
+/// Linux reports CPU times in USER_HZ ticks, fixed at 100 by its ABI.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// Reads `/proc/PID/stat` (utime + stime) and `/proc/PID/status` (VmRSS).
+pub fn sample(pid: u32) -> anyhow::Result<Sample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    // The command name is in parentheses and may hold spaces: count fields
+    // after the last ')'. utime and stime are fields 14 and 15.
+    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> f64 {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0) as f64
+    };
+    let cpu_secs = (ticks(14) + ticks(15)) / TICKS_PER_SEC;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(Sample {
+        cpu_secs,
+        rss_bytes: rss_kib * 1024,
+    })
+}
+
+/// Samples after letting the process settle a moment (RSS after a burst of
+/// connections keeps moving while buffers are released).
+pub fn sample_settled(pid: u32, settle: Duration) -> anyhow::Result<Sample> {
+    let until = Instant::now() + settle;
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sample(pid)
+}
