@@ -60,6 +60,7 @@ pub struct CommitStats {
     pub groups: std::sync::atomic::AtomicU64,
     pub messages: std::sync::atomic::AtomicU64,
     pub flush_micros: std::sync::atomic::AtomicU64,
+    pub histograms: crate::metrics::CommitHistograms,
 }
 
 enum Op {
@@ -242,6 +243,7 @@ impl Worker {
             self.stats
                 .flush_micros
                 .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+            self.stats.histograms.observe(wrote, started.elapsed());
         }
         match durable {
             Ok(()) => {

@@ -49,7 +49,10 @@ struct RawConfig {
     allowed_origins: Vec<String>,
     log_level: String,
     log_format: String,
+    registration: String,
+    metrics_listen: String,
     http: RawHttp,
+    tls: RawTls,
     websocket: RawWebsocket,
     limits: RawLimits,
     sessions: RawSessions,
@@ -68,11 +71,22 @@ struct RawHttp {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    handshake_timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawWebsocket {
     max_message_bytes: u64,
     hello_timeout_secs: u64,
     ping_interval_secs: u64,
     idle_timeout_secs: u64,
+    write_timeout_secs: u64,
+    coalesce_ms: u64,
+    max_frames_per_sec: u32,
     outbound_queue_frames: u32,
 }
 
@@ -112,7 +126,14 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Who may sign up.
+    pub registration: Registration,
+    /// A separate listener for `/metrics`; `None` serves it on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub http: HttpConfig,
+    /// Certificate and key to serve HTTPS with; `None` serves plain HTTP.
+    pub tls: Option<TlsConfig>,
+    pub tls_handshake_timeout: Duration,
     pub websocket: WebsocketConfig,
     pub limits: LimitsConfig,
     pub sessions: SessionsConfig,
@@ -123,6 +144,24 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Who may create an account over the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Open,
+    /// Only with an unused code from `hearth invite create`.
+    Invite,
+    /// Only operators, with `hearth user add`.
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +179,9 @@ pub struct WebsocketConfig {
     pub hello_timeout: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub coalesce: Duration,
+    pub max_frames_per_sec: u32,
     pub outbound_queue_frames: usize,
 }
 
@@ -366,6 +408,46 @@ impl RawConfig {
                 })
             }
         };
+        let registration = match self.registration.as_str() {
+            "open" => Registration::Open,
+            "invite" => Registration::Invite,
+            "closed" => Registration::Closed,
+            other => {
+                return Err(ConfigError::Value {
+                    key: "registration",
+                    message: format!("{other:?} is not \"open\", \"invite\" or \"closed\""),
+                })
+            }
+        };
+        let metrics_listen = match self.metrics_listen.trim() {
+            "" => None,
+            text => Some(text.parse::<SocketAddr>().map_err(|_| ConfigError::Value {
+                key: "metrics_listen",
+                message: format!(
+                    "{text:?} is not an address and port; try \"127.0.0.1:9090\", or \"\" to serve /metrics on `listen`"
+                ),
+            })?),
+        };
+        let tls = match (
+            self.tls.cert.as_os_str().is_empty(),
+            self.tls.key.as_os_str().is_empty(),
+        ) {
+            (true, true) => None,
+            (false, false) => Some(TlsConfig {
+                cert: self.tls.cert,
+                key: self.tls.key,
+            }),
+            (cert_missing, _) => {
+                return Err(ConfigError::Value {
+                    key: if cert_missing { "tls.cert" } else { "tls.key" },
+                    message: "set both tls.cert and tls.key to serve HTTPS, or neither".into(),
+                })
+            }
+        };
+        positive(
+            "tls.handshake_timeout_secs",
+            self.tls.handshake_timeout_secs,
+        )?;
         let durability = match self.storage.durability.as_str() {
             "flush" => Durability::Flush,
             "strict" => Durability::Strict,
@@ -401,6 +483,14 @@ impl RawConfig {
         positive(
             "websocket.ping_interval_secs",
             self.websocket.ping_interval_secs,
+        )?;
+        positive(
+            "websocket.write_timeout_secs",
+            self.websocket.write_timeout_secs,
+        )?;
+        positive(
+            "websocket.max_frames_per_sec",
+            self.websocket.max_frames_per_sec as u64,
         )?;
         positive(
             "websocket.outbound_queue_frames",
@@ -443,6 +533,10 @@ impl RawConfig {
             allowed_origins,
             log_level: self.log_level,
             log_format,
+            registration,
+            metrics_listen,
+            tls,
+            tls_handshake_timeout: Duration::from_secs(self.tls.handshake_timeout_secs),
             http: HttpConfig {
                 max_connections: self.http.max_connections as usize,
                 max_connections_per_ip: self.http.max_connections_per_ip as usize,
@@ -455,6 +549,9 @@ impl RawConfig {
                 hello_timeout: Duration::from_secs(self.websocket.hello_timeout_secs),
                 ping_interval: Duration::from_secs(self.websocket.ping_interval_secs),
                 idle_timeout: Duration::from_secs(self.websocket.idle_timeout_secs),
+                write_timeout: Duration::from_secs(self.websocket.write_timeout_secs),
+                coalesce: Duration::from_millis(self.websocket.coalesce_ms),
+                max_frames_per_sec: self.websocket.max_frames_per_sec,
                 outbound_queue_frames: self.websocket.outbound_queue_frames as usize,
             },
             limits: LimitsConfig {
@@ -550,6 +647,44 @@ mod tests {
         std::fs::write(&file, "[limits]\nsend_brust = 7\n").unwrap();
         let err = check_file(&file).unwrap_err().to_string();
         assert!(err.contains("limits.send_brust"), "{err}");
+    }
+
+    /// Every key in the committed file names its environment variable, and
+    /// that name is the one `apply_env` reads.
+    #[test]
+    fn every_key_documents_its_env_var() {
+        fn keys(table: &toml::Table, out: &mut Vec<String>) {
+            for (k, v) in table {
+                match v {
+                    toml::Value::Table(t) => keys(t, out),
+                    _ => out.push(k.clone()),
+                }
+            }
+        }
+        let mut all = Vec::new();
+        keys(&DEFAULT_CONFIG_TOML.parse().unwrap(), &mut all);
+        let mut seen = std::collections::HashSet::new();
+        for key in all {
+            assert!(
+                seen.insert(key.clone()),
+                "key `{key}` is not unique across sections"
+            );
+            let var = env_var_name(&key);
+            assert!(
+                DEFAULT_CONFIG_TOML.contains(&var),
+                "config.toml does not name {var} for `{key}`"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let err = Config::load_with_env(&Overrides::default(), |k| {
+            (k == "HEARTH_CERT").then(|| "/etc/cert.pem".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tls.key"), "{err}");
     }
 
     #[test]

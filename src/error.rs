@@ -29,6 +29,12 @@ pub enum ApiError {
     AccountDisabled,
     #[error("New accounts are not being accepted here.")]
     RegistrationClosed,
+    #[error("Signing up here needs an invite code; the one given is missing, unknown, used up or expired. Ask an administrator for one.")]
+    InvalidInvite,
+    #[error("Only an administrator may do that.")]
+    NotAnAdmin,
+    #[error("No such message.")]
+    MessageNotFound,
     #[error("No such room.")]
     RoomNotFound,
     #[error("Room names must be 1 to 64 characters.")]
@@ -82,6 +88,9 @@ impl ApiError {
             BadOrigin => "bad_origin",
             AccountDisabled => "account_disabled",
             RegistrationClosed => "registration_closed",
+            InvalidInvite => "invalid_invite",
+            NotAnAdmin => "not_an_admin",
+            MessageNotFound => "message_not_found",
             RoomNotFound => "room_not_found",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
@@ -111,8 +120,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
-            BadOrigin | AccountDisabled | RegistrationClosed | NotAMember => StatusCode::FORBIDDEN,
-            RoomNotFound | NotFound => StatusCode::NOT_FOUND,
+            BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
+            | NotAMember => StatusCode::FORBIDDEN,
+            RoomNotFound | MessageNotFound | NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

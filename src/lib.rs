@@ -19,9 +19,12 @@
 //!
 //! Accounts and sessions live in [`auth`], rooms and memberships in
 //! [`rooms`] (in memory, backed by [`storage`]), and configuration in
-//! [`config`]. [`run`] ties them together; `main.rs` only parses the
-//! command line.
+//! [`config`]. [`open`] builds the shared state over a data directory;
+//! [`start`] adds the listeners: HTTP (with [`tls`] when configured), the
+//! [`admin`] socket and optionally a separate [`metrics`] listener.
+//! `main.rs` only parses the command line.
 
+pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod cli;
@@ -31,10 +34,12 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod metrics;
 pub mod protocol;
 pub mod rooms;
 pub mod state;
 pub mod storage;
+pub mod tls;
 pub mod validate;
 pub mod ws;
 
@@ -53,6 +58,7 @@ use crate::auth::Sessions;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::hub::{CloseReason, Hub};
+use crate::metrics::Metrics;
 use crate::rooms::{Directory, Rooms};
 use crate::state::AppState;
 use crate::storage::Store;
@@ -60,6 +66,8 @@ use crate::storage::Store;
 /// A server that is listening: its address, and a handle to wait for it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: Arc<AppState>,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -71,9 +79,24 @@ impl Running {
     }
 }
 
-/// Opens the store, binds the listener and starts serving. Returns once the
-/// server is accepting connections; cancelling `shutdown` stops it.
-pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// An opened data directory: the shared state and the committer thread,
+/// with no listener. The server adds listeners ([`start`]); the admin CLI
+/// uses it as is when no server runs.
+pub struct App {
+    pub state: Arc<AppState>,
+    commit_thread: std::thread::JoinHandle<()>,
+}
+
+impl App {
+    /// Stops the committer and flushes the store.
+    pub async fn close(self) -> anyhow::Result<()> {
+        shutdown_gracefully(self.state, self.commit_thread).await
+    }
+}
+
+/// Opens the store and loads the in-memory registries. Fails if another
+/// process holds the data directory.
+pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
     let store = Store::open(
         &config.data,
         config.storage.cache_bytes,
@@ -90,33 +113,95 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         hub.clone(),
         config.storage.group_commit_max,
     );
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
         sessions: Sessions::new(store.clone(), config.sessions.clone()),
         hasher: Hasher::new(config.limits.hash_concurrency),
         limits: Limits::new(&config.limits),
+        metrics: Metrics::new(&committer.stats.histograms),
+        tls: config.tls.is_some(),
         config,
         store,
         rooms,
         directory,
         hub,
         committer,
-        tls: false,
         shutdown,
         tracker: TaskTracker::new(),
     });
-    let sweeper = tokio::spawn(sweep_limits(state.clone()));
+    Ok(App {
+        state,
+        commit_thread,
+    })
+}
+
+/// Opens the store, binds the listeners and starts serving. Returns once the
+/// server is accepting connections; cancelling `shutdown` stops it.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    // Certificates first: a bad one should stop us before anything opens.
+    let acceptor = match &config.tls {
+        Some(files) => Some(Arc::new(
+            tls::Acceptor::new(files.clone(), config.tls_handshake_timeout)
+                .context("cannot load the TLS certificate")?,
+        )),
+        None => None,
+    };
+    let App {
+        state,
+        commit_thread,
+    } = open(config, shutdown)?;
+    let config = &state.config;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on metrics_listen {at}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let mut tasks = vec![tokio::spawn(sweep_limits(state.clone()))];
+    // The store's lock is held, so no other server owns this socket.
+    match admin::socket::bind(&config.data) {
+        Ok(l) => tasks.push(tokio::spawn(admin::socket::serve(l, state.clone()))),
+        Err(e) => tracing::warn!(
+            error = %e,
+            path = %admin::socket::path(&config.data).display(),
+            "Cannot open the admin socket; admin commands will not reach this server."
+        ),
+    }
+    if let Some(l) = metrics_listener {
+        tasks.push(tokio::spawn(metrics::serve(l, state.clone())));
+    }
+    if let Some(a) = &acceptor {
+        tasks.push(tokio::spawn(tls::reload_on_sighup(
+            a.clone(),
+            state.shutdown.clone(),
+        )));
+    }
     let serving = state.clone();
     let done = tokio::spawn(async move {
-        http::serve(listener, serving.clone()).await;
-        shutdown_gracefully(serving, commit_thread).await?;
-        sweeper.abort();
-        Ok(())
+        http::serve(listener, serving.clone(), acceptor).await;
+        let data = serving.config.data.clone();
+        let stopped = shutdown_gracefully(serving, commit_thread).await;
+        for t in tasks {
+            t.abort();
+        }
+        admin::socket::remove(&data);
+        stopped
     });
-    Ok(Running { addr, state, done })
+    Ok(Running {
+        addr,
+        metrics_addr,
+        state,
+        done,
+    })
 }
 
 /// Runs until `shutdown` is cancelled, then stops cleanly.

@@ -179,6 +179,9 @@ pub struct MessageView<'a> {
     pub body: &'a str,
     pub client_id: Option<&'a str>,
     pub created_at: SerdeRfc3339,
+    /// Removed by an administrator: the body is empty, the seq stays.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 impl<'a> MessageView<'a> {
@@ -195,6 +198,7 @@ impl<'a> MessageView<'a> {
             body,
             client_id: client_id.as_deref(),
             created_at: SerdeRfc3339(event.at),
+            deleted: body.is_empty(),
         }
     }
 }

@@ -138,6 +138,42 @@ impl Rooms {
     pub fn count(&self) -> usize {
         read(&self.by_id).len()
     }
+
+    /// Replaces a room's record (a rename), keeping members and head.
+    pub fn replace_record(&self, record: RoomRecord) {
+        let mut by_id = write(&self.by_id);
+        let Some(old) = by_id.get(&record.id).cloned() else {
+            return;
+        };
+        let room = Arc::new(Room {
+            record,
+            members: RwLock::new(read(&old.members).clone()),
+            head: AtomicU64::new(old.head().0),
+        });
+        by_id.insert(room.record.id, room.clone());
+        drop(by_id);
+        // The committer may have published to the old entry after it was
+        // copied; heads only grow, so take the larger.
+        room.head.fetch_max(old.head().0, Ordering::SeqCst);
+    }
+
+    /// Forgets a room and its memberships; returns its members.
+    pub fn remove(&self, id: RoomId) -> Vec<UserId> {
+        let Some(room) = write(&self.by_id).remove(&id) else {
+            return Vec::new();
+        };
+        let members = room.members();
+        let mut by_user = write(&self.by_user);
+        for user in &members {
+            if let Some(set) = by_user.get_mut(user) {
+                set.remove(&id);
+                if set.is_empty() {
+                    by_user.remove(user);
+                }
+            }
+        }
+        members
+    }
 }
 
 impl Room {

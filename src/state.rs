@@ -12,6 +12,7 @@ use crate::auth::Sessions;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::rooms::{Directory, Rooms};
 use crate::storage::Store;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub hasher: Hasher,
     pub limits: Limits,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Metrics,
     /// Whether clients reach us over TLS (cookies get `Secure`, origins `https`).
     pub tls: bool,
     /// Cancelled to start a graceful shutdown.

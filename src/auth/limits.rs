@@ -4,6 +4,7 @@
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -16,22 +17,26 @@ use crate::ids::UserId;
 /// One keyed limiter.
 pub struct Limiter<K: Hash + Eq + Clone> {
     inner: DefaultKeyedRateLimiter<K>,
+    /// Requests refused, for `/metrics`.
+    pub rejected: AtomicU64,
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn new(quota: Quota) -> Self {
         Limiter {
             inner: RateLimiter::keyed(quota),
+            rejected: AtomicU64::new(0),
         }
     }
 
     /// Takes one unit for `key`, or says how long until one is free.
     pub fn check(&self, key: &K) -> Result<(), ApiError> {
-        self.inner
-            .check_key(key)
-            .map_err(|not_until| ApiError::RateLimited {
+        self.inner.check_key(key).map_err(|not_until| {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            ApiError::RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })
+            }
+        })
     }
 
     /// Forgets keys whose buckets are full again, bounding memory.

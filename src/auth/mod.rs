@@ -1,6 +1,7 @@
 //! Accounts and sessions: password hashing, session tokens, and the
 //! throttles that keep guessing and floods from costing real users.
 
+pub mod invites;
 pub mod limits;
 pub mod password;
 

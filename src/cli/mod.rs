@@ -1,6 +1,9 @@
 //! The command line: `hearth serve` and the operator's tools. Each
 //! subcommand's doc comment is its `--help` text.
 
+mod admin;
+mod health;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -25,11 +28,38 @@ pub enum Command {
     /// Run the chat server until SIGTERM or Ctrl-C.
     ///
     /// With no options it listens on 127.0.0.1:8080 and keeps its data in
-    /// ./data. Prints `listening on http://ADDR` once it accepts connections.
+    /// ./data. Prints `listening on http://ADDR` (https with TLS) once it
+    /// accepts connections.
     Serve(ServeArgs),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage accounts: add, list, disable, delete, reset passwords, end sessions.
+    ///
+    /// Works on a running server (through its admin socket, acting at once:
+    /// a disabled user's connections close immediately) and on a stopped
+    /// one (opening the data directory directly).
+    User(admin::UserArgs),
+    /// Manage rooms: list, show, rename, delete, delete a message.
+    Room(admin::RoomArgs),
+    /// Make invite codes for `registration = "invite"`.
+    Invite(admin::InviteArgs),
+    /// Print counts: users, rooms, messages, connections, disk use.
+    Stats(admin::StatsArgs),
+    /// Check every invariant of the store; exits 1 with a report of each
+    /// broken one (safe while the server runs).
+    Verify(admin::VerifyArgs),
+    /// Write a consistent backup to a new FILE, while the server runs and
+    /// takes writes (or from a stopped server's data directory).
+    Backup(admin::BackupArgs),
+    /// Restore a backup FILE into a new, empty data directory, then verify it.
+    Restore(admin::RestoreArgs),
+    /// Make TLS certificates for local use.
+    #[command(subcommand)]
+    Cert(admin::CertCommand),
+    /// Exit 0 if the server answers /healthz, 1 otherwise (for container
+    /// health checks; needs no curl).
+    Healthcheck(health::HealthcheckArgs),
     /// Benchmark a server on this machine: start one (or target --url),
     /// load it with real clients, verify every delivery, compare with a
     /// raw-socket ceiling, report throughput, latency, CPU and memory.
@@ -40,10 +70,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InstanceArgs {
     /// Configuration file (TOML); see `hearth config default` for every key.
-    #[arg(long, short = 'c', env = "HEARTH_CONFIG")]
+    #[arg(long, short = 'c', env = "HEARTH_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory (overrides `data` from the file and HEARTH_DATA).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data: Option<PathBuf>,
 }
 
@@ -80,6 +110,15 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config::DEFAULT_CONFIG_TOML);
             Ok(())
         }
+        Command::User(args) => admin::user(args),
+        Command::Room(args) => admin::room(args),
+        Command::Invite(args) => admin::invite(args),
+        Command::Stats(args) => admin::stats(args),
+        Command::Verify(args) => admin::verify(args),
+        Command::Backup(args) => admin::backup(args),
+        Command::Restore(args) => admin::restore(args),
+        Command::Cert(command) => admin::cert(command),
+        Command::Healthcheck(args) => health::check(args),
         Command::Config(ConfigCommand::Check { file }) => {
             let overrides = Overrides {
                 config_file: file,
@@ -113,8 +152,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let running = crate::start(config, shutdown.clone()).await?;
-        println!("listening on http://{}", running.addr);
+        println!("listening on {scheme}://{}", running.addr);
         tracing::info!(addr = %running.addr, "Listening.");
         tokio::spawn(stop_on_signal(shutdown));
         running.wait().await
@@ -142,8 +186,10 @@ fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never into a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::request::{empty_response, json_response, session_cookie, Body, Ctx};
+use crate::auth::invites;
 use crate::commit::{Append, Reply};
 use crate::error::ApiError;
 use crate::hub::CloseReason;
@@ -28,6 +29,9 @@ struct SignupBody {
     username: String,
     email: String,
     password: String,
+    /// Needed when `registration = "invite"`.
+    #[serde(default)]
+    invite: Option<String>,
 }
 
 pub async fn signup(mut ctx: Ctx) -> Handled {
@@ -37,7 +41,18 @@ pub async fn signup(mut ctx: Ctx) -> Handled {
     validate::email(&body.email)?;
     validate::password(&body.password)?;
     let state = &ctx.state;
-    let password_hash = state.hasher.hash(body.password).await?;
+    let admission = invites::admit(
+        &state.store,
+        state.config.registration,
+        body.invite.as_deref(),
+    )?;
+    let password_hash = match state.hasher.hash(body.password).await {
+        Ok(h) => h,
+        Err(e) => {
+            invites::undo(&state.store, admission);
+            return Err(e);
+        }
+    };
     let user = UserRecord {
         id: UserId::generate(),
         username: body.username,
@@ -49,10 +64,15 @@ pub async fn signup(mut ctx: Ctx) -> Handled {
         disabled: false,
         deleted: false,
     };
-    match state.store.create_user(&user)? {
-        Err(Taken::Username) => return Err(ApiError::UsernameTaken),
-        Err(Taken::Email) => return Err(ApiError::EmailTaken),
-        Ok(()) => {}
+    let failed = match state.store.create_user(&user) {
+        Ok(Ok(())) => None,
+        Ok(Err(Taken::Username)) => Some(ApiError::UsernameTaken),
+        Ok(Err(Taken::Email)) => Some(ApiError::EmailTaken),
+        Err(e) => Some(e.into()),
+    };
+    if let Some(e) = failed {
+        invites::undo(&state.store, admission);
+        return Err(e);
     }
     state.store.flush_async().await?;
     state.directory.put(&user);

@@ -2,6 +2,7 @@
 //! hyper, and routing requests to the API, the WebSocket gateway or the
 //! embedded web UI.
 
+mod admin;
 mod api;
 mod assets;
 mod request;
@@ -16,16 +17,19 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use request::{Body, Ctx};
 
 use crate::state::AppState;
+use crate::tls::Acceptor;
 
 /// Accepts connections until shutdown, then waits for open requests to end.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+/// With `tls`, every connection is HTTPS: HTTP/2 when the client's ALPN
+/// picks it, HTTP/1.1 (and WebSockets) otherwise.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<Arc<Acceptor>>) {
     let permits = Arc::new(Semaphore::new(state.config.http.max_connections));
     let router = Arc::new(router::Router::new());
     let per_ip = PerIp::new(state.config.http.max_connections_per_ip);
@@ -46,11 +50,13 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            state.metrics.refused_connections.inc();
             tracing::warn!(%peer, "Connection refused: at max_connections.");
             drop(stream);
             continue;
         };
         let Some(per_ip) = per_ip.admit(peer.ip()) else {
+            state.metrics.refused_connections.inc();
             tracing::warn!(%peer, "Connection refused: at max_connections_per_ip.");
             drop(stream);
             continue;
@@ -58,44 +64,75 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let router = router.clone();
+        let tls = tls.clone();
         state.tracker.clone().spawn(async move {
-            serve_connection(stream, peer, state, router).await;
+            state.metrics.open_connections.inc();
+            match tls {
+                None => serve_connection(TokioIo::new(stream), false, peer, &state, router).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Some((stream, h2)) => {
+                        serve_connection(TokioIo::new(stream), h2, peer, &state, router).await
+                    }
+                    None => {
+                        state.metrics.tls_handshake_failures.inc();
+                    }
+                },
+            }
+            state.metrics.open_connections.dec();
             drop((permit, per_ip));
         });
     }
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+async fn serve_connection<I>(
+    io: I,
+    h2: bool,
     peer: SocketAddr,
-    state: Arc<AppState>,
+    state: &Arc<AppState>,
     router: Arc<router::Router>,
-) {
-    let io = TokioIo::new(stream);
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let svc_state = state.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let state = svc_state.clone();
         let router = router.clone();
         async move { Ok::<_, Infallible>(handle(req, peer, state, router).await) }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.config.http.header_read_timeout)
-        .keep_alive(true)
-        .max_buf_size(64 * 1024)
-        .serve_connection(io, service)
-        .with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error.");
+    // Both kinds of connection are driven the same way: to the end, or
+    // until shutdown asks them to finish what is in flight.
+    macro_rules! drive {
+        ($conn:expr) => {{
+            let mut conn = std::pin::pin!($conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error.");
+                    }
+                }
+                _ = state.shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
+                }
             }
-        }
-        _ = state.shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
-        }
+        }};
+    }
+    if h2 {
+        drive!(
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(100)
+                .keep_alive_interval(state.config.websocket.ping_interval)
+                .serve_connection(io, service)
+        )
+    } else {
+        drive!(hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(state.config.http.header_read_timeout)
+            .keep_alive(true)
+            .max_buf_size(64 * 1024)
+            .serve_connection(io, service)
+            .with_upgrades())
     }
 }
 
@@ -109,11 +146,14 @@ async fn handle(
     let method = req.method().clone();
     let (route_name, response) = router.dispatch(req, peer, &state).await;
     let status = response.status().as_u16();
+    let took = started.elapsed();
+    state.metrics.http_request(route_name, status, took);
+    // The path is not logged: it could carry a query with anything in it.
     tracing::info!(
         method = %method,
         route = route_name,
         status,
-        micros = started.elapsed().as_micros() as u64,
+        micros = took.as_micros() as u64,
         "HTTP request."
     );
     response

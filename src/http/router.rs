@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{api, assets};
+use super::{admin, api, assets};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,13 +24,17 @@ enum Route {
     Leave,
     Members,
     Messages,
+    Message,
+    UserDisable,
+    UserEnable,
     Ws,
     Healthz,
     Readyz,
+    Metrics,
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 13] = [
+const ROUTES: [(&str, Route); 17] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -41,9 +45,13 @@ const ROUTES: [(&str, Route); 13] = [
     ("/api/v1/rooms/{id}/leave", Route::Leave),
     ("/api/v1/rooms/{id}/members", Route::Members),
     ("/api/v1/rooms/{id}/messages", Route::Messages),
+    ("/api/v1/rooms/{id}/messages/{seq}", Route::Message),
+    ("/api/v1/users/{id}/disable", Route::UserDisable),
+    ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/ws", Route::Ws),
     ("/healthz", Route::Healthz),
     ("/readyz", Route::Readyz),
+    ("/metrics", Route::Metrics),
 ];
 
 pub struct Router {
@@ -76,6 +84,7 @@ impl Router {
         };
         let route = *found.value;
         let id = found.params.get("id").map(str::to_string);
+        let seq = found.params.get("seq").map(str::to_string);
         let ctx = Ctx::new(req, peer, state.clone());
         let method = ctx.method().clone();
         let result = match (route, method) {
@@ -87,14 +96,25 @@ impl Router {
             (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
             (Route::Rooms, Method::POST) => api::create_room(ctx).await,
             (Route::Room, Method::GET) => api::get_room(ctx, id_of(&id)).await,
+            (Route::Room, Method::DELETE) => admin::delete_room(ctx, id_of(&id)).await,
             (Route::Join, Method::POST) => api::join_room(ctx, id_of(&id)).await,
             (Route::Leave, Method::POST) => api::leave_room(ctx, id_of(&id)).await,
             (Route::Members, Method::GET) => api::members(ctx, id_of(&id)).await,
             (Route::Messages, Method::GET) => api::list_messages(ctx, id_of(&id)).await,
             (Route::Messages, Method::POST) => api::post_message(ctx, id_of(&id)).await,
+            (Route::Message, Method::DELETE) => {
+                admin::delete_message(ctx, id_of(&id), id_of(&seq)).await
+            }
+            (Route::UserDisable, Method::POST) => admin::disable_user(ctx, id_of(&id), true).await,
+            (Route::UserEnable, Method::POST) => admin::disable_user(ctx, id_of(&id), false).await,
             (Route::Ws, Method::GET) => crate::ws::upgrade(ctx).await,
             (Route::Healthz, Method::GET) => Ok(api::healthz()),
             (Route::Readyz, Method::GET) => Ok(api::readyz(state)),
+            // With `metrics_listen` set, metrics are only served there.
+            (Route::Metrics, Method::GET) if state.config.metrics_listen.is_none() => {
+                Ok(admin::metrics(state))
+            }
+            (Route::Metrics, _) => Err(ApiError::NotFound),
             _ => Err(ApiError::MethodNotAllowed),
         };
         let name = route_name(route);

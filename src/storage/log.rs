@@ -13,13 +13,13 @@
 //! An append writes all three in one batch; the committer flushes before it
 //! acknowledges anything, so a reader never has to reconcile them.
 
-use super::records::{self, EventRecord};
+use super::records::{self, EventKind, EventRecord};
 use super::Result;
 use crate::ids::{RoomId, Seq, UserId};
 
-const EVENT: u8 = 0x00;
-const DEDUP: u8 = 0x01;
-const HEAD: u8 = 0x02;
+pub(super) const EVENT: u8 = 0x00;
+pub(super) const DEDUP: u8 = 0x01;
+pub(super) const HEAD: u8 = 0x02;
 
 pub struct RoomLog<'a> {
     tree: &'a sled::Tree,
@@ -77,6 +77,35 @@ impl<'a> RoomLog<'a> {
             Err(e) => Some(Err(e.into())),
             Ok((k, v)) => RoomId::from_slice(&k[1..]).map(|r| Ok((r, seq_value(&v)))),
         })
+    }
+
+    /// Removes every event, dedup key and the head of `room`.
+    pub fn delete_room(&self, room: RoomId) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for tag in [EVENT, DEDUP] {
+            let mut prefix = vec![tag];
+            prefix.extend_from_slice(&room.to_bytes());
+            for k in self.tree.scan_prefix(prefix).keys() {
+                batch.remove(k?);
+            }
+        }
+        batch.remove(&head_key(room)[..]);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Replaces a message's body with a tombstone (an empty body, which no
+    /// send can produce), keeping its seq, id, author and client_id so the
+    /// log stays contiguous and retries still dedup. `false` if no such event.
+    pub fn tombstone(&self, room: RoomId, seq: Seq) -> Result<bool> {
+        let Some(mut event) = self.event(room, seq)? else {
+            return Ok(false);
+        };
+        let EventKind::Message { body, .. } = &mut event.kind;
+        body.clear();
+        self.tree
+            .insert(event_key(room, seq), records::encode(&event))?;
+        Ok(true)
     }
 
     /// The seq an earlier append with this `client_id` got, if any.
@@ -151,7 +180,7 @@ impl<'a> RoomLog<'a> {
     }
 }
 
-fn event_key(room: RoomId, seq: Seq) -> [u8; 25] {
+pub(super) fn event_key(room: RoomId, seq: Seq) -> [u8; 25] {
     let mut k = [0u8; 25];
     k[0] = EVENT;
     k[1..17].copy_from_slice(&room.to_bytes());
@@ -168,14 +197,14 @@ fn dedup_key(room: RoomId, author: UserId, client_id: &str) -> Vec<u8> {
     k
 }
 
-fn head_key(room: RoomId) -> [u8; 17] {
+pub(super) fn head_key(room: RoomId) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = HEAD;
     k[1..].copy_from_slice(&room.to_bytes());
     k
 }
 
-fn seq_value(bytes: &[u8]) -> Seq {
+pub(super) fn seq_value(bytes: &[u8]) -> Seq {
     let mut b = [0u8; 8];
     let n = bytes.len().min(8);
     b[8 - n..].copy_from_slice(&bytes[..n]);

@@ -17,12 +17,15 @@
 //! | `roomid_userid`    | room id (16) ‖ user id (16)           | joined-at millis (u64 BE) |
 //! | `userid_roomid`    | user id (16) ‖ room id (16)           | empty                     |
 //! | `roomlog`          | see [`log`]                           |                           |
+//! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
 //!
 //! The room log keeps events, dedup keys and each room's head in one tree so
 //! that one atomic batch covers all three (sled batches are per tree).
 
+pub mod backup;
 pub mod log;
 pub mod records;
+pub mod verify;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -31,10 +34,10 @@ use std::sync::Arc;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-pub use records::{RoomRecord, SessionRecord, UserRecord};
+pub use records::{InviteRecord, RoomRecord, SessionRecord, UserRecord};
 
 use crate::config::Durability;
-use crate::ids::{RoomId, UserId};
+use crate::ids::{Millis, RoomId, UserId};
 
 /// The layout version this binary writes. Bump it with a migration in
 /// [`Store::migrate`] whenever a key layout or record changes incompatibly.
@@ -90,6 +93,7 @@ struct Inner {
     roomid_userid: sled::Tree,
     userid_roomid: sled::Tree,
     roomlog: sled::Tree,
+    invitecode_invite: sled::Tree,
 }
 
 impl Store {
@@ -142,6 +146,7 @@ impl Store {
             roomid_userid: tree("roomid_userid")?,
             userid_roomid: tree("userid_roomid")?,
             roomlog: tree("roomlog")?,
+            invitecode_invite: tree("invitecode_invite")?,
             db,
             dir: dir.to_path_buf(),
             durability,
@@ -433,6 +438,118 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(tx_error)
+    }
+
+    /// Renames a room, keeping its name index unique. `Err(())` when the
+    /// new name is taken by another room.
+    pub fn rename_room(&self, room: &RoomRecord, new_name: &str) -> Result<Result<(), ()>> {
+        let i = &self.inner;
+        let id = room.id.to_bytes();
+        let old = room.name.to_lowercase();
+        let new = new_name.to_lowercase();
+        let mut renamed = room.clone();
+        renamed.name = new_name.to_string();
+        let value = records::encode(&renamed);
+        let res = (&i.roomid_room, &i.roomname_roomid).transaction(|(rooms, by_name)| {
+            if let Some(holder) = by_name.get(new.as_bytes())? {
+                if holder.as_ref() != id {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+            }
+            by_name.remove(old.as_bytes())?;
+            by_name.insert(new.as_bytes(), &id)?;
+            rooms.insert(&id, value.as_slice())?;
+            Ok(())
+        });
+        match res {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactionError::Abort(())) => Ok(Err(())),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Removes a room for good: its record, name, memberships and whole log.
+    /// The caller stops new appends first (the room leaves the registry).
+    pub fn delete_room(&self, room: &RoomRecord) -> Result<()> {
+        let i = &self.inner;
+        let id = room.id.to_bytes();
+        let members: Vec<UserId> = i
+            .roomid_userid
+            .scan_prefix(id)
+            .keys()
+            .filter_map(|k| k.ok().and_then(|k| UserId::from_slice(&k[16..])))
+            .collect();
+        for user in members {
+            self.remove_member(room.id, user)?;
+        }
+        (&i.roomid_room, &i.roomname_roomid)
+            .transaction(|(rooms, by_name)| {
+                by_name.remove(room.name.to_lowercase().as_bytes())?;
+                rooms.remove(&id)?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(tx_error)?;
+        self.log().delete_room(room.id)
+    }
+
+    pub fn room(&self, id: RoomId) -> Result<Option<RoomRecord>> {
+        self.inner
+            .roomid_room
+            .get(id.to_bytes())?
+            .map(|v| records::decode("roomid_room", &id.to_string(), &v))
+            .transpose()
+    }
+
+    // ---- invites ----
+
+    pub fn put_invite(&self, code_hash: &[u8; 32], invite: &InviteRecord) -> Result<()> {
+        self.inner
+            .invitecode_invite
+            .insert(code_hash, records::encode(invite))?;
+        Ok(())
+    }
+
+    /// Uses up one signup of an invite, atomically; `None` when the code is
+    /// unknown, used up or expired.
+    pub fn take_invite(&self, code_hash: &[u8; 32], now: Millis) -> Result<Option<InviteRecord>> {
+        let tree = &self.inner.invitecode_invite;
+        loop {
+            let Some(old) = tree.get(code_hash)? else {
+                return Ok(None);
+            };
+            let mut invite: InviteRecord =
+                records::decode("invitecode_invite", &hex(code_hash), &old)?;
+            if invite.uses_left == 0 || invite.expires_at.is_some_and(|t| t <= now) {
+                return Ok(None);
+            }
+            invite.uses_left -= 1;
+            let new = records::encode(&invite);
+            if tree
+                .compare_and_swap(code_hash, Some(old), Some(new))?
+                .is_ok()
+            {
+                return Ok(Some(invite));
+            }
+        }
+    }
+
+    /// Gives back a use taken by [`Store::take_invite`] whose signup failed.
+    pub fn return_invite(&self, code_hash: &[u8; 32]) -> Result<()> {
+        self.inner
+            .invitecode_invite
+            .update_and_fetch(code_hash, |old| {
+                let mut invite: InviteRecord = rmp_serde::from_slice(old?).ok()?;
+                invite.uses_left += 1;
+                Some(records::encode(&invite))
+            })?;
+        Ok(())
+    }
+
+    pub fn invites(&self) -> impl Iterator<Item = Result<InviteRecord>> + '_ {
+        self.inner.invitecode_invite.iter().map(|kv| {
+            let (k, v) = kv?;
+            records::decode("invitecode_invite", &hex(&k), &v)
+        })
     }
 
     pub fn log(&self) -> log::RoomLog<'_> {

@@ -42,6 +42,18 @@ pub struct RoomRecord {
     pub created_at: Millis,
 }
 
+/// A signup invitation. Only the code's hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteRecord {
+    pub created_at: Millis,
+    /// `None`: never expires.
+    pub expires_at: Option<Millis>,
+    /// Signups still allowed with this code.
+    pub uses_left: u32,
+    /// Shown by `hearth invite list` to tell invites apart, never the code.
+    pub note: String,
+}
+
 /// One entry of a room's log. Messages are the first kind; edits, deletions,
 /// reactions and membership changes will be further kinds in the same
 /// sequence, carried by the same resume.

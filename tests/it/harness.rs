@@ -30,29 +30,48 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     env: Vec<(String, String)>,
+    /// Whether the server's stderr goes to `server.log` (see [`TestServer::log`]).
+    logged: bool,
     pub http: reqwest::Client,
 }
 
 impl TestServer {
+    /// Starts a server whose log is kept, for tests that read it.
+    pub async fn spawn_logged(env: &[(&str, &str)]) -> TestServer {
+        let mut s = Self::unstarted(env);
+        s.logged = true;
+        s.start("127.0.0.1:0");
+        s
+    }
+
+    /// Everything the server has logged so far (with [`TestServer::spawn_logged`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     pub async fn spawn() -> TestServer {
         Self::spawn_with(&[]).await
     }
 
     /// Starts a server with extra `HEARTH_*` settings.
     pub async fn spawn_with(env: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = TestServer {
+        let mut s = Self::unstarted(env);
+        s.start("127.0.0.1:0");
+        s
+    }
+
+    fn unstarted(env: &[(&str, &str)]) -> TestServer {
+        TestServer {
             addr: String::new(),
-            dir,
+            dir: tempfile::tempdir().expect("temp dir"),
             child: None,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            logged: false,
             http: http_client(),
-        };
-        s.start("127.0.0.1:0");
-        s
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -68,7 +87,16 @@ impl TestServer {
             .arg(self.data_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if self.logged {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("server.log"))
+                    .expect("open the server log");
+                Stdio::from(log)
+            } else {
+                Stdio::inherit()
+            });
         for (k, v) in TEST_ENV {
             cmd.env(k, v);
         }
@@ -84,6 +112,7 @@ impl TestServer {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
             .unwrap_or_else(|| panic!("server did not start: {line:?}"))
             .to_string();
         self.addr = addr;

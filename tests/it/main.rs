@@ -7,9 +7,12 @@ mod harness;
 
 mod abuse;
 mod accounts;
+mod admin;
+mod bench_smoke;
 mod browser;
 mod crash;
 mod hostile_http;
 mod hostile_ws;
 mod messaging;
-mod bench_smoke;
+mod observability;
+mod tls;

@@ -1,0 +1,87 @@
+//! Endpoints for administrators (moderation, the same operations as the
+//! admin CLI, from [`crate::admin`]) and for operators (`/metrics`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::request::{empty_response, Body, Ctx};
+use crate::admin::{self, AdminError, Request};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+type Handled = Result<Response<Body>, ApiError>;
+
+/// `DELETE /api/v1/rooms/{id}`: an administrator removes a room.
+pub async fn delete_room(ctx: Ctx, room: &str) -> Handled {
+    require_admin(&ctx)?;
+    admin::room_delete(&ctx.state, room)
+        .await
+        .map_err(api_error)?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /api/v1/rooms/{id}/messages/{seq}`: an administrator removes
+/// a message; it stays in the log as a tombstone.
+pub async fn delete_message(ctx: Ctx, room: &str, seq: &str) -> Handled {
+    require_admin(&ctx)?;
+    let seq = seq.parse::<u64>().map_err(|_| ApiError::MessageNotFound)?;
+    admin::message_delete(&ctx.state, room, seq)
+        .await
+        .map_err(api_error)?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `POST /api/v1/users/{id}/disable` (or `/enable`): an administrator
+/// disables an account; its sessions and sockets end at once.
+pub async fn disable_user(ctx: Ctx, user: &str, disable: bool) -> Handled {
+    let me = require_admin(&ctx)?;
+    if user.parse::<crate::ids::UserId>().ok() == Some(me) {
+        return Err(ApiError::InvalidRequest(
+            "Administrators cannot disable themselves.".into(),
+        ));
+    }
+    let user = user.to_string();
+    let request = if disable {
+        Request::UserDisable { user }
+    } else {
+        Request::UserEnable { user }
+    };
+    admin::execute(&ctx.state, request)
+        .await
+        .map_err(api_error)?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `GET /metrics` in the Prometheus (OpenMetrics) text format.
+pub fn metrics(state: &Arc<AppState>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render(state))));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    resp
+}
+
+fn require_admin(ctx: &Ctx) -> Result<crate::ids::UserId, ApiError> {
+    let id = ctx.identity()?;
+    match ctx.state.directory.get(id.user) {
+        Some(u) if u.admin => Ok(id.user),
+        _ => Err(ApiError::NotAnAdmin),
+    }
+}
+
+fn api_error(e: AdminError) -> ApiError {
+    match e {
+        AdminError::NoSuchRoom(_) => ApiError::RoomNotFound,
+        AdminError::NoSuchMessage { .. } => ApiError::MessageNotFound,
+        AdminError::NoSuchUser(_) => ApiError::NotFound,
+        AdminError::Storage(e) => e.into(),
+        AdminError::Invalid(m) => ApiError::InvalidRequest(m),
+        AdminError::Backup(_) | AdminError::Interrupted => ApiError::Internal,
+    }
+}

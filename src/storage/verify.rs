@@ -1,0 +1,499 @@
+//! `hearth verify`: checks every invariant the store relies on and reports
+//! each broken one precisely (tree, key, what was expected).
+//!
+//! It may run while the server writes. Each room's head is read before its
+//! events, and nothing past that head is judged, so appends racing the scan
+//! are never reported; cross-references are point lookups made at the time.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::records::{self, EventKind, EventRecord, RoomRecord, SessionRecord, UserRecord};
+use super::{hex, log, Result, Store, SCHEMA_VERSION};
+use crate::ids::{RoomId, Seq, UserId};
+
+/// What `verify` found.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct Report {
+    pub users: u64,
+    pub rooms: u64,
+    pub events: u64,
+    pub memberships: u64,
+    pub sessions: u64,
+    pub invites: u64,
+    /// Every broken invariant, one sentence each naming the tree and key.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Stop listing after this many problems: a badly damaged store would
+/// otherwise print millions of lines.
+const MAX_PROBLEMS: usize = 1000;
+
+impl Store {
+    /// Checks the whole store; never fails on bad data, only on I/O.
+    pub fn verify(&self) -> Result<Report> {
+        let mut v = Verifier {
+            store: self,
+            report: Report::default(),
+        };
+        v.meta()?;
+        v.users()?;
+        v.sessions()?;
+        v.rooms()?;
+        v.memberships()?;
+        v.room_log()?;
+        v.invites()?;
+        if v.report.problems.len() >= MAX_PROBLEMS {
+            v.report
+                .problems
+                .push(format!("... stopped after {MAX_PROBLEMS} problems"));
+        }
+        Ok(v.report)
+    }
+}
+
+struct Verifier<'a> {
+    store: &'a Store,
+    report: Report,
+}
+
+impl Verifier<'_> {
+    fn problem(&mut self, text: String) {
+        if self.report.problems.len() < MAX_PROBLEMS {
+            self.report.problems.push(text);
+        }
+    }
+
+    fn meta(&mut self) -> Result<()> {
+        match self.store.inner.meta.get(b"schema_version")? {
+            Some(v) if v.as_ref() == SCHEMA_VERSION.to_be_bytes() => {}
+            Some(v) => self.problem(format!(
+                "meta/schema_version: is {}, expected {SCHEMA_VERSION} as 4 bytes",
+                hex(&v)
+            )),
+            None => self.problem("meta/schema_version: missing".into()),
+        }
+        Ok(())
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
+        match self.store.user(id) {
+            Err(super::StorageError::Corrupt { .. }) => Ok(None),
+            other => other,
+        }
+    }
+
+    fn users(&mut self) -> Result<()> {
+        let i = &self.store.inner;
+        for kv in i.userid_user.iter() {
+            let (k, v) = kv?;
+            self.report.users += 1;
+            let user: UserRecord = match records::decode("userid_user", &hex(&k), &v) {
+                Ok(u) => u,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            if k.as_ref() != user.id.to_bytes() {
+                self.problem(format!(
+                    "userid_user/{}: record says id {}",
+                    hex(&k),
+                    user.id
+                ));
+            }
+            if user.deleted {
+                continue;
+            }
+            for (tree, index, name) in [
+                ("username_userid", &i.username_userid, &user.username),
+                ("email_userid", &i.email_userid, &user.email),
+            ] {
+                let key = name.to_lowercase();
+                match index.get(key.as_bytes())? {
+                    Some(id) if id.as_ref() == user.id.to_bytes() => {}
+                    Some(id) => self.problem(format!(
+                        "{tree}/{key}: points at {}, but user {} has that name",
+                        hex(&id),
+                        user.id
+                    )),
+                    None => self.problem(format!(
+                        "{tree}/{key}: missing for user {} (the name would not log in)",
+                        user.id
+                    )),
+                }
+            }
+        }
+        for (tree, index, email) in [
+            ("username_userid", &i.username_userid, false),
+            ("email_userid", &i.email_userid, true),
+        ] {
+            for kv in index.iter() {
+                let (k, v) = kv?;
+                let key = String::from_utf8_lossy(&k).into_owned();
+                let target = UserId::from_slice(&v);
+                let user = match target {
+                    Some(id) => self.user(id)?,
+                    None => None,
+                };
+                match user {
+                    None => self.problem(format!(
+                        "{tree}/{key}: points at {}, which is no user",
+                        hex(&v)
+                    )),
+                    Some(u) if u.deleted => {
+                        self.problem(format!("{tree}/{key}: points at deleted user {}", u.id))
+                    }
+                    Some(u) => {
+                        let name = if email { &u.email } else { &u.username };
+                        if name.to_lowercase() != key {
+                            self.problem(format!(
+                                "{tree}/{key}: points at user {} whose name is {name:?}",
+                                u.id
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sessions(&mut self) -> Result<()> {
+        let i = &self.store.inner;
+        for kv in i.tokenhash_session.iter() {
+            let (k, v) = kv?;
+            self.report.sessions += 1;
+            let session: SessionRecord = match records::decode("tokenhash_session", &hex(&k), &v) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            let mut index_key = session.user.to_bytes().to_vec();
+            index_key.extend_from_slice(&k);
+            if !i.userid_tokenhash.contains_key(&index_key)? {
+                self.problem(format!(
+                    "userid_tokenhash/{}: missing for session {}",
+                    hex(&index_key),
+                    hex(&k)
+                ));
+            }
+            match self.user(session.user)? {
+                None => self.problem(format!(
+                    "tokenhash_session/{}: belongs to user {}, which does not exist",
+                    hex(&k),
+                    session.user
+                )),
+                Some(u) if u.deleted => self.problem(format!(
+                    "tokenhash_session/{}: belongs to deleted user {}",
+                    hex(&k),
+                    u.id
+                )),
+                Some(_) => {}
+            }
+        }
+        for kv in i.userid_tokenhash.iter() {
+            let (k, _) = kv?;
+            if k.len() != 48 {
+                self.problem(format!(
+                    "userid_tokenhash/{}: key is not user id ‖ token hash",
+                    hex(&k)
+                ));
+            } else if !i.tokenhash_session.contains_key(&k[16..])? {
+                self.problem(format!(
+                    "userid_tokenhash/{}: no session {} behind it",
+                    hex(&k),
+                    hex(&k[16..])
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn rooms(&mut self) -> Result<()> {
+        let i = &self.store.inner;
+        for kv in i.roomid_room.iter() {
+            let (k, v) = kv?;
+            self.report.rooms += 1;
+            let room: RoomRecord = match records::decode("roomid_room", &hex(&k), &v) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            if k.as_ref() != room.id.to_bytes() {
+                self.problem(format!(
+                    "roomid_room/{}: record says id {}",
+                    hex(&k),
+                    room.id
+                ));
+            }
+            let key = room.name.to_lowercase();
+            match i.roomname_roomid.get(key.as_bytes())? {
+                Some(id) if id.as_ref() == room.id.to_bytes() => {}
+                Some(id) => self.problem(format!(
+                    "roomname_roomid/{key}: points at {}, but room {} has that name",
+                    hex(&id),
+                    room.id
+                )),
+                None => self.problem(format!(
+                    "roomname_roomid/{key}: missing for room {}",
+                    room.id
+                )),
+            }
+        }
+        for kv in i.roomname_roomid.iter() {
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let room = match RoomId::from_slice(&v) {
+                Some(id) => self.store.room(id).ok().flatten(),
+                None => None,
+            };
+            match room {
+                None => self.problem(format!(
+                    "roomname_roomid/{key}: points at {}, which is no room",
+                    hex(&v)
+                )),
+                Some(r) if r.name.to_lowercase() != key => self.problem(format!(
+                    "roomname_roomid/{key}: points at room {} whose name is {:?}",
+                    r.id, r.name
+                )),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn memberships(&mut self) -> Result<()> {
+        let i = &self.store.inner;
+        for (tree, forward, reverse, room_first) in [
+            ("roomid_userid", &i.roomid_userid, &i.userid_roomid, true),
+            ("userid_roomid", &i.userid_roomid, &i.roomid_userid, false),
+        ] {
+            for kv in forward.iter() {
+                let (k, _) = kv?;
+                if room_first {
+                    self.report.memberships += 1;
+                }
+                if k.len() != 32 {
+                    self.problem(format!("{tree}/{}: key is not two ids", hex(&k)));
+                    continue;
+                }
+                let (a, b) = k.split_at(16);
+                let (room, user) = if room_first { (a, b) } else { (b, a) };
+                let mut twin = b.to_vec();
+                twin.extend_from_slice(a);
+                if !reverse.contains_key(&twin)? {
+                    let other = if room_first {
+                        "userid_roomid"
+                    } else {
+                        "roomid_userid"
+                    };
+                    self.problem(format!(
+                        "{other}/{}: missing, though {tree}/{} exists",
+                        hex(&twin),
+                        hex(&k)
+                    ));
+                }
+                if !room_first {
+                    continue;
+                }
+                if !i.roomid_room.contains_key(room)? {
+                    self.problem(format!(
+                        "roomid_userid/{}: room {} does not exist",
+                        hex(&k),
+                        hex(room)
+                    ));
+                }
+                let uid = UserId::from_slice(user);
+                match uid.map(|u| self.user(u)).transpose()?.flatten() {
+                    None => self.problem(format!(
+                        "roomid_userid/{}: user {} does not exist",
+                        hex(&k),
+                        hex(user)
+                    )),
+                    Some(u) if u.deleted => self.problem(format!(
+                        "roomid_userid/{}: user {} is deleted but still a member",
+                        hex(&k),
+                        u.id
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn room_log(&mut self) -> Result<()> {
+        let tree = &self.store.inner.roomlog;
+        // Heads first: everything up to them is committed, anything after
+        // is a racing append and is not judged.
+        let mut heads: HashMap<RoomId, Seq> = HashMap::new();
+        for kv in tree.scan_prefix([log::HEAD]) {
+            let (k, v) = kv?;
+            match RoomId::from_slice(&k[1..]) {
+                Some(room) if k.len() == 17 && v.len() == 8 => {
+                    heads.insert(room, log::seq_value(&v));
+                }
+                _ => self.problem(format!(
+                    "roomlog/{}: a head key must be 0x02 ‖ room id with an 8-byte seq",
+                    hex(&k)
+                )),
+            }
+        }
+        for room in heads.keys() {
+            if !self.store.inner.roomid_room.contains_key(room.to_bytes())? {
+                self.problem(format!("roomlog/head/{room}: no such room"));
+            }
+        }
+        // Per room: the seqs seen (up to its head) and the authors and
+        // client ids of those events, for the dedup check below.
+        let mut seen: BTreeMap<RoomId, Vec<Seq>> = BTreeMap::new();
+        let mut events: HashMap<(RoomId, Seq), (UserId, Option<String>)> = HashMap::new();
+        let mut past_head: HashMap<RoomId, Seq> = HashMap::new();
+        for kv in tree.scan_prefix([log::EVENT]) {
+            let (k, v) = kv?;
+            let Some(room) = RoomId::from_slice(&k[1..k.len().min(17)]).filter(|_| k.len() == 25)
+            else {
+                self.problem(format!(
+                    "roomlog/{}: an event key must be 0x00 ‖ room id ‖ seq",
+                    hex(&k)
+                ));
+                continue;
+            };
+            let seq = log::seq_value(&k[17..]);
+            let head = heads.get(&room).copied().unwrap_or(Seq::ZERO);
+            if seq > head {
+                past_head.insert(room, seq);
+                continue;
+            }
+            self.report.events += 1;
+            let event: EventRecord = match records::decode("roomlog", &format!("{room}/{seq}"), &v)
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            if !self.store.inner.roomid_room.contains_key(room.to_bytes())? {
+                self.problem(format!(
+                    "roomlog/{room}/{seq}: event of a room that does not exist"
+                ));
+            }
+            let EventKind::Message {
+                author, client_id, ..
+            } = event.kind;
+            seen.entry(room).or_default().push(seq);
+            events.insert((room, seq), (author, client_id));
+        }
+        // An append writes event and head together, so a head read now
+        // covers any event that raced the scan; one still behind is damage.
+        for (room, max) in past_head {
+            let head = self.store.log().head(room)?;
+            if head < max {
+                self.problem(format!(
+                    "roomlog/{room}: event {max} exists past the head ({head})"
+                ));
+            }
+        }
+        for (room, head) in &heads {
+            let seqs = seen.get(room).map(Vec::as_slice).unwrap_or_default();
+            self.contiguous(*room, *head, seqs);
+        }
+        for kv in tree.scan_prefix([log::DEDUP]) {
+            let (k, v) = kv?;
+            if k.len() < 34 || v.len() != 8 {
+                self.problem(format!(
+                    "roomlog/{}: a dedup key must be 0x01 ‖ room ‖ author ‖ client_id with an 8-byte seq",
+                    hex(&k)
+                ));
+                continue;
+            }
+            let (Some(room), Some(author)) = (
+                RoomId::from_slice(&k[1..17]),
+                UserId::from_slice(&k[17..33]),
+            ) else {
+                continue;
+            };
+            let client_id = String::from_utf8_lossy(&k[33..]).into_owned();
+            let seq = log::seq_value(&v);
+            if seq > heads.get(&room).copied().unwrap_or(Seq::ZERO) {
+                continue;
+            }
+            match events.get(&(room, seq)) {
+                None => self.problem(format!(
+                    "roomlog/dedup/{room}/{author}/{client_id:?}: points at seq {seq}, which does not exist"
+                )),
+                Some((a, c)) if *a != author || c.as_deref() != Some(client_id.as_str()) => {
+                    self.problem(format!(
+                        "roomlog/dedup/{room}/{author}/{client_id:?}: points at seq {seq}, which is by {a} with client_id {c:?}"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Seqs must be exactly 1..=head, in order (keys sort by seq).
+    fn contiguous(&mut self, room: RoomId, head: Seq, seqs: &[Seq]) {
+        let mut expected = 1u64;
+        for seq in seqs {
+            if seq.0 != expected {
+                let last_missing = seq.0 - 1;
+                if last_missing == expected {
+                    self.problem(format!(
+                        "roomlog/{room}: seq {expected} is missing (head {head})"
+                    ));
+                } else {
+                    self.problem(format!(
+                        "roomlog/{room}: seqs {expected}..={last_missing} are missing (head {head})"
+                    ));
+                }
+            }
+            expected = seq.0 + 1;
+        }
+        if expected <= head.0 {
+            if expected == head.0 {
+                self.problem(format!(
+                    "roomlog/{room}: head is {head} but event {head} does not exist"
+                ));
+            } else {
+                self.problem(format!(
+                    "roomlog/{room}: head is {head} but the log ends at seq {}",
+                    expected - 1
+                ));
+            }
+        }
+    }
+
+    fn invites(&mut self) -> Result<()> {
+        for kv in self.store.inner.invitecode_invite.iter() {
+            let (k, v) = kv?;
+            self.report.invites += 1;
+            if k.len() != 32 {
+                self.problem(format!(
+                    "invitecode_invite/{}: key is not a 32-byte hash",
+                    hex(&k)
+                ));
+            }
+            if let Err(e) =
+                records::decode::<records::InviteRecord>("invitecode_invite", &hex(&k), &v)
+            {
+                self.problem(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! HTTPS and WSS end to end with a self-signed certificate made by
+//! `hearth cert self-signed`: HTTP/2 by ALPN, Secure cookies and HSTS, a
+//! WebSocket over TLS, the handshake timeout, and reload on SIGHUP.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::harness::{unsafe_free_kill, TestServer};
+
+/// Makes `cert.pem` and `key.pem` for localhost in `dir` with the CLI.
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["cert", "self-signed", "--host", "localhost", "--out"])
+        .arg(dir)
+        .output()
+        .expect("run hearth cert");
+    assert!(out.status.success(), "{out:?}");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+async fn tls_server(cert: &Path, key: &Path, extra: &[(&str, &str)]) -> TestServer {
+    let mut env = vec![
+        ("HEARTH_CERT", cert.to_str().expect("utf-8 path")),
+        ("HEARTH_KEY", key.to_str().expect("utf-8 path")),
+    ];
+    env.extend_from_slice(extra);
+    TestServer::spawn_with(&env).await
+}
+
+/// An HTTPS client that trusts only `cert` and sends "localhost" to the server.
+fn https_client(cert: &Path, addr: &str) -> reqwest::Client {
+    let pem = std::fs::read(cert).expect("read cert");
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .resolve("localhost", addr.parse().expect("addr"))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("https client")
+}
+
+fn https(s: &TestServer, path: &str) -> String {
+    let port = s.addr.rsplit(':').next().expect("port");
+    format!("https://localhost:{port}{path}")
+}
+
+type Wss = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// A WebSocket over TLS (HTTP/1.1 by ALPN), trusting only `cert`.
+async fn wss(s: &TestServer, cert: &Path, token: &str) -> Result<Wss, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).expect("cert") {
+        roots.add(c.expect("cert")).expect("add root");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("tls versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(&s.addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = https(s, "/api/v1/ws").replacen("https", "wss", 1);
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (ws, _) = tokio_tungstenite::client_async(req, tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+async fn send(ws: &mut Wss, value: Value) {
+    ws.send(Message::Text(value.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next frame of `kind`, skipping others.
+async fn expect(ws: &mut Wss, kind: &str) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} frame in time"))
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn https_and_wss_with_a_self_signed_certificate() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = self_signed(certs.path());
+    let s = tls_server(&cert, &key, &[]).await;
+    let client = https_client(&cert, &s.addr);
+
+    let resp = client
+        .get(https(&s, "/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2, "ALPN picks h2");
+
+    let page = client.get(https(&s, "/")).send().await.expect("index");
+    assert!(
+        page.headers().contains_key("strict-transport-security"),
+        "{:?}",
+        page.headers()
+    );
+
+    let signup =
+        json!({"username": "alice", "email": "alice@example.com", "password": "password-alice"});
+    let resp = client
+        .post(https(&s, "/api/v1/signup"))
+        .json(&signup)
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(resp.status(), 201);
+    let resp = client
+        .post(https(&s, "/api/v1/login"))
+        .json(&json!({"login": "alice", "password": "password-alice"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 200);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let token = resp.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let resp = client
+        .post(https(&s, "/api/v1/rooms"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "secure"}))
+        .send()
+        .await
+        .expect("room");
+    let room = resp.json::<Value>().await.expect("json")["room"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    let mut ws = wss(&s, &cert, &token).await.expect("wss connects");
+    send(&mut ws, json!({"type": "hello"})).await;
+    expect(&mut ws, "ready").await;
+    send(
+        &mut ws,
+        json!({"type": "send", "room": room, "client_id": "t1", "body": "over tls"}),
+    )
+    .await;
+    assert_eq!(expect(&mut ws, "ack").await["seq"], 1);
+    assert_eq!(
+        expect(&mut ws, "message").await["message"]["body"],
+        "over tls"
+    );
+
+    // Plain HTTP on the TLS port gets nowhere.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/healthz", s.addr))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.expect("resp").status() != 200);
+
+    // The health check speaks TLS too.
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("healthcheck")
+        .env("HEARTH_LISTEN", &s.addr)
+        .env("HEARTH_CERT", &cert)
+        .env("HEARTH_KEY", &key)
+        .output()
+        .expect("run healthcheck");
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_silent_client_is_dropped_at_the_handshake_timeout() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = self_signed(certs.path());
+    let s = tls_server(&cert, &key, &[("HEARTH_HANDSHAKE_TIMEOUT_SECS", "1")]).await;
+    let mut tcp = TcpStream::connect(&s.addr).await.expect("connect");
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .expect("the server closes the connection")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_without_dropping_connections() {
+    let first = tempfile::tempdir().expect("temp dir");
+    let second = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = self_signed(first.path());
+    let (new_cert, new_key) = self_signed(second.path());
+    let s = tls_server(&cert, &key, &[]).await;
+    let alice = {
+        let client = https_client(&cert, &s.addr);
+        let body = json!({"username": "alice", "email": "alice@example.com", "password": "password-alice"});
+        client
+            .post(https(&s, "/api/v1/signup"))
+            .json(&body)
+            .send()
+            .await
+            .expect("signup");
+        let resp = client
+            .post(https(&s, "/api/v1/login"))
+            .json(&json!({"login": "alice", "password": "password-alice"}))
+            .send()
+            .await
+            .expect("login");
+        resp.json::<Value>().await.expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    };
+    let mut old = wss(&s, &cert, &alice).await.expect("wss");
+    send(&mut old, json!({"type": "hello"})).await;
+    expect(&mut old, "ready").await;
+
+    let original = first.path().join("original.pem");
+    std::fs::copy(&cert, &original).expect("keep the first cert");
+    std::fs::copy(&new_cert, &cert).expect("replace cert");
+    std::fs::copy(&new_key, &key).expect("replace key");
+    unsafe_free_kill(s.pid().expect("running"), "HUP");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if wss(&s, &new_cert, &alice).await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        wss(&s, &original, &alice).await.is_err(),
+        "new connections no longer get the first certificate"
+    );
+
+    // The connection made before the reload still works.
+    send(&mut old, json!({"type": "ping"})).await;
+    expect(&mut old, "pong").await;
+}
