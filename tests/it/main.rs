@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod bench_smoke;
 mod browser;
+mod chaos;
 mod crash;
 mod hostile_http;
 mod hostile_ws;
