@@ -64,6 +64,9 @@ where
     rooms.extend(state.rooms.of_user(identity.user));
     state.hub.disconnect(&outbox, rooms);
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+    if outbox.close_reason() == Some(CloseReason::TooSlow) {
+        state.metrics.queue_full_disconnects.inc();
+    }
     tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
 }
 

@@ -227,3 +227,63 @@ async fn healthcheck_exits_by_whether_the_server_answers() {
     let down = check(&format!("127.0.0.1:{port}"));
     assert_eq!(down.status.code(), Some(1), "{down:?}");
 }
+
+#[tokio::test]
+async fn a_stalled_reader_is_counted_as_a_queue_full_disconnect() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let s = TestServer::spawn_with(&[
+        ("HEARTH_OUTBOUND_QUEUE_FRAMES", "64"),
+        ("HEARTH_MAX_FRAMES_PER_SEC", "100000"),
+    ])
+    .await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&alice, "general").await;
+    s.join(&bob, &room).await;
+
+    // Bob's socket has a tiny receive buffer and is never read after hello.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = socket
+        .connect(s.addr.parse().expect("addr"))
+        .await
+        .expect("connect");
+    let mut req = s.ws_url().into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", bob.token).parse().expect("header"),
+    );
+    let (mut stalled, _) = tokio_tungstenite::client_async(req, tcp)
+        .await
+        .expect("bob connects");
+    stalled
+        .send(Message::Text(json!({"type": "hello"}).to_string()))
+        .await
+        .expect("hello");
+
+    // Alice floods the room in bursts of 20 (40 frames back to her, within
+    // her own queue of 64), reading her acks so only Bob falls behind.
+    let mut a = s.ws(&alice).await;
+    a.hello(None).await;
+    let body = "x".repeat(3000);
+    let url = s.url("/metrics");
+    let mut cut = false;
+    for batch in 0..150 {
+        for i in 0..20 {
+            a.send(&room, &format!("f{batch}-{i}"), &body).await;
+        }
+        for _ in 0..20 {
+            a.expect("ack").await;
+        }
+        let m = scrape(&s, &url).await;
+        if get(&m, "hearth_queue_full_disconnects_total") >= 1.0 {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a reader that never reads was not cut off");
+    drop(stalled);
+}
