@@ -31,6 +31,8 @@ pub enum ConfigError {
     Env { var: String, message: String },
     #[error("`{key}`: {message}")]
     Value { key: &'static str, message: String },
+    #[error("{} problems:{}", .0.len(), .0.iter().map(|e| format!("\n  - {e}")).collect::<String>())]
+    Several(Vec<ConfigError>),
 }
 
 /// Values given on the command line; they override every other layer.
@@ -293,26 +295,35 @@ fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
 /// Names the first key in `file` that the defaults do not have, with its
 /// section, so a typo is reported before it is silently ignored.
 fn check_keys(defaults: &toml::Table, file: &toml::Table, prefix: &str) -> Result<(), String> {
+    let mut problems = Vec::new();
+    unknown_keys(defaults, file, prefix, &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Every key of `file` missing from `defaults`, each with the keys it
+/// could have meant.
+fn unknown_keys(defaults: &toml::Table, file: &toml::Table, prefix: &str, out: &mut Vec<String>) {
     for (key, value) in file {
         let full = format!("{prefix}{key}");
         match (defaults.get(key), value) {
             (None, _) => {
                 let known: Vec<&str> = defaults.keys().map(String::as_str).collect();
-                return Err(format!(
+                out.push(format!(
                     "unknown key `{full}`; known keys here are: {}",
                     known.join(", ")
                 ));
             }
             (Some(toml::Value::Table(d)), toml::Value::Table(f)) => {
-                check_keys(d, f, &format!("{full}."))?;
+                unknown_keys(d, f, &format!("{full}."), out);
             }
-            (Some(toml::Value::Table(_)), _) => {
-                return Err(format!("`{full}` must be a [section]"));
-            }
+            (Some(toml::Value::Table(_)), _) => out.push(format!("`{full}` must be a [section]")),
             _ => {}
         }
     }
-    Ok(())
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -376,36 +387,42 @@ fn env_value(default: &toml::Value, text: &str) -> Result<toml::Value, String> {
 }
 
 impl RawConfig {
+    /// Checks every value, collecting every problem (not only the first)
+    /// so `hearth config check` can name them all at once.
     fn validate(self) -> Result<Config, ConfigError> {
-        let listen = self
-            .listen
-            .parse::<SocketAddr>()
-            .map_err(|_| ConfigError::Value {
+        let mut problems = Vec::new();
+        let listen = self.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+            problems.push(ConfigError::Value {
                 key: "listen",
                 message: format!(
                     "{:?} is not an address and port; try \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
                     self.listen
                 ),
-            })?;
+            });
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        });
         if self.data.as_os_str().is_empty() {
-            return Err(ConfigError::Value {
+            problems.push(ConfigError::Value {
                 key: "data",
                 message: "must name a directory".into(),
             });
         }
-        let allowed_origins = self
-            .allowed_origins
-            .iter()
-            .map(|o| normalize_origin(o))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut allowed_origins = Vec::new();
+        for origin in &self.allowed_origins {
+            match normalize_origin(origin) {
+                Ok(o) => allowed_origins.push(o),
+                Err(e) => problems.push(e),
+            }
+        }
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                return Err(ConfigError::Value {
+                problems.push(ConfigError::Value {
                     key: "log_format",
                     message: format!("{other:?} is not \"text\" or \"json\""),
-                })
+                });
+                LogFormat::Text
             }
         };
         let registration = match self.registration.as_str() {
@@ -413,20 +430,26 @@ impl RawConfig {
             "invite" => Registration::Invite,
             "closed" => Registration::Closed,
             other => {
-                return Err(ConfigError::Value {
+                problems.push(ConfigError::Value {
                     key: "registration",
                     message: format!("{other:?} is not \"open\", \"invite\" or \"closed\""),
-                })
+                });
+                Registration::Closed
             }
         };
         let metrics_listen = match self.metrics_listen.trim() {
             "" => None,
-            text => Some(text.parse::<SocketAddr>().map_err(|_| ConfigError::Value {
-                key: "metrics_listen",
-                message: format!(
-                    "{text:?} is not an address and port; try \"127.0.0.1:9090\", or \"\" to serve /metrics on `listen`"
-                ),
-            })?),
+            text => text
+                .parse::<SocketAddr>()
+                .map_err(|_| {
+                    problems.push(ConfigError::Value {
+                        key: "metrics_listen",
+                        message: format!(
+                            "{text:?} is not an address and port; try \"127.0.0.1:9090\", or \"\" to serve /metrics on `listen`"
+                        ),
+                    })
+                })
+                .ok(),
         };
         let tls = match (
             self.tls.cert.as_os_str().is_empty(),
@@ -438,94 +461,143 @@ impl RawConfig {
                 key: self.tls.key,
             }),
             (cert_missing, _) => {
-                return Err(ConfigError::Value {
+                problems.push(ConfigError::Value {
                     key: if cert_missing { "tls.cert" } else { "tls.key" },
                     message: "set both tls.cert and tls.key to serve HTTPS, or neither".into(),
-                })
+                });
+                None
             }
         };
         positive(
+            &mut problems,
             "tls.handshake_timeout_secs",
             self.tls.handshake_timeout_secs,
-        )?;
+        );
         let durability = match self.storage.durability.as_str() {
             "flush" => Durability::Flush,
             "strict" => Durability::Strict,
             other => {
-                return Err(ConfigError::Value {
+                problems.push(ConfigError::Value {
                     key: "storage.durability",
                     message: format!("{other:?} is not \"flush\" or \"strict\""),
-                })
+                });
+                Durability::Strict
             }
         };
-        positive("http.max_connections", self.http.max_connections as u64)?;
         positive(
+            &mut problems,
+            "http.max_connections",
+            self.http.max_connections as u64,
+        );
+        positive(
+            &mut problems,
             "http.max_connections_per_ip",
             self.http.max_connections_per_ip as u64,
-        )?;
-        positive("http.max_body_bytes", self.http.max_body_bytes)?;
+        );
         positive(
+            &mut problems,
+            "http.max_body_bytes",
+            self.http.max_body_bytes,
+        );
+        positive(
+            &mut problems,
             "http.header_read_timeout_secs",
             self.http.header_read_timeout_secs,
-        )?;
+        );
         positive(
+            &mut problems,
             "http.body_read_timeout_secs",
             self.http.body_read_timeout_secs,
-        )?;
+        );
         positive(
+            &mut problems,
             "websocket.max_message_bytes",
             self.websocket.max_message_bytes,
-        )?;
+        );
         positive(
+            &mut problems,
             "websocket.hello_timeout_secs",
             self.websocket.hello_timeout_secs,
-        )?;
+        );
         positive(
+            &mut problems,
             "websocket.ping_interval_secs",
             self.websocket.ping_interval_secs,
-        )?;
+        );
         positive(
+            &mut problems,
             "websocket.write_timeout_secs",
             self.websocket.write_timeout_secs,
-        )?;
+        );
         positive(
+            &mut problems,
             "websocket.max_frames_per_sec",
             self.websocket.max_frames_per_sec as u64,
-        )?;
+        );
         positive(
+            &mut problems,
             "websocket.outbound_queue_frames",
             self.websocket.outbound_queue_frames as u64,
-        )?;
+        );
         if self.websocket.idle_timeout_secs <= self.websocket.ping_interval_secs {
-            return Err(ConfigError::Value {
+            problems.push(ConfigError::Value {
                 key: "websocket.idle_timeout_secs",
                 message: "must be longer than ping_interval_secs, or live clients are dropped"
                     .into(),
             });
         }
-        positive("limits.send_per_sec", self.limits.send_per_sec as u64)?;
-        positive("limits.send_burst", self.limits.send_burst as u64)?;
-        positive("limits.signup_burst", self.limits.signup_burst as u64)?;
-        positive("limits.signup_refill_secs", self.limits.signup_refill_secs)?;
         positive(
+            &mut problems,
+            "limits.send_per_sec",
+            self.limits.send_per_sec as u64,
+        );
+        positive(
+            &mut problems,
+            "limits.send_burst",
+            self.limits.send_burst as u64,
+        );
+        positive(
+            &mut problems,
+            "limits.signup_burst",
+            self.limits.signup_burst as u64,
+        );
+        positive(
+            &mut problems,
+            "limits.signup_refill_secs",
+            self.limits.signup_refill_secs,
+        );
+        positive(
+            &mut problems,
             "limits.login_per_minute",
             self.limits.login_per_minute as u64,
-        )?;
+        );
         positive(
+            &mut problems,
             "limits.login_failures_per_hour",
             self.limits.login_failures_per_hour as u64,
-        )?;
+        );
         positive(
+            &mut problems,
             "limits.hash_concurrency",
             self.limits.hash_concurrency as u64,
-        )?;
-        positive("sessions.idle_days", self.sessions.idle_days)?;
-        positive("sessions.absolute_days", self.sessions.absolute_days)?;
-        positive("storage.cache_mb", self.storage.cache_mb)?;
+        );
+        positive(&mut problems, "sessions.idle_days", self.sessions.idle_days);
         positive(
+            &mut problems,
+            "sessions.absolute_days",
+            self.sessions.absolute_days,
+        );
+        positive(&mut problems, "storage.cache_mb", self.storage.cache_mb);
+        positive(
+            &mut problems,
             "storage.group_commit_max",
             self.storage.group_commit_max as u64,
-        )?;
+        );
+        match problems.len() {
+            0 => {}
+            1 => return Err(problems.remove(0)),
+            _ => return Err(ConfigError::Several(problems)),
+        }
         const DAY: u64 = 86_400;
         Ok(Config {
             listen,
@@ -576,14 +648,13 @@ impl RawConfig {
     }
 }
 
-fn positive(key: &'static str, value: u64) -> Result<(), ConfigError> {
+fn positive(problems: &mut Vec<ConfigError>, key: &'static str, value: u64) {
     if value == 0 {
-        return Err(ConfigError::Value {
+        problems.push(ConfigError::Value {
             key,
             message: "must be greater than 0".into(),
         });
     }
-    Ok(())
 }
 
 fn normalize_origin(origin: &str) -> Result<String, ConfigError> {
@@ -685,6 +756,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("tls.key"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[limits]\nsend_brust = 7\nsignup_brust = 1\n").unwrap();
+        let err = check_file(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("limits.send_brust") && err.contains("limits.signup_brust"),
+            "{err}"
+        );
+        std::fs::write(&file, "log_format = \"xml\"\n[storage]\ncache_mb = 0\n").unwrap();
+        let err = check_file(&file).unwrap_err().to_string();
+        assert!(err.starts_with("2 problems"), "{err}");
+        assert!(
+            err.contains("log_format") && err.contains("storage.cache_mb"),
+            "{err}"
+        );
     }
 
     #[test]
