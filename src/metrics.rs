@@ -88,55 +88,58 @@ impl CommitHistograms {
 
 impl Metrics {
     pub fn new(commit: &CommitHistograms) -> Metrics {
-        let mut registry = Registry::with_prefix("hearth");
         let http_requests: HistogramFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 18)));
-        registry.register_with_unit(
+        let open_connections = Gauge::default();
+        let refused_connections = Counter::default();
+        let tls_handshake_failures = Counter::default();
+        let queue_full_disconnects = Counter::default();
+        let mut r = Registry::with_prefix("hearth");
+        r.register_with_unit(
             "http_request_duration",
             "Time to answer an HTTP request, by route and status class",
             Unit::Seconds,
             http_requests.clone(),
         );
-        let m = Metrics {
-            http_requests,
-            open_connections: Gauge::default(),
-            refused_connections: Counter::default(),
-            tls_handshake_failures: Counter::default(),
-            queue_full_disconnects: Counter::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
+        r.register(
             "http_connections",
             "HTTP connections being served (WebSockets are counted apart once upgraded)",
-            m.open_connections.clone(),
+            open_connections.clone(),
         );
-        registry.register(
+        r.register(
             "refused_connections",
             "Connections refused at max_connections or max_connections_per_ip",
-            m.refused_connections.clone(),
+            refused_connections.clone(),
         );
-        registry.register(
+        r.register(
             "tls_handshake_failures",
             "TLS handshakes that failed or timed out",
-            m.tls_handshake_failures.clone(),
+            tls_handshake_failures.clone(),
         );
-        registry.register(
+        r.register(
             "queue_full_disconnects",
             "WebSockets closed because their outbound queue filled (1013)",
-            m.queue_full_disconnects.clone(),
+            queue_full_disconnects.clone(),
         );
-        registry.register(
+        r.register(
             "commit_batch_size",
             "Messages written per group commit (one flush each)",
             commit.batch_size.clone(),
         );
-        registry.register_with_unit(
+        r.register_with_unit(
             "commit_flush_duration",
             "Time to write and flush one group commit",
             Unit::Seconds,
             commit.flush_seconds.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry: r,
+            http_requests,
+            open_connections,
+            refused_connections,
+            tls_handshake_failures,
+            queue_full_disconnects,
+        }
     }
 
     /// Records one answered HTTP request.

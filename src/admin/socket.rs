@@ -21,6 +21,9 @@ pub const FILE_NAME: &str = "admin.sock";
 /// Longest request line accepted (requests are small; this bounds memory).
 const MAX_REQUEST: u64 = 64 * 1024;
 
+/// How long a client may take to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One reply line.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,9 +90,10 @@ pub fn remove(data: &Path) {
 async fn answer(stream: UnixStream, state: &Arc<AppState>) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(rd.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .await?;
+    let mut reader = BufReader::new(rd.take(MAX_REQUEST));
+    tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let answer = match serde_json::from_str::<Request>(&line) {
         Err(e) => Answer::Err(format!("the request is not understood: {e}")),
         Ok(request) => {
