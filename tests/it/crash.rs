@@ -206,17 +206,15 @@ async fn verify(
         let from = if full { 0 } else { done };
         let mut expect_next = from + 1;
         let check_page = |page: &[Value], first: u64| {
-            let mut next = first;
-            for m in page {
+            for (want, m) in (first..).zip(page) {
                 let seq = m["seq"].as_u64().expect("seq");
-                assert_eq!(seq, next, "{context}: a gap or reordering in room {room}");
+                assert_eq!(seq, want, "{context}: a gap or reordering in room {room}");
                 let cid = m["client_id"].as_str().expect("client_id");
                 assert_eq!(
                     at.get(&(room.as_str(), seq)).copied(),
                     Some(cid),
                     "{context}: seq {seq} of {room} is not what was acknowledged for it"
                 );
-                next += 1;
             }
         };
         let tail = history_after(s, reader, room, from, usize::MAX).await;

@@ -513,3 +513,23 @@ async fn a_send_flood_gets_rate_limited_then_closed_with_1008() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_still_serving(&s, &alice, &room, "a send flood").await;
 }
+
+#[tokio::test]
+#[ignore = "server bug: a 1 KB binary frame of nested MessagePack maps (0x81 x 1000+) overflows the stack in rmp-serde and aborts the whole server process"]
+async fn a_deeply_nested_msgpack_frame_does_not_crash_the_server() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut s, alice, room) = setup(&[]).await;
+    let (mut ws, protocol) = s.ws_msgpack(&alice).await;
+    assert_eq!(protocol.as_deref(), Some("hearth.msgpack"));
+    let mut bomb = vec![0x81u8];
+    bomb.extend(std::iter::repeat_n(0x81u8, 5_000));
+    let _ = ws.stream.send(Message::Binary(bomb)).await;
+    let answer = ws.next_msgpack().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        s.is_running(),
+        "the server process died on a nested MessagePack frame (answer before: {answer:?})"
+    );
+    assert_still_serving(&s, &alice, &room, "a nested MessagePack frame").await;
+}
