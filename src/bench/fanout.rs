@@ -43,6 +43,10 @@ pub struct FanoutArgs {
     /// Seconds to wait, after the last post, for every delivery.
     #[arg(long, default_value_t = 30.0)]
     pub drain_timeout: f64,
+    /// During the hearth run, also attempt this many logins per second
+    /// (argon2 on the server): does message latency hold?
+    #[arg(long, default_value_t = 0.0)]
+    pub login_rate: f64,
     /// Skip the raw-ceiling run.
     #[arg(long)]
     pub no_ceiling: bool,
@@ -53,6 +57,10 @@ pub struct FanoutArgs {
 /// Descriptors the generator needs besides its client sockets (HTTP setup
 /// connections, the runtime, pipes to the server).
 const FD_RESERVE: u64 = 128;
+
+/// How long tokio keeps an idle blocking-pool thread (its default), plus a
+/// second.
+const BLOCKING_THREAD_KEEPALIVE: Duration = Duration::from_secs(11);
 
 pub fn run(mut args: FanoutArgs) -> anyhow::Result<()> {
     if args.rate <= 0.0 || args.duration <= 0.0 || args.clients == 0 {
@@ -106,7 +114,7 @@ pub fn run(mut args: FanoutArgs) -> anyhow::Result<()> {
         }
     };
     let rss_idle = pid
-        .map(|p| target::sample_settled(p, Duration::from_millis(500)))
+        .map(|p| target::sample_settled(p, Duration::from_secs(5)))
         .transpose()?;
     let progress = Progress::new(args.common.quiet);
     progress.say(&format!("setting up {users} users and a room on {addr}"));
@@ -127,15 +135,27 @@ pub fn run(mut args: FanoutArgs) -> anyhow::Result<()> {
         connect_parallel: args.connect_parallel,
         body_pad: args.body_pad,
     };
-    let (hearth, sample_message) = drive(
-        &plan,
-        pid,
-        false,
-        &args,
-        &progress,
-        rss_idle,
-        &mut || Ok(()),
-    )?;
+    let mut storm = None;
+    let (hearth, sample_message) =
+        drive(&plan, pid, false, &args, &progress, rss_idle, &mut || {
+            if args.login_rate > 0.0 {
+                storm = Some(setup_rt.spawn(login_storm(
+                    addr,
+                    fixture.logins.clone(),
+                    args.login_rate,
+                    Duration::from_secs_f64(args.duration),
+                )));
+            }
+            Ok(())
+        })?;
+    let logins = match storm {
+        Some(task) => Some(
+            setup_rt
+                .block_on(task)
+                .context("the login storm panicked")??,
+        ),
+        None => None,
+    };
     drop(server);
 
     let ceiling = if args.no_ceiling {
@@ -205,6 +225,7 @@ pub fn run(mut args: FanoutArgs) -> anyhow::Result<()> {
             "server_env": target::SERVER_ENV,
         }),
         notes,
+        logins,
         hearth,
         ceiling,
         ratio,
@@ -265,9 +286,13 @@ fn drive(
             .transpose()
     };
     let me = std::process::id();
-    // Setup hashed passwords (19 MiB each); give the allocator time to
-    // hand that memory back so it is not counted against the sockets.
-    let before_connect = sample(2000)?;
+    // Setup hashed passwords (19 MiB each) on tokio's blocking threads;
+    // their memory goes back to the OS only when those threads exit, after
+    // 10 s idle. Wait for that, so it is not counted against the sockets.
+    if !is_ceiling && pid.is_some() {
+        std::thread::sleep(BLOCKING_THREAD_KEEPALIVE);
+    }
+    let before_connect = sample(10_000)?;
     let shared = Arc::new(Shared::default());
     if is_ceiling {
         // The ceiling posts by itself; clients know the last seq up front.
@@ -308,7 +333,7 @@ fn drive(
             first_error(&shared).unwrap_or_else(|| "timeout".into())
         );
     }
-    let after_connect = sample(500)?;
+    let after_connect = sample(5_000)?;
     let cpu_start = sample(0)?;
     let gen_start = target::sample(me)?;
     let post_start = Instant::now();
@@ -325,11 +350,14 @@ fn drive(
         let now = Instant::now();
         let rate = (delivered - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
         last = (now, delivered);
+        let sent = if is_ceiling {
+            String::new()
+        } else {
+            format!("sent {}/{}  ", shared.sent.load(Relaxed), plan.messages)
+        };
         progress.tick(&format!(
-            "{label}: {:>5.1}s  sent {}/{}  delivered {} ({}/s of {} offered)",
+            "{label}: {:>5.1}s  {sent}delivered {} ({}/s of {} offered)",
             post_start.elapsed().as_secs_f64(),
-            shared.sent.load(Relaxed),
-            plan.messages,
             delivered,
             report::format_number(rate),
             report::format_number(offered),
@@ -462,7 +490,7 @@ fn source_addresses(clients: usize, forced: Option<usize>) -> anyhow::Result<Vec
 }
 
 /// The address of `--url`, which must be on this machine's loopback.
-fn loopback_url(url: &str) -> anyhow::Result<SocketAddr> {
+pub fn loopback_url(url: &str) -> anyhow::Result<SocketAddr> {
     let rest = url
         .strip_prefix("http://")
         .context("--url must start with http:// (TLS is not benchmarked)")?;
@@ -528,4 +556,83 @@ impl Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// Logins attempted during a run, and how the server answered.
+#[derive(Debug, serde::Serialize)]
+pub struct LoginStorm {
+    pub rate: f64,
+    pub attempted: u64,
+    pub ok: u64,
+    /// 429 (rate limit) or 503 (hashing queue full): refused, not queued.
+    pub refused: u64,
+    pub other: u64,
+    pub latency_ms: Percentiles,
+}
+
+/// Attempts `rate` logins a second for `duration`, each on its own
+/// connection as separate people would, with at most 256 in flight.
+async fn login_storm(
+    addr: SocketAddr,
+    logins: Vec<(String, String)>,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<LoginStorm> {
+    use std::sync::atomic::AtomicU64;
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    let gate = Arc::new(tokio::sync::Semaphore::new(256));
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    let latency = Arc::new(std::sync::Mutex::new(
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?,
+    ));
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..total {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / rate)).await;
+        let Ok(permit) = gate.clone().try_acquire_owned() else {
+            counts[2].fetch_add(1, Relaxed);
+            continue;
+        };
+        let (login, password) = logins[k as usize % logins.len()].clone();
+        let counts = counts.clone();
+        let latency = latency.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let t = Instant::now();
+            let status = match super::setup::Http::connect(addr).await {
+                Ok(mut http) => http
+                    .call(
+                        hyper::Method::POST,
+                        "/api/v1/login",
+                        None,
+                        Some(&json!({"login": login, "password": password})),
+                    )
+                    .await
+                    .map(|(s, _)| s)
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            let slot = match status {
+                200 => 0,
+                429 | 503 => 1,
+                _ => 2,
+            };
+            counts[slot].fetch_add(1, Relaxed);
+            let micros = (t.elapsed().as_micros() as u64).max(1);
+            let _ = latency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(micros);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let latency = latency.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(LoginStorm {
+        rate,
+        attempted: total,
+        ok: counts[0].load(Relaxed),
+        refused: counts[1].load(Relaxed),
+        other: counts[2].load(Relaxed),
+        latency_ms: Percentiles::of(&latency),
+    })
 }

@@ -13,10 +13,12 @@
 //! Files: [`target`] (the server process and `/proc`), [`setup`] (users and
 //! the room over HTTP), [`wsclient`] (a minimal client side of RFC 6455),
 //! [`load`] (the generator threads and delivery verification), [`fanout`]
-//! (the scenario), [`ceiling`], [`report`].
+//! (the scenario), [`ceiling`], [`report`], and [`http`] (the HTTP
+//! throughput scenarios).
 
 pub mod ceiling;
 pub mod fanout;
+pub mod http;
 pub mod load;
 pub mod report;
 pub mod setup;
@@ -42,6 +44,11 @@ pub enum Scenario {
     /// any lost, duplicated or reordered delivery fails the run (exit 1).
     /// Then the same load runs against a raw ceiling writer for comparison.
     Fanout(fanout::FanoutArgs),
+    /// HTTP: 16 keep-alive clients posting messages as fast as they are
+    /// acknowledged (each post waits for its group commit).
+    Post(http::HttpArgs),
+    /// HTTP: 16 keep-alive clients reading pages of 50 messages of history.
+    History(http::HttpArgs),
     /// The raw ceiling writer (started by `bench fanout`; not for people).
     #[command(hide = true)]
     Ceiling(ceiling::CeilingArgs),
@@ -83,6 +90,8 @@ pub struct CommonArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Fanout(a) => fanout::run(a),
+        Scenario::Post(a) => http::run(http::Kind::Post, a),
+        Scenario::History(a) => http::run(http::Kind::History, a),
         Scenario::Ceiling(a) => ceiling::run(a),
     }
 }

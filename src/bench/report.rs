@@ -15,6 +15,8 @@ pub struct Report {
     pub settings: serde_json::Value,
     /// Things a reader must know: limits that capped the run, and so on.
     pub notes: Vec<String>,
+    /// The login storm run alongside, if one was asked for.
+    pub logins: Option<super::fanout::LoginStorm>,
     pub hearth: Run,
     pub ceiling: Option<Run>,
     /// hearth / ceiling.
@@ -309,6 +311,13 @@ pub fn table(r: &Report) -> String {
                 .map(|v| format!("{v:.2}"))
                 .unwrap_or_else(|| "-".into()),
             ratio.p99_latency
+        );
+    }
+    if let Some(l) = &r.logins {
+        let _ = writeln!(
+            out,
+            "login storm: {} attempted at {}/s: {} ok, {} refused (429/503), {} other; p50 {:.1} / p99 {:.1} ms",
+            l.attempted, l.rate, l.ok, l.refused, l.other, l.latency_ms.p50, l.latency_ms.p99
         );
     }
     for n in &r.notes {

@@ -172,12 +172,20 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
     })
 }
 
-/// Samples after letting the process settle a moment (RSS after a burst of
-/// connections keeps moving while buffers are released).
-pub fn sample_settled(pid: u32, settle: Duration) -> anyhow::Result<Sample> {
-    let until = Instant::now() + settle;
+/// Samples once RSS has stopped moving (two samples 250 ms apart within
+/// 64 KiB), or after `limit`: freed memory (password hashes hold 19 MiB
+/// each) goes back to the OS with a delay and would be counted against
+/// whatever is measured next.
+pub fn sample_settled(pid: u32, limit: Duration) -> anyhow::Result<Sample> {
+    let until = Instant::now() + limit;
+    let mut last = sample(pid)?;
     while Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(250));
+        let now = sample(pid)?;
+        if now.rss_bytes.abs_diff(last.rss_bytes) < 64 * 1024 {
+            return Ok(now);
+        }
+        last = now;
     }
-    sample(pid)
+    Ok(last)
 }
