@@ -103,7 +103,9 @@ impl Store {
         if path.exists() {
             return Err(BackupError::Exists(path.display().to_string()));
         }
-        let partial = path.with_extension("partial");
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
         let file = std::fs::File::create(&partial).map_err(io(&partial))?;
         let mut out = Writer {
             out: GzEncoder::new(BufWriter::new(file), flate2::Compression::fast()),
@@ -285,64 +287,86 @@ impl Store {
         }
 
         let store = Store::open(dir, cache_bytes, Durability::Flush)?;
-        let trees: Vec<sled::Tree> = names
-            .iter()
-            .map(|n| store.inner.db.open_tree(n))
-            .collect::<Result<_, _>>()
-            .map_err(StorageError::from)?;
-        let mut batches: Vec<sled::Batch> = names.iter().map(|_| sled::Batch::default()).collect();
-        let mut pending = 0usize;
-        let mut summary = Summary::default();
-        loop {
-            let mut tag = [0u8; 1];
-            input
-                .read_exact(&mut tag)
-                .map_err(|_| invalid("it is truncated (no end marker)".into()))?;
-            if tag[0] == END {
-                let mut n = [0u8; 8];
-                input.read_exact(&mut n).map_err(io(backup))?;
-                if u64::from_be_bytes(n) != summary.entries {
-                    return Err(invalid(format!(
-                        "it says {} entries but holds {}",
-                        u64::from_be_bytes(n),
-                        summary.entries
-                    )));
-                }
-                break;
-            }
-            let t = tag[0] as usize;
-            if t >= names.len() {
-                return Err(invalid(format!("an entry names tree #{t}")));
-            }
-            let key = read_bytes(&mut input).map_err(io(backup))?;
-            let value = read_bytes(&mut input).map_err(io(backup))?;
-            match names[t].as_str() {
-                "userid_user" => summary.users += 1,
-                "roomid_room" => summary.rooms += 1,
-                "roomid_userid" => summary.memberships += 1,
-                "tokenhash_session" => summary.sessions += 1,
-                "invitecode_invite" => summary.invites += 1,
-                "roomlog" if key.first() == Some(&log::EVENT) => summary.events += 1,
-                _ => {}
-            }
-            summary.entries += 1;
-            batches[t].insert(key, value);
-            pending += 1;
-            if pending >= 10_000 {
-                for (tree, batch) in trees.iter().zip(batches.iter_mut()) {
-                    tree.apply_batch(std::mem::take(batch))
-                        .map_err(StorageError::from)?;
-                }
-                pending = 0;
+        match import(&store, &names, &mut input, backup) {
+            Ok(summary) => Ok((store, summary)),
+            Err(e) => {
+                // Leave the directory as empty as it was found.
+                drop(store);
+                let _ = std::fs::remove_dir_all(dir.join("db"));
+                Err(e)
             }
         }
-        for (tree, batch) in trees.iter().zip(batches) {
-            tree.apply_batch(batch).map_err(StorageError::from)?;
-        }
-        store.migrate()?;
-        store.flush()?;
-        Ok((store, summary))
     }
+}
+
+/// Writes every entry of a backup into `store`, checking the end marker.
+fn import(
+    store: &Store,
+    names: &[String],
+    input: &mut impl Read,
+    backup: &Path,
+) -> Result<Summary, BackupError> {
+    let invalid = |why: String| BackupError::Invalid {
+        path: backup.display().to_string(),
+        why,
+    };
+    let trees: Vec<sled::Tree> = names
+        .iter()
+        .map(|n| store.inner.db.open_tree(n))
+        .collect::<Result<_, _>>()
+        .map_err(StorageError::from)?;
+    let mut batches: Vec<sled::Batch> = names.iter().map(|_| sled::Batch::default()).collect();
+    let mut pending = 0usize;
+    let mut summary = Summary::default();
+    loop {
+        let mut tag = [0u8; 1];
+        input
+            .read_exact(&mut tag)
+            .map_err(|_| invalid("it is truncated (no end marker)".into()))?;
+        if tag[0] == END {
+            let mut n = [0u8; 8];
+            input.read_exact(&mut n).map_err(io(backup))?;
+            if u64::from_be_bytes(n) != summary.entries {
+                return Err(invalid(format!(
+                    "it says {} entries but holds {}",
+                    u64::from_be_bytes(n),
+                    summary.entries
+                )));
+            }
+            break;
+        }
+        let t = tag[0] as usize;
+        if t >= names.len() {
+            return Err(invalid(format!("an entry names tree #{t}")));
+        }
+        let key = read_bytes(input).map_err(io(backup))?;
+        let value = read_bytes(input).map_err(io(backup))?;
+        match names[t].as_str() {
+            "userid_user" => summary.users += 1,
+            "roomid_room" => summary.rooms += 1,
+            "roomid_userid" => summary.memberships += 1,
+            "tokenhash_session" => summary.sessions += 1,
+            "invitecode_invite" => summary.invites += 1,
+            "roomlog" if key.first() == Some(&log::EVENT) => summary.events += 1,
+            _ => {}
+        }
+        summary.entries += 1;
+        batches[t].insert(key, value);
+        pending += 1;
+        if pending >= 10_000 {
+            for (tree, batch) in trees.iter().zip(batches.iter_mut()) {
+                tree.apply_batch(std::mem::take(batch))
+                    .map_err(StorageError::from)?;
+            }
+            pending = 0;
+        }
+    }
+    for (tree, batch) in trees.iter().zip(batches) {
+        tree.apply_batch(batch).map_err(StorageError::from)?;
+    }
+    store.migrate()?;
+    store.flush()?;
+    Ok(summary)
 }
 
 struct Writer<W: Write> {

@@ -587,3 +587,43 @@ fn config_check_names_a_bad_key() {
         "{ok:?}"
     );
 }
+
+#[tokio::test]
+async fn a_truncated_backup_is_refused_and_leaves_nothing_behind() {
+    let s = TestServer::spawn().await;
+    let alice = s.user("alice").await;
+    let room = s.room(&alice, "general").await;
+    for i in 0..50 {
+        s.say(
+            &alice,
+            &room,
+            &format!("message number {i} with some text"),
+            None,
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("full.hb");
+    ok(&s.data_dir(), &["backup", file.to_str().expect("path")]);
+    assert!(!dir.path().join("full.hb.partial").exists());
+    let bytes = std::fs::read(&file).expect("read backup");
+    let cut = dir.path().join("cut.hb");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+
+    let target = dir.path().join("restored");
+    std::fs::create_dir(&target).expect("mkdir");
+    let out = hearth(&target, &["restore", cut.to_str().expect("path")]);
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a hearth backup") || err.contains("cut.hb"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&target).expect("read dir").count(),
+        0,
+        "a failed restore leaves the directory empty"
+    );
+    let out = hearth(&target, &["restore", file.to_str().expect("path")]);
+    assert!(out.status.success(), "{out:?}");
+}
