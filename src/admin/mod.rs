@@ -81,6 +81,11 @@ pub enum Request {
         valid_for_secs: Option<u64>,
         note: String,
     },
+    InviteList,
+    /// `id` is the start of an id from `invite list` (at least 6 characters).
+    InviteRevoke {
+        id: String,
+    },
     Stats,
     Verify,
     /// `path` is absolute: the server may run in another directory.
@@ -112,6 +117,9 @@ pub enum Reply {
         code: String,
         uses: u32,
         expires_at: Option<String>,
+    },
+    Invites {
+        invites: Vec<InviteInfo>,
     },
     Stats {
         stats: Stats,
@@ -153,6 +161,18 @@ pub struct RoomInfo {
     /// Member usernames, for `room show`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteInfo {
+    /// The hex of the code's hash: names the invite without revealing it.
+    pub id: String,
+    pub note: String,
+    pub uses_left: u32,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    /// Used up or past its expiry.
+    pub spent: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -340,6 +360,24 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
                 expires_at: invite.expires_at.map(Millis::to_rfc3339),
             })
         }
+        InviteList => {
+            let now = Millis::now();
+            let mut invites = Vec::new();
+            for item in state.store.invites() {
+                let (id, i) = item?;
+                invites.push(InviteInfo {
+                    id,
+                    spent: i.uses_left == 0 || i.expires_at.is_some_and(|t| t <= now),
+                    note: i.note,
+                    uses_left: i.uses_left,
+                    created_at: i.created_at.to_rfc3339(),
+                    expires_at: i.expires_at.map(Millis::to_rfc3339),
+                });
+            }
+            invites.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            Ok(Reply::Invites { invites })
+        }
+        InviteRevoke { id } => invite_revoke(state, &id).await,
         Stats => stats(state),
         Verify => {
             let store = state.store.clone();
@@ -448,6 +486,35 @@ pub async fn message_delete(state: &Arc<AppState>, room: &str, seq: u64) -> Resu
     state.store.flush_async().await?;
     tracing::info!(room = %r.record.id, seq, "Message deleted.");
     done(format!("Message {seq} of {:?} is deleted.", r.record.name))
+}
+
+/// Revokes the one invite whose id starts with `prefix`.
+async fn invite_revoke(state: &Arc<AppState>, prefix: &str) -> Result<Reply> {
+    let prefix = prefix.to_ascii_lowercase();
+    if prefix.len() < 6 {
+        return Err(AdminError::Invalid(
+            "give at least 6 characters of the invite's id".into(),
+        ));
+    }
+    let mut matches = Vec::new();
+    for item in state.store.invites() {
+        let (id, _) = item?;
+        if id.starts_with(&prefix) {
+            matches.push(id);
+        }
+    }
+    let [id] = matches.as_slice() else {
+        return Err(AdminError::Invalid(format!(
+            "{} invites have an id starting with {prefix:?}; give exactly one",
+            matches.len()
+        )));
+    };
+    let hash: Vec<u8> = (0..id.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    state.store.remove_invite(&hash)?;
+    state.store.flush_async().await?;
+    done(format!("Invite {} is revoked.", &id[..12]))
 }
 
 fn stats(state: &Arc<AppState>) -> Result<Reply> {

@@ -126,6 +126,10 @@ enum InviteCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// List invites: id, uses left, expiry, note (never the codes).
+    List,
+    /// Revoke an invite by (the start of) its id from `invite list`.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -234,17 +238,26 @@ pub fn room(args: RoomArgs) -> anyhow::Result<()> {
 }
 
 pub fn invite(args: InviteArgs) -> anyhow::Result<()> {
-    let InviteCommand::Create {
-        uses,
-        expires,
-        note,
-    } = args.command;
-    let request = Request::InviteCreate {
-        uses,
-        valid_for_secs: expires.map(|d| d.as_secs().max(1)),
-        note,
+    let (request, existing) = match args.command {
+        InviteCommand::Create {
+            uses,
+            expires,
+            note,
+        } => {
+            let valid_for_secs = expires.map(|d| d.as_secs().max(1));
+            let create = Request::InviteCreate {
+                uses,
+                valid_for_secs,
+                note,
+            };
+            // Invites may be made before the first start, to let the
+            // first person in.
+            (create, false)
+        }
+        InviteCommand::List => (Request::InviteList, true),
+        InviteCommand::Revoke { id } => (Request::InviteRevoke { id }, true),
     };
-    print(&run(&args.common, false, request)?, args.common.json);
+    print(&run(&args.common, existing, request)?, args.common.json);
     Ok(())
 }
 
@@ -390,6 +403,7 @@ fn print(reply: &Reply, json: bool) {
             Reply::Rooms { rooms } => serde_json::to_value(rooms),
             Reply::Room { room } => serde_json::to_value(room),
             Reply::Stats { stats } => serde_json::to_value(stats),
+            Reply::Invites { invites } => serde_json::to_value(invites),
             Reply::Verify { report } => serde_json::to_value(report),
             other => serde_json::to_value(other),
         };
@@ -462,6 +476,27 @@ fn print(reply: &Reply, json: bool) {
                     .as_deref()
                     .map_or("never expires".to_string(), |t| format!("valid until {t}"))
             );
+        }
+        Reply::Invites { invites } => {
+            println!(
+                "{:<12}  {:>4}  {:<24}  {:<24}  NOTE",
+                "ID", "USES", "CREATED", "EXPIRES"
+            );
+            for i in invites {
+                let uses = if i.spent {
+                    "0".to_string()
+                } else {
+                    i.uses_left.to_string()
+                };
+                println!(
+                    "{:<12}  {:>4}  {:<24}  {:<24}  {}",
+                    &i.id[..12.min(i.id.len())],
+                    uses,
+                    i.created_at,
+                    i.expires_at.as_deref().unwrap_or("never"),
+                    i.note
+                );
+            }
         }
         Reply::Stats { stats: s } => {
             println!(

@@ -42,7 +42,7 @@ pub enum Command {
     User(admin::UserArgs),
     /// Manage rooms: list, show, rename, delete, delete a message.
     Room(admin::RoomArgs),
-    /// Make invite codes for `registration = "invite"`.
+    /// Make, list and revoke invite codes for `registration = "invite"`.
     Invite(admin::InviteArgs),
     /// Print counts: users, rooms, messages, connections, disk use.
     Stats(admin::StatsArgs),

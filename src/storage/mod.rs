@@ -545,11 +545,20 @@ impl Store {
         Ok(())
     }
 
-    pub fn invites(&self) -> impl Iterator<Item = Result<InviteRecord>> + '_ {
+    /// Every invite, with the hex of its code's hash (the only handle on
+    /// an invite once its code has been shown).
+    pub fn invites(&self) -> impl Iterator<Item = Result<(String, InviteRecord)>> + '_ {
         self.inner.invitecode_invite.iter().map(|kv| {
             let (k, v) = kv?;
-            records::decode("invitecode_invite", &hex(&k), &v)
+            let id = hex(&k);
+            let invite = records::decode("invitecode_invite", &id, &v)?;
+            Ok((id, invite))
         })
+    }
+
+    /// Removes the invite with this code hash; `false` if there was none.
+    pub fn remove_invite(&self, hash: &[u8]) -> Result<bool> {
+        Ok(self.inner.invitecode_invite.remove(hash)?.is_some())
     }
 
     pub fn log(&self) -> log::RoomLog<'_> {

@@ -334,6 +334,24 @@ async fn registration_by_invite_and_closed() {
     assert_eq!(status, 201, "{body}");
     assert_ne!(body["user"]["admin"], true);
 
+    // Listing shows no codes; revoking by id makes a code useless.
+    let code = ok(&data, &["invite", "create", "--note", "for gil"]);
+    let invites = json_of(&data, &["invite", "list"]);
+    let invites = invites.as_array().expect("a list");
+    assert_eq!(invites.len(), 3);
+    assert_eq!(invites[0]["spent"], true);
+    assert!(!invites.iter().any(|i| i.to_string().contains(code.trim())));
+    let gil = invites
+        .iter()
+        .find(|i| i["note"] == "for gil")
+        .expect("gil's");
+    let id = &gil["id"].as_str().expect("id")[..8];
+    ok(&data, &["invite", "revoke", id]);
+    let (status, _) = s
+        .post("/api/v1/signup", None, signup("gil", Some(code.trim())))
+        .await;
+    assert_eq!(status, 403, "a revoked code is refused");
+
     let closed = TestServer::spawn_with(&[("HEARTH_REGISTRATION", "closed")]).await;
     let (status, body) = closed
         .post("/api/v1/signup", None, signup("fay", None))
