@@ -230,7 +230,7 @@ async fn healthcheck_exits_by_whether_the_server_answers() {
 
 #[tokio::test]
 async fn a_stalled_reader_is_counted_as_a_queue_full_disconnect() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
 
