@@ -519,7 +519,17 @@ async fn a_data_directory_from_a_newer_schema_is_refused() {
     let data = dir.path().join("data");
     drop(Store::open(&data, 8 << 20, Durability::Flush).expect("a fresh store"));
     {
-        let db = sled::open(data.join("db")).expect("open with sled");
+        // The store's background threads let go of sled's lock shortly
+        // after it is dropped.
+        let mut opened = sled::open(data.join("db"));
+        for _ in 0..50 {
+            if opened.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            opened = sled::open(data.join("db"));
+        }
+        let db = opened.expect("open with sled");
         db.open_tree("meta")
             .expect("meta")
             .insert("schema_version", &99u32.to_be_bytes())
