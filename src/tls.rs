@@ -23,21 +23,23 @@ pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: rustls_pki_types::pem::Error,
     },
     #[error("{0} holds no certificate (expected a PEM \"BEGIN CERTIFICATE\" block)")]
     NoCertificate(PathBuf),
-    #[error("the certificate and key do not work together: {0}")]
+    #[error("{0} holds no private key (expected a PEM \"BEGIN PRIVATE KEY\" block)")]
+    NoKey(PathBuf),
+    #[error("the certificate and key do not work together")]
     Rustls(#[from] rustls::Error),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot make a certificate: {0}")]
+    #[error("cannot make a certificate")]
     Generate(#[from] rcgen::Error),
 }
 
@@ -131,9 +133,12 @@ fn load(files: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(files.cert.clone()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|source| TlsError::Read {
-        path: files.key.clone(),
-        source,
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|source| match source {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey(files.key.clone()),
+        source => TlsError::Read {
+            path: files.key.clone(),
+            source,
+        },
     })?;
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -100,7 +100,7 @@ async fn answer(stream: UnixStream, state: &Arc<AppState>) -> std::io::Result<()
             tracing::info!(op = op_name(&request), "Admin request.");
             match execute(state, request).await {
                 Ok(reply) => Answer::Ok(reply),
-                Err(e) => Answer::Err(e.to_string()),
+                Err(e) => Answer::Err(chain(&e)),
             }
         }
     };
@@ -108,6 +108,18 @@ async fn answer(stream: UnixStream, state: &Arc<AppState>) -> std::io::Result<()
     out.push(b'\n');
     wr.write_all(&out).await?;
     wr.shutdown().await
+}
+
+/// An error and its causes, "outer: inner", as the CLI prints its own.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The operation's name, for the log (never its arguments: passwords).

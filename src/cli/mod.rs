@@ -124,7 +124,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 config_file: file,
                 ..Overrides::default()
             };
-            Config::load(&overrides)?;
+            let config = Config::load(&overrides)?;
+            if let Some(files) = config.tls {
+                crate::tls::Acceptor::new(files, config.tls_handshake_timeout)
+                    .context("the TLS certificate cannot be used")?;
+            }
             println!("configuration is valid");
             Ok(())
         }

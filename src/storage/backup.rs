@@ -76,7 +76,7 @@ impl From<sled::Error> for BackupError {
 pub enum BackupError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         source: std::io::Error,

@@ -604,6 +604,21 @@ fn config_check_names_a_bad_key() {
         String::from_utf8_lossy(&ok.stderr).contains("tls.key"),
         "{ok:?}"
     );
+
+    // The certificate files themselves are checked too.
+    std::fs::write(
+        &file,
+        "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("run hearth");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read /nonexistent/cert.pem"), "{err}");
 }
 
 #[tokio::test]
