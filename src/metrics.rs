@@ -195,7 +195,7 @@ impl Snapshot {
                 ("send", l.send.rejected.load(Relaxed)),
                 ("signup", l.signup.rejected.load(Relaxed)),
                 ("login_ip", l.login_ip.rejected.load(Relaxed)),
-                ("login_failures", l.login_failures.rejected.load(Relaxed)),
+                ("login_failures", l.logins.rejected.load(Relaxed)),
             ],
         }
     }

@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -54,8 +54,8 @@ pub struct Limits {
     pub signup: Limiter<IpAddr>,
     /// Login attempts per client IP.
     pub login_ip: Limiter<IpAddr>,
-    /// Failed logins per account (lower-cased login name).
-    pub login_failures: Limiter<String>,
+    /// Failed logins per account and per (account, IP).
+    pub logins: LoginGuard,
 }
 
 impl Limits {
@@ -68,11 +68,7 @@ impl Limits {
                     .allow_burst(nz(c.signup_burst)),
             ),
             login_ip: Limiter::new(Quota::per_minute(nz(c.login_per_minute))),
-            login_failures: Limiter::new(
-                Quota::with_period(Duration::from_secs(3600) / c.login_failures_per_hour.max(1))
-                    .unwrap_or_else(|| Quota::per_second(nz(1)))
-                    .allow_burst(nz(c.login_failures_per_hour)),
-            ),
+            logins: LoginGuard::new(c.login_failures_per_hour),
         }
     }
 
@@ -80,10 +76,120 @@ impl Limits {
         self.send.sweep();
         self.signup.sweep();
         self.login_ip.sweep();
-        self.login_failures.sweep();
     }
 }
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Guards accounts against password guessing without letting a guesser lock
+/// the owner out:
+/// - each (account, IP) that keeps failing waits longer and longer (1 s,
+///   2 s, 4 s … up to a minute) after its third failure in a row;
+/// - an account that takes more than `failures_per_hour` failures in an hour
+///   refuses further attempts for the rest of that hour, except from
+///   addresses that have logged into it successfully before.
+pub struct LoginGuard {
+    streaks: moka::sync::Cache<(String, IpAddr), Streak>,
+    hourly: moka::sync::Cache<String, Window>,
+    trusted: moka::sync::Cache<(String, IpAddr), ()>,
+    failures_per_hour: u32,
+    /// Attempts refused, for `/metrics`.
+    pub rejected: AtomicU64,
+}
+
+#[derive(Clone, Copy)]
+struct Streak {
+    failures: u32,
+    not_before: Instant,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    failures: u32,
+    started: Instant,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+/// Failures in a row before delays start.
+const FREE_FAILURES: u32 = 3;
+const MAX_DELAY: Duration = Duration::from_secs(60);
+
+impl LoginGuard {
+    fn new(failures_per_hour: u32) -> LoginGuard {
+        LoginGuard {
+            streaks: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(HOUR)
+                .build(),
+            hourly: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(HOUR)
+                .build(),
+            trusted: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(HOUR * 24 * 30)
+                .build(),
+            failures_per_hour,
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this attempt may proceed to the password check.
+    pub fn check(&self, account: &str, ip: IpAddr) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let key = (account.to_string(), ip);
+        if let Some(s) = self.streaks.get(&key) {
+            if s.not_before > now {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::RateLimited {
+                    retry_after: s.not_before - now,
+                });
+            }
+        }
+        if let Some(w) = self.hourly.get(account) {
+            if w.failures >= self.failures_per_hour && !self.trusted.contains_key(&key) {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::RateLimited {
+                    retry_after: (w.started + HOUR).saturating_duration_since(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn failed(&self, account: &str, ip: IpAddr) {
+        let now = Instant::now();
+        let key = (account.to_string(), ip);
+        let failures = self.streaks.get(&key).map_or(0, |s| s.failures) + 1;
+        let delay = match failures.checked_sub(FREE_FAILURES) {
+            None => Duration::ZERO,
+            Some(n) => Duration::from_secs(1u64 << n.min(6)).min(MAX_DELAY),
+        };
+        self.streaks.insert(
+            key,
+            Streak {
+                failures,
+                not_before: now + delay,
+            },
+        );
+        let w = self.hourly.get(account).unwrap_or(Window {
+            failures: 0,
+            started: now,
+        });
+        self.hourly.insert(
+            account.to_string(),
+            Window {
+                failures: w.failures.saturating_add(1),
+                ..w
+            },
+        );
+    }
+
+    pub fn succeeded(&self, account: &str, ip: IpAddr) {
+        let key = (account.to_string(), ip);
+        self.streaks.invalidate(&key);
+        self.trusted.insert(key, ());
+    }
 }

@@ -97,6 +97,8 @@ pub async fn login(mut ctx: Ctx) -> Handled {
         return Err(ApiError::InvalidCredentials);
     }
     let account_key = body.login.to_lowercase();
+    let ip = ctx.ip();
+    state.limits.logins.check(&account_key, ip)?;
     let user = state
         .store
         .user_by_login(&body.login)?
@@ -111,12 +113,11 @@ pub async fn login(mut ctx: Ctx) -> Handled {
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            // Count failures per account; past the hourly budget the answer
-            // is the same 401, so an attacker learns nothing more.
-            let _ = state.limits.login_failures.check(&account_key);
+            state.limits.logins.failed(&account_key, ip);
             return Err(ApiError::InvalidCredentials);
         }
     };
+    state.limits.logins.succeeded(&account_key, ip);
     if user.disabled {
         return Err(ApiError::AccountDisabled);
     }
@@ -161,6 +162,43 @@ pub async fn me(ctx: Ctx) -> Handled {
         StatusCode::OK,
         &json!({"user": UserView::of(&user)}),
     ))
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password; every other session ends at once (this
+/// one stays, so the person who changed it is not logged out).
+pub async fn change_password(mut ctx: Ctx) -> Handled {
+    let id = ctx.identity()?;
+    let body: ChangePasswordBody = ctx.json().await?;
+    validate::password(&body.new_password)?;
+    let state = ctx.state.clone();
+    let mut user = state
+        .store
+        .user(id.user)?
+        .ok_or(ApiError::Unauthenticated)?;
+    if !state
+        .hasher
+        .verify(Some(user.password_hash.clone()), body.current_password)
+        .await?
+    {
+        return Err(ApiError::InvalidCredentials);
+    }
+    user.password_hash = state.hasher.hash(body.new_password).await?;
+    state.store.put_user(&user)?;
+    state.sessions.revoke_all(user.id, Some(&id.session))?;
+    state.store.flush_async().await?;
+    for conn in state.hub.connections_of(user.id) {
+        if conn.session != id.session {
+            conn.close(CloseReason::Revoked);
+        }
+    }
+    tracing::info!(user = %user.id, "Password changed; other sessions revoked.");
+    Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 #[derive(Deserialize)]

@@ -18,6 +18,7 @@ enum Route {
     Login,
     Logout,
     Me,
+    Password,
     Rooms,
     Room,
     Join,
@@ -34,11 +35,12 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 17] = [
+const ROUTES: [(&str, Route); 18] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
+    ("/api/v1/me/password", Route::Password),
     ("/api/v1/rooms", Route::Rooms),
     ("/api/v1/rooms/{id}", Route::Room),
     ("/api/v1/rooms/{id}/join", Route::Join),
@@ -93,6 +95,7 @@ impl Router {
             (Route::Logout, Method::POST) => api::logout(ctx).await,
             (Route::Me, Method::GET) => api::me(ctx).await,
             (Route::Me, Method::DELETE) => api::delete_me(ctx).await,
+            (Route::Password, Method::POST) => api::change_password(ctx).await,
             (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
             (Route::Rooms, Method::POST) => api::create_room(ctx).await,
             (Route::Room, Method::GET) => api::get_room(ctx, id_of(&id)).await,

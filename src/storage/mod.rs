@@ -538,7 +538,7 @@ impl Store {
         self.inner
             .invitecode_invite
             .update_and_fetch(code_hash, |old| {
-                let mut invite: InviteRecord = rmp_serde::from_slice(old?).ok()?;
+                let mut invite: InviteRecord = crate::protocol::msgpack_from_slice(old?).ok()?;
                 invite.uses_left += 1;
                 Some(records::encode(&invite))
             })?;

@@ -84,7 +84,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     key: &str,
     bytes: &[u8],
 ) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+    crate::protocol::msgpack_from_slice(bytes).map_err(|e| StorageError::Corrupt {
         tree,
         key: key.to_string(),
         message: e.to_string(),

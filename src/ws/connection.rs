@@ -5,9 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastwebsockets::{CloseCode, Frame, OpCode, Role, WebSocketError};
+use fastwebsockets::CloseCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::reader::{
+    FrameReader, RawFrame, ReadError, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,
+    OP_TEXT,
+};
 use super::{frame, writer};
 use crate::auth::Identity;
 use crate::commit::{Append, Reply};
@@ -30,16 +34,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(io);
-    let (mut reader, _) =
-        fastwebsockets::after_handshake_split(rd, tokio::io::sink(), Role::Server);
     let ws = &state.config.websocket;
-    // Close and ping are answered here (their replies go through the
-    // outbox), so the library must not try to write them itself.
-    reader.set_auto_close(false);
-    reader.set_auto_pong(false);
-    // fastwebsockets rejects a frame whose length is >= this; ours is a
-    // limit on whole messages, enforced across fragments below.
-    reader.set_max_message_size(ws.max_message_bytes + 1);
+    // No single frame may exceed the message limit; the total across
+    // fragments is checked as they are joined.
+    let mut reader = FrameReader::new(rd, ws.max_message_bytes);
 
     let outbox = Outbox::new(
         state.hub.next_conn_id(),
@@ -49,7 +47,12 @@ where
         ws.outbound_queue_frames,
         state.shutdown.child_token(),
     );
-    let writer = tokio::spawn(writer::run(wr, outbox.clone(), ws.ping_interval));
+    let pacing = writer::Pacing {
+        ping_every: ws.ping_interval,
+        stall: ws.write_timeout,
+        coalesce: ws.coalesce,
+    };
+    let writer = tokio::spawn(writer::run(wr, outbox.clone(), pacing));
     let mut conn = Connection {
         state: state.clone(),
         outbox: outbox.clone(),
@@ -57,6 +60,7 @@ where
         subscribed: Vec::new(),
         greeted: false,
         strikes: 0,
+        frames: Bucket::new(ws.max_frames_per_sec),
     };
     let reason = conn.read_loop(&mut reader).await;
     outbox.close(reason);
@@ -79,6 +83,39 @@ struct Connection {
     greeted: bool,
     /// Sends refused by the rate limit since the last accepted one.
     strikes: u32,
+    /// Every message this connection sends, whatever its kind.
+    frames: Bucket,
+}
+
+/// A token bucket for one connection's incoming messages: `rate` a second,
+/// bursts of four times that.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    last: tokio::time::Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Bucket {
+        Bucket {
+            tokens: f64::from(rate) * 4.0,
+            rate: f64::from(rate),
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate * 4.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// A client message reassembled from its frames.
@@ -90,30 +127,29 @@ struct Message {
 impl Connection {
     async fn read_loop<S: AsyncRead + Unpin>(
         &mut self,
-        reader: &mut fastwebsockets::WebSocketRead<S>,
+        reader: &mut FrameReader<S>,
     ) -> CloseReason {
         let ws = self.state.config.websocket.clone();
         let hello_deadline = tokio::time::Instant::now() + ws.hello_timeout;
         let mut partial: Option<Message> = None;
-        let mut obligated = no_obligated_send;
         loop {
             let deadline = if self.greeted {
                 tokio::time::Instant::now() + ws.idle_timeout
             } else {
                 hello_deadline
             };
-            // Reading a frame is not cancel-safe, but every branch that
-            // cancels it ends the connection, so no frame is half-read twice.
             let read = tokio::select! {
                 _ = self.outbox.closing.cancelled() => {
                     return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
                 }
-                r = tokio::time::timeout_at(deadline, reader.read_frame(&mut obligated)) => r,
+                r = tokio::time::timeout_at(deadline, reader.next()) => r,
             };
             let frame = match read {
                 Err(_) if !self.greeted => return CloseReason::Policy("no hello in time"),
                 Err(_) => return CloseReason::Idle,
-                Ok(Err(e)) => return close_reason_for(&e),
+                Ok(Err(ReadError::Gone)) => return CloseReason::Gone,
+                Ok(Err(ReadError::TooBig)) => return CloseReason::TooBig,
+                Ok(Err(ReadError::Protocol(why))) => return CloseReason::Protocol(why),
                 Ok(Ok(f)) => f,
             };
             match self.assemble(frame, &mut partial, ws.max_message_bytes) {
@@ -131,32 +167,26 @@ impl Connection {
     /// Handles control frames and joins fragments into whole messages.
     fn assemble(
         &mut self,
-        frame: Frame<'_>,
+        frame: RawFrame,
         partial: &mut Option<Message>,
         max: usize,
     ) -> Result<Option<Message>, CloseReason> {
+        // The reader has already refused bad opcodes, unmasked frames and
+        // oversized or fragmented control frames.
         match frame.opcode {
-            OpCode::Close => Err(check_close(&frame.payload)),
-            OpCode::Ping => {
-                if frame.payload.len() > 125 {
-                    return Err(CloseReason::Protocol("control frame over 125 bytes"));
-                }
+            OP_CLOSE => Err(check_close(&frame.payload)),
+            OP_PING => {
                 self.outbox
                     .push(frame::frame(frame::OP_PONG, &frame.payload));
                 Ok(None)
             }
-            OpCode::Pong => {
-                if frame.payload.len() > 125 {
-                    return Err(CloseReason::Protocol("control frame over 125 bytes"));
-                }
-                Ok(None)
-            }
-            OpCode::Text | OpCode::Binary => {
+            OP_PONG => Ok(None),
+            OP_TEXT | OP_BINARY => {
                 if partial.is_some() {
                     return Err(CloseReason::Protocol("new message inside a fragmented one"));
                 }
                 let msg = Message {
-                    binary: frame.opcode == OpCode::Binary,
+                    binary: frame.opcode == OP_BINARY,
                     payload: frame.payload.to_vec(),
                 };
                 if frame.fin {
@@ -166,7 +196,7 @@ impl Connection {
                     Ok(None)
                 }
             }
-            OpCode::Continuation => {
+            OP_CONTINUATION => {
                 let Some(msg) = partial.as_mut() else {
                     return Err(CloseReason::Protocol("continuation without a message"));
                 };
@@ -181,11 +211,15 @@ impl Connection {
                     Ok(None)
                 }
             }
+            _ => Err(CloseReason::Protocol("unknown opcode")),
         }
     }
 
     /// Acts on one client message; `Some` closes the connection.
     async fn on_message(&mut self, msg: Message) -> Option<CloseReason> {
+        if !self.frames.take() {
+            return Some(CloseReason::Policy("too many messages"));
+        }
         let format = if msg.binary {
             Format::Msgpack
         } else {
@@ -381,7 +415,6 @@ fn check_close(payload: &[u8]) -> CloseReason {
     match payload.len() {
         0 => CloseReason::Normal(1000),
         1 => CloseReason::Protocol("close frame of one byte"),
-        n if n > 125 => CloseReason::Protocol("control frame over 125 bytes"),
         _ => {
             let code = CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
             if !code.is_allowed() {
@@ -393,25 +426,4 @@ fn check_close(payload: &[u8]) -> CloseReason {
             }
         }
     }
-}
-
-fn close_reason_for(e: &WebSocketError) -> CloseReason {
-    match e {
-        WebSocketError::InvalidUTF8 => CloseReason::InvalidData,
-        WebSocketError::FrameTooLarge => CloseReason::TooBig,
-        WebSocketError::UnexpectedEOF
-        | WebSocketError::IoError(_)
-        | WebSocketError::ConnectionClosed => CloseReason::Gone,
-        WebSocketError::ReservedBitsNotZero => CloseReason::Protocol("reserved bits set"),
-        WebSocketError::ControlFrameFragmented => CloseReason::Protocol("fragmented control frame"),
-        WebSocketError::PingFrameTooLarge => CloseReason::Protocol("control frame over 125 bytes"),
-        WebSocketError::InvalidValue => CloseReason::Protocol("unknown opcode"),
-        _ => CloseReason::Protocol("protocol error"),
-    }
-}
-
-/// With auto-close and auto-pong off, fastwebsockets has nothing it must
-/// send on its own; this satisfies its interface.
-fn no_obligated_send(_: Frame<'_>) -> std::future::Ready<Result<(), std::io::Error>> {
-    std::future::ready(Ok(()))
 }

@@ -1,12 +1,14 @@
 //! The WebSocket gateway: upgrade, then per connection one reader (this
 //! module's [`connection`]) and one writer ([`writer`]).
 //!
-//! fastwebsockets does the handshake and parses client frames; the writer
-//! is our own, because fastwebsockets writes each frame with its own
-//! syscall and fan-out needs many frames per write.
+//! fastwebsockets does the handshake. Reading and writing frames are our
+//! own: fastwebsockets writes each frame with its own syscall where fan-out
+//! needs many frames per write, and its reader accepts frames a server must
+//! refuse (see [`reader`]).
 
 mod connection;
 pub mod frame;
+pub mod reader;
 mod writer;
 
 use bytes::Bytes;

@@ -21,7 +21,29 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames per vectored write (well under the kernel's IOV_MAX of 1024).
 const IOV_BATCH: usize = 128;
 
-pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, ping_every: Duration) {
+/// How a connection's writer paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// Interval between heartbeat pings.
+    pub ping_every: Duration,
+    /// A write blocked longer than this means the peer stopped reading: it
+    /// is cut off (1013) so its queue does not grow, and resumes later.
+    pub stall: Duration,
+    /// Minimum time between two writes. The first frame after a quiet spell
+    /// goes out at once; frames that follow within this window wait and go
+    /// out together, so under load one syscall carries many frames and an
+    /// idle writer is not woken once per delivery.
+    pub coalesce: Duration,
+}
+
+/// Writes the connection's frames until it closes.
+pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: Pacing) {
+    let Pacing {
+        ping_every,
+        stall,
+        coalesce,
+    } = pacing;
+    let mut last_write: Option<tokio::time::Instant> = None;
     let mut batch: Vec<Bytes> = Vec::with_capacity(64);
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -49,6 +71,13 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, ping_eve
                 _ = ping.tick() => batch.push(Bytes::from_static(&PING)),
             }
             if batch.is_empty() {
+                let window_end = last_write.map(|t| t + coalesce);
+                if let Some(end) = window_end.filter(|e| *e > tokio::time::Instant::now()) {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(end) => {}
+                        _ = outbox.closing.cancelled() => {}
+                    }
+                }
                 continue;
             }
         }
@@ -56,7 +85,13 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, ping_eve
             let write = write_all(&mut io, &batch);
             tokio::pin!(write);
             tokio::select! {
-                r = &mut write => r,
+                r = tokio::time::timeout(stall, &mut write) => match r {
+                    Ok(r) => r,
+                    Err(_) => {
+                        outbox.close(CloseReason::TooSlow);
+                        return;
+                    }
+                },
                 // Closed while the write is blocked: a peer being cut off
                 // gets nothing more; any other close lets the write finish.
                 _ = outbox.closing.cancelled() => match outbox.close_reason() {
@@ -69,6 +104,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, ping_eve
             }
         };
         batch.clear();
+        last_write = Some(tokio::time::Instant::now());
         outbox.drained();
         if written.is_err() {
             outbox.close(CloseReason::Gone);
