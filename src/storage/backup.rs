@@ -364,7 +364,9 @@ fn import(
     for (tree, batch) in trees.iter().zip(batches) {
         tree.apply_batch(batch).map_err(StorageError::from)?;
     }
-    store.migrate()?;
+    // Restored into an empty directory: a backup without a schema version
+    // is from before versions were recorded, not damage.
+    store.migrate(false)?;
     store.flush()?;
     Ok(summary)
 }

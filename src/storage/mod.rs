@@ -105,6 +105,10 @@ impl Store {
             message: e.to_string(),
         })?;
         let db_dir = dir.join("db");
+        // A store that already holds data must say which schema it is; sled
+        // opens a log it cannot read as an empty database, which would look
+        // like a fresh install with everything gone.
+        let had_data = std::fs::metadata(db_dir.join("db")).is_ok_and(|m| m.len() > 0);
         // sled panics on some kinds of damage instead of returning an error;
         // catch that so a bad directory is a clear message, never a crash.
         let opened = std::panic::catch_unwind(|| {
@@ -155,12 +159,12 @@ impl Store {
         let store = Store {
             inner: Arc::new(inner),
         };
-        store.migrate()?;
+        store.migrate(had_data)?;
         Ok(store)
     }
 
     /// Brings an older layout up to [`SCHEMA_VERSION`], or refuses a newer one.
-    fn migrate(&self) -> Result<()> {
+    fn migrate(&self, had_data: bool) -> Result<()> {
         let found = match self.inner.meta.get(b"schema_version")? {
             Some(v) => {
                 u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Corrupt {
@@ -168,6 +172,14 @@ impl Store {
                     key: "schema_version".into(),
                     message: format!("{} bytes, expected 4", v.len()),
                 })?)
+            }
+            None if had_data => {
+                return Err(StorageError::Open {
+                    path: self.inner.dir.join("db"),
+                    message: "the database is damaged (it has data but no schema version \
+                              can be read); restore a backup"
+                        .into(),
+                })
             }
             None => 0,
         };

@@ -22,6 +22,7 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HEARTH_LOGIN_PER_MINUTE", "10000"),
     ("HEARTH_SEND_PER_SEC", "100000"),
     ("HEARTH_SEND_BURST", "100000"),
+    ("HEARTH_MAX_FRAMES_PER_SEC", "100000"),
     ("HEARTH_LOG_LEVEL", "warn"),
 ];
 
@@ -374,8 +375,10 @@ impl Ws {
     }
 
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        // One deadline for the whole wait: server pings must not extend it.
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout(wait, self.stream.next())
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .ok()??
                 .ok()?;
@@ -401,8 +404,9 @@ impl Ws {
 
     /// Waits for the close frame and returns its code.
     pub async fn close_code(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + FRAME_WAIT;
         loop {
-            let msg = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .ok()??;
             match msg {
@@ -621,8 +625,9 @@ impl Ws {
     /// The next binary frame decoded from MessagePack; `None` when the
     /// connection closed or went quiet. A text frame here is a failure.
     pub async fn next_msgpack(&mut self) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + FRAME_WAIT;
         loop {
-            let msg = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .ok()??
                 .ok()?;
@@ -649,18 +654,21 @@ impl Ws {
         }
     }
 
-    /// Proves the connection still works: a `send` is acked.
+    /// Proves the connection still works: a `send` is acked and comes back
+    /// as a message (both are consumed, so the next frame is fresh).
     pub async fn assert_usable(&mut self, room: &str, client_id: &str) {
         self.send(room, client_id, "still here").await;
-        loop {
+        let (mut acked, mut delivered) = (false, false);
+        while !(acked && delivered) {
             let f = self
                 .next()
                 .await
-                .expect("the connection stays open after an error frame");
+                .expect("the connection stays open and answers");
             assert_ne!(f["type"], "error", "{f}");
-            if f["type"] == "ack" {
-                assert_eq!(f["client_id"], client_id, "{f}");
-                return;
+            match f["type"].as_str() {
+                Some("ack") => acked = f["client_id"] == client_id,
+                Some("message") => delivered |= f["message"]["client_id"] == client_id,
+                _ => {}
             }
         }
     }
@@ -934,6 +942,31 @@ impl RawWs {
                 Ok(Ok(0)) | Ok(Err(_)) => return (true, code),
                 Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
             }
+        }
+    }
+}
+
+impl TestServer {
+    /// Sends `signal` (e.g. "TERM") to the server without waiting for it.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("server running");
+        unsafe_free_kill(pid, signal);
+    }
+
+    /// Waits, at most `within`, for the server process to exit; its status.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let child = self.child.as_mut().expect("server started");
+            if let Some(status) = child.try_wait().expect("wait for server") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
