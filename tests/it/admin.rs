@@ -442,6 +442,12 @@ async fn a_backup_under_load_restores_every_acknowledged_message() {
         stdout(&out).contains("Backed up 2 users, 2 rooms"),
         "{out:?}"
     );
+    // Verify, too, runs against the live store without false alarms.
+    let data = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || hearth(&data, &["verify"]))
+        .await
+        .expect("verify ran");
+    assert!(out.status.success(), "verify under load: {}", stdout(&out));
     // Writes went on during the backup.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     stop.store(true, Ordering::SeqCst);
