@@ -61,6 +61,10 @@ pub struct CommitStats {
     pub messages: std::sync::atomic::AtomicU64,
     pub flush_micros: std::sync::atomic::AtomicU64,
     pub histograms: crate::metrics::CommitHistograms,
+    /// Whether the last group commit failed: the store cannot take writes
+    /// (sled keeps refusing after an I/O error until the process restarts),
+    /// so `/readyz` reports it for an orchestrator to act on.
+    pub failing: std::sync::atomic::AtomicBool,
 }
 
 enum Op {
@@ -245,6 +249,9 @@ impl Worker {
                 .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
             self.stats.histograms.observe(wrote, started.elapsed());
         }
+        self.stats
+            .failing
+            .store(durable.is_err(), std::sync::atomic::Ordering::Relaxed);
         match durable {
             Ok(()) => {
                 for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {

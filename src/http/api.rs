@@ -466,6 +466,19 @@ pub fn readyz(state: &Arc<AppState>) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     }
+    if state
+        .committer
+        .stats
+        .failing
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        // Messages cannot be stored; restarting the process clears it once
+        // the disk is writable again.
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "storage_failing"}),
+        );
+    }
     json_response(StatusCode::OK, &json!({"status": "ready"}))
 }
 
