@@ -666,3 +666,33 @@ async fn a_truncated_backup_is_refused_and_leaves_nothing_behind() {
     let out = hearth(&target, &["restore", file.to_str().expect("path")]);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// The operator's manual lists every config key with its environment
+/// variable, so the table cannot fall behind `config.toml`.
+#[test]
+fn the_operations_manual_documents_every_key() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let manual = std::fs::read_to_string(format!("{root}/docs/operations.md")).expect("manual");
+    let defaults: toml::Table = std::fs::read_to_string(format!("{root}/config.toml"))
+        .expect("config.toml")
+        .parse()
+        .expect("valid TOML");
+    let mut missing = Vec::new();
+    for (section, value) in &defaults {
+        let keys: Vec<String> = match value {
+            toml::Value::Table(t) => t.keys().map(|k| format!("{section}.{k}")).collect(),
+            _ => vec![section.clone()],
+        };
+        for key in keys {
+            let short = key.rsplit('.').next().expect("a key");
+            let row = format!("| `{key}` | `HEARTH_{}` |", short.to_uppercase());
+            if !manual.contains(&row) {
+                missing.push(row);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/operations.md lacks rows: {missing:#?}"
+    );
+}
