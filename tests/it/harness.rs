@@ -469,7 +469,8 @@ impl TestServer {
     }
 
     /// Posts `n` messages in a row over one WebSocket and waits for every
-    /// ack: much faster than `n` REST calls when a test needs history.
+    /// ack and every message to come back (so all are published, not only
+    /// durable): much faster than `n` REST calls when a test needs history.
     pub async fn post_many(&self, user: &User, room: &str, n: usize) {
         let mut ws = self.ws(user).await;
         ws.hello(None).await;
@@ -477,12 +478,14 @@ impl TestServer {
             ws.send(room, &format!("fill-{i}"), &format!("message {i}"))
                 .await;
         }
-        let mut acked = 0;
-        while acked < n {
-            let f = ws.next().await.expect("acks keep coming");
+        let (mut acked, mut delivered) = (0, 0);
+        while acked < n || delivered < n {
+            let f = ws.next().await.expect("acks and messages keep coming");
             assert_ne!(f["type"], "error", "{f}");
-            if f["type"] == "ack" {
-                acked += 1;
+            match f["type"].as_str() {
+                Some("ack") => acked += 1,
+                Some("message") => delivered += 1,
+                _ => {}
             }
         }
     }

@@ -1,0 +1,227 @@
+//! The server's life: a graceful stop on SIGTERM, a restart that forgets
+//! nothing, and a kill -9 that loses nothing that was acknowledged.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{assert_contiguous, RawWs, TestServer};
+
+#[tokio::test]
+async fn sigterm_closes_sockets_with_1001_stops_accepting_and_exits_0_quickly() {
+    let mut s = TestServer::spawn().await;
+    let ana = s.user("ana").await;
+    let ben = s.user("ben").await;
+    let room = s.room(&ana, "last call").await;
+    s.join(&ben, &room).await;
+    let mut greeted = s.ws(&ana).await;
+    greeted.hello(None).await;
+    let (mut msgpack, _) = s.ws_msgpack(&ben).await;
+    msgpack.send_msgpack(json!({"type": "hello"})).await;
+    msgpack.next_msgpack().await.expect("ready");
+    let mut not_greeted = s.ws(&ben).await;
+    // A peer that never answers anything must not hold the stop up.
+    let mut unresponsive = RawWs::connect(&s, &ana.token).await;
+    unresponsive.send_text(json!({"type": "hello"})).await;
+    greeted
+        .send(&room, "last", "acked just before the stop")
+        .await;
+    let ack = greeted.expect("ack").await;
+
+    let started = Instant::now();
+    s.signal("TERM");
+    assert_eq!(greeted.close_code().await, Some(1001));
+    assert_eq!(msgpack.close_code().await, Some(1001));
+    assert_eq!(not_greeted.close_code().await, Some(1001));
+    assert_eq!(
+        unresponsive.close_code(Duration::from_secs(10)).await,
+        Some(1001)
+    );
+    // Sockets are closed after the listener: nobody new gets in.
+    let refused = tokio::net::TcpStream::connect(&s.addr).await;
+    assert!(refused.is_err(), "a connection was accepted while stopping");
+    let status = s.wait_exit(Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(10), "stopping took {took:?}");
+
+    s.restart();
+    let history = s.history(&ben, &room).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["id"], ack["id"], "the acked message was flushed");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_history_sessions_rooms_and_dedup_keys() {
+    let mut s = TestServer::spawn().await;
+    let cleo = s.user("cleo").await;
+    let dev = s.user("dev").await;
+    let gone = s.login("dev", "password-dev").await;
+    let room = s.room(&cleo, "persistent").await;
+    let other = s.room(&dev, "dev-only").await;
+    s.join(&dev, &room).await;
+    for i in 0..5 {
+        s.say(&cleo, &room, &format!("rest {i}"), Some(&format!("r{i}")))
+            .await;
+    }
+    s.post_many(&dev, &room, 5).await;
+    s.say(&dev, &other, "mine", None).await;
+    s.post("/api/v1/logout", Some(&gone.token), json!({})).await;
+    let (_, rooms_before) = s.get("/api/v1/rooms", Some(&cleo.token)).await;
+    let history_before = s.history(&cleo, &room).await;
+
+    let (status, took) = s.terminate();
+    assert!(
+        status.success() && took < Duration::from_secs(10),
+        "{status:?} {took:?}"
+    );
+    s.restart();
+
+    // Sessions: the live ones still work, by token and by cookie; the
+    // logged-out one stays dead.
+    let (status, me) = s.get("/api/v1/me", Some(&cleo.token)).await;
+    assert_eq!((status, &me["user"]["id"]), (200, &json!(cleo.id)));
+    let by_cookie = s
+        .call("GET", "/api/v1/me")
+        .auth(crate::harness::Auth::Cookie(&dev.token))
+        .send()
+        .await;
+    assert_eq!(by_cookie.status, 200);
+    let (status, _) = s.get("/api/v1/me", Some(&gone.token)).await;
+    assert_eq!(status, 401);
+
+    // Rooms, memberships, heads and history are as they were.
+    let (_, rooms_after) = s.get("/api/v1/rooms", Some(&cleo.token)).await;
+    assert_eq!(rooms_after, rooms_before);
+    assert_eq!(s.history(&cleo, &room).await, history_before);
+    assert_contiguous(&history_before, 10);
+    let (status, _) = s
+        .get(
+            &format!("/api/v1/rooms/{other}/messages"),
+            Some(&cleo.token),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "membership survived: cleo is still not in dev's room"
+    );
+
+    // Numbering goes on, and an old client_id still finds its message.
+    let (status, again) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&cleo.token),
+            json!({"body": "rest 0", "client_id": "r0"}),
+        )
+        .await;
+    assert_eq!((status, &again["message"]), (200, &history_before[0]));
+    assert_eq!(s.say(&dev, &room, "after", None).await["seq"], 11);
+
+    // A socket resumes across the restart without gap or duplicate.
+    let mut ws = s.ws(&dev).await;
+    ws.hello(Some(json!({ room.clone(): 8 }))).await;
+    for seq in 9..=11 {
+        let f = ws.expect("message").await;
+        assert_eq!(f["message"]["seq"], seq);
+    }
+}
+
+#[tokio::test]
+async fn every_acked_message_survives_kill_9() {
+    let mut s = TestServer::spawn().await;
+    let names = ["eli", "fox", "gil"];
+    let mut users = Vec::new();
+    for n in names {
+        users.push(s.user(n).await);
+    }
+    let rooms = [
+        s.room(&users[0], "one").await,
+        s.room(&users[0], "two").await,
+    ];
+    for u in &users[1..] {
+        for r in &rooms {
+            s.join(u, r).await;
+        }
+    }
+
+    // Every user writes to both rooms at once, over WebSocket and REST.
+    let mut writers = Vec::new();
+    for (ui, user) in users.iter().enumerate() {
+        let mut ws = s.ws(user).await;
+        ws.hello(None).await;
+        let targets = rooms.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..60 {
+                ws.send(
+                    &targets[i % 2],
+                    &format!("ws-{ui}-{i}"),
+                    &format!("ws {ui} {i}"),
+                )
+                .await;
+            }
+            while acked.len() < 60 {
+                let f = ws.next().await.expect("acks keep coming");
+                if f["type"] == "ack" {
+                    acked.push(f);
+                }
+            }
+            acked
+        }));
+        let http = s.http.clone();
+        let base = s.url("/api/v1/rooms");
+        let (token, targets) = (user.token.clone(), rooms.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..20 {
+                let client_id = format!("rest-{ui}-{i}");
+                let r = http
+                    .post(format!("{base}/{}/messages", targets[i % 2]))
+                    .bearer_auth(&token)
+                    .json(&json!({"body": format!("rest {ui} {i}"), "client_id": client_id}))
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(r.status().as_u16(), 201);
+                let m: Value = r.json().await.expect("json");
+                let m = &m["message"];
+                acked.push(json!({"client_id": client_id, "room": m["room"], "seq": m["seq"], "id": m["id"]}));
+            }
+            acked
+        }));
+    }
+    // A session and a room made just before the crash are durable too.
+    let late = s.login("eli", "password-eli").await;
+    let late_room = s.room(&late, "made-at-the-last-moment").await;
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.expect("writer"));
+    }
+    s.kill9();
+    s.restart();
+
+    assert_eq!(acked.len(), 3 * 80);
+    let mut stored: HashMap<String, Vec<Value>> = HashMap::new();
+    for r in &rooms {
+        let history = s.history(&late, r).await;
+        assert_contiguous(&history, history.len() as u64);
+        stored.insert(r.clone(), history);
+    }
+    for ack in &acked {
+        let room = ack["room"].as_str().expect("room");
+        let seq = ack["seq"].as_u64().expect("seq") as usize;
+        let m = &stored[room][seq - 1];
+        assert_eq!(
+            (&m["id"], &m["client_id"]),
+            (&ack["id"], &ack["client_id"]),
+            "acked message {ack} is stored as acknowledged"
+        );
+    }
+    let total: usize = stored.values().map(Vec::len).sum();
+    assert_eq!(total, acked.len(), "nothing unacknowledged appeared either");
+    let (status, _) = s
+        .get(&format!("/api/v1/rooms/{late_room}"), Some(&late.token))
+        .await;
+    assert_eq!(status, 200);
+}
