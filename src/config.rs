@@ -910,8 +910,6 @@ mod proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-
         #[test]
         fn any_text_loads_or_names_the_problem(text in "(?s).{0,300}") {
             match load(&text, &[]) {
