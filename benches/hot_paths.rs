@@ -237,6 +237,19 @@ mod history {
         });
     }
 
+    /// The same page read forwards from `head - 49`: seqs are dense
+    /// (1..=head), so no reverse iteration is needed to find it.
+    #[divan::bench]
+    fn newest_page_of_50_forward(b: Bencher) {
+        let (_dir, store, room) = filled();
+        b.bench_local(|| {
+            store
+                .log()
+                .range(room, Seq(STORED - 49), Seq(STORED), 50)
+                .expect("range")
+        });
+    }
+
     #[divan::bench]
     fn newest_page_of_50(b: Bencher) {
         let (_dir, store, room) = filled();

@@ -47,6 +47,12 @@ pub struct FanoutArgs {
     /// (argon2 on the server): does message latency hold?
     #[arg(long, default_value_t = 0.0)]
     pub login_rate: f64,
+    /// Seconds to wait after setup before reading the server's RSS, so the
+    /// memory of setup's password hashes is returned first (tokio keeps an
+    /// idle blocking thread, and its allocator pages, for 10 s). 0 skips the
+    /// wait; RSS per connection is then overstated or negative.
+    #[arg(long, default_value_t = 11.0)]
+    pub rss_settle: f64,
     /// Skip the raw-ceiling run.
     #[arg(long)]
     pub no_ceiling: bool,
@@ -57,10 +63,6 @@ pub struct FanoutArgs {
 /// Descriptors the generator needs besides its client sockets (HTTP setup
 /// connections, the runtime, pipes to the server).
 const FD_RESERVE: u64 = 128;
-
-/// How long tokio keeps an idle blocking-pool thread (its default), plus a
-/// second.
-const BLOCKING_THREAD_KEEPALIVE: Duration = Duration::from_secs(11);
 
 pub fn run(mut args: FanoutArgs) -> anyhow::Result<()> {
     if args.rate <= 0.0 || args.duration <= 0.0 || args.clients == 0 {
@@ -290,7 +292,7 @@ fn drive(
     // their memory goes back to the OS only when those threads exit, after
     // 10 s idle. Wait for that, so it is not counted against the sockets.
     if !is_ceiling && pid.is_some() {
-        std::thread::sleep(BLOCKING_THREAD_KEEPALIVE);
+        std::thread::sleep(Duration::from_secs_f64(args.rss_settle.max(0.0)));
     }
     let before_connect = sample(10_000)?;
     let shared = Arc::new(Shared::default());

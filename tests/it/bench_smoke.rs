@@ -22,6 +22,8 @@ fn a_short_fanout_bench_delivers_every_message_once_in_order() {
             "8",
             "--threads",
             "1",
+            "--rss-settle",
+            "0",
             "--json",
             "--quiet",
         ])
