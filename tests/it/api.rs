@@ -539,6 +539,70 @@ async fn wrong_methods_are_405_and_unknown_api_paths_404() {
     }
 }
 
+#[tokio::test]
+async fn bad_input_is_never_a_500() {
+    let s = TestServer::spawn().await;
+    let ugo = s.user("ugo").await;
+    let room = s.room(&ugo, "robust").await;
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let payloads: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"true".to_vec(),
+        b"[]".to_vec(),
+        b"\"text\"".to_vec(),
+        b"-1".to_vec(),
+        b"1e999".to_vec(),
+        b"{\"a\":".to_vec(),
+        b"\0".to_vec(),
+        vec![0xff, 0xfe, b'{', b'}'],
+        b"{\"body\": \"\\ud800\", \"name\": \"\\ud800\"}".to_vec(),
+        b"{\"name\": \"a\", \"name\": \"b\"}".to_vec(),
+        b"{\"body\": [\"not\", \"text\"], \"password\": {}}".to_vec(),
+        b"{\"login\": null, \"password\": null, \"username\": null}".to_vec(),
+        deep.into_bytes(),
+    ];
+    let routes = [
+        ("POST", "/api/v1/signup".to_string()),
+        ("POST", "/api/v1/login".to_string()),
+        ("POST", "/api/v1/rooms".to_string()),
+        ("POST", format!("/api/v1/rooms/{room}/join")),
+        ("POST", format!("/api/v1/rooms/{room}/messages")),
+        ("DELETE", "/api/v1/me".to_string()),
+    ];
+    for (method, path) in &routes {
+        for payload in &payloads {
+            let r = s
+                .call(method, path)
+                .auth(Auth::Bearer(&ugo.token))
+                .raw(payload.clone())
+                .send()
+                .await;
+            let shown = String::from_utf8_lossy(&payload[..payload.len().min(40)]).to_string();
+            assert!(r.status < 500, "{method} {path} {shown:?}: {} {:?}", r.status, r.body);
+            if r.status >= 400 {
+                assert_api_error(r.status, &r.body, r.status, r.body["error"]["code"].as_str().unwrap_or("?"));
+            }
+        }
+    }
+    let messages = format!("/api/v1/rooms/{room}/messages");
+    for query in [
+        "?limit=99999999999999999999999",
+        "?before=18446744073709551616",
+        "?after=18446744073709551615",
+        "?before=18446744073709551615",
+        "?limit=%31%30",
+        "?limit=1&limit=2",
+        "?&&&=&=",
+        "?after=%FF",
+    ] {
+        let (status, body) = s.get(&format!("{messages}{query}"), Some(&ugo.token)).await;
+        assert!(status < 500, "{query}: {status} {body}");
+    }
+    let (status, _) = s.get("/api/v1/me", Some(&ugo.token)).await;
+    assert_eq!(status, 200, "the account is intact");
+}
+
 // ---- Browser origins ------------------------------------------------------
 
 #[tokio::test]

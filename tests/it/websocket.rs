@@ -219,10 +219,16 @@ async fn resume_replays_only_what_each_named_room_missed_then_goes_live() {
     s.say(&eve, &caught_up, "live", None).await;
     assert_eq!(next_delivery(&mut ws).await, (caught_up.clone(), 5));
 
+    // A resume point past the head replays nothing; live goes on.
+    let mut ahead = s.ws(&eve).await;
+    ahead.hello(Some(json!({ unnamed.clone(): 999 }))).await;
+    s.say(&eve, &unnamed, "after the confused resume", None).await;
+    assert_eq!(next_delivery(&mut ahead).await, (unnamed.clone(), 6));
+
     // Resuming from 0 replays a room's whole history.
     let mut fresh = s.ws(&eve).await;
     fresh.hello(Some(json!({ unnamed.clone(): 0 }))).await;
-    for seq in 1..=5 {
+    for seq in 1..=6 {
         assert_eq!(next_delivery(&mut fresh).await, (unnamed.clone(), seq));
     }
 }
@@ -497,6 +503,27 @@ async fn a_frame_without_a_type_is_an_invalid_frame() {
         (&json!("invalid_frame"), &json!("t1"))
     );
     ws.assert_usable(&room, "after").await;
+}
+
+#[tokio::test]
+async fn a_malformed_hello_is_refused_and_a_good_one_still_works() {
+    let s = TestServer::spawn().await;
+    let gia = s.user("gia").await;
+    let room = s.room(&gia, "second-chance").await;
+    let mut ws = s.ws(&gia).await;
+    for bad in [
+        json!({"type": "hello", "resume": {room.clone(): "five"}}),
+        json!({"type": "hello", "resume": {room.clone(): -1}}),
+        json!({"type": "hello", "resume": [1, 2]}),
+    ] {
+        ws.send_json(bad.clone()).await;
+        let f = ws.next().await.expect("an error frame");
+        assert_eq!((&f["type"], &f["code"]), (&json!("error"), &json!("invalid_frame")), "{bad} -> {f}");
+    }
+    ws.send(&room, "early", "not yet").await;
+    assert_eq!(ws.next().await.expect("an error")["code"], "hello_first");
+    ws.hello(None).await;
+    ws.assert_usable(&room, "now").await;
 }
 
 #[tokio::test]
