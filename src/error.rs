@@ -57,7 +57,7 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("The request body took too long to arrive.")]
     RequestTimeout,
-    #[error("Too many requests; wait {} s and try again.", .retry_after.as_secs().max(1))]
+    #[error("Too many requests; wait {} s and try again.", whole_seconds_up(*.retry_after))]
     RateLimited { retry_after: Duration },
     #[error("The server is busy; try again shortly.")]
     Busy,
@@ -136,7 +136,7 @@ impl ApiError {
     /// Seconds to put in `Retry-After`, where the client should wait.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            ApiError::RateLimited { retry_after } => Some(whole_seconds_up(*retry_after)),
             ApiError::Busy | ApiError::ShuttingDown | ApiError::StorageFailed => Some(1),
             _ => None,
         }
@@ -153,4 +153,10 @@ impl From<crate::storage::StorageError> for ApiError {
         tracing::error!(error = %e, "Storage failed.");
         ApiError::StorageFailed
     }
+}
+
+/// A wait in whole seconds, rounded up (and at least 1), so a client that
+/// waits exactly `Retry-After` is never refused again.
+fn whole_seconds_up(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }

@@ -65,13 +65,21 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<Arc<
         let state = state.clone();
         let router = router.clone();
         let tls = tls.clone();
+        let admission = Arc::new(Admission {
+            _permit: permit,
+            _ip: per_ip,
+        });
         state.tracker.clone().spawn(async move {
             state.metrics.open_connections.inc();
             match tls {
-                None => serve_connection(TokioIo::new(stream), false, peer, &state, router).await,
+                None => {
+                    serve_connection(TokioIo::new(stream), false, peer, &state, router, admission)
+                        .await
+                }
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Some((stream, h2)) => {
-                        serve_connection(TokioIo::new(stream), h2, peer, &state, router).await
+                        serve_connection(TokioIo::new(stream), h2, peer, &state, router, admission)
+                            .await
                     }
                     None => {
                         state.metrics.tls_handshake_failures.inc();
@@ -79,7 +87,6 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<Arc<
                 },
             }
             state.metrics.open_connections.dec();
-            drop((permit, per_ip));
         });
     }
 }
@@ -90,13 +97,17 @@ async fn serve_connection<I>(
     peer: SocketAddr,
     state: &Arc<AppState>,
     router: Arc<router::Router>,
+    admission: Arc<Admission>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let svc_state = state.clone();
-    let service = service_fn(move |req: Request<Incoming>| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let state = svc_state.clone();
         let router = router.clone();
+        // A WebSocket takes this along, so the connection still counts
+        // against the caps after hyper hands the socket over.
+        req.extensions_mut().insert(admission.clone());
         async move { Ok::<_, Infallible>(handle(req, peer, state, router).await) }
     });
     // Both kinds of connection are driven the same way: to the end, or
@@ -157,6 +168,13 @@ async fn handle(
         "HTTP request."
     );
     response
+}
+
+/// A connection's place under `max_connections` and its IP's cap, held
+/// until the connection (HTTP, or the WebSocket it became) ends.
+pub struct Admission {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _ip: IpSlot,
 }
 
 type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;

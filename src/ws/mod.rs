@@ -17,7 +17,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
 
 use crate::error::ApiError;
-use crate::http::{Body, Ctx};
+use std::sync::Arc;
+
+use crate::http::{Admission, Body, Ctx};
 use crate::protocol::{Format, MSGPACK_SUBPROTOCOL};
 
 /// `GET /api/v1/ws`: authenticates (cookie or Bearer, Origin-checked for
@@ -41,7 +43,10 @@ pub async fn upgrade(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     })?;
     let state = ctx.state.clone();
     let peer = ctx.peer;
+    let admission = req.extensions_mut().remove::<Arc<Admission>>();
     state.tracker.clone().spawn(async move {
+        // Held for the socket's life: it counts against the connection caps.
+        let _admission = admission;
         match upgraded.await {
             Ok(ws) => connection::run(ws.into_inner(), identity, format, state).await,
             Err(e) => tracing::debug!(%peer, error = %e, "WebSocket upgrade failed."),

@@ -373,3 +373,35 @@ async fn connection_caps_are_enforced_and_recover() {
     ));
     drop(from_4);
 }
+
+#[tokio::test]
+async fn websockets_keep_counting_against_the_connection_cap() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_MAX_CONNECTIONS", "3")]).await;
+    let alice = s.user("alice").await;
+    // Let go of the pooled HTTP connection that signed Alice up.
+    s.http = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Three upgraded sockets hold every slot; hyper has long since handed
+    // them over, but they must still count.
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut ws = s.ws(&alice).await;
+        ws.hello(None).await;
+        sockets.push(ws);
+    }
+    let refused = healthz_from(&s, "127.0.0.1").await;
+    assert_eq!(refused, Answer::Closed, "a fourth connection past the cap");
+    // Closing one frees its slot.
+    drop(sockets.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if healthz_from(&s, "127.0.0.1").await != Answer::Closed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
