@@ -78,6 +78,15 @@ impl Router {
         state: &Arc<AppState>,
     ) -> (&'static str, Response<Body>) {
         let path = req.uri().path().to_string();
+        #[cfg(debug_assertions)]
+        if path == "/api/v1/test/echo" {
+            let ctx = Ctx::new(req, peer, state.clone());
+            let resp = crate::ws::upgrade_echo(ctx).await;
+            return (
+                "/api/v1/test/echo",
+                resp.unwrap_or_else(|e| error_response(&e)),
+            );
+        }
         let Ok(found) = self.inner.at(&path) else {
             if path.starts_with("/api/") {
                 return ("unknown", error_response(&ApiError::NotFound));

@@ -5,13 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastwebsockets::CloseCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::reader::{
-    FrameReader, RawFrame, ReadError, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,
-    OP_TEXT,
-};
+use super::message::{Assembler, Message};
+use super::reader::FrameReader;
 use super::{frame, writer};
 use crate::auth::Identity;
 use crate::commit::{Append, Reply};
@@ -118,12 +115,6 @@ impl Bucket {
     }
 }
 
-/// A client message reassembled from its frames.
-struct Message {
-    binary: bool,
-    payload: Vec<u8>,
-}
-
 impl Connection {
     async fn read_loop<S: AsyncRead + Unpin>(
         &mut self,
@@ -131,7 +122,7 @@ impl Connection {
     ) -> CloseReason {
         let ws = self.state.config.websocket.clone();
         let hello_deadline = tokio::time::Instant::now() + ws.hello_timeout;
-        let mut partial: Option<Message> = None;
+        let mut messages = Assembler::new(ws.max_message_bytes);
         loop {
             let deadline = if self.greeted {
                 tokio::time::Instant::now() + ws.idle_timeout
@@ -147,12 +138,10 @@ impl Connection {
             let frame = match read {
                 Err(_) if !self.greeted => return CloseReason::Policy("no hello in time"),
                 Err(_) => return CloseReason::Idle,
-                Ok(Err(ReadError::Gone)) => return CloseReason::Gone,
-                Ok(Err(ReadError::TooBig)) => return CloseReason::TooBig,
-                Ok(Err(ReadError::Protocol(why))) => return CloseReason::Protocol(why),
+                Ok(Err(e)) => return e.into(),
                 Ok(Ok(f)) => f,
             };
-            match self.assemble(frame, &mut partial, ws.max_message_bytes) {
+            match messages.push(frame, &self.outbox) {
                 Err(reason) => return reason,
                 Ok(None) => {}
                 Ok(Some(msg)) => {
@@ -161,57 +150,6 @@ impl Connection {
                     }
                 }
             }
-        }
-    }
-
-    /// Handles control frames and joins fragments into whole messages.
-    fn assemble(
-        &mut self,
-        frame: RawFrame,
-        partial: &mut Option<Message>,
-        max: usize,
-    ) -> Result<Option<Message>, CloseReason> {
-        // The reader has already refused bad opcodes, unmasked frames and
-        // oversized or fragmented control frames.
-        match frame.opcode {
-            OP_CLOSE => Err(check_close(&frame.payload)),
-            OP_PING => {
-                self.outbox
-                    .push(frame::frame(frame::OP_PONG, &frame.payload));
-                Ok(None)
-            }
-            OP_PONG => Ok(None),
-            OP_TEXT | OP_BINARY => {
-                if partial.is_some() {
-                    return Err(CloseReason::Protocol("new message inside a fragmented one"));
-                }
-                let msg = Message {
-                    binary: frame.opcode == OP_BINARY,
-                    payload: frame.payload.to_vec(),
-                };
-                if frame.fin {
-                    finish(msg).map(Some)
-                } else {
-                    *partial = Some(msg);
-                    Ok(None)
-                }
-            }
-            OP_CONTINUATION => {
-                let Some(msg) = partial.as_mut() else {
-                    return Err(CloseReason::Protocol("continuation without a message"));
-                };
-                if msg.payload.len() + frame.payload.len() > max {
-                    return Err(CloseReason::TooBig);
-                }
-                msg.payload.extend_from_slice(&frame.payload);
-                if frame.fin {
-                    let msg = partial.take().expect("checked just above");
-                    finish(msg).map(Some)
-                } else {
-                    Ok(None)
-                }
-            }
-            _ => Err(CloseReason::Protocol("unknown opcode")),
         }
     }
 
@@ -399,31 +337,5 @@ impl Connection {
             message,
             client_id,
         });
-    }
-}
-
-/// Checks a completed message: text must be UTF-8 (1007 otherwise).
-fn finish(msg: Message) -> Result<Message, CloseReason> {
-    if !msg.binary && std::str::from_utf8(&msg.payload).is_err() {
-        return Err(CloseReason::InvalidData);
-    }
-    Ok(msg)
-}
-
-/// The reply to a client's close frame: echo a valid one, refuse a bad one.
-fn check_close(payload: &[u8]) -> CloseReason {
-    match payload.len() {
-        0 => CloseReason::Normal(1000),
-        1 => CloseReason::Protocol("close frame of one byte"),
-        _ => {
-            let code = CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
-            if !code.is_allowed() {
-                CloseReason::Protocol("invalid close code")
-            } else if std::str::from_utf8(&payload[2..]).is_err() {
-                CloseReason::InvalidData
-            } else {
-                CloseReason::Normal(u16::from(code))
-            }
-        }
     }
 }

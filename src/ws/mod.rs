@@ -7,7 +7,10 @@
 //! refuse (see [`reader`]).
 
 mod connection;
+#[cfg(debug_assertions)]
+pub mod echo;
 pub mod frame;
+mod message;
 pub mod reader;
 mod writer;
 
@@ -26,6 +29,31 @@ use crate::protocol::{Format, MSGPACK_SUBPROTOCOL};
 /// cookies) before upgrading, then hands the socket to its connection task.
 pub async fn upgrade(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.identity()?;
+    handshake(ctx, move |io, format, state| async move {
+        connection::run(io, identity, format, state).await
+    })
+    .await
+}
+
+/// `GET /api/v1/test/echo` in debug builds with `HEARTH_TEST_ECHO=1`: an
+/// unauthenticated echo for WebSocket conformance runs (see [`echo`]).
+#[cfg(debug_assertions)]
+pub async fn upgrade_echo(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    if !echo::enabled() {
+        return Err(ApiError::NotFound);
+    }
+    handshake(ctx, |io, _, state| echo::run(io, state)).await
+}
+
+type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+
+/// Answers the upgrade and runs `serve` on the socket once hyper hands it
+/// over, holding the connection's admission for the socket's life.
+async fn handshake<F, Fut>(ctx: Ctx, serve: F) -> Result<Response<Body>, ApiError>
+where
+    F: FnOnce(Upgraded, Format, Arc<crate::state::AppState>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let mut req = Request::from_parts(ctx.parts, ());
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
         return Err(ApiError::InvalidRequest(
@@ -48,7 +76,7 @@ pub async fn upgrade(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         // Held for the socket's life: it counts against the connection caps.
         let _admission = admission;
         match upgraded.await {
-            Ok(ws) => connection::run(ws.into_inner(), identity, format, state).await,
+            Ok(ws) => serve(ws.into_inner(), format, state).await,
             Err(e) => tracing::debug!(%peer, error = %e, "WebSocket upgrade failed."),
         }
     });

@@ -9,6 +9,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod api;
+mod autobahn;
 mod bench_smoke;
 mod browser;
 mod chaos;

@@ -1,0 +1,74 @@
+//! A WebSocket echo endpoint for conformance runs (the Autobahn cases), at
+//! `/api/v1/test/echo`. It exists only in debug builds and only when
+//! `HEARTH_TEST_ECHO=1` is set, so a release binary cannot serve it. It reads
+//! with the same reader, limits and message assembly as the chat gateway and
+//! writes through the same outbox and writer; only the chat protocol on top
+//! is left out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::message::Assembler;
+use super::reader::FrameReader;
+use super::{frame, writer};
+use crate::hub::{CloseReason, Outbox};
+use crate::ids::UserId;
+use crate::protocol::Format;
+use crate::state::AppState;
+
+/// Whether this process serves the echo endpoint.
+pub fn enabled() -> bool {
+    std::env::var_os("HEARTH_TEST_ECHO").is_some_and(|v| v == "1")
+}
+
+/// Echoes every message with its opcode until the peer closes.
+pub async fn run<S>(io: S, state: Arc<AppState>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(io);
+    let ws = &state.config.websocket;
+    let mut reader = FrameReader::new(rd, ws.max_message_bytes);
+    let outbox = Outbox::new(
+        state.hub.next_conn_id(),
+        UserId(uuid::Uuid::nil()),
+        [0; 32],
+        Format::Json,
+        ws.outbound_queue_frames,
+        state.shutdown.child_token(),
+    );
+    outbox.release(&HashMap::new());
+    let pacing = writer::Pacing {
+        ping_every: ws.ping_interval,
+        stall: ws.write_timeout,
+        coalesce: std::time::Duration::ZERO,
+    };
+    let writer = tokio::spawn(writer::run(wr, outbox.clone(), pacing));
+    let mut messages = Assembler::new(ws.max_message_bytes);
+    let reason = loop {
+        let frame = tokio::select! {
+            _ = outbox.closing.cancelled() => break CloseReason::ShuttingDown,
+            f = reader.next() => f,
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => break e.into(),
+        };
+        match messages.push(frame, &outbox) {
+            Err(reason) => break reason,
+            Ok(None) => {}
+            Ok(Some(m)) => {
+                let opcode = if m.binary {
+                    frame::OP_BINARY
+                } else {
+                    frame::OP_TEXT
+                };
+                outbox.push(frame::frame(opcode, &m.payload));
+            }
+        }
+    };
+    outbox.close(reason);
+    let _ = writer.await;
+}
