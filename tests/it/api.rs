@@ -180,7 +180,7 @@ async fn login_by_username_or_email_starts_a_cookie_session() {
                 "{required} missing: {cookie}"
             );
         }
-        // The cookie alone is a session.
+        // The cookie alone is a session, also among a browser's other cookies.
         let me = s
             .call("GET", "/api/v1/me")
             .auth(Auth::Cookie(token))
@@ -188,6 +188,15 @@ async fn login_by_username_or_email_starts_a_cookie_session() {
             .await;
         assert_eq!(me.status, 200, "{:?}", me.body);
         assert_eq!(me.body["user"]["username"], "grace");
+        let among_others = s
+            .call("GET", "/api/v1/me")
+            .header(
+                "cookie",
+                &format!("theme=dark; hearth_session={token}; lang=en"),
+            )
+            .send()
+            .await;
+        assert_eq!(among_others.status, 200, "{:?}", among_others.body);
     }
     let cases = [
         (json!({"login": "grace"}), 400, "invalid_request"),
@@ -318,6 +327,100 @@ async fn deleting_an_account_revokes_every_session_and_anonymises_its_messages()
         members["members"],
         json!([{"id": judy.id, "username": "judy"}])
     );
+}
+
+#[tokio::test]
+async fn racing_signups_for_one_name_or_email_make_one_account() {
+    let s = TestServer::spawn().await;
+    let attempts = |bodies: Vec<Value>| {
+        let (http, url) = (s.http.clone(), s.url("/api/v1/signup"));
+        async move {
+            let tasks: Vec<_> = bodies
+                .into_iter()
+                .map(|body| {
+                    let (http, url) = (http.clone(), url.clone());
+                    tokio::spawn(async move {
+                        let r = http.post(url).json(&body).send().await.expect("signup");
+                        let status = r.status().as_u16();
+                        let body: Value = r.json().await.expect("json");
+                        (status, body["error"]["code"].as_str().map(str::to_string))
+                    })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for t in tasks {
+                outcomes.push(t.await.expect("task"));
+            }
+            outcomes.sort();
+            outcomes
+        }
+    };
+    let same_name: Vec<Value> = ["racer", "RACER", "Racer", "rAcEr", "racer", "RaCeR"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            json!({"username": name, "email": format!("racer{i}@example.com"), "password": "password1"})
+        })
+        .collect();
+    let taken = Some("username_taken".to_string());
+    let mut want = vec![(201, None)];
+    want.extend(std::iter::repeat_n((409, taken), 5));
+    assert_eq!(attempts(same_name).await, want);
+
+    let same_email: Vec<Value> = (0..6)
+        .map(|i| {
+            let email = if i % 2 == 0 {
+                "Shared@Example.com"
+            } else {
+                "shared@example.com"
+            };
+            json!({"username": format!("sharer{i}"), "email": email, "password": "password1"})
+        })
+        .collect();
+    let taken = Some("email_taken".to_string());
+    let mut want = vec![(201, None)];
+    want.extend(std::iter::repeat_n((409, taken), 5));
+    assert_eq!(attempts(same_email).await, want);
+}
+
+#[tokio::test]
+async fn racing_posts_with_one_client_id_store_one_message() {
+    let s = TestServer::spawn().await;
+    let ray = s.user("ray").await;
+    let room = s.room(&ray, "race").await;
+    let url = s.url(&format!("/api/v1/rooms/{room}/messages"));
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let (http, url, token) = (s.http.clone(), url.clone(), ray.token.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"body": format!("attempt {i}"), "client_id": "one-key"}))
+                    .send()
+                    .await
+                    .expect("post");
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.expect("json");
+                (status, body["message"].clone())
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut messages = Vec::new();
+    for t in tasks {
+        let (status, message) = t.await.expect("task");
+        assert!(status == 201 || status == 200, "{status} {message}");
+        created += usize::from(status == 201);
+        messages.push(message);
+    }
+    assert_eq!(created, 1, "exactly one attempt stored a message");
+    assert!(
+        messages.iter().all(|m| *m == messages[0]),
+        "all got the same message"
+    );
+    s.say(&ray, &room, "next", None).await;
+    assert_eq!(s.history(&ray, &room).await.len(), 2);
 }
 
 // ---- Who may call what ----------------------------------------------------
@@ -579,9 +682,19 @@ async fn bad_input_is_never_a_500() {
                 .send()
                 .await;
             let shown = String::from_utf8_lossy(&payload[..payload.len().min(40)]).to_string();
-            assert!(r.status < 500, "{method} {path} {shown:?}: {} {:?}", r.status, r.body);
+            assert!(
+                r.status < 500,
+                "{method} {path} {shown:?}: {} {:?}",
+                r.status,
+                r.body
+            );
             if r.status >= 400 {
-                assert_api_error(r.status, &r.body, r.status, r.body["error"]["code"].as_str().unwrap_or("?"));
+                assert_api_error(
+                    r.status,
+                    &r.body,
+                    r.status,
+                    r.body["error"]["code"].as_str().unwrap_or("?"),
+                );
             }
         }
     }
@@ -1006,14 +1119,19 @@ async fn an_answered_post_is_at_once_in_history() {
         };
         assert_eq!(seq, i);
         let (_, page) = s
-            .get(&format!("/api/v1/rooms/{room}/messages?after={}", i - 1), Some(&ann.token))
+            .get(
+                &format!("/api/v1/rooms/{room}/messages?after={}", i - 1),
+                Some(&ann.token),
+            )
             .await;
         assert_eq!(
             seqs(&page),
             [i],
             "message {i} (over rest: {over_rest}) is readable once answered"
         );
-        let (_, one) = s.get(&format!("/api/v1/rooms/{room}"), Some(&ann.token)).await;
+        let (_, one) = s
+            .get(&format!("/api/v1/rooms/{room}"), Some(&ann.token))
+            .await;
         assert_eq!(one["room"]["last_seq"], i);
     }
 }

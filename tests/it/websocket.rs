@@ -101,25 +101,24 @@ async fn cookie_upgrades_are_judged_by_origin_and_bearer_upgrades_are_not() {
     let cookie = format!("hearth_session={}", boz.token);
     let bearer = format!("Bearer {}", boz.token);
     let own = s.origin();
-    let cases: Vec<(&str, (&str, &str), Option<&str>, bool)> = vec![
-        ("cookie, no Origin", ("cookie", &cookie), None, true),
-        ("cookie, own origin", ("cookie", &cookie), Some(&own), true),
-        (
-            "cookie, allowed",
-            ("cookie", &cookie),
-            Some("https://b.example"),
-            true,
-        ),
+    let (cookie, bearer) = (
+        ("cookie", cookie.as_str()),
+        ("authorization", bearer.as_str()),
+    );
+    let cases = [
+        ("cookie, no Origin", cookie, None, true),
+        ("cookie, own origin", cookie, Some(own.as_str()), true),
+        ("cookie, allowed", cookie, Some("https://b.example"), true),
         (
             "cookie, foreign",
-            ("cookie", &cookie),
+            cookie,
             Some("https://evil.example"),
             false,
         ),
-        ("cookie, opaque", ("cookie", &cookie), Some("null"), false),
+        ("cookie, opaque", cookie, Some("null"), false),
         (
             "bearer, foreign",
-            ("authorization", &bearer),
+            bearer,
             Some("https://evil.example"),
             true,
         ),
@@ -222,7 +221,8 @@ async fn resume_replays_only_what_each_named_room_missed_then_goes_live() {
     // A resume point past the head replays nothing; live goes on.
     let mut ahead = s.ws(&eve).await;
     ahead.hello(Some(json!({ unnamed.clone(): 999 }))).await;
-    s.say(&eve, &unnamed, "after the confused resume", None).await;
+    s.say(&eve, &unnamed, "after the confused resume", None)
+        .await;
     assert_eq!(next_delivery(&mut ahead).await, (unnamed.clone(), 6));
 
     // Resuming from 0 replays a room's whole history.
@@ -374,6 +374,16 @@ async fn joined_later_rooms_arrive_on_open_sockets_and_leaving_stops_them() {
         (&refused["code"], &refused["client_id"]),
         (&json!("not_a_member"), &json!("after-leaving"))
     );
+
+    // Coming back is announced again, and delivery resumes.
+    s.join(&kai, &later).await;
+    let joined = ws.next().await.expect("a joined frame");
+    assert_eq!(
+        (&joined["type"], &joined["room"]["id"]),
+        (&json!("joined"), &json!(later))
+    );
+    s.say(&lou, &later, "welcome back", None).await;
+    assert_eq!(next_delivery(&mut ws).await, (later.clone(), 3));
 }
 
 #[tokio::test]
@@ -518,7 +528,11 @@ async fn a_malformed_hello_is_refused_and_a_good_one_still_works() {
     ] {
         ws.send_json(bad.clone()).await;
         let f = ws.next().await.expect("an error frame");
-        assert_eq!((&f["type"], &f["code"]), (&json!("error"), &json!("invalid_frame")), "{bad} -> {f}");
+        assert_eq!(
+            (&f["type"], &f["code"]),
+            (&json!("error"), &json!("invalid_frame")),
+            "{bad} -> {f}"
+        );
     }
     ws.send(&room, "early", "not yet").await;
     assert_eq!(ws.next().await.expect("an error")["code"], "hello_first");
