@@ -53,6 +53,111 @@ async fn sigterm_closes_sockets_with_1001_stops_accepting_and_exits_0_quickly() 
 }
 
 #[tokio::test]
+async fn sigterm_is_not_held_up_by_stalled_clients() {
+    let mut s = TestServer::spawn().await;
+    let hana = s.user("hana").await;
+    let room = s.room(&hana, "stalled").await;
+    // A reader that stopped reading, with a tiny receive window, behind a
+    // burst of large messages.
+    let mut stuck = RawWs::connect_from(&s, &hana.token, "127.0.0.1", Some(4096)).await;
+    stuck.send_text(json!({"type": "hello"})).await;
+    let mut writer = s.ws(&hana).await;
+    writer.hello(None).await;
+    let big = "x".repeat(4000);
+    for i in 0..100 {
+        writer.send(&room, &format!("big-{i}"), &big).await;
+    }
+    let mut acked = 0;
+    while acked < 100 {
+        if writer.next().await.expect("acks")["type"] == "ack" {
+            acked += 1;
+        }
+    }
+    // Headers that never finish, and a body that never arrives.
+    let mut slow_headers = tokio::net::TcpStream::connect(&s.addr)
+        .await
+        .expect("connect");
+    let mut slow_body = tokio::net::TcpStream::connect(&s.addr)
+        .await
+        .expect("connect");
+    {
+        use tokio::io::AsyncWriteExt;
+        slow_headers
+            .write_all(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let head = format!(
+            "POST /api/v1/rooms/{room}/messages HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: 60000\r\n\r\n{{\"body\": \"",
+            hana.token
+        );
+        slow_body.write_all(head.as_bytes()).await.expect("write");
+    }
+
+    let started = Instant::now();
+    s.signal("TERM");
+    let status = s.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    s.restart();
+    assert_eq!(s.history(&hana, &room).await.len(), 100);
+}
+
+#[tokio::test]
+async fn every_post_answered_before_sigterm_is_kept() {
+    let mut s = TestServer::spawn().await;
+    let ivy = s.user("ivy").await;
+    let room = s.room(&ivy, "until-the-end").await;
+    let (http, url, token) = (
+        s.http.clone(),
+        s.url(&format!("/api/v1/rooms/{room}/messages")),
+        ivy.token.clone(),
+    );
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    let poster = tokio::spawn(async move {
+        let mut first = Some(first_tx);
+        let mut answered = Vec::new();
+        for i in 0.. {
+            let sent = http
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"body": format!("m{i}"), "client_id": format!("c{i}")}))
+                .send()
+                .await;
+            let Ok(r) = sent else { break };
+            match r.status().as_u16() {
+                201 => {
+                    let m: Value = r.json().await.expect("json");
+                    answered.push(m["message"]["id"].clone());
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                503 => break,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        answered
+    });
+    first_rx.await.expect("posting started");
+    s.signal("TERM");
+    let status = s.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success());
+    let answered = tokio::time::timeout(Duration::from_secs(20), poster)
+        .await
+        .expect("the poster stops")
+        .expect("poster");
+    s.restart();
+    let history = s.history(&ivy, &room).await;
+    let stored: Vec<&Value> = history.iter().map(|m| &m["id"]).collect();
+    for id in &answered {
+        assert!(stored.contains(&id), "answered message {id} was lost");
+    }
+    assert_contiguous(&history, history.len() as u64);
+}
+
+#[tokio::test]
 async fn a_restart_keeps_history_sessions_rooms_and_dedup_keys() {
     let mut s = TestServer::spawn().await;
     let cleo = s.user("cleo").await;
