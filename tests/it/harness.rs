@@ -586,6 +586,11 @@ impl Reply {
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_api_error(self.status, &self.body, status, code);
+        let content_type = self.header("content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("application/json"),
+            "errors are JSON, not {content_type:?}"
+        );
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -655,7 +655,10 @@ async fn invalid_utf8_in_a_text_message_closes_with_1007() {
 async fn protocol_violations_close_with_1002() {
     let s = TestServer::spawn().await;
     let wyn = s.user("wyn").await;
-    let violations: [(&str, bool, u8, Vec<u8>); 4] = [
+    let violations: [(&str, bool, u8, Vec<u8>); 7] = [
+        ("a ping over 125 bytes", true, 0x9, vec![b'p'; 126]),
+        ("a fragmented ping", false, 0x9, b"half".to_vec()),
+        ("a close frame of one byte", true, 0x8, vec![3]),
         ("a reserved bit set", true, 0x40 | 0x1, b"{}".to_vec()),
         ("an unknown opcode", true, 0x3, vec![]),
         (
@@ -680,6 +683,25 @@ async fn protocol_violations_close_with_1002() {
             Some(1002),
             "{what}"
         );
+    }
+}
+
+#[tokio::test]
+async fn protocol_pings_get_pongs_with_the_same_payload() {
+    let s = TestServer::spawn().await;
+    let zia = s.user("zia").await;
+    let mut ws = RawWs::connect(&s, &zia.token).await;
+    ws.send_text(json!({"type": "hello"})).await;
+    ws.send_frame(true, 0x9, b"are you there").await;
+    loop {
+        let f = ws
+            .next_frame(Duration::from_secs(10))
+            .await
+            .expect("a pong");
+        if f.opcode == 0xA {
+            assert_eq!(f.payload, b"are you there");
+            break;
+        }
     }
 }
 
