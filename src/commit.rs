@@ -255,6 +255,7 @@ impl Worker {
         match durable {
             Ok(()) => {
                 for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {
+                    self.advance_head(room, seq);
                     self.publish(room, seq, &event, &name);
                 }
             }
@@ -284,12 +285,16 @@ impl Worker {
             }
         }
 
-        // Ack, then publish: by the time anyone sees a message, it is on disk.
+        // Everything here is on disk. Per message: move the room's head (so
+        // history read after the ack has it), ack, then publish.
         for (a, outcome) in group.drain(..).zip(outcomes) {
             let published = match &outcome {
                 Outcome::New(seq, event) => Some((*seq, event.clone())),
                 _ => None,
             };
+            if let Some((seq, _)) = &published {
+                self.advance_head(a.room, *seq);
+            }
             reply(a.reply, a.room, a.client_id.as_deref(), outcome);
             if let Some((seq, event)) = published {
                 let name = self.author_name(a.author);
@@ -313,6 +318,15 @@ impl Worker {
         author_view(author, summary.as_deref()).username.to_string()
     }
 
+    /// Makes `seq` visible to readers (history, resume, `last_seq`). Always
+    /// before the event is published, so a connection that reads the head
+    /// after subscribing either replays the event or gets it live.
+    fn advance_head(&self, room: RoomId, seq: Seq) {
+        if let Some(r) = self.rooms.get(room) {
+            r.set_head(seq);
+        }
+    }
+
     fn publish(&self, room: RoomId, seq: Seq, event: &EventRecord, author_name: &str) {
         let EventKind::Message { author, .. } = &event.kind;
         let message = MessageView::of(
@@ -326,9 +340,6 @@ impl Worker {
             },
         );
         let encoded = Encoded::of(&ServerFrame::Message { message });
-        if let Some(r) = self.rooms.get(room) {
-            r.set_head(seq);
-        }
         self.hub.publish(room, seq, &encoded);
     }
 }

@@ -1102,7 +1102,6 @@ async fn a_posted_message_is_returned_whole_and_numbered_without_gaps() {
 /// Read-your-writes: once a post is answered, the message is in history
 /// and in the room's `last_seq`, for its author and everyone else.
 #[tokio::test]
-#[ignore = "server bug: the committer answers (201 / ack) before it advances the room head, so a read right after can miss the message"]
 async fn an_answered_post_is_at_once_in_history() {
     let s = TestServer::spawn().await;
     let ann = s.user("ann").await;

@@ -272,7 +272,9 @@ async fn run_client(
         } else {
             Duration::from_millis(rng.gen_range(100..900))
         };
-        let rotate_now = how.rotates && !done && rng.gen_bool(0.5);
+        // A rotating client's first reconnect always rotates, so every run
+        // sees a logout cut; later ones rotate at random.
+        let rotate_now = how.rotates && !done && (story.rotations == 0 || rng.gen_bool(0.5));
 
         let stream = tcp_from("127.0.0.1", &s.addr, slow_now.then_some(4096))
             .await
