@@ -109,7 +109,7 @@ impl Outbox {
             session,
             format,
             state: Mutex::new(State {
-                frames: Vec::with_capacity(8),
+                frames: Vec::new(),
                 held: Some(Vec::new()),
                 close: None,
             }),

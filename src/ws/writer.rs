@@ -18,8 +18,9 @@ static PING: [u8; 2] = [0x80 | frame::OP_PING, 0];
 /// How long the final frames and the close frame may take to go out.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Frames per vectored write (well under the kernel's IOV_MAX of 1024).
-const IOV_BATCH: usize = 128;
+/// Frames per vectored write (well under the kernel's IOV_MAX of 1024). The
+/// slice array lives in every idle writer's task, so it is kept small.
+const IOV_BATCH: usize = 64;
 
 /// How a connection's writer paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +45,8 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
         coalesce,
     } = pacing;
     let mut last_write: Option<tokio::time::Instant> = None;
-    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
+    // Grows with the first burst; an idle connection holds no buffer.
+    let mut batch: Vec<Bytes> = Vec::new();
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
