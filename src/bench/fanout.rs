@@ -441,6 +441,10 @@ fn drive(
         rss_end_bytes: rss_end.map(|s| s.rss_bytes),
         rss_per_connection_bytes: rss_per_conn,
         generator_cpu_secs: gen_end.cpu_secs - gen_start.cpu_secs,
+        server_runqueue_wait_secs: cpu_start
+            .zip(cpu_end)
+            .map(|(a, b)| b.runqueue_wait_secs - a.runqueue_wait_secs),
+        generator_runqueue_wait_secs: outcome.runqueue_wait_secs,
     };
     Ok((run, shared.sample_message.get().cloned()))
 }

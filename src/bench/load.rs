@@ -95,6 +95,8 @@ pub struct Outcome {
     /// Clients that did not see every message by the end.
     pub incomplete: usize,
     pub last_delivery: Option<Instant>,
+    /// Seconds the load threads waited, runnable, for a CPU.
+    pub runqueue_wait_secs: f64,
 }
 
 impl Outcome {
@@ -108,6 +110,7 @@ impl Outcome {
             reordered: 0,
             incomplete: 0,
             last_delivery: None,
+            runqueue_wait_secs: 0.0,
         }
     }
 
@@ -121,6 +124,7 @@ impl Outcome {
         self.reordered += other.reordered;
         self.incomplete += other.incomplete;
         self.last_delivery = self.last_delivery.max(other.last_delivery);
+        self.runqueue_wait_secs += other.runqueue_wait_secs;
     }
 }
 
@@ -269,6 +273,10 @@ fn run_thread(index: usize, plan: &Arc<Plan>, shared: &Arc<Shared>) -> Outcome {
     out.connect = local.connect.replace(histogram());
     out.received = local.received.get();
     out.last_delivery = local.last_delivery.get();
+    out.runqueue_wait_secs = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9);
     // Dropping the set closes every socket of this thread.
     drop(set);
     out

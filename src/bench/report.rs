@@ -116,6 +116,11 @@ pub struct Run {
     pub rss_after_connect_bytes: Option<u64>,
     pub rss_end_bytes: Option<u64>,
     pub rss_per_connection_bytes: Option<f64>,
+    /// Seconds the server's threads waited for a CPU while runnable, over
+    /// the window: high means the machine, not the server, set the pace.
+    pub server_runqueue_wait_secs: Option<f64>,
+    /// The same for the load generator's threads, over their whole run.
+    pub generator_runqueue_wait_secs: f64,
     /// This process's CPU over the window: a generator near 100% per
     /// thread is a bottleneck of its own.
     pub generator_cpu_secs: f64,
@@ -264,6 +269,20 @@ fn rows(r: &Report) -> Vec<(String, String, String)> {
         "generator CPU s",
         format!("{:.2}", h.generator_cpu_secs),
         c.map(|c| format!("{:.2}", c.generator_cpu_secs)),
+    );
+    let waits = |x: &Run| {
+        format!(
+            "{} / {:.2}",
+            x.server_runqueue_wait_secs
+                .map(|w| format!("{w:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            x.generator_runqueue_wait_secs
+        )
+    };
+    row(
+        "run-queue wait s, server / generator",
+        waits(h),
+        c.map(waits),
     );
     rows
 }

@@ -140,6 +140,10 @@ pub struct Sample {
     pub cpu_secs: f64,
     /// Resident set size, bytes.
     pub rss_bytes: u64,
+    /// Seconds its live threads spent runnable but waiting for a CPU
+    /// (`/proc/PID/task/*/schedstat`): on a shared machine, how much the
+    /// rest of the machine held it back.
+    pub runqueue_wait_secs: f64,
 }
 
 /// Linux reports CPU times in USER_HZ ticks, fixed at 100 by its ABI.
@@ -170,7 +174,21 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
     Ok(Sample {
         cpu_secs,
         rss_bytes: rss_kib * 1024,
+        runqueue_wait_secs: runqueue_wait(pid),
     })
+}
+
+/// The run-queue wait of every live thread of `pid`, in seconds.
+fn runqueue_wait(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let nanos: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
 }
 
 /// Samples once RSS has stopped moving (two samples 250 ms apart within
