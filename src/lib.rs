@@ -150,9 +150,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         commit_thread,
     } = open(config, shutdown)?;
     let config = &state.config;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let metrics_listener = match config.metrics_listen {
         Some(at) => Some(
@@ -202,6 +201,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         state,
         done,
     })
+}
+
+/// Connections the kernel may queue before we accept them. The default of
+/// 128 overflowed when thousands of clients reconnected at once (each
+/// dropped SYN costs the client a 1 s retransmit); the kernel caps this at
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's bind does: a restarted server can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Runs until `shutdown` is cancelled, then stops cleanly.
