@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 /// Settings for the server the bench starts: setup must not be throttled
-/// (signups, logins and sends are rate-limited per IP and per user, and
-/// every bench client comes from loopback), and per-request info logs
-/// would measure the terminal rather than the server.
+/// (signups, logins, sends and connections are limited per IP and per
+/// user, and every bench client comes from loopback), and per-request info
+/// logs would measure the terminal rather than the server. A server given
+/// with `--url` needs the same settings.
 pub const SERVER_ENV: &[(&str, &str)] = &[
     ("HEARTH_SIGNUP_BURST", "1000000"),
     ("HEARTH_LOGIN_PER_MINUTE", "1000000"),
@@ -20,6 +21,10 @@ pub const SERVER_ENV: &[(&str, &str)] = &[
     ("HEARTH_MAX_FRAMES_PER_SEC", "1000000"),
     ("HEARTH_HASH_CONCURRENCY", "2"),
     ("HEARTH_MAX_CONNECTIONS", "19900"),
+    // Every bench client comes from loopback: one address.
+    ("HEARTH_MAX_CONNECTIONS_PER_IP", "19900"),
+    // Every bench client comes from loopback, and WebSockets count per IP.
+    ("HEARTH_MAX_CONNECTIONS_PER_IP", "19900"),
     ("HEARTH_LOG_LEVEL", "warn"),
 ];
 

@@ -51,13 +51,15 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<Arc<
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             state.metrics.refused_connections.inc();
-            tracing::warn!(%peer, "Connection refused: at max_connections.");
+            // Counted, and logged only at debug: a flood of refusals must
+            // not become a flood of log lines.
+            tracing::debug!(%peer, "Connection refused: at max_connections.");
             drop(stream);
             continue;
         };
         let Some(per_ip) = per_ip.admit(peer.ip()) else {
             state.metrics.refused_connections.inc();
-            tracing::warn!(%peer, "Connection refused: at max_connections_per_ip.");
+            tracing::debug!(%peer, "Connection refused: at max_connections_per_ip.");
             drop(stream);
             continue;
         };
