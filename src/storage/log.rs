@@ -123,7 +123,8 @@ impl<'a> RoomLog<'a> {
             .transpose()
     }
 
-    /// Events with `from <= seq <= to`, ascending, at most `limit`.
+    /// Events with `from <= seq <= to`, ascending, at most `limit` of the
+    /// oldest.
     pub fn range(
         &self,
         room: RoomId,
@@ -131,23 +132,7 @@ impl<'a> RoomLog<'a> {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, EventRecord)>> {
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::with_capacity(limit.min(256));
-        for kv in self
-            .tree
-            .range(event_key(room, from)..=event_key(room, to))
-            .take(limit)
-        {
-            let (k, v) = kv?;
-            let seq = seq_value(&k[17..]);
-            out.push((
-                seq,
-                records::decode("roomlog", &format!("{room}/{seq}"), &v)?,
-            ));
-        }
-        Ok(out)
+        self.scan(room, from, to, limit, false)
     }
 
     /// The newest events with `from <= seq <= to`, at most `limit`, ascending.
@@ -158,16 +143,32 @@ impl<'a> RoomLog<'a> {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, EventRecord)>> {
+        let mut out = self.scan(room, from, to, limit, true)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Up to `limit` events of `from..=to`, walking down from `to` when
+    /// `newest_first`.
+    fn scan(
+        &self,
+        room: RoomId,
+        from: Seq,
+        to: Seq,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Seq, EventRecord)>> {
         if from > to {
             return Ok(Vec::new());
         }
+        let range = self.tree.range(event_key(room, from)..=event_key(room, to));
+        let entries: Box<dyn Iterator<Item = _>> = if newest_first {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
         let mut out = Vec::with_capacity(limit.min(256));
-        for kv in self
-            .tree
-            .range(event_key(room, from)..=event_key(room, to))
-            .rev()
-            .take(limit)
-        {
+        for kv in entries.take(limit) {
             let (k, v) = kv?;
             let seq = seq_value(&k[17..]);
             out.push((
@@ -175,7 +176,6 @@ impl<'a> RoomLog<'a> {
                 records::decode("roomlog", &format!("{room}/{seq}"), &v)?,
             ));
         }
-        out.reverse();
         Ok(out)
     }
 }

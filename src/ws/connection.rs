@@ -36,20 +36,14 @@ where
     // fragments is checked as they are joined.
     let mut reader = FrameReader::new(rd, ws.max_message_bytes);
 
-    let outbox = Outbox::new(
-        state.hub.next_conn_id(),
+    let (outbox, writer) = writer::start(
+        wr,
+        &state,
         identity.user,
         identity.session,
         format,
-        ws.outbound_queue_frames,
-        state.shutdown.child_token(),
+        ws.coalesce,
     );
-    let pacing = writer::Pacing {
-        ping_every: ws.ping_interval,
-        stall: ws.write_timeout,
-        coalesce: ws.coalesce,
-    };
-    let writer = tokio::spawn(writer::run(wr, outbox.clone(), pacing));
     let mut conn = Connection {
         state: state.clone(),
         outbox: outbox.clone(),

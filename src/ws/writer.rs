@@ -11,6 +11,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::frame;
 use crate::hub::{CloseReason, Outbox};
+use crate::ids::UserId;
+use crate::protocol::Format;
+use crate::state::AppState;
 
 /// An empty ping, sent on every heartbeat.
 static PING: [u8; 2] = [0x80 | frame::OP_PING, 0];
@@ -35,6 +38,34 @@ pub struct Pacing {
     /// out together, so under load one syscall carries many frames and an
     /// idle writer is not woken once per delivery.
     pub coalesce: Duration,
+}
+
+/// Creates a connection's outbox and spawns its writer, paced by the
+/// configuration (`coalesce` given separately: the echo endpoint uses 0).
+pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
+    io: W,
+    state: &AppState,
+    user: UserId,
+    session: [u8; 32],
+    format: Format,
+    coalesce: Duration,
+) -> (Arc<Outbox>, tokio::task::JoinHandle<()>) {
+    let ws = &state.config.websocket;
+    let outbox = Outbox::new(
+        state.hub.next_conn_id(),
+        user,
+        session,
+        format,
+        ws.outbound_queue_frames,
+        state.shutdown.child_token(),
+    );
+    let pacing = Pacing {
+        ping_every: ws.ping_interval,
+        stall: ws.write_timeout,
+        coalesce,
+    };
+    let writer = tokio::spawn(run(io, outbox.clone(), pacing));
+    (outbox, writer)
 }
 
 /// Writes the connection's frames until it closes.
