@@ -206,6 +206,30 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.common.json_file {
         std::fs::write(p, format!("{json}\n"))?;
     }
+    if let Some(p) = &args.common.report {
+        let md = format!(
+            "## `{}`\n\nMachine: {} × {}; load average before: {}.\n\n\
+             | clients | requests | req/s | p50 / p99 / max ms | server cores | server CPU µs per request | failed |\n\
+             |---:|---:|---:|---:|---:|---:|---:|\n\
+             | {} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {} | {} |\n",
+            report.command,
+            report.machine.nproc,
+            report.machine.cpu_model,
+            report.machine.loadavg_before,
+            report.clients,
+            report.requests,
+            report.requests_per_sec,
+            report.latency_ms.p50,
+            report.latency_ms.p99,
+            report.latency_ms.max,
+            report.server_cores.map_or("-".into(), |c| format!("{c:.2}")),
+            report
+                .server_cpu_us_per_request
+                .map_or("-".into(), |c| format!("{c:.1}")),
+            report.failed,
+        );
+        std::fs::write(p, md).with_context(|| format!("cannot write {}", p.display()))?;
+    }
     if failed > 0 {
         bail!("{failed} requests failed");
     }
