@@ -21,8 +21,6 @@ pub const SERVER_ENV: &[(&str, &str)] = &[
     ("HEARTH_MAX_FRAMES_PER_SEC", "1000000"),
     ("HEARTH_HASH_CONCURRENCY", "2"),
     ("HEARTH_MAX_CONNECTIONS", "19900"),
-    // Every bench client comes from loopback: one address.
-    ("HEARTH_MAX_CONNECTIONS_PER_IP", "19900"),
     // Every bench client comes from loopback, and WebSockets count per IP.
     ("HEARTH_MAX_CONNECTIONS_PER_IP", "19900"),
     ("HEARTH_LOG_LEVEL", "warn"),
