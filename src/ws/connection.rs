@@ -51,7 +51,7 @@ where
         subscribed: Vec::new(),
         greeted: false,
         strikes: 0,
-        frames: Bucket::new(ws.max_frames_per_sec),
+        frames: frame_limiter(ws.max_frames_per_sec),
     };
     let reason = conn.read_loop(&mut reader).await;
     outbox.close(reason);
@@ -65,6 +65,12 @@ where
     tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
 }
 
+fn frame_limiter(per_sec: u32) -> governor::DefaultDirectRateLimiter {
+    let nz = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+    let quota = governor::Quota::per_second(nz(per_sec)).allow_burst(nz(per_sec.saturating_mul(4)));
+    governor::RateLimiter::direct(quota)
+}
+
 struct Connection {
     state: Arc<AppState>,
     outbox: Arc<Outbox>,
@@ -74,39 +80,9 @@ struct Connection {
     greeted: bool,
     /// Sends refused by the rate limit since the last accepted one.
     strikes: u32,
-    /// Every message this connection sends, whatever its kind.
-    frames: Bucket,
-}
-
-/// A token bucket for one connection's incoming messages: `rate` a second,
-/// bursts of four times that.
-struct Bucket {
-    tokens: f64,
-    rate: f64,
-    last: tokio::time::Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Bucket {
-        Bucket {
-            tokens: f64::from(rate) * 4.0,
-            rate: f64::from(rate),
-            last: tokio::time::Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.rate * 4.0);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+    /// Every message this connection sends, whatever its kind: a rate a
+    /// second, bursts of four times that.
+    frames: governor::DefaultDirectRateLimiter,
 }
 
 impl Connection {
@@ -149,7 +125,7 @@ impl Connection {
 
     /// Acts on one client message; `Some` closes the connection.
     async fn on_message(&mut self, msg: Message) -> Option<CloseReason> {
-        if !self.frames.take() {
+        if self.frames.check().is_err() {
             return Some(CloseReason::Policy("too many messages"));
         }
         let format = if msg.binary {

@@ -531,3 +531,20 @@ async fn a_deeply_nested_msgpack_frame_does_not_crash_the_server() {
     );
     assert_still_serving(&s, &alice, &room, "a nested MessagePack frame").await;
 }
+
+#[tokio::test]
+async fn a_flood_of_any_frames_closes_the_socket_with_1008() {
+    let s = TestServer::spawn_with(&[("HEARTH_MAX_FRAMES_PER_SEC", "5")]).await;
+    let alice = s.user("alice").await;
+    let mut ws = s.ws(&alice).await;
+    ws.hello(None).await;
+    // Pings cost nothing to send and are not sends, so only the
+    // per-connection message budget (5/s, bursts of 20) stops them.
+    for _ in 0..100 {
+        ws.send_json(json!({"type": "ping"})).await;
+    }
+    assert_eq!(ws.close_code().await, Some(1008));
+    // Others are unaffected.
+    let mut again = s.ws(&alice).await;
+    again.hello(None).await;
+}
