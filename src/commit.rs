@@ -233,12 +233,17 @@ impl Worker {
 
         let wrote = batch.len;
         let started = Instant::now();
-        let durable = if wrote == 0 {
+        // A group of only duplicates still flushes while earlier events wait
+        // for a successful flush: a duplicate's ack may name one of them.
+        let durable = if wrote == 0 && self.unpublished.is_empty() {
             Ok(())
         } else {
-            log.apply(batch)
-                .map_err(|e| (e, false))
-                .and_then(|()| self.store.flush().map_err(|e| (e, true)))
+            let applied = if wrote > 0 {
+                log.apply(batch).map_err(|e| (e, false))
+            } else {
+                Ok(())
+            };
+            applied.and_then(|()| self.store.flush().map_err(|e| (e, true)))
         };
         if wrote > 0 {
             use std::sync::atomic::Ordering::Relaxed;
@@ -277,8 +282,17 @@ impl Worker {
                         self.heads.remove(&a.room);
                     }
                 }
-                for o in outcomes.iter_mut() {
-                    if matches!(o, Outcome::New(..)) {
+                for (a, o) in group.iter().zip(outcomes.iter_mut()) {
+                    // New events are not durable; nor is a duplicate of one
+                    // still waiting past its room's durable head.
+                    let undurable = match o {
+                        Outcome::New(..) => true,
+                        Outcome::Duplicate(seq, _) => {
+                            self.rooms.get(a.room).is_none_or(|r| *seq > r.head())
+                        }
+                        Outcome::Failed(_) => false,
+                    };
+                    if undurable {
                         *o = Outcome::Failed(ApiError::StorageFailed);
                     }
                 }
