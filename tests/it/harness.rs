@@ -711,34 +711,7 @@ impl RawFrame {
 impl RawWs {
     /// Upgrades with a Bearer token; panics unless the server answers 101.
     pub async fn connect(server: &TestServer, token: &str) -> RawWs {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
-        let request = format!(
-            "GET /api/v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             Authorization: Bearer {token}\r\n\r\n",
-            server.addr
-        );
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 1024];
-            let n = tokio::time::timeout(FRAME_WAIT, stream.read(&mut chunk))
-                .await
-                .expect("handshake answer in time")
-                .expect("read");
-            assert!(n > 0, "the server closed during the handshake");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        RawWs {
-            stream,
-            buf: buf[end..].to_vec(),
-        }
+        RawWs::connect_from(server, token, "127.0.0.1", None).await
     }
 
     /// Sends one masked frame.
