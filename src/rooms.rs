@@ -42,6 +42,24 @@ impl Room {
         read(&self.members).iter().copied().collect()
     }
 
+    /// The stored message an earlier send with this `client_id` became, if
+    /// it is durable. Lets a retry be answered without spending the
+    /// sender's rate budget; anything newer is left to the committer.
+    pub fn durable_duplicate(
+        &self,
+        store: &Store,
+        author: UserId,
+        client_id: &str,
+    ) -> storage::Result<Option<(Seq, crate::storage::records::EventRecord)>> {
+        let log = store.log();
+        match log.dedup(self.record.id, author, client_id)? {
+            Some(seq) if seq <= self.head() => {
+                Ok(log.event(self.record.id, seq)?.map(|e| (seq, e)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub fn view(&self, viewer: UserId) -> RoomView<'_> {
         let members = read(&self.members);
         RoomView {

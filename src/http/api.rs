@@ -442,6 +442,10 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
     validate::body(&body.body)?;
     if let Some(c) = &body.client_id {
         validate::client_id(c)?;
+        if let Some((seq, event)) = room.durable_duplicate(&state.store, id.user, c)? {
+            let message = message_json(&state, room.record.id, seq, &event);
+            return Ok(json_response(StatusCode::OK, &json!({"message": message})));
+        }
     }
     state.limits.send.check(&id.user)?;
     let (tx, rx) = oneshot::channel();

@@ -271,6 +271,24 @@ impl Connection {
                 return None;
             }
         };
+        // A retry of a stored message is answered with its ack at once and
+        // costs no rate budget.
+        match room.durable_duplicate(&state.store, self.identity.user, &client_id) {
+            Ok(Some((seq, event))) => {
+                self.push(&ServerFrame::Ack {
+                    client_id: &client_id,
+                    room: room.record.id,
+                    seq,
+                    id: event.id,
+                });
+                return None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.send_api_error(&e.into(), cid);
+                return None;
+            }
+        }
         if let Err(e) = state.limits.send.check(&self.identity.user) {
             self.strikes += 1;
             if self.strikes >= MAX_STRIKES {

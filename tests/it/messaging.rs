@@ -121,3 +121,35 @@ async fn acked_messages_survive_kill_9() {
     let history = s.history(&alice, &room).await;
     assert_contiguous(&history, 200);
 }
+
+#[tokio::test]
+async fn a_retry_is_answered_even_when_the_sender_is_over_the_rate_limit() {
+    let s =
+        TestServer::spawn_with(&[("HEARTH_SEND_BURST", "2"), ("HEARTH_SEND_PER_SEC", "1")]).await;
+    let alice = s.user("alice").await;
+    let room = s.room(&alice, "general").await;
+    let first = s.say(&alice, &room, "one", Some("k1")).await;
+    s.say(&alice, &room, "two", Some("k2")).await;
+    // The budget is spent: a new message is refused...
+    let (status, _) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&alice.token),
+            json!({"body": "three", "client_id": "k3"}),
+        )
+        .await;
+    assert_eq!(status, 429);
+    // ...but a retry of a stored one gets the original, over REST and WS.
+    let again = s.say(&alice, &room, "one", Some("k1")).await;
+    assert_eq!(
+        (again["seq"].clone(), again["id"].clone()),
+        (first["seq"].clone(), first["id"].clone())
+    );
+    let mut ws = s.ws(&alice).await;
+    ws.hello(None).await;
+    ws.send(&room, "k1", "one").await;
+    let ack = ws.expect("ack").await;
+    assert_eq!(ack["seq"], first["seq"]);
+    assert_eq!(ack["id"], first["id"]);
+    assert_eq!(s.history(&alice, &room).await.len(), 2);
+}
