@@ -34,6 +34,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+mod locks;
 pub mod metrics;
 pub mod protocol;
 pub mod rooms;

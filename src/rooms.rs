@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::ids::{RoomId, Seq, UserId};
+use crate::locks::{read, write};
 use crate::protocol::{AuthorView, RoomView, DELETED_USERNAME};
 use crate::storage::{self, RoomRecord, Store, UserRecord};
 
@@ -263,12 +264,4 @@ pub fn author_view(id: UserId, summary: Option<&UserSummary>) -> AuthorView<'_> 
             deleted: true,
         },
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
 }

@@ -321,16 +321,7 @@ pub fn table(r: &Report) -> String {
         let _ = writeln!(out, "{name:w0$}  {h:>w1$}  {c:>}");
     }
     if let Some(ratio) = &r.ratio {
-        let _ = writeln!(
-            out,
-            "hearth / ceiling: throughput {:.2}, CPU efficiency {}, p99 latency {:.2}×",
-            ratio.throughput,
-            ratio
-                .cpu_efficiency
-                .map(|v| format!("{v:.2}"))
-                .unwrap_or_else(|| "-".into()),
-            ratio.p99_latency
-        );
+        let _ = writeln!(out, "{}", ratio_line(ratio));
     }
     if let Some(l) = &r.logins {
         let _ = writeln!(
@@ -368,16 +359,7 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(out, "| {name} | {h} | {c} |");
     }
     if let Some(ratio) = &r.ratio {
-        let _ = writeln!(
-            out,
-            "\nhearth / ceiling: throughput {:.2}, CPU efficiency {}, p99 latency {:.2}×.",
-            ratio.throughput,
-            ratio
-                .cpu_efficiency
-                .map(|v| format!("{v:.2}"))
-                .unwrap_or_else(|| "-".into()),
-            ratio.p99_latency
-        );
+        let _ = writeln!(out, "\n{}.", ratio_line(ratio));
     }
     for n in &r.notes {
         let _ = writeln!(out, "\nNote: {n}");
@@ -388,4 +370,16 @@ pub fn markdown(r: &Report) -> String {
         if r.passed { "passed" } else { "FAILED" }
     );
     out
+}
+
+/// The hearth / ceiling comparison, as both the table and the report say it.
+fn ratio_line(ratio: &Ratio) -> String {
+    let cpu = ratio
+        .cpu_efficiency
+        .map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "hearth / ceiling: throughput {:.2}, CPU efficiency {cpu}, p99 latency {:.2}×",
+        ratio.throughput, ratio.p99_latency
+    )
 }

@@ -203,7 +203,7 @@ impl PerIp {
     }
 
     fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = crate::locks::lock(&self.counts);
         let n = counts.entry(ip).or_insert(0);
         if *n >= self.max {
             return None;
@@ -218,7 +218,7 @@ impl PerIp {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = crate::locks::lock(&self.counts);
         if let Some(n) = counts.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

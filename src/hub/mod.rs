@@ -17,6 +17,7 @@ use bytes::Bytes;
 pub use outbox::{CloseReason, ConnId, Outbox};
 
 use crate::ids::{RoomId, Seq, UserId};
+use crate::locks::{read, write};
 use crate::protocol::{Format, ServerFrame};
 use crate::ws::frame;
 
@@ -170,14 +171,4 @@ impl Hub {
     pub fn connection_count(&self) -> usize {
         read(&self.users).values().map(HashMap::len).sum()
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    // The maps stay consistent even if a holder panicked: each update is a
-    // single insert or remove.
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
 }
