@@ -86,7 +86,30 @@ struct State {
     /// While the connection replays history, live room events wait here
     /// (see [`Outbox::release`]); `None` once it is live.
     held: Option<Vec<(RoomId, Seq, Bytes)>>,
+    /// After the replay, per room, the last seq the client already has. A
+    /// head can be read (and replayed) a moment before the committer
+    /// publishes that event, so the first live events of a room may repeat
+    /// the replay's tail; they are dropped here. A room's entry goes once
+    /// a newer event passes, so the steady path pays one emptiness check.
+    floors: HashMap<RoomId, Seq>,
     close: Option<CloseReason>,
+}
+
+impl State {
+    /// Whether a live event is one the client already has.
+    fn already_sent(&mut self, room: RoomId, seq: Seq) -> bool {
+        if self.floors.is_empty() {
+            return false;
+        }
+        match self.floors.get(&room) {
+            Some(&floor) if seq <= floor => true,
+            Some(_) => {
+                self.floors.remove(&room);
+                false
+            }
+            None => false,
+        }
+    }
 }
 
 /// What the writer takes from the queue in one go.
@@ -111,6 +134,7 @@ impl Outbox {
             state: Mutex::new(State {
                 frames: Vec::new(),
                 held: Some(Vec::new()),
+                floors: HashMap::new(),
                 close: None,
             }),
             notify: Notify::new(),
@@ -146,6 +170,8 @@ impl Outbox {
         let over = if let Some(held) = &mut s.held {
             held.push((room, seq, frame));
             held.len() > self.capacity
+        } else if s.already_sent(room, seq) {
+            return;
         } else if s.frames.len() >= self.capacity {
             true
         } else {
@@ -166,11 +192,11 @@ impl Outbox {
     pub fn release(&self, replayed: &HashMap<RoomId, Seq>) {
         let mut s = self.lock();
         let Some(held) = s.held.take() else { return };
+        s.floors = replayed.clone();
         for (room, seq, frame) in held {
-            if replayed.get(&room).is_some_and(|&done| seq <= done) {
-                continue;
+            if !s.already_sent(room, seq) {
+                s.frames.push(frame);
             }
-            s.frames.push(frame);
         }
         let over = s.frames.len() > self.capacity;
         drop(s);
@@ -240,5 +266,34 @@ impl Outbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         crate::locks::lock(&self.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ServerFrame;
+
+    #[test]
+    fn a_late_publish_of_a_replayed_event_is_not_sent_twice() {
+        let room = RoomId::generate();
+        let outbox = Outbox::new(
+            ConnId(1),
+            UserId::generate(),
+            [0; 32],
+            Format::Json,
+            16,
+            CancellationToken::new(),
+        );
+        let event = Encoded::of(&ServerFrame::Pong);
+        // The head read for the replay already included seq 5, whose
+        // publish reaches the outbox only after the replay ended.
+        outbox.release(&HashMap::from([(room, Seq(5))]));
+        outbox.push_event(room, Seq(5), &event);
+        outbox.push_event(room, Seq(6), &event);
+        outbox.push_event(room, Seq(7), &event);
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames);
+        assert_eq!(frames.len(), 2, "seq 5 was replayed; only 6 and 7 go live");
     }
 }
