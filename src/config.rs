@@ -107,8 +107,8 @@ struct RawLimits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSessions {
-    idle_days: u64,
-    absolute_days: u64,
+    idle_secs: u64,
+    absolute_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -581,17 +581,19 @@ impl RawConfig {
             "limits.hash_concurrency",
             self.limits.hash_concurrency as u64,
         );
+        // A hundred years.
+        const DAY: u64 = 86_400;
         at_most(
             &mut problems,
-            "sessions.idle_days",
-            self.sessions.idle_days,
-            36_500,
+            "sessions.idle_secs",
+            self.sessions.idle_secs,
+            36_500 * DAY,
         );
         at_most(
             &mut problems,
-            "sessions.absolute_days",
-            self.sessions.absolute_days,
-            36_500,
+            "sessions.absolute_secs",
+            self.sessions.absolute_secs,
+            36_500 * DAY,
         );
         // 1 TiB: past that the byte count would not fit, and no machine has it.
         at_most(
@@ -600,11 +602,11 @@ impl RawConfig {
             self.storage.cache_mb,
             1 << 20,
         );
-        positive(&mut problems, "sessions.idle_days", self.sessions.idle_days);
+        positive(&mut problems, "sessions.idle_secs", self.sessions.idle_secs);
         positive(
             &mut problems,
-            "sessions.absolute_days",
-            self.sessions.absolute_days,
+            "sessions.absolute_secs",
+            self.sessions.absolute_secs,
         );
         positive(&mut problems, "storage.cache_mb", self.storage.cache_mb);
         positive(
@@ -617,7 +619,6 @@ impl RawConfig {
             1 => return Err(problems.remove(0)),
             _ => return Err(ConfigError::Several(problems)),
         }
-        const DAY: u64 = 86_400;
         Ok(Config {
             listen,
             data: self.data,
@@ -655,8 +656,8 @@ impl RawConfig {
                 hash_concurrency: self.limits.hash_concurrency as usize,
             },
             sessions: SessionsConfig {
-                idle: Duration::from_secs(self.sessions.idle_days * DAY),
-                absolute: Duration::from_secs(self.sessions.absolute_days * DAY),
+                idle: Duration::from_secs(self.sessions.idle_secs),
+                absolute: Duration::from_secs(self.sessions.absolute_secs),
             },
             storage: StorageConfig {
                 cache_bytes: self.storage.cache_mb * 1024 * 1024,

@@ -42,12 +42,18 @@ impl Token {
 pub struct Identity {
     pub user: UserId,
     pub session: TokenHash,
+    /// When the session ends whatever its use (its absolute lifetime): a
+    /// WebSocket opened with it is closed then.
+    pub expires: Millis,
 }
 
 /// A cached session, with its last use kept in memory between writes.
 struct CachedSession {
     record: SessionRecord,
+    /// The last use, in milliseconds since the epoch.
     last_seen: AtomicU64,
+    /// The last use written to the store.
+    last_written: AtomicU64,
 }
 
 /// Persisted sessions with a cache in front, so most requests do no I/O and
@@ -88,50 +94,83 @@ impl Sessions {
     }
 
     /// Resolves a token to its identity, if the session is alive and the
-    /// account is in good standing.
+    /// account is in good standing. Counts as a use of the session.
     pub fn authenticate(
         &self,
         token: &str,
         directory: &Directory,
     ) -> storage::Result<Option<Identity>> {
         let hash = Token::hash(token);
-        let cached = match self.cache.get(&hash) {
-            Some(c) => c,
-            None => {
-                let Some(record) = self.store.session(&hash)? else {
-                    return Ok(None);
-                };
-                let c = Arc::new(CachedSession {
-                    last_seen: AtomicU64::new(record.last_seen.0),
-                    record,
-                });
-                self.cache.insert(hash, c.clone());
-                c
-            }
-        };
-        let now = Millis::now();
-        let last_seen = cached.last_seen.load(Ordering::Relaxed);
-        let expired = now.0.saturating_sub(cached.record.created_at.0)
-            > self.lifetimes.absolute.as_millis() as u64
-            || now.0.saturating_sub(last_seen) > self.lifetimes.idle.as_millis() as u64;
-        if expired {
-            self.revoke(&hash)?;
+        let Some(cached) = self.live(&hash)? else {
             return Ok(None);
-        }
+        };
         match directory.get(cached.record.user) {
             Some(u) if !u.deleted && !u.disabled => {}
             _ => return Ok(None),
         }
-        if now.0.saturating_sub(last_seen) > LAST_SEEN_WRITE_EVERY.as_millis() as u64 {
-            cached.last_seen.store(now.0, Ordering::Relaxed);
-            let mut record = cached.record.clone();
-            record.last_seen = now;
-            self.store.put_session(&hash, &record)?;
-        }
         Ok(Some(Identity {
             user: cached.record.user,
             session: hash,
+            expires: Millis(
+                cached
+                    .record
+                    .created_at
+                    .0
+                    .saturating_add(self.lifetimes.absolute.as_millis() as u64),
+            ),
         }))
+    }
+
+    /// Records a use of a session that is already authenticated (a frame on
+    /// its WebSocket), so an open connection keeps its session from idling
+    /// out. Returns false if the session has ended.
+    pub fn touch(&self, hash: &TokenHash) -> storage::Result<bool> {
+        Ok(self.live(hash)?.is_some())
+    }
+
+    /// The session, if it has not expired: ends it if it has, and records
+    /// this use (written back at most every [`LAST_SEEN_WRITE_EVERY`], or
+    /// more often when the idle lifetime is shorter than that).
+    fn live(&self, hash: &TokenHash) -> storage::Result<Option<Arc<CachedSession>>> {
+        let cached = match self.cache.get(hash) {
+            Some(c) => c,
+            None => {
+                let Some(record) = self.store.session(hash)? else {
+                    return Ok(None);
+                };
+                let c = Arc::new(CachedSession {
+                    last_seen: AtomicU64::new(record.last_seen.0),
+                    last_written: AtomicU64::new(record.last_seen.0),
+                    record,
+                });
+                self.cache.insert(*hash, c.clone());
+                c
+            }
+        };
+        let now = Millis::now().0;
+        let idle = self.lifetimes.idle.as_millis() as u64;
+        let absolute = self.lifetimes.absolute.as_millis() as u64;
+        let last_seen = cached.last_seen.load(Ordering::Relaxed);
+        if now.saturating_sub(cached.record.created_at.0) >= absolute
+            || now.saturating_sub(last_seen) >= idle
+        {
+            self.revoke(hash)?;
+            return Ok(None);
+        }
+        cached.last_seen.fetch_max(now, Ordering::Relaxed);
+        let write_every = (LAST_SEEN_WRITE_EVERY.as_millis() as u64).min(idle / 4);
+        let written = cached.last_written.load(Ordering::Relaxed);
+        if now.saturating_sub(written) >= write_every
+            && cached
+                .last_written
+                .compare_exchange(written, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let mut record = cached.record.clone();
+            record.last_seen = Millis(now);
+            self.store.touch_session(hash, &record)?;
+        }
+        Ok(Some(cached))
     }
 
     /// Ends one session at once, everywhere.

@@ -32,6 +32,8 @@ pub enum CloseReason {
     ShuttingDown,
     /// The session was revoked: logged out, disabled, deleted (4001).
     Revoked,
+    /// The session reached its absolute lifetime (4001).
+    Expired,
     /// The outbound queue overflowed (1013); reconnect and resume.
     TooSlow,
     /// Policy: no hello in time, sustained rate-limit abuse (1008).
@@ -54,6 +56,7 @@ impl CloseReason {
             CloseReason::Normal(code) => (code, ""),
             CloseReason::ShuttingDown => (1001, "server shutting down"),
             CloseReason::Revoked => (4001, "session revoked"),
+            CloseReason::Expired => (4001, "session expired"),
             CloseReason::TooSlow => (1013, "too slow; reconnect and resume"),
             CloseReason::Policy(why) => (1008, why),
             CloseReason::Protocol(why) => (1002, why),

@@ -338,6 +338,16 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a session's last use forward, only if the session still
+    /// exists: a use racing a logout must not bring the session back.
+    pub fn touch_session(&self, hash: &[u8; 32], session: &SessionRecord) -> Result<()> {
+        let bytes = records::encode(session);
+        self.inner
+            .tokenhash_session
+            .fetch_and_update(hash, |old| old.map(|_| bytes.clone()))?;
+        Ok(())
+    }
+
     pub fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
         self.inner
             .tokenhash_session

@@ -14,7 +14,7 @@ use crate::auth::Identity;
 use crate::commit::{Append, Reply};
 use crate::error::ApiError;
 use crate::hub::{CloseReason, Encoded, Outbox};
-use crate::ids::{RoomId, Seq};
+use crate::ids::{Millis, RoomId, Seq};
 use crate::protocol::{ClientFrame, Format, MessageView, RoomHead, ServerFrame, UserView};
 use crate::rooms::author_view;
 use crate::state::AppState;
@@ -22,6 +22,9 @@ use crate::validate;
 
 /// Replay reads history in pages of this many events.
 const REPLAY_PAGE: usize = 256;
+
+/// How often a connection's frames count as a use of its session.
+const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(1);
 
 /// Rate-limited sends in a row that get a connection closed (1008).
 const MAX_STRIKES: u32 = 50;
@@ -91,7 +94,11 @@ impl Connection {
         reader: &mut FrameReader<S>,
     ) -> CloseReason {
         let ws = self.state.config.websocket.clone();
-        let hello_deadline = tokio::time::Instant::now() + ws.hello_timeout;
+        let start = tokio::time::Instant::now();
+        let hello_deadline = start + ws.hello_timeout;
+        let expires =
+            start + Duration::from_millis(self.identity.expires.0.saturating_sub(Millis::now().0));
+        let mut touched = start;
         let mut messages = Assembler::new(ws.max_message_bytes);
         loop {
             let deadline = if self.greeted {
@@ -103,6 +110,7 @@ impl Connection {
                 _ = self.outbox.closing.cancelled() => {
                     return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
                 }
+                _ = tokio::time::sleep_until(expires) => return CloseReason::Expired,
                 r = tokio::time::timeout_at(deadline, reader.next()) => r,
             };
             let frame = match read {
@@ -111,6 +119,14 @@ impl Connection {
                 Ok(Err(e)) => return e.into(),
                 Ok(Ok(f)) => f,
             };
+            // Any frame, pongs to our heartbeat included, is a use of the
+            // session: an open connection keeps it from idling out.
+            if touched.elapsed() >= SESSION_TOUCH_EVERY {
+                touched = tokio::time::Instant::now();
+                if let Ok(false) = self.state.sessions.touch(&self.identity.session) {
+                    return CloseReason::Revoked;
+                }
+            }
             match messages.push(frame, &self.outbox) {
                 Err(reason) => return reason,
                 Ok(None) => {}

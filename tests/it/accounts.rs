@@ -1,8 +1,10 @@
 //! Sign-up, log-in, sessions and account deletion.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::harness::TestServer;
+use crate::harness::{RawWs, TestServer, FRAME_WAIT};
 
 #[tokio::test]
 async fn signup_login_me_logout() {
@@ -153,4 +155,95 @@ async fn deleting_an_account_keeps_its_messages() {
     assert_eq!(history[0]["author"]["id"], json!(frank.id));
     // The name is free again.
     s.user("frank").await;
+}
+
+/// A session unused for `idle_secs` ends; every use (an HTTP request, a
+/// frame on its WebSocket) moves that forward, and the last use survives a
+/// restart.
+#[tokio::test]
+async fn a_session_idles_out_but_use_keeps_it_alive() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_IDLE_SECS", "3")]).await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    // Six seconds of use, one request or frame a second: twice the idle
+    // lifetime, and both sessions stay alive.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (status, body) = s.get("/api/v1/me", Some(&alice.token)).await;
+        assert_eq!(status, 200, "alice's session in use: {body}");
+        bob_ws.send_json(json!({"type": "ping"})).await;
+        assert_eq!(bob_ws.expect("pong").await["type"], "pong");
+    }
+    let (status, body) = s.get("/api/v1/me", Some(&bob.token)).await;
+    assert_eq!(status, 200, "bob's open socket kept his session: {body}");
+    drop(bob_ws);
+
+    // The last use was written down: a restart does not end the session.
+    s.terminate();
+    s.restart();
+    let (status, body) = s.get("/api/v1/me", Some(&alice.token)).await;
+    assert_eq!(status, 200, "alice's session after a restart: {body}");
+
+    // Then nothing for longer than the idle lifetime.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    for user in [&alice, &bob] {
+        let (status, body) = s.get("/api/v1/me", Some(&user.token)).await;
+        assert_eq!(status, 401, "{}'s idle session: {body}", user.name);
+        assert_eq!(body["error"]["code"], "unauthenticated");
+        assert_eq!(s.ws_with(user, &[]).await.err(), Some(401));
+    }
+    // Logging in again starts a fresh session.
+    let again = s.login("alice", "password-alice").await;
+    assert_eq!(s.get("/api/v1/me", Some(&again.token)).await.0, 200);
+}
+
+/// A session ends `absolute_secs` after login however much it is used, and
+/// its open WebSocket is closed then (4001).
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_and_its_socket_closes() {
+    let s = TestServer::spawn_with(&[("HEARTH_ABSOLUTE_SECS", "4")]).await;
+    let alice = s.user("alice").await;
+    let logged_in = std::time::Instant::now();
+    let mut ws = RawWs::connect(&s, &alice.token).await;
+    ws.send_text(json!({"type": "hello"})).await;
+    let ready = ws.next_json(FRAME_WAIT).await.expect("ready");
+    assert_eq!(ready["type"], "ready", "{ready}");
+    let bob = s.user("bob").await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    // In use all along: a frame every half second until the server closes.
+    let close = 'used: loop {
+        assert!(
+            logged_in.elapsed() < Duration::from_secs(10),
+            "the socket outlived its session"
+        );
+        ws.send_text(json!({"type": "ping"})).await;
+        while let Some(f) = ws.next_frame(Duration::from_millis(500)).await {
+            match f.opcode {
+                0x8 => break 'used f,
+                0x1 => {
+                    let v: serde_json::Value = serde_json::from_slice(&f.payload).expect("json");
+                    assert_eq!(v["type"], "pong", "{v}");
+                }
+                _ => {}
+            }
+        }
+    };
+    let lived = logged_in.elapsed();
+    assert_eq!(close.close_code(), Some(4001));
+    assert_eq!(&close.payload[2..], b"session expired");
+    assert!(
+        lived >= Duration::from_millis(3500) && lived < Duration::from_secs(7),
+        "closed {lived:?} after login, lifetime 4 s"
+    );
+    let (status, body) = s.get("/api/v1/me", Some(&alice.token)).await;
+    assert_eq!(status, 401, "{body}");
+
+    // Bob logged in later: his socket is still open and usable.
+    bob_ws.send_json(json!({"type": "ping"})).await;
+    assert_eq!(bob_ws.expect("pong").await["type"], "pong");
 }
