@@ -209,24 +209,156 @@ async fn https_and_wss_with_a_self_signed_certificate() {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// The first bytes a real TLS client sends: a whole ClientHello record.
+fn client_hello() -> Vec<u8> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("tls versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).expect("client hello");
+    assert_eq!(hello[0], 0x16, "a handshake record");
+    hello
+}
+
+/// Opens a TCP connection to the TLS listener, writes `bytes` and then
+/// nothing more; returns how long the server took to close it, or `None`
+/// if it was still open after `wait`.
+async fn stall(addr: &str, bytes: Vec<u8>, wait: Duration) -> Option<Duration> {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let started = Instant::now();
+    tcp.write_all(&bytes).await.expect("write");
+    let mut buf = [0u8; 4096];
+    // Whatever the server sends (its ServerHello and certificate, for the
+    // whole ClientHello) is read and dropped; only the end counts.
+    loop {
+        match tokio::time::timeout_at((started + wait).into(), tcp.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_silent_client_is_dropped_at_the_handshake_timeout() {
+async fn stalled_handshakes_are_dropped_at_the_timeout_while_others_are_served() {
     let certs = tempfile::tempdir().expect("temp dir");
     let (cert, key) = self_signed(certs.path());
-    let s = tls_server(&cert, &key, &[("HEARTH_HANDSHAKE_TIMEOUT_SECS", "1")]).await;
-    let mut tcp = TcpStream::connect(&s.addr).await.expect("connect");
-    let started = Instant::now();
-    let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+    // The timeout comes from the config file's `tls.handshake_timeout_secs`.
+    let timeout = Duration::from_secs(2);
+    let file = certs.path().join("hearth.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\nhandshake_timeout_secs = {}\n",
+            cert.to_str().expect("utf-8 path"),
+            key.to_str().expect("utf-8 path"),
+            timeout.as_secs()
+        ),
+    )
+    .expect("write config");
+    let s = TestServer::spawn_with(&[("HEARTH_CONFIG", file.to_str().expect("utf-8 path"))]).await;
+    let hello = client_hello();
+
+    // Three ways to stall, four connections each: say nothing, send the
+    // first 40 bytes of a ClientHello (a record header promising more),
+    // or send a whole ClientHello and never answer the server's flight.
+    let wait = timeout + Duration::from_secs(5);
+    let mut stalled = tokio::task::JoinSet::new();
+    for (kind, bytes) in [
+        ("silent", Vec::new()),
+        ("partial ClientHello", hello[..40].to_vec()),
+        ("whole ClientHello, no Finished", hello.clone()),
+    ] {
+        for _ in 0..4 {
+            let (addr, bytes) = (s.addr.clone(), bytes.clone());
+            stalled.spawn(async move { (kind, stall(&addr, bytes, wait).await) });
+        }
+    }
+    // Give the stalled connections time to be accepted first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Meanwhile a normal client is served over HTTPS and WSS.
+    let served = Instant::now();
+    let client = https_client(&cert, &s.addr);
+    let resp = client
+        .get(https(&s, "/healthz"))
+        .send()
         .await
-        .expect("the server closes the connection")
-        .unwrap_or(0);
-    assert_eq!(n, 0);
-    let took = started.elapsed();
+        .expect("healthz over TLS while handshakes stall");
+    assert_eq!(resp.status(), 200);
+    let healthz_took = served.elapsed();
+    let signup = json!({"username": "ann", "email": "ann@example.com", "password": "password-ann"});
+    let resp = client
+        .post(https(&s, "/api/v1/signup"))
+        .json(&signup)
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(resp.status(), 201);
+    let resp = client
+        .post(https(&s, "/api/v1/login"))
+        .json(&json!({"login": "ann", "password": "password-ann"}))
+        .send()
+        .await
+        .expect("login");
+    let token = resp.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let resp = client
+        .post(https(&s, "/api/v1/rooms"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "busy"}))
+        .send()
+        .await
+        .expect("room");
+    let room = resp.json::<Value>().await.expect("json")["room"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut ws = wss(&s, &cert, &token).await.expect("wss connects");
+    send(&mut ws, json!({"type": "hello"})).await;
+    expect(&mut ws, "ready").await;
+    send(
+        &mut ws,
+        json!({"type": "send", "room": room, "client_id": "c1", "body": "still served"}),
+    )
+    .await;
+    assert_eq!(expect(&mut ws, "ack").await["seq"], 1);
+    let served_took = served.elapsed();
+    println!("served while handshakes stall: healthz {healthz_took:?}, all {served_took:?}");
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
-        "{took:?}"
+        healthz_took < timeout,
+        "a normal TLS client waited {healthz_took:?}, as long as the stalled ones"
     );
+
+    let mut closed = Vec::new();
+    while let Some(joined) = stalled.join_next().await {
+        let (kind, took) = joined.expect("stalled client task");
+        let took =
+            took.unwrap_or_else(|| panic!("a {kind} connection was still open after {wait:?}"));
+        assert!(
+            took >= timeout - Duration::from_millis(100),
+            "a {kind} connection was closed after {took:?}, before the {timeout:?} timeout"
+        );
+        assert!(
+            took < timeout + Duration::from_secs(2),
+            "a {kind} connection was closed only after {took:?} (timeout {timeout:?})"
+        );
+        closed.push((kind, took));
+    }
+    println!("stalled handshakes closed after: {closed:?}");
+
+    // The socket opened meanwhile outlives the timeout: it is past its handshake.
+    send(&mut ws, json!({"type": "ping"})).await;
+    expect(&mut ws, "pong").await;
 }
 
 #[tokio::test]
