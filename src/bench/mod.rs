@@ -17,6 +17,7 @@
 //! throughput scenarios).
 
 pub mod ceiling;
+pub mod crash;
 pub mod fanout;
 pub mod http;
 pub mod load;
@@ -49,6 +50,11 @@ pub enum Scenario {
     Post(http::HttpArgs),
     /// HTTP: 16 keep-alive clients reading pages of 50 messages of history.
     History(http::HttpArgs),
+    /// Kill -9 the server at random moments under WebSocket and REST
+    /// posters, restart it on the same data directory, resend what was not
+    /// acknowledged, and check nothing acknowledged was lost, duplicated or
+    /// reordered (exit 1 if it was).
+    Crash(crash::CrashArgs),
     /// The raw ceiling writer (started by `bench fanout`; not for people).
     #[command(hide = true)]
     Ceiling(ceiling::CeilingArgs),
@@ -92,6 +98,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Fanout(a) => fanout::run(a),
         Scenario::Post(a) => http::run(http::Kind::Post, a),
         Scenario::History(a) => http::run(http::Kind::History, a),
+        Scenario::Crash(a) => crash::run(a),
         Scenario::Ceiling(a) => ceiling::run(a),
     }
 }

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod api;
 mod autobahn;
+mod bench_crash;
 mod bench_smoke;
 mod browser;
 mod chaos;
