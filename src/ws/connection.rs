@@ -47,6 +47,13 @@ where
         format,
         ws.coalesce,
     );
+    // Known to the hub as its user's from the start, not only after hello,
+    // so ending the session (logout, disable, delete) also closes a socket
+    // that has not said hello yet. An end that raced the upgrade is seen here.
+    state.hub.connect(&outbox, &[]);
+    if !matches!(state.store.session(&identity.session), Ok(Some(_))) {
+        outbox.close(CloseReason::Revoked);
+    }
     let mut conn = Connection {
         state: state.clone(),
         outbox: outbox.clone(),

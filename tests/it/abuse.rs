@@ -1,12 +1,12 @@
-//! Accounts under attack: guessing, floods of logins and signups, stolen
-//! or revoked sessions, and users reaching into rooms they are not in.
+//! Accounts under attack: guessing, floods of logins, signups and sends,
+//! stolen or revoked sessions, and users reaching into rooms they are not in.
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::{Auth, TestServer};
+use crate::harness::{Auth, RawWs, TestServer, User};
 
 /// Signs up without logging in, so per-IP login budgets stay untouched.
 async fn signup_only(s: &TestServer, name: &str) {
@@ -387,6 +387,140 @@ async fn deleting_an_account_closes_its_sockets_at_once() {
     );
 }
 
+/// Runs `hearth ARGS` against the running server (over its admin socket in
+/// the data directory); returns what it printed.
+async fn admin_cli(s: &TestServer, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .arg("--data")
+        .arg(s.data_dir())
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .await
+        .expect("run hearth");
+    assert!(
+        out.status.success(),
+        "hearth {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Bob, on two devices with four sockets (one not yet past its upgrade's
+/// `hello`), is revoked by an administrator running `hearth user ACTION
+/// bob`. Every one of his sockets closes with 4001 within a second, his
+/// tokens stop working, and Alice, in the same room, is untouched. Returns
+/// the room and Alice.
+async fn revoke_bob_from_the_cli(s: &TestServer, action: &str) -> (String, User) {
+    let alice = s.user("alice").await;
+    signup_only(s, "bob").await;
+    let phone = s.login("bob", "password-bob").await;
+    let laptop = s.login("bob", "password-bob").await;
+    let room = s.room(&alice, "team").await;
+    s.join(&phone, &room).await;
+    let mut alice_ws = s.ws(&alice).await;
+    alice_ws.hello(None).await;
+    let mut sockets = Vec::new();
+    for (name, user, greet) in [
+        ("phone 1", &phone, true),
+        ("phone 2", &phone, true),
+        ("laptop", &laptop, true),
+        ("laptop, before hello", &laptop, false),
+    ] {
+        let mut ws = s.ws(user).await;
+        if greet {
+            ws.hello(None).await;
+        }
+        sockets.push((name, ws));
+    }
+    // Each socket waits for its close on its own, so the time is the
+    // server's, not the order the test reads them in.
+    let mut closes = tokio::task::JoinSet::new();
+    for (name, mut ws) in sockets {
+        closes.spawn(async move {
+            let code = ws.close_code().await;
+            (name, code, Instant::now())
+        });
+    }
+
+    let started = Instant::now();
+    let said = admin_cli(s, &["user", action, "bob"]).await;
+    println!(
+        "hearth user {action} bob: {said:?} in {:?}",
+        started.elapsed()
+    );
+    while let Some(joined) = closes.join_next().await {
+        let (name, code, at) = joined.expect("socket task");
+        let took = at.duration_since(started);
+        assert_eq!(
+            code,
+            Some(4001),
+            "Bob's {name} socket after `user {action}`"
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "Bob's {name} socket closed {took:?} after `user {action}` started"
+        );
+    }
+
+    for (device, token) in [("phone", &phone.token), ("laptop", &laptop.token)] {
+        let (status, _) = s.get("/api/v1/me", Some(token)).await;
+        assert_eq!(status, 401, "Bob's {device} token after `user {action}`");
+        let (status, _) = s
+            .post(
+                &format!("/api/v1/rooms/{room}/messages"),
+                Some(token),
+                json!({"body": "still here?"}),
+            )
+            .await;
+        assert_eq!(status, 401, "Bob's {device} token may not post");
+        let refused = s
+            .ws_raw_headers(&[("authorization", &format!("Bearer {token}"))])
+            .await
+            .err()
+            .map(|(status, _)| status);
+        assert_eq!(refused, Some(401), "no new socket on Bob's {device} token");
+    }
+    alice_ws
+        .assert_usable(&room, &format!("after-{action}"))
+        .await;
+    (room, alice)
+}
+
+#[tokio::test]
+async fn disabling_an_account_from_the_cli_ends_its_sockets_and_tokens_at_once() {
+    let s = TestServer::spawn().await;
+    revoke_bob_from_the_cli(&s, "disable").await;
+    let (status, body) = s
+        .post(
+            "/api/v1/login",
+            None,
+            json!({"login": "bob", "password": "password-bob"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("account_disabled")),
+        "a disabled account cannot log in again: {body}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_account_from_the_cli_ends_its_sockets_and_tokens_at_once() {
+    let s = TestServer::spawn().await;
+    let (room, alice) = revoke_bob_from_the_cli(&s, "delete").await;
+    let (status, body) = s
+        .get(&format!("/api/v1/rooms/{room}/members"), Some(&alice.token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["members"],
+        json!([{"id": alice.id, "username": "alice"}]),
+        "a deleted account leaves its rooms"
+    );
+}
+
 /// Every route that needs a session, with a body that would otherwise do.
 fn protected_routes(room: &str) -> Vec<(&'static str, String, Value)> {
     vec![
@@ -564,4 +698,183 @@ async fn leaks_nothing(ws: &mut crate::harness::Ws, room: &str) {
             "a non-member received a message of the room: {f}"
         );
     }
+}
+
+/// A raw WebSocket of `user` that has said hello and got `ready`.
+async fn greeted_raw(s: &TestServer, user: &User) -> RawWs {
+    let mut raw = RawWs::connect(s, &user.token).await;
+    raw.send_text(json!({"type": "hello"})).await;
+    let ready = raw.next_json(Duration::from_secs(10)).await;
+    assert_eq!(
+        ready.as_ref().map(|r| r["type"].clone()),
+        Some(json!("ready")),
+        "{ready:?}"
+    );
+    raw
+}
+
+/// `value` as one masked text frame; sent with `send_bytes` so a write
+/// after the server closed is an error to stop at, not a panic.
+fn masked_text(value: &Value) -> Vec<u8> {
+    let payload = value.to_string().into_bytes();
+    let mask = [0x5au8, 0x13, 0xc4, 0x7e];
+    let mut out = vec![0x81];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&u16::try_from(n).expect("a small frame").to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// What one flooding socket saw: acks, `rate_limited` errors, close code.
+#[derive(Debug, Default)]
+struct FloodOutcome {
+    acks: usize,
+    limited: usize,
+    code: Option<u16>,
+}
+
+async fn flood_outcome(raw: &mut RawWs) -> FloodOutcome {
+    let mut out = FloodOutcome::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(f) = raw.next_frame(left).await else {
+            return out;
+        };
+        if let Some(code) = f.close_code() {
+            out.code = Some(code);
+            return out;
+        }
+        if f.opcode != 0x1 {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&f.payload).expect("json");
+        match v["type"].as_str() {
+            Some("ack") => out.acks += 1,
+            Some("error") => {
+                assert_eq!(v["code"], "rate_limited", "{v}");
+                assert!(v["client_id"].is_string(), "the error names the send: {v}");
+                out.limited += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_user_flooding_over_three_sockets_shares_one_send_budget() {
+    const PER_SEC: f64 = 2.0;
+    const BURST: usize = 10;
+    let s =
+        TestServer::spawn_with(&[("HEARTH_SEND_PER_SEC", "2"), ("HEARTH_SEND_BURST", "10")]).await;
+    let alice = s.user("alice").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&alice, "flooded").await;
+    s.join(&bob, &room).await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+    let mut floods = Vec::new();
+    for _ in 0..3 {
+        floods.push(greeted_raw(&s, &alice).await);
+    }
+
+    // 100 sends on each of Alice's sockets, interleaved; Bob sends one
+    // message every 20 rounds, in the middle of it.
+    let started = Instant::now();
+    let mut open = [true; 3];
+    let mut bob_sent = Vec::new();
+    for i in 0..100 {
+        for (n, raw) in floods.iter_mut().enumerate() {
+            let f = json!({"type": "send", "room": room, "client_id": format!("a{n}-{i}"), "body": "spam"});
+            open[n] = open[n] && raw.send_bytes(&masked_text(&f)).await.is_ok();
+        }
+        if i % 20 == 10 {
+            let id = format!("bob-{i}");
+            bob_ws.send(&room, &id, "business as usual").await;
+            bob_sent.push(id);
+        }
+    }
+    let flooded_for = started.elapsed();
+
+    let mut outcomes = Vec::new();
+    for raw in &mut floods {
+        outcomes.push(flood_outcome(raw).await);
+    }
+    println!("flood over 3 sockets for {flooded_for:?}: {outcomes:?}");
+    for (n, o) in outcomes.iter().enumerate() {
+        assert!(
+            o.limited >= 1,
+            "socket {n} is told it is rate limited: {o:?}"
+        );
+        assert_eq!(
+            o.code,
+            Some(1008),
+            "socket {n} is closed for sustained flooding: {o:?}"
+        );
+    }
+
+    // Bob's sends, made during the flood, are all acked.
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.len() < bob_sent.len() && Instant::now() < deadline {
+        let Some(f) = bob_ws.next().await else { break };
+        assert_ne!(
+            f["type"], "error",
+            "Bob is not limited by Alice's flood: {f}"
+        );
+        if f["type"] == "ack" {
+            acked.push(f["client_id"].as_str().expect("client_id").to_string());
+        }
+    }
+    assert_eq!(acked, bob_sent, "every send of Bob's is acked");
+
+    // The budget is Alice's, not each socket's: three sockets together
+    // store one burst and what refills meanwhile, not three bursts.
+    let mut stored = 0;
+    for _ in 0..20 {
+        stored = s
+            .history(&alice, &room)
+            .await
+            .iter()
+            .filter(|m| m["author"]["id"] == json!(alice.id))
+            .count();
+        if stored >= BURST {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refilled = (PER_SEC * started.elapsed().as_secs_f64()).ceil() as usize;
+    let acks: usize = outcomes.iter().map(|o| o.acks).sum();
+    println!("{acks} acks, {stored} of Alice's messages stored, {refilled} refilled");
+    assert!(acks <= stored, "{acks} acks, {stored} stored");
+    assert!(
+        (BURST..=BURST + refilled + 1).contains(&stored),
+        "one burst of {BURST} and {refilled} refilled, over all sockets: {stored} stored"
+    );
+
+    // REST draws on the same budget, so it is spent too.
+    let (status, body) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&alice.token),
+            json!({"body": "and over REST", "client_id": "rest-1"}),
+        )
+        .await;
+    let (status2, body2) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&alice.token),
+            json!({"body": "and over REST", "client_id": "rest-2"}),
+        )
+        .await;
+    assert!(
+        [status, status2].contains(&429),
+        "REST shares the spent budget: {status} {body}, {status2} {body2}"
+    );
 }
