@@ -195,7 +195,7 @@ fn append_group_commit(b: Bencher, group: usize) {
                 let EventKind::Message { author, .. } = &e.kind;
                 batch.push(room, Seq(seq), e, Some((*author, cid.as_str())));
             }
-            store.log().apply(batch).expect("apply");
+            store.log().expect("room log").apply(batch).expect("apply");
             store.flush().expect("flush");
         });
 }
@@ -218,7 +218,7 @@ mod history {
                 seq += 1;
                 batch.push(room, Seq(seq), &event(40), None);
             }
-            store.log().apply(batch).expect("apply");
+            store.log().expect("room log").apply(batch).expect("apply");
         }
         store.flush().expect("flush");
         (dir, store, room)
@@ -232,6 +232,7 @@ mod history {
             from = (from + 7919) % (STORED - 60) + 1;
             store
                 .log()
+                .expect("room log")
                 .range(room, Seq(from), Seq(STORED), 50)
                 .expect("range")
         });
@@ -245,6 +246,7 @@ mod history {
         b.bench_local(|| {
             store
                 .log()
+                .expect("room log")
                 .range(room, Seq(STORED - 49), Seq(STORED), 50)
                 .expect("range")
         });
@@ -256,6 +258,7 @@ mod history {
         b.bench_local(|| {
             store
                 .log()
+                .expect("room log")
                 .range_newest(room, Seq(1), Seq(STORED), 50)
                 .expect("range")
         });

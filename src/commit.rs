@@ -62,13 +62,16 @@ pub struct CommitStats {
     pub flush_micros: std::sync::atomic::AtomicU64,
     pub histograms: crate::metrics::CommitHistograms,
     /// Whether the last group commit failed: the store cannot take writes
-    /// (sled keeps refusing after an I/O error until the process restarts),
-    /// so `/readyz` reports it for an orchestrator to act on.
+    /// (sled keeps refusing after an I/O error until it is reopened, which
+    /// the committer does once the disk takes writes again), so `/readyz`
+    /// reports it.
     pub failing: std::sync::atomic::AtomicBool,
 }
 
 enum Op {
     Append(Append),
+    /// The store refuses writes: reopen it if the disk takes writes again.
+    Recover,
     /// Commit what is queued, then stop.
     Stop,
 }
@@ -105,6 +108,11 @@ impl Committer {
         let handle = std::thread::Builder::new()
             .name("hearth-commit".into())
             .spawn(move || worker.run(rx))
+            .expect("spawning a thread at start-up only fails when the OS is out of threads");
+        let weak = tx.downgrade();
+        std::thread::Builder::new()
+            .name("hearth-storage-watch".into())
+            .spawn(move || watch(weak))
             .expect("spawning a thread at start-up only fails when the OS is out of threads");
         (Committer { tx, stats }, handle)
     }
@@ -152,11 +160,13 @@ impl Worker {
         while !stopping {
             match rx.blocking_recv() {
                 Some(Op::Append(a)) => group.push(a),
+                Some(Op::Recover) => self.recover(),
                 Some(Op::Stop) | None => stopping = true,
             }
             while group.len() < self.max_group {
                 match rx.try_recv() {
                     Ok(Op::Append(a)) => group.push(a),
+                    Ok(Op::Recover) => self.recover(),
                     Ok(Op::Stop) => stopping = true,
                     Err(_) => break,
                 }
@@ -171,8 +181,20 @@ impl Worker {
     }
 
     fn commit(&mut self, group: &mut Vec<Append>) {
-        let store = self.store.clone();
-        let log = store.log();
+        let log = match self.store.log() {
+            Ok(log) => log,
+            Err(e) => {
+                tracing::error!(error = %e, "Group commit failed; sends get storage_failed.");
+                self.stats
+                    .failing
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                for a in group.drain(..) {
+                    let failed = Outcome::Failed(ApiError::StorageFailed);
+                    reply(a.reply, a.room, a.client_id.as_deref(), failed);
+                }
+                return;
+            }
+        };
         let mut batch = AppendBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
         // client ids claimed earlier in this same group
@@ -317,10 +339,57 @@ impl Worker {
         }
     }
 
+    /// Reopens a store that refuses writes, once the disk takes a write
+    /// again, then settles what was in flight: events whose flush failed
+    /// but that reached the files are made visible and published in order;
+    /// those that did not are forgotten (they were never acknowledged) and
+    /// their seqs handed out again.
+    fn recover(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.store.healthy() {
+            return;
+        }
+        if let Err(e) = probe_write(self.store.dir()) {
+            tracing::debug!(error = %e, "The disk still refuses writes.");
+            return;
+        }
+        if let Err(e) = self.store.reopen() {
+            tracing::warn!(error = %e, "Could not reopen the database; will try again.");
+            return;
+        }
+        self.heads.clear();
+        let unpublished = std::mem::take(&mut self.unpublished);
+        let (mut kept, mut dropped) = (0, 0);
+        for (room, seq, event, name) in unpublished {
+            let stored = self
+                .store
+                .log()
+                .and_then(|log| log.event(room, seq))
+                .ok()
+                .flatten();
+            if stored.is_some_and(|e| e.id == event.id) {
+                self.advance_head(room, seq);
+                self.publish(room, seq, &event, &name);
+                kept += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+        let healthy = self.store.healthy();
+        self.stats.failing.store(!healthy, Relaxed);
+        tracing::warn!(
+            healthy,
+            kept,
+            dropped,
+            "Database reopened after a storage failure; messages whose flush had failed: \
+             {kept} were on disk and are now delivered, {dropped} were not stored."
+        );
+    }
+
     fn next_seq(&mut self, room: RoomId) -> Result<Seq, ApiError> {
         let head = match self.heads.get(&room) {
             Some(h) => *h,
-            None => self.store.log().head(room)?,
+            None => self.store.log()?.head(room)?,
         };
         let seq = head.next();
         self.heads.insert(room, seq);
@@ -356,6 +425,37 @@ impl Worker {
         let encoded = Encoded::of(&ServerFrame::Message { message });
         self.hub.publish(room, seq, &encoded);
     }
+}
+
+/// How often the watch checks that the store takes writes.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Has the committer check the store every [`WATCH_EVERY`] (a failed write
+/// anywhere, not only a group commit, leaves sled refusing writes); ends
+/// with the committer. It holds no handle on the store, so it never keeps
+/// the database open after shutdown.
+fn watch(committer: mpsc::WeakSender<Op>) {
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(tx) = committer.upgrade() else {
+            return;
+        };
+        let _ = tx.try_send(Op::Recover);
+    }
+}
+
+/// Writes and syncs a small file beside the database: whether the disk
+/// takes writes again (space freed, a fault gone).
+fn probe_write(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(".write-probe");
+    let result = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&[0u8; 1 << 20])?;
+        f.sync_data()
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 fn reply(to: Reply, room: RoomId, client_id: Option<&str>, outcome: Outcome) {

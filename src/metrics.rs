@@ -178,6 +178,7 @@ struct Snapshot {
     messages: u64,
     commit_groups: u64,
     deliveries: u64,
+    storage_reopens: u64,
     rate_limited: [(&'static str, u64); 4],
 }
 
@@ -191,6 +192,7 @@ impl Snapshot {
             messages: state.committer.stats.messages.load(Relaxed),
             commit_groups: state.committer.stats.groups.load(Relaxed),
             deliveries: state.hub.deliveries.load(Relaxed),
+            storage_reopens: state.store.reopened(),
             rate_limited: [
                 ("send", l.send.rejected.load(Relaxed)),
                 ("signup", l.signup.rejected.load(Relaxed)),
@@ -231,6 +233,11 @@ impl Collector for Snapshot {
                 "deliveries",
                 "Messages queued to WebSocket connections since start",
                 self.deliveries,
+            ),
+            (
+                "storage_reopens",
+                "Times the database was reopened after a write failure since start",
+                self.storage_reopens,
             ),
         ];
         for (name, help, value) in counters {

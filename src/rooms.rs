@@ -52,7 +52,7 @@ impl Room {
         author: UserId,
         client_id: &str,
     ) -> storage::Result<Option<(Seq, crate::storage::records::EventRecord)>> {
-        let log = store.log();
+        let log = store.log()?;
         match log.dedup(self.record.id, author, client_id)? {
             Some(seq) if seq <= self.head() => {
                 Ok(log.event(self.record.id, seq)?.map(|e| (seq, e)))
@@ -86,7 +86,7 @@ impl Rooms {
     /// Loads every room, membership and head from the store.
     pub fn load(store: &Store) -> storage::Result<Rooms> {
         let rooms = Rooms::default();
-        let heads: HashMap<RoomId, Seq> = store.log().heads().collect::<Result<_, _>>()?;
+        let heads: HashMap<RoomId, Seq> = store.log()?.heads().collect::<Result<_, _>>()?;
         {
             let mut by_id = write(&rooms.by_id);
             for record in store.rooms() {

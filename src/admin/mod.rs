@@ -458,7 +458,7 @@ pub async fn room_delete(state: &Arc<AppState>, room: &str) -> Result<Reply> {
         let store = state.store.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = store.log().delete_room(id);
+            let _ = store.log().and_then(|log| log.delete_room(id));
         });
     }
     tracing::info!(room = %id, "Room deleted.");
@@ -480,7 +480,7 @@ pub async fn message_delete(state: &Arc<AppState>, room: &str, seq: u64) -> Resu
     if seq == 0 || seq > r.head().0 {
         return Err(missing());
     }
-    if !state.store.log().tombstone(r.record.id, Seq(seq))? {
+    if !state.store.log()?.tombstone(r.record.id, Seq(seq))? {
         return Err(missing());
     }
     state.store.flush_async().await?;

@@ -390,7 +390,7 @@ pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
     };
     let (before, after) = (seq_param("before")?, seq_param("after")?);
     let head = room.head();
-    let log = state.store.log();
+    let log = state.store.log()?;
     let rid = room.record.id;
     let events = match (before, after) {
         (Some(_), Some(_)) => {

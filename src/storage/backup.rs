@@ -130,7 +130,7 @@ impl Store {
     }
 
     fn write_backup<W: Write>(&self, out: &mut Writer<W>) -> Result<(), BackupError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&FORMAT.to_be_bytes());
         header.extend_from_slice(&SCHEMA_VERSION.to_be_bytes());
@@ -206,7 +206,7 @@ impl Store {
             out.summary.invites += 1;
         }
 
-        let roomlog = self.log();
+        let roomlog = self.log()?;
         let mut sorted: Vec<RoomId> = rooms.into_iter().collect();
         sorted.sort();
         for room in sorted {
@@ -310,9 +310,10 @@ fn import(
         path: backup.display().to_string(),
         why,
     };
+    let inner = store.inner()?;
     let trees: Vec<sled::Tree> = names
         .iter()
-        .map(|n| store.inner.db.open_tree(n))
+        .map(|n| inner.db.open_tree(n))
         .collect::<Result<_, _>>()
         .map_err(StorageError::from)?;
     let mut batches: Vec<sled::Batch> = names.iter().map(|_| sled::Batch::default()).collect();
@@ -366,8 +367,8 @@ fn import(
     }
     // Restored into an empty directory: a backup without a schema version
     // is from before versions were recorded, not damage.
-    store.migrate(false)?;
-    store.flush()?;
+    inner.migrate(false)?;
+    inner.flush()?;
     Ok(summary)
 }
 

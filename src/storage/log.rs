@@ -21,8 +21,8 @@ pub(super) const EVENT: u8 = 0x00;
 pub(super) const DEDUP: u8 = 0x01;
 pub(super) const HEAD: u8 = 0x02;
 
-pub struct RoomLog<'a> {
-    tree: &'a sled::Tree,
+pub struct RoomLog {
+    tree: sled::Tree,
 }
 
 /// Events to append in one atomic batch.
@@ -52,8 +52,8 @@ impl AppendBatch {
     }
 }
 
-impl<'a> RoomLog<'a> {
-    pub(super) fn new(tree: &'a sled::Tree) -> Self {
+impl RoomLog {
+    pub(super) fn new(tree: sled::Tree) -> Self {
         Self { tree }
     }
 

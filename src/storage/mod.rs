@@ -29,7 +29,8 @@ pub mod verify;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -38,6 +39,7 @@ pub use records::{InviteRecord, RoomRecord, SessionRecord, UserRecord};
 
 use crate::config::Durability;
 use crate::ids::{Millis, RoomId, UserId};
+use crate::locks::{read, write};
 
 /// The layout version this binary writes. Bump it with a migration in
 /// [`Store::migrate`] whenever a key layout or record changes incompatibly.
@@ -59,6 +61,8 @@ pub enum StorageError {
     Open { path: PathBuf, message: String },
     #[error("cannot sync the database to disk: {0}")]
     Sync(std::io::Error),
+    #[error("the database is being reopened after a storage failure")]
+    Unavailable,
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -73,13 +77,22 @@ pub enum Taken {
 /// The open database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    cache_bytes: u64,
+    durability: Durability,
+    /// The open database; `None` only while [`Store::reopen`] swaps it.
+    current: RwLock<Option<Arc<Inner>>>,
+    /// How many times the database was reopened.
+    reopened: AtomicU64,
 }
 
 struct Inner {
     db: sled::Db,
     dir: PathBuf,
-    durability: Durability,
     /// The log file, kept open for `fdatasync` under strict durability.
     sync_file: Option<File>,
     meta: sled::Tree,
@@ -96,10 +109,10 @@ struct Inner {
     invitecode_invite: sled::Tree,
 }
 
-impl Store {
+impl Inner {
     /// Opens (or creates) the store in `dir/db`, refusing a newer schema or a
     /// damaged database with an error rather than a panic.
-    pub fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Store> {
+    fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Inner> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Open {
             path: dir.to_path_buf(),
             message: e.to_string(),
@@ -153,19 +166,15 @@ impl Store {
             invitecode_invite: tree("invitecode_invite")?,
             db,
             dir: dir.to_path_buf(),
-            durability,
             sync_file,
         };
-        let store = Store {
-            inner: Arc::new(inner),
-        };
-        store.migrate(had_data)?;
-        Ok(store)
+        inner.migrate(had_data)?;
+        Ok(inner)
     }
 
     /// Brings an older layout up to [`SCHEMA_VERSION`], or refuses a newer one.
     fn migrate(&self, had_data: bool) -> Result<()> {
-        let found = match self.inner.meta.get(b"schema_version")? {
+        let found = match self.meta.get(b"schema_version")? {
             Some(v) => {
                 u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Corrupt {
                     tree: "meta",
@@ -175,7 +184,7 @@ impl Store {
             }
             None if had_data => {
                 return Err(StorageError::Open {
-                    path: self.inner.dir.join("db"),
+                    path: self.dir.join("db"),
                     message: "the database is damaged (it has data but no schema version \
                               can be read); restore a backup"
                         .into(),
@@ -185,31 +194,138 @@ impl Store {
         };
         if found > SCHEMA_VERSION {
             return Err(StorageError::NewerSchema {
-                path: self.inner.dir.clone(),
+                path: self.dir.clone(),
                 found,
             });
         }
         // Migrations from `found` to SCHEMA_VERSION go here, one step each.
         if found < SCHEMA_VERSION {
-            self.inner
-                .meta
+            self.meta
                 .insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             self.flush()?;
         }
         Ok(())
     }
 
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        if let Some(f) = &self.sync_file {
+            f.sync_data().map_err(StorageError::Sync)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir/db`, refusing a newer schema or a
+    /// damaged database with an error rather than a panic.
+    pub fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Store> {
+        let inner = Inner::open(dir, cache_bytes, durability)?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                cache_bytes,
+                durability,
+                current: RwLock::new(Some(Arc::new(inner))),
+                reopened: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Every entry of one tree, in key order.
+    fn scan(
+        &self,
+        pick: fn(&Inner) -> &sled::Tree,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
+        let (entries, unavailable) = match self.inner() {
+            Ok(i) => (Some(pick(&i).iter()), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        entries
+            .into_iter()
+            .flatten()
+            .map(|kv| kv.map_err(StorageError::from))
+            .chain(unavailable)
+    }
+
+    /// The open database, or `Unavailable` while it is being reopened.
+    fn inner(&self) -> Result<Arc<Inner>> {
+        read(&self.shared.current)
+            .clone()
+            .ok_or(StorageError::Unavailable)
+    }
+
+    /// Closes the database and opens it again from its files.
+    ///
+    /// sled 0.34 keeps the first I/O error of a write (a full disk, say) and
+    /// returns it from every later write and flush of that open database,
+    /// even once the cause is gone; only a fresh open clears it. What it
+    /// reads back is what reached the files: a group whose flush failed is
+    /// there whole or not at all. Callers compare with what they hold in
+    /// memory (the committer does). Fails, leaving the old database in
+    /// place, if it is still in use after a grace period; while it is
+    /// closed, every call gets [`StorageError::Unavailable`].
+    pub fn reopen(&self) -> Result<()> {
+        let old = {
+            let mut current = write(&self.shared.current);
+            let Some(old) = current.as_ref() else {
+                return Err(StorageError::Unavailable);
+            };
+            // Calls in flight hold the database briefly; no new one can
+            // start while the lock is held.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while Arc::strong_count(old) > 1 {
+                if std::time::Instant::now() > deadline {
+                    return Err(StorageError::Unavailable);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            current.take()
+        };
+        // sled locks its file: the old database must be gone before the new
+        // one opens. Its last references can linger a moment in sled's
+        // deferred reclamation, so the open is retried briefly.
+        drop(old);
+        let mut tries = 0;
+        let inner = loop {
+            match Inner::open(
+                &self.shared.dir,
+                self.shared.cache_bytes,
+                self.shared.durability,
+            ) {
+                Ok(inner) => break inner,
+                Err(e) if tries == 40 => {
+                    tracing::error!(error = %e, "Cannot reopen the database.");
+                    return Err(e);
+                }
+                Err(_) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        };
+        *write(&self.shared.current) = Some(Arc::new(inner));
+        self.shared.reopened.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the database is open and takes writes: a cheap flush.
+    pub fn healthy(&self) -> bool {
+        self.flush().is_ok()
+    }
+
+    /// How many times the database was reopened since start.
+    pub fn reopened(&self) -> u64 {
+        self.shared.reopened.load(Ordering::Relaxed)
+    }
+
     pub fn dir(&self) -> &Path {
-        &self.inner.dir
+        &self.shared.dir
     }
 
     /// Makes everything written so far durable to the configured level.
     pub fn flush(&self) -> Result<()> {
-        self.inner.db.flush()?;
-        if let Some(f) = &self.inner.sync_file {
-            f.sync_data().map_err(StorageError::Sync)?;
-        }
-        Ok(())
+        self.inner()?.flush()
     }
 
     pub async fn flush_async(&self) -> Result<()> {
@@ -223,18 +339,18 @@ impl Store {
     }
 
     pub fn durability(&self) -> Durability {
-        self.inner.durability
+        self.shared.durability
     }
 
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.inner()?.db.size_on_disk()?)
     }
 
     // ---- users ----
 
     /// Creates an account, its username and email unique case-insensitively.
     pub fn create_user(&self, user: &UserRecord) -> Result<Result<(), Taken>> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let id = user.id.to_bytes();
         let value = records::encode(user);
         let uname = user.username.to_lowercase();
@@ -261,7 +377,7 @@ impl Store {
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
-        self.inner
+        self.inner()?
             .userid_user
             .get(id.to_bytes())?
             .map(|v| records::decode("userid_user", &id.to_string(), &v))
@@ -271,10 +387,11 @@ impl Store {
     /// Finds a live account by username or email, case-insensitively.
     pub fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>> {
         let key = login.to_lowercase();
+        let i = self.inner()?;
         let index = if key.contains('@') {
-            &self.inner.email_userid
+            &i.email_userid
         } else {
-            &self.inner.username_userid
+            &i.username_userid
         };
         let Some(id) = index.get(key.as_bytes())? else {
             return Ok(None);
@@ -286,7 +403,7 @@ impl Store {
     }
 
     pub fn put_user(&self, user: &UserRecord) -> Result<()> {
-        self.inner
+        self.inner()?
             .userid_user
             .insert(user.id.to_bytes(), records::encode(user))?;
         Ok(())
@@ -295,7 +412,7 @@ impl Store {
     /// Marks an account deleted: its record stays (old messages still name an
     /// author) but its name, email and password are released.
     pub fn delete_user(&self, user: &UserRecord) -> Result<()> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let mut tomb = user.clone();
         tomb.deleted = true;
         tomb.email.clear();
@@ -321,7 +438,7 @@ impl Store {
     }
 
     pub fn users(&self) -> impl Iterator<Item = Result<UserRecord>> + '_ {
-        self.inner.userid_user.iter().map(|kv| {
+        self.scan(|i| &i.userid_user).map(|kv| {
             let (k, v) = kv?;
             records::decode("userid_user", &hex(&k), &v)
         })
@@ -330,7 +447,7 @@ impl Store {
     // ---- sessions ----
 
     pub fn put_session(&self, hash: &[u8; 32], session: &SessionRecord) -> Result<()> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let mut index_key = session.user.to_bytes().to_vec();
         index_key.extend_from_slice(hash);
         i.tokenhash_session.insert(hash, records::encode(session))?;
@@ -342,14 +459,14 @@ impl Store {
     /// exists: a use racing a logout must not bring the session back.
     pub fn touch_session(&self, hash: &[u8; 32], session: &SessionRecord) -> Result<()> {
         let bytes = records::encode(session);
-        self.inner
+        self.inner()?
             .tokenhash_session
             .fetch_and_update(hash, |old| old.map(|_| bytes.clone()))?;
         Ok(())
     }
 
     pub fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
-        self.inner
+        self.inner()?
             .tokenhash_session
             .get(hash)?
             .map(|v| records::decode("tokenhash_session", &hex(hash), &v))
@@ -357,7 +474,7 @@ impl Store {
     }
 
     pub fn remove_session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let Some(old) = i.tokenhash_session.remove(hash)? else {
             return Ok(None);
         };
@@ -371,7 +488,7 @@ impl Store {
     /// Every session hash of one user.
     pub fn sessions_of(&self, user: UserId) -> Result<Vec<[u8; 32]>> {
         let mut out = Vec::new();
-        for kv in self.inner.userid_tokenhash.scan_prefix(user.to_bytes()) {
+        for kv in self.inner()?.userid_tokenhash.scan_prefix(user.to_bytes()) {
             let (k, _) = kv?;
             if let Ok(hash) = <[u8; 32]>::try_from(&k[16..]) {
                 out.push(hash);
@@ -383,7 +500,7 @@ impl Store {
     // ---- rooms and memberships ----
 
     pub fn create_room(&self, room: &RoomRecord, creator: UserId) -> Result<Result<(), ()>> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let id = room.id.to_bytes();
         let value = records::encode(room);
         let name = room.name.to_lowercase();
@@ -413,7 +530,7 @@ impl Store {
     }
 
     pub fn rooms(&self) -> impl Iterator<Item = Result<RoomRecord>> + '_ {
-        self.inner.roomid_room.iter().map(|kv| {
+        self.scan(|i| &i.roomid_room).map(|kv| {
             let (k, v) = kv?;
             records::decode("roomid_room", &hex(&k), &v)
         })
@@ -421,7 +538,7 @@ impl Store {
 
     /// Every (room, user) membership.
     pub fn memberships(&self) -> impl Iterator<Item = Result<(RoomId, UserId)>> + '_ {
-        self.inner.roomid_userid.iter().map(|kv| {
+        self.scan(|i| &i.roomid_userid).map(|kv| {
             let (k, _) = kv?;
             match (
                 RoomId::from_slice(&k[..16]),
@@ -438,7 +555,7 @@ impl Store {
     }
 
     pub fn add_member(&self, room: RoomId, user: UserId) -> Result<()> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let (rm, um) = membership_keys(room, user);
         let now = crate::ids::Millis::now().0.to_be_bytes();
         (&i.roomid_userid, &i.userid_roomid)
@@ -451,7 +568,7 @@ impl Store {
     }
 
     pub fn remove_member(&self, room: RoomId, user: UserId) -> Result<()> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let (rm, um) = membership_keys(room, user);
         (&i.roomid_userid, &i.userid_roomid)
             .transaction(|(room_users, user_rooms)| {
@@ -465,7 +582,7 @@ impl Store {
     /// Renames a room, keeping its name index unique. `Err(())` when the
     /// new name is taken by another room.
     pub fn rename_room(&self, room: &RoomRecord, new_name: &str) -> Result<Result<(), ()>> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let id = room.id.to_bytes();
         let old = room.name.to_lowercase();
         let new = new_name.to_lowercase();
@@ -493,7 +610,7 @@ impl Store {
     /// Removes a room for good: its record, name, memberships and whole log.
     /// The caller stops new appends first (the room leaves the registry).
     pub fn delete_room(&self, room: &RoomRecord) -> Result<()> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let id = room.id.to_bytes();
         let members: Vec<UserId> = i
             .roomid_userid
@@ -511,11 +628,11 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(tx_error)?;
-        self.log().delete_room(room.id)
+        self.log()?.delete_room(room.id)
     }
 
     pub fn room(&self, id: RoomId) -> Result<Option<RoomRecord>> {
-        self.inner
+        self.inner()?
             .roomid_room
             .get(id.to_bytes())?
             .map(|v| records::decode("roomid_room", &id.to_string(), &v))
@@ -525,7 +642,7 @@ impl Store {
     // ---- invites ----
 
     pub fn put_invite(&self, code_hash: &[u8; 32], invite: &InviteRecord) -> Result<()> {
-        self.inner
+        self.inner()?
             .invitecode_invite
             .insert(code_hash, records::encode(invite))?;
         Ok(())
@@ -534,7 +651,7 @@ impl Store {
     /// Uses up one signup of an invite, atomically; `None` when the code is
     /// unknown, used up or expired.
     pub fn take_invite(&self, code_hash: &[u8; 32], now: Millis) -> Result<Option<InviteRecord>> {
-        let tree = &self.inner.invitecode_invite;
+        let tree = &self.inner()?.invitecode_invite;
         loop {
             let Some(old) = tree.get(code_hash)? else {
                 return Ok(None);
@@ -557,7 +674,7 @@ impl Store {
 
     /// Gives back a use taken by [`Store::take_invite`] whose signup failed.
     pub fn return_invite(&self, code_hash: &[u8; 32]) -> Result<()> {
-        self.inner
+        self.inner()?
             .invitecode_invite
             .update_and_fetch(code_hash, |old| {
                 let mut invite: InviteRecord = crate::protocol::msgpack_from_slice(old?).ok()?;
@@ -570,7 +687,7 @@ impl Store {
     /// Every invite, with the hex of its code's hash (the only handle on
     /// an invite once its code has been shown).
     pub fn invites(&self) -> impl Iterator<Item = Result<(String, InviteRecord)>> + '_ {
-        self.inner.invitecode_invite.iter().map(|kv| {
+        self.scan(|i| &i.invitecode_invite).map(|kv| {
             let (k, v) = kv?;
             let id = hex(&k);
             let invite = records::decode("invitecode_invite", &id, &v)?;
@@ -580,11 +697,11 @@ impl Store {
 
     /// Removes the invite with this code hash; `false` if there was none.
     pub fn remove_invite(&self, hash: &[u8]) -> Result<bool> {
-        Ok(self.inner.invitecode_invite.remove(hash)?.is_some())
+        Ok(self.inner()?.invitecode_invite.remove(hash)?.is_some())
     }
 
-    pub fn log(&self) -> log::RoomLog<'_> {
-        log::RoomLog::new(&self.inner.roomlog)
+    pub fn log(&self) -> Result<log::RoomLog> {
+        Ok(log::RoomLog::new(self.inner()?.roomlog.clone()))
     }
 }
 

@@ -72,7 +72,7 @@ impl Verifier<'_> {
     }
 
     fn meta(&mut self) -> Result<()> {
-        match self.store.inner.meta.get(b"schema_version")? {
+        match self.store.inner()?.meta.get(b"schema_version")? {
             Some(v) if v.as_ref() == SCHEMA_VERSION.to_be_bytes() => {}
             Some(v) => self.problem(format!(
                 "meta/schema_version: is {}, expected {SCHEMA_VERSION} as 4 bytes",
@@ -91,7 +91,7 @@ impl Verifier<'_> {
     }
 
     fn users(&mut self) -> Result<()> {
-        let i = &self.store.inner;
+        let i = &self.store.inner()?;
         for kv in i.userid_user.iter() {
             let (k, v) = kv?;
             self.report.users += 1;
@@ -167,7 +167,7 @@ impl Verifier<'_> {
     }
 
     fn sessions(&mut self) -> Result<()> {
-        let i = &self.store.inner;
+        let i = &self.store.inner()?;
         for kv in i.tokenhash_session.iter() {
             let (k, v) = kv?;
             self.report.sessions += 1;
@@ -220,7 +220,7 @@ impl Verifier<'_> {
     }
 
     fn rooms(&mut self) -> Result<()> {
-        let i = &self.store.inner;
+        let i = &self.store.inner()?;
         for kv in i.roomid_room.iter() {
             let (k, v) = kv?;
             self.report.rooms += 1;
@@ -275,7 +275,7 @@ impl Verifier<'_> {
     }
 
     fn memberships(&mut self) -> Result<()> {
-        let i = &self.store.inner;
+        let i = &self.store.inner()?;
         for (tree, forward, reverse, room_first) in [
             ("roomid_userid", &i.roomid_userid, &i.userid_roomid, true),
             ("userid_roomid", &i.userid_roomid, &i.roomid_userid, false),
@@ -335,7 +335,7 @@ impl Verifier<'_> {
     }
 
     fn room_log(&mut self) -> Result<()> {
-        let tree = &self.store.inner.roomlog;
+        let tree = &self.store.inner()?.roomlog;
         // Heads first: everything up to them is committed, anything after
         // is a racing append and is not judged.
         let mut heads: HashMap<RoomId, Seq> = HashMap::new();
@@ -352,7 +352,12 @@ impl Verifier<'_> {
             }
         }
         for room in heads.keys() {
-            if !self.store.inner.roomid_room.contains_key(room.to_bytes())? {
+            if !self
+                .store
+                .inner()?
+                .roomid_room
+                .contains_key(room.to_bytes())?
+            {
                 self.problem(format!("roomlog/head/{room}: no such room"));
             }
         }
@@ -386,7 +391,12 @@ impl Verifier<'_> {
                     continue;
                 }
             };
-            if !self.store.inner.roomid_room.contains_key(room.to_bytes())? {
+            if !self
+                .store
+                .inner()?
+                .roomid_room
+                .contains_key(room.to_bytes())?
+            {
                 self.problem(format!(
                     "roomlog/{room}/{seq}: event of a room that does not exist"
                 ));
@@ -400,7 +410,7 @@ impl Verifier<'_> {
         // An append writes event and head together, so a head read now
         // covers any event that raced the scan; one still behind is damage.
         for (room, max) in past_head {
-            let head = self.store.log().head(room)?;
+            let head = self.store.log()?.head(room)?;
             if head < max {
                 self.problem(format!(
                     "roomlog/{room}: event {max} exists past the head ({head})"
@@ -479,7 +489,7 @@ impl Verifier<'_> {
     }
 
     fn invites(&mut self) -> Result<()> {
-        for kv in self.store.inner.invitecode_invite.iter() {
+        for kv in self.store.inner()?.invitecode_invite.iter() {
             let (k, v) = kv?;
             self.report.invites += 1;
             if k.len() != 32 {

@@ -249,7 +249,12 @@ impl Connection {
     async fn replay(&self, room: RoomId, after: Seq, head: Seq) -> bool {
         let mut from = after.next();
         while from <= head {
-            let page = match self.state.store.log().range(room, from, head, REPLAY_PAGE) {
+            let page = match self
+                .state
+                .store
+                .log()
+                .and_then(|log| log.range(room, from, head, REPLAY_PAGE))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, %room, "Replay failed to read history.");

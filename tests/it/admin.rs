@@ -491,6 +491,7 @@ async fn a_backup_under_load_restores_every_acknowledged_message() {
     for (room, seq, body) in &before {
         let event = store
             .log()
+            .expect("the room log")
             .event(room.parse().expect("room id"), hearth::ids::Seq(*seq))
             .expect("read")
             .unwrap_or_else(|| panic!("acked message {room}/{seq} is missing from the backup"));

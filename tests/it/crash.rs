@@ -875,7 +875,6 @@ async fn a_full_disk_fails_sends_clearly_and_a_restart_recovers() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: after one ENOSPC sled 0.34 keeps returning that I/O error for every write (a sticky global error), so sends fail with storage_failed until hearth is restarted, even once the disk has space again"]
 async fn a_full_disk_recovers_without_a_restart_when_space_returns() {
     let Some(mut full) = fill_the_disk_under_a_server("a_full_disk_recovers").await else {
         return;
@@ -901,5 +900,29 @@ async fn a_full_disk_recovers_without_a_restart_when_space_returns() {
         recovered,
         "sends still fail 5 s after the disk has space again"
     );
+    let (status, body) = full.s.get("/readyz", None).await;
+    assert_eq!(
+        status, 200,
+        "ready again once the disk takes writes: {body}"
+    );
+    let metrics = reqwest::get(full.s.url("/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("hearth_storage_reopens_total 1\n"),
+        "one reopen of the database:\n{metrics}"
+    );
+    // Live delivery works again, in order after what is stored.
+    let mut ws = full.s.ws(&full.alice).await;
+    ws.hello(None).await;
+    let sent = full
+        .s
+        .say(&full.alice, &full.room, "live again", Some("live-again"))
+        .await;
+    let live = ws.expect("message").await;
+    assert_eq!(live["message"]["seq"], sent["seq"], "{live}");
     full.resend_and_check().await;
 }
