@@ -358,6 +358,11 @@ impl Worker {
             return;
         }
         self.heads.clear();
+        // An account change whose flush failed may have reached the files:
+        // the directory follows what is stored.
+        for user in self.store.users().flatten() {
+            self.directory.put(&user);
+        }
         let unpublished = std::mem::take(&mut self.unpublished);
         let (mut kept, mut dropped) = (0, 0);
         for (room, seq, event, name) in unpublished {
