@@ -127,11 +127,9 @@ pub fn run(args: CrashArgs) -> anyhow::Result<()> {
     let mut cycles = 0;
     for cycle in 0..args.cycles {
         if let Err(e) = crash.cycle(&rt, cycle) {
-            crash.faults.failed_restarts += 1;
             crash
                 .faults
-                .first
-                .get_or_insert(format!("cycle {cycle}: {e:#}"));
+                .flag(Fault::Error, || format!("cycle {cycle}: {e:#}"));
             break;
         }
         cycles = cycle + 1;
@@ -315,6 +313,7 @@ enum Fault {
     Gap,
     StoredWithoutAck,
     Error,
+    FailedStart,
 }
 
 impl Faults {
@@ -337,6 +336,7 @@ impl Faults {
             Fault::Gap => &mut self.gaps,
             Fault::StoredWithoutAck => &mut self.stored_without_ack,
             Fault::Error => &mut self.errors,
+            Fault::FailedStart => &mut self.failed_restarts,
         } += 1;
         if self.first.is_none() {
             self.first = Some(what());
@@ -421,9 +421,44 @@ struct CrashLoop {
 }
 
 impl CrashLoop {
-    /// Posts, kills, restarts, resends and checks. An error means the
-    /// server could not be started again (or setup broke): the run stops.
+    /// Posts, kills, restarts, resends and checks. Faults are counted; an
+    /// error (a poster that never stopped, history that cannot be read)
+    /// ends the run.
     fn cycle(&mut self, rt: &tokio::runtime::Runtime, cycle: usize) -> anyhow::Result<()> {
+        let context = format!("cycle {cycle}");
+        let unacked = self.post_until_killed(rt, cycle)?;
+        let cpus = self.args.common.server_cpus.as_deref();
+        match Server::start(rt, cpus, &self.dir) {
+            Ok((server, took)) => {
+                self.server = server;
+                self.restarts.push(took);
+            }
+            Err(e) => {
+                self.faults
+                    .flag(Fault::FailedStart, || format!("{context}: {e:#}"));
+                return Ok(());
+            }
+        }
+        let full = (cycle + 1) % FULL_CHECK_EVERY == 0 || cycle + 1 == self.args.cycles;
+        rt.block_on(async {
+            let mut http = Http::connect(self.server.addr).await?;
+            self.resend_unacked(&mut http, unacked, &context).await;
+            self.resend_one_acked(&mut http, &context).await;
+            for room in 0..self.world.rooms.len() {
+                self.check_room(&mut http, room, full, &context).await?;
+            }
+            anyhow::Ok(())
+        })
+    }
+
+    /// Starts the posters, kills the server under them at a random moment,
+    /// and enters what they learned in the ledger. Returns the sends whose
+    /// outcome they never learned: (`client_id`, room, author).
+    fn post_until_killed(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        cycle: usize,
+    ) -> anyhow::Result<Vec<(String, usize, usize)>> {
         let args = &self.args;
         let kill_after =
             Duration::from_millis(self.rng.gen_range(args.kill_min_ms..=args.kill_max_ms));
@@ -476,54 +511,53 @@ impl CrashLoop {
             }
             unacked.extend(tally.unacked.into_iter().map(|(c, r)| (c, r, tally.author)));
         }
+        Ok(unacked)
+    }
 
-        let (server, took) = Server::start(rt, self.args.common.server_cpus.as_deref(), &self.dir)?;
-        self.server = server;
-        self.restarts.push(took);
-        let full = (cycle + 1) % FULL_CHECK_EVERY == 0 || cycle + 1 == self.args.cycles;
-        let context = format!("cycle {cycle}");
-        rt.block_on(async {
-            let mut http = Http::connect(self.server.addr).await?;
-            // Every send whose answer was lost is sent again: stored
-            // exactly once, whether or not the first attempt reached disk.
-            for (cid, room, author) in unacked {
-                let answer = post(&mut http, &self.world, room, author, &cid).await;
-                match answer {
-                    Ok((status @ (200 | 201), seq)) => {
-                        self.counts.unacked_resent += 1;
-                        if status == 200 {
-                            self.counts.unacked_already_stored += 1;
-                        }
-                        self.ledger.record(&mut self.faults, cid, room, seq, author);
+    /// Sends again every send whose answer was lost: it must be stored
+    /// exactly once, whether or not the first attempt reached disk.
+    async fn resend_unacked(
+        &mut self,
+        http: &mut Http,
+        unacked: Vec<(String, usize, usize)>,
+        context: &str,
+    ) {
+        for (cid, room, author) in unacked {
+            let answer = post(http, &self.world, room, author, &cid).await;
+            match answer {
+                Ok((status @ (200 | 201), seq)) => {
+                    self.counts.unacked_resent += 1;
+                    if status == 200 {
+                        self.counts.unacked_already_stored += 1;
                     }
-                    Ok((status, _)) | Err((status, _)) => {
-                        self.faults.flag(Fault::Error, || {
-                            format!("{context}: resending {cid} got HTTP {status}")
-                        });
-                    }
+                    self.ledger.record(&mut self.faults, cid, room, seq, author);
+                }
+                Ok((status, _)) | Err((status, _)) => {
+                    self.faults.flag(Fault::Error, || {
+                        format!("{context}: resending {cid} got HTTP {status}")
+                    });
                 }
             }
-            // A resend of something acknowledged long ago gets its seq back.
-            if let Some((cid, a)) = self.ledger.pick(&mut self.rng) {
-                match post(&mut http, &self.world, a.room, a.author, &cid).await {
-                    Ok((200, seq)) if seq == a.seq => {}
-                    Ok((201, seq)) => self.faults.flag(Fault::Duplicated, || {
-                        format!("{context}: resending acknowledged {cid} stored it again: {seq}")
-                    }),
-                    Ok((status, seq)) => self.faults.flag(Fault::Reordered, || {
-                        let first = a.seq;
-                        format!("{context}: resending {cid} (seq {first}): {status}, seq {seq}")
-                    }),
-                    Err((status, e)) => self.faults.flag(Fault::Error, || {
-                        format!("{context}: resending acknowledged {cid}: HTTP {status}: {e}")
-                    }),
-                }
+        }
+    }
+
+    /// A resend of something acknowledged long ago gets its seq back.
+    async fn resend_one_acked(&mut self, http: &mut Http, context: &str) {
+        if let Some((cid, a)) = self.ledger.pick(&mut self.rng) {
+            match post(http, &self.world, a.room, a.author, &cid).await {
+                Ok((200, seq)) if seq == a.seq => {}
+                Ok((201, seq)) => self.faults.flag(Fault::Duplicated, || {
+                    format!("{context}: resending acknowledged {cid} stored it again: {seq}")
+                }),
+                Ok((status, seq)) => self.faults.flag(Fault::Reordered, || {
+                    let first = a.seq;
+                    format!("{context}: resending {cid} (seq {first}): {status}, seq {seq}")
+                }),
+                Err((status, e)) => self.faults.flag(Fault::Error, || {
+                    format!("{context}: resending acknowledged {cid}: HTTP {status}: {e}")
+                }),
             }
-            for room in 0..self.world.rooms.len() {
-                self.check_room(&mut http, room, full, &context).await?;
-            }
-            anyhow::Ok(())
-        })
+        }
     }
 
     /// Reads a room back and checks it against the ledger: seqs run
