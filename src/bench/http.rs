@@ -83,9 +83,9 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
     let pid = server.as_ref().map(Process::pid);
     let users = args.clients.min(16);
     let fixture = rt
-        .block_on(setup::fixture(addr, users, 4))
+        .block_on(setup::fixture(addr, users, 1, 4))
         .context("setup failed")?;
-    let room = fixture.room_id.clone();
+    let room = fixture.room_ids[0].clone();
     if kind == Kind::History {
         if !args.common.quiet {
             eprintln!("storing {} messages to page through", args.prefill);

@@ -13,15 +13,20 @@
 //! Files: [`target`] (the server process and `/proc`), [`setup`] (users and
 //! the room over HTTP), [`wsclient`] (a minimal client side of RFC 6455),
 //! [`load`] (the generator threads and delivery verification), [`fanout`]
-//! (the scenario), [`ceiling`], [`report`], and [`http`] (the HTTP
-//! throughput scenarios).
+//! (the scenario, and the run/measure/report machinery the WebSocket
+//! scenarios share), [`rooms`], [`idle`] and [`login`] (scenarios built on
+//! it), [`ceiling`], [`report`], and [`http`] (the HTTP throughput
+//! scenarios).
 
 pub mod ceiling;
 pub mod crash;
 pub mod fanout;
 pub mod http;
+pub mod idle;
 pub mod load;
+pub mod login;
 pub mod report;
+pub mod rooms;
 pub mod setup;
 pub mod target;
 pub mod wsclient;
@@ -45,6 +50,16 @@ pub enum Scenario {
     /// any lost, duplicated or reordered delivery fails the run (exit 1).
     /// Then the same load runs against a raw ceiling writer for comparison.
     Fanout(fanout::FanoutArgs),
+    /// N clients in rooms of K, one poster per room, R messages/s over all
+    /// rooms. Every client verifies it receives every message of its room
+    /// once, in seq order (exit 1 if not); then the raw ceiling.
+    Rooms(rooms::RoomsArgs),
+    /// Hold N authenticated connections for D seconds: connect time and
+    /// server memory per connection, then one message must reach them all.
+    Idle(idle::IdleArgs),
+    /// A login storm (default 200 attempts/s) during a fan-out, against a
+    /// baseline run without it: message latency, and how logins were answered.
+    Login(login::LoginArgs),
     /// HTTP: 16 keep-alive clients posting messages as fast as they are
     /// acknowledged (each post waits for its group commit).
     Post(http::HttpArgs),
@@ -96,6 +111,9 @@ pub struct CommonArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         Scenario::Fanout(a) => fanout::run(a),
+        Scenario::Rooms(a) => rooms::run(a),
+        Scenario::Idle(a) => idle::run(a),
+        Scenario::Login(a) => login::run(a),
         Scenario::Post(a) => http::run(http::Kind::Post, a),
         Scenario::History(a) => http::run(http::Kind::History, a),
         Scenario::Crash(a) => crash::run(a),

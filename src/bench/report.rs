@@ -17,6 +17,19 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The login storm run alongside, if one was asked for.
     pub logins: Option<super::fanout::LoginStorm>,
+    /// The same load without the disturbance (stalls, a login storm), on a
+    /// fresh server in the same invocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Run>,
+    /// hearth / baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// What became of the clients that stopped reading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall: Option<StallFindings>,
+    /// Memory and liveness of connections held idle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleFindings>,
     pub hearth: Run,
     pub ceiling: Option<Run>,
     /// hearth / ceiling.
@@ -93,7 +106,9 @@ pub struct Run {
     pub acked: u64,
     pub deliveries: u64,
     pub deliveries_expected: u64,
-    /// clients × rate: what the load asked for.
+    /// Clients that had not seen every message of their room by the end.
+    pub clients_incomplete: usize,
+    /// clients × rate ÷ rooms: what the load asked for.
     pub offered_deliveries_per_sec: f64,
     /// Deliveries over the time from the first post to the last delivery.
     pub deliveries_per_sec: f64,
@@ -147,144 +162,172 @@ pub struct Ratio {
     pub p99_latency: f64,
 }
 
-/// Rows of (metric, hearth, ceiling) shared by the table and Markdown.
-fn rows(r: &Report) -> Vec<(String, String, String)> {
-    let c = r.ceiling.as_ref();
+/// A run with a disturbance against its baseline without it: hearth ÷ baseline.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// The disturbance.
+    pub of: &'static str,
+    pub p50_latency: f64,
+    pub p99_latency: f64,
+    pub deliveries_per_sec: f64,
+}
+
+/// Clients that stopped reading from their socket for a while.
+#[derive(Debug, Serialize)]
+pub struct StallFindings {
+    pub clients: usize,
+    /// Seconds after posting started that they stopped reading, and for how long.
+    pub after_secs: f64,
+    pub pause_secs: f64,
+    /// The SO_RCVBUF they asked for (the kernel doubles it), and the MSS
+    /// they announced.
+    pub recv_buffer_bytes: u32,
+    pub mss: u32,
+    /// Of them, how many found their connection ended once they read
+    /// again, and how: a close frame, the end of the stream, a socket error.
+    pub cut: u64,
+    pub cut_by_close_frame: u64,
+    pub cut_by_end_of_stream: u64,
+    pub cut_by_socket_error: u64,
+    /// How many reconnected with `resume` and then saw every message of the
+    /// room once, in order (the run's lost/dup/reordered include them).
+    pub resumed: u64,
+    /// The server's own count of connections it cut as too slow (its
+    /// `hearth_queue_full_disconnects_total` over the run), if readable.
+    pub server_too_slow_disconnects: Option<u64>,
+}
+
+/// Connections held, idle, after hello.
+#[derive(Debug, Serialize)]
+pub struct IdleFindings {
+    pub hold_secs: f64,
+    /// Server RSS at the end of the hold.
+    pub rss_after_hold_bytes: Option<u64>,
+    /// That, minus the idle server's RSS before any setup.
+    pub rss_above_idle_bytes: Option<i64>,
+    /// (RSS after the hold − RSS before connecting) ÷ connections.
+    pub rss_per_connection_after_hold_bytes: Option<f64>,
+    /// Connections that received the message posted after the hold.
+    pub alive_at_end: usize,
+}
+
+/// The runs of a report, in the order their columns are shown.
+fn columns(r: &Report) -> Vec<(&str, &Run)> {
+    let mut cols = Vec::new();
+    if let Some(b) = &r.baseline {
+        cols.push(("baseline", b));
+    }
+    cols.push(("hearth", &r.hearth));
+    if let Some(c) = &r.ceiling {
+        cols.push(("ceiling", c));
+    }
+    cols
+}
+
+/// How one row's value is read from a run.
+type Cell<'a> = Box<dyn Fn(&Run) -> String + 'a>;
+
+/// Rows of (metric, one value per column) shared by the table and Markdown.
+fn rows(r: &Report) -> Vec<(String, Vec<String>)> {
+    let runs: Vec<&Run> = columns(r).into_iter().map(|(_, run)| run).collect();
     let num = |v: f64| format_number(v);
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
     let mib = |b: Option<u64>| opt(b.map(|b| b as f64 / 1048576.0), &|v| format!("{v:.1} MiB"));
-    let mut rows = Vec::new();
-    let mut row = |name: &str, h: String, cv: Option<String>| {
-        rows.push((name.to_string(), h, cv.unwrap_or_else(|| "-".into())));
-    };
-    let h = &r.hearth;
-    row(
-        "clients",
-        h.clients.to_string(),
-        c.map(|c| c.clients.to_string()),
-    );
-    row(
-        "connect + hello, all (s)",
-        format!("{:.2}", h.connect_all_secs),
-        c.map(|c| format!("{:.2}", c.connect_all_secs)),
-    );
-    row(
-        "connect + hello p50 / p99 (ms)",
-        format!("{:.1} / {:.1}", h.connect_ms.p50, h.connect_ms.p99),
-        c.map(|c| format!("{:.1} / {:.1}", c.connect_ms.p50, c.connect_ms.p99)),
-    );
-    row(
-        "messages",
-        h.messages.to_string(),
-        c.map(|c| c.messages.to_string()),
-    );
-    row(
-        "deliveries (expected)",
-        format!("{} ({})", h.deliveries, h.deliveries_expected),
-        c.map(|c| format!("{} ({})", c.deliveries, c.deliveries_expected)),
-    );
-    row(
-        "deliveries/s (offered)",
-        format!(
-            "{} ({})",
-            num(h.deliveries_per_sec),
-            num(h.offered_deliveries_per_sec)
-        ),
-        c.map(|c| {
-            format!(
-                "{} ({})",
-                num(c.deliveries_per_sec),
-                num(c.offered_deliveries_per_sec)
-            )
-        }),
-    );
     let lat = |p: &Percentiles| format!("{:.1} / {:.1} / {:.1}", p.p50, p.p99, p.max);
-    row(
-        "latency p50 / p99 / max (ms)",
-        lat(&h.latency_ms),
-        c.map(|c| lat(&c.latency_ms)),
-    );
-    let bad = |x: &Run| format!("{} / {} / {}", x.lost, x.duplicated, x.reordered);
-    row("lost / dup / reordered", bad(h), c.map(bad));
-    row(
-        "errors / cut off",
-        format!("{} / {}", h.errors, h.closed_early),
-        c.map(|c| format!("{} / {}", c.errors, c.closed_early)),
-    );
-    row(
-        "server CPU s (cores)",
-        h.server_cpu_secs
-            .zip(h.server_cores)
-            .map(|(s, k)| format!("{s:.2} ({k:.2})"))
-            .unwrap_or_else(|| "-".into()),
-        c.map(|c| {
-            c.server_cpu_secs
-                .zip(c.server_cores)
-                .map(|(s, k)| format!("{s:.2} ({k:.2})"))
-                .unwrap_or_else(|| "-".into())
-        }),
-    );
-    row(
-        "deliveries per server CPU-s",
-        opt(h.deliveries_per_server_cpu_sec, &num),
-        c.map(|c| opt(c.deliveries_per_server_cpu_sec, &num)),
-    );
-    row(
-        "server CPU µs per delivery",
-        opt(h.server_cpu_us_per_delivery, &|v| format!("{v:.3}")),
-        c.map(|c| opt(c.server_cpu_us_per_delivery, &|v| format!("{v:.3}"))),
-    );
-    row(
-        "server RSS idle",
-        mib(h.rss_idle_bytes),
-        c.map(|c| mib(c.rss_idle_bytes)),
-    );
-    row(
-        "server RSS before / after connect",
-        format!(
-            "{} / {}",
-            mib(h.rss_before_connect_bytes),
-            mib(h.rss_after_connect_bytes)
+    let table: Vec<(&str, Cell)> = vec![
+        ("clients", Box::new(|x| x.clients.to_string())),
+        (
+            "connect + hello, all (s)",
+            Box::new(|x| format!("{:.2}", x.connect_all_secs)),
         ),
-        c.map(|c| {
-            format!(
-                "{} / {}",
-                mib(c.rss_before_connect_bytes),
-                mib(c.rss_after_connect_bytes)
-            )
-        }),
-    );
-    row(
-        "server RSS per connection",
-        opt(h.rss_per_connection_bytes, &|v| {
-            format!("{:.1} KiB", v / 1024.0)
-        }),
-        c.map(|c| {
-            opt(c.rss_per_connection_bytes, &|v| {
-                format!("{:.1} KiB", v / 1024.0)
-            })
-        }),
-    );
-    row(
-        "generator CPU s",
-        format!("{:.2}", h.generator_cpu_secs),
-        c.map(|c| format!("{:.2}", c.generator_cpu_secs)),
-    );
-    let waits = |x: &Run| {
-        format!(
-            "{} / {:.2}",
-            x.server_runqueue_wait_secs
-                .map(|w| format!("{w:.2}"))
-                .unwrap_or_else(|| "-".into()),
-            x.generator_runqueue_wait_secs
-        )
-    };
-    row(
-        "run-queue wait s, server / generator",
-        waits(h),
-        c.map(waits),
-    );
-    rows
+        (
+            "connect + hello p50 / p99 (ms)",
+            Box::new(|x| format!("{:.1} / {:.1}", x.connect_ms.p50, x.connect_ms.p99)),
+        ),
+        ("messages", Box::new(|x| x.messages.to_string())),
+        (
+            "deliveries (expected)",
+            Box::new(|x| format!("{} ({})", x.deliveries, x.deliveries_expected)),
+        ),
+        (
+            "deliveries/s (offered)",
+            Box::new(move |x| {
+                format!(
+                    "{} ({})",
+                    num(x.deliveries_per_sec),
+                    num(x.offered_deliveries_per_sec)
+                )
+            }),
+        ),
+        (
+            "latency p50 / p99 / max (ms)",
+            Box::new(move |x| lat(&x.latency_ms)),
+        ),
+        (
+            "lost / dup / reordered",
+            Box::new(|x| format!("{} / {} / {}", x.lost, x.duplicated, x.reordered)),
+        ),
+        (
+            "errors / cut off",
+            Box::new(|x| format!("{} / {}", x.errors, x.closed_early)),
+        ),
+        (
+            "server CPU s (cores)",
+            Box::new(|x| {
+                x.server_cpu_secs
+                    .zip(x.server_cores)
+                    .map(|(s, k)| format!("{s:.2} ({k:.2})"))
+                    .unwrap_or_else(|| "-".into())
+            }),
+        ),
+        (
+            "deliveries per server CPU-s",
+            Box::new(move |x| opt(x.deliveries_per_server_cpu_sec, &num)),
+        ),
+        (
+            "server CPU µs per delivery",
+            Box::new(move |x| opt(x.server_cpu_us_per_delivery, &|v| format!("{v:.3}"))),
+        ),
+        ("server RSS idle", Box::new(move |x| mib(x.rss_idle_bytes))),
+        (
+            "server RSS before / after connect",
+            Box::new(move |x| {
+                format!(
+                    "{} / {}",
+                    mib(x.rss_before_connect_bytes),
+                    mib(x.rss_after_connect_bytes)
+                )
+            }),
+        ),
+        (
+            "server RSS per connection",
+            Box::new(move |x| {
+                opt(x.rss_per_connection_bytes, &|v| {
+                    format!("{:.1} KiB", v / 1024.0)
+                })
+            }),
+        ),
+        (
+            "generator CPU s",
+            Box::new(|x| format!("{:.2}", x.generator_cpu_secs)),
+        ),
+        (
+            "run-queue wait s, server / generator",
+            Box::new(|x| {
+                format!(
+                    "{} / {:.2}",
+                    x.server_runqueue_wait_secs
+                        .map(|w| format!("{w:.2}"))
+                        .unwrap_or_else(|| "-".into()),
+                    x.generator_runqueue_wait_secs
+                )
+            }),
+        ),
+    ];
+    table
+        .into_iter()
+        .map(|(name, f)| (name.to_string(), runs.iter().map(|x| f(x)).collect()))
+        .collect()
 }
 
 /// Thousands separated by a thin gap, rounded: 1754321.4 → "1 754 321".
@@ -307,28 +350,33 @@ pub fn format_number(v: f64) -> String {
 
 /// The summary table for a terminal.
 pub fn table(r: &Report) -> String {
+    let names: Vec<&str> = columns(r).into_iter().map(|(n, _)| n).collect();
     let rows = rows(r);
     let w0 = rows.iter().map(|x| x.0.chars().count()).max().unwrap_or(0);
-    let w1 = rows
-        .iter()
-        .map(|x| x.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(6);
+    let widths: Vec<usize> = (0..names.len())
+        .map(|i| {
+            rows.iter()
+                .map(|x| x.1[i].chars().count())
+                .chain([names[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |first: &str, cells: &[&str]| {
+        let mut l = format!("{first:w0$}");
+        for (cell, w) in cells.iter().zip(&widths) {
+            let _ = write!(l, "  {cell:>w$}");
+        }
+        l
+    };
     let mut out = String::new();
-    let _ = writeln!(out, "{:w0$}  {:>w1$}  {:>}", "", "hearth", "ceiling");
-    for (name, h, c) in &rows {
-        let _ = writeln!(out, "{name:w0$}  {h:>w1$}  {c:>}");
+    let _ = writeln!(out, "{}", line("", &names));
+    for (name, cells) in &rows {
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(name, &cells));
     }
-    if let Some(ratio) = &r.ratio {
-        let _ = writeln!(out, "{}", ratio_line(ratio));
-    }
-    if let Some(l) = &r.logins {
-        let _ = writeln!(
-            out,
-            "login storm: {} attempted at {}/s: {} ok, {} refused (429/503), {} other; p50 {:.1} / p99 {:.1} ms",
-            l.attempted, l.rate, l.ok, l.refused, l.other, l.latency_ms.p50, l.latency_ms.p99
-        );
+    for l in findings(r) {
+        let _ = writeln!(out, "{l}");
     }
     for n in &r.notes {
         let _ = writeln!(out, "note: {n}");
@@ -337,7 +385,7 @@ pub fn table(r: &Report) -> String {
         out,
         "{}",
         if r.passed {
-            "verification: PASSED (every client saw every message once, in order)"
+            "verification: PASSED (every client saw every message of its room once, in order)"
         } else {
             "verification: FAILED"
         }
@@ -347,6 +395,7 @@ pub fn table(r: &Report) -> String {
 
 /// The report as a Markdown section.
 pub fn markdown(r: &Report) -> String {
+    let names: Vec<&str> = columns(r).into_iter().map(|(n, _)| n).collect();
     let mut out = String::new();
     let _ = writeln!(out, "## `{}`\n", r.command);
     let _ = writeln!(
@@ -354,12 +403,17 @@ pub fn markdown(r: &Report) -> String {
         "Machine: {} × {}; load average before: {}.\n",
         r.machine.nproc, r.machine.cpu_model, r.machine.loadavg_before
     );
-    let _ = writeln!(out, "| metric | hearth | ceiling |\n|---|---:|---:|");
-    for (name, h, c) in rows(r) {
-        let _ = writeln!(out, "| {name} | {h} | {c} |");
+    let _ = writeln!(
+        out,
+        "| metric | {} |\n|---|{}",
+        names.join(" | "),
+        "---:|".repeat(names.len())
+    );
+    for (name, cells) in rows(r) {
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     }
-    if let Some(ratio) = &r.ratio {
-        let _ = writeln!(out, "\n{}.", ratio_line(ratio));
+    for l in findings(r) {
+        let _ = writeln!(out, "\n{l}.");
     }
     for n in &r.notes {
         let _ = writeln!(out, "\nNote: {n}");
@@ -369,6 +423,57 @@ pub fn markdown(r: &Report) -> String {
         "\nVerification: {}.",
         if r.passed { "passed" } else { "FAILED" }
     );
+    out
+}
+
+/// One sentence per finding beside the table: the ratios, the login
+/// storm, the stalled clients, the idle hold.
+fn findings(r: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(ratio) = &r.ratio {
+        out.push(ratio_line(ratio));
+    }
+    if let Some(c) = &r.comparison {
+        out.push(format!(
+            "with {} / baseline: p50 latency {:.2}×, p99 latency {:.2}×, deliveries/s {:.2}×",
+            c.of, c.p50_latency, c.p99_latency, c.deliveries_per_sec
+        ));
+    }
+    if let Some(l) = &r.logins {
+        out.push(format!(
+            "login storm: {} attempted at {}/s: {} ok, {} refused (429/503), {} failed; p50 {:.1} / p99 {:.1} ms",
+            l.attempted, l.rate, l.ok, l.refused, l.other, l.latency_ms.p50, l.latency_ms.p99
+        ));
+    }
+    if let Some(s) = &r.stall {
+        out.push(format!(
+            "stalled readers: {} stopped reading {:.1}s in for {:.1}s; {} found themselves cut off \
+             ({} close frame, {} end of stream, {} socket error), {} resumed; server counted {} too-slow disconnects",
+            s.clients,
+            s.after_secs,
+            s.pause_secs,
+            s.cut,
+            s.cut_by_close_frame,
+            s.cut_by_end_of_stream,
+            s.cut_by_socket_error,
+            s.resumed,
+            s.server_too_slow_disconnects
+                .map_or_else(|| "-".into(), |n| n.to_string())
+        ));
+    }
+    if let Some(i) = &r.idle {
+        let mib = |b: i64| format!("{:.1} MiB", b as f64 / 1048576.0);
+        out.push(format!(
+            "idle hold: {} connections held {:.0}s; server RSS then {} ({} above idle, {} per connection); {} received the message posted after",
+            r.hearth.clients,
+            i.hold_secs,
+            i.rss_after_hold_bytes.map_or_else(|| "-".into(), |b| mib(b as i64)),
+            i.rss_above_idle_bytes.map_or_else(|| "-".into(), mib),
+            i.rss_per_connection_after_hold_bytes
+                .map_or_else(|| "-".into(), |b| format!("{:.1} KiB", b / 1024.0)),
+            i.alive_at_end
+        ));
+    }
     out
 }
 

@@ -1,5 +1,5 @@
 //! What a scenario needs before it starts, made over the real HTTP API:
-//! users with session tokens and one room they all joined.
+//! users with session tokens, and the rooms they joined.
 //!
 //! Signup and login each cost an argon2 hash (~20 ms of a core in a
 //! release build), so a bench does not sign up one user per socket: it
@@ -75,6 +75,22 @@ impl Http {
         Ok((status, value))
     }
 
+    /// The server's `/metrics` counter `name` (Prometheus text), if it is there.
+    pub async fn metric(&mut self, name: &str) -> anyhow::Result<Option<f64>> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri("/metrics")
+            .header("host", self.addr.to_string())
+            .body(Full::new(Bytes::new()))?;
+        self.send.ready().await?;
+        let resp = self.send.send_request(req).await?;
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).lines().find_map(|l| {
+            let (key, value) = l.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok())?
+        }))
+    }
+
     /// Like [`Http::call`], but any status other than `want` is an error.
     async fn expect(
         &mut self,
@@ -92,22 +108,31 @@ impl Http {
     }
 }
 
-/// Accounts and the room a scenario runs in.
+/// Accounts and the rooms a scenario runs in.
 pub struct Fixture {
-    pub room_id: String,
-    /// One session token per user; clients share them round-robin.
+    /// User `u` is a member of room `u % room_ids.len()` and of no other.
+    pub room_ids: Vec<String>,
+    /// One session token per user.
     pub tokens: Vec<String>,
     /// Each user's password, for a login storm.
     pub logins: Vec<(String, String)>,
 }
 
-/// Signs up `users` accounts (at most `parallel` at once), logs each in,
-/// creates a room and joins everyone to it.
-pub async fn fixture(addr: SocketAddr, users: usize, parallel: usize) -> anyhow::Result<Fixture> {
+/// Signs up `users` accounts (at most `parallel` at once; rounded up to a
+/// multiple of `rooms`), logs each in, creates `rooms` rooms and puts user
+/// `u` in room `u % rooms`, so each user's sockets hear exactly one room.
+pub async fn fixture(
+    addr: SocketAddr,
+    users: usize,
+    rooms: usize,
+    parallel: usize,
+) -> anyhow::Result<Fixture> {
+    let rooms = rooms.max(1);
+    let users = users.max(1).next_multiple_of(rooms);
     let run = format!("b{:06x}", rand::random::<u32>() & 0xff_ffff);
     let gate = Arc::new(Semaphore::new(parallel.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..users.max(1) {
+    for i in 0..users {
         let gate = gate.clone();
         let name = format!("{run}u{i}");
         tasks.spawn(async move {
@@ -143,26 +168,42 @@ pub async fn fixture(addr: SocketAddr, users: usize, parallel: usize) -> anyhow:
         signed.push(r.context("a signup task panicked")??);
     }
     signed.sort_by_key(|s| s.0);
-    let mut http = Http::connect(addr).await?;
-    let room = http
-        .expect(
-            201,
-            Method::POST,
-            "/api/v1/rooms",
-            Some(&signed[0].1),
-            Some(&json!({"name": format!("{run}-room")})),
-        )
-        .await?;
-    let room_id = room["room"]["id"]
-        .as_str()
-        .context("room created without an id")?
-        .to_string();
-    // Joins are cheap (no hash) but each is flushed: a few at a time.
-    let mut joins = tokio::task::JoinSet::new();
-    for (_, token, _, _) in signed.iter().skip(1) {
+    // User r creates room r; every later user of that room joins it.
+    let mut creates = tokio::task::JoinSet::new();
+    for (r, (_, token, _, _)) in signed.iter().take(rooms).enumerate() {
         let gate = gate.clone();
         let token = token.clone();
-        let path = format!("/api/v1/rooms/{room_id}/join");
+        let name = format!("{run}-room{r}");
+        creates.spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let mut http = Http::connect(addr).await?;
+            let room = http
+                .expect(
+                    201,
+                    Method::POST,
+                    "/api/v1/rooms",
+                    Some(&token),
+                    Some(&json!({ "name": name })),
+                )
+                .await?;
+            let id = room["room"]["id"]
+                .as_str()
+                .context("room created without an id")?
+                .to_string();
+            anyhow::Ok((r, id))
+        });
+    }
+    let mut room_ids = vec![String::new(); rooms];
+    while let Some(r) = creates.join_next().await {
+        let (r, id) = r.context("a room task panicked")??;
+        room_ids[r] = id;
+    }
+    // Joins are cheap (no hash) but each is flushed: a few at a time.
+    let mut joins = tokio::task::JoinSet::new();
+    for (u, (_, token, _, _)) in signed.iter().enumerate().skip(rooms) {
+        let gate = gate.clone();
+        let token = token.clone();
+        let path = format!("/api/v1/rooms/{}/join", room_ids[u % rooms]);
         joins.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let mut http = Http::connect(addr).await?;
@@ -175,7 +216,7 @@ pub async fn fixture(addr: SocketAddr, users: usize, parallel: usize) -> anyhow:
         r.context("a join task panicked")??;
     }
     Ok(Fixture {
-        room_id,
+        room_ids,
         tokens: signed.iter().map(|s| s.1.clone()).collect(),
         logins: signed.into_iter().map(|s| (s.2, s.3)).collect(),
     })

@@ -30,7 +30,41 @@ pub async fn connect(
     source: Option<IpAddr>,
     token: Option<&str>,
 ) -> anyhow::Result<(TcpStream, BytesMut)> {
-    let socket = TcpSocket::new_v4()?;
+    connect_with(server, source, token, None).await
+}
+
+/// How a client that will stop reading narrows its connection, so that
+/// the server's writes block within kilobytes instead of megabytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Narrow {
+    /// SO_RCVBUF, in bytes (the kernel doubles it).
+    pub recv_buffer: u32,
+    /// The MSS announced in the SYN. Loopback's 64 KiB MSS makes the
+    /// server's kernel size its send buffer at nearly 4 MiB up front; an
+    /// Ethernet-sized one (1460) gives it tens of kilobytes, as on a real
+    /// network.
+    pub mss: u32,
+}
+
+/// [`connect`], with the socket narrowed first when asked (before the
+/// handshake: the kernel sizes both ends' buffers from it).
+pub async fn connect_with(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    token: Option<&str>,
+    narrow: Option<Narrow>,
+) -> anyhow::Result<(TcpStream, BytesMut)> {
+    let socket = match narrow {
+        None => TcpSocket::new_v4()?,
+        Some(n) => {
+            use socket2::{Domain, Protocol, Socket, Type};
+            let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+            s.set_recv_buffer_size(n.recv_buffer as usize)?;
+            s.set_tcp_mss(n.mss)?;
+            s.set_nonblocking(true)?;
+            TcpSocket::from_std_stream(s.into())
+        }
+    };
     if let Some(ip) = source {
         socket
             .bind(SocketAddr::new(ip, 0))

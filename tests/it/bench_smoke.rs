@@ -1,14 +1,52 @@
-//! `hearth bench` is part of the product: a short fan-out run with
-//! verification on keeps it from rotting. It runs the built binary as a
-//! user would and reads the `--json` report.
+//! `hearth bench` is part of the product: short runs of each WebSocket
+//! scenario with verification on keep it from rotting. They run the built
+//! binary as a user would and read the `--json` report.
 
 use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// Each run starts a server and a few hundred sockets on a small machine:
+/// one at a time, so they do not slow each other past their timing.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `hearth bench ARGS --json --quiet` with `env`, expects success and
+/// returns the report.
+fn bench(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("bench")
+        .args(args)
+        .args(["--threads", "1", "--rss-settle", "0", "--json", "--quiet"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run hearth bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench failed: {stderr}\n{stdout}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the --json report parses");
+    assert_eq!(report["passed"], true, "{report:#}");
+    report
+}
+
+/// Nothing lost, duplicated, reordered or refused, nobody cut off, and
+/// exactly `deliveries` deliveries of `messages` messages.
+fn assert_clean(report: &Value, run: &str, clients: u64, messages: u64, deliveries: u64) {
+    let r = &report[run];
+    assert_eq!(r["clients"], clients, "{run}: {r:#}");
+    for bad in ["lost", "duplicated", "reordered", "errors", "closed_early"] {
+        assert_eq!(r[bad], 0, "{run}: {bad}: {r:#}");
+    }
+    assert_eq!(r["messages"], messages, "{run}: {r:#}");
+    assert_eq!(r["deliveries"], deliveries, "{run}: {r:#}");
+    assert_eq!(r["deliveries_expected"], deliveries, "{run}: {r:#}");
+}
 
 #[test]
 fn a_short_fanout_bench_delivers_every_message_once_in_order() {
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args([
-            "bench",
+    let report = bench(
+        &[
             "fanout",
             "--clients",
             "200",
@@ -20,34 +58,129 @@ fn a_short_fanout_bench_delivers_every_message_once_in_order() {
             "3",
             "--users",
             "8",
-            "--threads",
-            "1",
-            "--rss-settle",
-            "0",
-            "--json",
-            "--quiet",
-        ])
-        .output()
-        .expect("run hearth bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench failed: {stderr}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("the --json report parses");
-    assert_eq!(report["passed"], true, "{report:#}");
+        ],
+        &[],
+    );
     for run in ["hearth", "ceiling"] {
-        let r = &report[run];
-        assert_eq!(r["clients"], 200, "{run}: {r:#}");
-        for bad in ["lost", "duplicated", "reordered", "errors", "closed_early"] {
-            assert_eq!(r[bad], 0, "{run}: {bad}: {r:#}");
-        }
-        let messages = r["messages"].as_u64().expect("messages");
-        assert_eq!(messages, 150);
-        assert_eq!(
-            r["deliveries"].as_u64(),
-            Some(messages * 200),
-            "{run}: {r:#}"
-        );
+        assert_clean(&report, run, 200, 150, 150 * 200);
     }
     assert!(report["hearth"]["server_cpu_secs"].as_f64().is_some());
     assert!(report["ratio"]["throughput"].as_f64().unwrap_or(0.0) > 0.0);
+}
+
+#[test]
+fn in_many_rooms_each_client_gets_exactly_its_rooms_messages() {
+    // 200 clients in 10 rooms of 20; each room's poster sends 60 messages.
+    let report = bench(
+        &[
+            "rooms",
+            "--clients",
+            "200",
+            "--room-size",
+            "20",
+            "--rate",
+            "200",
+            "--duration",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(report["settings"]["rooms"], 10, "{report:#}");
+    assert_clean(&report, "hearth", 200, 600, 60 * 200);
+    // The ceiling writes one room's worth to every socket: the same per socket.
+    assert_clean(&report, "ceiling", 200, 60, 60 * 200);
+    assert!(
+        report["hearth"]["latency_ms"]["p99"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0
+    );
+}
+
+#[test]
+fn idle_connections_are_held_and_all_still_receive_at_the_end() {
+    let report = bench(
+        &["idle", "--clients", "200", "--hold", "2", "--users", "8"],
+        &[],
+    );
+    assert_clean(&report, "hearth", 200, 1, 200);
+    let idle = &report["idle"];
+    assert_eq!(idle["alive_at_end"], 200, "{idle:#}");
+    assert_eq!(idle["hold_secs"], 2.0, "{idle:#}");
+    assert!(
+        idle["rss_after_hold_bytes"].as_u64().unwrap_or(0) > 0,
+        "{idle:#}"
+    );
+    assert!(report["hearth"]["connect_all_secs"].as_f64().unwrap_or(0.0) > 0.0);
+}
+
+#[test]
+fn a_login_storm_run_is_compared_with_a_baseline_and_every_login_answered() {
+    let report = bench(
+        &[
+            "login",
+            "--clients",
+            "100",
+            "--rate",
+            "50",
+            "--duration",
+            "2",
+            "--users",
+            "4",
+            "--login-rate",
+            "50",
+        ],
+        &[],
+    );
+    for run in ["baseline", "hearth"] {
+        assert_clean(&report, run, 100, 100, 100 * 100);
+    }
+    let logins = &report["logins"];
+    assert_eq!(logins["attempted"], 100, "{logins:#}");
+    let answered = ["ok", "refused", "other"]
+        .iter()
+        .map(|k| logins[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(answered, 100, "{logins:#}");
+    assert!(logins["ok"].as_u64().unwrap_or(0) > 0, "{logins:#}");
+    assert!(report["comparison"]["p99_latency"].as_f64().unwrap_or(0.0) > 0.0);
+}
+
+#[test]
+fn stalled_readers_are_cut_off_and_resume_without_a_gap_or_a_duplicate() {
+    // 5 of 100 clients stop reading as posting starts. Big bodies fill the
+    // buffers between them and the server within a second, and a 1 s write
+    // timeout cuts them well inside their 3 s stall; they then reconnect
+    // with resume and must end with every message exactly once.
+    let report = bench(
+        &[
+            "fanout",
+            "--clients",
+            "100",
+            "--rate",
+            "100",
+            "--duration",
+            "4",
+            "--body-pad",
+            "3000",
+            "--users",
+            "4",
+            "--stall-percent",
+            "5",
+            "--stall-after",
+            "0",
+            "--stall-for",
+            "3",
+        ],
+        &[("HEARTH_WRITE_TIMEOUT_SECS", "1")],
+    );
+    for run in ["baseline", "hearth"] {
+        assert_clean(&report, run, 100, 400, 400 * 100);
+    }
+    let stall = &report["stall"];
+    assert_eq!(stall["clients"], 5, "{stall:#}");
+    assert_eq!(stall["cut"], 5, "{stall:#}");
+    assert_eq!(stall["resumed"], 5, "{stall:#}");
+    assert_eq!(stall["server_too_slow_disconnects"], 5, "{stall:#}");
+    assert!(report["ceiling"].is_null());
 }
