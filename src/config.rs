@@ -88,6 +88,7 @@ struct RawWebsocket {
     idle_timeout_secs: u64,
     write_timeout_secs: u64,
     coalesce_ms: u64,
+    send_buffer_kb: u64,
     max_frames_per_sec: u32,
     outbound_queue_frames: u32,
 }
@@ -183,6 +184,9 @@ pub struct WebsocketConfig {
     pub idle_timeout: Duration,
     pub write_timeout: Duration,
     pub coalesce: Duration,
+    /// The kernel send buffer of each connection, in bytes; 0 leaves it to
+    /// the kernel's autotuning.
+    pub send_buffer_bytes: usize,
     pub max_frames_per_sec: u32,
     pub outbound_queue_frames: usize,
 }
@@ -539,6 +543,13 @@ impl RawConfig {
             "websocket.outbound_queue_frames",
             self.websocket.outbound_queue_frames as u64,
         );
+        // 1 GiB: far past any kernel's maximum, which caps it anyway.
+        at_most(
+            &mut problems,
+            "websocket.send_buffer_kb",
+            self.websocket.send_buffer_kb,
+            1 << 20,
+        );
         if self.websocket.idle_timeout_secs <= self.websocket.ping_interval_secs {
             problems.push(ConfigError::Value {
                 key: "websocket.idle_timeout_secs",
@@ -643,6 +654,7 @@ impl RawConfig {
                 idle_timeout: Duration::from_secs(self.websocket.idle_timeout_secs),
                 write_timeout: Duration::from_secs(self.websocket.write_timeout_secs),
                 coalesce: Duration::from_millis(self.websocket.coalesce_ms),
+                send_buffer_bytes: self.websocket.send_buffer_kb as usize * 1024,
                 max_frames_per_sec: self.websocket.max_frames_per_sec,
                 outbound_queue_frames: self.websocket.outbound_queue_frames as usize,
             },

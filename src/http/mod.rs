@@ -64,6 +64,10 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<Arc<
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let send_buffer = state.config.websocket.send_buffer_bytes;
+        if send_buffer > 0 {
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(send_buffer);
+        }
         let state = state.clone();
         let router = router.clone();
         let tls = tls.clone();

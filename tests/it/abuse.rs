@@ -883,3 +883,69 @@ async fn one_user_flooding_over_three_sockets_shares_one_send_budget() {
         "one burst of {BURST} and {refilled} refilled, over all sockets: {stored} stored"
     );
 }
+
+/// A flood of logins is answered, never queued without bound: with one
+/// hashing thread, 200 logins at once each get `200` or `503 busy` with a
+/// Retry-After, all within the hashing queue's wait bound, and the server
+/// keeps delivering messages meanwhile.
+#[tokio::test]
+async fn a_login_flood_is_answered_or_refused_promptly_never_queued() {
+    let s = TestServer::spawn_with(&[("HEARTH_HASH_CONCURRENCY", "1")]).await;
+    let alice = s.user("alice").await;
+    let room = s.room(&alice, "general").await;
+    let mut ws = s.ws(&alice).await;
+    ws.hello(None).await;
+
+    let started = Instant::now();
+    let logins: Vec<_> = (0..200)
+        .map(|_| {
+            let (s, http) = (&s, s.http.clone());
+            async move { login_with(s, &http, "alice", "password-alice").await }
+        })
+        .collect();
+    let flood = futures_util::future::join_all(logins);
+    tokio::pin!(flood);
+    // Messages keep flowing while the logins queue.
+    let mut acked = 0;
+    let results = loop {
+        tokio::select! {
+            results = &mut flood => break results,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                let cid = format!("during-{acked}");
+                ws.send(&room, &cid, "still here").await;
+                ws.expect("ack").await;
+                acked += 1;
+            }
+        }
+    };
+    let took = started.elapsed();
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    let mut busy = 0;
+    for (status, retry_after, body, _) in &results {
+        match status {
+            200 => {}
+            503 => {
+                assert_eq!(body["error"]["code"], "busy", "{body}");
+                assert!(retry_after.is_some(), "503 says when to retry: {body}");
+                busy += 1;
+            }
+            other => panic!("a login got {other}: {body}"),
+        }
+    }
+    let slowest = results.iter().map(|r| r.3).max().expect("200 results");
+    println!(
+        "200 logins at once: {ok} ok, {busy} busy, slowest {slowest:?}, all in {took:?}; \
+         {acked} messages acked meanwhile"
+    );
+    assert!(ok > 0, "no login got through");
+    assert!(
+        busy > 0,
+        "200 logins at once fit a queue of 32: none was refused"
+    );
+    // The queue's bound: 2 s waiting plus 2 s hashing, and slack for a
+    // debug build on a busy machine.
+    assert!(
+        slowest < Duration::from_secs(8),
+        "a login waited {slowest:?}: queued without bound"
+    );
+}

@@ -410,6 +410,41 @@ async fn a_reader_that_stops_reading_is_cut_without_slowing_its_room() {
     assert_still_serving(&s, &alice, &room, "a stalled reader").await;
 }
 
+/// With the default outbound queue (4,096 frames, far more than this test
+/// sends), a reader that stops is cut by the write timeout: the bounded
+/// kernel send buffer (`send_buffer_kb`) fills, the server's write blocks,
+/// and after `write_timeout_secs` the connection gets 1013. Left to the
+/// kernel's autotuning the buffer could grow to megabytes and the stalled
+/// peer would stay connected far longer.
+#[tokio::test]
+async fn a_stalled_reader_is_cut_by_the_write_timeout_once_its_send_buffer_fills() {
+    let (s, alice, room) = setup(&[("HEARTH_WRITE_TIMEOUT_SECS", "1")]).await;
+    let bob = s.user("bob").await;
+    s.join(&bob, &room).await;
+    let mut stalled = RawWs::connect_from(&s, &bob.token, "127.0.0.1", Some(4096)).await;
+    stalled.send_text(json!({"type": "hello"})).await;
+    // Let the hello's ready arrive before the flood.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    // 600 messages of 3 KB: 1.8 MB for a socket whose buffers hold about
+    // 260 KB.
+    let flooded = flood_room(s.ws_url(), alice.token.clone(), room.clone(), 600).await;
+    assert_eq!(flooded, 600);
+    // Still not reading, for three times the write timeout; reading would
+    // unblock the server's write.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (ended, code) = stalled.wait_for_eof(Duration::from_secs(10)).await;
+    println!(
+        "stalled reader cut {:?} after the flood began",
+        started.elapsed()
+    );
+    assert!(ended, "a reader that never reads is still connected");
+    // A close frame cannot pass a full buffer; if one got through, it says
+    // why.
+    assert!(matches!(code, None | Some(1013)), "close code {code:?}");
+    assert_still_serving(&s, &alice, &room, "a stalled reader").await;
+}
+
 /// Posts `n` messages of 3 KB as fast as acks come back (32 in flight).
 async fn flood_room(url: String, token: String, room: String, n: usize) -> usize {
     use futures_util::{SinkExt, StreamExt};
