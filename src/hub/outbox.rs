@@ -79,6 +79,10 @@ pub struct Outbox {
     notify: Notify,
     /// Wakes a replay waiting for the writer to make room.
     drained: Notify,
+    /// Wakes a writer waiting out its coalescing window: a reply to this
+    /// client (an ack, an error, a pong) goes out at once, so a client with
+    /// one request in flight is not held to one answer per window.
+    replied: Notify,
     /// Cancelled once the connection is closing, to stop its reader.
     pub closing: CancellationToken,
     capacity: usize,
@@ -142,12 +146,14 @@ impl Outbox {
             }),
             notify: Notify::new(),
             drained: Notify::new(),
+            replied: Notify::new(),
             closing,
             capacity,
         })
     }
 
-    /// Queues a frame that is not part of a room's sequence (ack, error, pong).
+    /// Queues a frame that is not part of a room's sequence (ack, error,
+    /// pong): it cuts short the writer's coalescing window.
     pub fn push(&self, frame: Bytes) {
         let mut s = self.lock();
         if s.close.is_some() {
@@ -161,6 +167,7 @@ impl Outbox {
         s.frames.push(frame);
         drop(s);
         self.notify.notify_one();
+        self.replied.notify_one();
     }
 
     /// Queues the frame of a room event, in that room's seq order.
@@ -265,6 +272,11 @@ impl Outbox {
 
     pub async fn wait(&self) {
         self.notify.notified().await;
+    }
+
+    /// Resolves once a reply (not a room event) is queued; see `replied`.
+    pub async fn replied(&self) {
+        self.replied.notified().await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

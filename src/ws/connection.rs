@@ -23,6 +23,12 @@ use crate::validate;
 /// Replay reads history in pages of this many events.
 const REPLAY_PAGE: usize = 256;
 
+/// How long a closed connection keeps reading for the client's own close.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// What a closed connection reads at most while it lingers.
+const LINGER_BYTES: usize = 1 << 20;
+
 /// How often a connection's frames count as a use of its session.
 const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -54,6 +60,11 @@ where
     if !matches!(state.store.session(&identity.session), Ok(Some(_))) {
         outbox.close(CloseReason::Revoked);
     }
+    // Shutdown closes the sockets the hub knows of; one registered after
+    // that closes itself.
+    if state.shutdown.is_cancelled() {
+        outbox.close(CloseReason::ShuttingDown);
+    }
     let mut conn = Connection {
         state: state.clone(),
         outbox: outbox.clone(),
@@ -69,6 +80,13 @@ where
     rooms.extend(state.rooms.of_user(identity.user));
     state.hub.disconnect(&outbox, rooms);
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+    // The close frame is out (or the peer is gone). Read what the client
+    // still sends until it closes too, briefly: dropping a socket with
+    // unread input resets it, and a reset can destroy the close frame
+    // before the client reads it.
+    if reason != CloseReason::Gone {
+        let _ = tokio::time::timeout(LINGER, reader.discard_until_eof(LINGER_BYTES)).await;
+    }
     if outbox.close_reason() == Some(CloseReason::TooSlow) {
         state.metrics.queue_full_disconnects.inc();
     }

@@ -33,10 +33,11 @@ pub struct Pacing {
     /// A write blocked longer than this means the peer stopped reading: it
     /// is cut off (1013) so its queue does not grow, and resumes later.
     pub stall: Duration,
-    /// Minimum time between two writes. The first frame after a quiet spell
-    /// goes out at once; frames that follow within this window wait and go
-    /// out together, so under load one syscall carries many frames and an
-    /// idle writer is not woken once per delivery.
+    /// Minimum time between two writes of room events. The first frame
+    /// after a quiet spell goes out at once; events that follow within this
+    /// window wait and go out together, so under load one syscall carries
+    /// many frames and an idle writer is not woken once per delivery. A
+    /// reply to the client (ack, error, pong) ends the window early.
     pub coalesce: Duration,
 }
 
@@ -57,7 +58,9 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
         session,
         format,
         ws.outbound_queue_frames,
-        state.shutdown.child_token(),
+        // Not a child of the shutdown token: at shutdown the hub closes
+        // every socket, after the listener is gone (see `lib.rs`).
+        tokio_util::sync::CancellationToken::new(),
     );
     let pacing = Pacing {
         ping_every: ws.ping_interval,
@@ -109,6 +112,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                     tokio::select! {
                         _ = tokio::time::sleep_until(end) => {}
                         _ = outbox.closing.cancelled() => {}
+                        _ = outbox.replied() => {}
                     }
                 }
                 continue;

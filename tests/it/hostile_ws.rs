@@ -358,7 +358,11 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
 
 #[tokio::test]
 async fn a_reader_that_stops_reading_is_cut_without_slowing_its_room() {
-    let (s, alice, room) = setup(&[("HEARTH_OUTBOUND_QUEUE_FRAMES", "256")]).await;
+    // Bob's buffers fill within the first moments of the flood; his write
+    // then stays blocked, and he is cut a second later, long before the
+    // test reads his socket again. Carol reads in bursts, pausing 100 ms
+    // between probes, and the default queue absorbs that.
+    let (s, alice, room) = setup(&[("HEARTH_WRITE_TIMEOUT_SECS", "1")]).await;
     let bob = s.user("bob").await;
     let carol = s.user("carol").await;
     s.join(&bob, &room).await;

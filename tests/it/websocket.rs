@@ -917,3 +917,44 @@ async fn msgpack_carries_the_same_objects_in_binary_frames() {
     .await;
     assert_eq!(mp.expect_msgpack("ack").await["seq"], 3);
 }
+
+/// The writer's coalescing window holds room events back to batch them,
+/// never a reply: with a one-second window, five sends made one after the
+/// other, each waiting for its ack, take far less than the five seconds a
+/// window per ack would cost, while the room's events still all arrive.
+#[tokio::test]
+async fn acks_are_not_held_by_the_coalescing_window() {
+    let s = TestServer::spawn_with(&[("HEARTH_COALESCE_MS", "1000")]).await;
+    let alice = s.user("alice").await;
+    let room = s.room(&alice, "general").await;
+    let mut ws = s.ws(&alice).await;
+    ws.hello(None).await;
+    let started = Instant::now();
+    let mut events = 0;
+    for i in 0..5 {
+        let cid = format!("quick-{i}");
+        ws.send(&room, &cid, "one at a time").await;
+        loop {
+            let f = ws.next().await.expect("an answer");
+            match f["type"].as_str() {
+                Some("ack") => {
+                    assert_eq!(f["client_id"], cid.as_str(), "{f}");
+                    break;
+                }
+                Some("message") => events += 1,
+                _ => {}
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "five acks one after the other took {took:?} with a 1 s window"
+    );
+    // The events of the same sends are delivered too, in order.
+    while events < 5 {
+        let f = ws.expect("message").await;
+        assert_eq!(f["message"]["seq"], events + 1, "{f}");
+        events += 1;
+    }
+}
