@@ -80,15 +80,16 @@ where
     rooms.extend(state.rooms.of_user(identity.user));
     state.hub.disconnect(&outbox, rooms);
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
-    // The close frame is out (or the peer is gone). Read what the client
-    // still sends until it closes too, briefly: dropping a socket with
-    // unread input resets it, and a reset can destroy the close frame
-    // before the client reads it.
-    if reason != CloseReason::Gone {
-        let _ = tokio::time::timeout(LINGER, reader.discard_until_eof(LINGER_BYTES)).await;
-    }
-    if outbox.close_reason() == Some(CloseReason::TooSlow) {
+    let closed = outbox.close_reason();
+    if closed == Some(CloseReason::TooSlow) {
         state.metrics.queue_full_disconnects.inc();
+    }
+    // The close frame is out. Read what the client still sends until it
+    // closes too, briefly: dropping a socket with unread input resets it,
+    // and a reset can destroy the close frame before the client reads it.
+    // A peer cut off as too slow, or gone, got no close frame.
+    if !matches!(closed, Some(CloseReason::TooSlow | CloseReason::Gone)) {
+        let _ = tokio::time::timeout(LINGER, reader.discard_until_eof(LINGER_BYTES)).await;
     }
     tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
 }
