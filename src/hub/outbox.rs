@@ -100,6 +100,11 @@ struct State {
     /// a newer event passes, so the steady path pays one emptiness check.
     floors: HashMap<RoomId, Seq>,
     close: Option<CloseReason>,
+    /// The writer found the queue empty and waits for a wake-up. Only then
+    /// does a room event need to wake it: a writer in its coalescing
+    /// window, or busy writing, drains the queue on its own, so most of a
+    /// fan-out touches no wake-up state at all.
+    parked: bool,
 }
 
 impl State {
@@ -143,6 +148,7 @@ impl Outbox {
                 held: Some(Vec::new()),
                 floors: HashMap::new(),
                 close: None,
+                parked: false,
             }),
             notify: Notify::new(),
             drained: Notify::new(),
@@ -178,6 +184,7 @@ impl Outbox {
             return;
         }
         let over = if let Some(held) = &mut s.held {
+            // Held events wait for the replay to end: no wake-up.
             held.push((room, seq, frame));
             held.len() > self.capacity
         } else if s.already_sent(room, seq) {
@@ -188,10 +195,11 @@ impl Outbox {
             s.frames.push(frame);
             false
         };
+        let wake = std::mem::take(&mut s.parked);
         drop(s);
         if over {
             self.close(CloseReason::TooSlow);
-        } else {
+        } else if wake {
             self.notify.notify_one();
         }
     }
@@ -263,10 +271,12 @@ impl Outbox {
     }
 
     /// Moves every queued frame into `into` (which the writer reuses, so
-    /// draining allocates nothing) and reports a pending close.
+    /// draining allocates nothing) and reports a pending close. Finding
+    /// nothing, the writer is about to wait: the next event wakes it.
     pub fn drain(&self, into: &mut Vec<Bytes>) -> Drained {
         let mut s = self.lock();
         std::mem::swap(&mut s.frames, into);
+        s.parked = into.is_empty();
         Drained { close: s.close }
     }
 
