@@ -103,6 +103,7 @@ struct RawLimits {
     login_per_minute: u32,
     login_failures_per_hour: u32,
     hash_concurrency: u32,
+    hash_on_idle_cpu: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +201,9 @@ pub struct LimitsConfig {
     pub login_per_minute: u32,
     pub login_failures_per_hour: u32,
     pub hash_concurrency: usize,
+    /// Hash only on CPU time nothing else wants (Linux `SCHED_IDLE`);
+    /// otherwise at the lowest niceness.
+    pub hash_on_idle_cpu: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -666,6 +670,7 @@ impl RawConfig {
                 login_per_minute: self.limits.login_per_minute,
                 login_failures_per_hour: self.limits.login_failures_per_hour,
                 hash_concurrency: self.limits.hash_concurrency as usize,
+                hash_on_idle_cpu: self.limits.hash_on_idle_cpu,
             },
             sessions: SessionsConfig {
                 idle: Duration::from_secs(self.sessions.idle_secs),

@@ -116,7 +116,10 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     );
     let state = Arc::new(AppState {
         sessions: Sessions::new(store.clone(), config.sessions.clone()),
-        hasher: Hasher::new(config.limits.hash_concurrency),
+        hasher: Hasher::new(
+            config.limits.hash_concurrency,
+            config.limits.hash_on_idle_cpu,
+        ),
         limits: Limits::new(&config.limits),
         metrics: Metrics::new(&committer.stats.histograms),
         tls: config.tls.is_some(),

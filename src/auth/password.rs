@@ -28,8 +28,8 @@ const MAX_WAIT: Duration = Duration::from_secs(2);
 const MAX_HASH: Duration = Duration::from_secs(2);
 
 /// Hashes on a few dedicated threads that run only on CPU time nothing else
-/// in the server wants (`SCHED_IDLE`), behind a queue bounded in length and
-/// in waiting time.
+/// wants (`SCHED_IDLE`, unless configured off), behind a queue bounded in
+/// length and in waiting time.
 ///
 /// Measured: with hashes on tokio's blocking pool at normal priority, a
 /// storm of 200 logins/s during the 15,000-client fan-out cut deliveries by
@@ -44,21 +44,24 @@ pub struct Hasher {
     dummy: String,
 }
 
-/// Niceness of the hashing threads (0 is normal, 19 the lowest priority),
-/// where the idle scheduling class is refused.
+/// Niceness of the hashing threads (0 is normal, 19 the lowest priority)
+/// when the idle scheduling class is not used or is refused.
 const HASH_NICENESS: i32 = 19;
 
 impl Hasher {
     /// `concurrency` threads; up to 32 requests per thread may wait, more
-    /// are refused with 503 at once.
-    pub fn new(concurrency: usize) -> Hasher {
+    /// are refused with 503 at once. `on_idle_cpu` puts the threads in the
+    /// idle scheduling class; otherwise they run at the lowest niceness,
+    /// for hosts whose CPUs other programs keep busy (where idle-class
+    /// threads would seldom run at all).
+    pub fn new(concurrency: usize, on_idle_cpu: bool) -> Hasher {
         let (queue, jobs) = sync_channel::<Job>(concurrency * 32);
         let jobs = Arc::new(Mutex::new(jobs));
         for i in 0..concurrency {
             let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("hearth-hash-{i}"))
-                .spawn(move || work(&jobs))
+                .spawn(move || work(&jobs, on_idle_cpu))
                 .expect("spawning a thread at start-up only fails when the OS is out of threads");
         }
         Hasher {
@@ -106,8 +109,8 @@ impl Hasher {
 
 /// A hashing thread: lowers its own priority, then runs jobs until the
 /// queue is gone.
-fn work(jobs: &Mutex<Receiver<Job>>) {
-    lower_priority();
+fn work(jobs: &Mutex<Receiver<Job>>, on_idle_cpu: bool) {
+    lower_priority(on_idle_cpu);
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -122,20 +125,22 @@ fn work(jobs: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Moves the calling thread to the idle scheduling class, or failing that
-/// to the lowest niceness (on Linux both are per thread).
+/// Moves the calling thread to the idle scheduling class (if asked and
+/// allowed), or else to the lowest niceness; on Linux both are per thread.
 #[allow(unsafe_code)]
-fn lower_priority() {
+fn lower_priority(on_idle_cpu: bool) {
     #[cfg(target_os = "linux")]
     // SAFETY: both calls only change this thread's scheduling; the param
     // is a plain struct that outlives the call, and a failure (e.g. no
     // permission) leaves the thread as it was.
     unsafe {
         let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+        if !on_idle_cpu || libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
             libc::setpriority(libc::PRIO_PROCESS, 0, HASH_NICENESS);
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = on_idle_cpu;
 }
 
 fn hash_now(password: &str) -> String {

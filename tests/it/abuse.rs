@@ -949,3 +949,51 @@ async fn a_login_flood_is_answered_or_refused_promptly_never_queued() {
         "a login waited {slowest:?}: queued without bound"
     );
 }
+
+/// The scheduling policy and niceness of the server's hashing threads, read
+/// from `/proc`: (policy, nice) for each `hearth-hash-*` thread.
+fn hash_thread_scheduling(s: &TestServer) -> Vec<(i64, i64)> {
+    let pid = s.pid().expect("server running");
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let path = task.expect("task").path();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.contains("(hearth-hash-") {
+            continue;
+        }
+        // Fields after the name start at field 3; nice is 19, policy 41.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| fields[n - 3].parse::<i64>().expect("number");
+        found.push((field(41), field(19)));
+    }
+    found
+}
+
+/// Password hashing runs in the idle scheduling class by default, and at
+/// the lowest niceness of the normal class with `hash_on_idle_cpu = false`.
+#[tokio::test]
+async fn hashing_threads_run_on_idle_cpu_unless_configured_otherwise() {
+    const SCHED_OTHER: i64 = 0;
+    const SCHED_IDLE: i64 = 5;
+    let idle = TestServer::spawn_with(&[("HEARTH_HASH_CONCURRENCY", "2")]).await;
+    idle.user("alice").await;
+    assert_eq!(
+        hash_thread_scheduling(&idle),
+        vec![(SCHED_IDLE, 0); 2],
+        "both hashing threads in the idle class"
+    );
+    let normal = TestServer::spawn_with(&[
+        ("HEARTH_HASH_CONCURRENCY", "2"),
+        ("HEARTH_HASH_ON_IDLE_CPU", "false"),
+    ])
+    .await;
+    normal.user("bob").await;
+    assert_eq!(
+        hash_thread_scheduling(&normal),
+        vec![(SCHED_OTHER, 19); 2],
+        "both hashing threads at niceness 19"
+    );
+}
