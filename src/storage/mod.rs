@@ -268,17 +268,17 @@ impl Store {
     pub fn reopen(&self) -> Result<()> {
         let old = {
             let mut current = write(&self.shared.current);
-            let Some(old) = current.as_ref() else {
-                return Err(StorageError::Unavailable);
-            };
             // Calls in flight hold the database briefly; no new one can
-            // start while the lock is held.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while Arc::strong_count(old) > 1 {
-                if std::time::Instant::now() > deadline {
-                    return Err(StorageError::Unavailable);
+            // start while the lock is held. (None: an earlier reopen could
+            // not open it again; this one tries once more.)
+            if let Some(old) = current.as_ref() {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while Arc::strong_count(old) > 1 {
+                    if std::time::Instant::now() > deadline {
+                        return Err(StorageError::Unavailable);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(1));
             }
             current.take()
         };
