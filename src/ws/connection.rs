@@ -122,8 +122,11 @@ impl Connection {
         let ws = self.state.config.websocket.clone();
         let start = tokio::time::Instant::now();
         let hello_deadline = start + ws.hello_timeout;
-        let expires =
-            start + Duration::from_millis(self.identity.expires.0.saturating_sub(Millis::now().0));
+        // One timer for the session's end, not one per frame read.
+        let expiry = tokio::time::sleep_until(
+            start + Duration::from_millis(self.identity.expires.0.saturating_sub(Millis::now().0)),
+        );
+        tokio::pin!(expiry);
         let mut touched = start;
         let mut messages = Assembler::new(ws.max_message_bytes);
         loop {
@@ -136,7 +139,7 @@ impl Connection {
                 _ = self.outbox.closing.cancelled() => {
                     return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
                 }
-                _ = tokio::time::sleep_until(expires) => return CloseReason::Expired,
+                _ = &mut expiry => return CloseReason::Expired,
                 r = tokio::time::timeout_at(deadline, reader.next()) => r,
             };
             let frame = match read {
