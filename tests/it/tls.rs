@@ -114,6 +114,39 @@ async fn expect(ws: &mut Wss, kind: &str) -> Value {
     }
 }
 
+/// Creates a room over HTTPS, says hello over WSS and sends the room's
+/// first message, checking its ack names seq 1; returns the socket.
+async fn room_and_first_send(
+    client: &reqwest::Client,
+    s: &TestServer,
+    cert: &Path,
+    token: &str,
+    name: &str,
+    body: &str,
+) -> Wss {
+    let resp = client
+        .post(https(s, "/api/v1/rooms"))
+        .bearer_auth(token)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .expect("room");
+    let room = resp.json::<Value>().await.expect("json")["room"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut ws = wss(s, cert, token).await.expect("wss connects");
+    send(&mut ws, json!({"type": "hello"})).await;
+    expect(&mut ws, "ready").await;
+    send(
+        &mut ws,
+        json!({"type": "send", "room": room, "client_id": "first", "body": body}),
+    )
+    .await;
+    assert_eq!(expect(&mut ws, "ack").await["seq"], 1);
+    ws
+}
+
 #[tokio::test]
 async fn https_and_wss_with_a_self_signed_certificate() {
     let certs = tempfile::tempdir().expect("temp dir");
@@ -164,27 +197,7 @@ async fn https_and_wss_with_a_self_signed_certificate() {
         .as_str()
         .expect("token")
         .to_string();
-    let resp = client
-        .post(https(&s, "/api/v1/rooms"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "secure"}))
-        .send()
-        .await
-        .expect("room");
-    let room = resp.json::<Value>().await.expect("json")["room"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-
-    let mut ws = wss(&s, &cert, &token).await.expect("wss connects");
-    send(&mut ws, json!({"type": "hello"})).await;
-    expect(&mut ws, "ready").await;
-    send(
-        &mut ws,
-        json!({"type": "send", "room": room, "client_id": "t1", "body": "over tls"}),
-    )
-    .await;
-    assert_eq!(expect(&mut ws, "ack").await["seq"], 1);
+    let mut ws = room_and_first_send(&client, &s, &cert, &token, "secure", "over tls").await;
     assert_eq!(
         expect(&mut ws, "message").await["message"]["body"],
         "over tls"
@@ -312,26 +325,7 @@ async fn stalled_handshakes_are_dropped_at_the_timeout_while_others_are_served()
         .as_str()
         .expect("token")
         .to_string();
-    let resp = client
-        .post(https(&s, "/api/v1/rooms"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "busy"}))
-        .send()
-        .await
-        .expect("room");
-    let room = resp.json::<Value>().await.expect("json")["room"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let mut ws = wss(&s, &cert, &token).await.expect("wss connects");
-    send(&mut ws, json!({"type": "hello"})).await;
-    expect(&mut ws, "ready").await;
-    send(
-        &mut ws,
-        json!({"type": "send", "room": room, "client_id": "c1", "body": "still served"}),
-    )
-    .await;
-    assert_eq!(expect(&mut ws, "ack").await["seq"], 1);
+    let mut ws = room_and_first_send(&client, &s, &cert, &token, "busy", "still served").await;
     let served_took = served.elapsed();
     println!("served while handshakes stall: healthz {healthz_took:?}, all {served_took:?}");
     assert!(
