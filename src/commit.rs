@@ -14,17 +14,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
-use crate::hub::{Encoded, Hub, Outbox};
+use crate::hub::{Hub, Outbox};
 use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
 use crate::protocol::{AuthorView, MessageView, ServerFrame};
 use crate::rooms::{author_view, Directory, Rooms};
 use crate::storage::log::AppendBatch;
 use crate::storage::records::{EventKind, EventRecord};
 use crate::storage::Store;
-use crate::ws::frame;
+use crate::wire::Encoded;
 
 /// A message to append to a room's log.
 pub struct Append {
@@ -60,7 +61,7 @@ pub struct CommitStats {
     pub groups: std::sync::atomic::AtomicU64,
     pub messages: std::sync::atomic::AtomicU64,
     pub flush_micros: std::sync::atomic::AtomicU64,
-    pub histograms: crate::metrics::CommitHistograms,
+    pub histograms: CommitHistograms,
     /// Whether the last group commit failed: the store cannot take writes
     /// (sled keeps refusing after an I/O error until it is reopened, which
     /// the committer does once the disk takes writes again), so `/readyz`
@@ -427,8 +428,36 @@ impl Worker {
                 deleted: false,
             },
         );
-        let encoded = Encoded::of(&ServerFrame::Message { message });
+        let frame = ServerFrame::Message { message };
+        let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);
+    }
+}
+
+/// Group-commit measurements, observed by the committer once per group.
+#[derive(Debug, Clone)]
+pub struct CommitHistograms {
+    /// Messages written per group commit (one flush each).
+    pub batch_size: Histogram,
+    /// Time to write and flush one group.
+    pub flush_seconds: Histogram,
+}
+
+impl Default for CommitHistograms {
+    fn default() -> Self {
+        CommitHistograms {
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+        }
+    }
+}
+
+impl CommitHistograms {
+    pub fn observe(&self, messages: usize, took: std::time::Duration) {
+        if messages > 0 {
+            self.batch_size.observe(messages as f64);
+            self.flush_seconds.observe(took.as_secs_f64());
+        }
     }
 }
 
@@ -493,18 +522,15 @@ fn reply(to: Reply, room: RoomId, client_id: Option<&str>, outcome: Outcome) {
                 },
                 Outcome::Failed(e) => {
                     let message = e.to_string();
-                    outbox.push(frame::encode(
-                        &ServerFrame::Error {
-                            code: e.code(),
-                            message: &message,
-                            client_id: Some(cid),
-                        },
-                        outbox.format,
-                    ));
+                    outbox.send(&ServerFrame::Error {
+                        code: e.code(),
+                        message: &message,
+                        client_id: Some(cid),
+                    });
                     return;
                 }
             };
-            outbox.push(frame::encode(&value, outbox.format));
+            outbox.send(&value);
         }
     }
 }

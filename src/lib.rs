@@ -28,6 +28,7 @@ pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod codec;
 pub mod commit;
 pub mod config;
 pub mod error;
@@ -42,6 +43,7 @@ pub mod state;
 pub mod storage;
 pub mod tls;
 pub mod validate;
+pub mod wire;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -58,11 +60,12 @@ use crate::auth::password::Hasher;
 use crate::auth::Sessions;
 use crate::commit::Committer;
 use crate::config::Config;
-use crate::hub::{CloseReason, Hub};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rooms::{Directory, Rooms};
 use crate::state::AppState;
 use crate::storage::Store;
+use crate::wire::CloseReason;
 
 /// A server that is listening: its address, and a handle to wait for it.
 pub struct Running {
@@ -180,7 +183,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ),
     }
     if let Some(l) = metrics_listener {
-        tasks.push(tokio::spawn(metrics::serve(l, state.clone())));
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            state.clone(),
+            None,
+            http::Surface::Operator,
+        )));
     }
     if let Some(a) = &acceptor {
         tasks.push(tokio::spawn(tls::reload_on_sighup(
@@ -190,7 +198,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     let serving = state.clone();
     let done = tokio::spawn(async move {
-        http::serve(listener, serving.clone(), acceptor).await;
+        http::serve(listener, serving.clone(), acceptor, http::Surface::Public).await;
         let data = serving.config.data.clone();
         let stopped = shutdown_gracefully(serving, commit_thread).await;
         for t in tasks {

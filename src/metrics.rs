@@ -8,17 +8,6 @@
 //! has a fixed, small set of values: route names come from the route table,
 //! never from the request path.
 
-use std::convert::Infallible;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -27,9 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
 
-use crate::state::AppState;
+use crate::commit::CommitHistograms;
 
 /// The content type of the OpenMetrics text format `render` produces.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -57,33 +45,6 @@ pub struct Metrics {
     pub tls_handshake_failures: Counter,
     /// WebSockets cut off because their outbound queue filled (close 1013).
     pub queue_full_disconnects: Counter,
-}
-
-/// Group-commit measurements, observed by the committer once per group.
-#[derive(Debug, Clone)]
-pub struct CommitHistograms {
-    /// Messages written per group commit (one flush each).
-    batch_size: Histogram,
-    /// Time to write and flush one group.
-    flush_seconds: Histogram,
-}
-
-impl Default for CommitHistograms {
-    fn default() -> Self {
-        CommitHistograms {
-            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-            flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
-        }
-    }
-}
-
-impl CommitHistograms {
-    pub fn observe(&self, messages: usize, took: std::time::Duration) {
-        if messages > 0 {
-            self.batch_size.observe(messages as f64);
-            self.flush_seconds.observe(took.as_secs_f64());
-        }
-    }
 }
 
 impl Metrics {
@@ -156,10 +117,11 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Every metric in the OpenMetrics text format.
-    pub fn render(&self, state: &AppState) -> String {
+    /// Every metric in the OpenMetrics text format: the registry's, and
+    /// the server's own counts as read just now.
+    pub fn render(&self, counts: Snapshot) -> String {
         let mut live = Registry::with_prefix("hearth");
-        live.register_collector(Box::new(Snapshot::of(state)));
+        live.register_collector(Box::new(counts));
         let mut out = String::with_capacity(8192);
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry)
@@ -169,38 +131,19 @@ impl Metrics {
     }
 }
 
-/// The server's own counts, read once per scrape.
+/// The server's own counts, read once per scrape (by
+/// `AppState::metrics_text`), so the hot paths do no work for them.
 #[derive(Debug)]
-struct Snapshot {
-    websockets: i64,
-    users: i64,
-    rooms: i64,
-    messages: u64,
-    commit_groups: u64,
-    deliveries: u64,
-    storage_reopens: u64,
-    rate_limited: [(&'static str, u64); 4],
-}
-
-impl Snapshot {
-    fn of(state: &AppState) -> Snapshot {
-        let l = &state.limits;
-        Snapshot {
-            websockets: state.hub.connection_count() as i64,
-            users: state.directory.count() as i64,
-            rooms: state.rooms.count() as i64,
-            messages: state.committer.stats.messages.load(Relaxed),
-            commit_groups: state.committer.stats.groups.load(Relaxed),
-            deliveries: state.hub.deliveries.load(Relaxed),
-            storage_reopens: state.store.reopened(),
-            rate_limited: [
-                ("send", l.send.rejected.load(Relaxed)),
-                ("signup", l.signup.rejected.load(Relaxed)),
-                ("login_ip", l.login_ip.rejected.load(Relaxed)),
-                ("login_failures", l.logins.rejected.load(Relaxed)),
-            ],
-        }
-    }
+pub struct Snapshot {
+    pub websockets: i64,
+    pub users: i64,
+    pub rooms: i64,
+    pub messages: u64,
+    pub commit_groups: u64,
+    pub deliveries: u64,
+    pub storage_reopens: u64,
+    /// Refusals by limit name: `send`, `signup`, `login_ip`, `login_failures`.
+    pub rate_limited: [(&'static str, u64); 4],
 }
 
 impl Collector for Snapshot {
@@ -256,55 +199,4 @@ impl Collector for Snapshot {
         }
         Ok(())
     }
-}
-
-/// Serves `/metrics` (and `/healthz`) on their own listener, for
-/// `metrics_listen`, until shutdown.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Metrics accept failed.");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: Request<Incoming>| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &state)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn answer(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match req.uri().path() {
-        "/metrics" => (StatusCode::OK, CONTENT_TYPE, state.metrics.render(state)),
-        "/healthz" => (
-            StatusCode::OK,
-            "application/json",
-            r#"{"status":"ok"}"#.to_string(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "Only /metrics and /healthz are served here.\n".to_string(),
-        ),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp
 }

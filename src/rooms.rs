@@ -96,8 +96,17 @@ impl Rooms {
             }
         }
         for m in store.memberships() {
-            let (room, user) = m?;
-            rooms.add_member_in_memory(room, user);
+            match m {
+                Ok((room, user)) => {
+                    rooms.add_member_in_memory(room, user);
+                }
+                // One damaged index entry must not keep everyone out: it
+                // is skipped here and named by `hearth verify`.
+                Err(e @ storage::StorageError::Corrupt { .. }) => {
+                    tracing::warn!(error = %e, "Skipping a damaged membership; run `hearth verify`.");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(rooms)
     }

@@ -12,7 +12,7 @@ use crate::auth::Sessions;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Snapshot};
 use crate::rooms::{Directory, Rooms};
 use crate::storage::Store;
 
@@ -38,4 +38,27 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+}
+
+impl AppState {
+    /// `/metrics`: every metric in the OpenMetrics text format.
+    pub fn metrics_text(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = &self.limits;
+        self.metrics.render(Snapshot {
+            websockets: self.hub.connection_count() as i64,
+            users: self.directory.count() as i64,
+            rooms: self.rooms.count() as i64,
+            messages: self.committer.stats.messages.load(Relaxed),
+            commit_groups: self.committer.stats.groups.load(Relaxed),
+            deliveries: self.hub.deliveries.load(Relaxed),
+            storage_reopens: self.store.reopened(),
+            rate_limited: [
+                ("send", l.send.rejected.load(Relaxed)),
+                ("signup", l.signup.rejected.load(Relaxed)),
+                ("login_ip", l.login_ip.rejected.load(Relaxed)),
+                ("login_failures", l.logins.rejected.load(Relaxed)),
+            ],
+        })
+    }
 }

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::invites;
 use crate::error::ApiError;
-use crate::hub::CloseReason;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::protocol::ServerFrame;
 use crate::rooms::Room;
@@ -28,7 +27,7 @@ use crate::storage::backup::{BackupError, Summary};
 use crate::storage::verify::Report;
 use crate::storage::{StorageError, Taken, UserRecord};
 use crate::validate;
-use crate::ws::frame;
+use crate::wire::CloseReason;
 
 /// One operator action. `user` and `room` accept an id, or a username
 /// (or email) and a room name.
@@ -447,7 +446,7 @@ pub async fn room_delete(state: &Arc<AppState>, room: &str) -> Result<Reply> {
     let members = state.rooms.remove(id);
     for user in members {
         for conn in state.hub.unsubscribe_user(user, id) {
-            conn.push(frame::encode(&ServerFrame::Left { room: id }, conn.format));
+            conn.send(&ServerFrame::Left { room: id });
         }
     }
     state.store.delete_room(&r.record)?;

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use super::InstanceArgs;
+use super::instance::InstanceArgs;
 use crate::admin::socket::{self, Answer, Sent};
 use crate::admin::{self, Reply, Request};
 use crate::config::{Config, Overrides};

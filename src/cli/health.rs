@@ -10,7 +10,7 @@ use clap::Args;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::InstanceArgs;
+use super::instance::InstanceArgs;
 use crate::config::{Config, Overrides};
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod health;
+mod instance;
 
 use std::path::PathBuf;
 
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, LogFormat, Overrides};
+pub use instance::InstanceArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,17 +66,6 @@ pub enum Command {
     /// load it with real clients, verify every delivery, compare with a
     /// raw-socket ceiling, report throughput, latency, CPU and memory.
     Bench(crate::bench::BenchArgs),
-}
-
-/// Where the instance is: the same options every command takes.
-#[derive(Debug, Args)]
-pub struct InstanceArgs {
-    /// Configuration file (TOML); see `hearth config default` for every key.
-    #[arg(long, short = 'c', env = "HEARTH_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    /// Data directory (overrides `data` from the file and HEARTH_DATA).
-    #[arg(long, global = true)]
-    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

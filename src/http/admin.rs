@@ -1,17 +1,11 @@
 //! Endpoints for administrators (moderation, the same operations as the
 //! admin CLI, from [`crate::admin`]) and for operators (`/metrics`).
 
-use std::sync::Arc;
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::request::{empty_response, Body, Ctx};
 use crate::admin::{self, AdminError, Request};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 type Handled = Result<Response<Body>, ApiError>;
 
@@ -54,17 +48,6 @@ pub async fn disable_user(ctx: Ctx, user: &str, disable: bool) -> Handled {
         .await
         .map_err(api_error)?;
     Ok(empty_response(StatusCode::NO_CONTENT))
-}
-
-/// `GET /metrics` in the Prometheus (OpenMetrics) text format.
-pub fn metrics(state: &Arc<AppState>) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(state.metrics.render(state))));
-    *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-    );
-    resp
 }
 
 fn require_admin(ctx: &Ctx) -> Result<crate::ids::UserId, ApiError> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +12,6 @@ use super::request::{empty_response, json_response, session_cookie, Body, Ctx};
 use crate::auth::invites;
 use crate::commit::{Append, Reply};
 use crate::error::ApiError;
-use crate::hub::CloseReason;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::protocol::{MessageView, ServerFrame, UserView};
 use crate::rooms::{author_view, Room};
@@ -20,7 +19,7 @@ use crate::state::AppState;
 use crate::storage::records::EventRecord;
 use crate::storage::{RoomRecord, Taken, UserRecord};
 use crate::validate;
-use crate::ws::frame;
+use crate::wire::CloseReason;
 
 type Handled = Result<Response<Body>, ApiError>;
 
@@ -317,12 +316,9 @@ pub async fn leave_room(ctx: Ctx, room_id: &str) -> Handled {
         state.store.flush_async().await?;
         state.rooms.remove_member_in_memory(room.record.id, id.user);
         for conn in state.hub.unsubscribe_user(id.user, room.record.id) {
-            conn.push(frame::encode(
-                &ServerFrame::Left {
-                    room: room.record.id,
-                },
-                conn.format,
-            ));
+            conn.send(&ServerFrame::Left {
+                room: room.record.id,
+            });
         }
     }
     Ok(empty_response(StatusCode::NO_CONTENT))
@@ -334,12 +330,9 @@ pub async fn leave_room(ctx: Ctx, room_id: &str) -> Handled {
 fn announce_join(state: &AppState, user: UserId, room: &Room) {
     let conns = state.hub.subscribe_user(user, room.record.id);
     for conn in conns {
-        conn.push(frame::encode(
-            &ServerFrame::Joined {
-                room: room.view(user),
-            },
-            conn.format,
-        ));
+        conn.send(&ServerFrame::Joined {
+            room: room.view(user),
+        });
     }
 }
 
@@ -467,36 +460,6 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
     };
     let message = message_json(&state, committed.room, committed.seq, &committed.event);
     Ok(json_response(status, &json!({"message": message})))
-}
-
-pub fn healthz() -> Response<Body> {
-    json_response(StatusCode::OK, &json!({"status": "ok"}))
-}
-
-pub fn readyz(state: &Arc<AppState>) -> Response<Body> {
-    if state.shutdown.is_cancelled() {
-        let mut r = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "shutting_down"}),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
-    }
-    if state
-        .committer
-        .stats
-        .failing
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        // Messages cannot be stored; restarting the process clears it once
-        // the disk is writable again.
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "storage_failing"}),
-        );
-    }
-    json_response(StatusCode::OK, &json!({"status": "ready"}))
 }
 
 /// The room, if it exists and the user is in it.

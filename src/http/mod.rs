@@ -3,15 +3,17 @@
 //! embedded web UI.
 
 mod admin;
+mod admission;
 mod api;
 mod assets;
+mod ops;
 mod request;
 mod router;
+mod upgrade;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
@@ -21,17 +23,26 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use request::{Body, Ctx};
+use admission::{Admission, PerIp};
+use request::Body;
 
 use crate::state::AppState;
 use crate::tls::Acceptor;
 
+pub use router::Surface;
+
 /// Accepts connections until shutdown, then waits for open requests to end.
 /// With `tls`, every connection is HTTPS: HTTP/2 when the client's ALPN
-/// picks it, HTTP/1.1 (and WebSockets) otherwise.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<Arc<Acceptor>>) {
+/// picks it, HTTP/1.1 (and WebSockets) otherwise. `surface` says what the
+/// listener serves: everything, or only the operator endpoints.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    tls: Option<Arc<Acceptor>>,
+    surface: Surface,
+) {
     let permits = Arc::new(Semaphore::new(state.config.http.max_connections));
-    let router = Arc::new(router::Router::new());
+    let router = Arc::new(router::Router::new(surface));
     let per_ip = PerIp::new(state.config.http.max_connections_per_ip);
     loop {
         let accepted = tokio::select! {
@@ -174,60 +185,4 @@ async fn handle(
         "HTTP request."
     );
     response
-}
-
-/// A connection's place under `max_connections` and its IP's cap, held
-/// until the connection (HTTP, or the WebSocket it became) ends.
-pub struct Admission {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    _ip: IpSlot,
-}
-
-type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
-
-/// Counts open connections per client address.
-#[derive(Clone)]
-struct PerIp {
-    counts: Counts,
-    max: usize,
-}
-
-/// One admitted connection; releases its slot when dropped.
-struct IpSlot {
-    counts: Counts,
-    ip: IpAddr,
-}
-
-impl PerIp {
-    fn new(max: usize) -> PerIp {
-        PerIp {
-            counts: Default::default(),
-            max,
-        }
-    }
-
-    fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
-        let mut counts = crate::locks::lock(&self.counts);
-        let n = counts.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            counts: self.counts.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut counts = crate::locks::lock(&self.counts);
-        if let Some(n) = counts.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
 }

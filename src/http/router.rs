@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{admin, api, assets};
+use super::{admin, api, assets, ops, upgrade};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -56,18 +56,29 @@ const ROUTES: [(&str, Route); 18] = [
     ("/metrics", Route::Metrics),
 ];
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The API, the WebSocket gateway and the web UI (and the operator
+    /// endpoints, unless `metrics_listen` gives them a listener of their own).
+    Public,
+    /// Only `/healthz`, `/readyz` and `/metrics`: the `metrics_listen` listener.
+    Operator,
+}
+
 pub struct Router {
     inner: matchit::Router<Route>,
+    surface: Surface,
 }
 
 impl Router {
-    pub fn new() -> Router {
+    pub fn new(surface: Surface) -> Router {
         let mut r = matchit::Router::new();
         for (path, route) in ROUTES {
             r.insert(path, route)
                 .expect("the route table has no conflicting paths");
         }
-        Router { inner: r }
+        Router { inner: r, surface }
     }
 
     /// Runs the handler for `req`; returns the route's name for the log.
@@ -81,14 +92,18 @@ impl Router {
         #[cfg(debug_assertions)]
         if path == "/api/v1/test/echo" {
             let ctx = Ctx::new(req, peer, state.clone());
-            let resp = crate::ws::upgrade_echo(ctx).await;
+            let resp = upgrade::echo(ctx).await;
             return (
                 "/api/v1/test/echo",
                 resp.unwrap_or_else(|e| error_response(&e)),
             );
         }
-        let Ok(found) = self.inner.at(&path) else {
-            if path.starts_with("/api/") {
+        let found = self.inner.at(&path).ok().filter(|f| {
+            self.surface == Surface::Public
+                || matches!(*f.value, Route::Healthz | Route::Readyz | Route::Metrics)
+        });
+        let Some(found) = found else {
+            if path.starts_with("/api/") || self.surface == Surface::Operator {
                 return ("unknown", error_response(&ApiError::NotFound));
             }
             return ("static", assets::serve(&req, state));
@@ -119,12 +134,14 @@ impl Router {
             }
             (Route::UserDisable, Method::POST) => admin::disable_user(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => admin::disable_user(ctx, id_of(&id), false).await,
-            (Route::Ws, Method::GET) => crate::ws::upgrade(ctx).await,
-            (Route::Healthz, Method::GET) => Ok(api::healthz()),
-            (Route::Readyz, Method::GET) => Ok(api::readyz(state)),
+            (Route::Ws, Method::GET) => upgrade::chat(ctx).await,
+            (Route::Healthz, Method::GET) => Ok(ops::healthz()),
+            (Route::Readyz, Method::GET) => Ok(ops::readyz(state)),
             // With `metrics_listen` set, metrics are only served there.
-            (Route::Metrics, Method::GET) if state.config.metrics_listen.is_none() => {
-                Ok(admin::metrics(state))
+            (Route::Metrics, Method::GET)
+                if self.surface == Surface::Operator || state.config.metrics_listen.is_none() =>
+            {
+                Ok(ops::metrics(state))
             }
             (Route::Metrics, _) => Err(ApiError::NotFound),
             _ => Err(ApiError::MethodNotAllowed),

@@ -12,37 +12,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
-
-pub use outbox::{CloseReason, ConnId, Outbox};
+pub use outbox::{ConnId, Outbox};
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{read, write};
-use crate::protocol::{Format, ServerFrame};
-use crate::ws::frame;
-
-/// One event framed for the wire in both formats, once, before fan-out.
-/// (MessagePack costs one more small encode per event, not per delivery.)
-pub struct Encoded {
-    json: Bytes,
-    msgpack: Bytes,
-}
-
-impl Encoded {
-    pub fn of(value: &ServerFrame<'_>) -> Encoded {
-        Encoded {
-            json: frame::encode(value, Format::Json),
-            msgpack: frame::encode(value, Format::Msgpack),
-        }
-    }
-
-    pub fn for_format(&self, format: Format) -> Bytes {
-        match format {
-            Format::Json => self.json.clone(),
-            Format::Msgpack => self.msgpack.clone(),
-        }
-    }
-}
+use crate::wire::{CloseReason, Encoded};
 
 #[derive(Default)]
 pub struct Hub {

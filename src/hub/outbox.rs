@@ -13,59 +13,13 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::Encoded;
 use crate::ids::{RoomId, Seq, UserId};
-use crate::protocol::Format;
+use crate::protocol::{Format, ServerFrame};
+use crate::wire::{self, CloseReason, Encoded};
 
 /// Identifies a connection within the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
-
-/// Why a connection is being closed, with its WebSocket close code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed, or the socket failed: no close frame to send.
-    Gone,
-    /// The client closed with this code; it is echoed.
-    Normal(u16),
-    /// The server is shutting down (1001); reconnect later.
-    ShuttingDown,
-    /// The session was revoked: logged out, disabled, deleted (4001).
-    Revoked,
-    /// The session reached its absolute lifetime (4001).
-    Expired,
-    /// The outbound queue overflowed (1013); reconnect and resume.
-    TooSlow,
-    /// Policy: no hello in time, sustained rate-limit abuse (1008).
-    Policy(&'static str),
-    /// A protocol violation by the client (1002).
-    Protocol(&'static str),
-    /// Invalid UTF-8 in a text message (1007).
-    InvalidData,
-    /// A message over the size limit (1009).
-    TooBig,
-    /// No frame from the client within the idle timeout.
-    Idle,
-}
-
-impl CloseReason {
-    /// The close code and reason to send, if a close frame is sent at all.
-    pub fn frame(self) -> Option<(u16, &'static str)> {
-        Some(match self {
-            CloseReason::Gone => return None,
-            CloseReason::Normal(code) => (code, ""),
-            CloseReason::ShuttingDown => (1001, "server shutting down"),
-            CloseReason::Revoked => (4001, "session revoked"),
-            CloseReason::Expired => (4001, "session expired"),
-            CloseReason::TooSlow => (1013, "too slow; reconnect and resume"),
-            CloseReason::Policy(why) => (1008, why),
-            CloseReason::Protocol(why) => (1002, why),
-            CloseReason::InvalidData => (1007, "invalid UTF-8"),
-            CloseReason::TooBig => (1009, "message too big"),
-            CloseReason::Idle => (1001, "idle timeout"),
-        })
-    }
-}
 
 pub struct Outbox {
     pub id: ConnId,
@@ -158,8 +112,14 @@ impl Outbox {
         })
     }
 
-    /// Queues a frame that is not part of a room's sequence (ack, error,
-    /// pong): it cuts short the writer's coalescing window.
+    /// Queues a reply to this client (ack, error, pong, ready, a join on
+    /// another device), encoded in the connection's format.
+    pub fn send(&self, frame: &ServerFrame<'_>) {
+        self.push(wire::encode(frame, self.format));
+    }
+
+    /// Queues a framed reply that is not part of a room's sequence: it cuts
+    /// short the writer's coalescing window.
     pub fn push(&self, frame: Bytes) {
         let mut s = self.lock();
         if s.close.is_some() {
@@ -297,7 +257,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ServerFrame;
 
     #[test]
     fn a_late_publish_of_a_replayed_event_is_not_sent_twice() {
@@ -310,7 +269,8 @@ mod tests {
             16,
             CancellationToken::new(),
         );
-        let event = Encoded::of(&ServerFrame::Pong);
+        let pong = ServerFrame::Pong;
+        let event = Encoded::new(&pong);
         // The head read for the replay already included seq 5, whose
         // publish reaches the outbox only after the replay ended.
         outbox.release(&HashMap::from([(room, Seq(5))]));

@@ -27,8 +27,10 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
+use super::error::{Result, StorageError};
+use super::log;
 use super::records::{self, RoomRecord, SessionRecord, UserRecord};
-use super::{hex, log, Result, StorageError, Store, SCHEMA_VERSION};
+use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::config::Durability;
 use crate::ids::{RoomId, UserId};
 

@@ -13,8 +13,8 @@
 //! An append writes all three in one batch; the committer flushes before it
 //! acknowledges anything, so a reader never has to reconcile them.
 
+use super::error::Result;
 use super::records::{self, EventKind, EventRecord};
-use super::Result;
 use crate::ids::{RoomId, Seq, UserId};
 
 pub(super) const EVENT: u8 = 0x00;

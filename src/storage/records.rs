@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Result, StorageError};
+use super::error::{Result, StorageError};
 use crate::ids::{EventId, Millis, RoomId, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     key: &str,
     bytes: &[u8],
 ) -> Result<T> {
-    crate::protocol::msgpack_from_slice(bytes).map_err(|e| StorageError::Corrupt {
+    crate::codec::msgpack_from_slice(bytes).map_err(|e| StorageError::Corrupt {
         tree,
         key: key.to_string(),
         message: e.to_string(),

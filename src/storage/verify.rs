@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::error::{Result, StorageError};
+use super::log;
 use super::records::{self, EventKind, EventRecord, RoomRecord, SessionRecord, UserRecord};
-use super::{hex, log, Result, Store, SCHEMA_VERSION};
+use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::ids::{RoomId, Seq, UserId};
 
 /// What `verify` found.
@@ -85,7 +87,7 @@ impl Verifier<'_> {
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
         match self.store.user(id) {
-            Err(super::StorageError::Corrupt { .. }) => Ok(None),
+            Err(StorageError::Corrupt { .. }) => Ok(None),
             other => other,
         }
     }

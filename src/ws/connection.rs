@@ -9,16 +9,17 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::message::{Assembler, Message};
 use super::reader::FrameReader;
-use super::{frame, writer};
+use super::writer;
 use crate::auth::Identity;
 use crate::commit::{Append, Reply};
 use crate::error::ApiError;
-use crate::hub::{CloseReason, Encoded, Outbox};
+use crate::hub::Outbox;
 use crate::ids::{Millis, RoomId, Seq};
 use crate::protocol::{ClientFrame, Format, MessageView, RoomHead, ServerFrame, UserView};
 use crate::rooms::author_view;
 use crate::state::AppState;
 use crate::validate;
+use crate::wire::{self, CloseReason};
 
 /// Replay reads history in pages of this many events.
 const REPLAY_PAGE: usize = 256;
@@ -291,8 +292,7 @@ impl Connection {
                 let summary = self.state.directory.get(*author);
                 let message =
                     MessageView::of(room, *seq, event, author_view(*author, summary.as_deref()));
-                let bytes =
-                    Encoded::of(&ServerFrame::Message { message }).for_format(self.outbox.format);
+                let bytes = wire::encode(&ServerFrame::Message { message }, self.outbox.format);
                 if !self.outbox.push_replay(bytes).await {
                     return false;
                 }
@@ -362,7 +362,7 @@ impl Connection {
     }
 
     fn push(&self, value: &ServerFrame<'_>) {
-        self.outbox.push(frame::encode(value, self.outbox.format));
+        self.outbox.send(value);
     }
 
     fn send_api_error(&self, e: &ApiError, client_id: Option<&str>) {

@@ -12,11 +12,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::message::Assembler;
 use super::reader::FrameReader;
-use super::{frame, writer};
-use crate::hub::CloseReason;
+use super::writer;
 use crate::ids::UserId;
 use crate::protocol::Format;
 use crate::state::AppState;
+use crate::wire::{self, CloseReason};
 
 /// Whether this process serves the echo endpoint.
 pub fn enabled() -> bool {
@@ -57,11 +57,11 @@ where
             Ok(None) => {}
             Ok(Some(m)) => {
                 let opcode = if m.binary {
-                    frame::OP_BINARY
+                    wire::OP_BINARY
                 } else {
-                    frame::OP_TEXT
+                    wire::OP_TEXT
                 };
-                outbox.push(frame::frame(opcode, &m.payload));
+                outbox.push(wire::frame(opcode, &m.payload));
             }
         }
     };

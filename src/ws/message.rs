@@ -5,11 +5,11 @@
 
 use fastwebsockets::CloseCode;
 
-use super::frame;
-use super::reader::{
-    RawFrame, ReadError, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
+use super::reader::{RawFrame, ReadError};
+use crate::hub::Outbox;
+use crate::wire::{
+    self, CloseReason, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
 };
-use crate::hub::{CloseReason, Outbox};
 
 /// A client message reassembled from its frames.
 pub struct Message {
@@ -41,7 +41,7 @@ impl Assembler {
         match frame.opcode {
             OP_CLOSE => Err(check_close(&frame.payload)),
             OP_PING => {
-                outbox.push(frame::frame(frame::OP_PONG, &frame.payload));
+                outbox.push(wire::frame(wire::OP_PONG, &frame.payload));
                 Ok(None)
             }
             OP_PONG => Ok(None),

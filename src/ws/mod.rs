@@ -1,100 +1,16 @@
-//! The WebSocket gateway: upgrade, then per connection one reader (this
-//! module's [`connection`]) and one writer ([`writer`]).
+//! The WebSocket gateway: after `http` has done the upgrade, one reader
+//! per connection ([`connection`]) and one writer ([`writer`]).
 //!
-//! fastwebsockets does the handshake. Reading and writing frames are our
-//! own: fastwebsockets writes each frame with its own syscall where fan-out
+//! fastwebsockets does the handshake (in `http::upgrade`). Reading and
+//! writing frames are our own: fastwebsockets writes each frame with its own syscall where fan-out
 //! needs many frames per write, and its reader accepts frames a server must
 //! refuse (see [`reader`]).
 
 mod connection;
 #[cfg(debug_assertions)]
 pub mod echo;
-pub mod frame;
 mod message;
 pub mod reader;
 mod writer;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response};
-
-use crate::error::ApiError;
-use std::sync::Arc;
-
-use crate::http::{Admission, Body, Ctx};
-use crate::protocol::{Format, MSGPACK_SUBPROTOCOL};
-
-/// `GET /api/v1/ws`: authenticates (cookie or Bearer, Origin-checked for
-/// cookies) before upgrading, then hands the socket to its connection task.
-pub async fn upgrade(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let identity = ctx.identity()?;
-    handshake(ctx, move |io, format, state| async move {
-        connection::run(io, identity, format, state).await
-    })
-    .await
-}
-
-/// `GET /api/v1/test/echo` in debug builds with `HEARTH_TEST_ECHO=1`: an
-/// unauthenticated echo for WebSocket conformance runs (see [`echo`]).
-#[cfg(debug_assertions)]
-pub async fn upgrade_echo(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    if !echo::enabled() {
-        return Err(ApiError::NotFound);
-    }
-    handshake(ctx, |io, _, state| echo::run(io, state)).await
-}
-
-type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
-
-/// Answers the upgrade and runs `serve` on the socket once hyper hands it
-/// over, holding the connection's admission for the socket's life.
-async fn handshake<F, Fut>(ctx: Ctx, serve: F) -> Result<Response<Body>, ApiError>
-where
-    F: FnOnce(Upgraded, Format, Arc<crate::state::AppState>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let mut req = Request::from_parts(ctx.parts, ());
-    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
-        return Err(ApiError::InvalidRequest(
-            "This endpoint takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)."
-                .into(),
-        ));
-    }
-    let format = if offered_protocols(&req).any(|p| p == MSGPACK_SUBPROTOCOL) {
-        Format::Msgpack
-    } else {
-        Format::Json
-    };
-    let (response, upgraded) = fastwebsockets::upgrade::upgrade(&mut req).map_err(|e| {
-        ApiError::InvalidRequest(format!("The WebSocket handshake is invalid: {e}."))
-    })?;
-    let state = ctx.state.clone();
-    let peer = ctx.peer;
-    let admission = req.extensions_mut().remove::<Arc<Admission>>();
-    state.tracker.clone().spawn(async move {
-        // Held for the socket's life: it counts against the connection caps.
-        let _admission = admission;
-        match upgraded.await {
-            Ok(ws) => serve(ws.into_inner(), format, state).await,
-            Err(e) => tracing::debug!(%peer, error = %e, "WebSocket upgrade failed."),
-        }
-    });
-    let (mut parts, _) = response.into_parts();
-    if format == Format::Msgpack {
-        parts.headers.insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(MSGPACK_SUBPROTOCOL),
-        );
-    }
-    Ok(Response::from_parts(parts, Full::new(Bytes::new())))
-}
-
-fn offered_protocols(req: &Request<()>) -> impl Iterator<Item = &str> {
-    req.headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-}
+pub use connection::run;

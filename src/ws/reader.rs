@@ -10,12 +10,7 @@
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
+use crate::wire::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 
 /// Initial read buffer; grows for large frames and shrinks back after.
 const SMALL_BUFFER: usize = 512;

@@ -9,14 +9,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::frame;
-use crate::hub::{CloseReason, Outbox};
+use crate::hub::Outbox;
 use crate::ids::UserId;
 use crate::protocol::Format;
 use crate::state::AppState;
+use crate::wire::{self, CloseReason};
 
 /// An empty ping, sent on every heartbeat.
-static PING: [u8; 2] = [0x80 | frame::OP_PING, 0];
+static PING: [u8; 2] = [0x80 | wire::OP_PING, 0];
 
 /// How long the final frames and the close frame may take to go out.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -92,7 +92,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 batch.clear();
             }
             if let Some((code, why)) = reason.frame() {
-                batch.push(frame::close(code, why));
+                batch.push(wire::close(code, why));
             }
             let _ = tokio::time::timeout(CLOSE_GRACE, async {
                 write_all(&mut io, &batch).await?;

@@ -9,6 +9,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod api;
+mod architecture;
 mod autobahn;
 mod bench_crash;
 mod bench_smoke;

@@ -1,0 +1,67 @@
+//! Invite codes: `invitecode_invite` by the SHA-256 of the code.
+
+use super::error::Result;
+use super::records::{self, InviteRecord};
+use super::store::{hex, Store};
+use crate::ids::Millis;
+
+impl Store {
+    pub fn put_invite(&self, code_hash: &[u8; 32], invite: &InviteRecord) -> Result<()> {
+        self.inner()?
+            .invitecode_invite
+            .insert(code_hash, records::encode(invite))?;
+        Ok(())
+    }
+
+    /// Uses up one signup of an invite, atomically; `None` when the code is
+    /// unknown, used up or expired.
+    pub fn take_invite(&self, code_hash: &[u8; 32], now: Millis) -> Result<Option<InviteRecord>> {
+        let tree = &self.inner()?.invitecode_invite;
+        loop {
+            let Some(old) = tree.get(code_hash)? else {
+                return Ok(None);
+            };
+            let mut invite: InviteRecord =
+                records::decode("invitecode_invite", &hex(code_hash), &old)?;
+            if invite.uses_left == 0 || invite.expires_at.is_some_and(|t| t <= now) {
+                return Ok(None);
+            }
+            invite.uses_left -= 1;
+            let new = records::encode(&invite);
+            if tree
+                .compare_and_swap(code_hash, Some(old), Some(new))?
+                .is_ok()
+            {
+                return Ok(Some(invite));
+            }
+        }
+    }
+
+    /// Gives back a use taken by [`Store::take_invite`] whose signup failed.
+    pub fn return_invite(&self, code_hash: &[u8; 32]) -> Result<()> {
+        self.inner()?
+            .invitecode_invite
+            .update_and_fetch(code_hash, |old| {
+                let mut invite: InviteRecord = crate::codec::msgpack_from_slice(old?).ok()?;
+                invite.uses_left += 1;
+                Some(records::encode(&invite))
+            })?;
+        Ok(())
+    }
+
+    /// Every invite, with the hex of its code's hash (the only handle on
+    /// an invite once its code has been shown).
+    pub fn invites(&self) -> impl Iterator<Item = Result<(String, InviteRecord)>> + '_ {
+        self.scan(|i| &i.invitecode_invite).map(|kv| {
+            let (k, v) = kv?;
+            let id = hex(&k);
+            let invite = records::decode("invitecode_invite", &id, &v)?;
+            Ok((id, invite))
+        })
+    }
+
+    /// Removes the invite with this code hash; `false` if there was none.
+    pub fn remove_invite(&self, hash: &[u8]) -> Result<bool> {
+        Ok(self.inner()?.invitecode_invite.remove(hash)?.is_some())
+    }
+}

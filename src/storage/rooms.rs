@@ -1,0 +1,164 @@
+//! Rooms and memberships: `roomid_room`, `roomname_roomid` (names unique
+//! case-insensitively), and membership both ways, `roomid_userid` and
+//! `userid_roomid`.
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::error::{Result, StorageError};
+use super::records::{self, RoomRecord};
+use super::store::{hex, tx_error, Store};
+use crate::ids::{RoomId, UserId};
+
+impl Store {
+    pub fn create_room(&self, room: &RoomRecord, creator: UserId) -> Result<Result<(), ()>> {
+        let i = &self.inner()?;
+        let id = room.id.to_bytes();
+        let value = records::encode(room);
+        let name = room.name.to_lowercase();
+        let (rm, um) = membership_keys(room.id, creator);
+        let joined = room.created_at.0.to_be_bytes();
+        let res = (
+            &i.roomid_room,
+            &i.roomname_roomid,
+            &i.roomid_userid,
+            &i.userid_roomid,
+        )
+            .transaction(|(rooms, by_name, room_users, user_rooms)| {
+                if by_name.get(name.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                by_name.insert(name.as_bytes(), &id)?;
+                rooms.insert(&id, value.as_slice())?;
+                room_users.insert(&rm, &joined)?;
+                user_rooms.insert(&um, &[])?;
+                Ok(())
+            });
+        match res {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactionError::Abort(())) => Ok(Err(())),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    pub fn rooms(&self) -> impl Iterator<Item = Result<RoomRecord>> + '_ {
+        self.scan(|i| &i.roomid_room).map(|kv| {
+            let (k, v) = kv?;
+            records::decode("roomid_room", &hex(&k), &v)
+        })
+    }
+
+    /// Every (room, user) membership.
+    pub fn memberships(&self) -> impl Iterator<Item = Result<(RoomId, UserId)>> + '_ {
+        self.scan(|i| &i.roomid_userid).map(|kv| {
+            let (k, _) = kv?;
+            // Checked before slicing: a short key must be an error, not a panic.
+            match (
+                k.get(..16).and_then(RoomId::from_slice),
+                k.get(16..).and_then(UserId::from_slice),
+            ) {
+                (Some(r), Some(u)) if k.len() == 32 => Ok((r, u)),
+                _ => Err(StorageError::Corrupt {
+                    tree: "roomid_userid",
+                    key: hex(&k),
+                    message: "key is not room id ‖ user id".into(),
+                }),
+            }
+        })
+    }
+
+    pub fn add_member(&self, room: RoomId, user: UserId) -> Result<()> {
+        let i = &self.inner()?;
+        let (rm, um) = membership_keys(room, user);
+        let now = crate::ids::Millis::now().0.to_be_bytes();
+        (&i.roomid_userid, &i.userid_roomid)
+            .transaction(|(room_users, user_rooms)| {
+                room_users.insert(&rm, &now)?;
+                user_rooms.insert(&um, &[])?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(tx_error)
+    }
+
+    pub fn remove_member(&self, room: RoomId, user: UserId) -> Result<()> {
+        let i = &self.inner()?;
+        let (rm, um) = membership_keys(room, user);
+        (&i.roomid_userid, &i.userid_roomid)
+            .transaction(|(room_users, user_rooms)| {
+                room_users.remove(&rm)?;
+                user_rooms.remove(&um)?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(tx_error)
+    }
+
+    /// Renames a room, keeping its name index unique. `Err(())` when the
+    /// new name is taken by another room.
+    pub fn rename_room(&self, room: &RoomRecord, new_name: &str) -> Result<Result<(), ()>> {
+        let i = &self.inner()?;
+        let id = room.id.to_bytes();
+        let old = room.name.to_lowercase();
+        let new = new_name.to_lowercase();
+        let mut renamed = room.clone();
+        renamed.name = new_name.to_string();
+        let value = records::encode(&renamed);
+        let res = (&i.roomid_room, &i.roomname_roomid).transaction(|(rooms, by_name)| {
+            if let Some(holder) = by_name.get(new.as_bytes())? {
+                if holder.as_ref() != id {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+            }
+            by_name.remove(old.as_bytes())?;
+            by_name.insert(new.as_bytes(), &id)?;
+            rooms.insert(&id, value.as_slice())?;
+            Ok(())
+        });
+        match res {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactionError::Abort(())) => Ok(Err(())),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Removes a room for good: its record, name, memberships and whole log.
+    /// The caller stops new appends first (the room leaves the registry).
+    pub fn delete_room(&self, room: &RoomRecord) -> Result<()> {
+        let i = &self.inner()?;
+        let id = room.id.to_bytes();
+        let members: Vec<UserId> = i
+            .roomid_userid
+            .scan_prefix(id)
+            .keys()
+            .filter_map(|k| k.ok().and_then(|k| UserId::from_slice(&k[16..])))
+            .collect();
+        for user in members {
+            self.remove_member(room.id, user)?;
+        }
+        (&i.roomid_room, &i.roomname_roomid)
+            .transaction(|(rooms, by_name)| {
+                by_name.remove(room.name.to_lowercase().as_bytes())?;
+                rooms.remove(&id)?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(tx_error)?;
+        self.log()?.delete_room(room.id)
+    }
+
+    pub fn room(&self, id: RoomId) -> Result<Option<RoomRecord>> {
+        self.inner()?
+            .roomid_room
+            .get(id.to_bytes())?
+            .map(|v| records::decode("roomid_room", &id.to_string(), &v))
+            .transpose()
+    }
+}
+
+fn membership_keys(room: RoomId, user: UserId) -> ([u8; 32], [u8; 32]) {
+    let mut rm = [0u8; 32];
+    rm[..16].copy_from_slice(&room.to_bytes());
+    rm[16..].copy_from_slice(&user.to_bytes());
+    let mut um = [0u8; 32];
+    um[..16].copy_from_slice(&user.to_bytes());
+    um[16..].copy_from_slice(&room.to_bytes());
+    (rm, um)
+}

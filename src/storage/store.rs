@@ -1,0 +1,325 @@
+//! The open database: opening, the schema version and its migrations,
+//! reopening after a storage failure, flushing. The records each domain
+//! keeps are read and written in that domain's file ([`super::users`],
+//! [`super::sessions`], [`super::rooms`], [`super::invites`], [`super::log`]).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use sled::transaction::TransactionError;
+
+use super::error::{Result, StorageError};
+use super::log;
+
+use crate::config::Durability;
+use crate::locks::{read, write};
+
+/// The layout version this binary writes. Bump it with a migration in
+/// [`Store::migrate`] whenever a key layout or record changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The open database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    cache_bytes: u64,
+    durability: Durability,
+    /// The open database; `None` only while [`Store::reopen`] swaps it.
+    current: RwLock<Option<Arc<Inner>>>,
+    /// How many times the database was reopened.
+    reopened: AtomicU64,
+}
+
+pub(super) struct Inner {
+    pub(super) db: sled::Db,
+    dir: PathBuf,
+    /// The log file, kept open for `fdatasync` under strict durability.
+    sync_file: Option<File>,
+    pub(super) meta: sled::Tree,
+    pub(super) userid_user: sled::Tree,
+    pub(super) username_userid: sled::Tree,
+    pub(super) email_userid: sled::Tree,
+    pub(super) tokenhash_session: sled::Tree,
+    pub(super) userid_tokenhash: sled::Tree,
+    pub(super) roomid_room: sled::Tree,
+    pub(super) roomname_roomid: sled::Tree,
+    pub(super) roomid_userid: sled::Tree,
+    pub(super) userid_roomid: sled::Tree,
+    pub(super) roomlog: sled::Tree,
+    pub(super) invitecode_invite: sled::Tree,
+}
+
+impl Inner {
+    /// Opens (or creates) the store in `dir/db`, refusing a newer schema or a
+    /// damaged database with an error rather than a panic.
+    fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Inner> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Open {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let db_dir = dir.join("db");
+        // A store that already holds data must say which schema it is; sled
+        // opens a log it cannot read as an empty database, which would look
+        // like a fresh install with everything gone.
+        let had_data = std::fs::metadata(db_dir.join("db")).is_ok_and(|m| m.len() > 0);
+        // sled panics on some kinds of damage instead of returning an error;
+        // catch that so a bad directory is a clear message, never a crash.
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(&db_dir)
+                .cache_capacity(cache_bytes)
+                .flush_every_ms(Some(500))
+                .open()
+        });
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => {
+                return Err(StorageError::Open {
+                    path: db_dir,
+                    message: describe_open_error(&e),
+                })
+            }
+            Err(_) => {
+                return Err(StorageError::Open {
+                    path: db_dir,
+                    message: "the database is damaged and cannot be read; restore a backup".into(),
+                })
+            }
+        };
+        let sync_file = match durability {
+            Durability::Strict => Some(File::open(db_dir.join("db")).map_err(StorageError::Sync)?),
+            Durability::Flush => None,
+        };
+        let tree = |name: &str| db.open_tree(name);
+        let inner = Inner {
+            meta: tree("meta")?,
+            userid_user: tree("userid_user")?,
+            username_userid: tree("username_userid")?,
+            email_userid: tree("email_userid")?,
+            tokenhash_session: tree("tokenhash_session")?,
+            userid_tokenhash: tree("userid_tokenhash")?,
+            roomid_room: tree("roomid_room")?,
+            roomname_roomid: tree("roomname_roomid")?,
+            roomid_userid: tree("roomid_userid")?,
+            userid_roomid: tree("userid_roomid")?,
+            roomlog: tree("roomlog")?,
+            invitecode_invite: tree("invitecode_invite")?,
+            db,
+            dir: dir.to_path_buf(),
+            sync_file,
+        };
+        inner.migrate(had_data)?;
+        Ok(inner)
+    }
+
+    /// Brings an older layout up to [`SCHEMA_VERSION`], or refuses a newer one.
+    pub(super) fn migrate(&self, had_data: bool) -> Result<()> {
+        let found = match self.meta.get(b"schema_version")? {
+            Some(v) => {
+                u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StorageError::Corrupt {
+                    tree: "meta",
+                    key: "schema_version".into(),
+                    message: format!("{} bytes, expected 4", v.len()),
+                })?)
+            }
+            None if had_data => {
+                return Err(StorageError::Open {
+                    path: self.dir.join("db"),
+                    message: "the database is damaged (it has data but no schema version \
+                              can be read); restore a backup"
+                        .into(),
+                })
+            }
+            None => 0,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StorageError::NewerSchema {
+                path: self.dir.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        // Migrations from `found` to SCHEMA_VERSION go here, one step each.
+        if found < SCHEMA_VERSION {
+            self.meta
+                .insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        if let Some(f) = &self.sync_file {
+            f.sync_data().map_err(StorageError::Sync)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir/db`, refusing a newer schema or a
+    /// damaged database with an error rather than a panic.
+    pub fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Store> {
+        let inner = Inner::open(dir, cache_bytes, durability)?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                cache_bytes,
+                durability,
+                current: RwLock::new(Some(Arc::new(inner))),
+                reopened: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Every entry of one tree, in key order.
+    pub(super) fn scan(
+        &self,
+        pick: fn(&Inner) -> &sled::Tree,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
+        let (entries, unavailable) = match self.inner() {
+            Ok(i) => (Some(pick(&i).iter()), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        entries
+            .into_iter()
+            .flatten()
+            .map(|kv| kv.map_err(StorageError::from))
+            .chain(unavailable)
+    }
+
+    /// The open database, or `Unavailable` while it is being reopened.
+    pub(super) fn inner(&self) -> Result<Arc<Inner>> {
+        read(&self.shared.current)
+            .clone()
+            .ok_or(StorageError::Unavailable)
+    }
+
+    /// Closes the database and opens it again from its files.
+    ///
+    /// sled 0.34 keeps the first I/O error of a write (a full disk, say) and
+    /// returns it from every later write and flush of that open database,
+    /// even once the cause is gone; only a fresh open clears it. What it
+    /// reads back is what reached the files: a group whose flush failed is
+    /// there whole or not at all. Callers compare with what they hold in
+    /// memory (the committer does). Fails, leaving the old database in
+    /// place, if it is still in use after a grace period; while it is
+    /// closed, every call gets [`StorageError::Unavailable`].
+    pub fn reopen(&self) -> Result<()> {
+        let old = {
+            let mut current = write(&self.shared.current);
+            // Calls in flight hold the database briefly; no new one can
+            // start while the lock is held. (None: an earlier reopen could
+            // not open it again; this one tries once more.)
+            if let Some(old) = current.as_ref() {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while Arc::strong_count(old) > 1 {
+                    if std::time::Instant::now() > deadline {
+                        return Err(StorageError::Unavailable);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            current.take()
+        };
+        // sled locks its file: the old database must be gone before the new
+        // one opens. Its last references can linger a moment in sled's
+        // deferred reclamation, so the open is retried briefly.
+        drop(old);
+        let mut tries = 0;
+        let inner = loop {
+            match Inner::open(
+                &self.shared.dir,
+                self.shared.cache_bytes,
+                self.shared.durability,
+            ) {
+                Ok(inner) => break inner,
+                Err(e) if tries == 40 => {
+                    tracing::error!(error = %e, "Cannot reopen the database.");
+                    return Err(e);
+                }
+                Err(_) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        };
+        *write(&self.shared.current) = Some(Arc::new(inner));
+        self.shared.reopened.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the database is open and takes writes: a cheap flush.
+    pub fn healthy(&self) -> bool {
+        self.flush().is_ok()
+    }
+
+    /// How many times the database was reopened since start.
+    pub fn reopened(&self) -> u64 {
+        self.shared.reopened.load(Ordering::Relaxed)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Makes everything written so far durable to the configured level.
+    pub fn flush(&self) -> Result<()> {
+        self.inner()?.flush()
+    }
+
+    pub async fn flush_async(&self) -> Result<()> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| StorageError::Open {
+                path: PathBuf::new(),
+                message: format!("flush task failed: {e}"),
+            })?
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.shared.durability
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.inner()?.db.size_on_disk()?)
+    }
+
+    pub fn log(&self) -> Result<log::RoomLog> {
+        Ok(log::RoomLog::new(self.inner()?.roomlog.clone()))
+    }
+}
+
+pub(super) fn tx_error(e: TransactionError<()>) -> StorageError {
+    match e {
+        TransactionError::Storage(e) => StorageError::Sled(e),
+        TransactionError::Abort(()) => {
+            StorageError::Sled(sled::Error::ReportableBug("transaction aborted".into()))
+        }
+    }
+}
+
+fn describe_open_error(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            "another hearth process is using it (sled holds an exclusive lock)".into()
+        }
+        sled::Error::Io(io) => format!("{io}"),
+        sled::Error::Corruption { .. } => {
+            "the database is damaged and cannot be read; restore a backup".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

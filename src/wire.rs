@@ -1,0 +1,156 @@
+//! The WebSocket wire: frame bytes, opcodes and close codes, in one place.
+//! Nobody else builds frame bytes.
+//!
+//! A server frame is never masked, so its bytes are the same for every
+//! recipient: an event is framed once per format a recipient speaks, and
+//! the [`Bytes`] shared by all connections in its room (a reference-count
+//! increment per delivery).
+
+use std::cell::OnceCell;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::protocol::{Format, ServerFrame};
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// A complete, final, unmasked frame around `payload`.
+pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 10);
+    out.put_u8(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => out.put_u8(n as u8),
+        n if n <= u16::MAX as usize => {
+            out.put_u8(126);
+            out.put_u16(n as u16);
+        }
+        n => {
+            out.put_u8(127);
+            out.put_u64(n as u64);
+        }
+    }
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// A server frame encoded for one wire format and framed.
+pub fn encode(frame_value: &ServerFrame<'_>, format: Format) -> Bytes {
+    let payload = frame_value.encode(format);
+    let opcode = match format {
+        Format::Json => OP_TEXT,
+        Format::Msgpack => OP_BINARY,
+    };
+    frame(opcode, &payload)
+}
+
+/// A close frame with a code and a short reason (truncated to fit the
+/// 125-byte control-frame limit).
+pub fn close(code: u16, reason: &str) -> Bytes {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    frame(OP_CLOSE, &payload)
+}
+
+/// One event to fan out, framed lazily: each format is encoded the first
+/// time a recipient needs it, then shared by every recipient speaking it.
+pub struct Encoded<'a> {
+    frame: &'a ServerFrame<'a>,
+    json: OnceCell<Bytes>,
+    msgpack: OnceCell<Bytes>,
+}
+
+impl<'a> Encoded<'a> {
+    pub fn new(frame: &'a ServerFrame<'a>) -> Encoded<'a> {
+        Encoded {
+            frame,
+            json: OnceCell::new(),
+            msgpack: OnceCell::new(),
+        }
+    }
+
+    pub fn for_format(&self, format: Format) -> Bytes {
+        let cell = match format {
+            Format::Json => &self.json,
+            Format::Msgpack => &self.msgpack,
+        };
+        cell.get_or_init(|| encode(self.frame, format)).clone()
+    }
+}
+
+/// Why a connection is being closed, with its WebSocket close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed, or the socket failed: no close frame to send.
+    Gone,
+    /// The client closed with this code; it is echoed.
+    Normal(u16),
+    /// The server is shutting down (1001); reconnect later.
+    ShuttingDown,
+    /// The session was revoked: logged out, disabled, deleted (4001).
+    Revoked,
+    /// The session reached its absolute lifetime (4001).
+    Expired,
+    /// The outbound queue overflowed (1013); reconnect and resume.
+    TooSlow,
+    /// Policy: no hello in time, sustained rate-limit abuse (1008).
+    Policy(&'static str),
+    /// A protocol violation by the client (1002).
+    Protocol(&'static str),
+    /// Invalid UTF-8 in a text message (1007).
+    InvalidData,
+    /// A message over the size limit (1009).
+    TooBig,
+    /// No frame from the client within the idle timeout.
+    Idle,
+}
+
+impl CloseReason {
+    /// The close code and reason to send, if a close frame is sent at all.
+    pub fn frame(self) -> Option<(u16, &'static str)> {
+        Some(match self {
+            CloseReason::Gone => return None,
+            CloseReason::Normal(code) => (code, ""),
+            CloseReason::ShuttingDown => (1001, "server shutting down"),
+            CloseReason::Revoked => (4001, "session revoked"),
+            CloseReason::Expired => (4001, "session expired"),
+            CloseReason::TooSlow => (1013, "too slow; reconnect and resume"),
+            CloseReason::Policy(why) => (1008, why),
+            CloseReason::Protocol(why) => (1002, why),
+            CloseReason::InvalidData => (1007, "invalid UTF-8"),
+            CloseReason::TooBig => (1009, "message too big"),
+            CloseReason::Idle => (1001, "idle timeout"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_use_the_right_header_size() {
+        assert_eq!(&frame(OP_TEXT, b"hi")[..], &[0x81, 2, b'h', b'i']);
+        let f = frame(OP_TEXT, &[b'x'; 300]);
+        assert_eq!(&f[..4], &[0x81, 126, 1, 44]);
+        let f = frame(OP_BINARY, &vec![0u8; 70_000]);
+        assert_eq!(f[1], 127);
+        assert_eq!(f.len(), 70_000 + 10);
+    }
+
+    #[test]
+    fn close_reason_is_cut_to_fit_a_control_frame() {
+        let f = close(1008, &"é".repeat(100));
+        assert!(f.len() - 2 <= 125);
+        assert!(std::str::from_utf8(&f[4..]).is_ok());
+    }
+}
