@@ -1,11 +1,11 @@
-//! The one client-facing error type. Every error a client can see, over HTTP
-//! or as a WebSocket `error` frame, is a variant here with a stable
-//! snake_case `code()` and an HTTP `status()`; the JSON shape is built in
-//! [`ApiError::to_json`] and nowhere else.
+//! The one client-facing error type. Every error a client can see, over
+//! HTTP, as a WebSocket `error` frame or from the admin socket, is a variant
+//! here with a stable snake_case `code()`. Nothing here knows a transport:
+//! HTTP picks its status (`http::request::status`), the WebSocket its frame.
 
 use std::time::Duration;
 
-use hyper::StatusCode;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -37,6 +37,8 @@ pub enum ApiError {
     MessageNotFound,
     #[error("No such room.")]
     RoomNotFound,
+    #[error("No such user.")]
+    UserNotFound,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -67,6 +69,18 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("The message could not be stored; it was not sent. Try again.")]
     StorageFailed,
+    /// A storage error behind an operation: the client sees
+    /// `storage_failed`; the cause is logged where the error is answered.
+    #[error("The server could not store that; nothing was changed. Try again.")]
+    Storage(#[source] StorageError),
+    #[error("The frame was not understood: {0}.")]
+    InvalidFrame(String),
+    #[error("Unknown frame type {0:?}; see docs/protocol.md for the frames a client may send.")]
+    UnknownType(String),
+    #[error("Send a hello before anything else.")]
+    HelloFirst,
+    #[error("This connection already said hello.")]
+    AlreadyGreeted,
     #[error("The server is shutting down; reconnect shortly.")]
     ShuttingDown,
     #[error("Something went wrong on the server.")]
@@ -92,6 +106,7 @@ impl ApiError {
             NotAnAdmin => "not_an_admin",
             MessageNotFound => "message_not_found",
             RoomNotFound => "room_not_found",
+            UserNotFound => "user_not_found",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",
@@ -106,30 +121,13 @@ impl ApiError {
             Busy => "busy",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
-            StorageFailed => "storage_failed",
+            StorageFailed | Storage(_) => "storage_failed",
+            InvalidFrame(_) => "invalid_frame",
+            UnknownType(_) => "unknown_type",
+            HelloFirst => "hello_first",
+            AlreadyGreeted => "already_greeted",
             ShuttingDown => "shutting_down",
             Internal => "internal",
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        use ApiError::*;
-        match self {
-            InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
-            | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
-            BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
-            | NotAMember => StatusCode::FORBIDDEN,
-            RoomNotFound | MessageNotFound | NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
-            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Busy | ShuttingDown | StorageFailed => StatusCode::SERVICE_UNAVAILABLE,
-            Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -137,7 +135,10 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after } => Some(whole_seconds_up(*retry_after)),
-            ApiError::Busy | ApiError::ShuttingDown | ApiError::StorageFailed => Some(1),
+            ApiError::Busy
+            | ApiError::ShuttingDown
+            | ApiError::StorageFailed
+            | ApiError::Storage(_) => Some(1),
             _ => None,
         }
     }
@@ -146,12 +147,21 @@ impl ApiError {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
     }
+
+    /// Logs an error that is the server's fault, not the client's; each
+    /// transport calls this once, where it answers the client.
+    pub fn log_if_ours(&self) {
+        match self {
+            ApiError::Storage(e) => tracing::error!(error = %e, "Storage failed."),
+            ApiError::Internal => tracing::error!("Internal error answered."),
+            _ => {}
+        }
+    }
 }
 
-impl From<crate::storage::StorageError> for ApiError {
-    fn from(e: crate::storage::StorageError) -> Self {
-        tracing::error!(error = %e, "Storage failed.");
-        ApiError::StorageFailed
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::Storage(e)
     }
 }
 

@@ -14,6 +14,10 @@ macro_rules! uuid_id {
         pub struct $name(pub Uuid);
 
         impl $name {
+            /// The nil UUID: no such thing ever exists (a room seen by
+            /// nobody in it; an id that did not parse).
+            pub const NIL: Self = Self(Uuid::nil());
+
             /// A new, time-ordered id (UUID v7).
             pub fn generate() -> Self {
                 Self(Uuid::now_v7())

@@ -24,6 +24,7 @@
 //! [`admin`] socket and optionally a separate [`metrics`] listener.
 //! `main.rs` only parses the command line.
 
+pub mod actions;
 pub mod admin;
 pub mod auth;
 pub mod bench;

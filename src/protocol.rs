@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::msgpack_from_slice;
+use crate::error::ApiError;
 use crate::ids::{EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
 use crate::storage::records::{EventKind, EventRecord};
 
@@ -27,18 +28,23 @@ pub enum ClientFrame {
     Ping,
 }
 
-/// Only the `client_id` of a frame that failed to parse, so the error can
-/// still be matched to the send that caused it.
+/// What can be read of a frame that failed to parse: its `type`, to tell
+/// an unknown type from a malformed frame, and its `client_id`, so the
+/// error can be matched to the send that caused it.
 #[derive(Deserialize)]
-struct ClientIdOnly {
+struct Probe {
+    #[serde(rename = "type")]
+    kind: Option<String>,
     client_id: Option<String>,
 }
+
+/// The `type`s a client may send.
+const CLIENT_TYPES: [&str; 3] = ["hello", "send", "ping"];
 
 /// Why a client frame was not understood.
 #[derive(Debug)]
 pub struct FrameError {
-    pub code: &'static str,
-    pub message: String,
+    pub error: ApiError,
     pub client_id: Option<String>,
 }
 
@@ -59,21 +65,16 @@ impl ClientFrame {
             Format::Msgpack => msgpack_from_slice::<ClientFrame>(bytes).map_err(|e| e.to_string()),
         };
         parsed.map_err(|message| {
-            let client_id = match format {
-                Format::Json => serde_json::from_slice::<ClientIdOnly>(bytes).ok(),
-                Format::Msgpack => msgpack_from_slice::<ClientIdOnly>(bytes).ok(),
-            }
-            .and_then(|c| c.client_id);
-            let code = if message.contains("unknown variant") {
-                "unknown_type"
-            } else {
-                "invalid_frame"
+            let probe = match format {
+                Format::Json => serde_json::from_slice::<Probe>(bytes).ok(),
+                Format::Msgpack => msgpack_from_slice::<Probe>(bytes).ok(),
             };
-            FrameError {
-                code,
-                message: format!("The frame was not understood: {message}."),
-                client_id,
-            }
+            let (kind, client_id) = probe.map_or((None, None), |p| (p.kind, p.client_id));
+            let error = match kind {
+                Some(k) if !CLIENT_TYPES.contains(&k.as_str()) => ApiError::UnknownType(k),
+                _ => ApiError::InvalidFrame(message),
+            };
+            FrameError { error, client_id }
         })
     }
 }
@@ -108,6 +109,34 @@ pub enum ServerFrame<'a> {
     Left {
         room: RoomId,
     },
+    /// A public room was created (to every socket).
+    RoomAdded {
+        room: RoomView<'a>,
+    },
+    /// A room was deleted (to every socket).
+    RoomRemoved {
+        room: RoomId,
+    },
+    /// Someone joined a room (to its members' sockets).
+    MemberJoined {
+        room: RoomId,
+        user: MemberView<'a>,
+        member_count: usize,
+    },
+    /// Someone left a room, or their account was deleted (to the members
+    /// who stay).
+    MemberLeft {
+        room: RoomId,
+        user: MemberView<'a>,
+        member_count: usize,
+    },
+}
+
+/// A room member as others see them.
+#[derive(Debug, Serialize)]
+pub struct MemberView<'a> {
+    pub id: UserId,
+    pub username: &'a str,
 }
 
 impl ServerFrame<'_> {
@@ -253,14 +282,14 @@ mod tests {
     fn bad_frames_name_the_problem_and_keep_client_id() {
         let e =
             ClientFrame::decode(Format::Json, br#"{"type":"shout","client_id":"x"}"#).unwrap_err();
-        assert_eq!(e.code, "unknown_type");
+        assert_eq!(e.error.code(), "unknown_type");
         assert_eq!(e.client_id.as_deref(), Some("x"));
         let e =
             ClientFrame::decode(Format::Json, br#"{"type":"send","client_id":"y"}"#).unwrap_err();
-        assert_eq!(e.code, "invalid_frame");
+        assert_eq!(e.error.code(), "invalid_frame");
         assert_eq!(e.client_id.as_deref(), Some("y"));
         let e = ClientFrame::decode(Format::Json, b"not json").unwrap_err();
-        assert_eq!(e.code, "invalid_frame");
+        assert_eq!(e.error.code(), "invalid_frame");
     }
 }
 
@@ -343,7 +372,7 @@ mod proptests {
                 match ClientFrame::decode(format, &bytes) {
                     Ok(ClientFrame::Send { .. } | ClientFrame::Hello { .. } | ClientFrame::Ping) => {}
                     Err(e) => {
-                        prop_assert!(!e.code.is_empty() && !e.message.is_empty());
+                        prop_assert!(!e.error.code().is_empty() && !e.error.to_string().is_empty());
                     }
                 }
             }

@@ -206,15 +206,36 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
 
 /// The one place an [`ApiError`] becomes an HTTP response.
 pub fn error_response(e: &ApiError) -> Response<Body> {
-    let mut resp = json_response(e.status(), &e.to_json());
+    e.log_if_ours();
+    let mut resp = json_response(status(e), &e.to_json());
     if let Some(secs) = e.retry_after() {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    if let ApiError::MethodNotAllowed = e {
-        // No Allow header: routes differ in methods and clients read the code.
-    }
+    // 405 carries no Allow header: routes differ in methods and clients
+    // read the code.
     resp
+}
+
+/// The HTTP status of each error.
+pub fn status(e: &ApiError) -> StatusCode {
+    use ApiError::*;
+    match e {
+        InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
+        | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
+        | UnknownType(_) | HelloFirst | AlreadyGreeted => StatusCode::BAD_REQUEST,
+        InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
+        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
+        | NotAMember => StatusCode::FORBIDDEN,
+        RoomNotFound | UserNotFound | MessageNotFound | NotFound => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        UsernameTaken | EmailTaken | RoomNameTaken => StatusCode::CONFLICT,
+        PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Busy | ShuttingDown | StorageFailed | Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// `Set-Cookie` for a new session (or, with `None`, one that clears it).

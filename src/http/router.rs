@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{admin, api, assets, ops, upgrade};
+use super::{api, assets, ops, upgrade};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -123,17 +123,17 @@ impl Router {
             (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
             (Route::Rooms, Method::POST) => api::create_room(ctx).await,
             (Route::Room, Method::GET) => api::get_room(ctx, id_of(&id)).await,
-            (Route::Room, Method::DELETE) => admin::delete_room(ctx, id_of(&id)).await,
+            (Route::Room, Method::DELETE) => api::delete_room(ctx, id_of(&id)).await,
             (Route::Join, Method::POST) => api::join_room(ctx, id_of(&id)).await,
             (Route::Leave, Method::POST) => api::leave_room(ctx, id_of(&id)).await,
             (Route::Members, Method::GET) => api::members(ctx, id_of(&id)).await,
             (Route::Messages, Method::GET) => api::list_messages(ctx, id_of(&id)).await,
             (Route::Messages, Method::POST) => api::post_message(ctx, id_of(&id)).await,
             (Route::Message, Method::DELETE) => {
-                admin::delete_message(ctx, id_of(&id), id_of(&seq)).await
+                api::delete_message(ctx, id_of(&id), id_of(&seq)).await
             }
-            (Route::UserDisable, Method::POST) => admin::disable_user(ctx, id_of(&id), true).await,
-            (Route::UserEnable, Method::POST) => admin::disable_user(ctx, id_of(&id), false).await,
+            (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
+            (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Ws, Method::GET) => upgrade::chat(ctx).await,
             (Route::Healthz, Method::GET) => Ok(ops::healthz()),
             (Route::Readyz, Method::GET) => Ok(ops::readyz(state)),

@@ -16,6 +16,7 @@ pub use outbox::{ConnId, Outbox};
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{read, write};
+use crate::protocol::ServerFrame;
 use crate::wire::{CloseReason, Encoded};
 
 #[derive(Default)]
@@ -87,6 +88,28 @@ impl Hub {
         }
         self.deliveries
             .fetch_add(subs.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Sends a frame that is not part of any room's log (a room created or
+    /// removed) to every connection, encoded once per format.
+    pub fn send_all(&self, frame: &ServerFrame<'_>) {
+        let encoded = Encoded::new(frame);
+        for conns in read(&self.users).values() {
+            for c in conns.values() {
+                c.push(encoded.for_format(c.format));
+            }
+        }
+    }
+
+    /// Sends a frame that is not part of the room's log (a member joined
+    /// or left) to every connection listening to `room`.
+    pub fn send_room(&self, room: RoomId, frame: &ServerFrame<'_>) {
+        let encoded = Encoded::new(frame);
+        if let Some(subs) = read(&self.rooms).get(&room) {
+            for c in subs.values() {
+                c.push(encoded.for_format(c.format));
+            }
+        }
     }
 
     /// The user's live connections, e.g. to tell them about a join.

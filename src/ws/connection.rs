@@ -10,15 +10,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::message::{Assembler, Message};
 use super::reader::FrameReader;
 use super::writer;
+use crate::actions::messages::{self, Sent, Via};
 use crate::auth::Identity;
-use crate::commit::{Append, Reply};
 use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{Millis, RoomId, Seq};
 use crate::protocol::{ClientFrame, Format, MessageView, RoomHead, ServerFrame, UserView};
 use crate::rooms::author_view;
 use crate::state::AppState;
-use crate::validate;
 use crate::wire::{self, CloseReason};
 
 /// Replay reads history in pages of this many events.
@@ -182,7 +181,7 @@ impl Connection {
         let frame = match ClientFrame::decode(format, &msg.payload) {
             Ok(f) => f,
             Err(e) => {
-                self.send_error(e.code, &e.message, e.client_id.as_deref());
+                self.send_error(&e.error, e.client_id.as_deref());
                 return None;
             }
         };
@@ -193,11 +192,7 @@ impl Connection {
             }
             ClientFrame::Hello { resume } => {
                 if self.greeted {
-                    self.send_error(
-                        "already_greeted",
-                        "This connection already said hello.",
-                        None,
-                    );
+                    self.send_error(&ApiError::AlreadyGreeted, None);
                     return None;
                 }
                 self.hello(resume.unwrap_or_default()).await
@@ -208,11 +203,7 @@ impl Connection {
                 body,
             } => {
                 if !self.greeted {
-                    self.send_error(
-                        "hello_first",
-                        "Send a hello before anything else.",
-                        Some(&client_id),
-                    );
+                    self.send_error(&ApiError::HelloFirst, Some(&client_id));
                     return None;
                 }
                 self.send(room, client_id, body).await
@@ -303,60 +294,28 @@ impl Connection {
     }
 
     async fn send(&mut self, room: String, client_id: String, body: String) -> Option<CloseReason> {
-        let state = self.state.clone();
-        let cid = Some(client_id.as_str());
-        let checked = (|| {
-            validate::client_id(&client_id)?;
-            let room = state.rooms.find(&room).ok_or(ApiError::RoomNotFound)?;
-            if !room.is_member(self.identity.user) {
-                return Err(ApiError::NotAMember);
-            }
-            validate::body(&body)?;
-            Ok(room)
-        })();
-        let room = match checked {
-            Ok(r) => r,
-            Err(e) => {
-                self.send_api_error(&e, cid);
-                return None;
-            }
-        };
-        // A retry of a stored message is answered with its ack at once and
-        // costs no rate budget.
-        match room.durable_duplicate(&state.store, self.identity.user, &client_id) {
-            Ok(Some((seq, event))) => {
-                self.push(&ServerFrame::Ack {
-                    client_id: &client_id,
-                    room: room.record.id,
-                    seq,
-                    id: event.id,
-                });
-                return None;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                self.send_api_error(&e.into(), cid);
-                return None;
-            }
-        }
-        if let Err(e) = state.limits.send.check(&self.identity.user) {
-            self.strikes += 1;
-            if self.strikes >= MAX_STRIKES {
-                return Some(CloseReason::Policy("sending too fast"));
-            }
-            self.send_api_error(&e, cid);
-            return None;
-        }
-        self.strikes = 0;
-        let append = Append {
-            room: room.record.id,
-            author: self.identity.user,
+        let msg = messages::Send {
+            room: &room,
             body,
-            client_id: Some(client_id),
-            reply: Reply::Socket(self.outbox.clone()),
+            client_id: Some(client_id.clone()),
         };
-        if let Err(e) = state.committer.submit(append).await {
-            self.send_api_error(&e, None);
+        let via = Via::Socket(self.outbox.clone());
+        match messages::send(&self.state, self.identity.user, msg, via).await {
+            Ok(Sent::Queued) => self.strikes = 0,
+            Ok(Sent::Stored(c)) => self.push(&ServerFrame::Ack {
+                client_id: &client_id,
+                room: c.room,
+                seq: c.seq,
+                id: c.event.id,
+            }),
+            Err(e @ ApiError::RateLimited { .. }) => {
+                self.strikes += 1;
+                if self.strikes >= MAX_STRIKES {
+                    return Some(CloseReason::Policy("sending too fast"));
+                }
+                self.send_error(&e, Some(&client_id));
+            }
+            Err(e) => self.send_error(&e, Some(&client_id)),
         }
         None
     }
@@ -365,14 +324,12 @@ impl Connection {
         self.outbox.send(value);
     }
 
-    fn send_api_error(&self, e: &ApiError, client_id: Option<&str>) {
-        self.send_error(e.code(), &e.to_string(), client_id);
-    }
-
-    fn send_error(&self, code: &str, message: &str, client_id: Option<&str>) {
+    /// The one place an [`ApiError`] becomes an `error` frame.
+    fn send_error(&self, e: &ApiError, client_id: Option<&str>) {
+        e.log_if_ours();
         self.push(&ServerFrame::Error {
-            code,
-            message,
+            code: e.code(),
+            message: &e.to_string(),
             client_id,
         });
     }

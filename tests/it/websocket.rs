@@ -24,7 +24,9 @@ fn keys(value: &Value) -> Vec<&str> {
 }
 
 /// The next `message` frame's room and seq, failing on anything else
-/// except acks (which a sender's own connection also gets).
+/// except acks (which a sender's own connection also gets) and the
+/// directory news every socket may get (rooms added or removed, members
+/// joining or leaving), which are not room events.
 async fn next_delivery(ws: &mut Ws) -> (String, u64) {
     loop {
         let f = ws.next().await.expect("a message frame");
@@ -36,7 +38,9 @@ async fn next_delivery(ws: &mut Ws) -> (String, u64) {
                     m["seq"].as_u64().expect("seq"),
                 );
             }
-            Some("ack") => continue,
+            Some("ack" | "room_added" | "room_removed" | "member_joined" | "member_left") => {
+                continue
+            }
             _ => panic!("expected a message frame, got {f}"),
         }
     }

@@ -1,0 +1,274 @@
+//! Accounts: sign-up, login and logout, passwords, and the administrator's
+//! disable, enable, delete and revoke.
+
+use std::net::IpAddr;
+
+use super::{rooms, Actor};
+use crate::auth::{invites, Identity, Token};
+use crate::error::ApiError;
+use crate::ids::{Millis, UserId};
+use crate::state::AppState;
+use crate::storage::{Taken, UserRecord};
+use crate::validate;
+use crate::wire::CloseReason;
+
+/// What a new account is made of.
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    /// Asked for by the operator; the first account is an administrator
+    /// whatever this says.
+    pub admin: bool,
+}
+
+/// Sign-up from the API: the sign-up rate per address, the registration
+/// mode and its invite apply.
+pub async fn sign_up(
+    state: &AppState,
+    ip: IpAddr,
+    account: NewAccount,
+    invite: Option<&str>,
+) -> Result<UserRecord, ApiError> {
+    state.limits.signup.check(&ip)?;
+    check_new(&account)?;
+    let admission = invites::admit(&state.store, state.config.registration, invite)?;
+    let created = create(state, account).await;
+    if created.is_err() {
+        invites::undo(&state.store, admission);
+    }
+    created
+}
+
+/// An account made by the operator or an administrator: no registration
+/// rules.
+pub async fn add(
+    state: &AppState,
+    actor: Actor,
+    account: NewAccount,
+) -> Result<UserRecord, ApiError> {
+    actor.require_admin(state)?;
+    check_new(&account)?;
+    create(state, account).await
+}
+
+fn check_new(account: &NewAccount) -> Result<(), ApiError> {
+    validate::username(&account.username)?;
+    validate::email(&account.email)?;
+    validate::password(&account.password)
+}
+
+async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, ApiError> {
+    let user = UserRecord {
+        id: UserId::generate(),
+        username: account.username,
+        email: account.email,
+        password_hash: state.hasher.hash(account.password).await?,
+        created_at: Millis::now(),
+        // The first account administers the server, however it was made.
+        admin: account.admin || state.directory.count() == 0,
+        disabled: false,
+        deleted: false,
+    };
+    match state.store.create_user(&user)? {
+        Err(Taken::Username) => return Err(ApiError::UsernameTaken),
+        Err(Taken::Email) => return Err(ApiError::EmailTaken),
+        Ok(()) => {}
+    }
+    state.store.flush_async().await?;
+    state.directory.put(&user);
+    tracing::info!(user = %user.id, admin = user.admin, "Account created.");
+    Ok(user)
+}
+
+/// Checks a password and starts a session. An unknown account and a wrong
+/// password get the same answer, after the same work.
+pub async fn log_in(
+    state: &AppState,
+    ip: IpAddr,
+    login: &str,
+    password: String,
+) -> Result<(Token, UserRecord), ApiError> {
+    state.limits.login_ip.check(&ip)?;
+    if login.len() > 320 || password.chars().count() > validate::PASSWORD_MAX {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let account_key = login.to_lowercase();
+    state.limits.logins.check(&account_key, ip)?;
+    let user = state.store.user_by_login(login)?.filter(|u| !u.deleted);
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let user = match (state.hasher.verify(hash, password).await?, user) {
+        (true, Some(u)) => u,
+        _ => {
+            state.limits.logins.failed(&account_key, ip);
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    state.limits.logins.succeeded(&account_key, ip);
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    let token = state.sessions.create(user.id).await?;
+    tracing::info!(user = %user.id, "Logged in.");
+    Ok((token, user))
+}
+
+/// Ends the caller's session and closes the sockets opened with it.
+pub async fn log_out(state: &AppState, me: &Identity) -> Result<(), ApiError> {
+    state.sessions.revoke(&me.session)?;
+    state.store.flush_async().await?;
+    state
+        .hub
+        .close_user(me.user, Some(&me.session), CloseReason::Revoked);
+    Ok(())
+}
+
+/// Changes the caller's password; every other session ends at once (this
+/// one stays, so the person who changed it is not logged out).
+pub async fn change_password(
+    state: &AppState,
+    me: &Identity,
+    current: String,
+    new: String,
+) -> Result<(), ApiError> {
+    validate::password(&new)?;
+    let mut user = confirm(state, me.user, current).await?;
+    user.password_hash = state.hasher.hash(new).await?;
+    state.store.put_user(&user)?;
+    state.sessions.revoke_all(user.id, Some(&me.session))?;
+    state.store.flush_async().await?;
+    for conn in state.hub.connections_of(user.id) {
+        if conn.session != me.session {
+            conn.close(CloseReason::Revoked);
+        }
+    }
+    tracing::info!(user = %user.id, "Password changed; other sessions revoked.");
+    Ok(())
+}
+
+/// An administrator sets someone's password; all their sessions end.
+pub async fn set_password(
+    state: &AppState,
+    actor: Actor,
+    user: UserId,
+    password: String,
+) -> Result<UserRecord, ApiError> {
+    actor.require_admin(state)?;
+    validate::password(&password)?;
+    let mut u = live_user(state, user)?;
+    u.password_hash = state.hasher.hash(password).await?;
+    state.store.put_user(&u)?;
+    end_sessions(state, u.id)?;
+    state.store.flush_async().await?;
+    tracing::info!(user = %u.id, "Password set by an administrator.");
+    Ok(u)
+}
+
+/// An administrator disables (or enables) an account; a disabled
+/// account's sessions and sockets end at once.
+pub async fn set_disabled(
+    state: &AppState,
+    actor: Actor,
+    user: UserId,
+    disabled: bool,
+) -> Result<UserRecord, ApiError> {
+    actor.require_admin(state)?;
+    if disabled && actor == Actor::User(user) {
+        return Err(ApiError::InvalidRequest(
+            "Administrators cannot disable themselves.".into(),
+        ));
+    }
+    let mut u = live_user(state, user)?;
+    u.disabled = disabled;
+    state.store.put_user(&u)?;
+    if disabled {
+        // The directory before the flush: from here on no request
+        // authenticates, even one racing this change.
+        state.directory.put(&u);
+        end_sessions(state, u.id)?;
+        state.store.flush_async().await?;
+        tracing::info!(user = %u.id, "Account disabled.");
+    } else {
+        state.store.flush_async().await?;
+        state.directory.put(&u);
+        tracing::info!(user = %u.id, "Account enabled.");
+    }
+    Ok(u)
+}
+
+/// The caller deletes their own account, confirming with their password.
+pub async fn delete_own(state: &AppState, me: &Identity, password: String) -> Result<(), ApiError> {
+    confirm(state, me.user, password).await?;
+    delete(state, Actor::User(me.user), me.user).await.map(drop)
+}
+
+/// Removes an account: sessions revoked, sockets closed, rooms left (the
+/// other members are told); messages stay, shown as from a deleted user.
+/// The account's owner, or an administrator.
+pub async fn delete(state: &AppState, actor: Actor, user: UserId) -> Result<UserRecord, ApiError> {
+    if actor != Actor::User(user) {
+        actor.require_admin(state)?;
+    }
+    let u = live_user(state, user)?;
+    let rooms = state.rooms.of_user(u.id);
+    state.store.delete_user(&u)?;
+    for room in &rooms {
+        state.store.remove_member(*room, u.id)?;
+    }
+    state.sessions.revoke_all(u.id, None)?;
+    state.store.flush_async().await?;
+
+    if let Some(tomb) = state.store.user(u.id)? {
+        state.directory.put(&tomb);
+    }
+    state.hub.close_user(u.id, None, CloseReason::Revoked);
+    for room in rooms {
+        rooms::settle_leave(state, room, &u);
+    }
+    tracing::info!(user = %u.id, ?actor, "Account deleted.");
+    Ok(u)
+}
+
+/// Ends every session of a user and closes their sockets; returns how
+/// many sessions there were.
+pub async fn revoke_sessions(
+    state: &AppState,
+    actor: Actor,
+    user: UserId,
+) -> Result<usize, ApiError> {
+    actor.require_admin(state)?;
+    let u = live_user(state, user)?;
+    let n = state.store.sessions_of(u.id)?.len();
+    end_sessions(state, u.id)?;
+    state.store.flush_async().await?;
+    Ok(n)
+}
+
+/// The account, if it exists and is not deleted.
+pub fn live_user(state: &AppState, user: UserId) -> Result<UserRecord, ApiError> {
+    state
+        .store
+        .user(user)?
+        .filter(|u| !u.deleted)
+        .ok_or(ApiError::UserNotFound)
+}
+
+/// The caller's account, once `password` is confirmed to be theirs.
+async fn confirm(state: &AppState, user: UserId, password: String) -> Result<UserRecord, ApiError> {
+    let u = state.store.user(user)?.ok_or(ApiError::Unauthenticated)?;
+    if !state
+        .hasher
+        .verify(Some(u.password_hash.clone()), password)
+        .await?
+    {
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(u)
+}
+
+/// Revokes every session of `user` and closes their sockets at once.
+fn end_sessions(state: &AppState, user: UserId) -> Result<(), ApiError> {
+    state.sessions.revoke_all(user, None)?;
+    state.hub.close_user(user, None, CloseReason::Revoked);
+    Ok(())
+}

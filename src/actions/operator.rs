@@ -1,0 +1,174 @@
+//! The operator's tools: invite codes, counts, the store's check and
+//! online backup. Reached from the admin socket (and the CLI on a stopped
+//! server); every one needs an administrator.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Actor;
+use crate::auth::invites;
+use crate::error::ApiError;
+use crate::ids::Millis;
+use crate::state::AppState;
+use crate::storage::backup::Summary;
+use crate::storage::verify::Report;
+use crate::storage::InviteRecord;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteInfo {
+    /// The hex of the code's hash: names the invite without revealing it.
+    pub id: String,
+    pub note: String,
+    pub uses_left: u32,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    /// Used up or past its expiry.
+    pub spent: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stats {
+    pub users: usize,
+    pub admins: usize,
+    pub disabled_users: usize,
+    pub rooms: usize,
+    pub messages: u64,
+    /// Open WebSocket connections (0 when the server is not running).
+    pub connections: usize,
+    pub disk_bytes: u64,
+}
+
+/// Makes an invite code good for `uses` sign-ups; returns the code (shown
+/// once: only its hash is kept).
+pub async fn invite_create(
+    state: &AppState,
+    actor: Actor,
+    uses: u32,
+    valid_for: Option<Duration>,
+    note: String,
+) -> Result<(String, InviteRecord), ApiError> {
+    actor.require_admin(state)?;
+    if uses == 0 {
+        return Err(ApiError::InvalidRequest("--uses must be at least 1".into()));
+    }
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || invites::create(&store, uses, valid_for, note))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(ApiError::from)
+}
+
+pub fn invite_list(state: &AppState, actor: Actor) -> Result<Vec<InviteInfo>, ApiError> {
+    actor.require_admin(state)?;
+    let now = Millis::now();
+    let mut out = Vec::new();
+    for item in state.store.invites() {
+        let (id, i) = item?;
+        out.push(InviteInfo {
+            id,
+            spent: i.uses_left == 0 || i.expires_at.is_some_and(|t| t <= now),
+            note: i.note,
+            uses_left: i.uses_left,
+            created_at: i.created_at.to_rfc3339(),
+            expires_at: i.expires_at.map(Millis::to_rfc3339),
+        });
+    }
+    out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok(out)
+}
+
+/// Revokes the one invite whose id starts with `prefix`; returns its id.
+pub async fn invite_revoke(
+    state: &AppState,
+    actor: Actor,
+    prefix: &str,
+) -> Result<String, ApiError> {
+    actor.require_admin(state)?;
+    let prefix = prefix.to_ascii_lowercase();
+    if prefix.len() < 6 {
+        return Err(ApiError::InvalidRequest(
+            "give at least 6 characters of the invite's id".into(),
+        ));
+    }
+    let mut matches = Vec::new();
+    for item in state.store.invites() {
+        let (id, _) = item?;
+        if id.starts_with(&prefix) {
+            matches.push(id);
+        }
+    }
+    let [id] = matches.as_slice() else {
+        return Err(ApiError::InvalidRequest(format!(
+            "{} invites have an id starting with {prefix:?}; give exactly one",
+            matches.len()
+        )));
+    };
+    let hash: Vec<u8> = (0..id.len() / 2)
+        .filter_map(|i| u8::from_str_radix(id.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    state.store.remove_invite(&hash)?;
+    state.store.flush_async().await?;
+    Ok(id.clone())
+}
+
+pub fn stats(state: &AppState, actor: Actor) -> Result<Stats, ApiError> {
+    actor.require_admin(state)?;
+    let (mut users, mut admins, mut disabled) = (0, 0, 0);
+    for u in state.store.users() {
+        let u = u?;
+        if u.deleted {
+            continue;
+        }
+        users += 1;
+        admins += usize::from(u.admin);
+        disabled += usize::from(u.disabled);
+    }
+    let rooms = state.rooms.all();
+    Ok(Stats {
+        users,
+        admins,
+        disabled_users: disabled,
+        rooms: rooms.len(),
+        messages: rooms.iter().map(|r| r.head().0).sum(),
+        connections: state.hub.connection_count(),
+        disk_bytes: state.store.size_on_disk()?,
+    })
+}
+
+/// Checks every invariant of the store (safe while the server runs).
+pub async fn verify(state: &AppState, actor: Actor) -> Result<Report, ApiError> {
+    actor.require_admin(state)?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.verify())
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(ApiError::from)
+}
+
+/// Why a backup was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupFailed {
+    #[error("the backup path {0} must be absolute")]
+    RelativePath(PathBuf),
+    #[error(transparent)]
+    Backup(#[from] crate::storage::backup::BackupError),
+    #[error(transparent)]
+    Refused(#[from] ApiError),
+}
+
+/// Writes a consistent backup to a new file, while the server takes writes.
+pub async fn backup(state: &AppState, actor: Actor, path: &Path) -> Result<Summary, BackupFailed> {
+    actor.require_admin(state)?;
+    if !path.is_absolute() {
+        return Err(BackupFailed::RelativePath(path.to_path_buf()));
+    }
+    let store = state.store.clone();
+    let target = path.to_path_buf();
+    let summary = tokio::task::spawn_blocking(move || store.backup_to(&target))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    tracing::info!(path = %path.display(), events = summary.events, "Backup written.");
+    Ok(summary)
+}
