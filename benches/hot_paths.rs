@@ -13,7 +13,7 @@ use bytes::Bytes;
 use divan::{black_box, Bencher};
 use hearth::config::Durability;
 use hearth::hub::{Hub, Outbox};
-use hearth::ids::{EventId, Millis, RoomId, Seq, UserId};
+use hearth::ids::{EventId, Millis, RoomId, Seq, TokenHash, UserId};
 use hearth::protocol::{AuthorView, Format, MessageView, ServerFrame};
 use hearth::storage::log::AppendBatch;
 use hearth::storage::records::{EventKind, EventRecord};
@@ -108,7 +108,7 @@ fn fanout_publish_and_drain(b: Bencher, n: usize) {
             let o = Outbox::new(
                 hub.next_conn_id(),
                 user,
-                [0; 32],
+                TokenHash([0; 32]),
                 Format::Json,
                 4096,
                 CancellationToken::new(),

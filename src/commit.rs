@@ -11,18 +11,20 @@
 //! events reach every subscriber in seq order with no gap.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::directory::{author_view, Directory};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox};
-use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
+use crate::ids::{ClientId, EventId, Millis, RoomId, Seq, UserId};
 use crate::protocol::{AuthorView, MessageView, ServerFrame};
-use crate::rooms::{author_view, Directory, Rooms};
-use crate::storage::log::AppendBatch;
+use crate::rooms::Rooms;
+use crate::storage::log::{AppendBatch, RoomLog};
 use crate::storage::records::{EventKind, EventRecord};
 use crate::storage::Store;
 use crate::wire::Encoded;
@@ -32,7 +34,7 @@ pub struct Append {
     pub room: RoomId,
     pub author: UserId,
     pub body: String,
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     pub reply: Reply,
 }
 
@@ -181,28 +183,44 @@ impl Worker {
         tracing::debug!("Committer stopped.");
     }
 
+    /// Commits one group in three phases: [`Worker::plan`] gives each new
+    /// message its seq (and finds repeated `client_id`s), [`Worker::apply`]
+    /// writes the batch and flushes it once, [`Worker::settle`] moves
+    /// heads, acknowledges and publishes what is durable.
     fn commit(&mut self, group: &mut Vec<Append>) {
         let log = match self.store.log() {
             Ok(log) => log,
             Err(e) => {
                 tracing::error!(error = %e, "Group commit failed; sends get storage_failed.");
-                self.stats
-                    .failing
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.stats.failing.store(true, Relaxed);
                 for a in group.drain(..) {
                     let failed = Outcome::Failed(ApiError::StorageFailed);
-                    reply(a.reply, a.room, a.client_id.as_deref(), failed);
+                    reply(
+                        a.reply,
+                        a.room,
+                        a.client_id.as_ref().map(ClientId::as_str),
+                        failed,
+                    );
                 }
                 return;
             }
         };
+        let (batch, mut outcomes) = self.plan(&log, group);
+        self.apply(&log, batch, group, &mut outcomes);
+        self.settle(group, outcomes);
+    }
+
+    /// Decides what each append becomes: a new event with the room's next
+    /// seq, a duplicate of a stored (or same-group) `client_id`, or a
+    /// failure. Writes nothing.
+    fn plan(&mut self, log: &RoomLog, group: &[Append]) -> (AppendBatch, Vec<Outcome>) {
         let mut batch = AppendBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
         // client ids claimed earlier in this same group
         let mut claimed: HashMap<(RoomId, UserId, &str), usize> = HashMap::new();
         let now = Millis::now();
         for (i, a) in group.iter().enumerate() {
-            if let Some(cid) = a.client_id.as_deref() {
+            if let Some(cid) = a.client_id.as_ref().map(ClientId::as_str) {
                 if let Some(&j) = claimed.get(&(a.room, a.author, cid)) {
                     outcomes.push(match &outcomes[j] {
                         Outcome::New(s, e) | Outcome::Duplicate(s, e) => {
@@ -242,18 +260,30 @@ impl Worker {
                 kind: EventKind::Message {
                     author: a.author,
                     body: a.body.clone(),
-                    client_id: a.client_id.clone(),
+                    client_id: a.client_id.as_ref().map(|c| c.as_str().to_string()),
                 },
             };
             batch.push(
                 a.room,
                 seq,
                 &event,
-                a.client_id.as_deref().map(|c| (a.author, c)),
+                a.client_id.as_ref().map(|c| (a.author, c.as_str())),
             );
             outcomes.push(Outcome::New(seq, event));
         }
+        (batch, outcomes)
+    }
 
+    /// Writes the batch and flushes once. If that fails, nothing new is
+    /// acknowledged: outcomes that are not durable become failures, and a
+    /// batch that reached the store waits (unpublished) for a later flush.
+    fn apply(
+        &mut self,
+        log: &RoomLog,
+        batch: AppendBatch,
+        group: &[Append],
+        outcomes: &mut [Outcome],
+    ) {
         let wrote = batch.len;
         let started = Instant::now();
         // A group of only duplicates still flushes while earlier events wait
@@ -269,7 +299,6 @@ impl Worker {
             applied.and_then(|()| self.store.flush().map_err(|e| (e, true)))
         };
         if wrote > 0 {
-            use std::sync::atomic::Ordering::Relaxed;
             self.stats.groups.fetch_add(1, Relaxed);
             self.stats.messages.fetch_add(wrote as u64, Relaxed);
             self.stats
@@ -277,53 +306,52 @@ impl Worker {
                 .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
             self.stats.histograms.observe(wrote, started.elapsed());
         }
-        self.stats
-            .failing
-            .store(durable.is_err(), std::sync::atomic::Ordering::Relaxed);
-        match durable {
-            Ok(()) => {
-                for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {
-                    self.advance_head(room, seq);
-                    self.publish(room, seq, &event, &name);
+        self.stats.failing.store(durable.is_err(), Relaxed);
+        let Err((e, applied)) = durable else {
+            // Earlier events whose flush had failed are durable now too.
+            for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {
+                self.advance_head(room, seq);
+                self.publish(room, seq, &event, &name);
+            }
+            return;
+        };
+        tracing::error!(error = %e, messages = wrote, "Group commit failed; sends get storage_failed.");
+        if applied {
+            // The batch is in the store but not known durable: keep its
+            // seqs, publish once a later flush succeeds, and let retries
+            // find it through its client_id.
+            for (a, o) in group.iter().zip(outcomes.iter()) {
+                if let Outcome::New(seq, event) = o {
+                    let name = self.author_name(a.author);
+                    self.unpublished.push((a.room, *seq, event.clone(), name));
                 }
             }
-            Err((e, applied)) => {
-                tracing::error!(error = %e, messages = wrote, "Group commit failed; sends get storage_failed.");
-                if applied {
-                    // The batch is in the store but not known durable: keep
-                    // its seqs, publish once a later flush succeeds, and let
-                    // retries find it through its client_id.
-                    for (a, o) in group.iter().zip(&outcomes) {
-                        if let Outcome::New(seq, event) = o {
-                            let name = self.author_name(a.author);
-                            self.unpublished.push((a.room, *seq, event.clone(), name));
-                        }
-                    }
-                } else {
-                    // Nothing was written: forget the seqs handed out.
-                    for a in group.iter() {
-                        self.heads.remove(&a.room);
-                    }
-                }
-                for (a, o) in group.iter().zip(outcomes.iter_mut()) {
-                    // New events are not durable; nor is a duplicate of one
-                    // still waiting past its room's durable head.
-                    let undurable = match o {
-                        Outcome::New(..) => true,
-                        Outcome::Duplicate(seq, _) => {
-                            self.rooms.get(a.room).is_none_or(|r| *seq > r.head())
-                        }
-                        Outcome::Failed(_) => false,
-                    };
-                    if undurable {
-                        *o = Outcome::Failed(ApiError::StorageFailed);
-                    }
-                }
+        } else {
+            // Nothing was written: forget the seqs handed out.
+            for a in group {
+                self.heads.remove(&a.room);
             }
         }
+        for (a, o) in group.iter().zip(outcomes.iter_mut()) {
+            // New events are not durable; nor is a duplicate of one still
+            // waiting past its room's durable head.
+            let undurable = match o {
+                Outcome::New(..) => true,
+                Outcome::Duplicate(seq, _) => {
+                    self.rooms.get(a.room).is_none_or(|r| *seq > r.head())
+                }
+                Outcome::Failed(_) => false,
+            };
+            if undurable {
+                *o = Outcome::Failed(ApiError::StorageFailed);
+            }
+        }
+    }
 
-        // Everything here is on disk. Per message: move the room's head (so
-        // history read after the ack has it), ack, then publish.
+    /// Everything left in `outcomes` is on disk. Per message: move the
+    /// room's head (so history read after the ack has it), ack, then
+    /// publish.
+    fn settle(&mut self, group: &mut Vec<Append>, outcomes: Vec<Outcome>) {
         for (a, outcome) in group.drain(..).zip(outcomes) {
             let published = match &outcome {
                 Outcome::New(seq, event) => Some((*seq, event.clone())),
@@ -332,7 +360,12 @@ impl Worker {
             if let Some((seq, _)) = &published {
                 self.advance_head(a.room, *seq);
             }
-            reply(a.reply, a.room, a.client_id.as_deref(), outcome);
+            reply(
+                a.reply,
+                a.room,
+                a.client_id.as_ref().map(ClientId::as_str),
+                outcome,
+            );
             if let Some((seq, event)) = published {
                 let name = self.author_name(a.author);
                 self.publish(a.room, seq, &event, &name);
@@ -346,7 +379,6 @@ impl Worker {
     /// those that did not are forgotten (they were never acknowledged) and
     /// their seqs handed out again.
     fn recover(&mut self) {
-        use std::sync::atomic::Ordering::Relaxed;
         if self.store.healthy() {
             return;
         }

@@ -396,11 +396,13 @@ fn env_value(default: &toml::Value, text: &str) -> Result<toml::Value, String> {
 
 impl RawConfig {
     /// Checks every value, collecting every problem (not only the first)
-    /// so `hearth config check` can name them all at once.
+    /// so `hearth config check` can name them all at once. Each section
+    /// has its own validator; this one checks the top-level keys.
     fn validate(self) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
+        let p = &mut problems;
         let listen = self.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
-            problems.push(ConfigError::Value {
+            p.push(ConfigError::Value {
                 key: "listen",
                 message: format!(
                     "{:?} is not an address and port; try \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
@@ -410,7 +412,7 @@ impl RawConfig {
             SocketAddr::from(([127, 0, 0, 1], 0))
         });
         if self.data.as_os_str().is_empty() {
-            problems.push(ConfigError::Value {
+            p.push(ConfigError::Value {
                 key: "data",
                 message: "must name a directory".into(),
             });
@@ -419,14 +421,14 @@ impl RawConfig {
         for origin in &self.allowed_origins {
             match normalize_origin(origin) {
                 Ok(o) => allowed_origins.push(o),
-                Err(e) => problems.push(e),
+                Err(e) => p.push(e),
             }
         }
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                problems.push(ConfigError::Value {
+                p.push(ConfigError::Value {
                     key: "log_format",
                     message: format!("{other:?} is not \"text\" or \"json\""),
                 });
@@ -438,7 +440,7 @@ impl RawConfig {
             "invite" => Registration::Invite,
             "closed" => Registration::Closed,
             other => {
-                problems.push(ConfigError::Value {
+                p.push(ConfigError::Value {
                     key: "registration",
                     message: format!("{other:?} is not \"open\", \"invite\" or \"closed\""),
                 });
@@ -450,7 +452,7 @@ impl RawConfig {
             text => text
                 .parse::<SocketAddr>()
                 .map_err(|_| {
-                    problems.push(ConfigError::Value {
+                    p.push(ConfigError::Value {
                         key: "metrics_listen",
                         message: format!(
                             "{text:?} is not an address and port; try \"127.0.0.1:9090\", or \"\" to serve /metrics on `listen`"
@@ -459,176 +461,12 @@ impl RawConfig {
                 })
                 .ok(),
         };
-        let tls = match (
-            self.tls.cert.as_os_str().is_empty(),
-            self.tls.key.as_os_str().is_empty(),
-        ) {
-            (true, true) => None,
-            (false, false) => Some(TlsConfig {
-                cert: self.tls.cert,
-                key: self.tls.key,
-            }),
-            (cert_missing, _) => {
-                problems.push(ConfigError::Value {
-                    key: if cert_missing { "tls.cert" } else { "tls.key" },
-                    message: "set both tls.cert and tls.key to serve HTTPS, or neither".into(),
-                });
-                None
-            }
-        };
-        positive(
-            &mut problems,
-            "tls.handshake_timeout_secs",
-            self.tls.handshake_timeout_secs,
-        );
-        let durability = match self.storage.durability.as_str() {
-            "flush" => Durability::Flush,
-            "strict" => Durability::Strict,
-            other => {
-                problems.push(ConfigError::Value {
-                    key: "storage.durability",
-                    message: format!("{other:?} is not \"flush\" or \"strict\""),
-                });
-                Durability::Strict
-            }
-        };
-        positive(
-            &mut problems,
-            "http.max_connections",
-            self.http.max_connections as u64,
-        );
-        positive(
-            &mut problems,
-            "http.max_connections_per_ip",
-            self.http.max_connections_per_ip as u64,
-        );
-        positive(
-            &mut problems,
-            "http.max_body_bytes",
-            self.http.max_body_bytes,
-        );
-        positive(
-            &mut problems,
-            "http.header_read_timeout_secs",
-            self.http.header_read_timeout_secs,
-        );
-        positive(
-            &mut problems,
-            "http.body_read_timeout_secs",
-            self.http.body_read_timeout_secs,
-        );
-        positive(
-            &mut problems,
-            "websocket.max_message_bytes",
-            self.websocket.max_message_bytes,
-        );
-        positive(
-            &mut problems,
-            "websocket.hello_timeout_secs",
-            self.websocket.hello_timeout_secs,
-        );
-        positive(
-            &mut problems,
-            "websocket.ping_interval_secs",
-            self.websocket.ping_interval_secs,
-        );
-        positive(
-            &mut problems,
-            "websocket.write_timeout_secs",
-            self.websocket.write_timeout_secs,
-        );
-        positive(
-            &mut problems,
-            "websocket.max_frames_per_sec",
-            self.websocket.max_frames_per_sec as u64,
-        );
-        positive(
-            &mut problems,
-            "websocket.outbound_queue_frames",
-            self.websocket.outbound_queue_frames as u64,
-        );
-        // 1 GiB: far past any kernel's maximum, which caps it anyway.
-        at_most(
-            &mut problems,
-            "websocket.send_buffer_kb",
-            self.websocket.send_buffer_kb,
-            1 << 20,
-        );
-        if self.websocket.idle_timeout_secs <= self.websocket.ping_interval_secs {
-            problems.push(ConfigError::Value {
-                key: "websocket.idle_timeout_secs",
-                message: "must be longer than ping_interval_secs, or live clients are dropped"
-                    .into(),
-            });
-        }
-        positive(
-            &mut problems,
-            "limits.send_per_sec",
-            self.limits.send_per_sec as u64,
-        );
-        positive(
-            &mut problems,
-            "limits.send_burst",
-            self.limits.send_burst as u64,
-        );
-        positive(
-            &mut problems,
-            "limits.signup_burst",
-            self.limits.signup_burst as u64,
-        );
-        positive(
-            &mut problems,
-            "limits.signup_refill_secs",
-            self.limits.signup_refill_secs,
-        );
-        positive(
-            &mut problems,
-            "limits.login_per_minute",
-            self.limits.login_per_minute as u64,
-        );
-        positive(
-            &mut problems,
-            "limits.login_failures_per_hour",
-            self.limits.login_failures_per_hour as u64,
-        );
-        positive(
-            &mut problems,
-            "limits.hash_concurrency",
-            self.limits.hash_concurrency as u64,
-        );
-        // A hundred years.
-        const DAY: u64 = 86_400;
-        at_most(
-            &mut problems,
-            "sessions.idle_secs",
-            self.sessions.idle_secs,
-            36_500 * DAY,
-        );
-        at_most(
-            &mut problems,
-            "sessions.absolute_secs",
-            self.sessions.absolute_secs,
-            36_500 * DAY,
-        );
-        // 1 TiB: past that the byte count would not fit, and no machine has it.
-        at_most(
-            &mut problems,
-            "storage.cache_mb",
-            self.storage.cache_mb,
-            1 << 20,
-        );
-        positive(&mut problems, "sessions.idle_secs", self.sessions.idle_secs);
-        positive(
-            &mut problems,
-            "sessions.absolute_secs",
-            self.sessions.absolute_secs,
-        );
-        positive(&mut problems, "storage.cache_mb", self.storage.cache_mb);
-        positive(
-            &mut problems,
-            "storage.group_commit_max",
-            self.storage.group_commit_max as u64,
-        );
+        let (tls, tls_handshake_timeout) = self.tls.validate(p);
+        let http = self.http.validate(p);
+        let websocket = self.websocket.validate(p);
+        let limits = self.limits.validate(p);
+        let sessions = self.sessions.validate(p);
+        let storage = self.storage.validate(p);
         match problems.len() {
             0 => {}
             1 => return Err(problems.remove(0)),
@@ -643,45 +481,171 @@ impl RawConfig {
             registration,
             metrics_listen,
             tls,
-            tls_handshake_timeout: Duration::from_secs(self.tls.handshake_timeout_secs),
-            http: HttpConfig {
-                max_connections: self.http.max_connections as usize,
-                max_connections_per_ip: self.http.max_connections_per_ip as usize,
-                max_body_bytes: self.http.max_body_bytes as usize,
-                header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
-                body_read_timeout: Duration::from_secs(self.http.body_read_timeout_secs),
-            },
-            websocket: WebsocketConfig {
-                max_message_bytes: self.websocket.max_message_bytes as usize,
-                hello_timeout: Duration::from_secs(self.websocket.hello_timeout_secs),
-                ping_interval: Duration::from_secs(self.websocket.ping_interval_secs),
-                idle_timeout: Duration::from_secs(self.websocket.idle_timeout_secs),
-                write_timeout: Duration::from_secs(self.websocket.write_timeout_secs),
-                coalesce: Duration::from_millis(self.websocket.coalesce_ms),
-                send_buffer_bytes: self.websocket.send_buffer_kb as usize * 1024,
-                max_frames_per_sec: self.websocket.max_frames_per_sec,
-                outbound_queue_frames: self.websocket.outbound_queue_frames as usize,
-            },
-            limits: LimitsConfig {
-                send_per_sec: self.limits.send_per_sec,
-                send_burst: self.limits.send_burst,
-                signup_burst: self.limits.signup_burst,
-                signup_refill: Duration::from_secs(self.limits.signup_refill_secs),
-                login_per_minute: self.limits.login_per_minute,
-                login_failures_per_hour: self.limits.login_failures_per_hour,
-                hash_concurrency: self.limits.hash_concurrency as usize,
-                hash_on_idle_cpu: self.limits.hash_on_idle_cpu,
-            },
-            sessions: SessionsConfig {
-                idle: Duration::from_secs(self.sessions.idle_secs),
-                absolute: Duration::from_secs(self.sessions.absolute_secs),
-            },
-            storage: StorageConfig {
-                cache_bytes: self.storage.cache_mb * 1024 * 1024,
-                durability,
-                group_commit_max: self.storage.group_commit_max as usize,
-            },
+            tls_handshake_timeout,
+            http,
+            websocket,
+            limits,
+            sessions,
+            storage,
         })
+    }
+}
+
+impl RawTls {
+    fn validate(self, p: &mut Vec<ConfigError>) -> (Option<TlsConfig>, Duration) {
+        let tls = match (
+            self.cert.as_os_str().is_empty(),
+            self.key.as_os_str().is_empty(),
+        ) {
+            (true, true) => None,
+            (false, false) => Some(TlsConfig {
+                cert: self.cert,
+                key: self.key,
+            }),
+            (cert_missing, _) => {
+                p.push(ConfigError::Value {
+                    key: if cert_missing { "tls.cert" } else { "tls.key" },
+                    message: "set both tls.cert and tls.key to serve HTTPS, or neither".into(),
+                });
+                None
+            }
+        };
+        positive(p, "tls.handshake_timeout_secs", self.handshake_timeout_secs);
+        (tls, Duration::from_secs(self.handshake_timeout_secs))
+    }
+}
+
+impl RawHttp {
+    fn validate(self, p: &mut Vec<ConfigError>) -> HttpConfig {
+        positive(p, "http.max_connections", self.max_connections.into());
+        positive(
+            p,
+            "http.max_connections_per_ip",
+            self.max_connections_per_ip.into(),
+        );
+        positive(p, "http.max_body_bytes", self.max_body_bytes);
+        positive(
+            p,
+            "http.header_read_timeout_secs",
+            self.header_read_timeout_secs,
+        );
+        positive(
+            p,
+            "http.body_read_timeout_secs",
+            self.body_read_timeout_secs,
+        );
+        HttpConfig {
+            max_connections: self.max_connections as usize,
+            max_connections_per_ip: self.max_connections_per_ip as usize,
+            max_body_bytes: self.max_body_bytes as usize,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+        }
+    }
+}
+
+impl RawWebsocket {
+    fn validate(self, p: &mut Vec<ConfigError>) -> WebsocketConfig {
+        positive(p, "websocket.max_message_bytes", self.max_message_bytes);
+        positive(p, "websocket.hello_timeout_secs", self.hello_timeout_secs);
+        positive(p, "websocket.ping_interval_secs", self.ping_interval_secs);
+        positive(p, "websocket.write_timeout_secs", self.write_timeout_secs);
+        positive(
+            p,
+            "websocket.max_frames_per_sec",
+            self.max_frames_per_sec.into(),
+        );
+        positive(
+            p,
+            "websocket.outbound_queue_frames",
+            self.outbound_queue_frames.into(),
+        );
+        // 1 GiB: far past any kernel's maximum, which caps it anyway.
+        at_most(p, "websocket.send_buffer_kb", self.send_buffer_kb, 1 << 20);
+        if self.idle_timeout_secs <= self.ping_interval_secs {
+            p.push(ConfigError::Value {
+                key: "websocket.idle_timeout_secs",
+                message: "must be longer than ping_interval_secs, or live clients are dropped"
+                    .into(),
+            });
+        }
+        WebsocketConfig {
+            max_message_bytes: self.max_message_bytes as usize,
+            hello_timeout: Duration::from_secs(self.hello_timeout_secs),
+            ping_interval: Duration::from_secs(self.ping_interval_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            write_timeout: Duration::from_secs(self.write_timeout_secs),
+            coalesce: Duration::from_millis(self.coalesce_ms),
+            send_buffer_bytes: self.send_buffer_kb as usize * 1024,
+            max_frames_per_sec: self.max_frames_per_sec,
+            outbound_queue_frames: self.outbound_queue_frames as usize,
+        }
+    }
+}
+
+impl RawLimits {
+    fn validate(self, p: &mut Vec<ConfigError>) -> LimitsConfig {
+        positive(p, "limits.send_per_sec", self.send_per_sec.into());
+        positive(p, "limits.send_burst", self.send_burst.into());
+        positive(p, "limits.signup_burst", self.signup_burst.into());
+        positive(p, "limits.signup_refill_secs", self.signup_refill_secs);
+        positive(p, "limits.login_per_minute", self.login_per_minute.into());
+        positive(
+            p,
+            "limits.login_failures_per_hour",
+            self.login_failures_per_hour.into(),
+        );
+        positive(p, "limits.hash_concurrency", self.hash_concurrency.into());
+        LimitsConfig {
+            send_per_sec: self.send_per_sec,
+            send_burst: self.send_burst,
+            signup_burst: self.signup_burst,
+            signup_refill: Duration::from_secs(self.signup_refill_secs),
+            login_per_minute: self.login_per_minute,
+            login_failures_per_hour: self.login_failures_per_hour,
+            hash_concurrency: self.hash_concurrency as usize,
+            hash_on_idle_cpu: self.hash_on_idle_cpu,
+        }
+    }
+}
+
+impl RawSessions {
+    fn validate(self, p: &mut Vec<ConfigError>) -> SessionsConfig {
+        // A hundred years.
+        const MAX_SECS: u64 = 36_500 * 86_400;
+        at_most(p, "sessions.idle_secs", self.idle_secs, MAX_SECS);
+        at_most(p, "sessions.absolute_secs", self.absolute_secs, MAX_SECS);
+        positive(p, "sessions.idle_secs", self.idle_secs);
+        positive(p, "sessions.absolute_secs", self.absolute_secs);
+        SessionsConfig {
+            idle: Duration::from_secs(self.idle_secs),
+            absolute: Duration::from_secs(self.absolute_secs),
+        }
+    }
+}
+
+impl RawStorage {
+    fn validate(self, p: &mut Vec<ConfigError>) -> StorageConfig {
+        let durability = match self.durability.as_str() {
+            "flush" => Durability::Flush,
+            "strict" => Durability::Strict,
+            other => {
+                p.push(ConfigError::Value {
+                    key: "storage.durability",
+                    message: format!("{other:?} is not \"flush\" or \"strict\""),
+                });
+                Durability::Strict
+            }
+        };
+        // 1 TiB: past that the byte count would not fit, and no machine has it.
+        at_most(p, "storage.cache_mb", self.cache_mb, 1 << 20);
+        positive(p, "storage.cache_mb", self.cache_mb);
+        positive(p, "storage.group_commit_max", self.group_commit_max.into());
+        StorageConfig {
+            cache_bytes: self.cache_mb * 1024 * 1024,
+            durability,
+            group_commit_max: self.group_commit_max as usize,
+        }
     }
 }
 

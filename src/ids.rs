@@ -68,6 +68,45 @@ uuid_id!(
 );
 
 /// A position in one room's log: starts at 1, never skips, never repeats.
+/// The SHA-256 of a secret a client holds (a session token, an invite
+/// code): all the server keeps, so a stolen database holds no usable
+/// secrets.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    /// Only a prefix: enough to tell two apart in a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// A client's name for one send, unique per user and room, which makes a
+/// retried send idempotent. Only [`crate::validate::client_id`] makes one,
+/// so holding one means it was checked (1 to 64 characters, no controls).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub(crate) fn checked(id: String) -> ClientId {
+        ClientId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Serialize, Deserialize,
 )]

@@ -2,26 +2,35 @@
 //!
 //! # How a message flows
 //!
-//! 1. A client's `send` frame arrives on its WebSocket ([`ws`]); the
-//!    connection's reader checks membership, the body and the sender's rate
-//!    limit, and queues an [`commit::Append`] (REST posts do the same from
-//!    [`http`]).
+//! 1. A client's `send` frame arrives on its WebSocket ([`ws`]), or a REST
+//!    post on [`http`]; either way the transport parses it and calls one
+//!    function, [`actions::messages::send`], which checks membership, the
+//!    body and the sender's rate limit, and queues a [`commit::Append`].
 //! 2. The group committer ([`commit`]), a single thread, takes every queued
 //!    append, gives each the room's next seq, writes event, dedup key and
 //!    room head in one atomic batch ([`storage::log`]), and flushes once for
 //!    the whole group.
 //! 3. Only then does it acknowledge each sender and publish each event to
-//!    the [`hub`], which pushes one shared, pre-framed copy of the bytes onto
-//!    the outbox of every connection in the room.
+//!    the [`hub`], which pushes one shared copy of the frame bytes, framed
+//!    once per format by [`wire`], onto the outbox of every connection in
+//!    the room.
 //! 4. Each connection's single writer ([`ws`]'s writer) drains its whole
 //!    outbox into one vectored write. A connection whose outbox fills is cut
 //!    off and resumes later from its last seq, so nobody waits for it.
 //!
-//! Accounts and sessions live in [`auth`], rooms and memberships in
-//! [`rooms`] (in memory, backed by [`storage`]), and configuration in
-//! [`config`]. [`open`] builds the shared state over a data directory;
-//! [`start`] adds the listeners: HTTP (with [`tls`] when configured), the
-//! [`admin`] socket and optionally a separate [`metrics`] listener.
+//! # Layers
+//!
+//! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
+//! socket, [`cli`]) call [`actions`], where every state-changing operation
+//! lives once; actions use the engine ([`commit`], [`hub`], [`rooms`],
+//! [`directory`], [`auth`], [`state`]), which uses the data layer
+//! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
+//! [`config`]). `docs/architecture.md` walks the files and says where a
+//! new operation goes.
+//!
+//! [`open`] builds the shared state over a data directory; [`start`] adds
+//! the listeners: HTTP (with [`tls`] when configured), the [`admin`] socket
+//! and optionally a second HTTP listener for the operator endpoints.
 //! `main.rs` only parses the command line.
 
 pub mod actions;
@@ -32,6 +41,7 @@ pub mod cli;
 pub mod codec;
 pub mod commit;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod http;
 pub mod hub;
@@ -61,9 +71,10 @@ use crate::auth::password::Hasher;
 use crate::auth::Sessions;
 use crate::commit::Committer;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::rooms::{Directory, Rooms};
+use crate::rooms::Rooms;
 use crate::state::AppState;
 use crate::storage::Store;
 use crate::wire::CloseReason;

@@ -1,5 +1,5 @@
-//! In-memory registries over the store: rooms with their members and
-//! durable heads, and the directory of user names.
+//! The in-memory registry of rooms over the store: each room with its
+//! members and durable head.
 //!
 //! Membership is checked on every send and every history read, so it is
 //! answered from memory; the store stays the source of truth and every
@@ -11,8 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{read, write};
-use crate::protocol::{AuthorView, RoomView, DELETED_USERNAME};
-use crate::storage::{self, RoomRecord, Store, UserRecord};
+use crate::protocol::RoomView;
+use crate::storage::{self, RoomRecord, Store};
 
 pub struct Room {
     pub record: RoomRecord,
@@ -211,66 +211,5 @@ impl Room {
             members: RwLock::new(HashSet::new()),
             head: AtomicU64::new(head.0),
         }
-    }
-}
-
-/// What the rest of the server needs to know about a user without a disk read.
-#[derive(Debug, Clone)]
-pub struct UserSummary {
-    pub username: String,
-    pub deleted: bool,
-    pub disabled: bool,
-    pub admin: bool,
-}
-
-/// Every account's name and standing, kept in memory to render authors.
-#[derive(Default)]
-pub struct Directory {
-    users: RwLock<HashMap<UserId, Arc<UserSummary>>>,
-}
-
-impl Directory {
-    pub fn load(store: &Store) -> storage::Result<Directory> {
-        let dir = Directory::default();
-        for user in store.users() {
-            dir.put(&user?);
-        }
-        Ok(dir)
-    }
-
-    pub fn put(&self, user: &UserRecord) {
-        write(&self.users).insert(
-            user.id,
-            Arc::new(UserSummary {
-                username: user.username.clone(),
-                deleted: user.deleted,
-                disabled: user.disabled,
-                admin: user.admin,
-            }),
-        );
-    }
-
-    pub fn get(&self, id: UserId) -> Option<Arc<UserSummary>> {
-        read(&self.users).get(&id).cloned()
-    }
-
-    pub fn count(&self) -> usize {
-        read(&self.users).len()
-    }
-}
-
-/// Builds the author view for `id` from a looked-up summary.
-pub fn author_view(id: UserId, summary: Option<&UserSummary>) -> AuthorView<'_> {
-    match summary {
-        Some(s) if !s.deleted => AuthorView {
-            id,
-            username: &s.username,
-            deleted: false,
-        },
-        _ => AuthorView {
-            id,
-            username: DELETED_USERNAME,
-            deleted: true,
-        },
     }
 }

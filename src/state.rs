@@ -11,9 +11,10 @@ use crate::auth::password::Hasher;
 use crate::auth::Sessions;
 use crate::commit::Committer;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::{Metrics, Snapshot};
-use crate::rooms::{Directory, Rooms};
+use crate::rooms::Rooms;
 use crate::storage::Store;
 
 pub struct AppState {

@@ -1,6 +1,7 @@
 //! Input rules shared by the HTTP API and the WebSocket gateway.
 
 use crate::error::ApiError;
+use crate::ids::ClientId;
 
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 1024;
@@ -67,9 +68,11 @@ pub fn body(body: &str) -> Result<(), ApiError> {
     ok.then_some(()).ok_or(ApiError::InvalidBody)
 }
 
-pub fn client_id(id: &str) -> Result<(), ApiError> {
+/// 1 to 64 characters, no control codes: the only way to make a [`ClientId`].
+pub fn client_id(id: String) -> Result<ClientId, ApiError> {
     let ok = (1..=CLIENT_ID_MAX).contains(&id.chars().count()) && !id.chars().any(char::is_control);
-    ok.then_some(()).ok_or(ApiError::InvalidClientId)
+    ok.then(|| ClientId::checked(id))
+        .ok_or(ApiError::InvalidClientId)
 }
 
 #[cfg(test)]

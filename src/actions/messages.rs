@@ -46,13 +46,11 @@ pub async fn send(
     msg: Send<'_>,
     via: Via,
 ) -> Result<Sent, ApiError> {
-    if let Some(c) = &msg.client_id {
-        validate::client_id(c)?;
-    }
+    let client_id = msg.client_id.map(validate::client_id).transpose()?;
     let room = member_room(state, msg.room, author)?;
     validate::body(&msg.body)?;
-    if let Some(c) = &msg.client_id {
-        if let Some((seq, event)) = room.durable_duplicate(&state.store, author, c)? {
+    if let Some(c) = &client_id {
+        if let Some((seq, event)) = room.durable_duplicate(&state.store, author, c.as_str())? {
             return Ok(Sent::Stored(Committed {
                 room: room.record.id,
                 seq,
@@ -75,7 +73,7 @@ pub async fn send(
             room: room.record.id,
             author,
             body: msg.body,
-            client_id: msg.client_id,
+            client_id,
             reply,
         })
         .await?;

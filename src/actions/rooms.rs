@@ -14,9 +14,9 @@ use crate::state::AppState;
 use crate::storage::{RoomRecord, UserRecord};
 use crate::validate;
 
-/// Creates a public room with its creator as first member. Every open
-/// socket hears of the new room (`room_added`); the creator's own sockets
-/// are subscribed to it (`joined`).
+/// Creates a public room with its creator as first member. The creator's
+/// sockets are subscribed to it (`joined`); every other open socket hears
+/// of the new room (`room_added`).
 pub async fn create(
     state: &AppState,
     creator: UserId,
@@ -38,12 +38,15 @@ pub async fn create(
     state.store.flush_async().await?;
 
     let room = state.rooms.insert(record, creator);
-    // Rendered for someone who has not joined: `joined` is per viewer, and
-    // the creator learns of their membership from `joined` below.
-    state.hub.send_all(&ServerFrame::RoomAdded {
-        room: room.view(UserId::NIL),
-    });
     announce_join(state, creator, &room);
+    // Rendered for someone who has not joined (`joined` is per viewer); the
+    // creator's sockets had `joined` instead.
+    state.hub.send_all(
+        &ServerFrame::RoomAdded {
+            room: room.view(UserId::NIL),
+        },
+        Some(creator),
+    );
     tracing::info!(room = %room.record.id, user = %creator, "Room created.");
     Ok(room)
 }
@@ -158,7 +161,7 @@ pub async fn delete(
     state.store.flush_async().await?;
     state
         .hub
-        .send_all(&ServerFrame::RoomRemoved { room: room_id });
+        .send_all(&ServerFrame::RoomRemoved { room: room_id }, None);
     // A send accepted just before the registry forgot the room may still
     // be in the committer's queue; sweep its log once more after it ran.
     if !state.shutdown.is_cancelled() {

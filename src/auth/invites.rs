@@ -12,7 +12,8 @@ use crate::error::ApiError;
 use crate::ids::Millis;
 use crate::storage::{self, InviteRecord, Store};
 
-use super::{Token, TokenHash};
+use super::Token;
+use crate::ids::TokenHash;
 
 /// Why a signup may go ahead; an invite's use is given back if it fails.
 #[must_use = "an invited signup that fails must give its use back with `undo`"]

@@ -14,16 +14,12 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::config::SessionsConfig;
-use crate::ids::{Millis, UserId};
-use crate::rooms::Directory;
+use crate::directory::Directory;
+use crate::ids::{Millis, TokenHash, UserId};
 use crate::storage::{self, SessionRecord, Store};
 
 /// A session token as the client holds it: 256 random bits, base64url.
 pub struct Token(pub String);
-
-/// The SHA-256 of a token: all the server keeps, so a stolen database
-/// holds no usable tokens.
-pub type TokenHash = [u8; 32];
 
 impl Token {
     pub fn generate() -> Token {
@@ -33,7 +29,7 @@ impl Token {
     }
 
     pub fn hash(token: &str) -> TokenHash {
-        Sha256::digest(token.as_bytes()).into()
+        TokenHash(Sha256::digest(token.as_bytes()).into())
     }
 }
 

@@ -11,10 +11,10 @@ use super::request::{empty_response, json_response, session_cookie, Body, Ctx};
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::messages::{self, Page, Sent, Via, PAGE_DEFAULT, PAGE_MAX};
 use crate::actions::{member_room, rooms, Actor};
+use crate::directory::author_view;
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::{MessageView, UserView};
-use crate::rooms::author_view;
 use crate::state::AppState;
 use crate::storage::records::{EventKind, EventRecord};
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 pub use outbox::{ConnId, Outbox};
 
-use crate::ids::{RoomId, Seq, UserId};
+use crate::ids::{RoomId, Seq, TokenHash, UserId};
 use crate::locks::{read, write};
 use crate::protocol::ServerFrame;
 use crate::wire::{CloseReason, Encoded};
@@ -91,10 +91,14 @@ impl Hub {
     }
 
     /// Sends a frame that is not part of any room's log (a room created or
-    /// removed) to every connection, encoded once per format.
-    pub fn send_all(&self, frame: &ServerFrame<'_>) {
+    /// removed) to every connection but those of `except`, encoded once per
+    /// format.
+    pub fn send_all(&self, frame: &ServerFrame<'_>, except: Option<UserId>) {
         let encoded = Encoded::new(frame);
-        for conns in read(&self.users).values() {
+        for (user, conns) in read(&self.users).iter() {
+            if Some(*user) == except {
+                continue;
+            }
             for c in conns.values() {
                 c.push(encoded.for_format(c.format));
             }
@@ -148,7 +152,7 @@ impl Hub {
     }
 
     /// Closes every connection of `user`, or only those of one session.
-    pub fn close_user(&self, user: UserId, session: Option<&[u8; 32]>, reason: CloseReason) {
+    pub fn close_user(&self, user: UserId, session: Option<&TokenHash>, reason: CloseReason) {
         for c in self.connections_of(user) {
             if session.is_none_or(|s| &c.session == s) {
                 c.close(reason);

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::ids::{RoomId, Seq, UserId};
+use crate::ids::{RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
 use crate::wire::{self, CloseReason, Encoded};
 
@@ -26,7 +26,7 @@ pub struct Outbox {
     pub user: UserId,
     /// The session the connection authenticated with, so revoking that one
     /// session closes exactly its sockets.
-    pub session: [u8; 32],
+    pub session: TokenHash,
     pub format: Format,
     state: Mutex<State>,
     /// Wakes the writer; a permit is stored if it is busy, so no wake is lost.
@@ -87,7 +87,7 @@ impl Outbox {
     pub fn new(
         id: ConnId,
         user: UserId,
-        session: [u8; 32],
+        session: TokenHash,
         format: Format,
         capacity: usize,
         closing: CancellationToken,
@@ -264,7 +264,7 @@ mod tests {
         let outbox = Outbox::new(
             ConnId(1),
             UserId::generate(),
-            [0; 32],
+            TokenHash([0; 32]),
             Format::Json,
             16,
             CancellationToken::new(),

@@ -3,33 +3,33 @@
 use super::error::Result;
 use super::records::{self, InviteRecord};
 use super::store::{hex, Store};
-use crate::ids::Millis;
+use crate::ids::{Millis, TokenHash};
 
 impl Store {
-    pub fn put_invite(&self, code_hash: &[u8; 32], invite: &InviteRecord) -> Result<()> {
+    pub fn put_invite(&self, code_hash: &TokenHash, invite: &InviteRecord) -> Result<()> {
         self.inner()?
             .invitecode_invite
-            .insert(code_hash, records::encode(invite))?;
+            .insert(code_hash.as_bytes(), records::encode(invite))?;
         Ok(())
     }
 
     /// Uses up one signup of an invite, atomically; `None` when the code is
     /// unknown, used up or expired.
-    pub fn take_invite(&self, code_hash: &[u8; 32], now: Millis) -> Result<Option<InviteRecord>> {
+    pub fn take_invite(&self, code_hash: &TokenHash, now: Millis) -> Result<Option<InviteRecord>> {
         let tree = &self.inner()?.invitecode_invite;
         loop {
-            let Some(old) = tree.get(code_hash)? else {
+            let Some(old) = tree.get(code_hash.as_bytes())? else {
                 return Ok(None);
             };
             let mut invite: InviteRecord =
-                records::decode("invitecode_invite", &hex(code_hash), &old)?;
+                records::decode("invitecode_invite", &hex(code_hash.as_bytes()), &old)?;
             if invite.uses_left == 0 || invite.expires_at.is_some_and(|t| t <= now) {
                 return Ok(None);
             }
             invite.uses_left -= 1;
             let new = records::encode(&invite);
             if tree
-                .compare_and_swap(code_hash, Some(old), Some(new))?
+                .compare_and_swap(code_hash.as_bytes(), Some(old), Some(new))?
                 .is_ok()
             {
                 return Ok(Some(invite));
@@ -38,10 +38,10 @@ impl Store {
     }
 
     /// Gives back a use taken by [`Store::take_invite`] whose signup failed.
-    pub fn return_invite(&self, code_hash: &[u8; 32]) -> Result<()> {
+    pub fn return_invite(&self, code_hash: &TokenHash) -> Result<()> {
         self.inner()?
             .invitecode_invite
-            .update_and_fetch(code_hash, |old| {
+            .update_and_fetch(code_hash.as_bytes(), |old| {
                 let mut invite: InviteRecord = crate::codec::msgpack_from_slice(old?).ok()?;
                 invite.uses_left += 1;
                 Some(records::encode(&invite))

@@ -4,55 +4,56 @@
 use super::error::Result;
 use super::records::{self, SessionRecord};
 use super::store::{hex, Store};
-use crate::ids::UserId;
+use crate::ids::{TokenHash, UserId};
 
 impl Store {
-    pub fn put_session(&self, hash: &[u8; 32], session: &SessionRecord) -> Result<()> {
+    pub fn put_session(&self, hash: &TokenHash, session: &SessionRecord) -> Result<()> {
         let i = &self.inner()?;
         let mut index_key = session.user.to_bytes().to_vec();
-        index_key.extend_from_slice(hash);
-        i.tokenhash_session.insert(hash, records::encode(session))?;
+        index_key.extend_from_slice(hash.as_bytes());
+        i.tokenhash_session
+            .insert(hash.as_bytes(), records::encode(session))?;
         i.userid_tokenhash.insert(index_key, &[])?;
         Ok(())
     }
 
     /// Moves a session's last use forward, only if the session still
     /// exists: a use racing a logout must not bring the session back.
-    pub fn touch_session(&self, hash: &[u8; 32], session: &SessionRecord) -> Result<()> {
+    pub fn touch_session(&self, hash: &TokenHash, session: &SessionRecord) -> Result<()> {
         let bytes = records::encode(session);
         self.inner()?
             .tokenhash_session
-            .fetch_and_update(hash, |old| old.map(|_| bytes.clone()))?;
+            .fetch_and_update(hash.as_bytes(), |old| old.map(|_| bytes.clone()))?;
         Ok(())
     }
 
-    pub fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+    pub fn session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
         self.inner()?
             .tokenhash_session
-            .get(hash)?
-            .map(|v| records::decode("tokenhash_session", &hex(hash), &v))
+            .get(hash.as_bytes())?
+            .map(|v| records::decode("tokenhash_session", &hex(hash.as_bytes()), &v))
             .transpose()
     }
 
-    pub fn remove_session(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+    pub fn remove_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
         let i = &self.inner()?;
-        let Some(old) = i.tokenhash_session.remove(hash)? else {
+        let Some(old) = i.tokenhash_session.remove(hash.as_bytes())? else {
             return Ok(None);
         };
-        let rec: SessionRecord = records::decode("tokenhash_session", &hex(hash), &old)?;
+        let rec: SessionRecord = records::decode("tokenhash_session", &hex(hash.as_bytes()), &old)?;
         let mut index_key = rec.user.to_bytes().to_vec();
-        index_key.extend_from_slice(hash);
+        index_key.extend_from_slice(hash.as_bytes());
         i.userid_tokenhash.remove(index_key)?;
         Ok(Some(rec))
     }
 
     /// Every session hash of one user.
-    pub fn sessions_of(&self, user: UserId) -> Result<Vec<[u8; 32]>> {
+    pub fn sessions_of(&self, user: UserId) -> Result<Vec<TokenHash>> {
         let mut out = Vec::new();
         for kv in self.inner()?.userid_tokenhash.scan_prefix(user.to_bytes()) {
             let (k, _) = kv?;
             if let Ok(hash) = <[u8; 32]>::try_from(&k[16..]) {
-                out.push(hash);
+                out.push(TokenHash(hash));
             }
         }
         Ok(out)

@@ -12,11 +12,11 @@ use super::reader::FrameReader;
 use super::writer;
 use crate::actions::messages::{self, Sent, Via};
 use crate::auth::Identity;
+use crate::directory::author_view;
 use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{Millis, RoomId, Seq};
 use crate::protocol::{ClientFrame, Format, MessageView, RoomHead, ServerFrame, UserView};
-use crate::rooms::author_view;
 use crate::state::AppState;
 use crate::wire::{self, CloseReason};
 

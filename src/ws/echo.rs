@@ -37,7 +37,7 @@ where
         wr,
         &state,
         UserId(uuid::Uuid::nil()),
-        [0; 32],
+        crate::ids::TokenHash([0; 32]),
         Format::Json,
         std::time::Duration::ZERO,
     );

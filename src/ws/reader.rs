@@ -48,12 +48,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// The next frame. Cancel-safe: bytes read so far stay buffered.
     /// Reads and discards until the peer closes, an error, or `limit`
     /// bytes: after our close frame, so the socket is not reset under it
     /// while the client still has frames in flight.
     pub async fn discard_until_eof(&mut self, limit: usize) {
-        use tokio::io::AsyncReadExt;
         self.buf.clear();
         let mut seen = 0;
         let mut chunk = [0u8; 1024];
@@ -65,6 +63,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next frame. Cancel-safe: bytes read so far stay buffered.
     pub async fn next(&mut self) -> Result<RawFrame, ReadError> {
         loop {
             if let Some(frame) = self.parse()? {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::hub::Outbox;
-use crate::ids::UserId;
+use crate::ids::{TokenHash, UserId};
 use crate::protocol::Format;
 use crate::state::AppState;
 use crate::wire::{self, CloseReason};
@@ -47,7 +47,7 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
     io: W,
     state: &AppState,
     user: UserId,
-    session: [u8; 32],
+    session: TokenHash,
     format: Format,
     coalesce: Duration,
 ) -> (Arc<Outbox>, tokio::task::JoinHandle<()>) {

@@ -1,0 +1,72 @@
+//! The directory of accounts, in memory: every user's name and standing,
+//! so authors are rendered and sessions checked without a disk read. The
+//! store stays the source of truth; every change is written there first.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::ids::UserId;
+use crate::locks::{read, write};
+use crate::protocol::{AuthorView, DELETED_USERNAME};
+use crate::storage::{self, Store, UserRecord};
+
+/// What the rest of the server needs to know about a user without a disk read.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub username: String,
+    pub deleted: bool,
+    pub disabled: bool,
+    pub admin: bool,
+}
+
+/// Every account's name and standing, kept in memory to render authors.
+#[derive(Default)]
+pub struct Directory {
+    users: RwLock<HashMap<UserId, Arc<UserSummary>>>,
+}
+
+impl Directory {
+    pub fn load(store: &Store) -> storage::Result<Directory> {
+        let dir = Directory::default();
+        for user in store.users() {
+            dir.put(&user?);
+        }
+        Ok(dir)
+    }
+
+    pub fn put(&self, user: &UserRecord) {
+        write(&self.users).insert(
+            user.id,
+            Arc::new(UserSummary {
+                username: user.username.clone(),
+                deleted: user.deleted,
+                disabled: user.disabled,
+                admin: user.admin,
+            }),
+        );
+    }
+
+    pub fn get(&self, id: UserId) -> Option<Arc<UserSummary>> {
+        read(&self.users).get(&id).cloned()
+    }
+
+    pub fn count(&self) -> usize {
+        read(&self.users).len()
+    }
+}
+
+/// Builds the author view for `id` from a looked-up summary.
+pub fn author_view(id: UserId, summary: Option<&UserSummary>) -> AuthorView<'_> {
+    match summary {
+        Some(s) if !s.deleted => AuthorView {
+            id,
+            username: &s.username,
+            deleted: false,
+        },
+        _ => AuthorView {
+            id,
+            username: DELETED_USERNAME,
+            deleted: true,
+        },
+    }
+}
