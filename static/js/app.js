@@ -6,16 +6,21 @@ import { api } from './api.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
 import { byId, h, hueClass, initial, setMessage } from './dom.js';
+import { MessageMenu } from './message-menu.js';
 import { Outbox } from './outbox.js';
-import { roomHash, roomIdFromHash, SidebarView } from './sidebar-view.js';
+import { Saved, SavedMap } from './saved.js';
+import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
 import { Store, Timeline } from './store.js';
+import { closeOnOutsideClick, Switcher } from './switcher.js';
 import { TimelineView } from './timeline-view.js';
 
 const PAGE_SIZE = 50;
 const CATCH_UP_PAGE_SIZE = 200;
-// Other people's new rooms are not pushed over the socket, so the list is
-// refreshed now and then while the page is visible.
-const ROOM_LIST_REFRESH_MS = 60_000;
+// New rooms and membership changes arrive over the socket (`room_added`,
+// `member_joined`, `member_left`, `room_removed`); this slow refresh only
+// mends anything a lost frame left stale.
+const ROOM_LIST_REFRESH_MS = 5 * 60_000;
+const TOAST_MS = 10_000;
 const NARROW = window.matchMedia('(max-width: 767px)');
 
 export class App {
@@ -25,7 +30,12 @@ export class App {
     this.root = byId('app-view');
     this.store = new Store();
     this.active = false;
-    this.loadingOlder = false;
+    /** @type {Promise<object|null>|null} the running fetch of an older page, so only one runs */
+    this.olderLoad = null;
+    /** Set by create, join and login: the next room opened takes focus in its message box. */
+    this.focusComposerOnOpen = false;
+    /** @type {SavedMap} room id → the last seq the person has seen there, for the unread divider */
+    this.seen = new SavedMap(null, 'seen');
 
     this.connection = new Connection({
       resumePoints: () => this.store.resumePoints(),
@@ -36,14 +46,21 @@ export class App {
       post: (room, body, clientId) => api.postMessage(room, body, clientId).then((reply) => reply.message),
     });
     this.sidebar = new SidebarView({ onJoin: (id, button) => this.joinRoom(id, button) });
+    this.menu = new MessageMenu([{ label: 'Copy link', run: (li) => this.copyLink(li) }]);
     this.timeline = new TimelineView({
       onNeedOlder: () => this.loadOlder(),
       onRetry: (clientId) => this.outbox.retry(clientId),
       onDiscard: (clientId) => this.outbox.discard(clientId),
+      onMenu: (li, trigger) => this.menu.open(li, trigger),
     });
     this.composer = new Composer({ onSend: (body) => this.send(body) });
+    this.switcher = new Switcher({
+      rooms: () => this.store.joinedRooms(),
+      onChoose: (id) => this.goToRoom(id, true),
+    });
     this.banner = new ConnectionBanner(() => this.connection.reconnectNow());
     this.announcer = new Announcer();
+    this.toast = new Toast();
 
     this.listenToConnection();
     this.listenToOutbox();
@@ -52,9 +69,18 @@ export class App {
 
   // ---- Entering and leaving --------------------------------------------
 
-  async enter(user) {
+  /**
+   * @param {object} user
+   * @param {{justLoggedIn?: boolean}} [options] after the login form (not a
+   *   reload): focus goes where the person will type next.
+   */
+  async enter(user, { justLoggedIn = false } = {}) {
     this.active = true;
     this.store.reset(user);
+    const saved = new Saved(user.id);
+    this.composer.useDrafts(new SavedMap(saved, 'drafts'));
+    this.seen = new SavedMap(saved, 'seen');
+    this.outbox.restore(saved);
     byId('me-name').textContent = user.username;
     const avatar = byId('me-avatar');
     avatar.className = `avatar ${hueClass(user.id)}`;
@@ -64,7 +90,16 @@ export class App {
     await this.refreshRooms();
     if (!this.active) return;
     this.connection.start();
+    this.focusComposerOnOpen = justLoggedIn;
     this.openFromHash();
+    if (justLoggedIn && !this.store.openRoomId) {
+      this.focusComposerOnOpen = false;
+      const sidebar = byId('sidebar');
+      (sidebar.querySelector('a.room-link, #other-rooms button') ?? sidebar.querySelector('#create-room summary')).focus();
+    }
+    // Messages saved from an earlier visit go out over HTTP if they can; the
+    // socket's `ready` sends whatever is still waiting.
+    this.outbox.flush();
     this.refreshTimer = setInterval(() => {
       if (!document.hidden && this.connection.isReady) this.refreshRooms();
     }, ROOM_LIST_REFRESH_MS);
@@ -80,11 +115,18 @@ export class App {
     this.store.reset(null);
     this.timeline.hide();
     this.composer.clear();
+    this.composer.useDrafts(null);
+    this.seen = new SavedMap(null, 'seen');
     this.banner.reset();
+    this.toast.hide();
+    this.menu.close(false);
     this.closeDrawer(false);
     byId('members-dialog').close();
+    byId('switcher').close();
     this.root.hidden = true;
     this.updateTitle();
+    // The next person to log in here must not land in this one's room.
+    if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   }
 
   sessionEnded() {
@@ -121,13 +163,17 @@ export class App {
     this.renderRoomState();
   }
 
-  /** Opens the room named in the address bar, or the first joined room. */
+  /**
+   * Opens the room named in the address bar (scrolled to the message named
+   * there, if any), or the first joined room.
+   */
   openFromHash() {
     if (!this.active) return;
-    const id = roomIdFromHash();
-    const entry = id ? this.store.rooms.get(id) : null;
+    const place = placeFromHash();
+    const entry = place ? this.store.rooms.get(place.roomId) : null;
     if (entry?.joined) {
-      if (id !== this.store.openRoomId) this.openRoom(entry);
+      if (entry.id !== this.store.openRoomId) this.openRoom(entry, place.seq);
+      else if (place.seq != null) this.reveal(entry, place.seq);
       return;
     }
     const first = this.store.joinedRooms()[0];
@@ -140,16 +186,24 @@ export class App {
     }
   }
 
-  async openRoom(entry) {
+  /** @param {number|null} [seq] a message to scroll to and highlight */
+  async openRoom(entry, seq = null) {
     this.store.openRoomId = entry.id;
     entry.unread = 0;
+    this.menu.close(false);
     this.renderRoomState();
     this.showRoomHeader(entry);
     byId('empty-state').hidden = true;
-    this.composer.show(entry.room.name);
+    this.composer.show(entry.id, entry.room.name);
     this.closeDrawer(false);
+    if (this.focusComposerOnOpen) {
+      this.focusComposerOnOpen = false;
+      this.composer.focus();
+    }
 
-    this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me);
+    // Read before this visit marks everything seen: where the divider goes.
+    const lastSeen = this.seen.get(entry.id) ?? null;
+    this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, lastSeen);
     if (!entry.timeline) {
       this.timeline.setHistoryState(null, true);
       try {
@@ -159,19 +213,48 @@ export class App {
         return;
       }
       if (this.store.openRoomId !== entry.id) return;
-      this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me);
+      this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, lastSeen);
     }
-    this.fillViewport(entry);
+    this.markSeen(entry);
+    if (seq != null) await this.reveal(entry, seq);
+    else this.fillViewport(entry);
+  }
+
+  /** Scrolls to message `seq` of the open room, loading older pages until it is there. */
+  async reveal(entry, seq) {
+    while (this.store.openRoomId === entry.id && entry.timeline && !entry.timeline.bySeq.has(seq)) {
+      const timeline = entry.timeline;
+      if (!timeline.hasOlder || timeline.oldest <= seq) break;
+      const oldest = timeline.oldest;
+      await this.loadOlder();
+      if (entry.timeline === timeline && timeline.oldest === oldest && !this.olderLoad) break; // No progress: give up.
+    }
+    if (this.store.openRoomId === entry.id && !this.timeline.highlight(seq)) {
+      this.toast.show(`Message ${seq} is not in ${entry.room.name} any more.`);
+    }
+  }
+
+  /** The last seq the person has now seen in the open room, kept for the unread divider. */
+  markSeen(entry) {
+    if (document.hidden || this.store.openRoomId !== entry.id) return;
+    const newest = entry.timeline?.newest ?? entry.lastSeq;
+    if (newest > (this.seen.get(entry.id) ?? 0)) this.seen.set(entry.id, newest);
   }
 
   showRoomHeader(entry) {
-    byId('room-title').textContent = entry.room.name;
-    const topic = byId('room-topic');
-    topic.textContent = entry.room.topic ?? '';
-    topic.hidden = !entry.room.topic;
+    const { name, topic, member_count: count } = entry.room;
+    byId('room-title').replaceChildren(
+      h('button', { type: 'button', id: 'room-info', class: 'title-button', 'aria-haspopup': 'dialog', text: name }),
+    );
+    const topicLine = byId('room-topic');
+    topicLine.textContent = topic ?? '';
+    topicLine.hidden = !topic;
     const members = byId('members-button');
     members.hidden = false;
-    members.textContent = `Members (${entry.room.member_count ?? '?'})`;
+    const label = `Members (${count ?? '?'})`;
+    members.setAttribute('aria-label', label);
+    members.title = label;
+    byId('members-count').textContent = count == null ? '' : String(count);
     byId('leave-button').hidden = false;
   }
 
@@ -187,19 +270,34 @@ export class App {
     this.renderRoomState();
   }
 
+  /** @param {HTMLButtonElement} [button] the Join button pressed, marked busy meanwhile */
   async joinRoom(id, button) {
-    button.setAttribute('aria-busy', 'true');
+    button?.setAttribute('aria-busy', 'true');
     try {
       const { room } = await api.joinRoom(id);
       this.store.upsertRoom({ ...room, joined: true });
       this.renderRoomState();
-      location.hash = roomHash(id);
+      this.goToRoom(id, true);
     } catch (error) {
       setMessage(byId('rooms-error'), error.message);
-      button.removeAttribute('aria-busy');
+      button?.removeAttribute('aria-busy');
     }
   }
 
+  /** Opens a joined room through the address bar, so Back works. */
+  goToRoom(id, focusComposer) {
+    this.focusComposerOnOpen = focusComposer;
+    if (location.hash !== roomHash(id)) {
+      location.hash = roomHash(id); // hashchange opens it
+    } else if (this.store.openRoomId !== id) {
+      this.openFromHash();
+    } else {
+      this.focusComposerOnOpen = false;
+      if (focusComposer) this.composer.focus();
+    }
+  }
+
+  /** Leaves at once, with an Undo (which joins again) rather than a confirmation. */
   async leaveOpenRoom() {
     const entry = this.store.openRoom;
     if (!entry) return;
@@ -210,6 +308,41 @@ export class App {
       return;
     }
     this.roomLeft(entry.id);
+    this.toast.show(`You left ${entry.room.name}.`, { label: 'Undo', run: () => this.joinRoom(entry.id) });
+  }
+
+  /** Alt+↑/↓: the previous or next joined room, in the sidebar's order. */
+  stepRoom(step) {
+    const rooms = this.store.joinedRooms();
+    if (!rooms.length) return;
+    const at = rooms.findIndex((entry) => entry.id === this.store.openRoomId);
+    const next = at < 0 ? 0 : Math.min(rooms.length - 1, Math.max(0, at + step));
+    if (rooms[next].id !== this.store.openRoomId) this.goToRoom(rooms[next].id, false);
+  }
+
+  /** A room disappeared (an administrator deleted it). */
+  roomRemoved(id) {
+    const entry = this.store.rooms.get(id);
+    if (!entry) return;
+    this.store.rooms.delete(id);
+    if (this.store.openRoomId === id) {
+      history.replaceState(null, '', location.pathname);
+      this.showNoRoom();
+      this.toast.show(`${entry.room.name} was deleted.`);
+    }
+    this.renderRoomState();
+  }
+
+  /** Someone joined or left a room: its count, and the member list if it is open. */
+  membersChanged(id, count) {
+    const entry = this.store.rooms.get(id);
+    if (!entry) return;
+    if (typeof count === 'number') entry.room.member_count = count;
+    if (this.store.openRoomId === id) {
+      this.showRoomHeader(entry);
+      if (byId('members-dialog').open) this.showMembers();
+    }
+    this.renderRoomState();
   }
 
   roomLeft(id) {
@@ -233,34 +366,41 @@ export class App {
       form.reset();
       byId('create-room').open = false;
       this.renderRoomState();
-      location.hash = roomHash(room.id);
+      this.goToRoom(room.id, true);
     } catch (error) {
       setMessage(errorLine, error.message);
     }
   }
 
+  /** The room's details: whole name, topic, member count, members. Opened from the title or Members. */
   async showMembers() {
     const entry = this.store.openRoom;
     if (!entry) return;
     const dialog = byId('members-dialog');
     const list = byId('members-list');
     const status = byId('members-status');
-    list.replaceChildren();
-    status.textContent = 'Loading…';
-    dialog.showModal();
+    const countText = (n) => (n === 1 ? '1 member' : `${n} members`);
+    byId('members-title').textContent = entry.room.name;
+    const topic = byId('members-topic');
+    topic.textContent = entry.room.topic ?? '';
+    topic.hidden = !entry.room.topic;
+    status.textContent = entry.room.member_count == null ? 'Loading…' : countText(entry.room.member_count);
+    if (!dialog.open) {
+      list.replaceChildren();
+      dialog.showModal();
+    }
     try {
       const { members } = await api.members(entry.id);
-      // The count in the header only refreshes with the room list; this is fresher.
       entry.room.member_count = members.length;
       if (this.store.openRoomId === entry.id) this.showRoomHeader(entry);
-      status.textContent = members.length === 1 ? '1 member' : `${members.length} members`;
+      status.textContent = countText(members.length);
       list.replaceChildren(
         ...members.map((member) =>
           h(
             'li',
             {},
             h('span', { class: `avatar ${hueClass(member.id)}`, 'aria-hidden': 'true', text: initial(member.username) }),
-            h('span', { text: member.username }),
+            h('span', { dir: 'auto', text: member.username }),
           ),
         ),
       );
@@ -310,11 +450,23 @@ export class App {
     }
   }
 
-  async loadOlder() {
+  /** Loads the page before the oldest loaded message; one at a time, shared by all who ask. */
+  loadOlder() {
+    if (!this.olderLoad) {
+      const running = this.fetchOlder().finally(() => {
+        this.olderLoad = null;
+      });
+      this.olderLoad = running;
+      running.then((entry) => entry && this.fillViewport(entry));
+    }
+    return this.olderLoad;
+  }
+
+  /** @returns {Promise<object|null>} the room a page was added to */
+  async fetchOlder() {
     const entry = this.store.openRoom;
     const timeline = entry?.timeline;
-    if (!timeline?.hasOlder || this.loadingOlder) return;
-    this.loadingOlder = true;
+    if (!timeline?.hasOlder) return null;
     this.timeline.setHistoryState(timeline, true);
     try {
       const { messages } = await api.messages(entry.id, { before: timeline.oldest, limit: PAGE_SIZE });
@@ -322,12 +474,10 @@ export class App {
       if (this.store.openRoomId === entry.id && entry.timeline === timeline) this.timeline.insertOlder(added);
     } catch (error) {
       this.timeline.status.textContent = error.message;
-      return;
-    } finally {
-      this.loadingOlder = false;
+      return null;
     }
     this.timeline.setHistoryState(timeline);
-    this.fillViewport(entry);
+    return entry;
   }
 
   /** Loads older pages until the pane can scroll, since only scrolling asks for more. */
@@ -358,7 +508,10 @@ export class App {
   /** Shows messages that joined the open room's timeline. */
   showAdded(entry, added) {
     for (const message of added) this.settle(message);
-    if (entry.id === this.store.openRoomId && added.length) this.timeline.insertNewer(added);
+    if (entry.id === this.store.openRoomId && added.length) {
+      this.timeline.insertNewer(added);
+      this.markSeen(entry);
+    }
   }
 
   /** A message of ours came back from the server: its outgoing copy can go. */
@@ -371,9 +524,18 @@ export class App {
   send(body) {
     const entry = this.store.openRoom;
     if (!entry) return;
-    const item = this.outbox.send(entry.id, body);
-    this.timeline.upsertOutgoing(item);
+    this.outbox.send(entry.id, body);
     this.timeline.scrollToBottom();
+  }
+
+  async copyLink(li) {
+    const url = `${location.origin}${location.pathname}${roomHash(this.store.openRoomId, li.dataset.seq)}`;
+    try {
+      await navigator.clipboard.writeText(url);
+      this.toast.show('Link copied.');
+    } catch {
+      this.toast.show(`Link: ${url}`);
+    }
   }
 
   // ---- Wiring --------------------------------------------------------------
@@ -381,6 +543,7 @@ export class App {
   listenToConnection() {
     const connection = this.connection;
     connection.addEventListener('ready', () => {
+      this.outbox.connected();
       // Membership may have changed while away; the replay that follows
       // `ready` fills each room's gap, and catch-up covers opened rooms.
       this.refreshRooms().then(() => {
@@ -403,7 +566,7 @@ export class App {
         this.outbox.confirmed(frame.client_id);
         break;
       case 'error':
-        if (frame.client_id) this.outbox.fail(frame.client_id, frame.message);
+        if (frame.client_id) this.outbox.refused(frame.client_id, frame.code, frame.message);
         else this.composer.showError(frame.message);
         break;
       case 'joined':
@@ -414,6 +577,23 @@ export class App {
         break;
       case 'left':
         this.roomLeft(frame.room);
+        break;
+      // These can come before `ready`; the room list is loaded before the
+      // socket opens, so there is always a store to apply them to.
+      case 'room_added':
+        if (frame.room?.id) {
+          // The creator's `joined` frame may have come first: keep its `joined`.
+          const known = this.store.rooms.get(frame.room.id);
+          this.store.upsertRoom(known ? { ...frame.room, joined: known.joined } : { ...frame.room, joined: false });
+          this.renderRoomState();
+        }
+        break;
+      case 'room_removed':
+        this.roomRemoved(frame.room);
+        break;
+      case 'member_joined':
+      case 'member_left':
+        this.membersChanged(frame.room, frame.member_count);
         break;
       default:
         break; // Frames from a newer server that this page does not know.
@@ -445,7 +625,11 @@ export class App {
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());
     byId('members-button').addEventListener('click', () => this.showMembers());
+    // A tap anywhere on the title (name or topic) shows the room's details.
+    byId('chat-title').addEventListener('click', () => this.showMembers());
     byId('members-close').addEventListener('click', () => byId('members-dialog').close());
+    closeOnOutsideClick(byId('members-dialog'));
+    document.addEventListener('keydown', (event) => this.onShortcut(event));
     byId('create-room-form').addEventListener('submit', (event) => {
       event.preventDefault();
       this.createRoom(event.currentTarget);
@@ -467,11 +651,25 @@ export class App {
     });
     document.addEventListener('visibilitychange', () => {
       const open = this.store.openRoom;
+      if (!document.hidden && open) this.markSeen(open);
       if (!document.hidden && open?.unread) {
         open.unread = 0;
         this.renderRoomState();
       }
     });
+  }
+
+  /** Ctrl/Cmd+K: the quick switcher. Alt+↑/↓: previous or next room. */
+  onShortcut(event) {
+    if (!this.active || this.root.hidden) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
+      event.preventDefault();
+      if (!byId('members-dialog').open) this.switcher.open();
+    } else if (event.altKey && !event.ctrlKey && !event.metaKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
+      if (document.querySelector('dialog[open]')) return;
+      event.preventDefault();
+      this.stepRoom(event.key === 'ArrowUp' ? -1 : 1);
+    }
   }
 
   // ---- Small views -----------------------------------------------------------
@@ -511,6 +709,50 @@ export class App {
     byId('chat').inert = false;
     byId('sidebar-open').setAttribute('aria-expanded', 'false');
     if (moveFocus || (hadFocus && NARROW.matches)) byId('sidebar-open').focus();
+  }
+}
+
+/**
+ * One short line at the bottom of the chat (a status region), with an
+ * optional action such as Undo. It stays while focus is inside it.
+ */
+class Toast {
+  constructor() {
+    this.root = byId('toast');
+    this.text = byId('toast-text');
+    this.button = byId('toast-action');
+    this.timer = null;
+    this.action = null;
+    this.button.addEventListener('click', () => {
+      const action = this.action;
+      this.hide();
+      action?.();
+    });
+    this.root.addEventListener('focusout', () => this.schedule());
+  }
+
+  /** @param {{label: string, run: () => void}} [action] */
+  show(text, action = null) {
+    this.text.textContent = text;
+    this.action = action?.run ?? null;
+    this.button.hidden = !action;
+    this.button.textContent = action?.label ?? '';
+    this.root.hidden = false;
+    this.schedule();
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.root.contains(document.activeElement)) this.schedule();
+      else this.hide();
+    }, TOAST_MS);
+  }
+
+  hide() {
+    clearTimeout(this.timer);
+    this.root.hidden = true;
+    this.action = null;
   }
 }
 

@@ -1,8 +1,28 @@
-// The signed-out screen: log in (by username or email) or sign up. Errors are
-// the server's own sentences, shown next to the form that caused them.
+// The signed-out screen: log in (by username or email) or sign up. Empty
+// fields are caught here, so an empty form never reaches the server (nor
+// spends its login rate limit). The server's own sentences are shown by the
+// field they are about, tied to it with aria-describedby; anything not about
+// one field is shown under the form.
 
 import { api } from './api.js';
 import { byId, setMessage } from './dom.js';
+
+/** Which signup field each of the API's error codes is about. */
+const SIGNUP_FIELD_OF = {
+  invalid_username: 'signup-username',
+  username_taken: 'signup-username',
+  invalid_email: 'signup-email',
+  email_taken: 'signup-email',
+  invalid_password: 'signup-password',
+};
+
+const REQUIRED = {
+  'login-name': 'Enter your username or email.',
+  'login-password': 'Enter your password.',
+  'signup-username': 'Choose a username.',
+  'signup-email': 'Enter your email address.',
+  'signup-password': 'Choose a password.',
+};
 
 export class AuthView {
   /** @param {{onLoggedIn: (user: object) => void}} handlers */
@@ -26,15 +46,19 @@ export class AuthView {
       event.preventDefault();
       this.signUp();
     });
+    // A field's error goes once the person starts fixing it.
+    this.root.addEventListener('input', (event) => {
+      if (event.target.id in REQUIRED) setFieldError(event.target, '');
+    });
   }
 
   /** @param {string} [notice] why the person is here, e.g. their session ended */
   show(notice) {
     setMessage(this.notice, notice);
-    setMessage(this.loginError, '');
-    setMessage(this.signupError, '');
     this.loginForm.reset();
     this.signupForm.reset();
+    this.clearErrors(this.loginForm, this.loginError);
+    this.clearErrors(this.signupForm, this.signupError);
     this.setMode('login', false);
     this.root.hidden = false;
     byId('login-name').focus();
@@ -52,6 +76,7 @@ export class AuthView {
   }
 
   async logIn() {
+    if (!this.checkFilled(this.loginForm, this.loginError)) return;
     const data = new FormData(this.loginForm);
     await this.submitting(this.loginForm, this.loginError, async () => {
       const { user } = await api.login(String(data.get('login')).trim(), String(data.get('password')));
@@ -60,6 +85,7 @@ export class AuthView {
   }
 
   async signUp() {
+    if (!this.checkFilled(this.signupForm, this.signupError)) return;
     const data = new FormData(this.signupForm);
     const username = String(data.get('username')).trim();
     const password = String(data.get('password'));
@@ -71,6 +97,24 @@ export class AuthView {
     });
   }
 
+  /** Marks every empty field of `form`; true when none is. Focus goes to the first. */
+  checkFilled(form, errorLine) {
+    this.clearErrors(form, errorLine);
+    let first = null;
+    for (const input of form.querySelectorAll('input')) {
+      if (!(input.id in REQUIRED) || input.value.trim()) continue;
+      setFieldError(input, REQUIRED[input.id]);
+      first ??= input;
+    }
+    first?.focus();
+    return first == null;
+  }
+
+  clearErrors(form, errorLine) {
+    setMessage(errorLine, '');
+    for (const input of form.querySelectorAll('input')) setFieldError(input, '');
+  }
+
   /**
    * Runs one submission with errors shown inline. The button is marked busy
    * rather than disabled: disabling it would drop keyboard focus to <body>.
@@ -78,15 +122,35 @@ export class AuthView {
   async submitting(form, errorLine, action) {
     if (form.getAttribute('aria-busy') === 'true') return;
     form.setAttribute('aria-busy', 'true');
-    setMessage(errorLine, '');
     try {
       const user = await action();
       this.hide();
       this.onLoggedIn(user);
     } catch (error) {
-      setMessage(errorLine, error.message ?? String(error));
+      const field = form === this.signupForm ? SIGNUP_FIELD_OF[error.code] : null;
+      if (field) setFieldError(byId(field), error.message);
+      else setMessage(errorLine, error.message ?? String(error));
     } finally {
       form.removeAttribute('aria-busy');
     }
   }
+}
+
+/**
+ * Shows (or clears) the error under one field: `#<id>-error`, named in the
+ * field's aria-describedby and marked with aria-invalid while shown.
+ */
+function setFieldError(input, text) {
+  const errorId = `${input.id}-error`;
+  const line = byId(errorId);
+  setMessage(line, text);
+  const described = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== errorId);
+  if (text) {
+    described.push(errorId);
+    input.setAttribute('aria-invalid', 'true');
+  } else {
+    input.removeAttribute('aria-invalid');
+  }
+  if (described.length) input.setAttribute('aria-describedby', described.join(' '));
+  else input.removeAttribute('aria-describedby');
 }

@@ -1,5 +1,7 @@
-// The message box: Enter sends, Shift+Enter starts a new line, and it grows
-// with its text up to a limit.
+// The message box. On a keyboard, Enter sends and Shift+Enter starts a new
+// line; on a touch screen Enter starts a new line and the send button sends,
+// since a phone keyboard has no Shift+Enter. It keeps one draft per room
+// (saved, so a reload keeps it) and grows with its text up to a limit.
 
 import { byId, setMessage } from './dom.js';
 
@@ -8,6 +10,7 @@ const MAX_ROWS = 8;
 // Where the CSS `field-sizing: content` works, the box sizes itself and
 // counting rows here is not needed.
 const SIZES_ITSELF = globalThis.CSS?.supports?.('field-sizing', 'content') ?? false;
+const TOUCH = window.matchMedia('(pointer: coarse)');
 
 export class Composer {
   /** @param {{onSend: (body: string) => void}} handlers */
@@ -15,27 +18,53 @@ export class Composer {
     this.form = byId('composer');
     this.input = byId('composer-input');
     this.error = byId('composer-error');
+    this.hint = byId('composer-hint');
     this.onSend = onSend;
+    /** @type {import('./saved.js').SavedMap|null} room id → unsent text */
+    this.drafts = null;
+    this.roomId = null;
 
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.submit();
     });
+    // Tapping send must not take focus from the box: on a phone that would
+    // fold the keyboard away after every message.
+    this.form.querySelector('.send-button').addEventListener('pointerdown', (event) => {
+      if (document.activeElement === this.input) event.preventDefault();
+    });
     this.input.addEventListener('keydown', (event) => {
       // isComposing: Enter that confirms an IME candidate must not send.
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !TOUCH.matches) {
         event.preventDefault();
         this.submit();
       }
     });
     this.input.addEventListener('input', () => {
       setMessage(this.error, '');
+      this.drafts?.set(this.roomId, this.input.value);
       this.resize();
     });
+    const describeKeys = () => {
+      this.hint.textContent = TOUCH.matches
+        ? 'Enter starts a new line. The send button sends.'
+        : 'Enter sends. Shift plus Enter starts a new line.';
+    };
+    TOUCH.addEventListener('change', describeKeys);
+    describeKeys();
   }
 
-  show(roomName) {
+  /** @param {import('./saved.js').SavedMap|null} drafts the signed-in person's drafts */
+  useDrafts(drafts) {
+    this.drafts = drafts;
+  }
+
+  /** Shows the box for a room, with that room's draft in it. */
+  show(roomId, roomName) {
     this.form.hidden = false;
+    this.roomId = roomId;
+    this.input.value = this.drafts?.get(roomId) ?? '';
+    this.resize();
     // A placeholder longer than the box would wrap and make the box grow.
     this.input.placeholder = roomName.length <= 24 ? `Message ${roomName}` : 'Write a message';
     setMessage(this.error, '');
@@ -43,9 +72,10 @@ export class Composer {
 
   hide() {
     this.form.hidden = true;
+    this.roomId = null;
   }
 
-  /** Drops any draft, e.g. when the person logs out. */
+  /** Empties the box, e.g. when the person logs out; saved drafts stay theirs. */
   clear() {
     this.input.value = '';
     this.resize();
@@ -71,6 +101,7 @@ export class Composer {
     }
     this.onSend(body);
     this.input.value = '';
+    this.drafts?.set(this.roomId, '');
     this.resize();
   }
 

@@ -8,7 +8,7 @@ import { byId } from './dom.js';
 
 const BOOT_RETRY_MS = 3000;
 
-const auth = new AuthView({ onLoggedIn: (user) => app.enter(user) });
+const auth = new AuthView({ onLoggedIn: (user) => app.enter(user, { justLoggedIn: true }) });
 const app = new App({ onSessionEnded: (notice) => auth.show(notice) });
 onSessionLost(() => app.sessionEnded());
 

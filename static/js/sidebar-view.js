@@ -1,22 +1,31 @@
 // The room lists: rooms this person is in (links, with unread counts) and the
-// rooms they could join. Re-rendered whole on every change; the lists are
-// short, and keyboard focus is carried over to the re-rendered element.
+// rooms they could join, both narrowed by the filter box. Re-rendered whole
+// on every change; the lists are short, and keyboard focus is carried over to
+// the re-rendered element.
 
 import { byId, h } from './dom.js';
 
-export function roomHash(roomId) {
-  return `#/room/${encodeURIComponent(roomId)}`;
+/** The address of a room, or of one message in it. */
+export function roomHash(roomId, seq = null) {
+  const room = `#/room/${encodeURIComponent(roomId)}`;
+  return seq == null ? room : `${room}/${Number(seq)}`;
 }
 
-/** The room id in the address bar's hash, or null. */
-export function roomIdFromHash(hash = location.hash) {
-  const match = /^#\/room\/(.+)$/.exec(hash);
+/** The room id and optional message seq in the address bar's hash, or null. */
+export function placeFromHash(hash = location.hash) {
+  const match = /^#\/room\/([^/]+)(?:\/(\d+))?$/.exec(hash);
   if (!match) return null;
   try {
-    return decodeURIComponent(match[1]);
+    return { roomId: decodeURIComponent(match[1]), seq: match[2] ? Number(match[2]) : null };
   } catch {
     return null;
   }
+}
+
+/** True when `name` matches what was typed in a room filter. */
+export function matchesFilter(name, query) {
+  const wanted = query.trim().toLocaleLowerCase();
+  return !wanted || name.toLocaleLowerCase().includes(wanted);
 }
 
 export class SidebarView {
@@ -27,18 +36,26 @@ export class SidebarView {
     this.others = byId('other-rooms');
     this.othersEmpty = byId('other-rooms-empty');
     this.menuUnread = byId('menu-unread');
+    this.filter = byId('room-filter');
     this.onJoin = onJoin;
+    this.store = null;
+    this.filter.addEventListener('input', () => {
+      if (this.store) this.render(this.store);
+    });
   }
 
   render(store) {
+    this.store = store;
     const focusKey = document.activeElement?.dataset?.focusKey;
+    const query = this.filter.value;
+    const shown = (entry) => matchesFilter(entry.room.name, query);
 
     const joined = store.joinedRooms();
-    this.mine.replaceChildren(...joined.map((entry) => this.joinedItem(entry, store.openRoomId)));
+    this.mine.replaceChildren(...joined.filter(shown).map((entry) => this.joinedItem(entry, store.openRoomId)));
     this.mineEmpty.hidden = joined.length > 0;
 
     const others = store.otherRooms();
-    this.others.replaceChildren(...others.map((entry) => this.otherItem(entry)));
+    this.others.replaceChildren(...others.filter(shown).map((entry) => this.otherItem(entry)));
     this.othersEmpty.hidden = others.length > 0;
 
     const unread = store.totalUnread();
@@ -55,12 +72,13 @@ export class SidebarView {
       {
         class: 'room-link',
         href: roomHash(entry.id),
+        title: entry.room.name,
         'aria-current': entry.id === openRoomId ? 'page' : null,
         'data-focus-key': `open:${entry.id}`,
         'data-room-id': entry.id,
       },
       h('span', { class: 'room-hash', 'aria-hidden': 'true', text: '#' }),
-      h('span', { class: 'room-name', text: entry.room.name }),
+      h('span', { class: 'room-name', dir: 'auto', text: entry.room.name }),
       unread
         ? h(
             'span',
@@ -82,8 +100,8 @@ export class SidebarView {
       h(
         'div',
         { class: 'other-room-text' },
-        h('span', { class: 'room-name', text: room.name }),
-        h('span', { class: 'room-meta', text: room.topic ? `${room.topic} · ${members}` : members }),
+        h('span', { class: 'room-name', dir: 'auto', title: room.name, text: room.name }),
+        h('span', { class: 'room-meta', dir: 'auto', text: room.topic ? `${room.topic} · ${members}` : members }),
       ),
       h('button', {
         type: 'button',

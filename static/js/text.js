@@ -1,5 +1,7 @@
 // Turning message text and times into DOM. Message bodies become text nodes,
-// with http(s) URLs as links; nothing is ever parsed as HTML.
+// with http(s) URLs as links; nothing is ever parsed as HTML. Times and dates
+// are written the way the browser's locale writes them (12 or 24 hours, the
+// order of day and month), never in a fixed format.
 
 import { h } from './dom.js';
 
@@ -47,23 +49,38 @@ function safeHref(text) {
   }
 }
 
-const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const dateAndTime = new Intl.DateTimeFormat(undefined, {
-  day: 'numeric',
-  month: 'short',
-  hour: '2-digit',
-  minute: '2-digit',
-});
+// `hour: 'numeric'` leaves the 12/24-hour choice and any padding to the
+// locale: "9:05 AM" in en-US, "09:05" in en-GB and de-DE.
+const clock = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const full = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+const dayThisYear = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long' });
+const dayOtherYear = new Intl.DateTimeFormat(undefined, { dateStyle: 'full' });
+const relativeDay = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
-/** A `<time>`: just the clock for today, with the date otherwise. */
+/** A `<time>` with the clock time; the full date and time on hover. */
 export function timeElement(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return h('time', { text: '' });
-  const today = new Date().toDateString() === date.toDateString();
-  return h('time', {
-    datetime: date.toISOString(),
-    title: full.format(date),
-    text: (today ? timeOnly : dateAndTime).format(date),
-  });
+  return h('time', { datetime: date.toISOString(), title: full.format(date), text: clock.format(date) });
+}
+
+/** The local calendar day of an ISO time, as a comparable key ("2026-11-30"). */
+export function dayKey(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  return `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
+}
+
+/** "Today", "Yesterday" (in the locale's words), or the date. */
+export function dayLabel(iso) {
+  const date = new Date(iso);
+  const now = new Date();
+  const startOf = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((startOf(date) - startOf(now)) / 86_400_000);
+  if (days === 0 || days === -1) return capitalise(relativeDay.format(days, 'day'));
+  return (date.getFullYear() === now.getFullYear() ? dayThisYear : dayOtherYear).format(date);
+}
+
+function capitalise(text) {
+  return text.charAt(0).toLocaleUpperCase() + text.slice(1);
 }

@@ -1,15 +1,22 @@
 // The open room's message list: renders messages in seq order, keeps the
 // reader's place when older pages are put above them, and shows this
 // person's unconfirmed messages (pending or failed, with retry) at the end.
+// Each message carries its day separator when it starts a day, the "New
+// messages" divider when it is the first unread one, a fold when it is long,
+// and a button that opens the message menu.
 
 import { byId, h, hueClass, initial } from './dom.js';
-import { appendLinkified, timeElement } from './text.js';
+import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
 
 // Messages from one author this close together share one header.
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 // Within this distance of an edge counts as "at" that edge.
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 300;
+// Bodies that might run past the fold (about 20 lines) are measured once shown.
+const MAYBE_LONG_LINES = 20;
+const MAYBE_LONG_CHARS = 600;
+const HIGHLIGHT_MS = 8000;
 
 export class TimelineView {
   /**
@@ -17,40 +24,65 @@ export class TimelineView {
    * @param {() => void} handlers.onNeedOlder the reader is near the top
    * @param {(clientId: string) => void} handlers.onRetry
    * @param {(clientId: string) => void} handlers.onDiscard
+   * @param {(li: HTMLElement, trigger: HTMLElement) => void} handlers.onMenu
+   *   the person asked for a message's menu (button, long press)
    */
-  constructor({ onNeedOlder, onRetry, onDiscard }) {
+  constructor({ onNeedOlder, onRetry, onDiscard, onMenu }) {
     this.scroller = byId('timeline');
     this.list = byId('messages');
     this.status = byId('history-status');
     this.jumpButton = byId('jump-latest');
-    this.handlers = { onNeedOlder, onRetry, onDiscard };
+    this.handlers = { onNeedOlder, onRetry, onDiscard, onMenu };
     this.me = null;
     this.roomName = '';
+    /** Messages that arrived below while the reader was scrolled up. */
+    this.newBelow = 0;
+    /** Seqs above this one are unread; null: no divider. */
+    this.unreadAfter = null;
 
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     this.jumpButton.addEventListener('click', () => {
       this.scrollToBottom();
       this.list.lastElementChild?.focus?.();
     });
+    this.list.addEventListener('click', (event) => {
+      const fold = event.target.closest('button.fold-toggle');
+      if (fold) this.toggleFold(fold);
+      const menu = event.target.closest('button.message-menu-button');
+      if (menu) this.handlers.onMenu(menu.closest('li'), menu);
+    });
+    this.listenForLongPress();
   }
 
-  /** Renders a room from scratch: its loaded messages, then its outgoing ones. */
-  show(entry, outgoing, me) {
+  /**
+   * Renders a room from scratch: its loaded messages, then its outgoing ones.
+   * @param {number|null} unreadAfter the last seq the person had read here
+   */
+  show(entry, outgoing, me, unreadAfter = null) {
     this.me = me;
     this.roomName = entry.room.name;
+    this.unreadAfter = unreadAfter;
     this.list.replaceChildren();
     this.scroller.hidden = false;
-    this.jumpButton.hidden = true;
+    this.newBelow = 0;
+    this.updateJump();
     this.insertNewer(entry.timeline ? entry.timeline.ordered() : []);
     for (const item of outgoing) this.upsertOutgoing(item);
     this.setHistoryState(entry.timeline);
+    this.markFirstUnread();
     this.scrollToBottom();
+    // With more unread than fit, start at the first unread message.
+    const divider = this.list.querySelector('.unread-divider');
+    if (divider && divider.getBoundingClientRect().top < this.scroller.getBoundingClientRect().top) {
+      divider.scrollIntoView({ block: 'start' });
+    }
   }
 
   hide() {
     this.list.replaceChildren();
     this.scroller.hidden = true;
-    this.jumpButton.hidden = true;
+    this.newBelow = 0;
+    this.updateJump();
   }
 
   /** Tells the reader whether more history is loading or this is the start. */
@@ -63,16 +95,21 @@ export class TimelineView {
   /** Places messages by seq, following them down if the reader was at the bottom. */
   insertNewer(messages) {
     const wasAtBottom = this.isNearBottom();
+    let added = 0;
     for (const message of messages) {
       const existing = this.list.querySelector(`li[data-seq="${Number(message.seq)}"]`);
       if (existing) continue;
       const li = this.messageElement(message);
       this.list.insertBefore(li, this.placeFor(message.seq));
       this.regroupAround(li);
+      this.fold(li);
+      added += 1;
     }
-    if (messages.length) {
-      if (wasAtBottom) this.scrollToBottom();
-      else this.jumpButton.hidden = false;
+    if (!added) return;
+    if (wasAtBottom) this.scrollToBottom();
+    else {
+      this.newBelow += added;
+      this.updateJump();
     }
   }
 
@@ -83,12 +120,14 @@ export class TimelineView {
     const anchor = this.firstVisibleMessage();
     const anchorTop = anchor?.getBoundingClientRect().top;
     const fragment = document.createDocumentFragment();
-    for (const message of messages) fragment.append(this.messageElement(message));
+    const added = messages.map((message) => this.messageElement(message));
+    fragment.append(...added);
     this.list.insertBefore(fragment, firstShown);
     for (const li of this.list.children) {
       this.regroup(li);
       if (li === firstShown) break;
     }
+    for (const li of added) this.fold(li);
     // Scroll by exactly how far the anchor moved: the new page's height, plus
     // any change in the anchor's neighbours (a header folding into a group).
     if (anchor) this.scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
@@ -101,6 +140,24 @@ export class TimelineView {
       if (li.getBoundingClientRect().bottom > paneTop) return li;
     }
     return null;
+  }
+
+  /** The shown message with `seq`, if any. */
+  messageBySeq(seq) {
+    return this.list.querySelector(`li[data-seq="${Number(seq)}"]`);
+  }
+
+  /** Scrolls a message into the middle of the pane and marks it for a while. */
+  highlight(seq) {
+    const li = this.messageBySeq(seq);
+    if (!li) return false;
+    for (const old of this.list.querySelectorAll('li.highlighted')) old.classList.remove('highlighted');
+    li.classList.add('highlighted');
+    li.scrollIntoView({ block: 'center' });
+    li.focus({ preventScroll: true });
+    clearTimeout(this.highlightTimer);
+    this.highlightTimer = setTimeout(() => li.classList.remove('highlighted'), HIGHLIGHT_MS);
+    return true;
   }
 
   /** Shows or updates one of this person's unconfirmed messages. */
@@ -158,7 +215,19 @@ export class TimelineView {
       'data-status': 'sent',
       tabindex: '-1',
     });
-    li.append(...this.messageParts(author, message.created_at, message.body));
+    const [avatar, main] = this.messageParts(author, message.created_at, message.body);
+    const menuButton = h(
+      'button',
+      {
+        type: 'button',
+        class: 'message-menu-button',
+        'aria-label': 'Message actions',
+        'aria-haspopup': 'menu',
+        'aria-expanded': 'false',
+      },
+      dotsIcon(),
+    );
+    li.append(avatar, main, menuButton);
     return li;
   }
 
@@ -206,9 +275,10 @@ export class TimelineView {
     const avatar = h('span', { class: `avatar ${hue}`, 'aria-hidden': 'true', text: initial(author.username) });
     const name = h('span', {
       class: `author${author.deleted ? ' deleted' : ''}${author.id === this.me?.id ? ' me' : ''}`,
+      dir: 'auto',
       text: author.username ?? 'unknown',
     });
-    const text = h('div', { class: 'message-body' });
+    const text = h('div', { class: 'message-body', dir: 'auto' });
     appendLinkified(text, body ?? '');
     const main = h('div', { class: 'message-main' }, h('p', { class: 'message-meta' }, name, ' ', timeElement(createdAt)), text);
     return [avatar, main];
@@ -219,15 +289,97 @@ export class TimelineView {
     if (li.nextElementSibling) this.regroup(li.nextElementSibling);
   }
 
-  /** Marks a message that continues the previous one's run (same author, soon after). */
+  /**
+   * Marks a message that continues the previous one's run (same author, soon
+   * after, same day), and gives the first message of each day its separator.
+   */
   regroup(li) {
     const previous = li.previousElementSibling;
+    const day = dayKey(li.dataset.time);
+    const newDay = previous == null || dayKey(previous.dataset.time) !== day;
     const continues =
-      previous != null &&
+      !newDay &&
       previous.dataset.author === li.dataset.author &&
       previous.dataset.status !== 'failed' &&
       Date.parse(li.dataset.time) - Date.parse(previous.dataset.time) < GROUP_WINDOW_MS;
     li.classList.toggle('continued', continues);
+    const separator = li.querySelector(':scope > .day-separator');
+    if (newDay && !separator) {
+      li.prepend(h('p', { class: 'day-separator', text: dayLabel(li.dataset.time) }));
+    } else if (!newDay && separator) {
+      separator.remove();
+    }
+  }
+
+  /** Puts the "New messages" divider on the first message after `unreadAfter` by someone else. */
+  markFirstUnread() {
+    if (this.unreadAfter == null) return;
+    for (const li of this.list.querySelectorAll('li[data-seq]')) {
+      if (Number(li.dataset.seq) <= this.unreadAfter) continue;
+      if (li.dataset.author === this.me?.id) continue;
+      const divider = h('p', { class: 'unread-divider' }, h('span', { text: 'New messages' }));
+      const separator = li.querySelector(':scope > .day-separator');
+      if (separator) separator.after(divider);
+      else li.prepend(divider);
+      li.classList.add('first-unread');
+      return;
+    }
+  }
+
+  /** Folds a long body to about 20 lines, with a button to unfold it. */
+  fold(li) {
+    const body = li.querySelector('.message-body');
+    if (!body) return;
+    const text = body.textContent;
+    if (text.length < MAYBE_LONG_CHARS && text.split('\n').length <= MAYBE_LONG_LINES) return;
+    body.classList.add('folded');
+    if (body.scrollHeight <= body.clientHeight + 4) {
+      body.classList.remove('folded');
+      return;
+    }
+    body.id ||= `body-${li.dataset.seq ?? li.dataset.clientId}`;
+    body.after(
+      h('button', {
+        type: 'button',
+        class: 'link fold-toggle',
+        'aria-expanded': 'false',
+        'aria-controls': body.id,
+        text: 'Show more',
+      }),
+    );
+  }
+
+  toggleFold(button) {
+    const body = button.previousElementSibling;
+    const unfold = body.classList.contains('folded');
+    body.classList.toggle('folded', !unfold);
+    button.textContent = unfold ? 'Show less' : 'Show more';
+    button.setAttribute('aria-expanded', String(unfold));
+  }
+
+  /** A long press (touch) on a message opens its menu, as the button does. */
+  listenForLongPress() {
+    let timer = null;
+    let start = null;
+    const cancel = () => {
+      clearTimeout(timer);
+      timer = null;
+    };
+    this.list.addEventListener('pointerdown', (event) => {
+      if (event.pointerType !== 'touch') return;
+      const li = event.target.closest('li[data-seq]');
+      if (!li || event.target.closest('a, button')) return;
+      start = { x: event.clientX, y: event.clientY };
+      cancel();
+      timer = setTimeout(() => {
+        timer = null;
+        this.handlers.onMenu(li, li.querySelector('.message-menu-button'));
+      }, 500);
+    });
+    this.list.addEventListener('pointermove', (event) => {
+      if (timer && start && Math.hypot(event.clientX - start.x, event.clientY - start.y) > 10) cancel();
+    });
+    for (const type of ['pointerup', 'pointercancel']) this.list.addEventListener(type, cancel);
   }
 
   isNearBottom() {
@@ -237,7 +389,15 @@ export class TimelineView {
 
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
-    this.jumpButton.hidden = true;
+    this.newBelow = 0;
+    this.updateJump();
+  }
+
+  /** The button below the pane (never over a message), with how many wait below. */
+  updateJump() {
+    this.jumpButton.hidden = this.newBelow === 0;
+    const label = this.newBelow === 1 ? '1 new message' : `${this.newBelow} new messages`;
+    this.jumpButton.textContent = `Jump to latest · ${label}`;
   }
 
   /** True when the loaded messages do not fill the pane, so no scroll can ask for more. */
@@ -246,7 +406,25 @@ export class TimelineView {
   }
 
   onScroll() {
-    if (this.isNearBottom()) this.jumpButton.hidden = true;
+    if (this.newBelow && this.isNearBottom()) {
+      this.newBelow = 0;
+      this.updateJump();
+    }
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.handlers.onNeedOlder();
   }
+}
+
+function dotsIcon() {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('class', 'icon');
+  for (const cx of [5, 12, 19]) {
+    const dot = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
+    dot.setAttribute('cx', String(cx));
+    dot.setAttribute('cy', '12');
+    dot.setAttribute('r', '1.6');
+    svg.append(dot);
+  }
+  return svg;
 }

@@ -50,7 +50,7 @@ test('every main screen passes axe in light and dark', async (t) => {
     found.push(...(await audit(page, `${scheme} login`)));
     await page.getByRole('button', { name: 'Create an account' }).click();
     await page.locator('#signup-form').getByRole('button', { name: 'Sign up' }).click();
-    await page.locator('#signup-error').waitFor();
+    await page.locator('#signup-username-error').waitFor();
     found.push(...(await audit(page, `${scheme} signup with error`)));
   }
 

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import {
   PASSWORD,
   TestServer,
+  createRoomInUi,
   eventually,
   launchBrowser,
   logInInUi,
@@ -41,25 +42,29 @@ test('signup shows each API error inline, then the session survives a reload', a
   await screenshot(page, 'login');
   await page.getByRole('button', { name: 'Create an account' }).click();
   const form = page.locator('#signup-form');
-  const error = page.locator('#signup-error');
 
+  // Each error is shown under the field it is about, and tied to it.
   const attempts = [
-    { username: 'newcomer', email: 'newcomer@example.test', password: 'short' },
-    { username: 'taken_name', email: 'other@example.test', password: PASSWORD },
-    { username: 'newcomer', email: 'taken_name@example.test', password: PASSWORD },
-    { username: 'x', email: 'x@example.test', password: PASSWORD },
-    { username: 'newcomer', email: 'not-an-email', password: PASSWORD },
+    [{ username: 'newcomer', email: 'newcomer@example.test', password: 'short' }, 'password'],
+    [{ username: 'taken_name', email: 'other@example.test', password: PASSWORD }, 'username'],
+    [{ username: 'newcomer', email: 'taken_name@example.test', password: PASSWORD }, 'email'],
+    [{ username: 'x', email: 'x@example.test', password: PASSWORD }, 'username'],
+    [{ username: 'newcomer', email: 'not-an-email', password: PASSWORD }, 'email'],
   ];
-  for (const attempt of attempts) {
+  for (const [attempt, field] of attempts) {
     await form.getByLabel('Username', { exact: true }).fill(attempt.username);
     await form.getByLabel('Email').fill(attempt.email);
     await form.getByLabel('Password').fill(attempt.password);
     await form.getByRole('button', { name: 'Sign up' }).click();
     const expected = await apiSignupError(server, attempt);
-    await eventually(async () => (await error.textContent()) === expected, {
-      message: `the signup error "${expected}"`,
+    const error = page.locator(`#signup-${field}-error`);
+    await eventually(async () => (await error.textContent().catch(() => null)) === expected, {
+      message: `the signup error "${expected}" by the ${field} field`,
     });
     assert.equal(await error.isVisible(), true);
+    const input = page.locator(`#signup-${field}`);
+    assert.equal(await input.getAttribute('aria-invalid'), 'true');
+    assert.ok((await input.getAttribute('aria-describedby')).split(' ').includes(`signup-${field}-error`));
   }
 
   await form.getByLabel('Username', { exact: true }).fill('newcomer');
@@ -80,6 +85,55 @@ test('signup shows each API error inline, then the session survives a reload', a
   await page.getByRole('heading', { name: 'Log in' }).waitFor();
   assert.equal(await page.locator('#app-view').isVisible(), false);
 
+  assert.deepEqual(await trouble.problems(), []);
+});
+
+test('empty forms are checked in the page: every field says what it lacks, nothing is sent', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page, trouble } = await openPerson(browser);
+  const posted = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST') posted.push(new URL(request.url()).pathname);
+  });
+  await page.goto(server.url);
+  await page.getByRole('heading', { name: 'Log in' }).waitFor();
+
+  await page.locator('#login-form').getByRole('button', { name: 'Log in' }).click();
+  for (const field of ['login-name', 'login-password']) {
+    const error = page.locator(`#${field}-error`);
+    await error.waitFor();
+    assert.notEqual((await error.textContent()).trim(), '');
+    assert.equal(await page.locator(`#${field}`).getAttribute('aria-invalid'), 'true');
+    assert.ok((await page.locator(`#${field}`).getAttribute('aria-describedby')).includes(`${field}-error`));
+  }
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'login-name');
+  // Typing a password leaves only the login's error.
+  await page.locator('#login-password').fill('something');
+  await page.locator('#login-form').getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#login-password-error').waitFor({ state: 'hidden' });
+  assert.equal(await page.locator('#login-name-error').isVisible(), true);
+
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.locator('#signup-form').getByRole('button', { name: 'Sign up' }).click();
+  for (const field of ['username', 'email', 'password']) {
+    await page.locator(`#signup-${field}-error`).waitFor();
+    assert.equal(await page.locator(`#signup-${field}`).getAttribute('aria-invalid'), 'true');
+  }
+  assert.deepEqual(posted, [], 'an empty form reached the server');
+  assert.deepEqual(await trouble.problems(), []);
+});
+
+test('logging out clears the room from the address bar', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page, trouble } = await openPerson(browser);
+  await signUpInUi(page, server, 'leaver');
+  await createRoomInUi(page, 'exit');
+  assert.match(page.url(), /#\/room\//);
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('heading', { name: 'Log in' }).waitFor();
+  assert.equal(new URL(page.url()).hash, '');
   assert.deepEqual(await trouble.problems(), []);
 });
 

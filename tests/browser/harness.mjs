@@ -267,6 +267,12 @@ export async function createRoomInUi(page, name, topic = '') {
 
 export async function sendInUi(page, text) {
   const box = page.getByLabel('Message', { exact: true });
+  // On a touch screen Enter is a new line and the send button sends.
+  if (await page.evaluate(() => matchMedia('(pointer: coarse)').matches)) {
+    await box.fill(text);
+    await page.getByRole('button', { name: 'Send message' }).click();
+    return;
+  }
   const lines = text.split('\n');
   await box.fill(lines[0]);
   for (const line of lines.slice(1)) {
@@ -274,6 +280,12 @@ export async function sendInUi(page, text) {
     await box.pressSequentially(line);
   }
   await box.press('Enter');
+}
+
+/** The id of the room open in the page, from the address bar. */
+export function openRoomId(page) {
+  const match = /^#\/room\/([^/]+)/.exec(new URL(page.url()).hash);
+  return match ? decodeURIComponent(match[1]) : null;
 }
 
 /** The bodies of the confirmed messages on screen, in display order. */

@@ -104,7 +104,7 @@ test('thirty XSS payloads render as inert text', async (t) => {
   await signup.getByLabel('Email').fill('evil@example.test');
   await signup.getByLabel('Password').fill(PASSWORD);
   await signup.getByRole('button', { name: 'Sign up' }).click();
-  await page.locator('#signup-error').waitFor();
+  await page.locator('#signup-username-error').waitFor();
 
   await logInInUi(page, server, 'mallory');
   await page.goto(`${server.url}/#/room/${encodeURIComponent(room.id)}`);
