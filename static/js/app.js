@@ -251,7 +251,8 @@ export class App {
     topicLine.hidden = !topic;
     const members = byId('members-button');
     members.hidden = false;
-    const label = `Members (${count ?? '?'})`;
+    // No parentheses: axe (rightly) wants the visible count inside the name.
+    const label = count == null ? 'Members' : `Members, ${count}`;
     members.setAttribute('aria-label', label);
     members.title = label;
     byId('members-count').textContent = count == null ? '' : String(count);
