@@ -69,11 +69,31 @@ test('every main screen passes axe in light and dark', async (t) => {
   await page.locator('#members-list li').first().waitFor();
   found.push(...(await audit(page, 'members dialog')));
   await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+k');
+  await page.getByRole('dialog', { name: 'Switch room' }).waitFor();
+  found.push(...(await audit(page, 'quick switcher')));
+  await page.keyboard.press('Escape');
+  const message = page.locator('#messages li[data-seq]').first();
+  await message.hover();
+  await message.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menu').waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} message menu`)));
+  }
+  await page.keyboard.press('Escape');
+  await page.emulateMedia({ colorScheme: 'light' });
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.getByRole('button', { name: 'Open room list' }).click();
   await page.locator('#sidebar').waitFor({ state: 'visible' });
   found.push(...(await audit(page, 'phone drawer')));
+  await page.keyboard.press('Escape');
+  await page.locator('#sidebar').waitFor({ state: 'hidden' });
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} phone chat`)));
+  }
 
   assert.deepEqual(found, []);
 });
