@@ -297,8 +297,10 @@ export class TimelineView {
     const previous = li.previousElementSibling;
     const day = dayKey(li.dataset.time);
     const newDay = previous == null || dayKey(previous.dataset.time) !== day;
+    // After the "New messages" divider a message names its author again.
     const continues =
       !newDay &&
+      !li.classList.contains('first-unread') &&
       previous.dataset.author === li.dataset.author &&
       previous.dataset.status !== 'failed' &&
       Date.parse(li.dataset.time) - Date.parse(previous.dataset.time) < GROUP_WINDOW_MS;
@@ -322,6 +324,7 @@ export class TimelineView {
       if (separator) separator.after(divider);
       else li.prepend(divider);
       li.classList.add('first-unread');
+      this.regroup(li);
       return;
     }
   }

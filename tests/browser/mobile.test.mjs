@@ -116,6 +116,7 @@ test('the phone header leaves room for the name, and a tap on it tells the whole
     assert.ok(box.width <= 48, `${label} is ${box.width} px wide`);
   }
   assert.ok((await pageWidth(page)) <= 390);
+  await page.waitForTimeout(250); // let the drawer finish sliding away before the picture
   await screenshot(page, 'mobile-header');
 
   // A tap on the name shows all of it, the topic, and how many are in the room.

@@ -129,6 +129,11 @@ test('jump to latest counts what is below without covering it, and a divider mar
     await divider.evaluate((el) => el.closest('li[data-seq]')?.querySelector('.message-body')?.textContent),
     'while away 1',
   );
+  assert.equal(
+    await divider.evaluate((el) => el.closest('li[data-seq]').classList.contains('continued')),
+    false,
+    'after the divider the author is named again',
+  );
 
   // Once read, there is no divider, even after a reload.
   await page.reload();
