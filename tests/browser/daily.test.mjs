@@ -155,6 +155,45 @@ test('new rooms, joins and leaves by others show up live', async (t) => {
   assert.deepEqual(await bob.trouble.problems(), []);
 });
 
+test('live frames are applied even before ready, and a deleted room goes away', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page, trouble } = await openPerson(browser);
+  await signUpInUi(page, server, 'watcher');
+  await createRoomInUi(page, 'doomed');
+  const doomedId = openRoomId(page);
+  const other = await server.createUser('other');
+  const { room: early } = await server.must(201, 'POST', '/rooms', { token: other.token, body: { name: 'early-bird' } });
+
+  // A fresh socket whose first frames come before `ready`: what the server
+  // may send in the moment between accepting the socket and replying.
+  let toPage = null;
+  await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+    const upstream = ws.connectToServer();
+    let first = true;
+    upstream.onMessage((message) => {
+      if (first) {
+        first = false;
+        ws.send(JSON.stringify({ type: 'room_added', room: { ...early, joined: false } }));
+      }
+      ws.send(message);
+    });
+    toPage = ws;
+  });
+  await page.reload();
+  await page.getByRole('button', { name: 'Join early-bird' }).waitFor();
+  await page.locator('#room-title', { hasText: 'doomed' }).waitFor();
+  await page.locator('#conn-banner').waitFor({ state: 'hidden' });
+
+  // An administrator deletes the open room.
+  toPage.send(JSON.stringify({ type: 'room_removed', room: doomedId }));
+  await page.locator('#my-rooms a', { hasText: 'doomed' }).waitFor({ state: 'detached', timeout: 5000 });
+  await page.locator('#room-title', { hasText: 'hearth' }).waitFor();
+  assert.equal(await page.locator('#composer').isVisible(), false);
+  assert.equal(openRoomId(page), null);
+  assert.deepEqual(await trouble.problems(), []);
+});
+
 test('right-to-left room names, topics and messages run right to left', async (t) => {
   const server = await TestServer.start();
   t.after(() => server.stop());

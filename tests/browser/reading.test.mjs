@@ -272,6 +272,16 @@ test('"Copy link" on a message opens the room at that message, loading history o
   const pane = await page.locator('#timeline').boundingBox();
   assert.ok(box.y >= pane.y - 1 && box.y + box.height <= pane.y + pane.height + 1, 'message 7 is in view');
   assert.equal(openRoomId(page), room.id);
+
+  // The same link opened afresh, as from another tab.
+  const fresh = await context.newPage();
+  await fresh.goto(`${server.url}/#/room/${room.id}/3`);
+  const third = fresh.locator('#messages li[data-seq="3"]');
+  await third.waitFor({ timeout: 15_000 });
+  await eventually(async () => third.evaluate((li) => li.classList.contains('highlighted')), {
+    message: 'message 3 highlighted in a fresh page',
+  });
+  await fresh.close();
   assert.deepEqual(await trouble.problems(), []);
 });
 
