@@ -4,6 +4,10 @@
 // Each message carries its day separator when it starts a day, the "New
 // messages" divider when it is the first unread one, a fold when it is long,
 // and a button that opens the message menu.
+//
+// For the keyboard the pane is one tab stop: arrow keys move between
+// messages, and only the focused message's menu button is in the tab order
+// (a roving tabindex), so fifty messages are not fifty Tab presses.
 
 import { byId, h, hueClass, initial } from './dom.js';
 import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
@@ -52,6 +56,7 @@ export class TimelineView {
       if (menu) this.handlers.onMenu(menu.closest('li'), menu);
     });
     this.listenForLongPress();
+    this.listenForArrows();
   }
 
   /**
@@ -221,6 +226,7 @@ export class TimelineView {
       {
         type: 'button',
         class: 'message-menu-button',
+        tabindex: '-1',
         'aria-label': 'Message actions',
         'aria-haspopup': 'menu',
         'aria-expanded': 'false',
@@ -383,6 +389,36 @@ export class TimelineView {
       if (timer && start && Math.hypot(event.clientX - start.x, event.clientY - start.y) > 10) cancel();
     });
     for (const type of ['pointerup', 'pointercancel']) this.list.addEventListener(type, cancel);
+  }
+
+  /** Arrow keys, Home and End move focus between messages. */
+  listenForArrows() {
+    this.scroller.addEventListener('keydown', (event) => {
+      if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      if (event.target !== this.scroller && !event.target.matches('li.message')) return;
+      const items = [...this.list.querySelectorAll('li.message')];
+      if (!items.length) return;
+      const at = items.indexOf(event.target);
+      const next = {
+        ArrowUp: at < 0 ? items.length - 1 : Math.max(0, at - 1),
+        ArrowDown: at < 0 ? items.length - 1 : Math.min(items.length - 1, at + 1),
+        Home: 0,
+        End: items.length - 1,
+      }[event.key];
+      if (next == null) return;
+      event.preventDefault();
+      items[next].focus();
+    });
+    // The focused message's menu button is the one Tab reaches.
+    this.list.addEventListener('focusin', (event) => {
+      const li = event.target.closest('li.message');
+      if (!li) return;
+      for (const button of this.list.querySelectorAll('.message-menu-button[tabindex="0"]')) {
+        if (!li.contains(button)) button.tabIndex = -1;
+      }
+      const own = li.querySelector('.message-menu-button');
+      if (own) own.tabIndex = 0;
+    });
   }
 
   isNearBottom() {

@@ -252,8 +252,13 @@ test('"Copy link" on a message opens the room at that message, loading history o
   assert.equal(copied, `${server.url}/#/room/${room.id}/130`);
   await menu.waitFor({ state: 'hidden' });
 
-  // By keyboard: the button is reachable and the menu works with arrows and Enter.
-  await menuButton.focus();
+  // By keyboard: from the message pane, an arrow reaches the newest message,
+  // Tab its menu button, and Enter opens the menu with focus on its first item.
+  await page.locator('#timeline').focus();
+  await page.keyboard.press('ArrowUp');
+  assert.equal(await page.evaluate(() => document.activeElement.querySelector('.message-body')?.textContent), 'entry 130');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Message actions');
   await page.keyboard.press('Enter');
   await menu.waitFor();
   assert.equal(await page.evaluate(() => document.activeElement.getAttribute('role')), 'menuitem');
