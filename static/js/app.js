@@ -5,13 +5,13 @@
 import { api } from './api.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
-import { byId, h, hueClass, initial, setMessage } from './dom.js';
+import { byId, closeOnOutsideClick, h, hueClass, initial, setMessage } from './dom.js';
 import { MessageMenu } from './message-menu.js';
 import { Outbox } from './outbox.js';
 import { Saved, SavedMap } from './saved.js';
 import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
 import { Store, Timeline } from './store.js';
-import { closeOnOutsideClick, Switcher } from './switcher.js';
+import { Switcher } from './switcher.js';
 import { TimelineView } from './timeline-view.js';
 
 const PAGE_SIZE = 50;

@@ -51,3 +51,14 @@ export function initial(name) {
   const first = [...String(name ?? '?').trim()][0];
   return (first ?? '?').toUpperCase();
 }
+
+/** Closes a modal dialog when a click lands on its backdrop, outside its box. */
+export function closeOnOutsideClick(dialog) {
+  dialog.addEventListener('click', (event) => {
+    if (event.target !== dialog) return;
+    const box = dialog.getBoundingClientRect();
+    const inside =
+      event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) dialog.close();
+  });
+}

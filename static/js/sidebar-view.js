@@ -58,6 +58,9 @@ export class SidebarView {
     this.others.replaceChildren(...others.filter(shown).map((entry) => this.otherItem(entry)));
     this.othersEmpty.hidden = others.length > 0;
 
+    const matching = this.mine.childElementCount + this.others.childElementCount;
+    byId('room-filter-empty').textContent = query.trim() && !matching ? `No room matches “${query.trim()}”.` : '';
+
     const unread = store.totalUnread();
     this.menuUnread.textContent = unread ? String(unread) : '';
     this.menuUnread.hidden = unread === 0;

@@ -2,7 +2,7 @@
 // joined rooms that match what is typed. Arrows move, Enter opens, Escape
 // closes. The box is an ARIA combobox whose active option is announced.
 
-import { byId, h } from './dom.js';
+import { byId, closeOnOutsideClick, h } from './dom.js';
 import { matchesFilter } from './sidebar-view.js';
 
 export class Switcher {
@@ -85,15 +85,4 @@ export class Switcher {
     this.dialog.close();
     this.onChoose(entry.id);
   }
-}
-
-/** Closes a modal dialog when a click lands on its backdrop, outside its box. */
-export function closeOnOutsideClick(dialog) {
-  dialog.addEventListener('click', (event) => {
-    if (event.target !== dialog) return;
-    const box = dialog.getBoundingClientRect();
-    const inside =
-      event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
-    if (!inside) dialog.close();
-  });
 }

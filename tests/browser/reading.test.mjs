@@ -202,6 +202,8 @@ test('rooms are found by filter, by Ctrl+K and by Alt+arrows', async (t) => {
     async () => (await page.locator('#my-rooms a:visible .room-name').allInnerTexts()).join() === 'bananas',
     { message: 'only bananas left in the list' },
   );
+  await page.getByRole('searchbox', { name: 'Filter rooms' }).fill('zzz');
+  await page.locator('#room-filter-empty', { hasText: 'No room matches' }).waitFor();
   await page.getByRole('searchbox', { name: 'Filter rooms' }).fill('');
   assert.equal(await page.locator('#my-rooms a:visible').count(), 4);
   assert.equal(await page.locator('#my-rooms a', { hasText: longName }).getAttribute('title'), longName);
