@@ -46,7 +46,14 @@ export class App {
       post: (room, body, clientId) => api.postMessage(room, body, clientId).then((reply) => reply.message),
     });
     this.sidebar = new SidebarView({ onJoin: (id, button) => this.joinRoom(id, button) });
-    this.menu = new MessageMenu([{ label: 'Copy link', run: (li) => this.copyLink(li) }]);
+    this.menu = new MessageMenu([
+      { label: 'Copy link', run: (li) => this.copyLink(li) },
+      // A long press opens the menu instead of selecting text, so copying the text is offered here.
+      {
+        label: 'Copy text',
+        run: (li) => this.copy(li.querySelector('.message-body')?.textContent ?? '', 'Text copied.'),
+      },
+    ]);
     this.timeline = new TimelineView({
       onNeedOlder: () => this.loadOlder(),
       onRetry: (clientId) => this.outbox.retry(clientId),
@@ -529,13 +536,18 @@ export class App {
     this.timeline.scrollToBottom();
   }
 
-  async copyLink(li) {
+  copyLink(li) {
     const url = `${location.origin}${location.pathname}${roomHash(this.store.openRoomId, li.dataset.seq)}`;
+    this.copy(url, 'Link copied.');
+  }
+
+  /** Puts text on the clipboard; where that is not allowed, shows it to copy by hand. */
+  async copy(text, done) {
     try {
-      await navigator.clipboard.writeText(url);
-      this.toast.show('Link copied.');
+      await navigator.clipboard.writeText(text);
+      this.toast.show(done);
     } catch {
-      this.toast.show(`Link: ${url}`);
+      this.toast.show(text);
     }
   }
 

@@ -370,6 +370,7 @@ export class TimelineView {
   listenForLongPress() {
     let timer = null;
     let start = null;
+    let pressed = false;
     const cancel = () => {
       clearTimeout(timer);
       timer = null;
@@ -379,11 +380,18 @@ export class TimelineView {
       const li = event.target.closest('li[data-seq]');
       if (!li || event.target.closest('a, button')) return;
       start = { x: event.clientX, y: event.clientY };
+      pressed = false;
       cancel();
       timer = setTimeout(() => {
         timer = null;
+        pressed = true;
         this.handlers.onMenu(li, li.querySelector('.message-menu-button'));
       }, 500);
+    });
+    // The browser's own long-press menu would open over ours.
+    this.list.addEventListener('contextmenu', (event) => {
+      if (pressed) event.preventDefault();
+      pressed = false;
     });
     this.list.addEventListener('pointermove', (event) => {
       if (timer && start && Math.hypot(event.clientX - start.x, event.clientY - start.y) > 10) cancel();

@@ -308,6 +308,8 @@ test('a long press on a touch screen opens the message menu', async (t) => {
   await message.locator('.message-body').dispatchEvent('pointerdown', { pointerType: 'touch', isPrimary: true });
   await page.waitForTimeout(700);
   await message.locator('.message-body').dispatchEvent('pointerup', { pointerType: 'touch', isPrimary: true });
-  await page.getByRole('menu').waitFor({ timeout: 2000 });
+  const menu = page.getByRole('menu');
+  await menu.waitFor({ timeout: 2000 });
+  assert.deepEqual(await menu.getByRole('menuitem').allInnerTexts(), ['Copy link', 'Copy text']);
   assert.deepEqual(await trouble.problems(), []);
 });
