@@ -350,7 +350,11 @@ impl Worker {
                     }
                 }
             }
-            made.insert((a.room, seq), event.clone());
+            // Only an edit can be redacted later in the same group; a
+            // message is not copied here (the common case stays one clone).
+            if matches!(event.kind, EventKind::Edit { .. }) {
+                made.insert((a.room, seq), event.clone());
+            }
             outcomes.push(Outcome::New(seq, event));
         }
         (batch, outcomes)

@@ -576,7 +576,8 @@ impl RawWebsocket {
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             write_timeout: Duration::from_secs(self.write_timeout_secs),
             coalesce: Duration::from_millis(self.coalesce_ms),
-            send_buffer_bytes: self.send_buffer_kb as usize * 1024,
+            // Saturating: with a problem reported the value is never used.
+            send_buffer_bytes: (self.send_buffer_kb as usize).saturating_mul(1024),
             max_frames_per_sec: self.max_frames_per_sec,
             outbound_queue_frames: self.outbound_queue_frames as usize,
         }
@@ -642,7 +643,7 @@ impl RawStorage {
         positive(p, "storage.cache_mb", self.cache_mb);
         positive(p, "storage.group_commit_max", self.group_commit_max.into());
         StorageConfig {
-            cache_bytes: self.cache_mb * 1024 * 1024,
+            cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             durability,
             group_commit_max: self.group_commit_max as usize,
         }

@@ -232,7 +232,8 @@ fn replied(state: &AppState, room: &Room, seq: Seq) -> Result<Seq, ApiError> {
 fn mentions(state: &AppState, room: &Room, author: UserId, body: &str) -> (Vec<UserId>, bool) {
     let mut found = Vec::new();
     let mut everyone = false;
-    for name in mention_names(body) {
+    // Each name is a lookup: a body of nothing but `@a @b …` is bounded.
+    for name in mention_names(body).take(MAX_MENTIONS) {
         if name.eq_ignore_ascii_case("room") {
             everyone |= room.record.created_by == author
                 || Actor::User(author).require_admin(state).is_ok();
@@ -251,6 +252,9 @@ fn mentions(state: &AppState, room: &Room, author: UserId, body: &str) -> (Vec<U
     }
     (found, everyone)
 }
+
+/// The most `@names` of one message that are looked up.
+const MAX_MENTIONS: usize = 50;
 
 /// Every `@name` in a body: after the start or a character that cannot be
 /// part of a name, and up to the first that cannot.

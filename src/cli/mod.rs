@@ -152,28 +152,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             "http"
         };
+        // Signals are caught from before the listening line: a supervisor
+        // that stops the server as soon as it is up gets a clean stop.
+        let signals = Signals::install();
         let running = crate::start(config, shutdown.clone()).await?;
         println!("listening on {scheme}://{}", running.addr);
         tracing::info!(addr = %running.addr, "Listening.");
-        tokio::spawn(stop_on_signal(shutdown));
+        tokio::spawn(signals.stop_on_signal(shutdown));
         running.wait().await
     })
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("Cannot install signal handlers; stop the server with SIGKILL.");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Signals(Some((term, int))),
+            _ => {
+                tracing::error!("Cannot install signal handlers; stop the server with SIGKILL.");
+                Signals(None)
+            }
+        }
     }
-    shutdown.cancel();
+
+    async fn stop_on_signal(self, shutdown: CancellationToken) {
+        let Some((mut term, mut int)) = self.0 else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        shutdown.cancel();
+    }
 }
 
 fn init_logging(config: &Config) {
