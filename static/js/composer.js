@@ -195,7 +195,10 @@ export class Composer {
     }
     // The person may have typed on, or moved, while the list was loading.
     if (roomId !== this.roomId || this.input.selectionStart !== caret || document.activeElement !== this.input) return;
-    const matches = people.filter((p) => p.username.toLocaleLowerCase().startsWith(typed)).slice(0, MAX_SUGGESTIONS);
+    const matches = people
+      .filter((p) => p.username.toLocaleLowerCase().startsWith(typed))
+      .sort((a, b) => a.username.localeCompare(b.username))
+      .slice(0, MAX_SUGGESTIONS);
     if (!matches.length) {
       this.closeMentions();
       return;

@@ -722,6 +722,7 @@ function quoteElement(reply) {
       'aria-label': `Reply to ${name}: ${excerpt}. Go to that message`,
     },
     h('span', { class: 'reply-author', dir: 'auto', text: name }),
+    ' ',
     h('span', { class: 'reply-excerpt', dir: 'auto', text: excerpt }),
   );
 }
