@@ -1,6 +1,7 @@
 //! The group committer: the one writer of room logs.
 //!
-//! Sends from every connection and HTTP request queue here. The committer
+//! Sends, edits, deletions and reactions from every connection and HTTP
+//! request queue here. The committer
 //! thread takes everything waiting (up to `group_commit_max`), assigns each
 //! room's next seqs, writes events, dedup keys and heads in one atomic batch,
 //! flushes once for the whole group, and only then acknowledges each sender
@@ -8,7 +9,10 @@
 //! in the group, so durability costs little under load.
 //!
 //! Because a single thread assigns seqs and publishes in order, each room's
-//! events reach every subscriber in seq order with no gap.
+//! events reach every subscriber in seq order with no gap. Because it alone
+//! writes, it is also where a change is judged against the message it aims
+//! at (is it still there, whose is it, is that reaction already on it):
+//! two racing deletions cannot both happen.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,20 +26,43 @@ use crate::directory::{author_view, Directory};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox};
 use crate::ids::{ClientId, EventId, Millis, RoomId, Seq, UserId};
-use crate::protocol::{AuthorView, MessageView, ServerFrame};
+use crate::protocol::{AuthorView, EventView, MessageView, ServerFrame};
 use crate::rooms::Rooms;
 use crate::storage::log::{AppendBatch, RoomLog};
-use crate::storage::records::{EventKind, EventRecord};
+use crate::storage::records::{EventKind, EventRecord, MessageState};
 use crate::storage::Store;
+use crate::views;
 use crate::wire::Encoded;
 
-/// A message to append to a room's log.
+/// A change to append to a room's log.
 pub struct Append {
     pub room: RoomId,
+    /// Who makes it: the sender, editor, deleter or reactor.
     pub author: UserId,
-    pub body: String,
     pub client_id: Option<ClientId>,
+    pub change: Change,
     pub reply: Reply,
+}
+
+/// What an append does.
+pub enum Change {
+    /// A new message (its inputs already checked by the action).
+    Message {
+        body: String,
+        reply_to: Option<Seq>,
+        mentions: Vec<UserId>,
+        mentions_room: bool,
+    },
+    /// A new body for the author's own message.
+    Edit { target: Seq, body: String },
+    /// A redaction; `moderator` may delete others' messages.
+    Delete { target: Seq, moderator: bool },
+    /// A reaction put on or taken back.
+    React {
+        target: Seq,
+        emoji: String,
+        on: bool,
+    },
 }
 
 /// Where the outcome of an append goes.
@@ -43,11 +70,12 @@ pub enum Reply {
     /// An `ack` (or `error`) frame pushed straight onto the sender's
     /// connection, so a WebSocket reader never waits for the disk.
     Socket(Arc<Outbox>),
-    /// The HTTP handler waiting for the stored message.
-    Request(oneshot::Sender<Result<Committed, ApiError>>),
+    /// The HTTP handler waiting for the stored event (`None`: the change
+    /// changed nothing, as a repeated deletion or reaction).
+    Request(oneshot::Sender<Result<Option<Committed>, ApiError>>),
 }
 
-/// A stored message, as the sender learns of it.
+/// A stored event, as the sender learns of it.
 #[derive(Debug, Clone)]
 pub struct Committed {
     pub room: RoomId,
@@ -153,7 +181,19 @@ struct Worker {
 enum Outcome {
     New(Seq, EventRecord),
     Duplicate(Seq, EventRecord),
+    /// Nothing to store: the change was already so.
+    Unchanged,
     Failed(ApiError),
+}
+
+/// Most distinct emoji on one message.
+pub const MAX_REACTIONS: usize = 20;
+
+/// A message that changes in this group: as read from the log, then as
+/// this group's earlier events left it.
+struct Target {
+    message: EventRecord,
+    state: MessageState,
 }
 
 impl Worker {
@@ -218,6 +258,9 @@ impl Worker {
         let mut outcomes = Vec::with_capacity(group.len());
         // client ids claimed earlier in this same group
         let mut claimed: HashMap<(RoomId, UserId, &str), usize> = HashMap::new();
+        // messages changed in this group, and the events this group made
+        let mut targets: HashMap<(RoomId, Seq), Target> = HashMap::new();
+        let mut made: HashMap<(RoomId, Seq), EventRecord> = HashMap::new();
         let now = Millis::now();
         for (i, a) in group.iter().enumerate() {
             if let Some(cid) = a.client_id.as_ref().map(ClientId::as_str) {
@@ -226,6 +269,7 @@ impl Worker {
                         Outcome::New(s, e) | Outcome::Duplicate(s, e) => {
                             Outcome::Duplicate(*s, e.clone())
                         }
+                        Outcome::Unchanged => Outcome::Unchanged,
                         Outcome::Failed(_) => Outcome::Failed(ApiError::StorageFailed),
                     });
                     continue;
@@ -247,6 +291,37 @@ impl Worker {
                 }
                 claimed.insert((a.room, a.author, cid), i);
             }
+            let client_id = a.client_id.as_ref().map(|c| c.as_str().to_string());
+            let kind = match &a.change {
+                Change::Message {
+                    body,
+                    reply_to,
+                    mentions,
+                    mentions_room,
+                } => Ok(Some(EventKind::Message {
+                    author: a.author,
+                    body: body.clone(),
+                    client_id,
+                    reply_to: *reply_to,
+                    mentions: mentions.clone(),
+                    mentions_room: *mentions_room,
+                })),
+                change => match Self::target(log, &mut targets, a.room, change) {
+                    Err(e) => Err(e),
+                    Ok(target) => judge(target, a.author, change, client_id),
+                },
+            };
+            let kind = match kind {
+                Ok(Some(kind)) => kind,
+                Ok(None) => {
+                    outcomes.push(Outcome::Unchanged);
+                    continue;
+                }
+                Err(e) => {
+                    outcomes.push(Outcome::Failed(e));
+                    continue;
+                }
+            };
             let seq = match self.next_seq(a.room) {
                 Ok(s) => s,
                 Err(e) => {
@@ -257,11 +332,7 @@ impl Worker {
             let event = EventRecord {
                 id: EventId::generate(),
                 at: now,
-                kind: EventKind::Message {
-                    author: a.author,
-                    body: a.body.clone(),
-                    client_id: a.client_id.as_ref().map(|c| c.as_str().to_string()),
-                },
+                kind,
             };
             batch.push(
                 a.room,
@@ -269,9 +340,44 @@ impl Worker {
                 &event,
                 a.client_id.as_ref().map(|c| (a.author, c.as_str())),
             );
+            if let Some(target_seq) = event.kind.target() {
+                if let Some(t) = targets.get_mut(&(a.room, target_seq)) {
+                    let was_deleted = t.state.deleted;
+                    t.state.apply(seq, &event);
+                    batch.put_state(a.room, target_seq, &t.state);
+                    if t.state.deleted && !was_deleted {
+                        redact(log, &made, &mut batch, a.room, target_seq, t);
+                    }
+                }
+            }
+            made.insert((a.room, seq), event.clone());
             outcomes.push(Outcome::New(seq, event));
         }
         (batch, outcomes)
+    }
+
+    /// The message a change aims at, read once per group.
+    fn target<'t>(
+        log: &RoomLog,
+        targets: &'t mut HashMap<(RoomId, Seq), Target>,
+        room: RoomId,
+        change: &Change,
+    ) -> Result<&'t Target, ApiError> {
+        let seq = match change {
+            Change::Message { .. } => return Err(ApiError::Internal),
+            Change::Edit { target, .. }
+            | Change::Delete { target, .. }
+            | Change::React { target, .. } => *target,
+        };
+        if let std::collections::hash_map::Entry::Vacant(slot) = targets.entry((room, seq)) {
+            let message = log
+                .event(room, seq)?
+                .filter(|e| matches!(e.kind, EventKind::Message { .. }))
+                .ok_or(ApiError::MessageNotFound)?;
+            let state = log.state(room, seq)?;
+            slot.insert(Target { message, state });
+        }
+        targets.get(&(room, seq)).ok_or(ApiError::Internal)
     }
 
     /// Writes the batch and flushes once. If that fails, nothing new is
@@ -340,7 +446,7 @@ impl Worker {
                 Outcome::Duplicate(seq, _) => {
                     self.rooms.get(a.room).is_none_or(|r| *seq > r.head())
                 }
-                Outcome::Failed(_) => false,
+                Outcome::Unchanged | Outcome::Failed(_) => false,
             };
             if undurable {
                 *o = Outcome::Failed(ApiError::StorageFailed);
@@ -448,21 +554,132 @@ impl Worker {
         }
     }
 
-    fn publish(&self, room: RoomId, seq: Seq, event: &EventRecord, author_name: &str) {
-        let EventKind::Message { author, .. } = &event.kind;
-        let message = MessageView::of(
-            room,
-            seq,
-            event,
-            AuthorView {
-                id: *author,
-                username: author_name,
-                deleted: false,
-            },
-        );
-        let frame = ServerFrame::Message { message };
+    /// Delivers a durable event to the room: a message as a `message`
+    /// frame (with the message it replies to, as it reads now), anything
+    /// else as an `event` frame.
+    fn publish(&self, room: RoomId, seq: Seq, event: &EventRecord, actor_name: &str) {
+        let actor = AuthorView {
+            id: event.kind.actor(),
+            username: actor_name,
+            deleted: false,
+        };
+        let frame = match MessageView::of(room, seq, event, actor) {
+            Some(message) => {
+                let reply = match &event.kind {
+                    EventKind::Message {
+                        reply_to: Some(to), ..
+                    } => self
+                        .store
+                        .log()
+                        .and_then(|log| views::reply(&log, &self.directory, room, *to))
+                        .ok()
+                        .flatten(),
+                    _ => None,
+                };
+                ServerFrame::Message {
+                    message: message.with_reply(reply),
+                }
+            }
+            None => {
+                let actor = AuthorView {
+                    id: event.kind.actor(),
+                    username: actor_name,
+                    deleted: false,
+                };
+                match EventView::of(room, seq, event, actor) {
+                    Some(event) => ServerFrame::Event { event },
+                    None => return,
+                }
+            }
+        };
         let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);
+    }
+}
+
+/// Decides what a change to `target` makes: the event to append, nothing
+/// (`None`: already so), or why it may not.
+fn judge(
+    target: &Target,
+    by: UserId,
+    change: &Change,
+    client_id: Option<String>,
+) -> Result<Option<EventKind>, ApiError> {
+    let author = target.message.kind.actor();
+    let state = &target.state;
+    Ok(Some(match change {
+        Change::Message { .. } => return Err(ApiError::Internal),
+        Change::Edit { target, body } => {
+            if author != by {
+                return Err(ApiError::NotTheAuthor);
+            }
+            if state.deleted {
+                return Err(ApiError::MessageDeleted);
+            }
+            EventKind::Edit {
+                target: *target,
+                by,
+                body: body.clone(),
+                client_id,
+            }
+        }
+        Change::Delete { target, moderator } => {
+            if state.deleted {
+                return Ok(None);
+            }
+            if author != by && !moderator {
+                return Err(ApiError::Forbidden);
+            }
+            EventKind::Delete {
+                target: *target,
+                by,
+                client_id,
+            }
+        }
+        Change::React { target, emoji, on } => {
+            if state.deleted {
+                return Err(ApiError::MessageDeleted);
+            }
+            if state.reacted(by, emoji) == *on {
+                return Ok(None);
+            }
+            let new_emoji = !state.reactions.iter().any(|(e, _)| e == emoji);
+            if *on && new_emoji && state.reactions.len() >= MAX_REACTIONS {
+                return Err(ApiError::TooManyReactions);
+            }
+            EventKind::Reaction {
+                target: *target,
+                by,
+                emoji: emoji.clone(),
+                on: *on,
+                client_id,
+            }
+        }
+    }))
+}
+
+/// A deletion is a redaction: the message and each of its edits lose their
+/// text in the same batch that records the deletion.
+fn redact(
+    log: &RoomLog,
+    made: &HashMap<(RoomId, Seq), EventRecord>,
+    batch: &mut AppendBatch,
+    room: RoomId,
+    seq: Seq,
+    target: &Target,
+) {
+    let mut blank = target.message.clone();
+    blank.kind = blank.kind.redacted();
+    batch.redact(room, seq, &blank);
+    for edit in &target.state.edits {
+        let stored = match made.get(&(room, *edit)) {
+            Some(e) => Some(e.clone()),
+            None => log.event(room, *edit).ok().flatten(),
+        };
+        if let Some(mut e) = stored {
+            e.kind = e.kind.redacted();
+            batch.redact(room, *edit, &e);
+        }
     }
 }
 
@@ -528,41 +745,45 @@ fn reply(to: Reply, room: RoomId, client_id: Option<&str>, outcome: Outcome) {
     match to {
         Reply::Request(tx) => {
             let _ = tx.send(match outcome {
-                Outcome::New(seq, event) => Ok(Committed {
+                Outcome::New(seq, event) => Ok(Some(Committed {
                     room,
                     seq,
                     event,
                     duplicate: false,
-                }),
-                Outcome::Duplicate(seq, event) => Ok(Committed {
+                })),
+                Outcome::Duplicate(seq, event) => Ok(Some(Committed {
                     room,
                     seq,
                     event,
                     duplicate: true,
-                }),
+                })),
+                Outcome::Unchanged => Ok(None),
                 Outcome::Failed(e) => Err(e),
             });
         }
         Reply::Socket(outbox) => {
-            let cid = client_id.unwrap_or_default();
-            let value = match &outcome {
-                Outcome::New(seq, event) | Outcome::Duplicate(seq, event) => ServerFrame::Ack {
-                    client_id: cid,
-                    room,
-                    seq: *seq,
-                    id: event.id,
-                },
+            let client_id = client_id.unwrap_or_default();
+            let (seq, id) = match &outcome {
+                Outcome::New(seq, event) | Outcome::Duplicate(seq, event) => {
+                    (Some(*seq), Some(event.id))
+                }
+                Outcome::Unchanged => (None, None),
                 Outcome::Failed(e) => {
                     let message = e.to_string();
                     outbox.send(&ServerFrame::Error {
                         code: e.code(),
                         message: &message,
-                        client_id: Some(cid),
+                        client_id: Some(client_id),
                     });
                     return;
                 }
             };
-            outbox.send(&value);
+            outbox.send(&ServerFrame::Ack {
+                client_id,
+                room,
+                seq,
+                id,
+            });
         }
     }
 }

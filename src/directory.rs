@@ -55,8 +55,19 @@ impl Directory {
     }
 }
 
+/// Shown for what the operator did from the admin CLI (no account).
+pub const OPERATOR_USERNAME: &str = "server administrator";
+
 /// Builds the author view for `id` from a looked-up summary.
 pub fn author_view(id: UserId, summary: Option<&UserSummary>) -> AuthorView<'_> {
+    if id == UserId::NIL {
+        // The operator, acting from the admin CLI.
+        return AuthorView {
+            id,
+            username: OPERATOR_USERNAME,
+            deleted: false,
+        };
+    }
     match summary {
         Some(s) if !s.deleted => AuthorView {
             id,

@@ -35,6 +35,18 @@ pub enum ApiError {
     NotAnAdmin,
     #[error("No such message.")]
     MessageNotFound,
+    #[error("Only the author may edit a message.")]
+    NotTheAuthor,
+    #[error("That message was deleted.")]
+    MessageDeleted,
+    #[error("You may not do that here.")]
+    Forbidden,
+    #[error("A reaction is one emoji of at most 32 bytes.")]
+    InvalidEmoji,
+    #[error("A message can carry at most 20 different reactions.")]
+    TooManyReactions,
+    #[error("reply_to must be the seq of a message in the same room.")]
+    InvalidReply,
     #[error("No such room.")]
     RoomNotFound,
     #[error("No such user.")]
@@ -105,6 +117,12 @@ impl ApiError {
             InvalidInvite => "invalid_invite",
             NotAnAdmin => "not_an_admin",
             MessageNotFound => "message_not_found",
+            NotTheAuthor => "not_the_author",
+            MessageDeleted => "message_deleted",
+            Forbidden => "forbidden",
+            InvalidEmoji => "invalid_emoji",
+            TooManyReactions => "too_many_reactions",
+            InvalidReply => "invalid_reply",
             RoomNotFound => "room_not_found",
             UserNotFound => "user_not_found",
             InvalidRoomName => "invalid_room_name",

@@ -54,6 +54,7 @@ pub mod state;
 pub mod storage;
 pub mod tls;
 pub mod validate;
+pub mod views;
 pub mod wire;
 pub mod ws;
 

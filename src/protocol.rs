@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::msgpack_from_slice;
 use crate::error::ApiError;
 use crate::ids::{EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
-use crate::storage::records::{EventKind, EventRecord};
+use crate::storage::records::{EventKind, EventRecord, MessageState};
 
 /// A frame from a client.
 #[derive(Debug, Deserialize)]
@@ -24,6 +24,27 @@ pub enum ClientFrame {
         room: String,
         client_id: String,
         body: String,
+        /// The seq of the message this one answers.
+        #[serde(default)]
+        reply_to: Option<u64>,
+    },
+    Edit {
+        room: String,
+        target: u64,
+        body: String,
+        client_id: String,
+    },
+    Delete {
+        room: String,
+        target: u64,
+        client_id: String,
+    },
+    React {
+        room: String,
+        target: u64,
+        emoji: String,
+        on: bool,
+        client_id: String,
     },
     Ping,
 }
@@ -39,7 +60,7 @@ struct Probe {
 }
 
 /// The `type`s a client may send.
-const CLIENT_TYPES: [&str; 3] = ["hello", "send", "ping"];
+const CLIENT_TYPES: [&str; 6] = ["hello", "send", "edit", "delete", "react", "ping"];
 
 /// Why a client frame was not understood.
 #[derive(Debug)]
@@ -90,11 +111,17 @@ pub enum ServerFrame<'a> {
     Message {
         message: MessageView<'a>,
     },
+    /// An edit, deletion or reaction, in the room's seq order.
+    Event {
+        event: EventView<'a>,
+    },
+    /// The client's frame is durable as event `seq` (`id`); both are null
+    /// when it changed nothing (a repeated deletion or reaction).
     Ack {
         client_id: &'a str,
         room: RoomId,
-        seq: Seq,
-        id: EventId,
+        seq: Option<Seq>,
+        id: Option<EventId>,
     },
     Error {
         code: &'a str,
@@ -196,27 +223,80 @@ pub struct AuthorView<'a> {
 /// Shown in place of the name of an account that was deleted.
 pub const DELETED_USERNAME: &str = "deleted user";
 
+/// A message as clients see it: as stored, with what later events made of
+/// it where the view says so ([`MessageView::with_state`]).
 #[derive(Debug, Serialize)]
 pub struct MessageView<'a> {
     pub id: EventId,
     pub room: RoomId,
     pub seq: Seq,
     pub author: AuthorView<'a>,
+    /// The latest text; empty once deleted.
     pub body: &'a str,
     pub client_id: Option<&'a str>,
     pub created_at: SerdeRfc3339,
-    /// Removed by an administrator: the body is empty, the seq stays.
+    /// When it was last edited, or null.
+    pub edited_at: Option<SerdeRfc3339>,
+    /// Deleted: the body is empty, the seq stays.
+    pub deleted: bool,
+    /// In the order each emoji first appeared.
+    pub reactions: Vec<ReactionView<'a>>,
+    pub reply_to: Option<ReplyView>,
+    /// Users this message mentions (resolved when it was sent).
+    pub mentions: &'a [UserId],
+    /// It says `@room`, from someone allowed to: every member is mentioned.
+    pub mentions_room: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReactionView<'a> {
+    pub emoji: &'a str,
+    pub count: usize,
+    /// Whether the user reading this reacted so.
+    pub me: bool,
+}
+
+/// The message a reply answers, as it reads now.
+#[derive(Debug, Serialize)]
+pub struct ReplyView {
+    pub seq: Seq,
+    pub author: ReplyAuthor,
+    /// At most [`EXCERPT_CHARS`] characters of its current body.
+    pub excerpt: String,
+}
+
+/// The author of a replied-to message (an [`AuthorView`] that owns its name).
+#[derive(Debug, Serialize)]
+pub struct ReplyAuthor {
+    pub id: UserId,
+    pub username: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
 }
 
+/// How much of a replied-to message a reply quotes.
+pub const EXCERPT_CHARS: usize = 100;
+
 impl<'a> MessageView<'a> {
-    /// The view of a stored message event; `author_name` resolves the author.
-    pub fn of(room: RoomId, seq: Seq, event: &'a EventRecord, author: AuthorView<'a>) -> Self {
+    /// A stored message as it was sent (the log as it happened: a deletion
+    /// has blanked its body). `None` if the event is not a message.
+    pub fn of(
+        room: RoomId,
+        seq: Seq,
+        event: &'a EventRecord,
+        author: AuthorView<'a>,
+    ) -> Option<Self> {
         let EventKind::Message {
-            body, client_id, ..
-        } = &event.kind;
-        MessageView {
+            body,
+            client_id,
+            mentions,
+            mentions_room,
+            ..
+        } = &event.kind
+        else {
+            return None;
+        };
+        Some(MessageView {
             id: event.id,
             room,
             seq,
@@ -224,8 +304,112 @@ impl<'a> MessageView<'a> {
             body,
             client_id: client_id.as_deref(),
             created_at: SerdeRfc3339(event.at),
+            edited_at: None,
             deleted: body.is_empty(),
+            reactions: Vec::new(),
+            reply_to: None,
+            mentions,
+            mentions_room: *mentions_room,
+        })
+    }
+
+    /// The message as it is now, for `viewer`: latest body, edit time,
+    /// deletion, reactions.
+    pub fn with_state(mut self, state: &'a MessageState, viewer: UserId) -> Self {
+        if let Some(body) = &state.body {
+            self.body = body;
         }
+        self.edited_at = state.edited_at.map(SerdeRfc3339);
+        if state.deleted {
+            self.deleted = true;
+            self.body = "";
+            self.mentions = &[];
+            self.mentions_room = false;
+        }
+        self.reactions = state
+            .reactions
+            .iter()
+            .map(|(emoji, by)| ReactionView {
+                emoji,
+                count: by.len(),
+                me: by.contains(&viewer),
+            })
+            .collect();
+        self
+    }
+
+    pub fn with_reply(mut self, reply: Option<ReplyView>) -> Self {
+        self.reply_to = reply;
+        self
+    }
+}
+
+/// One event of a room's log as clients see it: `message` (new messages
+/// arrive as `message` frames instead), `edit`, `delete` or `reaction`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventView<'a> {
+    Message(MessageView<'a>),
+    Edit {
+        room: RoomId,
+        seq: Seq,
+        target: Seq,
+        body: &'a str,
+        by: AuthorView<'a>,
+        at: SerdeRfc3339,
+    },
+    Delete {
+        room: RoomId,
+        seq: Seq,
+        target: Seq,
+        by: AuthorView<'a>,
+        at: SerdeRfc3339,
+    },
+    Reaction {
+        room: RoomId,
+        seq: Seq,
+        target: Seq,
+        emoji: &'a str,
+        by: AuthorView<'a>,
+        on: bool,
+        at: SerdeRfc3339,
+    },
+}
+
+impl<'a> EventView<'a> {
+    /// An edit, deletion or reaction as stored; `by` is its actor. For a
+    /// message use [`MessageView::of`].
+    pub fn of(room: RoomId, seq: Seq, event: &'a EventRecord, by: AuthorView<'a>) -> Option<Self> {
+        let at = SerdeRfc3339(event.at);
+        Some(match &event.kind {
+            EventKind::Message { .. } => return None,
+            EventKind::Edit { target, body, .. } => EventView::Edit {
+                room,
+                seq,
+                target: *target,
+                body,
+                by,
+                at,
+            },
+            EventKind::Delete { target, .. } => EventView::Delete {
+                room,
+                seq,
+                target: *target,
+                by,
+                at,
+            },
+            EventKind::Reaction {
+                target, emoji, on, ..
+            } => EventView::Reaction {
+                room,
+                seq,
+                target: *target,
+                emoji,
+                by,
+                on: *on,
+                at,
+            },
+        })
     }
 }
 
@@ -370,7 +554,7 @@ mod proptests {
             let packed = rmp_serde::to_vec_named(&frame).expect("msgpack");
             for (format, bytes) in [(Format::Json, text), (Format::Msgpack, packed)] {
                 match ClientFrame::decode(format, &bytes) {
-                    Ok(ClientFrame::Send { .. } | ClientFrame::Hello { .. } | ClientFrame::Ping) => {}
+                    Ok(_) => {}
                     Err(e) => {
                         prop_assert!(!e.error.code().is_empty() && !e.error.to_string().is_empty());
                     }

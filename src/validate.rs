@@ -68,6 +68,15 @@ pub fn body(body: &str) -> Result<(), ApiError> {
     ok.then_some(()).ok_or(ApiError::InvalidBody)
 }
 
+/// The most bytes a reaction may take.
+pub const EMOJI_MAX_BYTES: usize = 32;
+
+/// One emoji (with its skin tone or other variation), at most 32 bytes.
+pub fn emoji(emoji: &str) -> Result<(), ApiError> {
+    let ok = emoji.len() <= EMOJI_MAX_BYTES && emojis::get(emoji).is_some();
+    ok.then_some(()).ok_or(ApiError::InvalidEmoji)
+}
+
 /// 1 to 64 characters, no control codes: the only way to make a [`ClientId`].
 pub fn client_id(id: String) -> Result<ClientId, ApiError> {
     let ok = (1..=CLIENT_ID_MAX).contains(&id.chars().count()) && !id.chars().any(char::is_control);

@@ -1,38 +1,50 @@
-//! Messages: send, read history, and the administrator's removal.
+//! Messages and what happens to them: send (with replies and mentions),
+//! edit, delete, react, and reading history and the raw event log.
+//!
+//! Each change is judged finally by the committer, the log's one writer
+//! (is the message still there, is it yours): the checks here are those
+//! that need no log order.
 
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
 use super::{member_room, Actor};
-use crate::commit::{Append, Committed, Reply};
+use crate::commit::{Append, Change, Committed, Reply};
 use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{RoomId, Seq, UserId};
+use crate::rooms::Room;
 use crate::state::AppState;
-use crate::storage::records::EventRecord;
+use crate::storage::records::{EventKind, EventRecord};
 use crate::validate;
+use crate::views::Current;
 
 /// A message to send, as a client gave it.
 pub struct Send<'a> {
     pub room: &'a str,
     pub body: String,
     pub client_id: Option<String>,
+    /// The seq of the message this one answers.
+    pub reply_to: Option<u64>,
 }
 
-/// Where a send's outcome goes.
+/// Where a change's outcome goes.
 pub enum Via {
     /// The sender's socket gets an `ack` (or `error`) frame once the
-    /// message is durable; the socket's reader goes on meanwhile.
+    /// change is durable; the socket's reader goes on meanwhile.
     Socket(Arc<Outbox>),
-    /// The caller waits for the stored message.
+    /// The caller waits for the stored event.
     Wait,
 }
 
-/// What became of a send.
+/// What became of a change.
 pub enum Sent {
     /// Stored (or, for a repeated `client_id`, found stored) and durable.
     Stored(Committed),
+    /// Nothing to store: it was already so (a repeated deletion or
+    /// reaction).
+    Unchanged,
     /// Queued to the committer; the ack goes to the socket.
     Queued,
 }
@@ -49,17 +61,131 @@ pub async fn send(
     let client_id = msg.client_id.map(validate::client_id).transpose()?;
     let room = member_room(state, msg.room, author)?;
     validate::body(&msg.body)?;
-    if let Some(c) = &client_id {
-        if let Some((seq, event)) = room.durable_duplicate(&state.store, author, c.as_str())? {
-            return Ok(Sent::Stored(Committed {
+    if let Some(sent) = stored_retry(state, &room, author, client_id.as_ref())? {
+        return Ok(sent);
+    }
+    let reply_to = match msg.reply_to {
+        None => None,
+        Some(seq) => Some(replied(state, &room, Seq(seq))?),
+    };
+    let (mentions, mentions_room) = mentions(state, &room, author, &msg.body);
+    let change = Change::Message {
+        body: msg.body,
+        reply_to,
+        mentions,
+        mentions_room,
+    };
+    submit(state, &room, author, client_id, change, via).await
+}
+
+/// A change to one message, as a client gave it.
+pub struct Edit<'a> {
+    pub room: &'a str,
+    pub target: u64,
+    pub client_id: Option<String>,
+    pub what: EditKind,
+}
+
+pub enum EditKind {
+    /// A new body (the author only).
+    Body(String),
+    /// A redaction (the author, or an administrator).
+    Delete,
+    /// A reaction put on or taken back.
+    React { emoji: String, on: bool },
+}
+
+/// Edits, deletes or reacts to a message. Edits, deletions and reactions
+/// spend the same rate budget as sends.
+pub async fn change(
+    state: &AppState,
+    by: UserId,
+    edit: Edit<'_>,
+    via: Via,
+) -> Result<Sent, ApiError> {
+    let client_id = edit.client_id.map(validate::client_id).transpose()?;
+    let admin = Actor::User(by).require_admin(state).is_ok();
+    let room = match edit.what {
+        // Administrators moderate every (public) room without joining it.
+        EditKind::Delete if admin => state.rooms.find(edit.room).ok_or(ApiError::RoomNotFound)?,
+        _ => member_room(state, edit.room, by)?,
+    };
+    let target = Seq(edit.target);
+    let change = match edit.what {
+        EditKind::Body(body) => {
+            validate::body(&body)?;
+            Change::Edit { target, body }
+        }
+        EditKind::Delete => Change::Delete {
+            target,
+            moderator: admin,
+        },
+        EditKind::React { emoji, on } => {
+            validate::emoji(&emoji)?;
+            Change::React { target, emoji, on }
+        }
+    };
+    if target == Seq::ZERO || target > room.head() {
+        return Err(ApiError::MessageNotFound);
+    }
+    if let Some(sent) = stored_retry(state, &room, by, client_id.as_ref())? {
+        return Ok(sent);
+    }
+    submit(state, &room, by, client_id, change, via).await
+}
+
+/// The operator deletes a message (the admin CLI), as an administrator would.
+pub async fn delete_as_operator(
+    state: &AppState,
+    room: RoomId,
+    target: Seq,
+) -> Result<(), ApiError> {
+    let r = state.rooms.get(room).ok_or(ApiError::RoomNotFound)?;
+    if target == Seq::ZERO || target > r.head() {
+        return Err(ApiError::MessageNotFound);
+    }
+    // No account acts: the event names the operator as the nil user.
+    let change = Change::Delete {
+        target,
+        moderator: true,
+    };
+    submit(state, &r, UserId::NIL, None, change, Via::Wait)
+        .await
+        .map(drop)
+}
+
+/// A retry of a change already stored and durable, answered without the
+/// committer or the rate budget.
+fn stored_retry(
+    state: &AppState,
+    room: &Room,
+    by: UserId,
+    client_id: Option<&crate::ids::ClientId>,
+) -> Result<Option<Sent>, ApiError> {
+    let Some(c) = client_id else {
+        return Ok(None);
+    };
+    Ok(room
+        .durable_duplicate(&state.store, by, c.as_str())?
+        .map(|(seq, event)| {
+            Sent::Stored(Committed {
                 room: room.record.id,
                 seq,
                 event,
                 duplicate: true,
-            }));
-        }
-    }
-    state.limits.send.check(&author)?;
+            })
+        }))
+}
+
+async fn submit(
+    state: &AppState,
+    room: &Room,
+    by: UserId,
+    client_id: Option<crate::ids::ClientId>,
+    change: Change,
+    via: Via,
+) -> Result<Sent, ApiError> {
+    state.limits.send.check(&by)?;
     let (reply, waiting) = match via {
         Via::Socket(outbox) => (Reply::Socket(outbox), None),
         Via::Wait => {
@@ -71,21 +197,83 @@ pub async fn send(
         .committer
         .submit(Append {
             room: room.record.id,
-            author,
-            body: msg.body,
+            author: by,
             client_id,
+            change,
             reply,
         })
         .await?;
-    match waiting {
-        None => Ok(Sent::Queued),
-        Some(rx) => Ok(Sent::Stored(rx.await.map_err(|_| ApiError::ShuttingDown)??)),
+    let Some(rx) = waiting else {
+        return Ok(Sent::Queued);
+    };
+    match rx.await.map_err(|_| ApiError::ShuttingDown)?? {
+        Some(c) => Ok(Sent::Stored(c)),
+        None => Ok(Sent::Unchanged),
     }
+}
+
+/// `reply_to` must name a message (not an edit or reaction) in this room.
+fn replied(state: &AppState, room: &Room, seq: Seq) -> Result<Seq, ApiError> {
+    if seq == Seq::ZERO || seq > room.head() {
+        return Err(ApiError::InvalidReply);
+    }
+    match state.store.log()?.event(room.record.id, seq)? {
+        Some(EventRecord {
+            kind: EventKind::Message { .. },
+            ..
+        }) => Ok(seq),
+        _ => Err(ApiError::InvalidReply),
+    }
+}
+
+/// The members a body names with `@username` (ignoring case, on word
+/// boundaries), and whether it says `@room` with the right to (the room's
+/// creator or an administrator; from anyone else it is plain text).
+fn mentions(state: &AppState, room: &Room, author: UserId, body: &str) -> (Vec<UserId>, bool) {
+    let mut found = Vec::new();
+    let mut everyone = false;
+    for name in mention_names(body) {
+        if name.eq_ignore_ascii_case("room") {
+            everyone |= room.record.created_by == author
+                || Actor::User(author).require_admin(state).is_ok();
+            continue;
+        }
+        let Ok(Some(user)) = state.store.user_by_login(name) else {
+            continue;
+        };
+        // By username only: `@` followed by an email is not a mention.
+        if user.deleted || !user.username.eq_ignore_ascii_case(name) || !room.is_member(user.id) {
+            continue;
+        }
+        if !found.contains(&user.id) {
+            found.push(user.id);
+        }
+    }
+    (found, everyone)
+}
+
+/// Every `@name` in a body: after the start or a character that cannot be
+/// part of a name, and up to the first that cannot.
+fn mention_names(body: &str) -> impl Iterator<Item = &str> {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    body.match_indices('@').filter_map(move |(at, _)| {
+        let before = body[..at].chars().next_back();
+        if before.is_some_and(|c| name_char(c) || c == '@') {
+            return None;
+        }
+        let rest = &body[at + 1..];
+        let end = rest.find(|c: char| !name_char(c)).unwrap_or(rest.len());
+        // A name does not end in `.` or `-` ("thanks @bob." names bob).
+        let name = rest[..end].trim_end_matches(['.', '-']);
+        (!name.is_empty()).then_some(name)
+    })
 }
 
 /// Default and largest page of history.
 pub const PAGE_DEFAULT: usize = 50;
 pub const PAGE_MAX: usize = 200;
+/// Largest page of the raw event log.
+pub const EVENTS_MAX: usize = 500;
 
 /// Which part of a room's history to read.
 #[derive(Debug, Clone, Copy)]
@@ -98,44 +286,109 @@ pub enum Page {
     After(Seq, usize),
 }
 
-/// A page of a room's history, oldest first, for a member.
+/// A page of a room's messages (only messages, each as it is now), oldest
+/// first, for a member.
 pub fn history(
     state: &AppState,
     reader: UserId,
     room_id: &str,
     page: Page,
-) -> Result<(RoomId, Vec<(Seq, EventRecord)>), ApiError> {
+) -> Result<(RoomId, Vec<Current>), ApiError> {
     let room = member_room(state, room_id, reader)?;
     let head = room.head();
     let log = state.store.log()?;
     let rid = room.record.id;
-    let events = match page {
-        Page::Before(b, limit) => {
-            log.range_newest(rid, Seq(1), Seq(b.0.saturating_sub(1).min(head.0)), limit)?
-        }
-        Page::After(a, limit) => log.range(rid, Seq(a.0.saturating_add(1)), head, limit)?,
-        Page::Newest(limit) => log.range_newest(rid, Seq(1), head, limit)?,
+    let (limit, newest, from, to) = match page {
+        Page::Before(b, limit) => (limit, true, Seq(1), Seq(b.0.saturating_sub(1).min(head.0))),
+        Page::After(a, limit) => (limit, false, Seq(a.0.saturating_add(1)), head),
+        Page::Newest(limit) => (limit, true, Seq(1), head),
     };
-    Ok((rid, events))
+    let events = if newest {
+        log.messages_newest(rid, from, to, limit)?
+    } else {
+        log.messages(rid, from, to, limit)?
+    };
+    let mut out = Vec::with_capacity(events.len());
+    for (seq, event) in events {
+        let state = log.state(rid, seq)?;
+        out.push(Current { seq, event, state });
+    }
+    Ok((rid, out))
 }
 
-/// Replaces a message with a tombstone: history shows it deleted, its seq
-/// stays so nobody's resume skips or repeats.
-pub async fn remove(
+/// The raw log of a room after `after`: every event as it happened (a
+/// deletion has blanked the text of the message and its edits).
+pub fn events(
     state: &AppState,
-    actor: Actor,
-    room_id: RoomId,
+    reader: UserId,
+    room_id: &str,
+    after: Seq,
+    limit: usize,
+) -> Result<(RoomId, Vec<(Seq, EventRecord)>), ApiError> {
+    let room = member_room(state, room_id, reader)?;
+    let log = state.store.log()?;
+    let events = log.range(room.record.id, after.next(), room.head(), limit)?;
+    Ok((room.record.id, events))
+}
+
+/// One message now, for a member (the answer to an edit over REST).
+pub fn current(
+    state: &AppState,
+    reader: UserId,
+    room_id: &str,
     seq: Seq,
-) -> Result<(), ApiError> {
-    actor.require_admin(state)?;
-    let room = state.rooms.get(room_id).ok_or(ApiError::RoomNotFound)?;
-    if seq == Seq::ZERO || seq > room.head() {
-        return Err(ApiError::MessageNotFound);
+) -> Result<(RoomId, Current), ApiError> {
+    let room = member_room(state, room_id, reader)?;
+    let log = state.store.log()?;
+    let rid = room.record.id;
+    match log.event(rid, seq)? {
+        Some(
+            event @ EventRecord {
+                kind: EventKind::Message { .. },
+                ..
+            },
+        ) if seq <= room.head() => {
+            let state = log.state(rid, seq)?;
+            Ok((rid, Current { seq, event, state }))
+        }
+        _ => Err(ApiError::MessageNotFound),
     }
-    if !state.store.log()?.tombstone(room_id, seq)? {
+}
+
+/// A message's versions, the original first (empty texts once deleted).
+pub fn edits(
+    state: &AppState,
+    reader: UserId,
+    room_id: &str,
+    seq: Seq,
+) -> Result<Vec<(String, crate::ids::Millis)>, ApiError> {
+    let (rid, current) = self::current(state, reader, room_id, seq)?;
+    let log = state.store.log()?;
+    let EventKind::Message { body, .. } = &current.event.kind else {
         return Err(ApiError::MessageNotFound);
+    };
+    let mut out = vec![(body.clone(), current.event.at)];
+    for at in &current.state.edits {
+        if let Some(EventRecord {
+            at: when,
+            kind: EventKind::Edit { body, .. },
+            ..
+        }) = log.event(rid, *at)?
+        {
+            out.push((body, when));
+        }
     }
-    state.store.flush_async().await?;
-    tracing::info!(room = %room_id, seq = seq.0, ?actor, "Message deleted.");
-    Ok(())
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mention_names;
+
+    #[test]
+    fn mentions_are_found_on_word_boundaries() {
+        let names: Vec<_> =
+            mention_names("hi @bob, @Carol. mail x@y.org @@dan @room @eve-").collect();
+        assert_eq!(names, ["bob", "Carol", "room", "eve"]);
+    }
 }

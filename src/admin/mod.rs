@@ -381,10 +381,11 @@ async fn room_delete(state: &AppState, key: &str) -> Result<Reply> {
     ))
 }
 
-/// Replaces a message with a tombstone (see [`messages::remove`]).
+/// Deletes a message as the operator: an event in the room's log, so every
+/// open socket sees it go (see [`messages::delete_as_operator`]).
 async fn message_delete(state: &AppState, key: &str, seq: u64) -> Result<Reply> {
     let r = find_room(state, key)?;
-    match messages::remove(state, Actor::Operator, r.record.id, Seq(seq)).await {
+    match messages::delete_as_operator(state, r.record.id, Seq(seq)).await {
         Ok(()) => done(format!("Message {seq} of {:?} is deleted.", r.record.name)),
         Err(ApiError::MessageNotFound) => Err(AdminError::NoSuchMessage {
             room: r.record.name.clone(),

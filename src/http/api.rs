@@ -9,14 +9,15 @@ use serde_json::json;
 
 use super::request::{empty_response, json_response, session_cookie, Body, Ctx};
 use crate::actions::accounts::{self, NewAccount};
-use crate::actions::messages::{self, Page, Sent, Via, PAGE_DEFAULT, PAGE_MAX};
+use crate::actions::messages::{
+    self, Edit, EditKind, Page, Sent, Via, EVENTS_MAX, PAGE_DEFAULT, PAGE_MAX,
+};
 use crate::actions::{member_room, rooms, Actor};
-use crate::directory::author_view;
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
-use crate::protocol::{MessageView, UserView};
+use crate::protocol::{EventView, MessageView, UserView};
 use crate::state::AppState;
-use crate::storage::records::{EventKind, EventRecord};
+use crate::views::{self, Authors};
 
 type Handled = Result<Response<Body>, ApiError>;
 
@@ -187,29 +188,8 @@ pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
 pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
     let me = ctx.identity()?;
     let state = &ctx.state;
-    let limit = match ctx.query("limit") {
-        None => PAGE_DEFAULT,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::InvalidRequest(format!(
-                    "limit must be a whole number from 1 to {PAGE_MAX}."
-                )))
-            }
-        },
-    };
-    let seq_param = |key: &str| -> Result<Option<Seq>, ApiError> {
-        ctx.query(key)
-            .map(|s| {
-                s.parse::<u64>().map(Seq).map_err(|_| {
-                    ApiError::InvalidRequest(format!(
-                        "{key} must be a message seq (a whole number)."
-                    ))
-                })
-            })
-            .transpose()
-    };
-    let page = match (seq_param("before")?, seq_param("after")?) {
+    let limit = limit_param(&ctx, PAGE_DEFAULT, PAGE_MAX)?;
+    let page = match (seq_param(&ctx, "before")?, seq_param(&ctx, "after")?) {
         (Some(_), Some(_)) => {
             return Err(ApiError::InvalidRequest(
                 "Give before or after, not both.".into(),
@@ -219,23 +199,12 @@ pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
         (None, Some(a)) => Page::After(a, limit),
         (None, None) => Page::Newest(limit),
     };
-    let (rid, events) = messages::history(state, me.user, room_id, page)?;
+    let (rid, page) = messages::history(state, me.user, room_id, page)?;
     // Serialized straight from views of the stored events: going through
     // serde_json::Value cost more than reading the page from storage.
-    let authors: Vec<_> = events
-        .iter()
-        .map(|(_, e)| {
-            let author = author_of(e);
-            (author, state.directory.get(author))
-        })
-        .collect();
-    let messages: Vec<MessageView<'_>> = events
-        .iter()
-        .zip(&authors)
-        .map(|((seq, e), (id, summary))| {
-            MessageView::of(rid, *seq, e, author_view(*id, summary.as_deref()))
-        })
-        .collect();
+    let log = state.store.log()?;
+    let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
+    let messages = views::current_messages(&log, &state.directory, &authors, rid, &page, me.user);
     #[derive(Serialize)]
     struct MessagesPage<'a> {
         messages: Vec<MessageView<'a>>,
@@ -243,11 +212,56 @@ pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
     Ok(json_response(StatusCode::OK, &MessagesPage { messages }))
 }
 
+/// `GET /api/v1/rooms/{id}/events?after=SEQ&limit=N`: the log as it
+/// happened.
+pub async fn list_events(ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let state = &ctx.state;
+    let limit = limit_param(&ctx, EVENTS_MAX, EVENTS_MAX)?;
+    let after = seq_param(&ctx, "after")?.unwrap_or(Seq::ZERO);
+    let (rid, events) = messages::events(state, me.user, room_id, after, limit)?;
+    let log = state.store.log()?;
+    let authors = Authors::of(&state.directory, events.iter().map(|(_, e)| e.kind.actor()));
+    let events: Vec<EventView<'_>> = events
+        .iter()
+        .filter_map(|(seq, e)| views::logged_event(&log, &state.directory, &authors, rid, *seq, e))
+        .collect();
+    #[derive(Serialize)]
+    struct EventsPage<'a> {
+        events: Vec<EventView<'a>>,
+    }
+    Ok(json_response(StatusCode::OK, &EventsPage { events }))
+}
+
+fn limit_param(ctx: &Ctx, default: usize, max: usize) -> Result<usize, ApiError> {
+    match ctx.query("limit") {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "limit must be a whole number from 1 to {max}."
+            ))),
+        },
+    }
+}
+
+fn seq_param(ctx: &Ctx, key: &str) -> Result<Option<Seq>, ApiError> {
+    ctx.query(key)
+        .map(|s| {
+            s.parse::<u64>().map(Seq).map_err(|_| {
+                ApiError::InvalidRequest(format!("{key} must be a message seq (a whole number)."))
+            })
+        })
+        .transpose()
+}
+
 #[derive(Deserialize)]
 struct PostMessageBody {
     body: String,
     #[serde(default)]
     client_id: Option<String>,
+    #[serde(default)]
+    reply_to: Option<u64>,
 }
 
 pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
@@ -260,6 +274,7 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
         room: room_id,
         body: body.body,
         client_id: body.client_id,
+        reply_to: body.reply_to,
     };
     let Sent::Stored(c) = messages::send(&ctx.state, me.user, send, Via::Wait).await? else {
         return Err(ApiError::Internal);
@@ -269,8 +284,116 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
     } else {
         StatusCode::CREATED
     };
-    let message = message_json(&ctx.state, c.room, c.seq, &c.event);
-    Ok(json_response(status, &json!({"message": message})))
+    render_message(&ctx.state, me.user, room_id, c.seq, status)
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    body: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// `PATCH /api/v1/rooms/{id}/messages/{seq}`: the author edits.
+pub async fn edit_message(mut ctx: Ctx, room_id: &str, seq: &str) -> Handled {
+    let me = ctx.identity()?;
+    member_room(&ctx.state, room_id, me.user)?;
+    let target = message_seq(seq)?;
+    let body: EditBody = ctx.json().await?;
+    let edit = Edit {
+        room: room_id,
+        target: target.0,
+        client_id: body.client_id,
+        what: EditKind::Body(body.body),
+    };
+    messages::change(&ctx.state, me.user, edit, Via::Wait).await?;
+    render_message(&ctx.state, me.user, room_id, target, StatusCode::OK)
+}
+
+/// `DELETE /api/v1/rooms/{id}/messages/{seq}`: the author or an
+/// administrator deletes; again is a no-op.
+pub async fn delete_message(ctx: Ctx, room_id: &str, seq: &str) -> Handled {
+    let me = ctx.identity()?;
+    let edit = Edit {
+        room: room_id,
+        target: message_seq(seq)?.0,
+        client_id: None,
+        what: EditKind::Delete,
+    };
+    messages::change(&ctx.state, me.user, edit, Via::Wait).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `PUT` / `DELETE /api/v1/rooms/{id}/messages/{seq}/reactions/{emoji}`.
+pub async fn react(ctx: Ctx, room_id: &str, seq: &str, emoji: &str, on: bool) -> Handled {
+    let me = ctx.identity()?;
+    let emoji = percent_decode(emoji).ok_or(ApiError::InvalidEmoji)?;
+    let edit = Edit {
+        room: room_id,
+        target: message_seq(seq)?.0,
+        client_id: None,
+        what: EditKind::React { emoji, on },
+    };
+    messages::change(&ctx.state, me.user, edit, Via::Wait).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `GET /api/v1/rooms/{id}/messages/{seq}/edits`: every version.
+pub async fn list_edits(ctx: Ctx, room_id: &str, seq: &str) -> Handled {
+    let me = ctx.identity()?;
+    let versions = messages::edits(&ctx.state, me.user, room_id, message_seq(seq)?)?;
+    let edits: Vec<_> = versions
+        .into_iter()
+        .map(|(body, at)| json!({"body": body, "at": at.to_rfc3339()}))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"edits": edits})))
+}
+
+/// A seq in a path: anything else is no message.
+fn message_seq(seq: &str) -> Result<Seq, ApiError> {
+    seq.parse::<u64>()
+        .map(Seq)
+        .map_err(|_| ApiError::MessageNotFound)
+}
+
+/// `%XX` escapes decoded (an emoji in a path arrives so); `None` if they
+/// do not make UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `{"message": MESSAGE}` as it is now, for the caller.
+fn render_message(
+    state: &AppState,
+    viewer: UserId,
+    room_id: &str,
+    seq: Seq,
+    status: StatusCode,
+) -> Handled {
+    let (rid, current) = messages::current(state, viewer, room_id, seq)?;
+    let log = state.store.log()?;
+    let page = [current];
+    let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
+    let mut views = views::current_messages(&log, &state.directory, &authors, rid, &page, viewer);
+    let message = views.pop().ok_or(ApiError::MessageNotFound)?;
+    #[derive(Serialize)]
+    struct One<'a> {
+        message: MessageView<'a>,
+    }
+    Ok(json_response(status, &One { message }))
 }
 
 /// `DELETE /api/v1/rooms/{id}`: an administrator removes a room.
@@ -283,16 +406,6 @@ pub async fn delete_room(ctx: Ctx, room_id: &str) -> Handled {
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-/// `DELETE /api/v1/rooms/{id}/messages/{seq}`: an administrator removes a
-/// message; it stays in the log as a tombstone.
-pub async fn delete_message(ctx: Ctx, room_id: &str, seq: &str) -> Handled {
-    let me = ctx.identity()?;
-    let room = room_id.parse().unwrap_or(RoomId::NIL);
-    let seq = seq.parse::<u64>().unwrap_or(0);
-    messages::remove(&ctx.state, Actor::User(me.user), room, Seq(seq)).await?;
-    Ok(empty_response(StatusCode::NO_CONTENT))
-}
-
 /// `POST /api/v1/users/{id}/disable` (or `/enable`): an administrator
 /// disables an account; its sessions and sockets end at once.
 pub async fn set_disabled(ctx: Ctx, user_id: &str, disabled: bool) -> Handled {
@@ -300,21 +413,4 @@ pub async fn set_disabled(ctx: Ctx, user_id: &str, disabled: bool) -> Handled {
     let user = user_id.parse().unwrap_or(UserId::NIL);
     accounts::set_disabled(&ctx.state, Actor::User(me.user), user, disabled).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
-}
-
-fn author_of(event: &EventRecord) -> UserId {
-    let EventKind::Message { author, .. } = &event.kind;
-    *author
-}
-
-fn message_json(
-    state: &AppState,
-    room: RoomId,
-    seq: Seq,
-    event: &EventRecord,
-) -> serde_json::Value {
-    let author = author_of(event);
-    let summary = state.directory.get(author);
-    let view = MessageView::of(room, seq, event, author_view(author, summary.as_deref()));
-    serde_json::to_value(view).expect("message views always serialize")
 }

@@ -26,6 +26,9 @@ enum Route {
     Members,
     Messages,
     Message,
+    Edits,
+    Reaction,
+    Events,
     UserDisable,
     UserEnable,
     Ws,
@@ -35,7 +38,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 18] = [
+const ROUTES: [(&str, Route); 21] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -48,6 +51,12 @@ const ROUTES: [(&str, Route); 18] = [
     ("/api/v1/rooms/{id}/members", Route::Members),
     ("/api/v1/rooms/{id}/messages", Route::Messages),
     ("/api/v1/rooms/{id}/messages/{seq}", Route::Message),
+    ("/api/v1/rooms/{id}/messages/{seq}/edits", Route::Edits),
+    (
+        "/api/v1/rooms/{id}/messages/{seq}/reactions/{emoji}",
+        Route::Reaction,
+    ),
+    ("/api/v1/rooms/{id}/events", Route::Events),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/ws", Route::Ws),
@@ -111,6 +120,7 @@ impl Router {
         let route = *found.value;
         let id = found.params.get("id").map(str::to_string);
         let seq = found.params.get("seq").map(str::to_string);
+        let emoji = found.params.get("emoji").map(str::to_string);
         let ctx = Ctx::new(req, peer, state.clone());
         let method = ctx.method().clone();
         let result = match (route, method) {
@@ -132,6 +142,17 @@ impl Router {
             (Route::Message, Method::DELETE) => {
                 api::delete_message(ctx, id_of(&id), id_of(&seq)).await
             }
+            (Route::Message, Method::PATCH) => {
+                api::edit_message(ctx, id_of(&id), id_of(&seq)).await
+            }
+            (Route::Edits, Method::GET) => api::list_edits(ctx, id_of(&id), id_of(&seq)).await,
+            (Route::Reaction, Method::PUT) => {
+                api::react(ctx, id_of(&id), id_of(&seq), id_of(&emoji), true).await
+            }
+            (Route::Reaction, Method::DELETE) => {
+                api::react(ctx, id_of(&id), id_of(&seq), id_of(&emoji), false).await
+            }
+            (Route::Events, Method::GET) => api::list_events(ctx, id_of(&id)).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Ws, Method::GET) => upgrade::chat(ctx).await,

@@ -289,7 +289,15 @@ impl Store {
         }
 
         let store = Store::open(dir, cache_bytes, Durability::Flush)?;
-        match import(&store, &names, &mut input, backup) {
+        // A backup carries the log's events; what they made of each
+        // message is derived from them again.
+        let imported = import(&store, &names, &mut input, backup).and_then(|summary| {
+            let log = store.log()?;
+            log.rebuild_states()?;
+            store.flush()?;
+            Ok(summary)
+        });
+        match imported {
             Ok(summary) => Ok((store, summary)),
             Err(e) => {
                 // Leave the directory as empty as it was found.

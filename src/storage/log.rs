@@ -9,17 +9,23 @@
 //! | 0x00 | room id (16) ‖ seq (8)                         | [`EventRecord`]    |
 //! | 0x01 | room id (16) ‖ author id (16) ‖ client_id      | seq (8)            |
 //! | 0x02 | room id (16)                                   | head seq (8)       |
+//! | 0x03 | room id (16) ‖ seq of a message (8)            | [`MessageState`]   |
 //!
-//! An append writes all three in one batch; the committer flushes before it
-//! acknowledges anything, so a reader never has to reconcile them.
+//! An append writes event, dedup key, head and (for an edit, deletion or
+//! reaction) the target's new state in one batch; the committer flushes
+//! before it acknowledges anything, so a reader never has to reconcile
+//! them. A message with no state entry was never changed.
+
+use std::collections::BTreeMap;
 
 use super::error::Result;
-use super::records::{self, EventKind, EventRecord};
+use super::records::{self, EventKind, EventRecord, MessageState};
 use crate::ids::{RoomId, Seq, UserId};
 
 pub(super) const EVENT: u8 = 0x00;
 pub(super) const DEDUP: u8 = 0x01;
 pub(super) const HEAD: u8 = 0x02;
+pub(super) const STATE: u8 = 0x03;
 
 pub struct RoomLog {
     tree: sled::Tree,
@@ -49,6 +55,19 @@ impl AppendBatch {
         }
         self.batch.insert(&head_key(room)[..], &seq.0.to_be_bytes());
         self.len += 1;
+    }
+
+    /// Sets what message `seq` of `room` now looks like.
+    pub fn put_state(&mut self, room: RoomId, seq: Seq, state: &MessageState) {
+        self.batch
+            .insert(&state_key(room, seq)[..], records::encode(state));
+    }
+
+    /// Overwrites an event already in the log: a redaction blanking what a
+    /// deletion must not leave behind. Its seq, id and author stay.
+    pub fn redact(&mut self, room: RoomId, seq: Seq, event: &EventRecord) {
+        self.batch
+            .insert(&event_key(room, seq)[..], records::encode(event));
     }
 }
 
@@ -82,7 +101,7 @@ impl RoomLog {
     /// Removes every event, dedup key and the head of `room`.
     pub fn delete_room(&self, room: RoomId) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for tag in [EVENT, DEDUP] {
+        for tag in [EVENT, DEDUP, STATE] {
             let mut prefix = vec![tag];
             prefix.extend_from_slice(&room.to_bytes());
             for k in self.tree.scan_prefix(prefix).keys() {
@@ -94,18 +113,62 @@ impl RoomLog {
         Ok(())
     }
 
-    /// Replaces a message's body with a tombstone (an empty body, which no
-    /// send can produce), keeping its seq, id, author and client_id so the
-    /// log stays contiguous and retries still dedup. `false` if no such event.
-    pub fn tombstone(&self, room: RoomId, seq: Seq) -> Result<bool> {
-        let Some(mut event) = self.event(room, seq)? else {
-            return Ok(false);
-        };
-        let EventKind::Message { body, .. } = &mut event.kind;
-        body.clear();
-        self.tree
-            .insert(event_key(room, seq), records::encode(&event))?;
-        Ok(true)
+    /// What later events made of message `seq` (the default if none).
+    pub fn state(&self, room: RoomId, seq: Seq) -> Result<MessageState> {
+        Ok(self
+            .tree
+            .get(state_key(room, seq))?
+            .map(|v| records::decode("roomlog", &format!("{room}/state/{seq}"), &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Every message state of every room, recomputed from the events alone
+    /// (a pure function of the log), as a restore writes them and verify
+    /// checks them.
+    pub fn derived_states(&self) -> Result<BTreeMap<(RoomId, Seq), MessageState>> {
+        let mut states: BTreeMap<(RoomId, Seq), MessageState> = BTreeMap::new();
+        for kv in self.tree.scan_prefix([EVENT]) {
+            let (k, v) = kv?;
+            let (Some(room), Some(seq)) = (
+                k.get(1..17).and_then(RoomId::from_slice),
+                k.get(17..25).map(seq_value),
+            ) else {
+                continue;
+            };
+            let event: EventRecord = records::decode("roomlog", &format!("{room}/{seq}"), &v)?;
+            if let Some(target) = event.kind.target() {
+                states.entry((room, target)).or_default().apply(seq, &event);
+            }
+        }
+        Ok(states)
+    }
+
+    /// Every stored message state, as written.
+    pub fn stored_states(&self) -> Result<BTreeMap<(RoomId, Seq), MessageState>> {
+        let mut out = BTreeMap::new();
+        for kv in self.tree.scan_prefix([STATE]) {
+            let (k, v) = kv?;
+            if let (Some(room), Some(seq)) = (
+                k.get(1..17).and_then(RoomId::from_slice),
+                k.get(17..25).map(seq_value),
+            ) {
+                let state = records::decode("roomlog", &format!("{room}/state/{seq}"), &v)?;
+                out.insert((room, seq), state);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the message states derived from the log (after a restore,
+    /// which carries events only).
+    pub fn rebuild_states(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for ((room, seq), state) in self.derived_states()? {
+            batch.insert(&state_key(room, seq)[..], records::encode(&state));
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
     }
 
     /// The seq an earlier append with this `client_id` got, if any.
@@ -145,6 +208,64 @@ impl RoomLog {
     ) -> Result<Vec<(Seq, EventRecord)>> {
         let mut out = self.scan(room, from, to, limit, true)?;
         out.reverse();
+        Ok(out)
+    }
+
+    /// Messages only (no edits, deletions or reactions) with
+    /// `from <= seq <= to`, ascending, at most `limit` of the oldest.
+    pub fn messages(
+        &self,
+        room: RoomId,
+        from: Seq,
+        to: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, EventRecord)>> {
+        self.scan_messages(room, from, to, limit, false)
+    }
+
+    /// The newest messages only with `from <= seq <= to`, at most `limit`,
+    /// ascending.
+    pub fn messages_newest(
+        &self,
+        room: RoomId,
+        from: Seq,
+        to: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, EventRecord)>> {
+        let mut out = self.scan_messages(room, from, to, limit, true)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    fn scan_messages(
+        &self,
+        room: RoomId,
+        from: Seq,
+        to: Seq,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Seq, EventRecord)>> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let range = self.tree.range(event_key(room, from)..=event_key(room, to));
+        let entries: Box<dyn Iterator<Item = _>> = if newest_first {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut out = Vec::with_capacity(limit.min(256));
+        for kv in entries {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = kv?;
+            let seq = seq_value(&k[17..]);
+            let event: EventRecord = records::decode("roomlog", &format!("{room}/{seq}"), &v)?;
+            if matches!(event.kind, EventKind::Message { .. }) {
+                out.push((seq, event));
+            }
+        }
         Ok(out)
     }
 
@@ -194,6 +315,12 @@ fn dedup_key(room: RoomId, author: UserId, client_id: &str) -> Vec<u8> {
     k.extend_from_slice(&room.to_bytes());
     k.extend_from_slice(&author.to_bytes());
     k.extend_from_slice(client_id.as_bytes());
+    k
+}
+
+pub(super) fn state_key(room: RoomId, seq: Seq) -> [u8; 25] {
+    let mut k = event_key(room, seq);
+    k[0] = STATE;
     k
 }
 

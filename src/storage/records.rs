@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
-use crate::ids::{EventId, Millis, RoomId, UserId};
+use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -54,9 +54,10 @@ pub struct InviteRecord {
     pub note: String,
 }
 
-/// One entry of a room's log. Messages are the first kind; edits, deletions,
-/// reactions and membership changes will be further kinds in the same
-/// sequence, carried by the same resume.
+/// One entry of a room's log. Every change to a room's messages is an
+/// event with the room's next seq: messages, edits, deletions and
+/// reactions share one gap-free sequence and one resume. What a message
+/// looks like now ([`MessageState`]) is derived from these events alone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventRecord {
     pub id: EventId,
@@ -67,11 +68,162 @@ pub struct EventRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum EventKind {
+    /// A message as first sent. A deletion blanks its body here (and in
+    /// its edits): a redaction, not a flag.
     Message {
         author: UserId,
         body: String,
         client_id: Option<String>,
+        /// The message this one answers, in the same room.
+        #[serde(default)]
+        reply_to: Option<Seq>,
+        /// Members named with `@username` when sent.
+        #[serde(default)]
+        mentions: Vec<UserId>,
+        /// `@room` from someone allowed to: every member is mentioned.
+        #[serde(default)]
+        mentions_room: bool,
     },
+    /// The author replaced the body of message `target`.
+    Edit {
+        target: Seq,
+        by: UserId,
+        body: String,
+        client_id: Option<String>,
+    },
+    /// Message `target` was deleted by its author or a moderator.
+    Delete {
+        target: Seq,
+        by: UserId,
+        client_id: Option<String>,
+    },
+    /// `by` added (`on`) or took back a reaction to message `target`.
+    Reaction {
+        target: Seq,
+        by: UserId,
+        emoji: String,
+        on: bool,
+        client_id: Option<String>,
+    },
+}
+
+impl EventKind {
+    /// Who made the event: the author of a message, whoever edited,
+    /// deleted or reacted.
+    pub fn actor(&self) -> UserId {
+        match self {
+            EventKind::Message { author, .. } => *author,
+            EventKind::Edit { by, .. }
+            | EventKind::Delete { by, .. }
+            | EventKind::Reaction { by, .. } => *by,
+        }
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            EventKind::Message { client_id, .. }
+            | EventKind::Edit { client_id, .. }
+            | EventKind::Delete { client_id, .. }
+            | EventKind::Reaction { client_id, .. } => client_id.as_deref(),
+        }
+    }
+}
+
+/// What later events made of a message, kept beside the log so history
+/// needs no replay. A pure function of the log: verify recomputes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    /// The body after the latest edit (`None`: the message's own body).
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub edited_at: Option<Millis>,
+    /// The seqs of the edit events, oldest first.
+    #[serde(default)]
+    pub edits: Vec<Seq>,
+    #[serde(default)]
+    pub deleted: bool,
+    /// Each emoji with who reacted, in the order each first appeared.
+    #[serde(default)]
+    pub reactions: Vec<(String, Vec<UserId>)>,
+}
+
+impl MessageState {
+    /// The state after one more event aimed at this message: the only way
+    /// a state changes, whether the committer appends the event or a
+    /// restore or verify replays the log.
+    pub fn apply(&mut self, seq: Seq, event: &EventRecord) {
+        match &event.kind {
+            EventKind::Message { .. } => {}
+            EventKind::Edit { body, .. } => {
+                self.body = Some(body.clone());
+                self.edited_at = Some(event.at);
+                self.edits.push(seq);
+            }
+            EventKind::Delete { .. } => {
+                self.deleted = true;
+                self.body = None;
+            }
+            EventKind::Reaction { by, emoji, on, .. } => {
+                let at = self.reactions.iter().position(|(e, _)| e == emoji);
+                match (at, *on) {
+                    (Some(i), true) => {
+                        if !self.reactions[i].1.contains(by) {
+                            self.reactions[i].1.push(*by);
+                        }
+                    }
+                    (None, true) => self.reactions.push((emoji.clone(), vec![*by])),
+                    (Some(i), false) => {
+                        self.reactions[i].1.retain(|u| u != by);
+                        if self.reactions[i].1.is_empty() {
+                            self.reactions.remove(i);
+                        }
+                    }
+                    (None, false) => {}
+                }
+            }
+        }
+    }
+
+    /// Whether `user` has reacted with `emoji`.
+    pub fn reacted(&self, user: UserId, emoji: &str) -> bool {
+        self.reactions
+            .iter()
+            .any(|(e, by)| e == emoji && by.contains(&user))
+    }
+}
+
+impl EventKind {
+    /// The message an edit, deletion or reaction is aimed at.
+    pub fn target(&self) -> Option<Seq> {
+        match self {
+            EventKind::Message { .. } => None,
+            EventKind::Edit { target, .. }
+            | EventKind::Delete { target, .. }
+            | EventKind::Reaction { target, .. } => Some(*target),
+        }
+    }
+
+    /// The same event with its text removed: what a deletion leaves of the
+    /// message and of each of its edits.
+    pub fn redacted(&self) -> EventKind {
+        let mut kind = self.clone();
+        match &mut kind {
+            EventKind::Message {
+                body,
+                mentions,
+                mentions_room,
+                ..
+            } => {
+                body.clear();
+                mentions.clear();
+                *mentions_room = false;
+            }
+            EventKind::Edit { body, .. } => body.clear(),
+            EventKind::Delete { .. } | EventKind::Reaction { .. } => {}
+        }
+        kind
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -130,6 +282,9 @@ mod proptests {
                 author: user.id,
                 body: "hello ☕".into(),
                 client_id: Some("c-1".into()),
+                reply_to: None,
+                mentions: vec![],
+                mentions_room: false,
             },
         };
         vec![
@@ -146,6 +301,7 @@ mod proptests {
         let _ = decode::<SessionRecord>("tokenhash_session", "k", bytes);
         let _ = decode::<RoomRecord>("roomid_room", "k", bytes);
         let _ = decode::<EventRecord>("roomlog", "k", bytes);
+        let _ = decode::<MessageState>("roomlog", "k", bytes);
     }
 
     proptest! {

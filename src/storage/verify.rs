@@ -51,6 +51,7 @@ impl Store {
         v.rooms()?;
         v.memberships()?;
         v.room_log()?;
+        v.message_states()?;
         v.invites()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
@@ -403,11 +404,12 @@ impl Verifier<'_> {
                     "roomlog/{room}/{seq}: event of a room that does not exist"
                 ));
             }
-            let EventKind::Message {
-                author, client_id, ..
-            } = event.kind;
             seen.entry(room).or_default().push(seq);
-            events.insert((room, seq), (author, client_id));
+            let who = (
+                event.kind.actor(),
+                event.kind.client_id().map(str::to_string),
+            );
+            events.insert((room, seq), who);
         }
         // An append writes event and head together, so a head read now
         // covers any event that raced the scan; one still behind is damage.
@@ -453,6 +455,42 @@ impl Verifier<'_> {
                     ))
                 }
                 Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// What the log says of each message (edits, deletion, reactions) must
+    /// be what is stored beside it, and a deleted message must leave no
+    /// text behind, in itself or in any of its edits. Changes that race the
+    /// scan can differ for a moment: only a second look that still differs
+    /// is damage.
+    fn message_states(&mut self) -> Result<()> {
+        let log = self.store.log()?;
+        let mut differ = differing(&log)?;
+        if !differ.is_empty() {
+            differ = differing(&log)?;
+        }
+        for (room, seq) in differ {
+            self.problem(format!(
+                "roomlog/{room}/state/{seq}: the stored state is not what the log's events make of the message"
+            ));
+        }
+        for ((room, seq), state) in log.stored_states()? {
+            if !state.deleted {
+                continue;
+            }
+            let texts = std::iter::once(seq).chain(state.edits.iter().copied());
+            for at in texts {
+                let left = match log.event(room, at)?.map(|e| e.kind) {
+                    Some(EventKind::Message { body, .. } | EventKind::Edit { body, .. }) => body,
+                    _ => String::new(),
+                };
+                if !left.is_empty() {
+                    self.problem(format!(
+                        "roomlog/{room}/{at}: message {seq} is deleted but this event still holds its text"
+                    ));
+                }
             }
         }
         Ok(())
@@ -508,4 +546,18 @@ impl Verifier<'_> {
         }
         Ok(())
     }
+}
+
+/// The messages whose stored state differs from the one derived from the
+/// log.
+fn differing(log: &log::RoomLog) -> Result<Vec<(RoomId, Seq)>> {
+    let derived = log.derived_states()?;
+    let stored = log.stored_states()?;
+    let mut keys: Vec<_> = derived.keys().chain(stored.keys()).copied().collect();
+    keys.sort();
+    keys.dedup();
+    Ok(keys
+        .into_iter()
+        .filter(|k| derived.get(k) != stored.get(k))
+        .collect())
 }

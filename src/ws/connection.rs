@@ -10,14 +10,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::message::{Assembler, Message};
 use super::reader::FrameReader;
 use super::writer;
-use crate::actions::messages::{self, Sent, Via};
+use crate::actions::messages::{self, Edit, EditKind, Sent, Via};
 use crate::auth::Identity;
-use crate::directory::author_view;
 use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{Millis, RoomId, Seq};
-use crate::protocol::{ClientFrame, Format, MessageView, RoomHead, ServerFrame, UserView};
+use crate::protocol::{ClientFrame, EventView, Format, RoomHead, ServerFrame, UserView};
 use crate::state::AppState;
+use crate::views::{self, Authors};
 use crate::wire::{self, CloseReason};
 
 /// Replay reads history in pages of this many events.
@@ -201,12 +201,45 @@ impl Connection {
                 room,
                 client_id,
                 body,
+                reply_to,
             } => {
                 if !self.greeted {
                     self.send_error(&ApiError::HelloFirst, Some(&client_id));
                     return None;
                 }
-                self.send(room, client_id, body).await
+                let msg = messages::Send {
+                    room: &room,
+                    body,
+                    client_id: Some(client_id.clone()),
+                    reply_to,
+                };
+                let via = Via::Socket(self.outbox.clone());
+                let outcome = messages::send(&self.state, self.identity.user, msg, via).await;
+                self.answer(&room, &client_id, outcome)
+            }
+            ClientFrame::Edit {
+                room,
+                target,
+                body,
+                client_id,
+            } => {
+                self.change(room, target, client_id, EditKind::Body(body))
+                    .await
+            }
+            ClientFrame::Delete {
+                room,
+                target,
+                client_id,
+            } => self.change(room, target, client_id, EditKind::Delete).await,
+            ClientFrame::React {
+                room,
+                target,
+                emoji,
+                on,
+                client_id,
+            } => {
+                self.change(room, target, client_id, EditKind::React { emoji, on })
+                    .await
             }
         }
     }
@@ -278,12 +311,22 @@ impl Connection {
                 }
             };
             let Some(&(last, _)) = page.last() else { break };
+            let Ok(log) = self.state.store.log() else {
+                self.outbox
+                    .close(CloseReason::Policy("history unavailable; retry"));
+                return false;
+            };
+            let directory = &self.state.directory;
+            let authors = Authors::of(directory, page.iter().map(|(_, e)| e.kind.actor()));
             for (seq, event) in &page {
-                let crate::storage::records::EventKind::Message { author, .. } = &event.kind;
-                let summary = self.state.directory.get(*author);
-                let message =
-                    MessageView::of(room, *seq, event, author_view(*author, summary.as_deref()));
-                let bytes = wire::encode(&ServerFrame::Message { message }, self.outbox.format);
+                // The log as it happened, as the live stream delivered it.
+                let frame = match views::logged_event(&log, directory, &authors, room, *seq, event)
+                {
+                    Some(EventView::Message(message)) => ServerFrame::Message { message },
+                    Some(event) => ServerFrame::Event { event },
+                    None => continue,
+                };
+                let bytes = wire::encode(&frame, self.outbox.format);
                 if !self.outbox.push_replay(bytes).await {
                     return false;
                 }
@@ -293,31 +336,64 @@ impl Connection {
         true
     }
 
-    async fn send(&mut self, room: String, client_id: String, body: String) -> Option<CloseReason> {
-        let msg = messages::Send {
-            room: &room,
-            body,
-            client_id: Some(client_id.clone()),
-        };
-        let via = Via::Socket(self.outbox.clone());
-        match messages::send(&self.state, self.identity.user, msg, via).await {
+    /// Answers the outcome of a send, edit, deletion or reaction: an ack
+    /// now if it was already stored or changed nothing (otherwise the
+    /// committer acks once durable), or an error. A run of rate-limited
+    /// frames closes the connection.
+    fn answer(
+        &mut self,
+        room: &str,
+        client_id: &str,
+        outcome: Result<Sent, ApiError>,
+    ) -> Option<CloseReason> {
+        let room_id = room.parse().unwrap_or(crate::ids::RoomId::NIL);
+        match outcome {
             Ok(Sent::Queued) => self.strikes = 0,
             Ok(Sent::Stored(c)) => self.push(&ServerFrame::Ack {
-                client_id: &client_id,
+                client_id,
                 room: c.room,
-                seq: c.seq,
-                id: c.event.id,
+                seq: Some(c.seq),
+                id: Some(c.event.id),
+            }),
+            Ok(Sent::Unchanged) => self.push(&ServerFrame::Ack {
+                client_id,
+                room: room_id,
+                seq: None,
+                id: None,
             }),
             Err(e @ ApiError::RateLimited { .. }) => {
                 self.strikes += 1;
                 if self.strikes >= MAX_STRIKES {
                     return Some(CloseReason::Policy("sending too fast"));
                 }
-                self.send_error(&e, Some(&client_id));
+                self.send_error(&e, Some(client_id));
             }
-            Err(e) => self.send_error(&e, Some(&client_id)),
+            Err(e) => self.send_error(&e, Some(client_id)),
         }
         None
+    }
+
+    /// An edit, deletion or reaction.
+    async fn change(
+        &mut self,
+        room: String,
+        target: u64,
+        client_id: String,
+        what: EditKind,
+    ) -> Option<CloseReason> {
+        if !self.greeted {
+            self.send_error(&ApiError::HelloFirst, Some(&client_id));
+            return None;
+        }
+        let edit = Edit {
+            room: &room,
+            target,
+            client_id: Some(client_id.clone()),
+            what,
+        };
+        let via = Via::Socket(self.outbox.clone());
+        let outcome = messages::change(&self.state, self.identity.user, edit, via).await;
+        self.answer(&room, &client_id, outcome)
     }
 
     fn push(&self, value: &ServerFrame<'_>) {

@@ -1075,7 +1075,13 @@ async fn a_posted_message_is_returned_whole_and_numbered_without_gaps() {
                 "body",
                 "client_id",
                 "created_at",
+                "deleted",
+                "edited_at",
                 "id",
+                "mentions",
+                "mentions_room",
+                "reactions",
+                "reply_to",
                 "room",
                 "seq"
             ]

@@ -267,6 +267,80 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         note(code(&ws.expect("error").await), how);
     }
 
+    // Edits, deletions, reactions and replies.
+    let mine = s.say(&bob, &bobs, "mine", None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    let (_, r) = s
+        .post(
+            &format!("/api/v1/rooms/{bobs}/messages"),
+            Some(&bob.token),
+            json!({"body": "re", "reply_to": 999}),
+        )
+        .await;
+    note(code(&r), "a reply to nothing");
+    let r = s
+        .call(
+            "PUT",
+            &format!("/api/v1/rooms/{bobs}/messages/{mine}/reactions/x"),
+        )
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .send()
+        .await;
+    note(code(&r.body), "a reaction that is not an emoji");
+    let dave = s.user("dave").await;
+    s.join(&dave, &bobs).await;
+    let r = s
+        .call("PATCH", &format!("/api/v1/rooms/{bobs}/messages/{mine}"))
+        .header("Authorization", &format!("Bearer {}", dave.token))
+        .json(json!({"body": "not yours"}))
+        .send()
+        .await;
+    note(code(&r.body), "an edit of someone else's message");
+    let (_, r) = s
+        .delete(
+            &format!("/api/v1/rooms/{bobs}/messages/{mine}"),
+            Some(&dave.token),
+            json!({}),
+        )
+        .await;
+    note(code(&r), "a member deletes someone else's message");
+    for (i, emoji) in [
+        "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
+        "😗", "😙", "🥲", "🙂", "🙃", "😇",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let encoded: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+        let r = s
+            .call(
+                "PUT",
+                &format!("/api/v1/rooms/{bobs}/messages/{mine}/reactions/{encoded}"),
+            )
+            .header("Authorization", &format!("Bearer {}", dave.token))
+            .send()
+            .await;
+        if r.status != 204 {
+            assert_eq!(i, 20, "only the 21st emoji is refused");
+            note(code(&r.body), "a 21st emoji on one message");
+        }
+    }
+    let (_, _) = s
+        .delete(
+            &format!("/api/v1/rooms/{bobs}/messages/{mine}"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    let r = s
+        .call("PATCH", &format!("/api/v1/rooms/{bobs}/messages/{mine}"))
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .json(json!({"body": "undelete"}))
+        .send()
+        .await;
+    note(code(&r.body), "an edit of a deleted message");
+
     // The body that never arrives.
     note(
         &request_timeout(&s).await,

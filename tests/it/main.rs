@@ -15,6 +15,7 @@ mod bench_crash;
 mod bench_smoke;
 mod browser;
 mod chaos;
+mod conversations;
 mod crash;
 mod error_codes;
 mod hostile_http;

@@ -60,3 +60,85 @@ async fn a_short_key_in_the_membership_tree_is_reported_not_fatal() {
         "verify names the tree: {said}"
     );
 }
+
+/// A data directory written by the release before events (commit 7f8b361:
+/// messages only, an administrator's tombstone, client_ids) opens in this
+/// one: everything reads as before, old messages gain the new fields, and
+/// new events continue the same sequence.
+#[tokio::test]
+async fn a_store_from_the_release_before_events_opens_and_carries_on() {
+    let mut s = TestServer::spawn().await;
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    std::fs::remove_dir_all(s.data_dir()).expect("clear the data directory");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/store-7f8b361.tar.gz");
+    let parent = s.data_dir().parent().expect("parent").to_path_buf();
+    let out = Command::new("tar")
+        .arg("xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(&parent)
+        .output()
+        .expect("run tar");
+    assert!(out.status.success(), "{out:?}");
+    let room = std::fs::read_to_string(s.data_dir().join("ROOM")).expect("the fixture's room id");
+    let room = room.trim().to_string();
+    s.restart();
+
+    let ann = s.login("ann", "password-ann").await;
+    let history = s.history(&ann, &room).await;
+    let bodies: Vec<_> = history.iter().map(|m| m["body"].clone()).collect();
+    assert_eq!(
+        bodies,
+        [
+            json!("old message 1"),
+            json!(""),
+            json!("old message 3"),
+            json!("hello @ann")
+        ]
+    );
+    assert_eq!(
+        history[1]["deleted"], true,
+        "the old tombstone still reads as deleted"
+    );
+    for m in &history {
+        assert_eq!(
+            (
+                &m["edited_at"],
+                &m["reactions"],
+                &m["reply_to"],
+                &m["mentions"]
+            ),
+            (&json!(null), &json!([]), &json!(null), &json!([]))
+        );
+    }
+    // An old client_id still dedups; new events continue the sequence.
+    let (status, r) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&ann.token),
+            json!({"body": "old message 1", "client_id": "old-1"}),
+        )
+        .await;
+    assert_eq!((status, &r["message"]["seq"]), (200, &json!(1)));
+    let r = s
+        .call("PATCH", &format!("/api/v1/rooms/{room}/messages/1"))
+        .header("Authorization", &format!("Bearer {}", ann.token))
+        .json(json!({"body": "old message 1, edited"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (_, got) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&ann.token))
+        .await;
+    assert_eq!(got["room"]["last_seq"], 5);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["verify", "--data"])
+        .arg(s.data_dir())
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .expect("run hearth verify");
+    assert!(out.status.success(), "{out:?}");
+}

@@ -1,0 +1,121 @@
+//! Stored events as clients see them: authors resolved through the
+//! directory, and what later events made of a message (its state, the
+//! message a reply quotes) read from the log. One place, so a message looks
+//! the same live, replayed, in history and in the events feed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::directory::{author_view, Directory, UserSummary};
+use crate::ids::{RoomId, Seq, UserId};
+use crate::protocol::{AuthorView, EventView, MessageView, ReplyAuthor, ReplyView, EXCERPT_CHARS};
+use crate::storage::log::RoomLog;
+use crate::storage::records::{EventKind, EventRecord, MessageState};
+use crate::storage::Result;
+
+/// A stored message with what later events made of it.
+pub struct Current {
+    pub seq: Seq,
+    pub event: EventRecord,
+    pub state: MessageState,
+}
+
+/// The names of the people a set of events is by, looked up once.
+pub struct Authors(HashMap<UserId, Option<Arc<UserSummary>>>);
+
+impl Authors {
+    pub fn of(directory: &Directory, ids: impl IntoIterator<Item = UserId>) -> Authors {
+        let mut map = HashMap::new();
+        for id in ids {
+            map.entry(id).or_insert_with(|| directory.get(id));
+        }
+        Authors(map)
+    }
+
+    pub fn view(&self, id: UserId) -> AuthorView<'_> {
+        author_view(id, self.0.get(&id).and_then(|s| s.as_deref()))
+    }
+}
+
+/// Messages as they are now, for `viewer`: latest body, edits, deletion,
+/// reactions (with the viewer's own), and the message each replies to.
+pub fn current_messages<'a>(
+    log: &RoomLog,
+    directory: &Directory,
+    authors: &'a Authors,
+    room: RoomId,
+    page: &'a [Current],
+    viewer: UserId,
+) -> Vec<MessageView<'a>> {
+    page.iter()
+        .filter_map(|c| {
+            let view = MessageView::of(room, c.seq, &c.event, authors.view(c.event.kind.actor()))?;
+            let reply = match &c.event.kind {
+                EventKind::Message {
+                    reply_to: Some(to), ..
+                } if !c.state.deleted => reply(log, directory, room, *to).ok().flatten(),
+                _ => None,
+            };
+            Some(view.with_state(&c.state, viewer).with_reply(reply))
+        })
+        .collect()
+}
+
+/// Events as they happened (the events feed, and replay on resume): a
+/// message as it was sent, with its reply quote, and anything else as is.
+pub fn logged_event<'a>(
+    log: &RoomLog,
+    directory: &Directory,
+    authors: &'a Authors,
+    room: RoomId,
+    seq: Seq,
+    event: &'a EventRecord,
+) -> Option<EventView<'a>> {
+    let by = authors.view(event.kind.actor());
+    match MessageView::of(room, seq, event, by) {
+        Some(message) => {
+            let reply = match &event.kind {
+                EventKind::Message {
+                    reply_to: Some(to), ..
+                } => reply(log, directory, room, *to).ok().flatten(),
+                _ => None,
+            };
+            Some(EventView::Message(message.with_reply(reply)))
+        }
+        None => EventView::of(room, seq, event, authors.view(event.kind.actor())),
+    }
+}
+
+/// What a reply to message `seq` quotes of it now: its author and the start
+/// of its current body (empty once deleted). `None` if there is no such
+/// message.
+pub fn reply(
+    log: &RoomLog,
+    directory: &Directory,
+    room: RoomId,
+    seq: Seq,
+) -> Result<Option<ReplyView>> {
+    let Some(event) = log.event(room, seq)? else {
+        return Ok(None);
+    };
+    let EventKind::Message { author, body, .. } = &event.kind else {
+        return Ok(None);
+    };
+    let state = log.state(room, seq)?;
+    let current = if state.deleted {
+        ""
+    } else {
+        state.body.as_deref().unwrap_or(body)
+    };
+    let summary = directory.get(*author);
+    let who = author_view(*author, summary.as_deref());
+    Ok(Some(ReplyView {
+        seq,
+        author: ReplyAuthor {
+            id: who.id,
+            username: who.username.to_string(),
+            deleted: who.deleted,
+        },
+        excerpt: current.chars().take(EXCERPT_CHARS).collect(),
+    }))
+}

@@ -1,0 +1,502 @@
+//! Conversations on the room log: edits, deletions (redactions),
+//! reactions, replies and mentions are events with the room's next seq,
+//! delivered live, replayed on resume, and folded into each message's
+//! current state in history.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::harness::{Auth, TestServer, User, Ws};
+
+/// `PATCH`es message `seq`; returns the status and body.
+async fn edit(s: &TestServer, user: &User, room: &str, seq: u64, body: &str) -> (u16, Value) {
+    let r = s
+        .call("PATCH", &format!("/api/v1/rooms/{room}/messages/{seq}"))
+        .auth(Auth::Bearer(&user.token))
+        .json(json!({"body": body}))
+        .send()
+        .await;
+    (r.status, r.body)
+}
+
+async fn react(
+    s: &TestServer,
+    user: &User,
+    room: &str,
+    seq: u64,
+    emoji: &str,
+    on: bool,
+) -> (u16, Value) {
+    let encoded: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = s
+        .call(
+            if on { "PUT" } else { "DELETE" },
+            &format!("/api/v1/rooms/{room}/messages/{seq}/reactions/{encoded}"),
+        )
+        .auth(Auth::Bearer(&user.token))
+        .send()
+        .await;
+    (r.status, r.body)
+}
+
+async fn head(s: &TestServer, user: &User, room: &str) -> u64 {
+    let (_, r) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&user.token))
+        .await;
+    r["room"]["last_seq"].as_u64().expect("last_seq")
+}
+
+async fn events(s: &TestServer, user: &User, room: &str) -> Vec<Value> {
+    let (status, r) = s
+        .get(
+            &format!("/api/v1/rooms/{room}/events?after=0&limit=500"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    r["events"].as_array().expect("events").clone()
+}
+
+/// The next `event` frame (skipping acks and directory news).
+async fn next_event(ws: &mut Ws) -> Value {
+    ws.expect("event").await["event"].clone()
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_edit_is_an_event_seen_live_in_history_and_in_the_edit_history() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+    let m = s.say(&ann, &room, "helo world", Some("m-1")).await;
+    let seq = m["seq"].as_u64().expect("seq");
+    bob_ws.expect("message").await;
+
+    let (status, r) = edit(&s, &ann, &room, seq, "hello world").await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["message"]["body"], "hello world");
+    assert!(r["message"]["edited_at"].is_string());
+    let e = next_event(&mut bob_ws).await;
+    assert_eq!(
+        (
+            &e["kind"],
+            &e["target"],
+            &e["body"],
+            &e["by"]["username"],
+            &e["seq"]
+        ),
+        (
+            &json!("edit"),
+            &json!(seq),
+            &json!("hello world"),
+            &json!("ann"),
+            &json!(seq + 1)
+        )
+    );
+
+    // Over the WebSocket too, acked with the edit event's seq.
+    let mut ann_ws = s.ws(&ann).await;
+    ann_ws.hello(None).await;
+    ann_ws
+        .send_json(json!({"type": "edit", "room": room, "target": seq, "body": "hello, world", "client_id": "e-2"}))
+        .await;
+    let ack = ann_ws.expect("ack").await;
+    assert_eq!(
+        (&ack["client_id"], &ack["seq"]),
+        (&json!("e-2"), &json!(seq + 2))
+    );
+    assert_eq!(next_event(&mut bob_ws).await["body"], "hello, world");
+    // A retry of the same client_id is the same edit.
+    ann_ws
+        .send_json(json!({"type": "edit", "room": room, "target": seq, "body": "hello, world", "client_id": "e-2"}))
+        .await;
+    assert_eq!(ann_ws.expect("ack").await["seq"], json!(seq + 2));
+    assert_eq!(head(&s, &ann, &room).await, seq + 2);
+
+    let history = s.history(&bob, &room).await;
+    assert_eq!(history.len(), 1, "history pages over messages only");
+    assert_eq!(history[0]["body"], "hello, world");
+    assert!(history[0]["edited_at"].is_string());
+    let (_, versions) = s
+        .get(
+            &format!("/api/v1/rooms/{room}/messages/{seq}/edits"),
+            Some(&bob.token),
+        )
+        .await;
+    let bodies: Vec<_> = versions["edits"]
+        .as_array()
+        .expect("edits")
+        .iter()
+        .map(|v| v["body"].clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            json!("helo world"),
+            json!("hello world"),
+            json!("hello, world")
+        ]
+    );
+
+    // The author only; the body rules of a send.
+    let (status, r) = edit(&s, &bob, &room, seq, "mine now").await;
+    assert_eq!((status, code(&r)), (403, "not_the_author"));
+    let (status, r) = edit(&s, &ann, &room, seq, "   ").await;
+    assert_eq!((status, code(&r)), (400, "invalid_body"));
+    let (status, r) = edit(&s, &ann, &room, 99, "nothing there").await;
+    assert_eq!((status, code(&r)), (404, "message_not_found"));
+    let (status, r) = edit(&s, &ann, &room, seq + 1, "an edit is no message").await;
+    assert_eq!((status, code(&r)), (404, "message_not_found"));
+}
+
+#[tokio::test]
+async fn a_deletion_redacts_the_message_and_every_version_of_it() {
+    let s = TestServer::spawn().await;
+    let admin = s.user("admin").await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let m = s.say(&ann, &room, "my secret plan", None).await;
+    let seq = m["seq"].as_u64().expect("seq");
+    edit(&s, &ann, &room, seq, "my other secret plan").await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    let path = format!("/api/v1/rooms/{room}/messages/{seq}");
+    let (status, r) = s.delete(&path, Some(&bob.token), json!({})).await;
+    assert_eq!(
+        (status, code(&r)),
+        (403, "forbidden"),
+        "not bob's to delete"
+    );
+    let (status, _) = s.delete(&path, Some(&ann.token), json!({})).await;
+    assert_eq!(status, 204);
+    let e = next_event(&mut bob_ws).await;
+    assert_eq!((&e["kind"], &e["target"]), (&json!("delete"), &json!(seq)));
+    let after = head(&s, &ann, &room).await;
+    let (status, _) = s.delete(&path, Some(&ann.token), json!({})).await;
+    assert_eq!(status, 204, "deleting again is fine");
+    assert_eq!(head(&s, &ann, &room).await, after, "and adds no event");
+
+    let history = s.history(&bob, &room).await;
+    assert_eq!(
+        (&history[0]["deleted"], &history[0]["body"]),
+        (&json!(true), &json!(""))
+    );
+    let (status, r) = edit(&s, &ann, &room, seq, "back again").await;
+    assert_eq!((status, code(&r)), (409, "message_deleted"));
+    let (status, r) = react(&s, &bob, &room, seq, "👍", true).await;
+    assert_eq!((status, code(&r)), (409, "message_deleted"));
+
+    // Nothing of the text is left in the log, nor in a backup of it.
+    let log = events(&s, &ann, &room).await;
+    let text = serde_json::to_string(&log).expect("json");
+    assert!(
+        !text.contains("secret"),
+        "the log still holds the text: {text}"
+    );
+    assert_eq!(log[0]["kind"], "message");
+    assert_eq!(log[1]["kind"], "edit");
+    assert_eq!(log[1]["body"], "");
+    let verify = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["verify", "--data"])
+        .arg(s.data_dir())
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .expect("run hearth verify");
+    assert!(verify.status.success(), "{verify:?}");
+
+    // An administrator moderates a room without joining it.
+    let spam = s.say(&bob, &room, "spam", None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    let (status, _) = s
+        .delete(
+            &format!("/api/v1/rooms/{room}/messages/{spam}"),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let e = next_event(&mut bob_ws).await;
+    assert_eq!(
+        (&e["kind"], &e["by"]["username"]),
+        (&json!("delete"), &json!("admin"))
+    );
+}
+
+#[tokio::test]
+async fn reactions_count_once_per_person_and_emoji_in_first_seen_order() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let seq = s.say(&ann, &room, "lunch?", None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    let mut ann_ws = s.ws(&ann).await;
+    ann_ws.hello(None).await;
+
+    assert_eq!(react(&s, &bob, &room, seq, "🍕", true).await.0, 204);
+    let e = next_event(&mut ann_ws).await;
+    assert_eq!(
+        (&e["kind"], &e["emoji"], &e["on"], &e["by"]["username"]),
+        (
+            &json!("reaction"),
+            &json!("🍕"),
+            &json!(true),
+            &json!("bob")
+        )
+    );
+    let before = head(&s, &ann, &room).await;
+    assert_eq!(react(&s, &bob, &room, seq, "🍕", true).await.0, 204);
+    assert_eq!(
+        head(&s, &ann, &room).await,
+        before,
+        "a repeated reaction adds no event"
+    );
+    react(&s, &ann, &room, seq, "👍🏽", true).await;
+    react(&s, &ann, &room, seq, "🍕", true).await;
+
+    let history = s.history(&ann, &room).await;
+    assert_eq!(
+        history[0]["reactions"],
+        json!([{"emoji": "🍕", "count": 2, "me": true}, {"emoji": "👍🏽", "count": 1, "me": true}])
+    );
+    assert_eq!(react(&s, &bob, &room, seq, "🍕", false).await.0, 204);
+    let history = s.history(&bob, &room).await;
+    assert_eq!(
+        history[0]["reactions"],
+        json!([{"emoji": "🍕", "count": 1, "me": false}, {"emoji": "👍🏽", "count": 1, "me": false}])
+    );
+
+    // Over the WebSocket: a reaction that changes nothing is acked with no seq.
+    ann_ws
+        .send_json(json!({"type": "react", "room": room, "target": seq, "emoji": "🍕", "on": true, "client_id": "r-1"}))
+        .await;
+    let ack = ann_ws.expect("ack").await;
+    assert_eq!(
+        (&ack["client_id"], &ack["seq"]),
+        (&json!("r-1"), &Value::Null)
+    );
+
+    for bad in ["x", "🍕🍕", "a👍", " "] {
+        let (status, r) = react(&s, &bob, &room, seq, bad, true).await;
+        assert_eq!((status, code(&r)), (400, "invalid_emoji"), "{bad:?}");
+    }
+    let emoji: Vec<&str> = vec![
+        "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
+        "😗", "😙", "🥲",
+    ];
+    for e in &emoji {
+        assert_eq!(react(&s, &bob, &room, seq, e, true).await.0, 204, "{e}");
+    }
+    let (status, r) = react(&s, &bob, &room, seq, "🙂", true).await;
+    assert_eq!(
+        (status, code(&r)),
+        (409, "too_many_reactions"),
+        "a 21st emoji"
+    );
+    assert_eq!(
+        react(&s, &ann, &room, seq, "😀", true).await.0,
+        204,
+        "an existing one is fine"
+    );
+}
+
+#[tokio::test]
+async fn replies_quote_the_message_they_answer_and_mentions_name_members() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let cat = s.user("cat").await;
+    let room = s.room(&ann, "general").await;
+    let other = s.room(&cat, "other").await;
+    s.join(&bob, &room).await;
+    let long = "q".repeat(150);
+    let first = s.say(&ann, &room, &long, None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    let (status, r) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&bob.token),
+            json!({"body": "agreed @Ann, cc @cat and @nobody", "reply_to": first}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let m = &r["message"];
+    assert_eq!(m["reply_to"]["seq"], first);
+    assert_eq!(m["reply_to"]["author"]["username"], "ann");
+    assert_eq!(m["reply_to"]["excerpt"], "q".repeat(100));
+    assert_eq!(
+        m["mentions"],
+        json!([ann.id]),
+        "cat is not a member; nobody does not exist"
+    );
+    assert_eq!(m["mentions_room"], false);
+    let live = bob_ws.expect("message").await;
+    assert_eq!(live["message"]["reply_to"]["seq"], first);
+
+    for bad in [json!(0), json!(999), json!(first + 1)] {
+        let (status, r) = s
+            .post(
+                &format!("/api/v1/rooms/{room}/messages"),
+                Some(&bob.token),
+                json!({"body": "hm", "reply_to": bad}),
+            )
+            .await;
+        // first + 1 is bob's reply itself: a message, so allowed; the
+        // others name nothing.
+        if bad == json!(first + 1) {
+            assert_eq!(status, 201, "{r}");
+        } else {
+            assert_eq!((status, code(&r)), (400, "invalid_reply"), "{bad}");
+        }
+    }
+    // A seq is a room's own: one past this room's head names nothing,
+    // whatever other rooms hold.
+    for i in 0..5 {
+        s.say(&cat, &other, &format!("elsewhere {i}"), None).await;
+    }
+    let past = head(&s, &bob, &room).await + 1;
+    bob_ws
+        .send_json(json!({"type": "send", "room": room, "client_id": "x-1", "body": "hm", "reply_to": past}))
+        .await;
+    let err = bob_ws.expect("error").await;
+    assert_eq!(
+        (&err["code"], &err["client_id"]),
+        (&json!("invalid_reply"), &json!("x-1"))
+    );
+
+    // @room: from the room's creator it mentions everyone; from others it
+    // is text.
+    let r = s.say(&ann, &room, "@room standup now", None).await;
+    assert_eq!(r["mentions_room"], true);
+    let r = s.say(&bob, &room, "@room me too", None).await;
+    assert_eq!(r["mentions_room"], false);
+}
+
+#[tokio::test]
+async fn resume_replays_messages_and_events_in_one_gap_free_sequence() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let room = s.room(&ann, "general").await;
+    let one = s.say(&ann, &room, "one", None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    let mut ws = s.ws(&ann).await;
+    let ready = ws.hello(None).await;
+    assert_eq!(ready["rooms"][0]["last_seq"], one);
+    drop(ws);
+
+    edit(&s, &ann, &room, one, "uno").await;
+    react(&s, &ann, &room, one, "🎉", true).await;
+    let two = s.say(&ann, &room, "two", None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    s.delete(
+        &format!("/api/v1/rooms/{room}/messages/{two}"),
+        Some(&ann.token),
+        json!({}),
+    )
+    .await;
+    let last = head(&s, &ann, &room).await;
+    assert_eq!(last, 5, "message, edit, reaction, message, delete");
+
+    let mut ws = s.ws(&ann).await;
+    let ready = ws.hello(Some(json!({ room.clone(): one }))).await;
+    assert_eq!(ready["rooms"][0]["last_seq"], last);
+    let mut kinds = Vec::new();
+    for expected in one + 1..=last {
+        let f = ws.next().await.expect("a replayed frame");
+        let (kind, seq) = match f["type"].as_str() {
+            Some("message") => ("message".to_string(), f["message"]["seq"].clone()),
+            Some("event") => (
+                f["event"]["kind"].as_str().expect("kind").to_string(),
+                f["event"]["seq"].clone(),
+            ),
+            other => panic!("unexpected frame {other:?}: {f}"),
+        };
+        assert_eq!(seq, expected, "no gap, no duplicate");
+        kinds.push(kind);
+    }
+    assert_eq!(kinds, ["edit", "reaction", "message", "delete"]);
+    // The log as it happened: the deleted message's text is gone from the
+    // replay too.
+    let log = events(&s, &ann, &room).await;
+    assert_eq!(log.len(), 5);
+    assert_eq!(
+        (&log[3]["kind"], &log[3]["body"]),
+        (&json!("message"), &json!(""))
+    );
+}
+
+#[tokio::test]
+async fn a_restored_backup_rebuilds_what_the_events_made_of_each_message() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let room = s.room(&ann, "general").await;
+    let seq = s.say(&ann, &room, "draft", None).await["seq"]
+        .as_u64()
+        .expect("seq");
+    edit(&s, &ann, &room, seq, "final").await;
+    react(&s, &ann, &room, seq, "✅", true).await;
+    let before = s.history(&ann, &room).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("backup.hearth");
+    let hearth = |data: &std::path::Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(args)
+            .arg("--data")
+            .arg(data)
+            .env_remove("HEARTH_CONFIG")
+            .output()
+            .expect("run hearth");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    let path = file.to_str().expect("utf-8 path");
+    hearth(&s.data_dir(), &["backup", path]);
+    let restored = dir.path().join("restored");
+    hearth(&restored, &["restore", path]);
+    hearth(&restored, &["verify"]);
+
+    let config = hearth::config::Config::defaults();
+    let store = hearth::storage::Store::open(
+        &restored,
+        config.storage.cache_bytes,
+        config.storage.durability,
+    )
+    .expect("open the restored store");
+    let state = store
+        .log()
+        .expect("room log")
+        .state(room.parse().expect("room id"), hearth::ids::Seq(seq))
+        .expect("read the state");
+    assert_eq!(state.body.as_deref(), Some("final"));
+    assert!(state.edited_at.is_some());
+    let reacted: Vec<_> = state
+        .reactions
+        .iter()
+        .map(|(e, by)| (e.as_str(), by.len()))
+        .collect();
+    assert_eq!(reacted, [("✅", 1)]);
+    assert_eq!(
+        before[0]["reactions"],
+        json!([{"emoji": "✅", "count": 1, "me": true}])
+    );
+}
