@@ -28,6 +28,10 @@ export class ReactionPicker {
       } else if (event.key === 'ArrowDown') {
         event.preventDefault();
         this.grid.querySelector('button')?.focus();
+      } else if (event.key === 'Escape') {
+        // A search box would take the first Escape to clear itself.
+        event.preventDefault();
+        this.dialog.close();
       }
     });
     this.grid.addEventListener('keydown', (event) => this.onGridKey(event));

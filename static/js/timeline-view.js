@@ -702,9 +702,13 @@ export class TimelineView {
   }
 }
 
-/** True when the message names this person (or everyone, with `@room`). */
+/**
+ * True when the message names this person, or everyone (`@room` from
+ * someone allowed to, which the server flags), and it is not their own.
+ */
 function mentionsMe(message, me) {
-  return Boolean(me?.id && !message.deleted && message.mentions?.includes(me.id));
+  if (!me?.id || message.deleted || message.author?.id === me.id) return false;
+  return message.mentions_room === true || Boolean(message.mentions?.includes(me.id));
 }
 
 /** The quote above a reply; pressing it goes to the message it answers. */

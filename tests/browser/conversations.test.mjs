@@ -41,7 +41,9 @@ async function personInRoom(server, room, username, contextOptions) {
   return person;
 }
 
-const messageWith = (page, text) => page.locator('#messages li[data-seq]', { hasText: text });
+/** The message whose own body (not a quote of it) contains `text`. */
+const messageWith = (page, text) =>
+  page.locator('#messages li[data-seq]').filter({ has: page.locator('.message-main > .message-body', { hasText: text }) });
 
 /** Opens a message's menu with the mouse; returns the menu. */
 async function openMenu(page, message) {
@@ -229,6 +231,7 @@ test('a reply quotes its message; the quote leads back to it, through older page
 
   // The quote follows an edit of the original.
   const original = messageWith(alice.page, 'what time is the meetup?');
+  const questionSeq = Number(await original.getAttribute('data-seq'));
   menu = await openMenu(alice.page, original);
   await menu.getByRole('menuitem', { name: 'Edit' }).click();
   const editor = alice.page.getByRole('textbox', { name: 'Edit message' });
@@ -238,7 +241,6 @@ test('a reply quotes its message; the quote leads back to it, through older page
 
   // Sixty messages later a second reply quotes it; the quote loads older pages to reach it.
   for (let n = 1; n <= 60; n += 1) await server.post(users.alice.token, room.id, `chatter ${n}`);
-  const questionSeq = Number(await original.getAttribute('data-seq'));
   await server.must(201, 'POST', `/rooms/${room.id}/messages`, {
     token: users.bob.token,
     body: { body: 'still on?', reply_to: questionSeq },
@@ -362,10 +364,11 @@ test('@ suggests the room\'s members (arrows, Enter or Tab), and a message namin
   await box.pressSequentially('hey @BO');
   const list = alice.page.getByRole('listbox', { name: 'People in this room' });
   await list.waitFor();
-  assert.deepEqual(await list.getByRole('option').allInnerTexts(), ['bob', 'bobby']);
-  assert.equal(await list.getByRole('option', { selected: true }).innerText(), 'bob');
+  const names = (options) => options.evaluateAll((found) => found.map((option) => option.textContent.slice(1)));
+  assert.deepEqual(await names(list.getByRole('option')), ['bob', 'bobby'], 'name and initial');
+  assert.deepEqual(await names(list.getByRole('option', { selected: true })), ['bob']);
   await box.press('ArrowDown');
-  assert.equal(await list.getByRole('option', { selected: true }).innerText(), 'bobby');
+  assert.deepEqual(await names(list.getByRole('option', { selected: true })), ['bobby']);
   await box.press('ArrowUp');
   await box.press('Enter');
   await list.waitFor({ state: 'hidden' });
@@ -416,7 +419,8 @@ test('edits, deletions and reactions made while a page is offline arrive once on
     }),
   );
   await messageWith(alice.page, 'short-lived').waitFor();
-  const fire = messageWith(alice.page, 'first draft').locator('.reaction-chip[data-emoji="🔥"]');
+  const draft = alice.page.locator(`#messages li[data-seq="${first.seq}"]`);
+  const fire = draft.locator('.reaction-chip[data-emoji="🔥"]');
   await fire.waitFor();
 
   await server.kill('SIGKILL');
@@ -434,9 +438,9 @@ test('edits, deletions and reactions made while a page is offline arrive once on
 
   await alice.page.locator('#conn-banner').waitFor({ state: 'hidden', timeout: 20_000 });
   await messageWith(alice.page, 'back online?').waitFor();
-  await messageWith(alice.page, 'final draft').getByText('(edited)').waitFor();
+  await draft.filter({ hasText: 'final draft' }).getByText('(edited)').waitFor();
   await alice.page.locator(`#messages li[data-seq="${second.seq}"]`, { hasText: 'message deleted' }).waitFor();
-  const eyes = messageWith(alice.page, 'final draft').locator('.reaction-chip[data-emoji="👀"]');
+  const eyes = draft.locator('.reaction-chip[data-emoji="👀"]');
   await eyes.waitFor();
   // Once each, however they came (resume, catch-up).
   await alice.page.waitForTimeout(500);
