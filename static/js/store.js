@@ -191,7 +191,7 @@ function applyToMessage(message, event, meId) {
       message.reactors = new Map();
       return true;
     case 'reaction':
-      return react(message, event.emoji, event.by ?? {}, event.on === true, meId);
+      return react(message, event, meId);
     default:
       return false; // A kind from a newer server.
   }
@@ -201,20 +201,27 @@ function applyToMessage(message, event, meId) {
  * Turns one person's reaction on or off. The server sends an event only for
  * a change, so an event is a change unless this page already shows it (our
  * own reaction, shown as soon as the server said yes).
+ * @param {{emoji: string, by?: object, on: boolean, seq?: number}} event
+ *   without a seq: this person's own, not yet confirmed by its event
  * @returns {boolean} whether anything changed
  */
-function react(message, emoji, by, on, meId) {
+function react(message, event, meId) {
+  const { emoji, by = {}, seq } = event;
+  const on = event.on === true;
   if (message.deleted || typeof emoji !== 'string') return false;
   let reaction = message.reactions.find((r) => r.emoji === emoji);
   const mine = by.id != null && by.id === meId;
   const names = message.reactors.get(emoji) ?? new Map();
-  // Someone else's reaction that pages counted but no event named: the
-  // count is all there is to change.
+  // Taking back a reaction the page only counted (no event named its
+  // author) changes the count alone, so only a repeat "on" is detectable.
   if (mine ? (reaction?.me ?? false) === on : on && names.has(by.id)) return false;
   if (on) {
     if (!reaction) {
-      reaction = { emoji, count: 0, me: false };
-      message.reactions.push(reaction);
+      // Chips go in the order each emoji first came, even when a lost
+      // event is fetched after later ones; those from the page came first.
+      reaction = { emoji, count: 0, me: false, since: seq ?? Infinity };
+      const later = message.reactions.findIndex((r) => (r.since ?? 0) > reaction.since);
+      message.reactions.splice(later < 0 ? message.reactions.length : later, 0, reaction);
     }
     reaction.count += 1;
     if (by.id != null) names.set(by.id, by.username ?? '');

@@ -394,6 +394,11 @@ test('@ suggests the room\'s members (arrows, Enter or Tab), and a message namin
   const onAlice = messageWith(alice.page, 'lunch?');
   await onAlice.waitFor();
   assert.equal(await onAlice.evaluate((li) => li.classList.contains('mentions-me')), false, 'not for its author');
+  // `@room` from the room's creator names everyone.
+  await sendInUi(alice.page, 'dinner is ready, @room');
+  const everyone = messageWith(bob.page, 'dinner is ready');
+  await everyone.waitFor();
+  assert.equal(await everyone.evaluate((li) => li.classList.contains('mentions-me')), true, '@room highlighted for bob');
   // Still highlighted from history.
   await bob.page.reload();
   await eventually(async () => messageWith(bob.page, 'lunch?').evaluate((li) => li.classList.contains('mentions-me')).catch(() => false), {
@@ -452,6 +457,44 @@ test('edits, deletions and reactions made while a page is offline arrive once on
   assert.ok(hellos.length >= 1, 'the page said hello again');
   assert.equal(hellos.at(-1).resume[room.id], reactionSeq, 'resumed from the reaction, the newest event before the crash');
   assert.deepEqual(await alice.trouble.problems(), []);
+});
+
+test('an edit and a reaction lost in transit are fetched once the next event shows the gap', async (t) => {
+  const { server, room, users } = await conversation(t, ['alice', 'bob']);
+  const target = await server.post(users.bob.token, room.id, 'before');
+  const person = await openPerson(browser);
+  // Swallow the live frames of one edit and one reaction before the page sees them.
+  await person.context.addInitScript(() => {
+    const add = WebSocket.prototype.addEventListener;
+    WebSocket.prototype.addEventListener = function addEventListener(type, listener, options) {
+      if (type !== 'message') return add.call(this, type, listener, options);
+      const filtered = (event) => {
+        if (!/lost edit|🐛/.test(String(event.data))) listener.call(this, event);
+      };
+      return add.call(this, type, filtered, options);
+    };
+  });
+  const { page } = person;
+  await logInInUi(page, server, 'alice');
+  await page.goto(`${server.url}/#/room/${room.id}`);
+  const shown = page.locator(`#messages li[data-seq="${target.seq}"]`);
+  await shown.waitFor();
+
+  const path = `/rooms/${room.id}/messages/${target.seq}`;
+  const reactAs = (token, emoji) => server.must(204, 'PUT', `${path}/reactions/${encodeURIComponent(emoji)}`, { token });
+  await server.must(200, 'PATCH', path, { token: users.bob.token, body: { body: 'lost edit' } });
+  await reactAs(users.bob.token, '🐛');
+  await reactAs(users.bob.token, '👀');
+  await shown.locator('.reaction-chip[data-emoji="👀"]').waitFor();
+  await shown.filter({ hasText: 'lost edit' }).getByText('(edited)').waitFor();
+  await shown.locator('.reaction-chip[data-emoji="🐛"]').waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual(
+    await shown.locator('.reaction-chip').evaluateAll((chips) => chips.map((chip) => chip.getAttribute('aria-label'))),
+    ['bug, 1: bob', 'eyes, 1: bob'],
+    'each once, in the order they came',
+  );
+  assert.deepEqual(await person.trouble.problems(), []);
 });
 
 test('at phone width a long press offers reply and reactions, and replies, chips and the editor fit', async (t) => {
