@@ -630,8 +630,11 @@ export class App {
     const { entry, message } = found;
     return this.timeline.editMessage(message, {
       save: async (body) => {
-        const reply = await api.editMessage(entry.id, seq, body);
-        if (reply?.message) entry.timeline?.replace(reply.message);
+        const { message: saved } = await api.editMessage(entry.id, seq, body);
+        // As its event will: only the body and time, so a reaction that
+        // overtook this answer is not undone.
+        const edit = { kind: 'edit', target: seq, body: saved.body, at: saved.edited_at };
+        this.showChanged(entry, entry.timeline?.change(edit, this.store.me?.id));
       },
       done: () => {
         if (fromComposer) this.composer.focus();

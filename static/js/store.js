@@ -137,16 +137,6 @@ export class Timeline {
     return touched;
   }
 
-  /** Puts the server's answer to an edit (the message in its new state) in place of ours. */
-  replace(message) {
-    const held = this.bySeq.get(message.seq);
-    if (!held) return null;
-    const { reactors } = held;
-    Object.assign(held, normalise({ ...message }));
-    held.reactors = reactors;
-    return held;
-  }
-
   /** Messages in display order. */
   ordered() {
     return [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);

@@ -49,7 +49,7 @@ export class TimelineView {
     this.status = byId('history-status');
     this.jumpButton = byId('jump-latest');
     this.handlers = { onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory };
-    /** @type {{seq: number, form: HTMLFormElement, done: () => void}|null} the message being edited */
+    /** @type {{seq: number, form: HTMLFormElement, done: () => void, message: object}|null} the message being edited */
     this.editing = null;
     this.me = null;
     this.roomName = '';
@@ -296,7 +296,7 @@ export class TimelineView {
     this.fold(li);
     if (roving) for (const control of main.querySelectorAll(ROVING)) control.tabIndex = 0;
     if (focusKey) (main.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`) ?? li).focus();
-    else if (old.contains(active) || active === document.body) li.focus({ preventScroll: true });
+    else if (old.contains(active)) li.focus({ preventScroll: true });
   }
 
   /** Messages whose state changed; those not shown are skipped. */
@@ -510,7 +510,7 @@ export class TimelineView {
     this.editing = { seq: message.seq, form, done, message };
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
-    if (this.isNearBottom() || li === this.list.querySelector('li[data-seq]:last-of-type')) li.scrollIntoView({ block: 'nearest' });
+    form.scrollIntoView({ block: 'nearest' });
     return true;
   }
 
@@ -737,7 +737,7 @@ function reactedBy(reaction, names, meId) {
   for (const [id, name] of names ?? []) if (id !== meId) people.push(name);
   const others = reaction.count - people.length;
   if (others > 0) people.push(others === 1 ? '1 other' : `${others} others`);
-  return PEOPLE.format(people.slice(0, Math.max(1, reaction.count)));
+  return PEOPLE.format(people);
 }
 
 function dotsIcon() {
