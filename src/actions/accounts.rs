@@ -113,13 +113,17 @@ pub async fn log_in(
     Ok((token, user))
 }
 
-/// Ends the caller's session and closes the sockets opened with it.
-pub async fn log_out(state: &AppState, me: &Identity) -> Result<(), ApiError> {
-    state.sessions.revoke(&me.session)?;
+/// Ends the caller's session (with `everywhere`, every session of the
+/// account) and closes the sockets opened with it.
+pub async fn log_out(state: &AppState, me: &Identity, everywhere: bool) -> Result<(), ApiError> {
+    if everywhere {
+        state.sessions.revoke_all(me.user, None)?;
+    } else {
+        state.sessions.revoke(&me.session)?;
+    }
     state.store.flush_async().await?;
-    state
-        .hub
-        .close_user(me.user, Some(&me.session), CloseReason::Revoked);
+    let only = (!everywhere).then_some(&me.session);
+    state.hub.close_user(me.user, only, CloseReason::Revoked);
     Ok(())
 }
 

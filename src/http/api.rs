@@ -71,9 +71,17 @@ pub async fn login(mut ctx: Ctx) -> Handled {
     Ok(resp)
 }
 
-pub async fn logout(ctx: Ctx) -> Handled {
+#[derive(Deserialize, Default)]
+struct LogoutBody {
+    /// End every session of the account, not only this one.
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn logout(mut ctx: Ctx) -> Handled {
     let me = ctx.identity()?;
-    accounts::log_out(&ctx.state, &me).await?;
+    let body: LogoutBody = ctx.json_or_default().await?;
+    accounts::log_out(&ctx.state, &me, body.all).await?;
     let mut resp = empty_response(StatusCode::NO_CONTENT);
     resp.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(None, ctx.state.tls, 0));

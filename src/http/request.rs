@@ -79,6 +79,23 @@ impl Ctx {
         })
     }
 
+    /// The JSON body, or the default when there is none at all.
+    pub async fn json_or_default<T: DeserializeOwned + Default>(&mut self) -> Result<T, ApiError> {
+        let bytes = self.body_bytes().await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(T::default());
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            if e.is_data() {
+                ApiError::InvalidRequest(format!(
+                    "The request body is missing something or has a wrong type: {e}."
+                ))
+            } else {
+                ApiError::InvalidJson(e.to_string())
+            }
+        })
+    }
+
     async fn body_bytes(&mut self) -> Result<Bytes, ApiError> {
         let limit = self.state.config.http.max_body_bytes;
         if let Some(len) = self

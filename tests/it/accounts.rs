@@ -247,3 +247,21 @@ async fn a_session_ends_at_its_absolute_lifetime_and_its_socket_closes() {
     bob_ws.send_json(json!({"type": "ping"})).await;
     assert_eq!(bob_ws.expect("pong").await["type"], "pong");
 }
+
+#[tokio::test]
+async fn logging_out_everywhere_ends_every_session_and_closes_every_socket() {
+    let s = TestServer::spawn().await;
+    let phone = s.user("zoe").await;
+    let laptop = s.login("zoe", "password-zoe").await;
+    let mut phone_ws = s.ws(&phone).await;
+    phone_ws.hello(None).await;
+    let (status, _) = s
+        .post("/api/v1/logout", Some(&laptop.token), json!({"all": true}))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(phone_ws.close_code().await, Some(4001));
+    for token in [&phone.token, &laptop.token] {
+        let (status, _) = s.get("/api/v1/me", Some(token)).await;
+        assert_eq!(status, 401);
+    }
+}
