@@ -88,7 +88,7 @@ export class Composer {
     const describeKeys = () => {
       this.hint.textContent = TOUCH.matches
         ? 'Enter starts a new line. The send button sends.'
-        : 'Enter sends. Shift plus Enter starts a new line.';
+        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message.';
     };
     TOUCH.addEventListener('change', describeKeys);
     describeKeys();
