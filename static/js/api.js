@@ -62,6 +62,7 @@ export async function request(method, path, body, { authenticated = true } = {})
 }
 
 const room = (id) => `/rooms/${encodeURIComponent(id)}`;
+const message = (id, seq) => `${room(id)}/messages/${Number(seq)}`;
 
 export const api = {
   me: () => request('GET', '/me', undefined, { authenticated: false }),
@@ -85,5 +86,15 @@ export const api = {
     const suffix = query.size ? `?${query}` : '';
     return request('GET', `${room(id)}/messages${suffix}`);
   },
-  postMessage: (id, body, clientId) => request('POST', `${room(id)}/messages`, { body, client_id: clientId }),
+  /** @param {number|null} [replyTo] the seq of the message this one answers */
+  postMessage: (id, body, clientId, replyTo = null) =>
+    request('POST', `${room(id)}/messages`, replyTo == null ? { body, client_id: clientId } : { body, client_id: clientId, reply_to: replyTo }),
+  /** Every kind of event after `after` (messages, edits, deletions, reactions), in seq order. */
+  events: (id, after, limit) => request('GET', `${room(id)}/events?after=${Number(after)}&limit=${Number(limit)}`),
+  editMessage: (id, seq, body) => request('PATCH', message(id, seq), { body }),
+  edits: (id, seq) => request('GET', `${message(id, seq)}/edits`),
+  deleteMessage: (id, seq) => request('DELETE', message(id, seq)),
+  /** @param {boolean} on true adds this person's reaction, false takes it back */
+  react: (id, seq, emoji, on) =>
+    request(on ? 'PUT' : 'DELETE', `${message(id, seq)}/reactions/${encodeURIComponent(emoji)}`),
 };

@@ -6,11 +6,14 @@ import { api } from './api.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
 import { byId, closeOnOutsideClick, h, hueClass, initial, setMessage } from './dom.js';
+import { EditHistory } from './edit-history.js';
+import { emojiName, QUICK_EMOJI } from './emoji.js';
 import { MessageMenu } from './message-menu.js';
 import { Outbox } from './outbox.js';
+import { ReactionPicker } from './reaction-picker.js';
 import { Saved, SavedMap } from './saved.js';
 import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
-import { Store, Timeline } from './store.js';
+import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
 import { TimelineView } from './timeline-view.js';
 
@@ -21,6 +24,9 @@ const CATCH_UP_PAGE_SIZE = 200;
 // mends anything a lost frame left stale.
 const ROOM_LIST_REFRESH_MS = 5 * 60_000;
 const TOAST_MS = 10_000;
+// How long the member list behind `@` suggestions is trusted; joins and
+// leaves seen live drop it sooner.
+const MEMBERS_FRESH_MS = 60_000;
 const NARROW = window.matchMedia('(max-width: 767px)');
 
 export class App {
@@ -43,15 +49,38 @@ export class App {
     });
     this.outbox = new Outbox({
       sendFrame: (frame) => this.connection.send(frame),
-      post: (room, body, clientId) => api.postMessage(room, body, clientId).then((reply) => reply.message),
+      post: (room, body, clientId, replyTo) =>
+        api.postMessage(room, body, clientId, replyTo).then((reply) => reply.message),
     });
     this.sidebar = new SidebarView({ onJoin: (id, button) => this.joinRoom(id, button) });
+    /** @type {Map<string, {at: number, members: Promise<object[]>}>} room id → its members, for `@` */
+    this.memberCache = new Map();
+    const seqOf = (li) => Number(li.dataset.seq);
+    const standing = (li) => !li.classList.contains('deleted');
+    const mine = (li) => li.dataset.author === this.store.me?.id;
     this.menu = new MessageMenu([
+      ...QUICK_EMOJI.map((emoji) => ({
+        label: emoji,
+        name: `React with ${emojiName(emoji)}`,
+        group: 'Quick reactions',
+        when: standing,
+        run: (li) => this.toggleReaction(seqOf(li), emoji),
+      })),
+      { label: 'Add reaction…', when: standing, run: (li) => this.pickReaction(seqOf(li), li) },
+      { label: 'Reply', when: standing, run: (li) => this.startReply(seqOf(li)) },
+      { label: 'Edit', when: (li) => standing(li) && mine(li), run: (li) => this.startEdit(seqOf(li), false) },
       { label: 'Copy link', run: (li) => this.copyLink(li) },
       // A long press opens the menu instead of selecting text, so copying the text is offered here.
       {
         label: 'Copy text',
+        when: standing,
         run: (li) => this.copy(li.querySelector('.message-body')?.textContent ?? '', 'Text copied.'),
+      },
+      // Administrators may delete anyone's message (the server checks too).
+      {
+        label: 'Delete',
+        when: (li) => standing(li) && (mine(li) || this.store.me?.admin === true),
+        run: (li) => this.confirmDelete(seqOf(li)),
       },
     ]);
     this.timeline = new TimelineView({
@@ -59,8 +88,21 @@ export class App {
       onRetry: (clientId) => this.outbox.retry(clientId),
       onDiscard: (clientId) => this.outbox.discard(clientId),
       onMenu: (li, trigger) => this.menu.open(li, trigger),
+      onJumpTo: (seq) => {
+        const entry = this.store.openRoom;
+        if (entry) this.reveal(entry, seq);
+      },
+      onToggleReaction: (seq, emoji) => this.toggleReaction(seq, emoji),
+      onAddReaction: (li, trigger) => this.pickReaction(seqOf(li), trigger),
+      onEditHistory: (seq, trigger, byHover) => this.showEdits(seq, trigger, byHover),
     });
-    this.composer = new Composer({ onSend: (body) => this.send(body) });
+    this.composer = new Composer({
+      onSend: (body, replyTo) => this.send(body, replyTo),
+      onEditLast: () => this.editLast(),
+      members: (roomId) => this.mentionable(roomId),
+    });
+    this.picker = new ReactionPicker();
+    this.editHistory = new EditHistory();
     this.switcher = new Switcher({
       rooms: () => this.store.joinedRooms(),
       onChoose: (id) => this.goToRoom(id, true),
@@ -127,9 +169,10 @@ export class App {
     this.banner.reset();
     this.toast.hide();
     this.menu.close(false);
+    this.editHistory.close(false);
+    this.memberCache.clear();
     this.closeDrawer(false);
-    byId('members-dialog').close();
-    byId('switcher').close();
+    for (const id of ['members-dialog', 'switcher', 'delete-dialog', 'reaction-picker']) byId(id).close();
     this.root.hidden = true;
     this.updateTitle();
     // The next person to log in here must not land in this one's room.
@@ -198,6 +241,8 @@ export class App {
     this.store.openRoomId = entry.id;
     entry.unread = 0;
     this.menu.close(false);
+    this.editHistory.close(false);
+    this.timeline.closeEditor(false);
     this.renderRoomState();
     this.showRoomHeader(entry);
     byId('empty-state').hidden = true;
@@ -345,6 +390,7 @@ export class App {
   membersChanged(id, count) {
     const entry = this.store.rooms.get(id);
     if (!entry) return;
+    this.memberCache.delete(id);
     if (typeof count === 'number') entry.room.member_count = count;
     if (this.store.openRoomId === id) {
       this.showRoomHeader(entry);
@@ -420,18 +466,21 @@ export class App {
   // ---- Messages ----------------------------------------------------------
 
   async loadNewest(entry) {
+    // Everything seen before asking happened before the page was read, so
+    // the page already shows it.
+    const reflected = entry.lastSeq;
     const { messages } = await api.messages(entry.id, { limit: PAGE_SIZE });
     if (!entry.joined || entry.timeline) return;
-    entry.timeline = new Timeline(messages, messages.length >= PAGE_SIZE);
+    entry.timeline = new Timeline(messages, messages.length >= PAGE_SIZE, reflected);
     for (const message of messages) this.settle(message);
     entry.lastSeq = Math.max(entry.lastSeq, entry.timeline.newest);
     await this.catchUp(entry);
   }
 
   /**
-   * Fetches whatever lies between the loaded run and the newest seq known,
-   * so a gap (a frame that raced the first page, a reconnect) never stays.
-   * One fetch loop per room at a time; it re-checks the target as it goes.
+   * Fetches whatever events lie between the loaded run and the newest seq
+   * known, so a gap (a frame that raced the first page, a reconnect) never
+   * stays. One fetch loop per room at a time; it re-checks the target as it goes.
    */
   catchUp(entry) {
     // Cleared in `finally`, which always runs after this assignment: a loop
@@ -447,11 +496,19 @@ export class App {
     try {
       while (timeline && entry.timeline === timeline) {
         const target = Math.max(entry.lastSeq, timeline.highestHeld);
-        if (target <= timeline.newest) break;
-        const { messages } = await api.messages(entry.id, { after: timeline.newest, limit: CATCH_UP_PAGE_SIZE });
-        if (!messages.length) break;
-        entry.lastSeq = Math.max(entry.lastSeq, messages.at(-1).seq);
-        this.showAdded(entry, timeline.addNewer(messages));
+        const from = timeline.newest;
+        if (target <= from) break;
+        const { events } = await api.events(entry.id, from, CATCH_UP_PAGE_SIZE);
+        if (!events.length) break;
+        for (const event of events) {
+          if (event.kind === 'message') {
+            entry.lastSeq = Math.max(entry.lastSeq, event.seq);
+            this.showAdded(entry, timeline.addNewer([event]));
+          } else {
+            this.applyEvent({ ...event, room: entry.id });
+          }
+        }
+        if (timeline.newest === from) break; // No progress: leave it to the next try.
       }
     } catch {
       // Offline or the server restarting: the next reconnect or message tries again.
@@ -513,6 +570,15 @@ export class App {
     if (this.store.totalUnread() !== before) this.renderRoomState();
   }
 
+  /** An edit, deletion or reaction from the server, in the room's seq order. */
+  applyEvent(event) {
+    if (typeof event?.seq !== 'number' || !event.room) return;
+    const { entry, changed } = this.store.applyEvent(event);
+    if (!entry) return; // A room this client does not show.
+    if (entry.id === this.store.openRoomId) this.timeline.updateMessages(changed);
+    if (entry.timeline && entry.timeline.highestHeld > entry.timeline.newest) this.catchUp(entry);
+  }
+
   /** Shows messages that joined the open room's timeline. */
   showAdded(entry, added) {
     for (const message of added) this.settle(message);
@@ -529,11 +595,136 @@ export class App {
     }
   }
 
-  send(body) {
+  /** @param {{seq: number, author: object, excerpt: string}|null} replyTo */
+  send(body, replyTo = null) {
     const entry = this.store.openRoom;
     if (!entry) return;
-    this.outbox.send(entry.id, body);
+    this.outbox.send(entry.id, body, replyTo);
     this.timeline.scrollToBottom();
+  }
+
+  // ---- Replies, edits, deletions and reactions ------------------------------
+
+  /** A loaded message of the open room, with its room. */
+  loaded(seq) {
+    const entry = this.store.openRoom;
+    const message = entry?.timeline?.bySeq.get(seq);
+    return message ? { entry, message } : null;
+  }
+
+  startReply(seq) {
+    const found = this.loaded(seq);
+    if (!found || found.message.deleted) return;
+    const { message } = found;
+    this.composer.replyTo({ seq, author: message.author, excerpt: excerptOf(message) });
+  }
+
+  /**
+   * Opens the editor on one of this person's messages.
+   * @param {boolean} fromComposer focus goes back to the message box after
+   * @returns {boolean} whether the editor opened
+   */
+  startEdit(seq, fromComposer) {
+    const found = this.loaded(seq);
+    if (!found) return false;
+    const { entry, message } = found;
+    return this.timeline.editMessage(message, {
+      save: async (body) => {
+        const { message: saved } = await api.editMessage(entry.id, seq, body);
+        // As its event will: only the body and time, so a reaction that
+        // overtook this answer is not undone.
+        const edit = { kind: 'edit', target: seq, body: saved.body, at: saved.edited_at };
+        this.showChanged(entry, entry.timeline?.change(edit, this.store.me?.id));
+      },
+      done: () => {
+        if (fromComposer) this.composer.focus();
+        else this.timeline.messageBySeq(seq)?.focus();
+      },
+    });
+  }
+
+  /** The Up arrow in an empty message box: edit this person's newest message. */
+  editLast() {
+    const timeline = this.store.openRoom?.timeline;
+    if (!timeline) return false;
+    const last = timeline
+      .ordered()
+      .reverse()
+      .find((message) => message.author?.id === this.store.me?.id && !message.deleted);
+    return last ? this.startEdit(last.seq, true) : false;
+  }
+
+  /** Asks first, in a dialog where Cancel has focus; deleted, it shows as such at once. */
+  confirmDelete(seq) {
+    const found = this.loaded(seq);
+    if (!found) return;
+    const { entry } = found;
+    const dialog = byId('delete-dialog');
+    byId('delete-excerpt').textContent = excerptOf(found.message);
+    dialog.returnValue = '';
+    dialog.addEventListener(
+      'close',
+      async () => {
+        if (dialog.returnValue !== 'delete') return;
+        try {
+          await api.deleteMessage(entry.id, seq);
+        } catch (error) {
+          this.toast.show(error.message);
+          return;
+        }
+        this.showChanged(entry, entry.timeline?.change({ kind: 'delete', target: seq }, this.store.me?.id));
+      },
+      { once: true },
+    );
+    dialog.showModal();
+  }
+
+  /** Adds this person's reaction, or takes it back if it is there. */
+  async toggleReaction(seq, emoji) {
+    const found = this.loaded(seq);
+    if (!found) return;
+    const { entry, message } = found;
+    const on = !message.reactions.some((r) => r.emoji === emoji && r.me);
+    try {
+      await api.react(entry.id, seq, emoji, on);
+    } catch (error) {
+      this.toast.show(error.message);
+      return;
+    }
+    const me = this.store.me;
+    this.showChanged(entry, entry.timeline?.change({ kind: 'reaction', target: seq, emoji, by: me, on }, me?.id));
+  }
+
+  /** The picker, for an emoji beyond the quick few; focus returns to `returnTo`. */
+  pickReaction(seq, returnTo) {
+    const found = this.loaded(seq);
+    if (!found) return;
+    const back = returnTo?.isConnected ? returnTo : this.timeline.messageBySeq(seq);
+    this.picker.open((emoji) => {
+      const message = this.loaded(seq)?.message;
+      // Picking one already there keeps it (the chips take it back).
+      if (message && !message.reactions.some((r) => r.emoji === emoji && r.me)) this.toggleReaction(seq, emoji);
+    }, back);
+  }
+
+  showChanged(entry, changed) {
+    if (changed?.length && entry.id === this.store.openRoomId) this.timeline.updateMessages(changed);
+  }
+
+  showEdits(seq, trigger, byHover) {
+    const entry = this.store.openRoom;
+    if (!entry) return;
+    this.editHistory.toggle(trigger, () => api.edits(entry.id, seq).then((reply) => reply.edits ?? []), byHover);
+  }
+
+  /** Who `@` can name in a room: its members but this person, fetched once a minute at most. */
+  mentionable(roomId) {
+    const cached = this.memberCache.get(roomId);
+    if (cached && Date.now() - cached.at < MEMBERS_FRESH_MS) return cached.members;
+    const members = api.members(roomId).then(({ members: list }) => list.filter((m) => m.id !== this.store.me?.id));
+    members.catch(() => this.memberCache.delete(roomId));
+    this.memberCache.set(roomId, { at: Date.now(), members });
+    return members;
   }
 
   copyLink(li) {
@@ -574,6 +765,9 @@ export class App {
     switch (frame.type) {
       case 'message':
         if (frame.message) this.receive(frame.message);
+        break;
+      case 'event':
+        if (frame.event) this.applyEvent(frame.event);
         break;
       case 'ack':
         this.outbox.confirmed(frame.client_id);

@@ -1,13 +1,20 @@
 // The menu of one message, opened by its "Message actions" button, a long
 // press on touch screens, or the keyboard (the button is in the tab order).
-// Items are a list of {label, run}: edit, delete, reply and react can join
-// "Copy link" here without touching how the menu opens, moves or closes.
+// Items are a list of {label, run}, each shown only for the messages its
+// `when` accepts; items sharing a `group` sit in one row (the quick
+// reactions). Adding one never touches how the menu opens, moves or closes.
 
 import { byId, h } from './dom.js';
 
 export class MessageMenu {
   /**
-   * @param {Array<{label: string, run: (li: HTMLElement) => void}>} items
+   * @typedef {object} MenuItem
+   * @property {string} label the visible text
+   * @property {string} [name] the accessible name, when the text is not enough (an emoji)
+   * @property {string} [group] the accessible name of the row it shares with its neighbours
+   * @property {(li: HTMLElement) => boolean} [when] shown only for these messages
+   * @property {(li: HTMLElement) => void} run
+   * @param {MenuItem[]} items
    */
   constructor(items) {
     this.root = byId('message-menu');
@@ -41,16 +48,42 @@ export class MessageMenu {
     this.close(false);
     this.target = li;
     this.trigger = trigger;
-    this.root.replaceChildren(
-      ...this.items.map((item, index) =>
-        h('button', { type: 'button', role: 'menuitem', tabindex: '-1', 'data-index': index, text: item.label }),
-      ),
-    );
+    this.root.replaceChildren(...this.render(li));
     this.root.hidden = false;
     trigger?.setAttribute('aria-expanded', 'true');
     li.classList.add('menu-open');
     this.place(trigger ?? li);
     this.root.querySelector('[role="menuitem"]')?.focus();
+  }
+
+  /** The items that apply to message `li`, consecutive items of one group in one row. */
+  render(li) {
+    const nodes = [];
+    let row = null;
+    this.items.forEach((item, index) => {
+      if (item.when && !item.when(li)) return;
+      const button = h('button', {
+        type: 'button',
+        role: 'menuitem',
+        tabindex: '-1',
+        class: item.group ? 'menu-chip' : null,
+        'aria-label': item.name ?? null,
+        title: item.name ?? null,
+        'data-index': index,
+        text: item.label,
+      });
+      if (!item.group) {
+        row = null;
+        nodes.push(button);
+        return;
+      }
+      if (row?.getAttribute('aria-label') !== item.group) {
+        row = h('div', { role: 'group', class: 'menu-row', 'aria-label': item.group });
+        nodes.push(row);
+      }
+      row.append(button);
+    });
+    return nodes;
   }
 
   /** Puts the menu under its button, kept inside the window. Positions are CSSOM, which the CSP allows. */
@@ -78,7 +111,7 @@ export class MessageMenu {
   onKey(event) {
     const entries = [...this.root.querySelectorAll('[role="menuitem"]')];
     const at = entries.indexOf(document.activeElement);
-    const move = { ArrowDown: 1, ArrowUp: -1 }[event.key];
+    const move = { ArrowDown: 1, ArrowUp: -1, ArrowRight: 1, ArrowLeft: -1 }[event.key];
     if (move) {
       event.preventDefault();
       entries[(at + move + entries.length) % entries.length]?.focus();

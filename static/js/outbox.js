@@ -20,6 +20,8 @@ const TRANSIENT_RETRY_MS = 3000;
  * @property {string} room
  * @property {string} body
  * @property {string} createdAt ISO time the person pressed Enter
+ * @property {{seq: number, author: object, excerpt: string}|null} [replyTo]
+ *   the message this one answers, as its quote is shown
  * @property {'pending'|'sent'|'failed'} status `sent`: acked, waiting for
  *   its message frame to take its place in the timeline
  * @property {string} [error] why the server refused it, shown next to Retry
@@ -29,7 +31,7 @@ export class Outbox extends EventTarget {
   /**
    * @param {object} transport
    * @param {(frame: object) => boolean} transport.sendFrame false if not connected
-   * @param {(room: string, body: string, clientId: string) => Promise<object>} transport.post
+   * @param {(room: string, body: string, clientId: string, replyTo: number|null) => Promise<object>} transport.post
    *   the HTTP fallback for when the socket is down
    */
   constructor(transport) {
@@ -56,12 +58,16 @@ export class Outbox extends EventTarget {
     }
   }
 
-  /** Queues a new message and sends it if it can. */
-  send(room, body) {
+  /**
+   * Queues a new message and sends it if it can.
+   * @param {Outgoing['replyTo']} [replyTo]
+   */
+  send(room, body, replyTo = null) {
     const item = {
       clientId: crypto.randomUUID(),
       room,
       body,
+      replyTo,
       createdAt: new Date().toISOString(),
       status: 'pending',
     };
@@ -145,6 +151,7 @@ export class Outbox extends EventTarget {
     for (const item of pending) {
       if (this.onSocket.has(item.clientId)) continue;
       const frame = { type: 'send', room: item.room, client_id: item.clientId, body: item.body };
+      if (item.replyTo) frame.reply_to = item.replyTo.seq;
       if (!this.transport.sendFrame(frame)) {
         this.postInOrder();
         return;
@@ -167,7 +174,7 @@ export class Outbox extends EventTarget {
         if (!item) return;
         let message;
         try {
-          message = await this.transport.post(item.room, item.body, item.clientId);
+          message = await this.transport.post(item.room, item.body, item.clientId, item.replyTo?.seq ?? null);
         } catch (error) {
           if (error.status >= 400 && error.status < 500 && !TRANSIENT.has(error.code)) {
             if (this.items.get(item.clientId) === item && item.status === 'pending') {
@@ -211,10 +218,11 @@ export class Outbox extends EventTarget {
   save() {
     this.saved?.write(
       'outbox',
-      [...this.items.values()].map(({ clientId, room, body, createdAt, status, error }) => ({
+      [...this.items.values()].map(({ clientId, room, body, replyTo, createdAt, status, error }) => ({
         clientId,
         room,
         body,
+        replyTo,
         createdAt,
         status,
         error,

@@ -2,14 +2,18 @@
 // reader's place when older pages are put above them, and shows this
 // person's unconfirmed messages (pending or failed, with retry) at the end.
 // Each message carries its day separator when it starts a day, the "New
-// messages" divider when it is the first unread one, a fold when it is long,
-// and a button that opens the message menu.
+// messages" divider when it is the first unread one, the quote of the
+// message it replies to, "(edited)", its reactions, a fold when it is long,
+// and a button that opens the message menu. Edits, deletions and reactions
+// re-render a message in place; it keeps its place, focus and menu.
 //
 // For the keyboard the pane is one tab stop: arrow keys move between
-// messages, and only the focused message's menu button is in the tab order
-// (a roving tabindex), so fifty messages are not fifty Tab presses.
+// messages, and only the focused message's controls (its menu button, reply
+// quote, "(edited)" and reaction chips) are in the tab order (a roving
+// tabindex), so fifty messages are not fifty Tab presses.
 
 import { byId, h, hueClass, initial } from './dom.js';
+import { emojiName } from './emoji.js';
 import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
 
 // Messages from one author this close together share one header.
@@ -21,6 +25,9 @@ const NEAR_TOP_PX = 300;
 const MAYBE_LONG_LINES = 20;
 const MAYBE_LONG_CHARS = 600;
 const HIGHLIGHT_MS = 8000;
+// Controls inside a message that join the tab order while it has focus.
+const ROVING = '.message-menu-button, .message-control';
+const PEOPLE = new Intl.ListFormat('en', { type: 'conjunction' });
 
 export class TimelineView {
   /**
@@ -30,13 +37,20 @@ export class TimelineView {
    * @param {(clientId: string) => void} handlers.onDiscard
    * @param {(li: HTMLElement, trigger: HTMLElement) => void} handlers.onMenu
    *   the person asked for a message's menu (button, long press)
+   * @param {(seq: number) => void} handlers.onJumpTo a reply's quote was pressed
+   * @param {(seq: number, emoji: string) => void} handlers.onToggleReaction a reaction chip was pressed
+   * @param {(li: HTMLElement, trigger: HTMLElement) => void} handlers.onAddReaction
+   * @param {(seq: number, trigger: HTMLElement, byHover: boolean) => void} handlers.onEditHistory
+   *   "(edited)" was pressed or hovered
    */
-  constructor({ onNeedOlder, onRetry, onDiscard, onMenu }) {
+  constructor({ onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory }) {
     this.scroller = byId('timeline');
     this.list = byId('messages');
     this.status = byId('history-status');
     this.jumpButton = byId('jump-latest');
-    this.handlers = { onNeedOlder, onRetry, onDiscard, onMenu };
+    this.handlers = { onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory };
+    /** @type {{seq: number, form: HTMLFormElement, done: () => void, message: object}|null} the message being edited */
+    this.editing = null;
     this.me = null;
     this.roomName = '';
     /** Messages that arrived below while the reader was scrolled up. */
@@ -49,11 +63,25 @@ export class TimelineView {
       this.scrollToBottom();
       this.list.lastElementChild?.focus?.();
     });
+    const seqOf = (el) => Number(el.closest('li[data-seq]')?.dataset.seq);
     this.list.addEventListener('click', (event) => {
       const fold = event.target.closest('button.fold-toggle');
       if (fold) this.toggleFold(fold);
       const menu = event.target.closest('button.message-menu-button');
       if (menu) this.handlers.onMenu(menu.closest('li'), menu);
+      const quote = event.target.closest('button.reply-quote');
+      if (quote) this.handlers.onJumpTo(Number(quote.dataset.replySeq));
+      const chip = event.target.closest('button.reaction-chip');
+      if (chip && seqOf(chip)) this.handlers.onToggleReaction(seqOf(chip), chip.dataset.emoji);
+      const add = event.target.closest('button.add-reaction');
+      if (add) this.handlers.onAddReaction(add.closest('li'), add);
+      const edited = event.target.closest('button.edited-marker');
+      if (edited && seqOf(edited)) this.handlers.onEditHistory(seqOf(edited), edited, false);
+    });
+    // Hovering "(edited)" shows the history too; a tap is a click.
+    this.list.addEventListener('pointerover', (event) => {
+      const edited = event.target.closest?.('button.edited-marker');
+      if (edited && event.pointerType === 'mouse') this.handlers.onEditHistory(seqOf(edited), edited, true);
     });
     this.listenForLongPress();
     this.listenForArrows();
@@ -67,6 +95,7 @@ export class TimelineView {
     this.me = me;
     this.roomName = entry.room.name;
     this.unreadAfter = unreadAfter;
+    this.editing = null;
     this.list.replaceChildren();
     this.scroller.hidden = false;
     this.newBelow = 0;
@@ -84,6 +113,7 @@ export class TimelineView {
   }
 
   hide() {
+    this.editing = null;
     this.list.replaceChildren();
     this.scroller.hidden = true;
     this.newBelow = 0;
@@ -220,7 +250,8 @@ export class TimelineView {
       'data-status': 'sent',
       tabindex: '-1',
     });
-    const [avatar, main] = this.messageParts(author, message.created_at, message.body);
+    this.markState(li, message);
+    const [avatar, main] = this.messageParts(author, message.created_at, message.body, message);
     const menuButton = h(
       'button',
       {
@@ -237,6 +268,42 @@ export class TimelineView {
     return li;
   }
 
+  /** The classes that follow a message's state: deleted, and whether it mentions this person. */
+  markState(li, message) {
+    li.classList.toggle('deleted', message.deleted === true);
+    li.classList.toggle('mentions-me', mentionsMe(message, this.me));
+  }
+
+  /**
+   * Re-renders a shown message after an edit, deletion or reaction, in
+   * place: its separators, grouping, menu and focus stay. A message being
+   * edited keeps its editor; it is brought up to date when the editor closes.
+   */
+  updateMessage(message) {
+    const li = this.messageBySeq(message.seq);
+    if (!li) return;
+    if (this.editing?.seq === message.seq) {
+      if (!message.deleted) return;
+      this.closeEditor();
+    }
+    const old = li.querySelector(':scope > .message-main');
+    const active = document.activeElement;
+    const focusKey = old?.contains(active) ? active.dataset.focusKey : null;
+    const roving = li.querySelector('.message-menu-button')?.tabIndex === 0;
+    const [, main] = this.messageParts(message.author ?? { id: '', username: 'unknown' }, message.created_at, message.body, message);
+    old.replaceWith(main);
+    this.markState(li, message);
+    this.fold(li);
+    if (roving) for (const control of main.querySelectorAll(ROVING)) control.tabIndex = 0;
+    if (focusKey) (main.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`) ?? li).focus();
+    else if (old.contains(active)) li.focus({ preventScroll: true });
+  }
+
+  /** Messages whose state changed; those not shown are skipped. */
+  updateMessages(messages) {
+    for (const message of messages) this.updateMessage(message);
+  }
+
   outgoingMessageElement(item) {
     const me = this.me ?? { id: '', username: 'me' };
     const li = h('li', {
@@ -247,7 +314,7 @@ export class TimelineView {
       'data-status': item.status,
       tabindex: '-1',
     });
-    const [avatar, main] = this.messageParts(me, item.createdAt, item.body);
+    const [avatar, main] = this.messageParts(me, item.createdAt, item.body, { reply_to: item.replyTo ?? null });
     const meta = main.querySelector('.message-meta');
     if (item.status === 'pending') meta.append(h('span', { class: 'message-state', text: 'Sending…' }));
     if (item.status === 'sent') meta.append(h('span', { class: 'message-state', text: 'Sent' }));
@@ -276,7 +343,13 @@ export class TimelineView {
     return li;
   }
 
-  messageParts(author, createdAt, body) {
+  /**
+   * The avatar and the main column of a message: name and time (and
+   * "(edited)"), the quote it replies to, the body ("message deleted" once
+   * deleted) and its reactions.
+   * @param {object} [message] the message's state, where there is one
+   */
+  messageParts(author, createdAt, body, message = {}) {
     const hue = hueClass(author.id);
     const avatar = h('span', { class: `avatar ${hue}`, 'aria-hidden': 'true', text: initial(author.username) });
     const name = h('span', {
@@ -284,10 +357,179 @@ export class TimelineView {
       dir: 'auto',
       text: author.username ?? 'unknown',
     });
-    const text = h('div', { class: 'message-body', dir: 'auto' });
-    appendLinkified(text, body ?? '');
-    const main = h('div', { class: 'message-main' }, h('p', { class: 'message-meta' }, name, ' ', timeElement(createdAt)), text);
+    const meta = h('p', { class: 'message-meta' }, name, ' ', timeElement(createdAt));
+    if (message.edited_at && !message.deleted) {
+      meta.append(
+        ' ',
+        h('button', {
+          type: 'button',
+          class: 'edited-marker message-control',
+          tabindex: '-1',
+          'aria-label': 'Edited: show earlier versions',
+          'aria-haspopup': 'dialog',
+          'aria-expanded': 'false',
+          'data-focus-key': 'edited',
+          text: '(edited)',
+        }),
+      );
+    }
+    if (mentionsMe(message, this.me)) meta.append(h('span', { class: 'visually-hidden', text: 'Mentions you.' }));
+    let text;
+    if (message.deleted) {
+      text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
+    } else {
+      text = h('div', { class: 'message-body', dir: 'auto' });
+      appendLinkified(text, body ?? '');
+    }
+    const main = h(
+      'div',
+      { class: 'message-main' },
+      meta,
+      message.reply_to ? quoteElement(message.reply_to) : null,
+      text,
+      message.reactions?.length && !message.deleted ? this.reactionsElement(message) : null,
+    );
     return [avatar, main];
+  }
+
+  /** The chips under a message, each naming who reacted, and a button to add one. */
+  reactionsElement(message) {
+    const chips = message.reactions.map((reaction) => {
+      const label = `${emojiName(reaction.emoji)}, ${reaction.count}: ${reactedBy(reaction, message.reactors?.get(reaction.emoji), this.me?.id)}`;
+      return h(
+        'button',
+        {
+          type: 'button',
+          class: 'reaction-chip message-control',
+          tabindex: '-1',
+          'aria-pressed': String(reaction.me === true),
+          'aria-label': label,
+          title: label,
+          'data-emoji': reaction.emoji,
+          'data-focus-key': `reaction:${reaction.emoji}`,
+        },
+        h('span', { class: 'reaction-emoji', 'aria-hidden': 'true', text: reaction.emoji }),
+        h('span', { class: 'reaction-count', 'aria-hidden': 'true', text: String(reaction.count) }),
+      );
+    });
+    const add = h(
+      'button',
+      {
+        type: 'button',
+        class: 'add-reaction message-control',
+        tabindex: '-1',
+        'aria-label': 'Add reaction',
+        title: 'Add reaction',
+        'aria-haspopup': 'dialog',
+        'data-focus-key': 'add-reaction',
+      },
+      h('span', { 'aria-hidden': 'true', text: '+' }),
+    );
+    return h('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' }, ...chips, add);
+  }
+
+  // ---- Editing in place --------------------------------------------------------
+
+  /**
+   * Swaps a message's body for a box with Save and Cancel. Enter saves,
+   * Shift+Enter starts a new line, Escape cancels.
+   * @param {object} message
+   * @param {object} handlers
+   * @param {(body: string) => Promise<void>} handlers.save throws an Error to show
+   * @param {() => void} handlers.done the editor closed (saved or not)
+   * @returns {boolean} false when the message is not shown
+   */
+  editMessage(message, { save, done }) {
+    const li = this.messageBySeq(message.seq);
+    if (!li || message.deleted) return false;
+    if (this.editing) this.closeEditor();
+    const body = li.querySelector('.message-main > .message-body');
+    const id = `edit-${message.seq}`;
+    const input = h('textarea', {
+      id,
+      class: 'editor-input',
+      rows: String(Math.min(8, Math.max(1, message.body.split('\n').length))),
+      'aria-label': 'Edit message',
+      'aria-describedby': `${id}-hint`,
+    });
+    input.value = message.body;
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const form = h(
+      'form',
+      { class: 'message-editor', novalidate: true, 'aria-label': 'Edit message' },
+      input,
+      h(
+        'div',
+        { class: 'editor-actions' },
+        h('button', { type: 'submit', class: 'button small primary', text: 'Save' }),
+        h('button', { type: 'button', class: 'button small subtle editor-cancel', text: 'Cancel' }),
+        h('span', { id: `${id}-hint`, class: 'muted small', text: 'Enter saves, Escape cancels' }),
+      ),
+      error,
+    );
+    const submit = async () => {
+      const text = input.value.trim();
+      if (!text) {
+        error.textContent = 'A message cannot be empty; delete it instead.';
+        error.hidden = false;
+        return;
+      }
+      if (text === message.body) {
+        this.closeEditor();
+        return;
+      }
+      form.setAttribute('aria-busy', 'true');
+      try {
+        await save(text);
+      } catch (failure) {
+        form.removeAttribute('aria-busy');
+        error.textContent = failure.message;
+        error.hidden = false;
+        return;
+      }
+      if (this.editing?.form === form) this.closeEditor();
+    };
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      submit();
+    });
+    form.querySelector('.editor-cancel').addEventListener('click', () => this.closeEditor());
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      } else if (event.key === 'Escape') {
+        event.preventDefault();
+        event.stopPropagation();
+        this.closeEditor();
+      }
+    });
+    body.hidden = true;
+    body.after(form);
+    li.classList.add('editing');
+    this.editing = { seq: message.seq, form, done, message };
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+    form.scrollIntoView({ block: 'nearest' });
+    return true;
+  }
+
+  /**
+   * Closes the editor, showing the message as it now is.
+   * @param {boolean} [notify] tell whoever opened it (which moves focus back);
+   *   not when the room is being left
+   */
+  closeEditor(notify = true) {
+    const editing = this.editing;
+    if (!editing) return;
+    this.editing = null;
+    const li = editing.form.closest('li');
+    editing.form.remove();
+    if (li) {
+      li.classList.remove('editing');
+      this.updateMessage(editing.message);
+    }
+    if (notify) editing.done();
   }
 
   regroupAround(li) {
@@ -417,15 +659,14 @@ export class TimelineView {
       event.preventDefault();
       items[next].focus();
     });
-    // The focused message's menu button is the one Tab reaches.
+    // The focused message's controls are the ones Tab reaches.
     this.list.addEventListener('focusin', (event) => {
       const li = event.target.closest('li.message');
       if (!li) return;
-      for (const button of this.list.querySelectorAll('.message-menu-button[tabindex="0"]')) {
-        if (!li.contains(button)) button.tabIndex = -1;
+      for (const control of this.list.querySelectorAll(`:is(${ROVING})[tabindex="0"]`)) {
+        if (!li.contains(control)) control.tabIndex = -1;
       }
-      const own = li.querySelector('.message-menu-button');
-      if (own) own.tabIndex = 0;
+      for (const control of li.querySelectorAll(ROVING)) control.tabIndex = 0;
     });
   }
 
@@ -459,6 +700,44 @@ export class TimelineView {
     }
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.handlers.onNeedOlder();
   }
+}
+
+/**
+ * True when the message names this person, or everyone (`@room` from
+ * someone allowed to, which the server flags), and it is not their own.
+ */
+function mentionsMe(message, me) {
+  if (!me?.id || message.deleted || message.author?.id === me.id) return false;
+  return message.mentions_room === true || Boolean(message.mentions?.includes(me.id));
+}
+
+/** The quote above a reply; pressing it goes to the message it answers. */
+function quoteElement(reply) {
+  const name = reply.author?.username ?? 'unknown';
+  const excerpt = reply.excerpt || 'message deleted';
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: `reply-quote message-control${reply.excerpt ? '' : ' gone'}`,
+      tabindex: '-1',
+      'data-reply-seq': reply.seq,
+      'data-focus-key': 'quote',
+      'aria-label': `Reply to ${name}: ${excerpt}. Go to that message`,
+    },
+    h('span', { class: 'reply-author', dir: 'auto', text: name }),
+    ' ',
+    h('span', { class: 'reply-excerpt', dir: 'auto', text: excerpt }),
+  );
+}
+
+/** "you, ana and 2 others": who reacted, as far as this page knows. */
+function reactedBy(reaction, names, meId) {
+  const people = reaction.me ? ['you'] : [];
+  for (const [id, name] of names ?? []) if (id !== meId) people.push(name);
+  const others = reaction.count - people.length;
+  if (others > 0) people.push(others === 1 ? '1 other' : `${others} others`);
+  return PEOPLE.format(people);
 }
 
 function dotsIcon() {

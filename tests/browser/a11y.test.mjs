@@ -1,5 +1,5 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
-// and phone), and the keyboard path a screen-reader user takes: skip link to
+// and phone, a conversation with edits, deletions, reactions and a reply), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
 
 import assert from 'node:assert/strict';
@@ -81,6 +81,53 @@ test('every main screen passes axe in light and dark', async (t) => {
     await page.emulateMedia({ colorScheme: scheme });
     found.push(...(await audit(page, `${scheme} message menu`)));
   }
+  await page.keyboard.press('Escape');
+
+  // A conversation: an edited message, a deleted one, one with reactions
+  // (a chip of mine, pressed, and one of someone else's), and the message
+  // box while replying, with `@` suggestions open.
+  const roomId = decodeURIComponent(new URL(page.url()).hash.replace('#/room/', ''));
+  await server.must(200, 'POST', `/rooms/${roomId}/join`, { token: other.token });
+  const edited = await server.post(other.token, roomId, 'first try');
+  await server.must(200, 'PATCH', `/rooms/${roomId}/messages/${edited.seq}`, { token: other.token, body: { body: 'second try' } });
+  const gone = await server.post(other.token, roomId, 'regrettable');
+  await server.must(204, 'DELETE', `/rooms/${roomId}/messages/${gone.seq}`, { token: other.token });
+  const liked = await server.post(other.token, roomId, 'react to me, @auditor');
+  for (const emoji of ['👍', '🎉']) {
+    await server.must(204, 'PUT', `/rooms/${roomId}/messages/${liked.seq}/reactions/${encodeURIComponent(emoji)}`, {
+      token: other.token,
+    });
+  }
+  const likedOnPage = page.locator(`#messages li[data-seq="${liked.seq}"]`);
+  await likedOnPage.locator('.reaction-chip[data-emoji="🎉"]').waitFor();
+  await likedOnPage.locator('.reaction-chip[data-emoji="👍"]').click();
+  await likedOnPage.locator('.reaction-chip[aria-pressed="true"]').waitFor();
+  await page.locator(`#messages li[data-seq="${gone.seq}"]`, { hasText: 'message deleted' }).waitFor();
+  await likedOnPage.hover();
+  await likedOnPage.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menuitem', { name: 'Reply' }).click();
+  await page.locator('#reply-bar').waitFor();
+  await page.getByLabel('Message', { exact: true }).pressSequentially('@ot');
+  await page.getByRole('listbox', { name: 'People in this room' }).waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} conversation`)));
+  }
+  await page.getByLabel('Message', { exact: true }).fill('');
+  await page.locator(`#messages li[data-seq="${edited.seq}"]`).getByRole('button', { name: /^Edited/ }).click();
+  await page.getByRole('dialog', { name: 'Edit history' }).locator('li').first().waitFor();
+  found.push(...(await audit(page, 'edit history')));
+  await page.keyboard.press('Escape');
+  await likedOnPage.getByRole('button', { name: 'Add reaction' }).click();
+  await page.getByRole('dialog', { name: 'Add a reaction' }).waitFor();
+  found.push(...(await audit(page, 'reaction picker')));
+  await page.keyboard.press('Escape');
+  const mine = page.locator('#messages li[data-seq]').first();
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menuitem', { name: 'Delete' }).click();
+  await page.getByRole('dialog', { name: 'Delete this message?' }).waitFor();
+  found.push(...(await audit(page, 'delete dialog')));
   await page.keyboard.press('Escape');
   await page.emulateMedia({ colorScheme: 'light' });
 

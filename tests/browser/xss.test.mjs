@@ -140,3 +140,59 @@ test('thirty XSS payloads render as inert text', async (t) => {
   for (const href of hrefs) assert.match(href, /^https?:\/\//, `only http(s) links, got ${href}`);
   assert.deepEqual(await trouble.problems(), []);
 });
+
+test('edited bodies, edit history, reply quotes and reactions keep hostile text inert', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { token } = await server.createUser('mallory');
+  const { room } = await server.must(201, 'POST', '/rooms', { token, body: { name: 'edits' } });
+  const edited = await server.post(token, room.id, 'harmless at first');
+  for (const body of PAYLOADS.slice(0, 10)) {
+    await server.must(200, 'PATCH', `/rooms/${room.id}/messages/${edited.seq}`, { token, body: { body } });
+  }
+  for (const body of PAYLOADS.slice(10, 20)) {
+    const quoted = await server.post(token, room.id, body);
+    await server.must(201, 'POST', `/rooms/${room.id}/messages`, { token, body: { body: 'a reply', reply_to: quoted.seq } });
+  }
+  // Markup is no emoji: refused, so it never reaches a chip.
+  for (const emoji of PAYLOADS.slice(0, 5)) {
+    const reply = await server.api('PUT', `/rooms/${room.id}/messages/${edited.seq}/reactions/${encodeURIComponent(emoji)}`, {
+      token,
+    });
+    assert.equal(reply.status, 400, `reaction ${emoji} was accepted`);
+  }
+  await server.must(204, 'PUT', `/rooms/${room.id}/messages/${edited.seq}/reactions/${encodeURIComponent('🔥')}`, { token });
+  const viewer = await server.createUser('viewer');
+  await server.must(200, 'POST', `/rooms/${room.id}/join`, { token: viewer.token });
+
+  const { page, trouble } = await openPerson(browser);
+  await logInInUi(page, server, 'viewer');
+  await page.goto(`${server.url}/#/room/${encodeURIComponent(room.id)}`);
+  await page.locator('#messages li[data-seq]').nth(20).waitFor();
+  const first = page.locator(`#messages li[data-seq="${edited.seq}"]`);
+  assert.equal(await first.locator('.message-body').textContent(), PAYLOADS[9]);
+  assert.deepEqual(await page.locator('#messages .reply-excerpt').allTextContents(), PAYLOADS.slice(10, 20));
+
+  await first.getByRole('button', { name: /^Edited/ }).click();
+  const history = page.getByRole('dialog', { name: 'Edit history' });
+  await history.locator('li').nth(10).waitFor();
+  assert.deepEqual(await history.locator('.edit-body').allTextContents(), ['harmless at first', ...PAYLOADS.slice(0, 10)]);
+  await page.keyboard.press('Escape');
+
+  // Replying to a hostile message puts it in the message box's bar as text.
+  const hostile = page.locator('#messages li[data-seq]', { hasText: PAYLOADS[12] }).first();
+  await hostile.hover();
+  await hostile.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menuitem', { name: 'Reply' }).click();
+  assert.equal(await page.locator('#reply-text').textContent(), `Replying to mallory: ${PAYLOADS[12]}`);
+
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__pwned), false, 'the canary was touched');
+  const injected = await page.evaluate(() =>
+    [...document.querySelectorAll('#messages *, #edit-history *, #reply-bar *')]
+      .map((el) => el.tagName.toLowerCase())
+      .filter((tag) => !['li', 'span', 'div', 'p', 'time', 'a', 'button', 'ol', 'strong', 'svg', 'path', 'circle'].includes(tag)),
+  );
+  assert.deepEqual(injected, [], 'no element came from user text');
+  assert.deepEqual(await trouble.problems(), []);
+});
