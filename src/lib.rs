@@ -31,12 +31,14 @@
 //! [`open`] builds the shared state over a data directory; [`start`] adds
 //! the listeners: HTTP (with [`tls`] when configured), the [`admin`] socket
 //! and optionally a second HTTP listener for the operator endpoints.
-//! `main.rs` only parses the command line.
+//! `main.rs` only parses the command line; [`cli`] runs its subcommands.
+//! One of them, `hearth bench`, is the load generator in the `hearth-bench`
+//! crate (`benches/hearth-bench/`): it drives a server through its sockets
+//! and imports nothing from this library.
 
 pub mod actions;
 pub mod admin;
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod commit;

@@ -65,7 +65,7 @@ pub enum Command {
     /// Benchmark a server on this machine: start one (or target --url),
     /// load it with real clients, verify every delivery, compare with a
     /// raw-socket ceiling, report throughput, latency, CPU and memory.
-    Bench(crate::bench::BenchArgs),
+    Bench(hearth_bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -96,7 +96,7 @@ pub enum ConfigCommand {
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Bench(args) => crate::bench::run(args),
+        Command::Bench(args) => hearth_bench::run(args),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", config::DEFAULT_CONFIG_TOML);
             Ok(())

@@ -211,3 +211,9 @@ pub fn sample_settled(pid: u32, limit: Duration) -> anyhow::Result<Sample> {
     }
     Ok(last)
 }
+
+/// Raises this process's open-file soft limit to its hard limit (children
+/// inherit it) and returns the limit now in force.
+pub fn raise_fd_limit() -> anyhow::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX).context("cannot raise the open-file limit")
+}

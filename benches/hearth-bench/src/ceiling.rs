@@ -51,7 +51,7 @@ const IOV_BATCH: usize = 128;
 const LINGER: Duration = Duration::from_secs(120);
 
 pub fn run(args: CeilingArgs) -> anyhow::Result<()> {
-    super::raise_fd_limit()?;
+    super::target::raise_fd_limit()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

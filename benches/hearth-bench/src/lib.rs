@@ -1,4 +1,6 @@
-//! `hearth bench`: the on-box benchmark.
+//! `hearth bench`: the on-box benchmark, a crate of its own that the
+//! `hearth` binary links (its `bench` subcommand is [`BenchArgs`] and
+//! [`run`]).
 //!
 //! The bench process is the load generator. It starts a server as a child
 //! process (or targets `--url`), signs up users and a room over HTTP, opens
@@ -10,15 +12,26 @@
 //! number of sockets with vectored writes — so `hearth / ceiling` is a
 //! ratio taken on the same machine at the same moment.
 //!
+//! It knows the server only through its sockets and its command line (the
+//! child is this same executable, run as `hearth serve`): it imports
+//! nothing from the `hearth` library, so the server's code can change
+//! without the bench and the server never carries the bench's crates.
+//!
 //! Files: [`target`] (the server process and `/proc`), [`setup`] (users and
 //! the room over HTTP), [`wsclient`] (a minimal client side of RFC 6455),
 //! [`load`] (the generator threads and delivery verification), [`fanout`]
-//! (the scenario, and the run/measure/report machinery the WebSocket
-//! scenarios share), [`rooms`], [`idle`] and [`login`] (scenarios built on
-//! it), [`ceiling`], [`report`], and [`http`] (the HTTP throughput
-//! scenarios).
+//! (the scenario, and the run/measure machinery the WebSocket scenarios
+//! share), [`rooms`], [`idle`] and [`login`] (scenarios built on it),
+//! [`ceiling`], [`report`] (what a run found, as JSON, a table and
+//! Markdown), [`http`] (the HTTP throughput scenarios), [`crash`] (kill -9
+//! under load, then check every acknowledged message), and [`common`] (the
+//! options every scenario shares). Imports point one way, from the
+//! scenarios down to the leaves: [`rooms`], [`idle`], [`login`], [`http`] →
+//! [`fanout`] → [`load`] → [`wsclient`]; [`report`], [`common`], [`target`],
+//! [`setup`] and [`wsclient`] import nothing of the bench.
 
 pub mod ceiling;
+pub mod common;
 pub mod crash;
 pub mod fanout;
 pub mod http;
@@ -31,9 +44,6 @@ pub mod setup;
 pub mod target;
 pub mod wsclient;
 
-use std::path::PathBuf;
-
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]
@@ -75,37 +85,6 @@ pub enum Scenario {
     Ceiling(ceiling::CeilingArgs),
 }
 
-/// Options every scenario shares.
-#[derive(Debug, Args, Clone)]
-pub struct CommonArgs {
-    /// Target a running server instead of starting one (e.g. http://127.0.0.1:8080).
-    /// Only loopback addresses are accepted.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Print the report as JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the report as Markdown to this file.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
-    /// Also write the JSON report to this file.
-    #[arg(long)]
-    pub json_file: Option<PathBuf>,
-    /// CPUs for the server child (and the ceiling writer), via `taskset -c`, e.g. "0".
-    #[arg(long)]
-    pub server_cpus: Option<String>,
-    /// Load-generator threads (default: the CPUs this process may run on).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Spread client connections over this many source addresses
-    /// (127.0.0.2, 127.0.0.3, …); default: only when ports would run out.
-    #[arg(long)]
-    pub sources: Option<usize>,
-    /// No progress line on stderr.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
 /// Runs a benchmark scenario; an error (or a failed verification) makes
 /// the binary exit non-zero.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -119,18 +98,4 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Crash(a) => crash::run(a),
         Scenario::Ceiling(a) => ceiling::run(a),
     }
-}
-
-/// Raises this process's open-file soft limit to its hard limit (children
-/// inherit it) and returns the limit now in force.
-pub fn raise_fd_limit() -> anyhow::Result<u64> {
-    rlimit::increase_nofile_limit(u64::MAX).context("cannot raise the open-file limit")
-}
-
-/// The 1/5/15-minute load averages from `/proc/loadavg`, recorded before each run because the
-/// machine is shared.
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }

@@ -16,7 +16,7 @@ pub struct Report {
     /// Things a reader must know: limits that capped the run, and so on.
     pub notes: Vec<String>,
     /// The login storm run alongside, if one was asked for.
-    pub logins: Option<super::fanout::LoginStorm>,
+    pub logins: Option<LoginStorm>,
     /// The same load without the disturbance (stalls, a login storm), on a
     /// fresh server in the same invocation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,9 +59,17 @@ impl Machine {
         Machine {
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu_model,
-            loadavg_before: super::loadavg(),
+            loadavg_before: loadavg(),
         }
     }
+}
+
+/// The 1/5/15-minute load averages from `/proc/loadavg`, recorded before each run because the
+/// machine is shared.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Latency percentiles in milliseconds.
@@ -209,6 +217,18 @@ pub struct IdleFindings {
     pub rss_per_connection_after_hold_bytes: Option<f64>,
     /// Connections that received the message posted after the hold.
     pub alive_at_end: usize,
+}
+
+/// Logins attempted during a run, and how the server answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginStorm {
+    pub rate: f64,
+    pub attempted: u64,
+    pub ok: u64,
+    /// 429 (rate limit) or 503 (hashing queue full): refused, not queued.
+    pub refused: u64,
+    pub other: u64,
+    pub latency_ms: Percentiles,
 }
 
 /// The runs of a report, in the order their columns are shown.

@@ -32,11 +32,11 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
+use super::common::CommonArgs;
 use super::report::{format_number, Machine};
 use super::setup::Http;
 use super::target::SERVER_ENV;
 use super::wsclient::{self, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
-use super::CommonArgs;
 
 #[derive(Debug, Args, Clone)]
 pub struct CrashArgs {

@@ -13,10 +13,10 @@ use hyper::Method;
 use serde::Serialize;
 use serde_json::json;
 
+use super::common::CommonArgs;
 use super::report::{Machine, Percentiles};
 use super::setup::{self, Http};
 use super::target::{self, Process};
-use super::CommonArgs;
 
 #[derive(Debug, Args, Clone)]
 pub struct HttpArgs {
@@ -65,7 +65,7 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
     }
     let machine = Machine::now();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    super::raise_fd_limit()?;
+    super::target::raise_fd_limit()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.common.threads.unwrap_or(2).max(1))
         .enable_all()

@@ -17,12 +17,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::json;
 
+use super::common::CommonArgs;
 use super::load::{self, Outcome, Plan, Shared};
 use super::report::{
-    self, Comparison, IdleFindings, Machine, Percentiles, Ratio, Report, Run, StallFindings,
+    self, Comparison, IdleFindings, LoginStorm, Machine, Percentiles, Ratio, Report, Run,
+    StallFindings,
 };
 use super::target::{self, Process, Sample};
-use super::CommonArgs;
 
 #[derive(Debug, Args, Clone)]
 pub struct FanoutArgs {
@@ -234,7 +235,7 @@ impl Bench {
         let machine = Machine::now();
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let mut notes = Vec::new();
-        let fd_limit = super::raise_fd_limit()?;
+        let fd_limit = super::target::raise_fd_limit()?;
         let fit = fd_limit.saturating_sub(FD_RESERVE) as usize;
         if clients > fit {
             notes.push(format!(
@@ -905,18 +906,6 @@ impl Progress {
             b.finish_and_clear();
         }
     }
-}
-
-/// Logins attempted during a run, and how the server answered.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LoginStorm {
-    pub rate: f64,
-    pub attempted: u64,
-    pub ok: u64,
-    /// 429 (rate limit) or 503 (hashing queue full): refused, not queued.
-    pub refused: u64,
-    pub other: u64,
-    pub latency_ms: Percentiles,
 }
 
 /// Attempts `rate` logins a second for `duration`, each on its own
