@@ -67,16 +67,7 @@ impl Ctx {
 
     /// Reads and parses the JSON body, within the size and time limits.
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
-        let bytes = self.body_bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            if e.is_data() {
-                ApiError::InvalidRequest(format!(
-                    "The request body is missing something or has a wrong type: {e}."
-                ))
-            } else {
-                ApiError::InvalidJson(e.to_string())
-            }
-        })
+        parse_json(&self.body_bytes().await?)
     }
 
     /// The JSON body, or the default when there is none at all.
@@ -85,15 +76,7 @@ impl Ctx {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(T::default());
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            if e.is_data() {
-                ApiError::InvalidRequest(format!(
-                    "The request body is missing something or has a wrong type: {e}."
-                ))
-            } else {
-                ApiError::InvalidJson(e.to_string())
-            }
-        })
+        parse_json(&bytes)
     }
 
     async fn body_bytes(&mut self) -> Result<Bytes, ApiError> {
@@ -198,6 +181,20 @@ impl Ctx {
             Err(ApiError::BadOrigin)
         }
     }
+}
+
+/// A request body as `T`: `invalid_json` if it is not JSON at all,
+/// `invalid_request` if a field is missing or of the wrong type.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            ApiError::InvalidRequest(format!(
+                "The request body is missing something or has a wrong type: {e}."
+            ))
+        } else {
+            ApiError::InvalidJson(e.to_string())
+        }
+    })
 }
 
 /// A JSON response with `status`.

@@ -195,7 +195,7 @@ impl RoomLog {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, EventRecord)>> {
-        self.scan(room, from, to, limit, false)
+        self.scan(room, from, to, limit, false, |_| true)
     }
 
     /// The newest events with `from <= seq <= to`, at most `limit`, ascending.
@@ -206,7 +206,7 @@ impl RoomLog {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, EventRecord)>> {
-        let mut out = self.scan(room, from, to, limit, true)?;
+        let mut out = self.scan(room, from, to, limit, true, |_| true)?;
         out.reverse();
         Ok(out)
     }
@@ -220,7 +220,7 @@ impl RoomLog {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, EventRecord)>> {
-        self.scan_messages(room, from, to, limit, false)
+        self.scan(room, from, to, limit, false, is_message)
     }
 
     /// The newest messages only with `from <= seq <= to`, at most `limit`,
@@ -232,18 +232,21 @@ impl RoomLog {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<(Seq, EventRecord)>> {
-        let mut out = self.scan_messages(room, from, to, limit, true)?;
+        let mut out = self.scan(room, from, to, limit, true, is_message)?;
         out.reverse();
         Ok(out)
     }
 
-    fn scan_messages(
+    /// Up to `limit` events of `from..=to` that `keep` accepts, walking
+    /// down from `to` when `newest_first`.
+    fn scan(
         &self,
         room: RoomId,
         from: Seq,
         to: Seq,
         limit: usize,
         newest_first: bool,
+        keep: fn(&EventRecord) -> bool,
     ) -> Result<Vec<(Seq, EventRecord)>> {
         if from > to {
             return Ok(Vec::new());
@@ -262,43 +265,16 @@ impl RoomLog {
             let (k, v) = kv?;
             let seq = seq_value(&k[17..]);
             let event: EventRecord = records::decode("roomlog", &format!("{room}/{seq}"), &v)?;
-            if matches!(event.kind, EventKind::Message { .. }) {
+            if keep(&event) {
                 out.push((seq, event));
             }
         }
         Ok(out)
     }
+}
 
-    /// Up to `limit` events of `from..=to`, walking down from `to` when
-    /// `newest_first`.
-    fn scan(
-        &self,
-        room: RoomId,
-        from: Seq,
-        to: Seq,
-        limit: usize,
-        newest_first: bool,
-    ) -> Result<Vec<(Seq, EventRecord)>> {
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let range = self.tree.range(event_key(room, from)..=event_key(room, to));
-        let entries: Box<dyn Iterator<Item = _>> = if newest_first {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
-        let mut out = Vec::with_capacity(limit.min(256));
-        for kv in entries.take(limit) {
-            let (k, v) = kv?;
-            let seq = seq_value(&k[17..]);
-            out.push((
-                seq,
-                records::decode("roomlog", &format!("{room}/{seq}"), &v)?,
-            ));
-        }
-        Ok(out)
-    }
+fn is_message(event: &EventRecord) -> bool {
+    matches!(event.kind, EventKind::Message { .. })
 }
 
 pub(super) fn event_key(room: RoomId, seq: Seq) -> [u8; 25] {
