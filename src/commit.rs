@@ -251,8 +251,9 @@ impl Worker {
     }
 
     /// Decides what each append becomes: a new event with the room's next
-    /// seq, a duplicate of a stored (or same-group) `client_id`, or a
-    /// failure. Writes nothing.
+    /// seq (and, for a change to a message, that message's new state and
+    /// any redaction), a duplicate of a stored (or same-group) `client_id`,
+    /// nothing, or a failure. Writes nothing.
     fn plan(&mut self, log: &RoomLog, group: &[Append]) -> (AppendBatch, Vec<Outcome>) {
         let mut batch = AppendBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
@@ -263,33 +264,9 @@ impl Worker {
         let mut made: HashMap<(RoomId, Seq), EventRecord> = HashMap::new();
         let now = Millis::now();
         for (i, a) in group.iter().enumerate() {
-            if let Some(cid) = a.client_id.as_ref().map(ClientId::as_str) {
-                if let Some(&j) = claimed.get(&(a.room, a.author, cid)) {
-                    outcomes.push(match &outcomes[j] {
-                        Outcome::New(s, e) | Outcome::Duplicate(s, e) => {
-                            Outcome::Duplicate(*s, e.clone())
-                        }
-                        Outcome::Unchanged => Outcome::Unchanged,
-                        Outcome::Failed(_) => Outcome::Failed(ApiError::StorageFailed),
-                    });
-                    continue;
-                }
-                match log.dedup(a.room, a.author, cid) {
-                    Ok(Some(seq)) => {
-                        outcomes.push(match log.event(a.room, seq) {
-                            Ok(Some(e)) => Outcome::Duplicate(seq, e),
-                            Ok(None) | Err(_) => Outcome::Failed(ApiError::StorageFailed),
-                        });
-                        claimed.insert((a.room, a.author, cid), i);
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        outcomes.push(Outcome::Failed(e.into()));
-                        continue;
-                    }
-                }
-                claimed.insert((a.room, a.author, cid), i);
+            if let Some(seen) = seen_before(log, &mut claimed, &outcomes, i, a) {
+                outcomes.push(seen);
+                continue;
             }
             let client_id = a.client_id.as_ref().map(|c| c.as_str().to_string());
             let kind = match &a.change {
@@ -306,10 +283,8 @@ impl Worker {
                     mentions: mentions.clone(),
                     mentions_room: *mentions_room,
                 })),
-                change => match Self::target(log, &mut targets, a.room, change) {
-                    Err(e) => Err(e),
-                    Ok(target) => judge(target, a.author, change, client_id),
-                },
+                change => Self::target(log, &mut targets, a.room, change)
+                    .and_then(|target| judge(target, a.author, change, client_id)),
             };
             let kind = match kind {
                 Ok(Some(kind)) => kind,
@@ -598,6 +573,41 @@ impl Worker {
         };
         let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);
+    }
+}
+
+/// What an append whose `client_id` was seen before becomes: the same
+/// outcome as the first (earlier in this group, or stored), so a retry is
+/// never stored twice. `None` for a first use, which is claimed here.
+fn seen_before<'g>(
+    log: &RoomLog,
+    claimed: &mut HashMap<(RoomId, UserId, &'g str), usize>,
+    outcomes: &[Outcome],
+    i: usize,
+    a: &'g Append,
+) -> Option<Outcome> {
+    let cid = a.client_id.as_ref()?.as_str();
+    let key = (a.room, a.author, cid);
+    if let Some(&j) = claimed.get(&key) {
+        return Some(match &outcomes[j] {
+            Outcome::New(s, e) | Outcome::Duplicate(s, e) => Outcome::Duplicate(*s, e.clone()),
+            Outcome::Unchanged => Outcome::Unchanged,
+            Outcome::Failed(_) => Outcome::Failed(ApiError::StorageFailed),
+        });
+    }
+    match log.dedup(a.room, a.author, cid) {
+        Ok(None) => {
+            claimed.insert(key, i);
+            None
+        }
+        Ok(Some(seq)) => {
+            claimed.insert(key, i);
+            Some(match log.event(a.room, seq) {
+                Ok(Some(e)) => Outcome::Duplicate(seq, e),
+                Ok(None) | Err(_) => Outcome::Failed(ApiError::StorageFailed),
+            })
+        }
+        Err(e) => Some(Outcome::Failed(e.into())),
     }
 }
 

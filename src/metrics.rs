@@ -164,7 +164,7 @@ impl Collector for Snapshot {
         let counters = [
             (
                 "messages_stored",
-                "Messages durably stored since start",
+                "Room events (messages, edits, deletions, reactions) durably stored since start",
                 self.messages,
             ),
             (
