@@ -72,7 +72,9 @@ export const api = {
   logout: () => request('POST', '/logout', undefined, { authenticated: false }),
 
   rooms: () => request('GET', '/rooms'),
-  createRoom: (name, topic) => request('POST', '/rooms', topic ? { name, topic } : { name }),
+  /** @param {'public'|'private'} visibility */
+  createRoom: (name, topic, visibility = 'public') =>
+    request('POST', '/rooms', topic ? { name, topic, visibility } : { name, visibility }),
   joinRoom: (id) => request('POST', `${room(id)}/join`),
   leaveRoom: (id) => request('POST', `${room(id)}/leave`),
   members: (id) => request('GET', `${room(id)}/members`),
@@ -97,4 +99,10 @@ export const api = {
   /** @param {boolean} on true adds this person's reaction, false takes it back */
   react: (id, seq, emoji, on) =>
     request(on ? 'PUT' : 'DELETE', `${message(id, seq)}/reactions/${encodeURIComponent(emoji)}`),
+
+  /** Active accounts whose name starts with `prefix`, ignoring case. */
+  users: (prefix, limit) => request('GET', `/users?${new URLSearchParams({ q: prefix, limit: String(limit) })}`),
+  /** The direct room with these people (made the first time), as `{room}`. */
+  directRoom: (userIds) => request('POST', '/dms', { users: userIds }),
+  addMember: (id, userId) => request('POST', `${room(id)}/members`, { user: userId }),
 };

@@ -7,9 +7,11 @@ import { Composer } from './composer.js';
 import { Connection } from './connection.js';
 import { byId, closeOnOutsideClick, h, hueClass, initial, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
+import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
 import { MessageMenu } from './message-menu.js';
 import { Outbox } from './outbox.js';
+import { PeoplePicker, peopleError } from './people-picker.js';
 import { ReactionPicker } from './reaction-picker.js';
 import { Saved, SavedMap } from './saved.js';
 import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
@@ -102,9 +104,10 @@ export class App {
       members: (roomId) => this.mentionable(roomId),
     });
     this.picker = new ReactionPicker();
+    this.people = new PeoplePicker({ me: () => this.store.me });
     this.editHistory = new EditHistory();
     this.switcher = new Switcher({
-      rooms: () => this.store.joinedRooms(),
+      rooms: () => this.store.openableRooms(),
       onChoose: (id) => this.goToRoom(id, true),
     });
     this.banner = new ConnectionBanner(() => this.connection.reconnectNow());
@@ -172,7 +175,7 @@ export class App {
     this.editHistory.close(false);
     this.memberCache.clear();
     this.closeDrawer(false);
-    for (const id of ['members-dialog', 'switcher', 'delete-dialog', 'reaction-picker']) byId(id).close();
+    for (const id of ['members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
     this.root.hidden = true;
     this.updateTitle();
     // The next person to log in here must not land in this one's room.
@@ -226,7 +229,7 @@ export class App {
       else if (place.seq != null) this.reveal(entry, place.seq);
       return;
     }
-    const first = this.store.joinedRooms()[0];
+    const first = this.store.openableRooms()[0];
     if (first && !NARROW.matches) {
       history.replaceState(null, '', roomHash(first.id));
       this.openRoom(first);
@@ -246,7 +249,7 @@ export class App {
     this.renderRoomState();
     this.showRoomHeader(entry);
     byId('empty-state').hidden = true;
-    this.composer.show(entry.id, entry.room.name);
+    this.composer.show(entry.id, entry.name);
     this.closeDrawer(false);
     if (this.focusComposerOnOpen) {
       this.focusComposerOnOpen = false;
@@ -282,7 +285,7 @@ export class App {
       if (entry.timeline === timeline && timeline.oldest === oldest && !this.olderLoad) break; // No progress: give up.
     }
     if (this.store.openRoomId === entry.id && !this.timeline.highlight(seq)) {
-      this.toast.show(`Message ${seq} is not in ${entry.room.name} any more.`);
+      this.toast.show(`Message ${seq} is not in ${entry.name} any more.`);
     }
   }
 
@@ -294,9 +297,11 @@ export class App {
   }
 
   showRoomHeader(entry) {
-    const { name, topic, member_count: count } = entry.room;
+    const { topic, member_count: count } = entry.room;
+    // A direct room has no name: its header names the people in it.
     byId('room-title').replaceChildren(
-      h('button', { type: 'button', id: 'room-info', class: 'title-button', 'aria-haspopup': 'dialog', text: name }),
+      entry.private ? lockIcon() : '',
+      h('button', { type: 'button', id: 'room-info', class: 'title-button', 'aria-haspopup': 'dialog', text: entry.longName }),
     );
     const topicLine = byId('room-topic');
     topicLine.textContent = topic ?? '';
@@ -308,7 +313,15 @@ export class App {
     members.setAttribute('aria-label', label);
     members.title = label;
     byId('members-count').textContent = count == null ? '' : String(count);
-    byId('leave-button').hidden = false;
+    byId('add-people-button').hidden = !this.canAddPeople(entry);
+    // A direct room cannot be left.
+    byId('leave-button').hidden = entry.direct;
+  }
+
+  /** The room's owner and administrators may add people to a room with a name. */
+  canAddPeople(entry) {
+    const me = this.store.me;
+    return !entry.direct && me != null && (entry.room.created_by === me.id || me.admin === true);
   }
 
   showNoRoom() {
@@ -317,6 +330,7 @@ export class App {
     byId('room-topic').hidden = true;
     byId('members-button').hidden = true;
     byId('leave-button').hidden = true;
+    byId('add-people-button').hidden = true;
     byId('empty-state').hidden = false;
     this.timeline.hide();
     this.composer.hide();
@@ -357,16 +371,16 @@ export class App {
     try {
       await api.leaveRoom(entry.id);
     } catch (error) {
-      this.composer.showError(error.message);
+      this.composer.showError(peopleError(error));
       return;
     }
     this.roomLeft(entry.id);
-    this.toast.show(`You left ${entry.room.name}.`, { label: 'Undo', run: () => this.joinRoom(entry.id) });
+    this.toast.show(`You left ${entry.name}.`, { label: 'Undo', run: () => this.joinRoom(entry.id) });
   }
 
   /** Alt+↑/↓: the previous or next joined room, in the sidebar's order. */
   stepRoom(step) {
-    const rooms = this.store.joinedRooms();
+    const rooms = this.store.openableRooms();
     if (!rooms.length) return;
     const at = rooms.findIndex((entry) => entry.id === this.store.openRoomId);
     const next = at < 0 ? 0 : Math.min(rooms.length - 1, Math.max(0, at + step));
@@ -381,7 +395,7 @@ export class App {
     if (this.store.openRoomId === id) {
       history.replaceState(null, '', location.pathname);
       this.showNoRoom();
-      this.toast.show(`${entry.room.name} was deleted.`);
+      this.toast.show(`${entry.name} was deleted.`);
     }
     this.renderRoomState();
   }
@@ -415,7 +429,8 @@ export class App {
     setMessage(errorLine, '');
     try {
       const topic = String(data.get('topic')).trim();
-      const { room } = await api.createRoom(String(data.get('name')).trim(), topic || undefined);
+      const visibility = data.get('private') ? 'private' : 'public';
+      const { room } = await api.createRoom(String(data.get('name')).trim(), topic || undefined, visibility);
       this.store.upsertRoom({ ...room, joined: true });
       form.reset();
       byId('create-room').open = false;
@@ -434,11 +449,12 @@ export class App {
     const list = byId('members-list');
     const status = byId('members-status');
     const countText = (n) => (n === 1 ? '1 member' : `${n} members`);
-    byId('members-title').textContent = entry.room.name;
+    byId('members-title').textContent = entry.longName;
     const topic = byId('members-topic');
     topic.textContent = entry.room.topic ?? '';
     topic.hidden = !entry.room.topic;
     status.textContent = entry.room.member_count == null ? 'Loading…' : countText(entry.room.member_count);
+    byId('members-add').hidden = !this.canAddPeople(entry);
     if (!dialog.open) {
       list.replaceChildren();
       dialog.showModal();
@@ -461,6 +477,51 @@ export class App {
     } catch (error) {
       status.textContent = error.message;
     }
+  }
+
+  /** "New message": choose people, then open the direct room with them. */
+  startDirect(returnTo) {
+    this.people.open(
+      {
+        title: 'New message',
+        action: 'Start',
+        run: async (people) => {
+          const { room } = await api.directRoom(people.map((person) => person.id));
+          this.store.upsertRoom({ ...room, joined: true });
+          this.renderRoomState();
+          this.goToRoom(room.id, true);
+        },
+      },
+      returnTo,
+    );
+  }
+
+  /** "Add people" to the open room; the people added see it appear live. */
+  addPeople(returnTo) {
+    const entry = this.store.openRoom;
+    if (!entry || !this.canAddPeople(entry)) return;
+    // Members are not offered; the preview covers small rooms until the list comes.
+    const exclude = new Set((entry.room.members_preview ?? []).map((member) => member.id));
+    this.mentionable(entry.id).then(
+      (members) => members.forEach((member) => exclude.add(member.id)),
+      () => {},
+    );
+    byId('members-dialog').close();
+    this.people.open(
+      {
+        title: `Add people to ${entry.name}`,
+        action: 'Add',
+        exclude,
+        run: async (people) => {
+          for (const person of people) await api.addMember(entry.id, person.id);
+          this.memberCache.delete(entry.id);
+          const names = people.map((person) => person.username);
+          const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+          this.toast.show(`Added ${list} to ${entry.name}.`);
+        },
+      },
+      returnTo,
+    );
   }
 
   // ---- Messages ----------------------------------------------------------
@@ -565,7 +626,7 @@ export class App {
     }
     this.settle(message);
     this.showAdded(entry, added);
-    if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.room.name);
+    if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.name);
     if (entry.timeline && entry.timeline.highestHeld > entry.timeline.newest) this.catchUp(entry);
     if (this.store.totalUnread() !== before) this.renderRoomState();
   }
@@ -835,6 +896,9 @@ export class App {
     // A tap anywhere on the title (name or topic) shows the room's details.
     byId('chat-title').addEventListener('click', () => this.showMembers());
     byId('members-close').addEventListener('click', () => byId('members-dialog').close());
+    byId('dm-new').addEventListener('click', (event) => this.startDirect(event.currentTarget));
+    byId('add-people-button').addEventListener('click', (event) => this.addPeople(event.currentTarget));
+    byId('members-add').addEventListener('click', () => this.addPeople(byId('add-people-button')));
     closeOnOutsideClick(byId('members-dialog'));
     document.addEventListener('keydown', (event) => this.onShortcut(event));
     byId('create-room-form').addEventListener('submit', (event) => {
@@ -871,7 +935,7 @@ export class App {
     if (!this.active || this.root.hidden) return;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
       event.preventDefault();
-      if (!byId('members-dialog').open) this.switcher.open();
+      if (!byId('members-dialog').open && !byId('people-dialog').open) this.switcher.open();
     } else if (event.altKey && !event.ctrlKey && !event.metaKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
       if (document.querySelector('dialog[open]')) return;
       event.preventDefault();

@@ -1,9 +1,11 @@
-// The room lists: rooms this person is in (links, with unread counts) and the
-// rooms they could join, both narrowed by the filter box. Re-rendered whole
+// The room lists: rooms this person is in (links, with unread counts), their
+// direct rooms (named by the other people) and the rooms they could join, all
+// narrowed by the filter box. Re-rendered whole
 // on every change; the lists are short, and keyboard focus is carried over to
 // the re-rendered element.
 
 import { byId, h } from './dom.js';
+import { lockIcon } from './icons.js';
 
 /** The address of a room, or of one message in it. */
 export function roomHash(roomId, seq = null) {
@@ -35,6 +37,8 @@ export class SidebarView {
     this.mineEmpty = byId('my-rooms-empty');
     this.others = byId('other-rooms');
     this.othersEmpty = byId('other-rooms-empty');
+    this.direct = byId('dm-list');
+    this.directEmpty = byId('dm-empty');
     this.menuUnread = byId('menu-unread');
     this.filter = byId('room-filter');
     this.onJoin = onJoin;
@@ -48,17 +52,21 @@ export class SidebarView {
     this.store = store;
     const focusKey = document.activeElement?.dataset?.focusKey;
     const query = this.filter.value;
-    const shown = (entry) => matchesFilter(entry.room.name, query);
+    const shown = (entry) => matchesFilter(entry.name, query);
 
     const joined = store.joinedRooms();
     this.mine.replaceChildren(...joined.filter(shown).map((entry) => this.joinedItem(entry, store.openRoomId)));
     this.mineEmpty.hidden = joined.length > 0;
 
+    const direct = store.directRooms();
+    this.direct.replaceChildren(...direct.filter(shown).map((entry) => this.joinedItem(entry, store.openRoomId)));
+    this.directEmpty.hidden = direct.length > 0;
+
     const others = store.otherRooms();
     this.others.replaceChildren(...others.filter(shown).map((entry) => this.otherItem(entry)));
     this.othersEmpty.hidden = others.length > 0;
 
-    const matching = this.mine.childElementCount + this.others.childElementCount;
+    const matching = this.mine.childElementCount + this.direct.childElementCount + this.others.childElementCount;
     byId('room-filter-empty').textContent = query.trim() && !matching ? `No room matches “${query.trim()}”.` : '';
 
     const unread = store.totalUnread();
@@ -75,13 +83,13 @@ export class SidebarView {
       {
         class: 'room-link',
         href: roomHash(entry.id),
-        title: entry.room.name,
+        title: entry.longName,
         'aria-current': entry.id === openRoomId ? 'page' : null,
         'data-focus-key': `open:${entry.id}`,
         'data-room-id': entry.id,
       },
-      h('span', { class: 'room-hash', 'aria-hidden': 'true', text: '#' }),
-      h('span', { class: 'room-name', dir: 'auto', text: entry.room.name }),
+      entry.private ? lockIcon() : h('span', { class: 'room-hash', 'aria-hidden': 'true', text: entry.direct ? '@' : '#' }),
+      h('span', { class: 'room-name', dir: 'auto', text: entry.name }),
       unread
         ? h(
             'span',

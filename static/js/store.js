@@ -10,8 +10,10 @@
 
 /** One room as the sidebar and the chat pane see it. */
 export class RoomEntry {
-  constructor(room) {
+  /** @param {string|undefined} meId who is looking, left out of a direct room's name */
+  constructor(room, meId) {
     this.room = room;
+    this.meId = meId;
     // The highest seq this client has seen, from any source. Sent as the
     // resume point on reconnect, so it must never run ahead of what was seen.
     this.lastSeq = room.last_seq ?? 0;
@@ -29,6 +31,52 @@ export class RoomEntry {
   get joined() {
     return this.room.joined === true;
   }
+
+  get direct() {
+    return this.room.visibility === 'direct';
+  }
+
+  get private() {
+    return this.room.visibility === 'private';
+  }
+
+  /** What to call the room: its name, or for a direct room the other people in it. */
+  get name() {
+    return this.direct ? peopleName(this.others(), this.othersCount(), 3) : this.room.name;
+  }
+
+  /** A direct room's other people, all named (the header has the room for it). */
+  get longName() {
+    return this.direct ? peopleName(this.others(), this.othersCount(), 8) : this.room.name;
+  }
+
+  /** The people in `members_preview` but the one looking. */
+  others() {
+    const preview = Array.isArray(this.room.members_preview) ? this.room.members_preview : [];
+    return preview.filter((member) => member.id !== this.meId);
+  }
+
+  /** How many others are in the room, counting those the preview leaves out. */
+  othersCount() {
+    return Math.max(this.others().length, (this.room.member_count ?? 0) - 1);
+  }
+}
+
+/**
+ * "alice", "alice and bob", "alice, bob and carol", and past `spell` names
+ * "alice, bob and 2 others".
+ * @param {{username: string}[]} people
+ * @param {number} count how many people there are (the list may be shorter)
+ */
+export function peopleName(people, count, spell) {
+  const names = people.map((person) => person.username);
+  if (!names.length) return 'Only you';
+  if (count <= spell && names.length >= count) {
+    return names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  }
+  const shown = names.slice(0, 2);
+  const rest = count - shown.length;
+  return `${shown.join(', ')} and ${rest === 1 ? '1 other' : `${rest} others`}`;
 }
 
 /**
@@ -261,7 +309,7 @@ export class Store {
   upsertRoom(room) {
     const entry = this.rooms.get(room.id);
     if (!entry) {
-      const created = new RoomEntry(room);
+      const created = new RoomEntry(room, this.me?.id);
       this.rooms.set(room.id, created);
       return created;
     }
@@ -285,18 +333,27 @@ export class Store {
     return entry;
   }
 
+  /** Joined rooms with a name, in the sidebar's order. */
   joinedRooms() {
-    return this.sortedRooms().filter((entry) => entry.joined);
+    return this.sortedRooms().filter((entry) => entry.joined && !entry.direct);
+  }
+
+  /** Direct rooms, in the sidebar's order (after the named rooms). */
+  directRooms() {
+    return this.sortedRooms().filter((entry) => entry.joined && entry.direct);
+  }
+
+  /** Every room that can be opened, in the sidebar's order. */
+  openableRooms() {
+    return [...this.joinedRooms(), ...this.directRooms()];
   }
 
   otherRooms() {
-    return this.sortedRooms().filter((entry) => !entry.joined);
+    return this.sortedRooms().filter((entry) => !entry.joined && !entry.direct);
   }
 
   sortedRooms() {
-    return [...this.rooms.values()].sort((a, b) =>
-      a.room.name.localeCompare(b.room.name, undefined, { sensitivity: 'base' }),
-    );
+    return [...this.rooms.values()].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
   }
 
   /** Where to resume each joined room from, for the WebSocket `hello`. */

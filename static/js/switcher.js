@@ -53,7 +53,7 @@ export class Switcher {
   }
 
   render() {
-    this.matches = this.rooms().filter((entry) => matchesFilter(entry.room.name, this.input.value));
+    this.matches = this.rooms().filter((entry) => matchesFilter(entry.name, this.input.value));
     this.list.replaceChildren(
       ...this.matches.map((entry, index) =>
         h(
@@ -65,8 +65,8 @@ export class Switcher {
             'aria-selected': String(index === this.active),
             'data-index': index,
           },
-          h('span', { class: 'room-hash', 'aria-hidden': 'true', text: '#' }),
-          h('span', { class: 'room-name', dir: 'auto', text: entry.room.name }),
+          h('span', { class: 'room-hash', 'aria-hidden': 'true', text: entry.direct ? '@' : '#' }),
+          h('span', { class: 'room-name', dir: 'auto', text: entry.name }),
           entry.unread ? h('span', { class: 'badge', text: String(entry.unread) }) : null,
         ),
       ),
