@@ -50,10 +50,12 @@ export class RoomEntry {
     return this.direct ? peopleName(this.others(), this.othersCount(), 8) : this.room.name;
   }
 
-  /** The people in `members_preview` but the one looking. */
+  /** The people in `members_preview` but the one looking, by name (the server orders them by id). */
   others() {
     const preview = Array.isArray(this.room.members_preview) ? this.room.members_preview : [];
-    return preview.filter((member) => member.id !== this.meId);
+    return preview
+      .filter((member) => member.id !== this.meId)
+      .sort((a, b) => String(a.username).localeCompare(String(b.username), undefined, { sensitivity: 'base' }));
   }
 
   /** How many others are in the room, counting those the preview leaves out. */
