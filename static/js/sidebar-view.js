@@ -72,6 +72,8 @@ export class SidebarView {
     const unread = store.totalUnread();
     this.menuUnread.textContent = unread ? String(unread) : '';
     this.menuUnread.hidden = unread === 0;
+    // The badge's number is visible text inside the button, so its name must hold it.
+    byId('sidebar-open').setAttribute('aria-label', unread ? `Open room list, ${unread} unread` : 'Open room list');
 
     if (focusKey) document.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
   }

@@ -93,7 +93,7 @@ export class TimelineView {
    */
   show(entry, outgoing, me, unreadAfter = null) {
     this.me = me;
-    this.roomName = entry.name;
+    this.roomName = entry.direct ? `your conversation with ${entry.longName}` : entry.name;
     this.unreadAfter = unreadAfter;
     this.editing = null;
     this.list.replaceChildren();

@@ -1,5 +1,6 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
-// and phone, a conversation with edits, deletions, reactions and a reply), and the keyboard path a screen-reader user takes: skip link to
+// and phone, a conversation with edits, deletions, reactions and a reply,
+// direct messages, the new-message dialog and a private room), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
 
 import assert from 'node:assert/strict';
@@ -59,6 +60,7 @@ test('every main screen passes axe in light and dark', async (t) => {
   const other = await server.createUser('other');
   await server.must(201, 'POST', '/rooms', { token: other.token, body: { name: 'elsewhere', topic: 'Join me' } });
   await createRoomInUi(page, 'audited', 'A room under review');
+  const auditorId = (await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()))).user.id;
   await sendInUi(page, 'Hello https://example.com');
   await page.locator('#messages li[data-seq]').first().waitFor();
   for (const scheme of ['light', 'dark']) {
@@ -129,6 +131,33 @@ test('every main screen passes axe in light and dark', async (t) => {
   await page.getByRole('dialog', { name: 'Delete this message?' }).waitFor();
   found.push(...(await audit(page, 'delete dialog')));
   await page.keyboard.press('Escape');
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // Direct messages: one started by someone else (unread), the new-message
+  // dialog with a chosen person and matches showing, and a private room.
+  const { room: direct } = await server.must(200, 'POST', '/dms', { token: other.token, body: { users: [auditorId] } });
+  await server.post(other.token, direct.id, 'a word in private');
+  await page.getByRole('navigation', { name: 'Direct messages' }).getByRole('link', { name: /other.*1 unread/ }).waitFor();
+  await page.getByRole('button', { name: 'New message' }).click();
+  const people = page.getByRole('dialog', { name: 'New message' });
+  await people.getByRole('combobox').fill('ot');
+  await people.getByRole('option', { name: /^other/ }).click();
+  await people.getByRole('combobox').fill('ot');
+  await people.getByRole('option').first().waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} new message dialog`)));
+  }
+  await page.keyboard.press('Escape');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.locator('#create-room summary').click();
+  await page.getByRole('checkbox', { name: 'Private' }).check();
+  await createRoomInUi(page, 'hush');
+  await page.locator('#room-title').getByRole('img', { name: 'Private room' }).waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} private room and direct messages`)));
+  }
   await page.emulateMedia({ colorScheme: 'light' });
 
   await page.setViewportSize({ width: 390, height: 844 });
