@@ -1,5 +1,5 @@
 // Hostile text everywhere a person can type: messages, room names and
-// topics, usernames. Every payload must render as the exact text typed, run
+// topics (public and private), usernames. Every payload must render as the exact text typed, run
 // nothing (a `window.__pwned` canary stays false, no dialog opens) and trip
 // no CSP violation; only http(s) URLs become links.
 
@@ -94,6 +94,17 @@ test('thirty XSS payloads render as inert text', async (t) => {
   for (const payload of PAYLOADS.slice(12, 20)) {
     await server.must(201, 'POST', '/rooms', { token: other.token, body: { name: `x${payload}`, topic: payload } });
   }
+  // Private rooms (a lock beside their names) and a direct room, named by its people.
+  const hidden = PAYLOADS.filter((p) => p.length <= 64).slice(12, 16);
+  const hiddenIds = [];
+  for (const payload of hidden) {
+    const { room: made } = await server.must(201, 'POST', '/rooms', {
+      token,
+      body: { name: payload, topic: payload, visibility: 'private' },
+    });
+    hiddenIds.push(made.id);
+  }
+  await server.must(200, 'POST', '/dms', { token, body: { users: [other.user.id] } });
 
   const { page, trouble } = await openPerson(browser);
   // A failed signup with a hostile username shows the error as text.
@@ -124,6 +135,15 @@ test('thirty XSS payloads render as inert text', async (t) => {
   for (const payload of PAYLOADS.filter((p) => p.length <= 64).slice(0, 12)) {
     assert.ok(roomNames.includes(payload), `room named ${payload} is listed as text`);
   }
+  for (const payload of hidden) assert.ok(roomNames.includes(payload), `private room named ${payload} is listed as text`);
+  assert.deepEqual(await page.locator('#dm-list .room-name').allTextContents(), ['other']);
+  // A private room's header, and its name in the Add people dialog.
+  await page.goto(`${server.url}/#/room/${encodeURIComponent(hiddenIds[0])}`);
+  await page.locator('#room-title .lock').waitFor();
+  assert.equal(await page.locator('#room-info').textContent(), hidden[0]);
+  await page.getByRole('button', { name: 'Add people' }).click();
+  assert.equal(await page.locator('#people-title').textContent(), `Add people to ${hidden[0]}`);
+  await page.keyboard.press('Escape');
   const otherTopics = await page.locator('#other-rooms .room-meta').allTextContents();
   assert.equal(otherTopics.filter((text) => PAYLOADS.some((p) => text.startsWith(p))).length, 8);
 
@@ -131,7 +151,9 @@ test('thirty XSS payloads render as inert text', async (t) => {
   await page.waitForTimeout(300);
   assert.equal(await page.evaluate(() => window.__pwned), false, 'the canary was touched');
   const injected = await page.evaluate(() =>
-    [...document.querySelectorAll('#messages *, #my-rooms *, #other-rooms *, #room-title *, #room-topic *')]
+    [...document.querySelectorAll('#messages *, #my-rooms *, #dm-list *, #other-rooms *, #room-title *, #room-topic *, #people-title *')]
+      // The private rooms' lock is drawn by the page, not by user text.
+      .filter((el) => !el.closest('.lock'))
       .map((el) => el.tagName.toLowerCase())
       .filter((tag) => !['li', 'span', 'div', 'p', 'time', 'a', 'button'].includes(tag)),
   );
