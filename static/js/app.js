@@ -490,6 +490,7 @@ export class App {
           this.store.upsertRoom({ ...room, joined: true });
           this.renderRoomState();
           this.goToRoom(room.id, true);
+          return true;
         },
       },
       returnTo,
@@ -518,6 +519,7 @@ export class App {
           const names = people.map((person) => person.username);
           const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
           this.toast.show(`Added ${list} to ${entry.name}.`);
+          return false;
         },
       },
       returnTo,

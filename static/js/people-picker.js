@@ -83,8 +83,9 @@ export class PeoplePicker {
    * @param {string} options.title the dialog's heading
    * @param {string} options.action the submit button's label
    * @param {Set<string>} [options.exclude] ids not to offer (already in the room)
-   * @param {(people: {id: string, username: string}[]) => Promise<void>} options.run
-   *   does the work; a rejection is shown in the dialog, which stays open
+   * @param {(people: {id: string, username: string}[]) => Promise<boolean>} options.run
+   *   does the work and says whether it moved focus itself (into a room it
+   *   opened); a rejection is shown in the dialog, which stays open
    * @param {HTMLElement} [returnTo] where focus goes when the dialog closes
    */
   open(options, returnTo = document.activeElement) {
@@ -248,8 +249,7 @@ export class PeoplePicker {
     setMessage(this.error, '');
     this.submit.setAttribute('aria-busy', 'true');
     try {
-      await this.options.run([...this.chosen]);
-      this.returnTo = null; // The caller moves focus (into the room it opened).
+      if (await this.options.run([...this.chosen])) this.returnTo = null;
       this.close();
     } catch (error) {
       setMessage(this.error, peopleError(error));

@@ -172,6 +172,7 @@ test('a private room has a lock, stays out of other lists, and its owner adds pe
   await dialog.getByRole('button', { name: 'Add', exact: true }).click();
   await dialog.waitFor({ state: 'hidden' });
   await alice.page.getByText('Added bob to surprise party.').waitFor();
+  assert.equal(await alice.page.evaluate(() => document.activeElement.id), 'add-people-button', 'focus went back');
   await alice.page.getByRole('button', { name: 'Members, 2' }).waitFor();
 
   const bobsLink = bob.page.locator('#my-rooms').getByRole('link', { name: /surprise party/ });
