@@ -900,7 +900,11 @@ export class App {
     byId('members-close').addEventListener('click', () => byId('members-dialog').close());
     byId('dm-new').addEventListener('click', (event) => this.startDirect(event.currentTarget));
     byId('add-people-button').addEventListener('click', (event) => this.addPeople(event.currentTarget));
-    byId('members-add').addEventListener('click', () => this.addPeople(byId('add-people-button')));
+    byId('members-add').addEventListener('click', () => {
+      // On a phone the header's button is not shown; focus goes back to the title.
+      const headerButton = byId('add-people-button');
+      this.addPeople(headerButton.offsetParent ? headerButton : byId('room-title'));
+    });
     closeOnOutsideClick(byId('members-dialog'));
     document.addEventListener('keydown', (event) => this.onShortcut(event));
     byId('create-room-form').addEventListener('submit', (event) => {

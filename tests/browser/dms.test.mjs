@@ -281,5 +281,19 @@ test('at phone width the people dialog fits and nothing scrolls sideways', async
   assert.equal(await link.locator('.room-name').innerText(), `${long[0]}, ${long[1]} and ${long[2]}`);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'the drawer does not scroll sideways');
 
+  // On a phone, Add people lives in the room's details, leaving the header to the title.
+  await createRoomInUi(page, 'allotment');
+  assert.equal(await page.locator('#add-people-button').isVisible(), false);
+  await page.locator('#room-title').tap();
+  await page.getByRole('dialog', { name: 'allotment' }).getByRole('button', { name: 'Add people' }).tap();
+  const adding = page.getByRole('dialog', { name: 'Add people to allotment' });
+  await pickPerson(page, adding, long[2]);
+  const addingBox = await adding.boundingBox();
+  assert.ok(addingBox.x >= 0 && addingBox.x + addingBox.width <= 390, `the dialog fits: ${JSON.stringify(addingBox)}`);
+  await adding.getByRole('button', { name: 'Add', exact: true }).tap();
+  await adding.waitFor({ state: 'hidden' });
+  await page.getByRole('button', { name: 'Members, 2' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'room-title', 'focus back on the title');
+
   assert.deepEqual(await alice.trouble.problems(), []);
 });
