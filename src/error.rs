@@ -51,6 +51,8 @@ pub enum ApiError {
     RoomNotFound,
     #[error("No such user.")]
     UserNotFound,
+    #[error("No such session of yours.")]
+    SessionNotFound,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -125,6 +127,7 @@ impl ApiError {
             InvalidReply => "invalid_reply",
             RoomNotFound => "room_not_found",
             UserNotFound => "user_not_found",
+            SessionNotFound => "session_not_found",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

@@ -46,6 +46,10 @@ pub enum ClientFrame {
         on: bool,
         client_id: String,
     },
+    /// The user is typing in `room` (not stored; relayed to the members).
+    Typing {
+        room: String,
+    },
     Ping,
 }
 
@@ -60,7 +64,7 @@ struct Probe {
 }
 
 /// The `type`s a client may send.
-const CLIENT_TYPES: [&str; 6] = ["hello", "send", "edit", "delete", "react", "ping"];
+const CLIENT_TYPES: [&str; 7] = ["hello", "send", "edit", "delete", "react", "typing", "ping"];
 
 /// Why a client frame was not understood.
 #[derive(Debug)]
@@ -149,6 +153,12 @@ pub enum ServerFrame<'a> {
         room: RoomId,
         user: MemberView<'a>,
         member_count: usize,
+    },
+    /// Someone is typing in a room (to the other members' sockets; not
+    /// stored, the first frame dropped when an outbox is full).
+    Typing {
+        room: RoomId,
+        user: MemberView<'a>,
     },
     /// Someone left a room, or their account was deleted (to the members
     /// who stay).

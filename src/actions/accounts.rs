@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::{rooms, Actor};
 use crate::auth::{invites, Identity, Token};
 use crate::error::ApiError;
-use crate::ids::{Millis, UserId};
+use crate::ids::{Millis, TokenHash, UserId};
 use crate::state::AppState;
 use crate::storage::{Taken, UserRecord};
 use crate::validate;
@@ -86,6 +86,7 @@ async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, Api
 pub async fn log_in(
     state: &AppState,
     ip: IpAddr,
+    user_agent: &str,
     login: &str,
     password: String,
 ) -> Result<(Token, UserRecord), ApiError> {
@@ -108,7 +109,7 @@ pub async fn log_in(
     if user.disabled {
         return Err(ApiError::AccountDisabled);
     }
-    let token = state.sessions.create(user.id).await?;
+    let token = state.sessions.create(user.id, user_agent, ip).await?;
     tracing::info!(user = %user.id, "Logged in.");
     Ok((token, user))
 }
@@ -125,6 +126,61 @@ pub async fn log_out(state: &AppState, me: &Identity, everywhere: bool) -> Resul
     let only = (!everywhere).then_some(&me.session);
     state.hub.close_user(me.user, only, CloseReason::Revoked);
     Ok(())
+}
+
+/// One of the caller's sessions, as their account page lists it.
+pub struct SessionInfo {
+    /// Names the session without revealing anything usable: the first 8
+    /// bytes of its token's hash, in hex.
+    pub id: String,
+    pub created_at: Millis,
+    /// To within a minute (uses are written back at most that often).
+    pub last_used_at: Millis,
+    pub user_agent: String,
+    pub ip: String,
+    /// The session making this request.
+    pub current: bool,
+}
+
+/// The caller's live sessions, newest first.
+pub fn sessions(state: &AppState, me: &Identity) -> Result<Vec<SessionInfo>, ApiError> {
+    let mut out = Vec::new();
+    for hash in state.store.sessions_of(me.user)? {
+        let Some(s) = state.store.session(&hash)? else {
+            continue;
+        };
+        out.push(SessionInfo {
+            id: session_id(&hash),
+            created_at: s.created_at,
+            last_used_at: s.last_seen,
+            user_agent: s.user_agent,
+            ip: s.ip,
+            current: hash == me.session,
+        });
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    Ok(out)
+}
+
+/// Ends one of the caller's sessions (by its id from [`sessions`]) and
+/// closes its sockets.
+pub async fn end_session(state: &AppState, me: &Identity, id: &str) -> Result<(), ApiError> {
+    let hash = state
+        .store
+        .sessions_of(me.user)?
+        .into_iter()
+        .find(|h| session_id(h) == id)
+        .ok_or(ApiError::SessionNotFound)?;
+    state.sessions.revoke(&hash)?;
+    state.store.flush_async().await?;
+    state
+        .hub
+        .close_user(me.user, Some(&hash), CloseReason::Revoked);
+    Ok(())
+}
+
+fn session_id(hash: &TokenHash) -> String {
+    crate::storage::hex(&hash.as_bytes()[..8])
 }
 
 /// Changes the caller's password; every other session ends at once (this

@@ -14,6 +14,7 @@ use crate::commit::{Append, Change, Committed, Reply};
 use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{RoomId, Seq, UserId};
+use crate::protocol::{MemberView, ServerFrame};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::records::{EventKind, EventRecord};
@@ -152,6 +153,31 @@ pub async fn delete_as_operator(
     submit(state, &r, UserId::NIL, None, change, Via::Wait)
         .await
         .map(drop)
+}
+
+/// Tells the room's other members that `user` is typing. Not stored; at
+/// most one relay per user and room every 2 s (more are ignored, not
+/// refused), and dropped for any socket that is behind.
+pub fn typing(state: &AppState, user: UserId, room_id: &str) -> Result<(), ApiError> {
+    let room = member_room(state, room_id, user)?;
+    if state.limits.typing.check(&(user, room.record.id)).is_err() {
+        return Ok(());
+    }
+    let Some(who) = state.directory.get(user) else {
+        return Ok(());
+    };
+    state.hub.send_room_droppable(
+        room.record.id,
+        &ServerFrame::Typing {
+            room: room.record.id,
+            user: MemberView {
+                id: user,
+                username: &who.username,
+            },
+        },
+        user,
+    );
+    Ok(())
 }
 
 /// A retry of a change already stored and durable, answered without the

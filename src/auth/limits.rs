@@ -12,7 +12,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::LimitsConfig;
 use crate::error::ApiError;
-use crate::ids::UserId;
+use crate::ids::{RoomId, UserId};
+
+/// At most one typing notice per user and room this often.
+pub const TYPING_EVERY: Duration = Duration::from_secs(2);
 
 /// One keyed limiter.
 pub struct Limiter<K: Hash + Eq + Clone> {
@@ -56,6 +59,8 @@ pub struct Limits {
     pub login_ip: Limiter<IpAddr>,
     /// Failed logins per account and per (account, IP).
     pub logins: LoginGuard,
+    /// Typing notices relayed per user and room: one every 2 s.
+    pub typing: Limiter<(UserId, RoomId)>,
 }
 
 impl Limits {
@@ -69,6 +74,11 @@ impl Limits {
             ),
             login_ip: Limiter::new(Quota::per_minute(nz(c.login_per_minute))),
             logins: LoginGuard::new(c.login_failures_per_hour),
+            typing: Limiter::new(
+                Quota::with_period(TYPING_EVERY)
+                    .unwrap_or_else(|| Quota::per_second(nz(1)))
+                    .allow_burst(nz(1)),
+            ),
         }
     }
 
@@ -76,6 +86,7 @@ impl Limits {
         self.send.sweep();
         self.signup.sweep();
         self.login_ip.sweep();
+        self.typing.sweep();
     }
 }
 

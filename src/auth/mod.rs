@@ -5,6 +5,7 @@ pub mod invites;
 pub mod limits;
 pub mod password;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,9 @@ pub struct Sessions {
     lifetimes: SessionsConfig,
 }
 
+/// The most of a `User-Agent` a session keeps.
+const USER_AGENT_MAX: usize = 256;
+
 /// How often a session's last use is written back.
 const LAST_SEEN_WRITE_EVERY: Duration = Duration::from_secs(60);
 
@@ -76,13 +80,25 @@ impl Sessions {
     }
 
     /// Starts a session for `user`, durable before the token is returned.
-    pub async fn create(&self, user: UserId) -> storage::Result<Token> {
+    /// `user_agent` and `ip` say where from, for the account's session list.
+    pub async fn create(
+        &self,
+        user: UserId,
+        user_agent: &str,
+        ip: IpAddr,
+    ) -> storage::Result<Token> {
         let token = Token::generate();
         let now = Millis::now();
+        let mut end = user_agent.len().min(USER_AGENT_MAX);
+        while !user_agent.is_char_boundary(end) {
+            end -= 1;
+        }
         let record = SessionRecord {
             user,
             created_at: now,
             last_seen: now,
+            user_agent: user_agent[..end].to_string(),
+            ip: ip.to_string(),
         };
         self.store.put_session(&Token::hash(&token.0), &record)?;
         self.store.flush_async().await?;

@@ -55,7 +55,15 @@ struct LoginBody {
 pub async fn login(mut ctx: Ctx) -> Handled {
     let body: LoginBody = ctx.json().await?;
     let state = &ctx.state;
-    let (token, user) = accounts::log_in(state, ctx.ip(), &body.login, body.password).await?;
+    let user_agent = ctx
+        .parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let (token, user) =
+        accounts::log_in(state, ctx.ip(), &user_agent, &body.login, body.password).await?;
     let mut resp = json_response(
         StatusCode::OK,
         &json!({"token": token.0, "user": UserView::of(&user)}),
@@ -99,6 +107,35 @@ pub async fn me(ctx: Ctx) -> Handled {
         StatusCode::OK,
         &json!({"user": UserView::of(&user)}),
     ))
+}
+
+/// `GET /api/v1/me/sessions`.
+pub async fn list_sessions(ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let sessions: Vec<_> = accounts::sessions(&ctx.state, &me)?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "created_at": s.created_at.to_rfc3339(),
+                "last_used_at": s.last_used_at.to_rfc3339(),
+                "user_agent": s.user_agent,
+                "ip": s.ip,
+                "current": s.current,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"sessions": sessions}),
+    ))
+}
+
+/// `DELETE /api/v1/me/sessions/{id}`.
+pub async fn end_session(ctx: Ctx, id: &str) -> Handled {
+    let me = ctx.identity()?;
+    accounts::end_session(&ctx.state, &me, id).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 #[derive(Deserialize)]

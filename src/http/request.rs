@@ -243,7 +243,9 @@ pub fn status(e: &ApiError) -> StatusCode {
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden => StatusCode::FORBIDDEN,
-        RoomNotFound | UserNotFound | MessageNotFound | NotFound => StatusCode::NOT_FOUND,
+        RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | NotFound => {
+            StatusCode::NOT_FOUND
+        }
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions => {
             StatusCode::CONFLICT

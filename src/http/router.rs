@@ -19,6 +19,8 @@ enum Route {
     Logout,
     Me,
     Password,
+    Sessions,
+    Session,
     Rooms,
     Room,
     Join,
@@ -38,12 +40,14 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 21] = [
+const ROUTES: [(&str, Route); 23] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
     ("/api/v1/me/password", Route::Password),
+    ("/api/v1/me/sessions", Route::Sessions),
+    ("/api/v1/me/sessions/{id}", Route::Session),
     ("/api/v1/rooms", Route::Rooms),
     ("/api/v1/rooms/{id}", Route::Room),
     ("/api/v1/rooms/{id}/join", Route::Join),
@@ -130,6 +134,8 @@ impl Router {
             (Route::Me, Method::GET) => api::me(ctx).await,
             (Route::Me, Method::DELETE) => api::delete_me(ctx).await,
             (Route::Password, Method::POST) => api::change_password(ctx).await,
+            (Route::Sessions, Method::GET) => api::list_sessions(ctx).await,
+            (Route::Session, Method::DELETE) => api::end_session(ctx, id_of(&id)).await,
             (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
             (Route::Rooms, Method::POST) => api::create_room(ctx).await,
             (Route::Room, Method::GET) => api::get_room(ctx, id_of(&id)).await,

@@ -116,6 +116,17 @@ impl Hub {
         }
     }
 
+    /// Sends a frame nobody must wait for (see [`Outbox::push_droppable`])
+    /// to the connections listening to `room`, but not to `except`'s.
+    pub fn send_room_droppable(&self, room: RoomId, frame: &ServerFrame<'_>, except: UserId) {
+        let encoded = Encoded::new(frame);
+        if let Some(subs) = read(&self.rooms).get(&room) {
+            for c in subs.values().filter(|c| c.user != except) {
+                c.push_droppable(encoded.for_format(c.format));
+            }
+        }
+    }
+
     /// The user's live connections, e.g. to tell them about a join.
     pub fn connections_of(&self, user: UserId) -> Vec<Arc<Outbox>> {
         read(&self.users)

@@ -136,6 +136,22 @@ impl Outbox {
         self.replied.notify_one();
     }
 
+    /// Queues a frame nobody must wait for (a typing notice): dropped when
+    /// the queue is half full or the connection is still replaying, never
+    /// a reason to cut the connection.
+    pub fn push_droppable(&self, frame: Bytes) {
+        let mut s = self.lock();
+        if s.close.is_some() || s.held.is_some() || s.frames.len() >= self.capacity / 2 {
+            return;
+        }
+        s.frames.push(frame);
+        let wake = std::mem::take(&mut s.parked);
+        drop(s);
+        if wake {
+            self.notify.notify_one();
+        }
+    }
+
     /// Queues the frame of a room event, in that room's seq order.
     pub fn push_event(&self, room: RoomId, seq: Seq, encoded: &Encoded) {
         let frame = encoded.for_format(self.format);

@@ -31,6 +31,13 @@ pub struct SessionRecord {
     pub created_at: Millis,
     /// Updated at most once a minute, so use does not mean a write per request.
     pub last_seen: Millis,
+    /// The browser or program that logged in (its `User-Agent`, cut to 256
+    /// bytes), shown in the account's list of sessions.
+    #[serde(default)]
+    pub user_agent: String,
+    /// The address it logged in from.
+    #[serde(default)]
+    pub ip: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,6 +274,8 @@ mod proptests {
             user: user.id,
             created_at: Millis(1),
             last_seen: Millis(2),
+            user_agent: "curl/8".into(),
+            ip: "127.0.0.1".into(),
         };
         let room = RoomRecord {
             id: RoomId::generate(),

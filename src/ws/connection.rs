@@ -217,6 +217,14 @@ impl Connection {
                 let outcome = messages::send(&self.state, self.identity.user, msg, via).await;
                 self.answer(&room, &client_id, outcome)
             }
+            ClientFrame::Typing { room } => {
+                if !self.greeted {
+                    self.send_error(&ApiError::HelloFirst, None);
+                } else if let Err(e) = messages::typing(&self.state, self.identity.user, &room) {
+                    self.send_error(&e, None);
+                }
+                None
+            }
             ClientFrame::Edit {
                 room,
                 target,

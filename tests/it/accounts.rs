@@ -265,3 +265,68 @@ async fn logging_out_everywhere_ends_every_session_and_closes_every_socket() {
         assert_eq!(status, 401);
     }
 }
+
+#[tokio::test]
+async fn an_account_lists_its_sessions_and_ends_any_one_of_them() {
+    let s = TestServer::spawn().await;
+    let phone = s.user("yan").await;
+    let r = s
+        .call("POST", "/api/v1/login")
+        .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0")
+        .json(json!({"login": "yan", "password": "password-yan"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    let laptop_token = r.body["token"].as_str().expect("token").to_string();
+
+    let (status, list) = s.get("/api/v1/me/sessions", Some(&laptop_token)).await;
+    assert_eq!(status, 200, "{list}");
+    let sessions = list["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2);
+    let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert!(current[0]["user_agent"]
+        .as_str()
+        .is_some_and(|ua| ua.contains("Chrome/156")));
+    assert_eq!(current[0]["ip"], "127.0.0.1");
+    assert!(current[0]["last_used_at"].is_string());
+    let other = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("the phone's session");
+    let other_id = other["id"].as_str().expect("id");
+    assert!(
+        !phone.token.contains(other_id),
+        "an id reveals nothing of the token"
+    );
+
+    // Another account cannot end it, nor learn it exists.
+    let eve = s.user("eve").await;
+    let (status, body) = s
+        .delete(
+            &format!("/api/v1/me/sessions/{other_id}"),
+            Some(&eve.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("session_not_found"))
+    );
+
+    let mut phone_ws = s.ws(&phone).await;
+    phone_ws.hello(None).await;
+    let (status, _) = s
+        .delete(
+            &format!("/api/v1/me/sessions/{other_id}"),
+            Some(&laptop_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(phone_ws.close_code().await, Some(4001));
+    let (status, _) = s.get("/api/v1/me", Some(&phone.token)).await;
+    assert_eq!(status, 401);
+    let (status, _) = s.get("/api/v1/me", Some(&laptop_token)).await;
+    assert_eq!(status, 200, "the session that asked stays");
+}

@@ -500,3 +500,53 @@ async fn a_restored_backup_rebuilds_what_the_events_made_of_each_message() {
         json!([{"emoji": "✅", "count": 1, "me": true}])
     );
 }
+
+#[tokio::test]
+async fn typing_is_relayed_to_the_other_members_at_most_every_two_seconds() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let cat = s.user("cat").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let mut ann_ws = s.ws(&ann).await;
+    ann_ws.hello(None).await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    for _ in 0..5 {
+        ann_ws
+            .send_json(json!({"type": "typing", "room": room}))
+            .await;
+    }
+    let t = bob_ws.expect("typing").await;
+    assert_eq!(
+        (&t["room"], &t["user"]["username"]),
+        (&json!(room), &json!("ann"))
+    );
+    // Not stored: the room's seq is unchanged; and only one of the five.
+    assert_eq!(head(&s, &ann, &room).await, 0);
+    let more = bob_ws
+        .next_within(std::time::Duration::from_millis(500))
+        .await;
+    assert!(
+        more.as_ref().is_none_or(|f| f["type"] != "typing"),
+        "{more:?}"
+    );
+    // Never to oneself.
+    let own = ann_ws
+        .next_within(std::time::Duration::from_millis(200))
+        .await;
+    assert!(
+        own.as_ref().is_none_or(|f| f["type"] != "typing"),
+        "{own:?}"
+    );
+
+    // Someone outside the room is told so, and nothing is relayed.
+    let mut cat_ws = s.ws(&cat).await;
+    cat_ws.hello(None).await;
+    cat_ws
+        .send_json(json!({"type": "typing", "room": room}))
+        .await;
+    assert_eq!(cat_ws.expect("error").await["code"], "not_a_member");
+}

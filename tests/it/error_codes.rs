@@ -341,6 +341,15 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r.body), "an edit of a deleted message");
 
+    let (_, r) = s
+        .delete(
+            "/api/v1/me/sessions/0123456789abcdef",
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    note(code(&r), "ending a session that is not yours");
+
     // The body that never arrives.
     note(
         &request_timeout(&s).await,
