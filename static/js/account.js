@@ -195,7 +195,7 @@ function sessionItem(session, index) {
       ? h('span', { class: 'this-device' }, 'This device')
       : h('button', {
           type: 'button',
-          class: 'button subtle small',
+          class: 'button small',
           'data-session': String(session.id),
           'aria-describedby': nameId,
           text: 'Sign out',
