@@ -5,9 +5,14 @@
 
 import { byId, h } from './dom.js';
 
-/** At most one `typing` frame per this long, whatever the typing speed. */
-const SEND_EVERY_MS = 2000;
-/** A name goes this long after its last frame (the sender repeats every 2 s). */
+/**
+ * At most one `typing` frame per this long, whatever the typing speed. The
+ * server relays at most one per 2 s and drops the rest; a little more than
+ * that here keeps network jitter from bringing two frames in under 2 s apart,
+ * which would lose one and let the name blink out at the other end.
+ */
+const SEND_EVERY_MS = 2500;
+/** A name goes this long after its last frame (the typist repeats every 2.5 s). */
 const FORGET_AFTER_MS = 4000;
 
 /** Sends `{"type":"typing","room"}` while the person types, throttled. */

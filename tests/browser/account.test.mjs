@@ -374,7 +374,7 @@ test('others see who is typing, by name, until they send or stop; nobody sees th
   });
   const box = (name) => pages[name].page.getByLabel('Message', { exact: true });
 
-  // Alice types for about five seconds: a frame at most every two seconds.
+  // Alice types for about five seconds: a frame at most every two seconds (2.5 s in fact).
   const started = Date.now();
   await box('alice').focus();
   while (Date.now() - started < 5000) await box('alice').pressSequentially('la', { delay: 60 });
@@ -393,12 +393,14 @@ test('others see who is typing, by name, until they send or stop; nobody sees th
   await shows(line, 'alice and bob are typing…', 'two names');
   await box('carol').pressSequentially('so');
   await shows(line, 'Several people are typing…', 'three typists summed up');
-  await screenshot(watcher, 'typing');
+  const carolSeenAt = Date.now();
 
-  // Carol sends: her name goes at once, not four seconds later.
+  // Carol sends: her name goes at once, not four seconds after her frame.
   await box('carol').press('Enter');
   await watcher.locator('#messages li[data-seq]', { hasText: 'so' }).waitFor();
   await shows(line, 'alice and bob are typing…', 'carol gone once her message arrived');
+  assert.ok(Date.now() - carolSeenAt < 3500, 'carol\'s name waited for its timer, not her message');
+  await screenshot(watcher, 'typing');
 
   // Nobody types any more: the names go about four seconds after their last frame.
   const quiet = Date.now();
