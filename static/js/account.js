@@ -5,7 +5,8 @@
 // server says about a session (its user agent, its address) is shown as text.
 
 import { api } from './api.js';
-import { byId, closeOnOutsideClick, h, setFieldError, setMessage } from './dom.js';
+import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
+import { checkFilled, clearErrors, setFieldError, whileBusy } from './forms.js';
 
 const REQUIRED = {
   'current-password': 'Enter your current password.',
@@ -17,7 +18,7 @@ export class AccountDialog {
   /**
    * @param {object} handlers
    * @param {() => object|null} handlers.me the signed-in user
-   * @param {() => Promise<void>} handlers.onLogOutEverywhere
+   * @param {() => Promise<void>} handlers.onLogOutEverywhere throws the API's error
    * @param {(password: string) => Promise<void>} handlers.onDelete throws the API's error
    */
   constructor({ me, onLogOutEverywhere, onDelete }) {
@@ -28,6 +29,7 @@ export class AccountDialog {
     this.confirm = byId('delete-account-dialog');
     this.deleteForm = byId('delete-account-form');
     this.me = me;
+    this.onLogOutEverywhere = onLogOutEverywhere;
     this.onDelete = onDelete;
 
     byId('account-close').addEventListener('click', () => this.dialog.close());
@@ -41,7 +43,7 @@ export class AccountDialog {
       if (button) this.endSession(button);
     });
     byId('logout-everywhere').addEventListener('click', (event) => {
-      busy(event.currentTarget, onLogOutEverywhere);
+      whileBusy(event.currentTarget, () => this.logOutEverywhere());
     });
     byId('delete-account').addEventListener('click', () => this.askToDelete());
     byId('delete-account-cancel').addEventListener('click', () => this.confirm.close());
@@ -79,10 +81,10 @@ export class AccountDialog {
   async changePassword() {
     const errorLine = byId('password-error');
     setMessage(byId('password-done'), '');
-    if (!checkFilled(this.passwordForm, errorLine)) return;
+    if (!checkFilled(this.passwordForm, errorLine, REQUIRED)) return;
     const current = byId('current-password');
     const next = byId('new-password');
-    await submitting(this.passwordForm, async () => {
+    await whileBusy(this.passwordForm, async () => {
       try {
         await api.changePassword(current.value, next.value);
       } catch (error) {
@@ -124,7 +126,7 @@ export class AccountDialog {
   async endSession(button) {
     const item = button.closest('li');
     const name = item.querySelector('.session-name').textContent;
-    await busy(button, async () => {
+    await whileBusy(button, async () => {
       try {
         await api.endSession(button.dataset.session);
       } catch (error) {
@@ -143,6 +145,15 @@ export class AccountDialog {
     });
   }
 
+  /** Ends every session, this one too; if that fails, says why under the list. */
+  async logOutEverywhere() {
+    try {
+      await this.onLogOutEverywhere();
+    } catch (error) {
+      this.sessionsStatus.textContent = error.message;
+    }
+  }
+
   // ---- Deleting ------------------------------------------------------------
 
   askToDelete() {
@@ -154,9 +165,9 @@ export class AccountDialog {
 
   async deleteAccount() {
     const errorLine = byId('delete-account-error');
-    if (!checkFilled(this.deleteForm, errorLine)) return;
+    if (!checkFilled(this.deleteForm, errorLine, REQUIRED)) return;
     const field = byId('delete-password');
-    await submitting(this.deleteForm, async () => {
+    await whileBusy(this.deleteForm, async () => {
       try {
         await this.onDelete(field.value);
       } catch (error) {
@@ -204,7 +215,7 @@ function sessionItem(session, index) {
 }
 
 /** "Chrome on Linux" from a user agent; the server sends it as the browser did. */
-export function describeUserAgent(userAgent) {
+function describeUserAgent(userAgent) {
   if (typeof userAgent !== 'string' || !userAgent.trim()) return 'Unknown device';
   const ua = userAgent;
   const browser =
@@ -235,43 +246,4 @@ function formatTime(value) {
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return '';
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-/** Marks every empty required field of `form`; true when none is. Focus goes to the first. */
-function checkFilled(form, errorLine) {
-  clearErrors(form, errorLine);
-  let first = null;
-  for (const input of form.querySelectorAll('input[required]')) {
-    if (input.value) continue;
-    setFieldError(input, REQUIRED[input.id]);
-    first ??= input;
-  }
-  first?.focus();
-  return first == null;
-}
-
-function clearErrors(form, errorLine) {
-  setMessage(errorLine, '');
-  for (const input of form.querySelectorAll('input[required]')) setFieldError(input, '');
-}
-
-/** Runs one submission; the form is marked busy rather than disabled, so focus stays. */
-async function submitting(form, action) {
-  if (form.getAttribute('aria-busy') === 'true') return;
-  form.setAttribute('aria-busy', 'true');
-  try {
-    await action();
-  } finally {
-    form.removeAttribute('aria-busy');
-  }
-}
-
-async function busy(button, action) {
-  if (button.getAttribute('aria-busy') === 'true') return;
-  button.setAttribute('aria-busy', 'true');
-  try {
-    await action();
-  } finally {
-    button.removeAttribute('aria-busy');
-  }
 }

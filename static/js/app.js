@@ -215,16 +215,15 @@ export class App {
     this.onSessionEnded(null);
   }
 
-  /** Ends every session of the account, this one too; the dialog shows why not if it fails. */
+  /** Ends every session of the account, this one too; the API's error is thrown to the dialog. */
   async logOutEverywhere() {
     this.endingOnPurpose = true;
     try {
       await api.logoutEverywhere();
     } catch (error) {
       this.endingOnPurpose = false;
-      if (error.status === 401) this.sessionEnded();
-      else byId('sessions-status').textContent = error.message;
-      return;
+      if (error.code === 'unauthenticated') this.sessionEnded();
+      throw error;
     }
     this.leave();
     this.onSessionEnded('You were logged out on every device.');

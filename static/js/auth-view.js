@@ -7,7 +7,8 @@
 // field also appears once the server asks for one.
 
 import { api } from './api.js';
-import { byId, setFieldError, setMessage } from './dom.js';
+import { byId, setMessage } from './dom.js';
+import { checkFilled, clearErrors, setFieldError, whileBusy } from './forms.js';
 
 /** Which signup field each of the API's error codes is about. */
 const SIGNUP_FIELD_OF = {
@@ -60,8 +61,8 @@ export class AuthView {
     setMessage(this.notice, notice);
     this.loginForm.reset();
     this.signupForm.reset();
-    this.clearErrors(this.loginForm, this.loginError);
-    this.clearErrors(this.signupForm, this.signupError);
+    clearErrors(this.loginForm, this.loginError);
+    clearErrors(this.signupForm, this.signupError);
     const invite = new URLSearchParams(location.search).get('invite')?.trim();
     this.showInviteField(Boolean(invite));
     if (invite) byId('signup-invite').value = invite;
@@ -86,7 +87,7 @@ export class AuthView {
   }
 
   async logIn() {
-    if (!this.checkFilled(this.loginForm, this.loginError)) return;
+    if (!checkFilled(this.loginForm, this.loginError, REQUIRED)) return;
     const data = new FormData(this.loginForm);
     await this.submitting(this.loginForm, this.loginError, async () => {
       const { user } = await api.login(String(data.get('login')).trim(), String(data.get('password')));
@@ -95,7 +96,7 @@ export class AuthView {
   }
 
   async signUp() {
-    if (!this.checkFilled(this.signupForm, this.signupError)) return;
+    if (!checkFilled(this.signupForm, this.signupError, REQUIRED)) return;
     const data = new FormData(this.signupForm);
     const username = String(data.get('username')).trim();
     const password = String(data.get('password'));
@@ -110,46 +111,23 @@ export class AuthView {
     });
   }
 
-  /** Marks every empty field of `form`; true when none is. Focus goes to the first. */
-  checkFilled(form, errorLine) {
-    this.clearErrors(form, errorLine);
-    let first = null;
-    for (const input of form.querySelectorAll('input')) {
-      if (!(input.id in REQUIRED) || input.value.trim()) continue;
-      setFieldError(input, REQUIRED[input.id]);
-      first ??= input;
-    }
-    first?.focus();
-    return first == null;
-  }
-
-  clearErrors(form, errorLine) {
-    setMessage(errorLine, '');
-    for (const input of form.querySelectorAll('input')) setFieldError(input, '');
-  }
-
-  /**
-   * Runs one submission with errors shown inline. The button is marked busy
-   * rather than disabled: disabling it would drop keyboard focus to <body>.
-   */
+  /** Runs one submission with errors shown inline; logged in, the app takes over. */
   async submitting(form, errorLine, action) {
-    if (form.getAttribute('aria-busy') === 'true') return;
-    form.setAttribute('aria-busy', 'true');
-    try {
-      const user = await action();
-      this.hide();
-      this.onLoggedIn(user);
-    } catch (error) {
-      const field = form === this.signupForm ? SIGNUP_FIELD_OF[error.code] : null;
-      if (field === 'signup-invite' && byId('signup-invite-field').hidden) {
-        // The server wants a code nobody was asked for yet: ask now.
-        this.showInviteField(true);
-        byId('signup-invite').focus();
+    await whileBusy(form, async () => {
+      try {
+        const user = await action();
+        this.hide();
+        this.onLoggedIn(user);
+      } catch (error) {
+        const field = form === this.signupForm ? SIGNUP_FIELD_OF[error.code] : null;
+        if (field === 'signup-invite' && byId('signup-invite-field').hidden) {
+          // The server wants a code nobody was asked for yet: ask now.
+          this.showInviteField(true);
+          byId('signup-invite').focus();
+        }
+        if (field) setFieldError(byId(field), error.message);
+        else setMessage(errorLine, error.message ?? String(error));
       }
-      if (field) setFieldError(byId(field), error.message);
-      else setMessage(errorLine, error.message ?? String(error));
-    } finally {
-      form.removeAttribute('aria-busy');
-    }
+    });
   }
 }

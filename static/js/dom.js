@@ -62,22 +62,3 @@ export function closeOnOutsideClick(dialog) {
     if (!inside) dialog.close();
   });
 }
-
-/**
- * Shows (or clears) the error under one field: `#<id>-error`, named in the
- * field's aria-describedby and marked with aria-invalid while shown.
- */
-export function setFieldError(input, text) {
-  const errorId = `${input.id}-error`;
-  const line = byId(errorId);
-  setMessage(line, text);
-  const described = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== errorId);
-  if (text) {
-    described.push(errorId);
-    input.setAttribute('aria-invalid', 'true');
-  } else {
-    input.removeAttribute('aria-invalid');
-  }
-  if (described.length) input.setAttribute('aria-describedby', described.join(' '));
-  else input.removeAttribute('aria-describedby');
-}
