@@ -825,8 +825,8 @@ export class App {
         this.outbox.confirmed(frame.client_id);
         break;
       case 'error':
-        // The one frame this page sends unasked is `typing`; an older server
-        // that does not know it says so once, and is not asked again.
+        // Of the frames this page sends, only `typing` may be unknown to the
+        // server (an older hearth): it says so once and is not sent again.
         if (frame.code === 'unknown_type' && !frame.client_id) this.typingNotice.unsupported = true;
         else if (frame.client_id) this.outbox.refused(frame.client_id, frame.code, frame.message);
         else this.composer.showError(frame.message);
@@ -930,7 +930,8 @@ export class App {
     if (!this.active || this.root.hidden) return;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
       event.preventDefault();
-      if (!['members-dialog', 'account-dialog', 'delete-account-dialog'].some((id) => byId(id).open)) this.switcher.open();
+      // Not over another dialog (the room's details, the account).
+      if (!document.querySelector('dialog[open]:not(#switcher)')) this.switcher.open();
     } else if (event.altKey && !event.ctrlKey && !event.metaKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
       if (document.querySelector('dialog[open]')) return;
       event.preventDefault();
