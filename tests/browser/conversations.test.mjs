@@ -164,10 +164,11 @@ test('deleting asks first and shows "message deleted" on every screen; only auth
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(await mine.locator('.message-body').innerText(), 'oops, wrong room');
 
+  // Its seq is read first: once deleted, `mine` (found by its text) matches nothing.
+  const seq = await mine.getAttribute('data-seq');
   menu = await openMenu(alice.page, mine);
   await menu.getByRole('menuitem', { name: 'Delete' }).click();
   await dialog.getByRole('button', { name: 'Delete' }).click();
-  const seq = await mine.getAttribute('data-seq');
   for (const page of [alice.page, bob.page]) {
     const deleted = page.locator(`#messages li[data-seq="${seq}"] .message-body`);
     await deleted.filter({ hasText: 'message deleted' }).waitFor();
