@@ -50,6 +50,19 @@ impl Directory {
         read(&self.users).get(&id).cloned()
     }
 
+    /// Active accounts (not disabled or deleted) whose username starts
+    /// with `prefix`, ignoring case.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(UserId, String)> {
+        let prefix = prefix.to_lowercase();
+        read(&self.users)
+            .iter()
+            .filter(|(_, u)| {
+                !u.deleted && !u.disabled && u.username.to_lowercase().starts_with(&prefix)
+            })
+            .map(|(id, u)| (*id, u.username.clone()))
+            .collect()
+    }
+
     pub fn count(&self) -> usize {
         read(&self.users).len()
     }

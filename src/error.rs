@@ -53,6 +53,10 @@ pub enum ApiError {
     UserNotFound,
     #[error("No such session of yours.")]
     SessionNotFound,
+    #[error("A direct room keeps the people it was started with: it cannot be joined, left or added to.")]
+    DirectRoom,
+    #[error("A direct room is with 1 to 8 other active accounts.")]
+    InvalidDirect,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -128,6 +132,8 @@ impl ApiError {
             RoomNotFound => "room_not_found",
             UserNotFound => "user_not_found",
             SessionNotFound => "session_not_found",
+            DirectRoom => "direct_room",
+            InvalidDirect => "invalid_direct",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

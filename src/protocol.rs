@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::msgpack_from_slice;
 use crate::error::ApiError;
 use crate::ids::{EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
-use crate::storage::records::{EventKind, EventRecord, MessageState};
+use crate::storage::records::{EventKind, EventRecord, MessageState, Visibility};
 
 /// A frame from a client.
 #[derive(Debug, Deserialize)]
@@ -433,6 +433,16 @@ pub struct RoomView<'a> {
     pub member_count: usize,
     pub last_seq: Seq,
     pub joined: bool,
+    pub visibility: Visibility,
+    /// Up to 8 members, so a client can name a direct room.
+    pub members_preview: Vec<MemberPreview>,
+}
+
+/// A member named in a room's preview.
+#[derive(Debug, Serialize)]
+pub struct MemberPreview {
+    pub id: UserId,
+    pub username: String,
 }
 
 impl std::fmt::Debug for SerdeRfc3339 {

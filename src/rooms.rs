@@ -9,10 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{read, write};
-use crate::protocol::RoomView;
-use crate::storage::{self, RoomRecord, Store};
+use crate::protocol::{MemberPreview, RoomView};
+use crate::storage::{self, RoomRecord, Store, Visibility};
+
+/// Members named in a room's preview.
+const PREVIEW: usize = 8;
 
 pub struct Room {
     pub record: RoomRecord,
@@ -61,8 +65,27 @@ impl Room {
         }
     }
 
-    pub fn view(&self, viewer: UserId) -> RoomView<'_> {
+    pub fn view(&self, viewer: UserId, directory: &Directory) -> RoomView<'_> {
         let members = read(&self.members);
+        let mut preview: Vec<UserId> = if self.record.visibility == Visibility::Direct {
+            self.record.direct.clone()
+        } else {
+            members.iter().copied().collect()
+        };
+        if preview.len() > PREVIEW {
+            preview.select_nth_unstable(PREVIEW);
+            preview.truncate(PREVIEW);
+        }
+        preview.sort();
+        let members_preview = preview
+            .into_iter()
+            .map(|id| MemberPreview {
+                id,
+                username: author_view(id, directory.get(id).as_deref())
+                    .username
+                    .to_string(),
+            })
+            .collect();
         RoomView {
             id: self.record.id,
             name: &self.record.name,
@@ -72,7 +95,15 @@ impl Room {
             member_count: members.len(),
             last_seq: self.head(),
             joined: members.contains(&viewer),
+            visibility: self.record.visibility,
+            members_preview,
         }
+    }
+
+    /// Whether `viewer` may know this room exists: a public room, or one
+    /// they are in.
+    pub fn visible_to(&self, viewer: UserId) -> bool {
+        self.record.visibility == Visibility::Public || self.is_member(viewer)
     }
 }
 
@@ -121,6 +152,12 @@ impl Rooms {
         id.parse().ok().and_then(|id| self.get(id))
     }
 
+    /// Looks a room up as `viewer` may know it: a private or direct room
+    /// they are not in is not found, like one that does not exist.
+    pub fn find_visible(&self, id: &str, viewer: UserId) -> Option<Arc<Room>> {
+        self.find(id).filter(|r| r.visible_to(viewer))
+    }
+
     pub fn all(&self) -> Vec<Arc<Room>> {
         let mut v: Vec<_> = read(&self.by_id).values().cloned().collect();
         v.sort_by_key(|r| r.record.id);
@@ -134,10 +171,17 @@ impl Rooms {
             .unwrap_or_default()
     }
 
-    pub fn insert(&self, record: RoomRecord, creator: UserId) -> Arc<Room> {
-        let room = Arc::new(Room::new(record, Seq::ZERO));
-        write(&self.by_id).insert(room.record.id, room.clone());
-        self.add_member_in_memory(room.record.id, creator);
+    /// Adds a new room with its first members, or returns the one already
+    /// there under that id (two requests racing to start the same direct
+    /// room both end here).
+    pub fn insert(&self, record: RoomRecord, members: &[UserId]) -> Arc<Room> {
+        let room = write(&self.by_id)
+            .entry(record.id)
+            .or_insert_with(|| Arc::new(Room::new(record, Seq::ZERO)))
+            .clone();
+        for m in members {
+            self.add_member_in_memory(room.record.id, *m);
+        }
         room
     }
 

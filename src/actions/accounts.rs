@@ -128,6 +128,28 @@ pub async fn log_out(state: &AppState, me: &Identity, everywhere: bool) -> Resul
     Ok(())
 }
 
+/// Active accounts whose username starts with `prefix` (ignoring case),
+/// sorted by name, at most `limit`, with whether each has a socket open.
+/// Rate-limited per caller, as it reads the whole directory.
+pub fn search(
+    state: &AppState,
+    me: UserId,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<(UserId, String, bool)>, ApiError> {
+    state.limits.search.check(&me)?;
+    let mut found = state.directory.with_prefix(prefix);
+    found.sort_by_key(|(_, name)| name.to_lowercase());
+    found.truncate(limit);
+    Ok(found
+        .into_iter()
+        .map(|(id, name)| {
+            let online = !state.hub.connections_of(id).is_empty();
+            (id, name, online)
+        })
+        .collect())
+}
+
 /// One of the caller's sessions, as their account page lists it.
 pub struct SessionInfo {
     /// Names the session without revealing anything usable: the first 8

@@ -54,9 +54,13 @@ impl Actor {
     }
 }
 
-/// The room, if it exists and `user` is in it.
+/// The room, if it exists and `user` is in it. A room `user` may not know
+/// of (private, direct) is not found, exactly like one that does not exist.
 pub fn member_room(state: &AppState, room_id: &str, user: UserId) -> Result<Arc<Room>, ApiError> {
-    let room = state.rooms.find(room_id).ok_or(ApiError::RoomNotFound)?;
+    let room = state
+        .rooms
+        .find_visible(room_id, user)
+        .ok_or(ApiError::RoomNotFound)?;
     if !room.is_member(user) {
         return Err(ApiError::NotAMember);
     }

@@ -1,4 +1,5 @@
-//! Rooms: create, join, leave, and the administrator's rename and delete.
+//! Rooms: create (public or private), direct rooms, join, add, leave, and
+//! the administrator's rename and delete.
 //! Membership and room changes are not in the room log; every open socket
 //! concerned hears of them as frames (see docs/protocol.md).
 
@@ -11,57 +12,168 @@ use crate::ids::{Millis, RoomId, UserId};
 use crate::protocol::{MemberView, ServerFrame};
 use crate::rooms::Room;
 use crate::state::AppState;
-use crate::storage::{RoomRecord, UserRecord};
+use crate::storage::{RoomRecord, UserRecord, Visibility};
 use crate::validate;
 
-/// Creates a public room with its creator as first member. The creator's
-/// sockets are subscribed to it (`joined`); every other open socket hears
-/// of the new room (`room_added`).
+/// Creates a room with its creator as first member (and owner). The
+/// creator's sockets are subscribed to it (`joined`); for a public room
+/// every other open socket hears of it (`room_added`), for a private one
+/// nobody else learns it exists.
 pub async fn create(
     state: &AppState,
     creator: UserId,
     name: &str,
     topic: Option<&str>,
+    visibility: Visibility,
 ) -> Result<Arc<Room>, ApiError> {
     let name = validate::room_name(name)?;
     let topic = validate::topic(topic.unwrap_or(""))?;
+    if visibility == Visibility::Direct {
+        return Err(ApiError::InvalidRequest(
+            "Direct rooms are started with POST /api/v1/dms.".into(),
+        ));
+    }
     let record = RoomRecord {
         id: RoomId::generate(),
         name,
         topic,
         created_by: creator,
         created_at: Millis::now(),
+        visibility,
+        direct: Vec::new(),
     };
-    if state.store.create_room(&record, creator)?.is_err() {
+    if state.store.create_room(&record, &[creator])?.is_err() {
         return Err(ApiError::RoomNameTaken);
     }
     state.store.flush_async().await?;
 
-    let room = state.rooms.insert(record, creator);
+    let room = state.rooms.insert(record, &[creator]);
     announce_join(state, creator, &room);
-    // Rendered for someone who has not joined (`joined` is per viewer); the
-    // creator's sockets had `joined` instead.
-    state.hub.send_all(
-        &ServerFrame::RoomAdded {
-            room: room.view(UserId::NIL),
-        },
-        Some(creator),
-    );
-    tracing::info!(room = %room.record.id, user = %creator, "Room created.");
+    if visibility == Visibility::Public {
+        // Rendered for someone who has not joined (`joined` is per viewer);
+        // the creator's sockets had `joined` instead.
+        state.hub.send_all(
+            &ServerFrame::RoomAdded {
+                room: room.view(UserId::NIL, &state.directory),
+            },
+            Some(creator),
+        );
+    }
+    tracing::info!(room = %room.record.id, user = %creator, ?visibility, "Room created.");
     Ok(room)
 }
 
-/// Joins a room (nothing happens if already a member).
+/// Most people in a direct room besides the one who starts it.
+pub const DIRECT_MAX_OTHERS: usize = 8;
+
+/// The direct room between the caller and `others` (1 to 8 active
+/// accounts): the same set of people always gets the same room, whoever
+/// asks, in whatever order, even when two such requests race.
+pub async fn direct(
+    state: &AppState,
+    me: UserId,
+    others: &[UserId],
+) -> Result<Arc<Room>, ApiError> {
+    let mut people: Vec<UserId> = others.iter().copied().filter(|u| *u != me).collect();
+    people.sort();
+    people.dedup();
+    if people.is_empty() || people.len() > DIRECT_MAX_OTHERS {
+        return Err(ApiError::InvalidDirect);
+    }
+    for u in &people {
+        match state.directory.get(*u) {
+            Some(s) if !s.deleted && !s.disabled => {}
+            _ => return Err(ApiError::InvalidDirect),
+        }
+    }
+    people.push(me);
+    people.sort();
+    let record = RoomRecord {
+        id: RoomId::generate(),
+        name: String::new(),
+        topic: String::new(),
+        created_by: me,
+        created_at: Millis::now(),
+        visibility: Visibility::Direct,
+        direct: people.clone(),
+    };
+    if let Err(existing) = state.store.create_room(&record, &people)? {
+        // Made before, or by a request racing this one: that is the room.
+        // Its writer may not have flushed or registered it yet.
+        state.store.flush_async().await?;
+        if let Some(room) = state.rooms.get(existing) {
+            return Ok(room);
+        }
+        let record = state.store.room(existing)?.ok_or(ApiError::RoomNotFound)?;
+        return Ok(state.rooms.insert(record, &people));
+    }
+    state.store.flush_async().await?;
+    let room = state.rooms.insert(record, &people);
+    for person in &people {
+        announce_join(state, *person, &room);
+    }
+    tracing::info!(room = %room.record.id, people = people.len(), "Direct room started.");
+    Ok(room)
+}
+
+/// Joins a public room (nothing happens if already a member). A private
+/// room is not found by anyone outside it; a direct room takes nobody new.
 pub async fn join(state: &AppState, user: UserId, room_id: &str) -> Result<Arc<Room>, ApiError> {
-    let room = state.rooms.find(room_id).ok_or(ApiError::RoomNotFound)?;
+    let room = visible_room(state, room_id, user)?;
     if room.is_member(user) {
         return Ok(room);
     }
+    if room.record.visibility != Visibility::Public {
+        return Err(ApiError::DirectRoom);
+    }
+    enter(state, user, &room).await?;
+    Ok(room)
+}
+
+/// Adds someone to a room: its owner (who created it) or an administrator
+/// (of a room they can see). The only way into a private room.
+pub async fn add_member(
+    state: &AppState,
+    by: UserId,
+    room_id: &str,
+    user: UserId,
+) -> Result<Arc<Room>, ApiError> {
+    let room = visible_room(state, room_id, by)?;
+    if room.record.visibility == Visibility::Direct {
+        return Err(ApiError::DirectRoom);
+    }
+    if room.record.created_by != by && Actor::User(by).require_admin(state).is_err() {
+        return Err(ApiError::Forbidden);
+    }
+    match state.directory.get(user) {
+        Some(s) if !s.deleted && !s.disabled => {}
+        _ => return Err(ApiError::UserNotFound),
+    }
+    if !room.is_member(user) {
+        enter(state, user, &room).await?;
+    }
+    Ok(room)
+}
+
+/// The room, if `viewer` may know it exists.
+pub fn visible_room(
+    state: &AppState,
+    room_id: &str,
+    viewer: UserId,
+) -> Result<Arc<Room>, ApiError> {
+    state
+        .rooms
+        .find_visible(room_id, viewer)
+        .ok_or(ApiError::RoomNotFound)
+}
+
+/// Makes `user` a member: durable first, then their sockets subscribe
+/// (`joined`) and the members are told (`member_joined`).
+async fn enter(state: &AppState, user: UserId, room: &Arc<Room>) -> Result<(), ApiError> {
     state.store.add_member(room.record.id, user)?;
     state.store.flush_async().await?;
-
     if state.rooms.add_member_in_memory(room.record.id, user) {
-        announce_join(state, user, &room);
+        announce_join(state, user, room);
         if let Some(who) = state.directory.get(user) {
             state.hub.send_room(
                 room.record.id,
@@ -76,14 +188,17 @@ pub async fn join(state: &AppState, user: UserId, room_id: &str) -> Result<Arc<R
             );
         }
     }
-    Ok(room)
+    Ok(())
 }
 
 /// Leaves a room (nothing happens if not a member).
 pub async fn leave(state: &AppState, user: UserId, room_id: &str) -> Result<(), ApiError> {
-    let room = state.rooms.find(room_id).ok_or(ApiError::RoomNotFound)?;
+    let room = visible_room(state, room_id, user)?;
     if !room.is_member(user) {
         return Ok(());
+    }
+    if room.record.visibility == Visibility::Direct {
+        return Err(ApiError::DirectRoom);
     }
     state.store.remove_member(room.record.id, user)?;
     state.store.flush_async().await?;
@@ -151,6 +266,13 @@ pub async fn delete(
 ) -> Result<Arc<Room>, ApiError> {
     actor.require_admin(state)?;
     let room = state.rooms.get(room_id).ok_or(ApiError::RoomNotFound)?;
+    // An administrator's account cannot see into private rooms it is not
+    // in; the operator (the admin CLI) can delete any room.
+    if let Actor::User(admin) = actor {
+        if !room.visible_to(admin) {
+            return Err(ApiError::RoomNotFound);
+        }
+    }
     let members = state.rooms.remove(room_id);
     for user in members {
         for conn in state.hub.unsubscribe_user(user, room_id) {
@@ -181,7 +303,7 @@ pub async fn delete(
 fn announce_join(state: &AppState, user: UserId, room: &Room) {
     for conn in state.hub.subscribe_user(user, room.record.id) {
         conn.send(&ServerFrame::Joined {
-            room: room.view(user),
+            room: room.view(user, &state.directory),
         });
     }
 }

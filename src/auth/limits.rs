@@ -61,6 +61,8 @@ pub struct Limits {
     pub logins: LoginGuard,
     /// Typing notices relayed per user and room: one every 2 s.
     pub typing: Limiter<(UserId, RoomId)>,
+    /// User searches per user: 5 a second, bursts of 20.
+    pub search: Limiter<UserId>,
 }
 
 impl Limits {
@@ -74,6 +76,7 @@ impl Limits {
             ),
             login_ip: Limiter::new(Quota::per_minute(nz(c.login_per_minute))),
             logins: LoginGuard::new(c.login_failures_per_hour),
+            search: Limiter::new(Quota::per_second(nz(5)).allow_burst(nz(20))),
             typing: Limiter::new(
                 Quota::with_period(TYPING_EVERY)
                     .unwrap_or_else(|| Quota::per_second(nz(1)))
@@ -87,6 +90,7 @@ impl Limits {
         self.signup.sweep();
         self.login_ip.sweep();
         self.typing.sweep();
+        self.search.sweep();
     }
 }
 

@@ -16,7 +16,9 @@ use crate::actions::{member_room, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::{EventView, MessageView, UserView};
+use crate::rooms::Room;
 use crate::state::AppState;
+use crate::storage::Visibility;
 use crate::views::{self, Authors};
 
 type Handled = Result<Response<Body>, ApiError>;
@@ -163,10 +165,17 @@ pub async fn delete_me(mut ctx: Ctx) -> Handled {
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
+/// `GET /api/v1/rooms`: every public room, and the private and direct
+/// rooms the caller is in.
 pub async fn list_rooms(ctx: Ctx) -> Handled {
     let me = ctx.identity()?;
-    let rooms = ctx.state.rooms.all();
-    let views: Vec<_> = rooms.iter().map(|r| r.view(me.user)).collect();
+    let state = &ctx.state;
+    let rooms = state.rooms.all();
+    let views: Vec<_> = rooms
+        .iter()
+        .filter(|r| r.visible_to(me.user))
+        .map(|r| r.view(me.user, &state.directory))
+        .collect();
     Ok(json_response(StatusCode::OK, &json!({"rooms": views})))
 }
 
@@ -175,37 +184,86 @@ struct CreateRoomBody {
     name: String,
     #[serde(default)]
     topic: Option<String>,
+    #[serde(default)]
+    visibility: Visibility,
 }
 
 pub async fn create_room(mut ctx: Ctx) -> Handled {
     let me = ctx.identity()?;
     let body: CreateRoomBody = ctx.json().await?;
-    let room = rooms::create(&ctx.state, me.user, &body.name, body.topic.as_deref()).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"room": room.view(me.user)}),
-    ))
+    let state = &ctx.state;
+    let room = rooms::create(
+        state,
+        me.user,
+        &body.name,
+        body.topic.as_deref(),
+        body.visibility,
+    )
+    .await?;
+    room_response(state, StatusCode::CREATED, &room, me.user)
 }
 
 pub async fn get_room(ctx: Ctx, room_id: &str) -> Handled {
     let me = ctx.identity()?;
-    let room = ctx
-        .state
-        .rooms
-        .find(room_id)
-        .ok_or(ApiError::RoomNotFound)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"room": room.view(me.user)}),
-    ))
+    let room = rooms::visible_room(&ctx.state, room_id, me.user)?;
+    room_response(&ctx.state, StatusCode::OK, &room, me.user)
 }
 
 pub async fn join_room(ctx: Ctx, room_id: &str) -> Handled {
     let me = ctx.identity()?;
     let room = rooms::join(&ctx.state, me.user, room_id).await?;
+    room_response(&ctx.state, StatusCode::OK, &room, me.user)
+}
+
+#[derive(Deserialize)]
+struct DirectBody {
+    users: Vec<UserId>,
+}
+
+/// `POST /api/v1/dms`: the direct room with these people.
+pub async fn direct(mut ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let body: DirectBody = ctx.json().await?;
+    let room = rooms::direct(&ctx.state, me.user, &body.users).await?;
+    room_response(&ctx.state, StatusCode::OK, &room, me.user)
+}
+
+#[derive(Deserialize)]
+struct AddMemberBody {
+    user: UserId,
+}
+
+/// `POST /api/v1/rooms/{id}/members`: the owner adds someone.
+pub async fn add_member(mut ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: AddMemberBody = ctx.json().await?;
+    let room = rooms::add_member(&ctx.state, me.user, room_id, body.user).await?;
+    room_response(&ctx.state, StatusCode::OK, &room, me.user)
+}
+
+/// `GET /api/v1/users?q=PREFIX&limit=N`: people to start a direct room
+/// with or to mention.
+pub async fn search_users(ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let limit = limit_param(&ctx, 20, 50)?;
+    let prefix = ctx.query("q").unwrap_or_default();
+    let found = accounts::search(
+        &ctx.state,
+        me.user,
+        &percent_decode(&prefix).unwrap_or_default(),
+        limit,
+    )?;
+    let users: Vec<_> = found
+        .into_iter()
+        .map(|(id, username, online)| json!({"id": id, "username": username, "online": online}))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"users": users})))
+}
+
+fn room_response(state: &AppState, status: StatusCode, room: &Room, viewer: UserId) -> Handled {
     Ok(json_response(
-        StatusCode::OK,
-        &json!({"room": room.view(me.user)}),
+        status,
+        &json!({"room": room.view(viewer, &state.directory)}),
     ))
 }
 

@@ -237,9 +237,8 @@ pub fn status(e: &ApiError) -> StatusCode {
     match e {
         InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
-        | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply => {
-            StatusCode::BAD_REQUEST
-        }
+        | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
+        | InvalidDirect => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden => StatusCode::FORBIDDEN,
@@ -247,9 +246,8 @@ pub fn status(e: &ApiError) -> StatusCode {
             StatusCode::NOT_FOUND
         }
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions => {
-            StatusCode::CONFLICT
-        }
+        UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
+        | DirectRoom => StatusCode::CONFLICT,
         PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

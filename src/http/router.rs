@@ -21,6 +21,8 @@ enum Route {
     Password,
     Sessions,
     Session,
+    Dms,
+    Users,
     Rooms,
     Room,
     Join,
@@ -40,7 +42,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 23] = [
+const ROUTES: [(&str, Route); 25] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -53,6 +55,8 @@ const ROUTES: [(&str, Route); 23] = [
     ("/api/v1/rooms/{id}/join", Route::Join),
     ("/api/v1/rooms/{id}/leave", Route::Leave),
     ("/api/v1/rooms/{id}/members", Route::Members),
+    ("/api/v1/dms", Route::Dms),
+    ("/api/v1/users", Route::Users),
     ("/api/v1/rooms/{id}/messages", Route::Messages),
     ("/api/v1/rooms/{id}/messages/{seq}", Route::Message),
     ("/api/v1/rooms/{id}/messages/{seq}/edits", Route::Edits),
@@ -143,6 +147,9 @@ impl Router {
             (Route::Join, Method::POST) => api::join_room(ctx, id_of(&id)).await,
             (Route::Leave, Method::POST) => api::leave_room(ctx, id_of(&id)).await,
             (Route::Members, Method::GET) => api::members(ctx, id_of(&id)).await,
+            (Route::Members, Method::POST) => api::add_member(ctx, id_of(&id)).await,
+            (Route::Dms, Method::POST) => api::direct(ctx).await,
+            (Route::Users, Method::GET) => api::search_users(ctx).await,
             (Route::Messages, Method::GET) => api::list_messages(ctx, id_of(&id)).await,
             (Route::Messages, Method::POST) => api::post_message(ctx, id_of(&id)).await,
             (Route::Message, Method::DELETE) => {

@@ -170,7 +170,9 @@ impl Store {
             let room: RoomRecord = records::decode("roomid_room", &hex(&k), &v)?;
             rooms.insert(room.id);
             out.entry("roomid_room", &k, &v)?;
-            out.entry("roomname_roomid", room.name.to_lowercase().as_bytes(), &k)?;
+            if let Some(key) = room.index_key() {
+                out.entry("roomname_roomid", &key, &k)?;
+            }
             out.summary.rooms += 1;
         }
 

@@ -13,7 +13,7 @@
 //! | `tokenhash_session`| SHA-256 of the token (32)             | [`SessionRecord`]         |
 //! | `userid_tokenhash` | user id (16) ‖ token hash (32)        | empty                     |
 //! | `roomid_room`      | room id (16)                          | [`RoomRecord`]            |
-//! | `roomname_roomid`  | lower-cased room name                 | room id (16)              |
+//! | `roomname_roomid`  | a public room's lower-cased name, or `\0direct:` ‖ SHA-256 of a direct room's people | room id (16) |
 //! | `roomid_userid`    | room id (16) ‖ user id (16)           | joined-at millis (u64 BE) |
 //! | `userid_roomid`    | user id (16) ‖ room id (16)           | empty                     |
 //! | `roomlog`          | see [`log`]                           |                           |
@@ -40,6 +40,6 @@ mod users;
 pub mod verify;
 
 pub use error::{Result, StorageError};
-pub use records::{InviteRecord, RoomRecord, SessionRecord, UserRecord};
+pub use records::{InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

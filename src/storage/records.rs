@@ -47,6 +47,49 @@ pub struct RoomRecord {
     pub topic: String,
     pub created_by: UserId,
     pub created_at: Millis,
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// For a direct room, the people it is between (sorted): the same set
+    /// always names the same room.
+    #[serde(default)]
+    pub direct: Vec<UserId>,
+}
+
+/// Who can see a room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Listed for everyone; anyone may join. Names are unique among these.
+    #[default]
+    Public,
+    /// Only its members know it exists; people are added by its owner.
+    Private,
+    /// A conversation between a fixed set of people (a DM).
+    Direct,
+}
+
+impl RoomRecord {
+    /// Its key in `roomname_roomid`: the lower-cased name of a public room
+    /// (names are unique among public rooms only, so a private name leaks
+    /// nothing), a marker no name can hold plus the hash of a direct room's
+    /// people (one room per set of people), nothing for a private room.
+    pub fn index_key(&self) -> Option<Vec<u8>> {
+        match self.visibility {
+            Visibility::Public => Some(self.name.to_lowercase().into_bytes()),
+            Visibility::Private => None,
+            Visibility::Direct => {
+                use sha2::{Digest, Sha256};
+                let mut hash = Sha256::new();
+                for user in &self.direct {
+                    hash.update(user.to_bytes());
+                }
+                // Room names hold no control characters: `\0` is never one.
+                let mut key = b"\0direct:".to_vec();
+                key.extend_from_slice(&hash.finalize());
+                Some(key)
+            }
+        }
+    }
 }
 
 /// A signup invitation. Only the code's hash is stored.
@@ -283,6 +326,8 @@ mod proptests {
             topic: "talk".into(),
             created_by: user.id,
             created_at: Millis(3),
+            visibility: Visibility::Private,
+            direct: vec![],
         };
         let event = EventRecord {
             id: EventId::generate(),

@@ -1,6 +1,7 @@
-//! Rooms and memberships: `roomid_room`, `roomname_roomid` (names unique
-//! case-insensitively), and membership both ways, `roomid_userid` and
-//! `userid_roomid`.
+//! Rooms and memberships: `roomid_room`, `roomname_roomid` (public names
+//! unique case-insensitively, and one direct room per set of people: see
+//! [`RoomRecord::index_key`]), and membership both ways, `roomid_userid`
+//! and `userid_roomid`.
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -11,12 +12,18 @@ use super::store::{hex, tx_error, Store};
 use crate::ids::{RoomId, UserId};
 
 impl Store {
-    pub fn create_room(&self, room: &RoomRecord, creator: UserId) -> Result<Result<(), ()>> {
+    /// Creates a room with its first members. `Err(holder)` when its index
+    /// key is taken: a public room's name, or a direct room between the
+    /// same people (then `holder` is that room).
+    pub fn create_room(&self, room: &RoomRecord, members: &[UserId]) -> Result<Result<(), RoomId>> {
         let i = &self.inner()?;
         let id = room.id.to_bytes();
         let value = records::encode(room);
-        let name = room.name.to_lowercase();
-        let (rm, um) = membership_keys(room.id, creator);
+        let index = room.index_key();
+        let keys: Vec<_> = members
+            .iter()
+            .map(|m| membership_keys(room.id, *m))
+            .collect();
         let joined = room.created_at.0.to_be_bytes();
         let res = (
             &i.roomid_room,
@@ -25,18 +32,23 @@ impl Store {
             &i.userid_roomid,
         )
             .transaction(|(rooms, by_name, room_users, user_rooms)| {
-                if by_name.get(name.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(()));
+                if let Some(key) = &index {
+                    if let Some(holder) = by_name.get(key)? {
+                        let holder = RoomId::from_slice(&holder).unwrap_or(RoomId::NIL);
+                        return Err(ConflictableTransactionError::Abort(holder));
+                    }
+                    by_name.insert(key.as_slice(), &id)?;
                 }
-                by_name.insert(name.as_bytes(), &id)?;
                 rooms.insert(&id, value.as_slice())?;
-                room_users.insert(&rm, &joined)?;
-                user_rooms.insert(&um, &[])?;
+                for (rm, um) in &keys {
+                    room_users.insert(rm, &joined)?;
+                    user_rooms.insert(um, &[])?;
+                }
                 Ok(())
             });
         match res {
             Ok(()) => Ok(Ok(())),
-            Err(TransactionError::Abort(())) => Ok(Err(())),
+            Err(TransactionError::Abort(holder)) => Ok(Err(holder)),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
@@ -93,23 +105,29 @@ impl Store {
     }
 
     /// Renames a room, keeping its name index unique. `Err(())` when the
-    /// new name is taken by another room.
+    /// new name is taken by another public room.
     pub fn rename_room(&self, room: &RoomRecord, new_name: &str) -> Result<Result<(), ()>> {
         let i = &self.inner()?;
         let id = room.id.to_bytes();
-        let old = room.name.to_lowercase();
-        let new = new_name.to_lowercase();
+        let old = room.index_key();
         let mut renamed = room.clone();
         renamed.name = new_name.to_string();
+        let new = renamed.index_key();
         let value = records::encode(&renamed);
         let res = (&i.roomid_room, &i.roomname_roomid).transaction(|(rooms, by_name)| {
-            if let Some(holder) = by_name.get(new.as_bytes())? {
-                if holder.as_ref() != id {
-                    return Err(ConflictableTransactionError::Abort(()));
+            if let Some(new) = &new {
+                if let Some(holder) = by_name.get(new)? {
+                    if holder.as_ref() != id {
+                        return Err(ConflictableTransactionError::Abort(()));
+                    }
                 }
             }
-            by_name.remove(old.as_bytes())?;
-            by_name.insert(new.as_bytes(), &id)?;
+            if let Some(old) = &old {
+                by_name.remove(old.as_slice())?;
+            }
+            if let Some(new) = &new {
+                by_name.insert(new.as_slice(), &id)?;
+            }
             rooms.insert(&id, value.as_slice())?;
             Ok(())
         });
@@ -134,9 +152,12 @@ impl Store {
         for user in members {
             self.remove_member(room.id, user)?;
         }
+        let index = room.index_key();
         (&i.roomid_room, &i.roomname_roomid)
             .transaction(|(rooms, by_name)| {
-                by_name.remove(room.name.to_lowercase().as_bytes())?;
+                if let Some(key) = &index {
+                    by_name.remove(key.as_slice())?;
+                }
                 rooms.remove(&id)?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })

@@ -241,8 +241,11 @@ impl Verifier<'_> {
                     room.id
                 ));
             }
-            let key = room.name.to_lowercase();
-            match i.roomname_roomid.get(key.as_bytes())? {
+            let Some(index) = room.index_key() else {
+                continue;
+            };
+            let key = String::from_utf8_lossy(&index).into_owned();
+            match i.roomname_roomid.get(&index)? {
                 Some(id) if id.as_ref() == room.id.to_bytes() => {}
                 Some(id) => self.problem(format!(
                     "roomname_roomid/{key}: points at {}, but room {} has that name",
@@ -267,7 +270,7 @@ impl Verifier<'_> {
                     "roomname_roomid/{key}: points at {}, which is no room",
                     hex(&v)
                 )),
-                Some(r) if r.name.to_lowercase() != key => self.problem(format!(
+                Some(r) if r.index_key().as_deref() != Some(k.as_ref()) => self.problem(format!(
                     "roomname_roomid/{key}: points at room {} whose name is {:?}",
                     r.id, r.name
                 )),

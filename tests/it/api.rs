@@ -594,7 +594,7 @@ async fn wrong_methods_are_405_and_unknown_api_paths_404() {
         ("PATCH", "/api/v1/rooms/{room}"),
         ("GET", "/api/v1/rooms/{room}/join"),
         ("DELETE", "/api/v1/rooms/{room}/leave"),
-        ("POST", "/api/v1/rooms/{room}/members"),
+        ("PUT", "/api/v1/rooms/{room}/members"),
         ("DELETE", "/api/v1/rooms/{room}/messages"),
         ("PUT", "/api/v1/rooms/{room}/messages"),
         ("POST", "/api/v1/ws"),
@@ -868,8 +868,10 @@ async fn creating_a_room_makes_the_creator_its_first_member() {
             "joined",
             "last_seq",
             "member_count",
+            "members_preview",
             "name",
-            "topic"
+            "topic",
+            "visibility"
         ]
     );
     assert_eq!(room["name"], "Book Club");

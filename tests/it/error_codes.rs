@@ -350,6 +350,23 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r), "ending a session that is not yours");
 
+    let (_, r) = s
+        .post("/api/v1/dms", Some(&bob.token), json!({"users": [bob.id]}))
+        .await;
+    note(code(&r), "a direct room with only yourself");
+    let (_, r) = s
+        .post("/api/v1/dms", Some(&bob.token), json!({"users": [dave.id]}))
+        .await;
+    let direct_room = r["room"]["id"].as_str().expect("a direct room").to_string();
+    let (_, r) = s
+        .post(
+            &format!("/api/v1/rooms/{direct_room}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    note(code(&r), "leaving a direct room");
+
     // The body that never arrives.
     note(
         &request_timeout(&s).await,

@@ -24,6 +24,7 @@ mod lifecycle;
 mod messaging;
 mod observability;
 mod parity;
+mod private_rooms;
 mod storage;
 mod tls;
 mod websocket;
