@@ -57,6 +57,8 @@ pub enum ApiError {
     DirectRoom,
     #[error("A direct room is with 1 to 8 other active accounts.")]
     InvalidDirect,
+    #[error("You are banned from that room.")]
+    Banned,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -134,6 +136,7 @@ impl ApiError {
             SessionNotFound => "session_not_found",
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",
+            Banned => "banned",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

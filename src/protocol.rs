@@ -154,6 +154,10 @@ pub enum ServerFrame<'a> {
         user: MemberView<'a>,
         member_count: usize,
     },
+    /// A room's name or topic changed (to its members' sockets).
+    RoomUpdated {
+        room: RoomView<'a>,
+    },
     /// Someone is typing in a room (to the other members' sockets; not
     /// stored, the first frame dropped when an outbox is full).
     Typing {
@@ -436,6 +440,17 @@ pub struct RoomView<'a> {
     pub visibility: Visibility,
     /// Up to 8 members, so a client can name a direct room.
     pub members_preview: Vec<MemberPreview>,
+}
+
+/// What a member may do in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The creator: everything a moderator may, and naming moderators.
+    Owner,
+    /// Adds, removes and bans people, deletes messages, edits the room.
+    Moderator,
+    Member,
 }
 
 /// A member named in a room's preview.

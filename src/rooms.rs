@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{read, write};
-use crate::protocol::{MemberPreview, RoomView};
+use crate::protocol::{MemberPreview, Role, RoomView};
 use crate::storage::{self, RoomRecord, Store, Visibility};
 
 /// Members named in a room's preview.
@@ -98,6 +98,20 @@ impl Room {
             visibility: self.record.visibility,
             members_preview,
         }
+    }
+
+    /// `user`'s role here, if a member: the creator owns the room.
+    pub fn role(&self, user: UserId) -> Option<Role> {
+        if !self.is_member(user) {
+            return None;
+        }
+        Some(if self.record.created_by == user {
+            Role::Owner
+        } else if self.record.moderators.contains(&user) {
+            Role::Moderator
+        } else {
+            Role::Member
+        })
     }
 
     /// Whether `viewer` may know this room exists: a public room, or one

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::{member_room, Actor};
+use super::member_room;
 use crate::commit::{Append, Change, Committed, Reply};
 use crate::error::ApiError;
 use crate::hub::Outbox;
@@ -105,10 +105,13 @@ pub async fn change(
     via: Via,
 ) -> Result<Sent, ApiError> {
     let client_id = edit.client_id.map(validate::client_id).transpose()?;
-    let admin = Actor::User(by).require_admin(state).is_ok();
     let room = match edit.what {
-        // Administrators moderate every (public) room without joining it.
-        EditKind::Delete if admin => state.rooms.find(edit.room).ok_or(ApiError::RoomNotFound)?,
+        // Moderators, and administrators of rooms they can see, delete
+        // without being members.
+        EditKind::Delete => state
+            .rooms
+            .find_visible(edit.room, by)
+            .ok_or(ApiError::RoomNotFound)?,
         _ => member_room(state, edit.room, by)?,
     };
     let target = Seq(edit.target);
@@ -119,7 +122,7 @@ pub async fn change(
         }
         EditKind::Delete => Change::Delete {
             target,
-            moderator: admin,
+            moderator: super::rooms::moderates(state, &room, by),
         },
         EditKind::React { emoji, on } => {
             validate::emoji(&emoji)?;
@@ -261,8 +264,7 @@ fn mentions(state: &AppState, room: &Room, author: UserId, body: &str) -> (Vec<U
     // Each name is a lookup: a body of nothing but `@a @b …` is bounded.
     for name in mention_names(body).take(MAX_MENTIONS) {
         if name.eq_ignore_ascii_case("room") {
-            everyone |= room.record.created_by == author
-                || Actor::User(author).require_admin(state).is_ok();
+            everyone |= super::rooms::moderates(state, room, author);
             continue;
         }
         let Ok(Some(user)) = state.store.user_by_login(name) else {

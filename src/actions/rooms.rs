@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Actor;
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, UserId};
-use crate::protocol::{MemberView, ServerFrame};
+use crate::protocol::{MemberView, Role, ServerFrame};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::{RoomRecord, UserRecord, Visibility};
@@ -41,6 +41,8 @@ pub async fn create(
         created_at: Millis::now(),
         visibility,
         direct: Vec::new(),
+        moderators: Vec::new(),
+        banned: Vec::new(),
     };
     if state.store.create_room(&record, &[creator])?.is_err() {
         return Err(ApiError::RoomNameTaken);
@@ -96,6 +98,8 @@ pub async fn direct(
         created_at: Millis::now(),
         visibility: Visibility::Direct,
         direct: people.clone(),
+        moderators: Vec::new(),
+        banned: Vec::new(),
     };
     if let Err(existing) = state.store.create_room(&record, &people)? {
         // Made before, or by a request racing this one: that is the room.
@@ -126,33 +130,215 @@ pub async fn join(state: &AppState, user: UserId, room_id: &str) -> Result<Arc<R
     if room.record.visibility != Visibility::Public {
         return Err(ApiError::DirectRoom);
     }
+    if room.record.banned.contains(&user) {
+        return Err(ApiError::Banned);
+    }
     enter(state, user, &room).await?;
     Ok(room)
 }
 
-/// Adds someone to a room: its owner (who created it) or an administrator
-/// (of a room they can see). The only way into a private room.
+/// Whether `user` moderates `room`: its owner, a moderator, or an
+/// administrator who can see it (every public room, and the private and
+/// direct rooms they are in).
+pub fn moderates(state: &AppState, room: &Room, user: UserId) -> bool {
+    matches!(room.role(user), Some(Role::Owner | Role::Moderator))
+        || (room.visible_to(user) && Actor::User(user).require_admin(state).is_ok())
+}
+
+/// Whether `user` owns `room`, or is an administrator who can see it.
+fn owns(state: &AppState, room: &Room, user: UserId) -> bool {
+    room.role(user) == Some(Role::Owner)
+        || (room.visible_to(user) && Actor::User(user).require_admin(state).is_ok())
+}
+
+/// A room whose people can change (not a direct room) that `by` can see.
+fn managed_room(state: &AppState, room_id: &str, by: UserId) -> Result<Arc<Room>, ApiError> {
+    let room = visible_room(state, room_id, by)?;
+    if room.record.visibility == Visibility::Direct {
+        return Err(ApiError::DirectRoom);
+    }
+    Ok(room)
+}
+
+/// Adds someone to a room: its owner or a moderator (or an administrator).
+/// The only way into a private room.
 pub async fn add_member(
     state: &AppState,
     by: UserId,
     room_id: &str,
     user: UserId,
 ) -> Result<Arc<Room>, ApiError> {
-    let room = visible_room(state, room_id, by)?;
-    if room.record.visibility == Visibility::Direct {
-        return Err(ApiError::DirectRoom);
-    }
-    if room.record.created_by != by && Actor::User(by).require_admin(state).is_err() {
+    let room = managed_room(state, room_id, by)?;
+    if !moderates(state, &room, by) {
         return Err(ApiError::Forbidden);
     }
     match state.directory.get(user) {
         Some(s) if !s.deleted && !s.disabled => {}
         _ => return Err(ApiError::UserNotFound),
     }
+    if room.record.banned.contains(&user) {
+        return Err(ApiError::Banned);
+    }
     if !room.is_member(user) {
         enter(state, user, &room).await?;
     }
     Ok(room)
+}
+
+/// Removes someone from a room: themselves (a leave), or, for its owner
+/// and moderators, anyone but the owner (a moderator removes only members).
+pub async fn remove_member(
+    state: &AppState,
+    by: UserId,
+    room_id: &str,
+    user: UserId,
+) -> Result<(), ApiError> {
+    if by == user {
+        return leave(state, user, room_id).await;
+    }
+    let room = managed_room(state, room_id, by)?;
+    let allowed = match room.role(user) {
+        None => return Ok(()),
+        Some(Role::Owner) => false,
+        Some(Role::Moderator) => owns(state, &room, by),
+        Some(Role::Member) => moderates(state, &room, by),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    kick(state, &room, user).await
+}
+
+/// Makes a member a moderator or a member again: the owner (or an
+/// administrator) only. The owner stays the owner.
+pub async fn set_role(
+    state: &AppState,
+    by: UserId,
+    room_id: &str,
+    user: UserId,
+    role: Role,
+) -> Result<Arc<Room>, ApiError> {
+    let room = managed_room(state, room_id, by)?;
+    if !owns(state, &room, by) {
+        return Err(ApiError::Forbidden);
+    }
+    match room.role(user) {
+        None => return Err(ApiError::UserNotFound),
+        Some(Role::Owner) => {
+            return Err(ApiError::InvalidRequest(
+                "The owner's role cannot change.".into(),
+            ));
+        }
+        Some(_) => {}
+    }
+    let mut record = room.record.clone();
+    record.moderators.retain(|u| *u != user);
+    match role {
+        Role::Moderator => record.moderators.push(user),
+        Role::Member => {}
+        Role::Owner => {
+            return Err(ApiError::InvalidRequest(
+                "A room has one owner, its creator; make someone a moderator instead.".into(),
+            ));
+        }
+    }
+    state.store.put_room(&record)?;
+    state.store.flush_async().await?;
+    state.rooms.replace_record(record);
+    state
+        .rooms
+        .get(room.record.id)
+        .ok_or(ApiError::RoomNotFound)
+}
+
+/// Bans someone (removing them if they are in), or lifts a ban: the
+/// owner and moderators. The owner cannot be banned.
+pub async fn set_banned(
+    state: &AppState,
+    by: UserId,
+    room_id: &str,
+    user: UserId,
+    banned: bool,
+) -> Result<(), ApiError> {
+    let room = managed_room(state, room_id, by)?;
+    if !moderates(state, &room, by) || (banned && room.record.created_by == user) {
+        return Err(ApiError::Forbidden);
+    }
+    if state.directory.get(user).is_none() {
+        return Err(ApiError::UserNotFound);
+    }
+    if room.record.banned.contains(&user) == banned {
+        return Ok(());
+    }
+    let mut record = room.record.clone();
+    if banned {
+        record.banned.push(user);
+        record.moderators.retain(|u| *u != user);
+    } else {
+        record.banned.retain(|u| *u != user);
+    }
+    state.store.put_room(&record)?;
+    if banned && room.is_member(user) {
+        state.store.remove_member(room.record.id, user)?;
+    }
+    state.store.flush_async().await?;
+    state.rooms.replace_record(record);
+    if banned && room.is_member(user) {
+        if let Some(u) = state.store.user(user)? {
+            settle_leave(state, room.record.id, &u);
+        }
+    }
+    Ok(())
+}
+
+/// Changes a room's name or topic: its owner or a moderator. The members'
+/// sockets get `room_updated`.
+pub async fn update(
+    state: &AppState,
+    by: UserId,
+    room_id: &str,
+    name: Option<&str>,
+    topic: Option<&str>,
+) -> Result<Arc<Room>, ApiError> {
+    let room = managed_room(state, room_id, by)?;
+    if !moderates(state, &room, by) {
+        return Err(ApiError::Forbidden);
+    }
+    let name = name.map(validate::room_name).transpose()?;
+    let topic = topic.map(validate::topic).transpose()?;
+    let mut record = room.record.clone();
+    if let Some(topic) = topic {
+        record.topic = topic;
+    }
+    let name = name.unwrap_or_else(|| record.name.clone());
+    if state.store.rename_room(&record, &name)?.is_err() {
+        return Err(ApiError::RoomNameTaken);
+    }
+    state.store.flush_async().await?;
+    record.name = name;
+    state.rooms.replace_record(record);
+    let room = state
+        .rooms
+        .get(room.record.id)
+        .ok_or(ApiError::RoomNotFound)?;
+    let mut view = room.view(by, &state.directory);
+    // Sent to members only, for whom it is joined.
+    view.joined = true;
+    state
+        .hub
+        .send_room(room.record.id, &ServerFrame::RoomUpdated { room: view });
+    Ok(room)
+}
+
+/// Takes `user` out of `room` (durable first, then everyone is told).
+async fn kick(state: &AppState, room: &Room, user: UserId) -> Result<(), ApiError> {
+    state.store.remove_member(room.record.id, user)?;
+    state.store.flush_async().await?;
+    match state.store.user(user)? {
+        Some(u) => settle_leave(state, room.record.id, &u),
+        None => state.rooms.remove_member_in_memory(room.record.id, user),
+    }
+    Ok(())
 }
 
 /// The room, if `viewer` may know it exists.

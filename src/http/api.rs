@@ -15,7 +15,7 @@ use crate::actions::messages::{
 use crate::actions::{member_room, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
-use crate::protocol::{EventView, MessageView, UserView};
+use crate::protocol::{EventView, MessageView, Role, UserView};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::Visibility;
@@ -241,6 +241,88 @@ pub async fn add_member(mut ctx: Ctx, room_id: &str) -> Handled {
     room_response(&ctx.state, StatusCode::OK, &room, me.user)
 }
 
+#[derive(Deserialize)]
+struct UpdateRoomBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+/// `PATCH /api/v1/rooms/{id}`: the owner or a moderator renames the room
+/// or changes its topic.
+pub async fn update_room(mut ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: UpdateRoomBody = ctx.json().await?;
+    let room = rooms::update(
+        &ctx.state,
+        me.user,
+        room_id,
+        body.name.as_deref(),
+        body.topic.as_deref(),
+    )
+    .await?;
+    room_response(&ctx.state, StatusCode::OK, &room, me.user)
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    role: Role,
+}
+
+/// `PUT /api/v1/rooms/{id}/members/{user}/role`.
+pub async fn set_role(mut ctx: Ctx, room_id: &str, user_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: RoleBody = ctx.json().await?;
+    let user = user_id.parse().unwrap_or(UserId::NIL);
+    rooms::set_role(&ctx.state, me.user, room_id, user, body.role).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /api/v1/rooms/{id}/members/{user}`: a kick, or a leave when it
+/// is yourself.
+pub async fn remove_member(ctx: Ctx, room_id: &str, user_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let user = user_id.parse().unwrap_or(UserId::NIL);
+    rooms::remove_member(&ctx.state, me.user, room_id, user).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `POST /api/v1/rooms/{id}/bans {"user"}`.
+pub async fn ban(mut ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: AddMemberBody = ctx.json().await?;
+    rooms::set_banned(&ctx.state, me.user, room_id, body.user, true).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /api/v1/rooms/{id}/bans/{user}`.
+pub async fn unban(ctx: Ctx, room_id: &str, user_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let user = user_id.parse().unwrap_or(UserId::NIL);
+    rooms::set_banned(&ctx.state, me.user, room_id, user, false).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `GET /api/v1/rooms/{id}/bans`: for the owner and moderators.
+pub async fn list_bans(ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let room = rooms::visible_room(&ctx.state, room_id, me.user)?;
+    if !rooms::moderates(&ctx.state, &room, me.user) {
+        return Err(ApiError::Forbidden);
+    }
+    let bans: Vec<_> = room
+        .record
+        .banned
+        .iter()
+        .map(|id| {
+            let name = ctx.state.directory.get(*id).map(|s| s.username.clone());
+            json!({"id": id, "username": name})
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"bans": bans})))
+}
+
 /// `GET /api/v1/users?q=PREFIX&limit=N`: people to start a direct room
 /// with or to mention.
 pub async fn search_users(ctx: Ctx) -> Handled {
@@ -281,7 +363,8 @@ pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
         .into_iter()
         .filter_map(|u| {
             let s = ctx.state.directory.get(u)?;
-            (!s.deleted).then(|| json!({"id": u, "username": s.username}))
+            let role = room.role(u);
+            (!s.deleted).then(|| json!({"id": u, "username": s.username, "role": role}))
         })
         .collect();
     members.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));

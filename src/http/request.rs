@@ -241,7 +241,7 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidDirect => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
-        | NotAMember | NotTheAuthor | Forbidden => StatusCode::FORBIDDEN,
+        | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | NotFound => {
             StatusCode::NOT_FOUND
         }

@@ -21,6 +21,10 @@ enum Route {
     Password,
     Sessions,
     Session,
+    Member,
+    MemberRole,
+    Bans,
+    Ban,
     Dms,
     Users,
     Rooms,
@@ -42,7 +46,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 25] = [
+const ROUTES: [(&str, Route); 29] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -55,6 +59,10 @@ const ROUTES: [(&str, Route); 25] = [
     ("/api/v1/rooms/{id}/join", Route::Join),
     ("/api/v1/rooms/{id}/leave", Route::Leave),
     ("/api/v1/rooms/{id}/members", Route::Members),
+    ("/api/v1/rooms/{id}/members/{user}", Route::Member),
+    ("/api/v1/rooms/{id}/members/{user}/role", Route::MemberRole),
+    ("/api/v1/rooms/{id}/bans", Route::Bans),
+    ("/api/v1/rooms/{id}/bans/{user}", Route::Ban),
     ("/api/v1/dms", Route::Dms),
     ("/api/v1/users", Route::Users),
     ("/api/v1/rooms/{id}/messages", Route::Messages),
@@ -129,6 +137,7 @@ impl Router {
         let id = found.params.get("id").map(str::to_string);
         let seq = found.params.get("seq").map(str::to_string);
         let emoji = found.params.get("emoji").map(str::to_string);
+        let user = found.params.get("user").map(str::to_string);
         let ctx = Ctx::new(req, peer, state.clone());
         let method = ctx.method().clone();
         let result = match (route, method) {
@@ -148,6 +157,14 @@ impl Router {
             (Route::Leave, Method::POST) => api::leave_room(ctx, id_of(&id)).await,
             (Route::Members, Method::GET) => api::members(ctx, id_of(&id)).await,
             (Route::Members, Method::POST) => api::add_member(ctx, id_of(&id)).await,
+            (Route::Member, Method::DELETE) => {
+                api::remove_member(ctx, id_of(&id), id_of(&user)).await
+            }
+            (Route::MemberRole, Method::PUT) => api::set_role(ctx, id_of(&id), id_of(&user)).await,
+            (Route::Bans, Method::GET) => api::list_bans(ctx, id_of(&id)).await,
+            (Route::Bans, Method::POST) => api::ban(ctx, id_of(&id)).await,
+            (Route::Ban, Method::DELETE) => api::unban(ctx, id_of(&id), id_of(&user)).await,
+            (Route::Room, Method::PATCH) => api::update_room(ctx, id_of(&id)).await,
             (Route::Dms, Method::POST) => api::direct(ctx).await,
             (Route::Users, Method::GET) => api::search_users(ctx).await,
             (Route::Messages, Method::GET) => api::list_messages(ctx, id_of(&id)).await,

@@ -53,6 +53,12 @@ pub struct RoomRecord {
     /// always names the same room.
     #[serde(default)]
     pub direct: Vec<UserId>,
+    /// Members who moderate (the creator owns the room).
+    #[serde(default)]
+    pub moderators: Vec<UserId>,
+    /// People who may not join or be added.
+    #[serde(default)]
+    pub banned: Vec<UserId>,
 }
 
 /// Who can see a room.
@@ -328,6 +334,8 @@ mod proptests {
             created_at: Millis(3),
             visibility: Visibility::Private,
             direct: vec![],
+            moderators: vec![],
+            banned: vec![],
         };
         let event = EventRecord {
             id: EventId::generate(),

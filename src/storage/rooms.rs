@@ -165,6 +165,15 @@ impl Store {
         self.log()?.delete_room(room.id)
     }
 
+    /// Rewrites a room's record whose name is unchanged (its moderators,
+    /// bans or topic).
+    pub fn put_room(&self, room: &RoomRecord) -> Result<()> {
+        self.inner()?
+            .roomid_room
+            .insert(room.id.to_bytes(), records::encode(room))?;
+        Ok(())
+    }
+
     pub fn room(&self, id: RoomId) -> Result<Option<RoomRecord>> {
         self.inner()?
             .roomid_room

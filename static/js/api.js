@@ -57,7 +57,9 @@ export async function request(method, path, body, { authenticated = true } = {})
     data?.error?.code ?? `http_${response.status}`,
     data?.error?.message ?? `The server answered with status ${response.status}.`,
   );
-  if (response.status === 401 && authenticated) sessionLostHandler(error);
+  // A wrong password (changing it, deleting the account) is also a 401, but
+  // an answer about the password, not a sign that the session ended.
+  if (response.status === 401 && authenticated && error.code !== 'invalid_credentials') sessionLostHandler(error);
   throw error;
 }
 
@@ -66,10 +68,20 @@ const message = (id, seq) => `${room(id)}/messages/${Number(seq)}`;
 
 export const api = {
   me: () => request('GET', '/me', undefined, { authenticated: false }),
-  signup: (username, email, password) =>
-    request('POST', '/signup', { username, email, password }, { authenticated: false }),
+  /** @param {string} [invite] the code an invite-only server asks for */
+  signup: (username, email, password, invite) =>
+    request('POST', '/signup', invite ? { username, email, password, invite } : { username, email, password }, {
+      authenticated: false,
+    }),
   login: (login, password) => request('POST', '/login', { login, password }, { authenticated: false }),
   logout: () => request('POST', '/logout', undefined, { authenticated: false }),
+  /** Ends every session of the account, this one too. */
+  logoutEverywhere: () => request('POST', '/logout', { all: true }),
+  changePassword: (currentPassword, newPassword) =>
+    request('POST', '/me/password', { current_password: currentPassword, new_password: newPassword }),
+  sessions: () => request('GET', '/me/sessions'),
+  endSession: (id) => request('DELETE', `/me/sessions/${encodeURIComponent(id)}`),
+  deleteAccount: (password) => request('DELETE', '/me', { password }),
 
   rooms: () => request('GET', '/rooms'),
   /** @param {'public'|'private'} visibility */

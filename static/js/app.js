@@ -2,6 +2,7 @@
 // views together. Data flows one way: server → store → views; the views only
 // report what the person did.
 
+import { AccountDialog } from './account.js';
 import { api } from './api.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
@@ -18,6 +19,7 @@ import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
 import { TimelineView } from './timeline-view.js';
+import { TypingLine, TypingNotice } from './typing.js';
 
 const PAGE_SIZE = 50;
 const CATCH_UP_PAGE_SIZE = 200;
@@ -44,6 +46,12 @@ export class App {
     this.focusComposerOnOpen = false;
     /** @type {SavedMap} room id → the last seq the person has seen there, for the unread divider */
     this.seen = new SavedMap(null, 'seen');
+    /**
+     * Set while this page ends its own session (log out everywhere, delete
+     * the account): the socket's 4001 close that follows is expected, not
+     * "your session has ended".
+     */
+    this.endingOnPurpose = false;
 
     this.connection = new Connection({
       resumePoints: () => this.store.resumePoints(),
@@ -102,6 +110,14 @@ export class App {
       onSend: (body, replyTo) => this.send(body, replyTo),
       onEditLast: () => this.editLast(),
       members: (roomId) => this.mentionable(roomId),
+      onTyping: (roomId) => this.typingNotice.typed(roomId),
+    });
+    this.typingNotice = new TypingNotice((frame) => this.connection.send(frame));
+    this.typingLine = new TypingLine();
+    this.account = new AccountDialog({
+      me: () => this.store.me,
+      onLogOutEverywhere: () => this.logOutEverywhere(),
+      onDelete: (password) => this.deleteAccount(password),
     });
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
@@ -128,6 +144,8 @@ export class App {
    */
   async enter(user, { justLoggedIn = false } = {}) {
     this.active = true;
+    this.endingOnPurpose = false;
+    this.typingNotice.reset();
     this.store.reset(user);
     const saved = new Saved(user.id);
     this.composer.useDrafts(new SavedMap(saved, 'drafts'));
@@ -174,6 +192,8 @@ export class App {
     this.menu.close(false);
     this.editHistory.close(false);
     this.memberCache.clear();
+    this.typingLine.clear();
+    this.account.close();
     this.closeDrawer(false);
     for (const id of ['members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
     this.root.hidden = true;
@@ -183,7 +203,7 @@ export class App {
   }
 
   sessionEnded() {
-    if (!this.active) return;
+    if (!this.active || this.endingOnPurpose) return;
     this.leave();
     this.onSessionEnded('Your session has ended. Please log in again.');
   }
@@ -196,6 +216,34 @@ export class App {
       // The cookie may already be gone; the person is logged out here either way.
     }
     this.onSessionEnded(null);
+  }
+
+  /** Ends every session of the account, this one too; the API's error is thrown to the dialog. */
+  async logOutEverywhere() {
+    this.endingOnPurpose = true;
+    try {
+      await api.logoutEverywhere();
+    } catch (error) {
+      this.endingOnPurpose = false;
+      if (error.code === 'unauthenticated') this.sessionEnded();
+      throw error;
+    }
+    this.leave();
+    this.onSessionEnded('You were logged out on every device.');
+  }
+
+  /** Deletes the account once the password is confirmed; the API's error is thrown to the dialog. */
+  async deleteAccount(password) {
+    this.endingOnPurpose = true;
+    try {
+      await api.deleteAccount(password);
+    } catch (error) {
+      this.endingOnPurpose = false;
+      if (error.code === 'unauthenticated') this.sessionEnded();
+      throw error;
+    }
+    this.leave();
+    this.onSessionEnded('Your account was deleted.');
   }
 
   // ---- Rooms -------------------------------------------------------------
@@ -248,8 +296,10 @@ export class App {
     this.timeline.closeEditor(false);
     this.renderRoomState();
     this.showRoomHeader(entry);
+    this.learnRole(entry);
     byId('empty-state').hidden = true;
     this.composer.show(entry.id, entry.name);
+    this.typingLine.show(entry.id);
     this.closeDrawer(false);
     if (this.focusComposerOnOpen) {
       this.focusComposerOnOpen = false;
@@ -318,10 +368,11 @@ export class App {
     byId('leave-button').hidden = entry.direct;
   }
 
-  /** The room's owner and administrators may add people to a room with a name. */
+  /** The room's owner, its moderators and administrators may add people to a room with a name. */
   canAddPeople(entry) {
     const me = this.store.me;
-    return !entry.direct && me != null && (entry.room.created_by === me.id || me.admin === true);
+    if (entry.direct || me == null) return false;
+    return entry.room.created_by === me.id || me.admin === true || entry.myRole === 'moderator';
   }
 
   showNoRoom() {
@@ -334,6 +385,7 @@ export class App {
     byId('empty-state').hidden = false;
     this.timeline.hide();
     this.composer.hide();
+    this.typingLine.show(null);
     this.renderRoomState();
   }
 
@@ -461,6 +513,8 @@ export class App {
     }
     try {
       const { members } = await api.members(entry.id);
+      entry.myRole = members.find((member) => member.id === this.store.me?.id)?.role ?? null;
+      byId('members-add').hidden = !this.canAddPeople(entry);
       entry.room.member_count = members.length;
       if (this.store.openRoomId === entry.id) this.showRoomHeader(entry);
       status.textContent = countText(members.length);
@@ -628,6 +682,8 @@ export class App {
     }
     this.settle(message);
     this.showAdded(entry, added);
+    // Their message is what they were typing.
+    if (message.author?.id) this.typingLine.stopped(entry.id, message.author.id);
     if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.name);
     if (entry.timeline && entry.timeline.highestHeld > entry.timeline.newest) this.catchUp(entry);
     if (this.store.totalUnread() !== before) this.renderRoomState();
@@ -780,14 +836,34 @@ export class App {
     this.editHistory.toggle(trigger, () => api.edits(entry.id, seq).then((reply) => reply.edits ?? []), byHover);
   }
 
-  /** Who `@` can name in a room: its members but this person, fetched once a minute at most. */
+  /** Who `@` can name in a room: its members but this person. */
   mentionable(roomId) {
+    return this.membersOf(roomId).then((list) => list.filter((m) => m.id !== this.store.me?.id));
+  }
+
+  /** A room's members with their roles, fetched once a minute at most. */
+  membersOf(roomId) {
     const cached = this.memberCache.get(roomId);
     if (cached && Date.now() - cached.at < MEMBERS_FRESH_MS) return cached.members;
-    const members = api.members(roomId).then(({ members: list }) => list.filter((m) => m.id !== this.store.me?.id));
+    const members = api.members(roomId).then(({ members: list }) => list);
     members.catch(() => this.memberCache.delete(roomId));
     this.memberCache.set(roomId, { at: Date.now(), members });
     return members;
+  }
+
+  /**
+   * Learns this person's role in a room (room objects do not carry it), so
+   * a moderator gets "Add people" too.
+   */
+  learnRole(entry) {
+    if (entry.direct || this.canAddPeople(entry)) return;
+    this.membersOf(entry.id).then(
+      (members) => {
+        entry.myRole = members.find((member) => member.id === this.store.me?.id)?.role ?? null;
+        if (this.store.openRoomId === entry.id) this.showRoomHeader(entry);
+      },
+      () => {},
+    );
   }
 
   copyLink(li) {
@@ -836,7 +912,10 @@ export class App {
         this.outbox.confirmed(frame.client_id);
         break;
       case 'error':
-        if (frame.client_id) this.outbox.refused(frame.client_id, frame.code, frame.message);
+        // Of the frames this page sends, only `typing` may be unknown to the
+        // server (an older hearth): it says so once and is not sent again.
+        if (frame.code === 'unknown_type' && !frame.client_id) this.typingNotice.unsupported = true;
+        else if (frame.client_id) this.outbox.refused(frame.client_id, frame.code, frame.message);
         else this.composer.showError(frame.message);
         break;
       case 'joined':
@@ -860,6 +939,9 @@ export class App {
         break;
       case 'room_removed':
         this.roomRemoved(frame.room);
+        break;
+      case 'typing':
+        if (frame.user?.id !== this.store.me?.id) this.typingLine.typing(frame.room, frame.user);
         break;
       case 'member_joined':
       case 'member_left':
@@ -892,6 +974,7 @@ export class App {
       else (byId('sidebar').querySelector('a, button:not([hidden])') ?? byId('chat')).focus();
     });
     byId('logout').addEventListener('click', () => this.logOut());
+    byId('account-button').addEventListener('click', () => this.account.open());
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());
     byId('members-button').addEventListener('click', () => this.showMembers());
@@ -941,7 +1024,8 @@ export class App {
     if (!this.active || this.root.hidden) return;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
       event.preventDefault();
-      if (!byId('members-dialog').open && !byId('people-dialog').open) this.switcher.open();
+      // Not over another dialog (the room's details, the account).
+      if (!document.querySelector('dialog[open]:not(#switcher)')) this.switcher.open();
     } else if (event.altKey && !event.ctrlKey && !event.metaKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
       if (document.querySelector('dialog[open]')) return;
       event.preventDefault();

@@ -2,10 +2,13 @@
 // fields are caught here, so an empty form never reaches the server (nor
 // spends its login rate limit). The server's own sentences are shown by the
 // field they are about, tied to it with aria-describedby; anything not about
-// one field is shown under the form.
+// one field is shown under the form. An invite link (`/?invite=CODE`) opens
+// the signup form with its code filled in; on an invite-only server the code
+// field also appears once the server asks for one.
 
 import { api } from './api.js';
 import { byId, setMessage } from './dom.js';
+import { checkFilled, clearErrors, setFieldError, whileBusy } from './forms.js';
 
 /** Which signup field each of the API's error codes is about. */
 const SIGNUP_FIELD_OF = {
@@ -14,6 +17,7 @@ const SIGNUP_FIELD_OF = {
   invalid_email: 'signup-email',
   email_taken: 'signup-email',
   invalid_password: 'signup-password',
+  invalid_invite: 'signup-invite',
 };
 
 const REQUIRED = {
@@ -48,7 +52,7 @@ export class AuthView {
     });
     // A field's error goes once the person starts fixing it.
     this.root.addEventListener('input', (event) => {
-      if (event.target.id in REQUIRED) setFieldError(event.target, '');
+      if (event.target.id in REQUIRED || event.target.id === 'signup-invite') setFieldError(event.target, '');
     });
   }
 
@@ -57,11 +61,18 @@ export class AuthView {
     setMessage(this.notice, notice);
     this.loginForm.reset();
     this.signupForm.reset();
-    this.clearErrors(this.loginForm, this.loginError);
-    this.clearErrors(this.signupForm, this.signupError);
-    this.setMode('login', false);
+    clearErrors(this.loginForm, this.loginError);
+    clearErrors(this.signupForm, this.signupError);
+    const invite = new URLSearchParams(location.search).get('invite')?.trim();
+    this.showInviteField(Boolean(invite));
+    if (invite) byId('signup-invite').value = invite;
+    this.setMode(invite ? 'signup' : 'login', false);
     this.root.hidden = false;
-    byId('login-name').focus();
+    byId(invite ? 'signup-username' : 'login-name').focus();
+  }
+
+  showInviteField(shown) {
+    byId('signup-invite-field').hidden = !shown;
   }
 
   hide() {
@@ -76,7 +87,7 @@ export class AuthView {
   }
 
   async logIn() {
-    if (!this.checkFilled(this.loginForm, this.loginError)) return;
+    if (!checkFilled(this.loginForm, this.loginError, REQUIRED)) return;
     const data = new FormData(this.loginForm);
     await this.submitting(this.loginForm, this.loginError, async () => {
       const { user } = await api.login(String(data.get('login')).trim(), String(data.get('password')));
@@ -85,72 +96,38 @@ export class AuthView {
   }
 
   async signUp() {
-    if (!this.checkFilled(this.signupForm, this.signupError)) return;
+    if (!checkFilled(this.signupForm, this.signupError, REQUIRED)) return;
     const data = new FormData(this.signupForm);
     const username = String(data.get('username')).trim();
     const password = String(data.get('password'));
+    const invite = String(data.get('invite') ?? '').trim();
     await this.submitting(this.signupForm, this.signupError, async () => {
-      await api.signup(username, String(data.get('email')).trim(), password);
+      await api.signup(username, String(data.get('email')).trim(), password, invite || undefined);
+      // The code is used up: a reload or the next logout must not offer it again.
+      if (new URLSearchParams(location.search).has('invite')) history.replaceState(null, '', location.pathname + location.hash);
       // Signing up does not start a session; logging in with what was just typed does.
       const { user } = await api.login(username, password);
       return user;
     });
   }
 
-  /** Marks every empty field of `form`; true when none is. Focus goes to the first. */
-  checkFilled(form, errorLine) {
-    this.clearErrors(form, errorLine);
-    let first = null;
-    for (const input of form.querySelectorAll('input')) {
-      if (!(input.id in REQUIRED) || input.value.trim()) continue;
-      setFieldError(input, REQUIRED[input.id]);
-      first ??= input;
-    }
-    first?.focus();
-    return first == null;
-  }
-
-  clearErrors(form, errorLine) {
-    setMessage(errorLine, '');
-    for (const input of form.querySelectorAll('input')) setFieldError(input, '');
-  }
-
-  /**
-   * Runs one submission with errors shown inline. The button is marked busy
-   * rather than disabled: disabling it would drop keyboard focus to <body>.
-   */
+  /** Runs one submission with errors shown inline; logged in, the app takes over. */
   async submitting(form, errorLine, action) {
-    if (form.getAttribute('aria-busy') === 'true') return;
-    form.setAttribute('aria-busy', 'true');
-    try {
-      const user = await action();
-      this.hide();
-      this.onLoggedIn(user);
-    } catch (error) {
-      const field = form === this.signupForm ? SIGNUP_FIELD_OF[error.code] : null;
-      if (field) setFieldError(byId(field), error.message);
-      else setMessage(errorLine, error.message ?? String(error));
-    } finally {
-      form.removeAttribute('aria-busy');
-    }
+    await whileBusy(form, async () => {
+      try {
+        const user = await action();
+        this.hide();
+        this.onLoggedIn(user);
+      } catch (error) {
+        const field = form === this.signupForm ? SIGNUP_FIELD_OF[error.code] : null;
+        if (field === 'signup-invite' && byId('signup-invite-field').hidden) {
+          // The server wants a code nobody was asked for yet: ask now.
+          this.showInviteField(true);
+          byId('signup-invite').focus();
+        }
+        if (field) setFieldError(byId(field), error.message);
+        else setMessage(errorLine, error.message ?? String(error));
+      }
+    });
   }
-}
-
-/**
- * Shows (or clears) the error under one field: `#<id>-error`, named in the
- * field's aria-describedby and marked with aria-invalid while shown.
- */
-function setFieldError(input, text) {
-  const errorId = `${input.id}-error`;
-  const line = byId(errorId);
-  setMessage(line, text);
-  const described = (input.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== errorId);
-  if (text) {
-    described.push(errorId);
-    input.setAttribute('aria-invalid', 'true');
-  } else {
-    input.removeAttribute('aria-invalid');
-  }
-  if (described.length) input.setAttribute('aria-describedby', described.join(' '));
-  else input.removeAttribute('aria-describedby');
 }

@@ -25,8 +25,9 @@ export class Composer {
    * @param {() => boolean} handlers.onEditLast Up in an empty box; true if an edit began
    * @param {(roomId: string) => Promise<Array<{id: string, username: string}>>} handlers.members
    *   who can be mentioned in a room
+   * @param {(roomId: string) => void} handlers.onTyping a keystroke left text in the focused box
    */
-  constructor({ onSend, onEditLast, members }) {
+  constructor({ onSend, onEditLast, members, onTyping }) {
     this.form = byId('composer');
     this.input = byId('composer-input');
     this.error = byId('composer-error');
@@ -37,6 +38,7 @@ export class Composer {
     this.onSend = onSend;
     this.onEditLast = onEditLast;
     this.members = members;
+    this.onTyping = onTyping;
     /** @type {{seq: number, author: object, excerpt: string}|null} the message being answered */
     this.reply = null;
     /** @type {{start: number, matches: object[], active: number}|null} the open `@` suggestions */
@@ -72,6 +74,7 @@ export class Composer {
       this.drafts?.set(this.roomId, this.input.value);
       this.resize();
       this.suggestMentions();
+      if (this.roomId && this.input.value.trim() && document.activeElement === this.input) this.onTyping(this.roomId);
     });
     this.input.addEventListener('blur', () => this.closeMentions());
     this.input.addEventListener('click', () => this.suggestMentions());

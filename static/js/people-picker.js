@@ -16,7 +16,9 @@ export function peopleError(error) {
     case 'direct_room':
       return 'A direct conversation cannot be joined, left or added to. Start a new one with everyone instead.';
     case 'forbidden':
-      return 'Only the room’s owner or an administrator can add people to it.';
+      return 'Only the room’s owner, its moderators or an administrator can add people to it.';
+    case 'banned':
+      return 'That person is banned from this room. Lift the ban first.';
     case 'user_not_found':
       return 'That account no longer exists. Remove it and try again.';
     case 'rate_limited':

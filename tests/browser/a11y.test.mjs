@@ -1,6 +1,7 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
-// and phone, a conversation with edits, deletions, reactions and a reply,
-// direct messages, the new-message dialog and a private room), and the keyboard path a screen-reader user takes: skip link to
+// and phone, a conversation with edits, deletions, reactions and a reply, the
+// account dialog, the "is typing" line, direct messages, the new-message
+// dialog and a private room), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
 
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import {
   TestServer,
   createRoomInUi,
   launchBrowser,
+  logInInUi,
   openPerson,
   sendInUi,
   signUpInUi,
@@ -170,6 +172,79 @@ test('every main screen passes axe in light and dark', async (t) => {
     await page.emulateMedia({ colorScheme: scheme });
     found.push(...(await audit(page, `${scheme} phone chat`)));
   }
+
+  assert.deepEqual(found, []);
+});
+
+test('the invite field, the account dialog and the typing line pass axe in light and dark', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page } = await openPerson(browser, { bypassCSP: true });
+  const found = [];
+
+  await page.goto(`${server.url}/?invite=some-code`);
+  await page.getByRole('heading', { name: 'Create an account' }).waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} signup with an invite`)));
+  }
+
+  await page.emulateMedia({ colorScheme: 'light' });
+  await server.createUser('owner');
+  const typist = await server.createUser('typist');
+  const { page: typistPage } = await openPerson(browser);
+  t.after(() => typistPage.context().close());
+  await logInInUi(page, server, 'owner');
+  await createRoomInUi(page, 'chatter');
+  const roomId = decodeURIComponent(new URL(page.url()).hash.replace('#/room/', ''));
+  await server.must(200, 'POST', `/rooms/${roomId}/join`, { token: typist.token });
+  await logInInUi(typistPage, server, 'typist');
+  await typistPage.locator('#room-title', { hasText: 'chatter' }).waitFor();
+  await typistPage.waitForFunction(() => document.querySelector('#conn-banner')?.hidden === true);
+
+  // The typist keeps typing while both schemes are audited.
+  let typing = true;
+  const keepTyping = (async () => {
+    const box = typistPage.getByLabel('Message', { exact: true });
+    await box.focus();
+    while (typing) await box.pressSequentially('a', { delay: 200 });
+  })();
+  await page.locator('#typing', { hasText: 'typist is typing…' }).waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} typing line`)));
+  }
+  typing = false;
+  await keepTyping;
+
+  await page.getByRole('button', { name: 'Account settings' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Account' });
+  await dialog.waitFor();
+  await dialog.locator('#sessions-list li').nth(1).waitFor();
+  await dialog.getByRole('button', { name: 'Change password' }).click();
+  await page.locator('#current-password-error').waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} account dialog with errors`)));
+  }
+  await dialog.getByRole('button', { name: 'Delete account…' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete your account?' });
+  await confirm.waitFor();
+  await confirm.getByLabel('Your password').fill('wrong password');
+  await confirm.getByRole('button', { name: 'Delete account', exact: true }).click();
+  await page.locator('#delete-password-error').waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} delete account dialog`)));
+  }
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole('button', { name: 'Open room list' }).click();
+  await page.getByRole('button', { name: 'Account settings' }).click();
+  await dialog.locator('#sessions-list li').nth(1).waitFor();
+  found.push(...(await audit(page, 'phone account dialog')));
 
   assert.deepEqual(found, []);
 });

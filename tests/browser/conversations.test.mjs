@@ -122,7 +122,10 @@ test('an author edits inline (Enter saves, Escape cancels, Up edits the last), a
   await editor.fill('third thought');
   await editor.press('Enter');
   await messageWith(bob.page, 'third thought').getByText('(edited)').waitFor();
-  assert.equal(await alice.page.evaluate(() => document.activeElement.id), 'composer-input');
+  // Bob's socket can bring the edit before alice's own save has answered and moved her focus.
+  await eventually(async () => (await alice.page.evaluate(() => document.activeElement.id)) === 'composer-input', {
+    message: 'focus back in alice\'s message box',
+  });
 
   // By keyboard on the other screen: the message, Tab to "(edited)", Enter shows the history.
   await bob.page.locator('#timeline').focus();
@@ -164,7 +167,7 @@ test('deleting asks first and shows "message deleted" on every screen; only auth
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(await mine.locator('.message-body').innerText(), 'oops, wrong room');
 
-  // Read before deleting: once deleted, `mine` (found by its text) matches nothing.
+  // Its seq is read first: once deleted, `mine` (found by its text) matches nothing.
   const seq = await mine.getAttribute('data-seq');
   menu = await openMenu(alice.page, mine);
   await menu.getByRole('menuitem', { name: 'Delete' }).click();

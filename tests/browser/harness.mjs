@@ -3,13 +3,14 @@
 // HTTP client for seeding data, and watchers for anything a page must never do
 // (dialogs, uncaught errors, CSP violations).
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -124,6 +125,17 @@ export class TestServer {
       json = text;
     }
     return { status: response.status, body: json, headers: response.headers };
+  }
+
+  /**
+   * Makes an invite code with the operator's CLI, as an administrator would
+   * (it reaches the running server through its data directory).
+   */
+  async inviteCode(uses = 1) {
+    const { stdout } = await promisify(execFile)(HEARTH_BIN, [
+      'invite', 'create', '--uses', String(uses), '--data', this.dataDir, '--json',
+    ]);
+    return JSON.parse(stdout).code;
   }
 
   /** Like `api`, but fails the test unless the status is the expected one. */

@@ -1,5 +1,5 @@
 // Hostile text everywhere a person can type: messages, room names and
-// topics (public and private), usernames. Every payload must render as the exact text typed, run
+// topics (public and private), usernames, the user agents in the sessions list, invite links. Every payload must render as the exact text typed, run
 // nothing (a `window.__pwned` canary stays false, no dialog opens) and trip
 // no CSP violation; only http(s) URLs become links.
 
@@ -216,5 +216,39 @@ test('edited bodies, edit history, reply quotes and reactions keep hostile text 
       .filter((tag) => !['li', 'span', 'div', 'p', 'time', 'a', 'button', 'ol', 'strong', 'svg', 'path', 'circle'].includes(tag)),
   );
   assert.deepEqual(injected, [], 'no element came from user text');
+  assert.deepEqual(await trouble.problems(), []);
+});
+
+test('hostile user agents in the sessions list and a hostile invite link stay inert text', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  await server.createUser('watched');
+  // A session's user agent is whatever the client said when it logged in.
+  for (const payload of PAYLOADS) {
+    await server.must(200, 'POST', '/login', {
+      body: { login: 'watched', password: PASSWORD },
+      headers: { 'User-Agent': payload },
+    });
+  }
+  const { page, trouble } = await openPerson(browser);
+
+  // An invite link is a URL anyone can craft: its code is only ever a field's value.
+  for (const payload of PAYLOADS.slice(0, 10)) {
+    await page.goto(`${server.url}/?invite=${encodeURIComponent(payload)}`);
+    await page.getByRole('heading', { name: 'Create an account' }).waitFor();
+    assert.equal(await page.locator('#signup-invite').inputValue(), payload.trim());
+  }
+
+  await logInInUi(page, server, 'watched');
+  await page.getByRole('button', { name: 'Account settings' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Account' });
+  await dialog.waitFor();
+  const sessions = dialog.locator('#sessions-list li');
+  await sessions.nth(PAYLOADS.length + 1).waitFor();
+  const agents = await sessions.locator('.session-name').evaluateAll((names) => names.map((n) => n.title));
+  for (const payload of PAYLOADS) assert.ok(agents.includes(payload), `user agent ${payload} not shown as text`);
+  const foreign = await dialog.locator('#sessions-list').locator('img, script, svg, iframe, object, embed, video, math, style, a, form, input').count();
+  assert.equal(foreign, 0, 'a user agent became markup');
+  assert.equal(await page.evaluate(() => window.__pwned), false, 'the canary was touched');
   assert.deepEqual(await trouble.problems(), []);
 });

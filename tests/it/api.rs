@@ -325,7 +325,7 @@ async fn deleting_an_account_revokes_every_session_and_anonymises_its_messages()
         .await;
     assert_eq!(
         members["members"],
-        json!([{"id": judy.id, "username": "judy"}])
+        json!([{"id": judy.id, "username": "judy", "role": "owner"}])
     );
 }
 
@@ -591,7 +591,7 @@ async fn wrong_methods_are_405_and_unknown_api_paths_404() {
         ("PATCH", "/api/v1/me"),
         ("DELETE", "/api/v1/rooms"),
         ("PUT", "/api/v1/rooms/{room}"),
-        ("PATCH", "/api/v1/rooms/{room}"),
+        ("POST", "/api/v1/rooms/{room}"),
         ("GET", "/api/v1/rooms/{room}/join"),
         ("DELETE", "/api/v1/rooms/{room}/leave"),
         ("PUT", "/api/v1/rooms/{room}/members"),
@@ -887,7 +887,7 @@ async fn creating_a_room_makes_the_creator_its_first_member() {
         .await;
     assert_eq!(
         members,
-        json!({"members": [{"id": olga.id, "username": "olga"}]})
+        json!({"members": [{"id": olga.id, "username": "olga", "role": "owner"}]})
     );
 
     let untitled = s
@@ -1020,7 +1020,7 @@ async fn joining_is_idempotent_and_leaving_ends_membership() {
     let (_, list) = s.get(&members, Some(&sam.token)).await;
     assert_eq!(
         list,
-        json!({"members": [{"id": sam.id, "username": "sam"}, {"id": tess.id, "username": "tess"}]})
+        json!({"members": [{"id": sam.id, "username": "sam", "role": "owner"}, {"id": tess.id, "username": "tess", "role": "member"}]})
     );
 
     let r = s
@@ -1032,7 +1032,7 @@ async fn joining_is_idempotent_and_leaving_ends_membership() {
     let (_, list) = s.get(&members, Some(&sam.token)).await;
     assert_eq!(
         list,
-        json!({"members": [{"id": sam.id, "username": "sam"}]})
+        json!({"members": [{"id": sam.id, "username": "sam", "role": "owner"}]})
     );
     let (status, body) = s
         .get(&format!("/api/v1/rooms/{room}/messages"), Some(&tess.token))

@@ -367,6 +367,22 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r), "leaving a direct room");
 
+    let (_, _) = s
+        .post(
+            &format!("/api/v1/rooms/{bobs}/bans"),
+            Some(&bob.token),
+            json!({"user": dave.id}),
+        )
+        .await;
+    let (_, r) = s
+        .post(
+            &format!("/api/v1/rooms/{bobs}/join"),
+            Some(&dave.token),
+            json!({}),
+        )
+        .await;
+    note(code(&r), "joining a room that banned you");
+
     // The body that never arrives.
     note(
         &request_timeout(&s).await,

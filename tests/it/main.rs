@@ -22,6 +22,7 @@ mod hostile_http;
 mod hostile_ws;
 mod lifecycle;
 mod messaging;
+mod moderation;
 mod observability;
 mod parity;
 mod private_rooms;
