@@ -59,6 +59,10 @@ pub enum ApiError {
     InvalidDirect,
     #[error("You are banned from that room.")]
     Banned,
+    #[error(
+        "A display name is 1 to 64 characters; about is at most 256, without control characters."
+    )]
+    InvalidProfile,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -137,6 +141,7 @@ impl ApiError {
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",
             Banned => "banned",
+            InvalidProfile => "invalid_profile",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

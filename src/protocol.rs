@@ -154,6 +154,10 @@ pub enum ServerFrame<'a> {
         user: MemberView<'a>,
         member_count: usize,
     },
+    /// Someone's profile changed (to every socket).
+    UserUpdated {
+        user: UserView<'a>,
+    },
     /// A room's name or topic changed (to its members' sockets).
     RoomUpdated {
         room: RoomView<'a>,
@@ -212,6 +216,10 @@ pub struct UserView<'a> {
     pub created_at: SerdeRfc3339,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    pub display_name: Option<&'a str>,
+    pub about: &'a str,
+    /// Avatars are not served yet: always null.
+    pub avatar: Option<&'a str>,
 }
 
 impl<'a> UserView<'a> {
@@ -221,6 +229,9 @@ impl<'a> UserView<'a> {
             username: &user.username,
             created_at: user.created_at.into(),
             admin: user.admin,
+            display_name: user.display_name.as_deref(),
+            about: &user.about,
+            avatar: None,
         }
     }
 }

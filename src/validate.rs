@@ -68,6 +68,27 @@ pub fn body(body: &str) -> Result<(), ApiError> {
     ok.then_some(()).ok_or(ApiError::InvalidBody)
 }
 
+/// 1 to 64 characters after trimming, no control codes.
+pub fn display_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > DISPLAY_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::InvalidProfile);
+    }
+    Ok(name.to_string())
+}
+
+/// At most 256 characters, no control codes but newlines.
+pub fn about(about: &str) -> Result<String, ApiError> {
+    let ok =
+        about.chars().count() <= ABOUT_MAX && !about.chars().any(|c| c.is_control() && c != '\n');
+    ok.then(|| about.trim().to_string())
+        .ok_or(ApiError::InvalidProfile)
+}
+
+pub const DISPLAY_NAME_MAX: usize = 64;
+pub const ABOUT_MAX: usize = 256;
+
 /// The most bytes a reaction may take.
 pub const EMOJI_MAX_BYTES: usize = 32;
 

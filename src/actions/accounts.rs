@@ -7,6 +7,7 @@ use super::{rooms, Actor};
 use crate::auth::{invites, Identity, Token};
 use crate::error::ApiError;
 use crate::ids::{Millis, TokenHash, UserId};
+use crate::protocol::{ServerFrame, UserView};
 use crate::state::AppState;
 use crate::storage::{Taken, UserRecord};
 use crate::validate;
@@ -69,6 +70,8 @@ async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, Api
         admin: account.admin || state.directory.count() == 0,
         disabled: false,
         deleted: false,
+        display_name: None,
+        about: String::new(),
     };
     match state.store.create_user(&user)? {
         Err(Taken::Username) => return Err(ApiError::UsernameTaken),
@@ -226,6 +229,56 @@ pub async fn change_password(
     }
     tracing::info!(user = %user.id, "Password changed; other sessions revoked.");
     Ok(())
+}
+
+/// Changes the caller's display name and about line (`Some("")` clears
+/// the display name). Every open socket hears of it (`user_updated`).
+pub async fn update_profile(
+    state: &AppState,
+    me: &Identity,
+    display_name: Option<String>,
+    about: Option<String>,
+) -> Result<UserRecord, ApiError> {
+    let mut user = state
+        .store
+        .user(me.user)?
+        .ok_or(ApiError::Unauthenticated)?;
+    if let Some(name) = display_name {
+        user.display_name = match name.trim() {
+            "" => None,
+            name => Some(validate::display_name(name)?),
+        };
+    }
+    if let Some(about) = about {
+        user.about = validate::about(&about)?;
+    }
+    state.store.put_user(&user)?;
+    state.store.flush_async().await?;
+    state.directory.put(&user);
+    state.hub.send_all(
+        &ServerFrame::UserUpdated {
+            user: UserView::of(&user),
+        },
+        None,
+    );
+    Ok(user)
+}
+
+/// Changes the caller's email, confirming with their password.
+pub async fn change_email(
+    state: &AppState,
+    me: &Identity,
+    password: String,
+    email: String,
+) -> Result<UserRecord, ApiError> {
+    validate::email(&email)?;
+    let user = confirm(state, me.user, password).await?;
+    if state.store.change_email(&user, &email)?.is_err() {
+        return Err(ApiError::EmailTaken);
+    }
+    state.store.flush_async().await?;
+    tracing::info!(user = %user.id, "Email changed.");
+    state.store.user(me.user)?.ok_or(ApiError::Unauthenticated)
 }
 
 /// An administrator sets someone's password; all their sessions end.

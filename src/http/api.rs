@@ -141,6 +141,42 @@ pub async fn end_session(ctx: Ctx, id: &str) -> Handled {
 }
 
 #[derive(Deserialize)]
+struct ProfileBody {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    about: Option<String>,
+}
+
+/// `PATCH /api/v1/me`: display name and about line.
+pub async fn update_me(mut ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let body: ProfileBody = ctx.json().await?;
+    let user = accounts::update_profile(&ctx.state, &me, body.display_name, body.about).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"user": UserView::of(&user)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    password: String,
+    email: String,
+}
+
+/// `POST /api/v1/me/email`.
+pub async fn change_email(mut ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let body: EmailBody = ctx.json().await?;
+    let user = accounts::change_email(&ctx.state, &me, body.password, body.email).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"user": UserView::of(&user)}),
+    ))
+}
+
+#[derive(Deserialize)]
 struct ChangePasswordBody {
     current_password: String,
     new_password: String,

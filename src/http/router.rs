@@ -21,6 +21,7 @@ enum Route {
     Password,
     Sessions,
     Session,
+    Email,
     Member,
     MemberRole,
     Bans,
@@ -46,13 +47,14 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 29] = [
+const ROUTES: [(&str, Route); 30] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
     ("/api/v1/me/password", Route::Password),
     ("/api/v1/me/sessions", Route::Sessions),
+    ("/api/v1/me/email", Route::Email),
     ("/api/v1/me/sessions/{id}", Route::Session),
     ("/api/v1/rooms", Route::Rooms),
     ("/api/v1/rooms/{id}", Route::Room),
@@ -148,6 +150,8 @@ impl Router {
             (Route::Me, Method::DELETE) => api::delete_me(ctx).await,
             (Route::Password, Method::POST) => api::change_password(ctx).await,
             (Route::Sessions, Method::GET) => api::list_sessions(ctx).await,
+            (Route::Me, Method::PATCH) => api::update_me(ctx).await,
+            (Route::Email, Method::POST) => api::change_email(ctx).await,
             (Route::Session, Method::DELETE) => api::end_session(ctx, id_of(&id)).await,
             (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
             (Route::Rooms, Method::POST) => api::create_room(ctx).await,

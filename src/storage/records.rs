@@ -23,6 +23,12 @@ pub struct UserRecord {
     /// Deleted accounts keep their record so old messages have an author.
     #[serde(default)]
     pub deleted: bool,
+    /// Shown beside the username, if set (1 to 64 characters).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// A line about oneself (at most 256 characters).
+    #[serde(default)]
+    pub about: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -318,6 +324,8 @@ mod proptests {
             admin: true,
             disabled: false,
             deleted: false,
+            display_name: Some("Ann".into()),
+            about: String::new(),
         };
         let session = SessionRecord {
             user: user.id,

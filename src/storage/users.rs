@@ -45,6 +45,34 @@ impl Store {
         }
     }
 
+    /// Changes an account's email, keeping emails unique ignoring case.
+    /// `Err(Taken::Email)` when another account has it.
+    pub fn change_email(&self, user: &UserRecord, email: &str) -> Result<Result<(), Taken>> {
+        let i = &self.inner()?;
+        let id = user.id.to_bytes();
+        let old = user.email.to_lowercase();
+        let new = email.to_lowercase();
+        let mut changed = user.clone();
+        changed.email = email.to_string();
+        let value = records::encode(&changed);
+        let res = (&i.userid_user, &i.email_userid).transaction(|(users, by_email)| {
+            if let Some(holder) = by_email.get(new.as_bytes())? {
+                if holder.as_ref() != id {
+                    return Err(ConflictableTransactionError::Abort(Taken::Email));
+                }
+            }
+            by_email.remove(old.as_bytes())?;
+            by_email.insert(new.as_bytes(), &id)?;
+            users.insert(&id, value.as_slice())?;
+            Ok(())
+        });
+        match res {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactionError::Abort(taken)) => Ok(Err(taken)),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
     pub fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
         self.inner()?
             .userid_user

@@ -330,3 +330,91 @@ async fn an_account_lists_its_sessions_and_ends_any_one_of_them() {
     let (status, _) = s.get("/api/v1/me", Some(&laptop_token)).await;
     assert_eq!(status, 200, "the session that asked stays");
 }
+
+#[tokio::test]
+async fn a_profile_has_a_display_name_and_an_about_line_and_others_see_changes_live() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    let r = s
+        .call("PATCH", "/api/v1/me")
+        .header("Authorization", &format!("Bearer {}", ann.token))
+        .json(json!({"display_name": "  Ann Lee  ", "about": "Infra, Berlin"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (
+            &r.body["user"]["display_name"],
+            &r.body["user"]["about"],
+            &r.body["user"]["avatar"]
+        ),
+        (&json!("Ann Lee"), &json!("Infra, Berlin"), &json!(null))
+    );
+    let seen = bob_ws.expect("user_updated").await;
+    assert_eq!(
+        (&seen["user"]["id"], &seen["user"]["display_name"]),
+        (&json!(ann.id), &json!("Ann Lee"))
+    );
+    let (_, me) = s.get("/api/v1/me", Some(&ann.token)).await;
+    assert_eq!(me["user"]["display_name"], "Ann Lee");
+
+    for bad in [
+        json!({"display_name": "x".repeat(65)}),
+        json!({"about": "y".repeat(257)}),
+        json!({"display_name": "a\u{7}b"}),
+    ] {
+        let r = s
+            .call("PATCH", "/api/v1/me")
+            .header("Authorization", &format!("Bearer {}", ann.token))
+            .json(bad.clone())
+            .send()
+            .await;
+        assert_eq!(
+            (r.status, &r.body["error"]["code"]),
+            (400, &json!("invalid_profile")),
+            "{bad}"
+        );
+    }
+
+    // The email changes with the password, and stays unique.
+    let (status, r) = s
+        .post(
+            "/api/v1/me/email",
+            Some(&ann.token),
+            json!({"password": "wrong password", "email": "ann@new.example"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &r["error"]["code"]),
+        (401, &json!("invalid_credentials"))
+    );
+    let (status, r) = s
+        .post(
+            "/api/v1/me/email",
+            Some(&ann.token),
+            json!({"password": "password-ann", "email": "BOB@example.com"}),
+        )
+        .await;
+    assert_eq!((status, &r["error"]["code"]), (409, &json!("email_taken")));
+    let (status, _) = s
+        .post(
+            "/api/v1/me/email",
+            Some(&ann.token),
+            json!({"password": "password-ann", "email": "ann@new.example"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    s.login("ann@new.example", "password-ann").await;
+    let (status, _) = s
+        .post(
+            "/api/v1/login",
+            None,
+            json!({"login": "ann@example.com", "password": "password-ann"}),
+        )
+        .await;
+    assert_eq!(status, 401, "the old email no longer logs in");
+}

@@ -588,7 +588,7 @@ async fn wrong_methods_are_405_and_unknown_api_paths_404() {
         ("DELETE", "/api/v1/login"),
         ("GET", "/api/v1/logout"),
         ("POST", "/api/v1/me"),
-        ("PATCH", "/api/v1/me"),
+        ("PUT", "/api/v1/me"),
         ("DELETE", "/api/v1/rooms"),
         ("PUT", "/api/v1/rooms/{room}"),
         ("POST", "/api/v1/rooms/{room}"),

@@ -383,6 +383,21 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r), "joining a room that banned you");
 
+    let r = s
+        .call("PATCH", "/api/v1/me")
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .json(json!({"display_name": ""}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "an empty display name clears it");
+    let r = s
+        .call("PATCH", "/api/v1/me")
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .json(json!({"about": "z".repeat(300)}))
+        .send()
+        .await;
+    note(code(&r.body), "an about line that is too long");
+
     // The body that never arrives.
     note(
         &request_timeout(&s).await,
