@@ -467,9 +467,13 @@ pub async fn delete(
     }
     state.store.delete_room(&room.record)?;
     state.store.flush_async().await?;
-    state
-        .hub
-        .send_all(&ServerFrame::RoomRemoved { room: room_id }, None);
+    // Only a public room was known to everyone; the members of a private
+    // or direct one had `left`, and nobody else may learn it existed.
+    if room.record.visibility == Visibility::Public {
+        state
+            .hub
+            .send_all(&ServerFrame::RoomRemoved { room: room_id }, None);
+    }
     // A send accepted just before the registry forgot the room may still
     // be in the committer's queue; sweep its log once more after it ran.
     if !state.shutdown.is_cancelled() {

@@ -253,3 +253,35 @@ async fn people_are_found_by_the_start_of_their_name() {
     let (status, _) = s.get("/api/v1/users?q=", None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn deleting_a_private_room_tells_its_members_and_nobody_else() {
+    let s = TestServer::spawn().await;
+    let admin = s.user("admin").await;
+    let ann = s.user("ann").await;
+    let (_, r) = create(&s, &admin, "secret", "private").await;
+    let room = r["room"]["id"].as_str().expect("id").to_string();
+    let mut admin_ws = s.ws(&admin).await;
+    admin_ws.hello(None).await;
+    let mut ann_ws = s.ws(&ann).await;
+    ann_ws.hello(None).await;
+
+    let (status, _) = s
+        .delete(
+            &format!("/api/v1/rooms/{room}"),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204, "an administrator who is in it may delete it");
+    assert_eq!(admin_ws.expect("left").await["room"], room);
+    let heard = ann_ws
+        .next_within(std::time::Duration::from_millis(300))
+        .await;
+    assert!(
+        heard
+            .as_ref()
+            .is_none_or(|f| !f.to_string().contains(&room)),
+        "an outsider learned the room existed: {heard:?}"
+    );
+}
