@@ -91,6 +91,7 @@ struct RawWebsocket {
     send_buffer_kb: u64,
     max_frames_per_sec: u32,
     outbound_queue_frames: u32,
+    presence_max_members: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +191,8 @@ pub struct WebsocketConfig {
     pub send_buffer_bytes: usize,
     pub max_frames_per_sec: u32,
     pub outbound_queue_frames: usize,
+    /// Rooms larger than this share no presence.
+    pub presence_max_members: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -580,6 +583,7 @@ impl RawWebsocket {
             send_buffer_bytes: (self.send_buffer_kb as usize).saturating_mul(1024),
             max_frames_per_sec: self.max_frames_per_sec,
             outbound_queue_frames: self.outbound_queue_frames as usize,
+            presence_max_members: self.presence_max_members as usize,
         }
     }
 }

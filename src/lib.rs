@@ -50,6 +50,7 @@ pub mod hub;
 pub mod ids;
 mod locks;
 pub mod metrics;
+pub mod presence;
 pub mod protocol;
 pub mod rooms;
 pub mod state;
@@ -77,6 +78,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::presence::Presence;
 use crate::rooms::Rooms;
 use crate::state::AppState;
 use crate::storage::Store;
@@ -139,6 +141,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
             config.limits.hash_on_idle_cpu,
         ),
         limits: Limits::new(&config.limits),
+        presence: Presence::default(),
         metrics: Metrics::new(&committer.stats.histograms),
         tls: config.tls.is_some(),
         config,
@@ -187,7 +190,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
-    let mut tasks = vec![tokio::spawn(sweep_limits(state.clone()))];
+    let mut tasks = vec![
+        tokio::spawn(sweep_limits(state.clone())),
+        tokio::spawn(announce_presence(state.clone())),
+    ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {
         Ok(l) => tasks.push(tokio::spawn(admin::socket::serve(l, state.clone()))),
@@ -281,6 +287,15 @@ async fn shutdown_gracefully(
     .context("the final flush failed")?;
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// Tells people who came online or went offline, every presence tick.
+async fn announce_presence(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(presence::TICK);
+    loop {
+        every.tick().await;
+        actions::presence::announce(&state);
+    }
 }
 
 /// Forgets idle rate-limit buckets now and then, bounding their memory.

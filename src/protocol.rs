@@ -111,6 +111,13 @@ pub enum ServerFrame<'a> {
     Ready {
         user: UserView<'a>,
         rooms: Vec<RoomHead>,
+        /// Who is online among the people the user shares a room with
+        /// (rooms over `presence_max_members` left out).
+        online: Vec<UserId>,
+    },
+    /// People sharing a room with the user came online or went offline.
+    Presence {
+        changes: Vec<PresenceChange<'a>>,
     },
     Message {
         message: MessageView<'a>,
@@ -462,6 +469,13 @@ pub enum Role {
     /// Adds, removes and bans people, deletes messages, edits the room.
     Moderator,
     Member,
+}
+
+/// One person's presence, as a `presence` frame says it.
+#[derive(Debug, Serialize)]
+pub struct PresenceChange<'a> {
+    pub user: MemberView<'a>,
+    pub online: bool,
 }
 
 /// A member named in a room's preview.

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::{Metrics, Snapshot};
+use crate::presence::Presence;
 use crate::rooms::Rooms;
 use crate::storage::Store;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub hasher: Hasher,
     pub limits: Limits,
+    /// Who is online, and what is still to be announced.
+    pub presence: Presence,
     /// Counters and histograms for `/metrics`.
     pub metrics: Metrics,
     /// Whether clients reach us over TLS (cookies get `Secure`, origins `https`).

@@ -23,6 +23,7 @@
 pub mod accounts;
 pub mod messages;
 pub mod operator;
+pub mod presence;
 pub mod rooms;
 
 use std::sync::Arc;

@@ -400,7 +400,9 @@ pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
         .filter_map(|u| {
             let s = ctx.state.directory.get(u)?;
             let role = room.role(u);
-            (!s.deleted).then(|| json!({"id": u, "username": s.username, "role": role}))
+            let online = ctx.state.presence.is_online(u);
+            (!s.deleted)
+                .then(|| json!({"id": u, "username": s.username, "role": role, "online": online}))
         })
         .collect();
     members.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));

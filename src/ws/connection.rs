@@ -11,6 +11,7 @@ use super::message::{Assembler, Message};
 use super::reader::FrameReader;
 use super::writer;
 use crate::actions::messages::{self, Edit, EditKind, Sent, Via};
+use crate::actions::presence;
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::hub::Outbox;
@@ -71,11 +72,15 @@ where
         identity,
         subscribed: Vec::new(),
         greeted: false,
+        counted_online: false,
         strikes: 0,
         frames: frame_limiter(ws.max_frames_per_sec),
     };
     let reason = conn.read_loop(&mut reader).await;
     outbox.close(reason);
+    if conn.counted_online {
+        state.presence.gone(identity.user);
+    }
     let mut rooms = conn.subscribed;
     rooms.extend(state.rooms.of_user(identity.user));
     state.hub.disconnect(&outbox, rooms);
@@ -107,6 +112,8 @@ struct Connection {
     /// Rooms the hub delivers to this connection (from its hello).
     subscribed: Vec<RoomId>,
     greeted: bool,
+    /// Whether this socket counts its user as online (from its `ready`).
+    counted_online: bool,
     /// Sends refused by the rate limit since the last accepted one.
     strikes: u32,
     /// Every message this connection sends, whatever its kind: a rate a
@@ -281,9 +288,12 @@ impl Connection {
                 });
             }
         }
+        state.presence.greeted(user);
+        self.counted_online = true;
         self.push(&ServerFrame::Ready {
             user: UserView::of(&record),
             rooms: room_heads,
+            online: presence::online_around(&state, user),
         });
         for (room, after) in resume {
             let Ok(room) = room.parse::<RoomId>() else {

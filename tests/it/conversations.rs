@@ -550,3 +550,65 @@ async fn typing_is_relayed_to_the_other_members_at_most_every_two_seconds() {
         .await;
     assert_eq!(cat_ws.expect("error").await["code"], "not_a_member");
 }
+
+#[tokio::test]
+async fn people_sharing_a_room_see_each_other_come_and_go() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+
+    let mut ann_ws = s.ws(&ann).await;
+    let ready = ann_ws.hello(None).await;
+    assert!(
+        ready["online"]
+            .as_array()
+            .expect("online")
+            .contains(&json!(bob.id)),
+        "{ready}"
+    );
+    let came = bob_ws.expect("presence").await;
+    assert_eq!(
+        came["changes"],
+        json!([{"user": {"id": ann.id, "username": "ann"}, "online": true}])
+    );
+    let (_, members) = s
+        .get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.token))
+        .await;
+    assert!(members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .all(|m| m["online"] == true));
+
+    drop(ann_ws);
+    let went = bob_ws.expect("presence").await;
+    assert_eq!(
+        went["changes"],
+        json!([{"user": {"id": ann.id, "username": "ann"}, "online": false}])
+    );
+}
+
+#[tokio::test]
+async fn rooms_over_the_presence_limit_share_no_presence() {
+    let s = TestServer::spawn_with(&[("HEARTH_PRESENCE_MAX_MEMBERS", "1")]).await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+    let mut ann_ws = s.ws(&ann).await;
+    let ready = ann_ws.hello(None).await;
+    assert_eq!(ready["online"], json!([]));
+    let heard = bob_ws
+        .next_within(std::time::Duration::from_millis(2600))
+        .await;
+    assert!(
+        heard.as_ref().is_none_or(|f| f["type"] != "presence"),
+        "{heard:?}"
+    );
+}

@@ -1,0 +1,85 @@
+//! Announcing presence: each tick, the changes gathered by
+//! [`crate::presence::Presence`] go to the sockets of the people who share
+//! a room (of at most `presence_max_members`) with whoever changed, one
+//! `presence` frame per socket.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::hub::{ConnId, Outbox};
+use crate::ids::UserId;
+use crate::protocol::{MemberView, PresenceChange, ServerFrame};
+use crate::state::AppState;
+
+pub fn announce(state: &AppState) {
+    let changes = state.presence.take_changes();
+    if changes.is_empty() {
+        return;
+    }
+    let max = state.config.websocket.presence_max_members;
+    // Per recipient socket, the changes it hears of (each person once).
+    let mut to: HashMap<ConnId, (Arc<Outbox>, BTreeMap<UserId, bool>)> = HashMap::new();
+    for (user, online) in &changes {
+        for room in state.rooms.of_user(*user) {
+            let Some(room) = state.rooms.get(room) else {
+                continue;
+            };
+            if room.member_count() > max {
+                continue;
+            }
+            for member in room.members() {
+                if member == *user {
+                    continue;
+                }
+                for conn in state.hub.connections_of(member) {
+                    to.entry(conn.id)
+                        .or_insert_with(|| (conn.clone(), BTreeMap::new()))
+                        .1
+                        .insert(*user, *online);
+                }
+            }
+        }
+    }
+    let names: HashMap<UserId, String> = changes
+        .iter()
+        .filter_map(|(u, _)| Some((*u, state.directory.get(*u)?.username.clone())))
+        .collect();
+    for (conn, heard) in to.into_values() {
+        let changes = heard
+            .iter()
+            .filter_map(|(user, online)| {
+                Some(PresenceChange {
+                    user: MemberView {
+                        id: *user,
+                        username: names.get(user)?,
+                    },
+                    online: *online,
+                })
+            })
+            .collect();
+        conn.send(&ServerFrame::Presence { changes });
+    }
+}
+
+/// Who is online among the people `user` shares a room with (rooms over
+/// `presence_max_members` left out), for the `ready` frame.
+pub fn online_around(state: &AppState, user: UserId) -> Vec<UserId> {
+    let max = state.config.websocket.presence_max_members;
+    let mut online: Vec<UserId> = Vec::new();
+    for room in state.rooms.of_user(user) {
+        let Some(room) = state.rooms.get(room) else {
+            continue;
+        };
+        if room.member_count() > max {
+            continue;
+        }
+        online.extend(
+            room.members()
+                .into_iter()
+                .filter(|m| state.presence.is_online(*m)),
+        );
+    }
+    online.sort();
+    online.dedup();
+    online
+}
