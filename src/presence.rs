@@ -23,6 +23,11 @@ pub struct Presence {
     changed: Mutex<HashSet<UserId>>,
     /// Users last announced as online.
     announced: Mutex<HashSet<UserId>>,
+    /// Held while changes are announced, and while a socket takes its
+    /// snapshot (`ready`) and starts hearing changes: a change is then in
+    /// the snapshot or announced to it, never lost between the two, and
+    /// never sent before its `ready`.
+    announcing: Mutex<()>,
 }
 
 impl Presence {
@@ -46,6 +51,11 @@ impl Presence {
                 lock(&self.changed).insert(user);
             }
         }
+    }
+
+    /// See `announcing`.
+    pub fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
+        lock(&self.announcing)
     }
 
     pub fn is_online(&self, user: UserId) -> bool {

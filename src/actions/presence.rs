@@ -12,6 +12,7 @@ use crate::protocol::{MemberView, PresenceChange, ServerFrame};
 use crate::state::AppState;
 
 pub fn announce(state: &AppState) {
+    let _quiet = state.presence.hold();
     let changes = state.presence.take_changes();
     if changes.is_empty() {
         return;
@@ -31,7 +32,12 @@ pub fn announce(state: &AppState) {
                 if member == *user {
                     continue;
                 }
-                for conn in state.hub.connections_of(member) {
+                for conn in state
+                    .hub
+                    .connections_of(member)
+                    .into_iter()
+                    .filter(|c| c.is_greeted())
+                {
                     to.entry(conn.id)
                         .or_insert_with(|| (conn.clone(), BTreeMap::new()))
                         .1

@@ -39,6 +39,9 @@ pub struct Outbox {
     replied: Notify,
     /// Cancelled once the connection is closing, to stop its reader.
     pub closing: CancellationToken,
+    /// Set once the client has its `ready`: only then does it hear of
+    /// presence changes (its `ready` holds the state before).
+    greeted: std::sync::atomic::AtomicBool,
     capacity: usize,
 }
 
@@ -108,8 +111,18 @@ impl Outbox {
             drained: Notify::new(),
             replied: Notify::new(),
             closing,
+            greeted: std::sync::atomic::AtomicBool::new(false),
             capacity,
         })
+    }
+
+    pub fn mark_greeted(&self) {
+        self.greeted
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_greeted(&self) -> bool {
+        self.greeted.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a reply to this client (ack, error, pong, ready, a join on

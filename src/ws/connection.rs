@@ -290,11 +290,17 @@ impl Connection {
         }
         state.presence.greeted(user);
         self.counted_online = true;
-        self.push(&ServerFrame::Ready {
-            user: UserView::of(&record),
-            rooms: room_heads,
-            online: presence::online_around(&state, user),
-        });
+        {
+            // The snapshot and the first change this socket hears of, with
+            // no change lost or sent before `ready` in between.
+            let _quiet = state.presence.hold();
+            self.push(&ServerFrame::Ready {
+                user: UserView::of(&record),
+                rooms: room_heads,
+                online: presence::online_around(&state, user),
+            });
+            self.outbox.mark_greeted();
+        }
         for (room, after) in resume {
             let Ok(room) = room.parse::<RoomId>() else {
                 continue;

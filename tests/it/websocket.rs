@@ -167,7 +167,7 @@ async fn ready_lists_every_joined_room_with_its_head() {
 
     let mut ws = s.ws(&cyd).await;
     let ready = ws.hello(None).await;
-    assert_eq!(keys(&ready), ["rooms", "type", "user"]);
+    assert_eq!(keys(&ready), ["online", "rooms", "type", "user"]);
     assert_eq!(ready["user"]["id"], json!(cyd.id));
     assert_eq!(ready["user"]["username"], "cyd");
     let mut rooms = ready["rooms"].as_array().expect("rooms").clone();
