@@ -537,39 +537,30 @@ impl Worker {
     /// frame (with the message it replies to, as it reads now), anything
     /// else as an `event` frame.
     fn publish(&self, room: RoomId, seq: Seq, event: &EventRecord, actor_name: &str) {
-        let actor = AuthorView {
+        let actor = || AuthorView {
             id: event.kind.actor(),
             username: actor_name,
             deleted: false,
         };
-        let frame = match MessageView::of(room, seq, event, actor) {
-            Some(message) => {
-                let reply = match &event.kind {
-                    EventKind::Message {
-                        reply_to: Some(to), ..
-                    } => self
-                        .store
-                        .log()
-                        .and_then(|log| views::reply(&log, &self.directory, room, *to))
-                        .ok()
-                        .flatten(),
-                    _ => None,
-                };
-                ServerFrame::Message {
-                    message: message.with_reply(reply),
-                }
+        let frame = if let Some(message) = MessageView::of(room, seq, event, actor()) {
+            let reply = match &event.kind {
+                EventKind::Message {
+                    reply_to: Some(to), ..
+                } => self
+                    .store
+                    .log()
+                    .and_then(|log| views::reply(&log, &self.directory, room, *to))
+                    .ok()
+                    .flatten(),
+                _ => None,
+            };
+            ServerFrame::Message {
+                message: message.with_reply(reply),
             }
-            None => {
-                let actor = AuthorView {
-                    id: event.kind.actor(),
-                    username: actor_name,
-                    deleted: false,
-                };
-                match EventView::of(room, seq, event, actor) {
-                    Some(event) => ServerFrame::Event { event },
-                    None => return,
-                }
-            }
+        } else if let Some(event) = EventView::of(room, seq, event, actor()) {
+            ServerFrame::Event { event }
+        } else {
+            return;
         };
         let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);

@@ -340,10 +340,12 @@ async fn a_profile_has_a_display_name_and_an_about_line_and_others_see_changes_l
     bob_ws.hello(None).await;
 
     let r = s
-        .call("PATCH", "/api/v1/me")
-        .header("Authorization", &format!("Bearer {}", ann.token))
-        .json(json!({"display_name": "  Ann Lee  ", "about": "Infra, Berlin"}))
-        .send()
+        .request(
+            "PATCH",
+            "/api/v1/me",
+            &ann.token,
+            json!({"display_name": "  Ann Lee  ", "about": "Infra, Berlin"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
@@ -368,10 +370,7 @@ async fn a_profile_has_a_display_name_and_an_about_line_and_others_see_changes_l
         json!({"display_name": "a\u{7}b"}),
     ] {
         let r = s
-            .call("PATCH", "/api/v1/me")
-            .header("Authorization", &format!("Bearer {}", ann.token))
-            .json(bad.clone())
-            .send()
+            .request("PATCH", "/api/v1/me", &ann.token, bad.clone())
             .await;
         assert_eq!(
             (r.status, &r.body["error"]["code"]),

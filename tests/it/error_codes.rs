@@ -291,10 +291,12 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     let dave = s.user("dave").await;
     s.join(&dave, &bobs).await;
     let r = s
-        .call("PATCH", &format!("/api/v1/rooms/{bobs}/messages/{mine}"))
-        .header("Authorization", &format!("Bearer {}", dave.token))
-        .json(json!({"body": "not yours"}))
-        .send()
+        .request(
+            "PATCH",
+            &format!("/api/v1/rooms/{bobs}/messages/{mine}"),
+            &dave.token,
+            json!({"body": "not yours"}),
+        )
         .await;
     note(code(&r.body), "an edit of someone else's message");
     let (_, r) = s
@@ -334,10 +336,12 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         )
         .await;
     let r = s
-        .call("PATCH", &format!("/api/v1/rooms/{bobs}/messages/{mine}"))
-        .header("Authorization", &format!("Bearer {}", bob.token))
-        .json(json!({"body": "undelete"}))
-        .send()
+        .request(
+            "PATCH",
+            &format!("/api/v1/rooms/{bobs}/messages/{mine}"),
+            &bob.token,
+            json!({"body": "undelete"}),
+        )
         .await;
     note(code(&r.body), "an edit of a deleted message");
 
@@ -384,17 +388,21 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     note(code(&r), "joining a room that banned you");
 
     let r = s
-        .call("PATCH", "/api/v1/me")
-        .header("Authorization", &format!("Bearer {}", bob.token))
-        .json(json!({"display_name": ""}))
-        .send()
+        .request(
+            "PATCH",
+            "/api/v1/me",
+            &bob.token,
+            json!({"display_name": ""}),
+        )
         .await;
     assert_eq!(r.status, 200, "an empty display name clears it");
     let r = s
-        .call("PATCH", "/api/v1/me")
-        .header("Authorization", &format!("Bearer {}", bob.token))
-        .json(json!({"about": "z".repeat(300)}))
-        .send()
+        .request(
+            "PATCH",
+            "/api/v1/me",
+            &bob.token,
+            json!({"about": "z".repeat(300)}),
+        )
         .await;
     note(code(&r.body), "an about line that is too long");
 

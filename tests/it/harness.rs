@@ -170,6 +170,15 @@ impl TestServer {
         response(req.send().await.expect("request")).await
     }
 
+    /// `method` on `path` with a JSON body, signed in with `token`.
+    pub async fn request(&self, method: &str, path: &str, token: &str, body: Value) -> Reply {
+        self.call(method, path)
+            .auth(Auth::Bearer(token))
+            .json(body)
+            .send()
+            .await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         let mut req = self.http.delete(self.url(path)).json(&body);
         if let Some(t) = token {

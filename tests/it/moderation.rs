@@ -12,13 +12,12 @@ fn code(body: &Value) -> &str {
 
 async fn role(s: &TestServer, by: &User, room: &str, user: &User, role: &str) -> (u16, Value) {
     let r = s
-        .call(
+        .request(
             "PUT",
             &format!("/api/v1/rooms/{room}/members/{}/role", user.id),
+            &by.token,
+            json!({"role": role}),
         )
-        .header("Authorization", &format!("Bearer {}", by.token))
-        .json(json!({"role": role}))
-        .send()
         .await;
     (r.status, r.body)
 }
@@ -218,17 +217,21 @@ async fn the_owner_and_moderators_edit_the_room_and_members_see_it_live() {
     bob_ws.hello(None).await;
 
     let r = s
-        .call("PATCH", &format!("/api/v1/rooms/{room}"))
-        .header("Authorization", &format!("Bearer {}", bob.token))
-        .json(json!({"topic": "mine now"}))
-        .send()
+        .request(
+            "PATCH",
+            &format!("/api/v1/rooms/{room}"),
+            &bob.token,
+            json!({"topic": "mine now"}),
+        )
         .await;
     assert_eq!((r.status, code(&r.body)), (403, "forbidden"));
     let r = s
-        .call("PATCH", &format!("/api/v1/rooms/{room}"))
-        .header("Authorization", &format!("Bearer {}", ann.token))
-        .json(json!({"name": "Team", "topic": "weekly plans"}))
-        .send()
+        .request(
+            "PATCH",
+            &format!("/api/v1/rooms/{room}"),
+            &ann.token,
+            json!({"name": "Team", "topic": "weekly plans"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let updated = bob_ws.expect("room_updated").await;
@@ -241,10 +244,12 @@ async fn the_owner_and_moderators_edit_the_room_and_members_see_it_live() {
         (&json!("Team"), &json!("weekly plans"), &json!(true))
     );
     let r = s
-        .call("PATCH", &format!("/api/v1/rooms/{room}"))
-        .header("Authorization", &format!("Bearer {}", ann.token))
-        .json(json!({"name": "TAKEN"}))
-        .send()
+        .request(
+            "PATCH",
+            &format!("/api/v1/rooms/{room}"),
+            &ann.token,
+            json!({"name": "TAKEN"}),
+        )
         .await;
     assert_eq!((r.status, code(&r.body)), (409, "room_name_taken"));
 }
