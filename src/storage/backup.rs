@@ -40,7 +40,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 12] = [
+const TREES: [&str; 13] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -53,6 +53,7 @@ const TREES: [&str; 12] = [
     "userid_tokenhash",
     "invitecode_invite",
     "roomlog",
+    "userid_roomid_readseq",
 ];
 
 /// What a backup or restore copied.
