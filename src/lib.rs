@@ -281,8 +281,8 @@ async fn shutdown_gracefully(
     state.committer.stop().await;
     let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
     // After the committer, so cursors moved by its last messages are in.
-    if let Err(e) = actions::reads::save(&state).await {
-        tracing::warn!(error = %e, "Could not save read cursors at shutdown.");
+    if let Err(e) = actions::reads::save(&state, true).await {
+        tracing::warn!(error = %e, "Could not save read state at shutdown.");
     }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.flush())
@@ -302,14 +302,15 @@ async fn announce_presence(state: Arc<AppState>) {
     }
 }
 
-/// Writes moved read cursors to the store every second.
+/// Writes moved read cursors, and unread tally snapshots that are due, to
+/// the store every second.
 async fn save_reads(state: Arc<AppState>) {
     let mut every = tokio::time::interval(actions::reads::SAVE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if let Err(e) = actions::reads::save(&state).await {
-            tracing::warn!(error = %e, "Could not save read cursors; will try again.");
+        if let Err(e) = actions::reads::save(&state, false).await {
+            tracing::warn!(error = %e, "Could not save read state; will try again.");
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{lock, read, write};
 use crate::protocol::{MemberPreview, Role, RoomView};
+use crate::storage::log::RoomLog;
 use crate::storage::records::EventKind;
 use crate::storage::{self, RoomRecord, Store, Visibility};
 use crate::unread::{ReadState, Tally};
@@ -144,6 +145,8 @@ pub struct Rooms {
     by_user: RwLock<HashMap<UserId, HashSet<RoomId>>>,
     /// Read cursors moved in memory and not yet written to the store.
     unsaved_reads: Mutex<HashSet<(UserId, RoomId)>>,
+    /// Rooms removed whose tally snapshot may still be on disk.
+    removed: Mutex<HashSet<RoomId>>,
 }
 
 /// A read cursor to write (`Some`) or remove (`None`).
@@ -164,11 +167,8 @@ impl Rooms {
                 by_id.insert(record.id, Arc::new(Room::new(record, head)));
             }
         }
-        for event in log.all_events() {
-            let (room, seq, event) = event?;
-            if let Some(r) = rooms.get(room) {
-                lock(&r.live.tally).apply(seq, &event.kind);
-            }
+        for r in read(&rooms.by_id).values() {
+            *lock(&r.live.tally) = Self::load_tally(store, &log, r.record.id, r.head())?;
         }
         for m in store.memberships() {
             match m {
@@ -209,6 +209,19 @@ impl Rooms {
         }
         drop(unsaved);
         Ok(rooms)
+    }
+
+    /// A room's tally: its saved snapshot, then the events after it. A
+    /// missing or damaged snapshot, or one past the head (the store was
+    /// restored to an older state), means replaying the whole log.
+    fn load_tally(store: &Store, log: &RoomLog, room: RoomId, head: Seq) -> storage::Result<Tally> {
+        let snapshot = store
+            .tally(room)?
+            .and_then(|bytes| Tally::decode(&bytes))
+            .filter(|t| t.upto() <= head);
+        let mut tally = snapshot.unwrap_or_default();
+        tally.replay(log, room, head)?;
+        Ok(tally)
     }
 
     pub fn get(&self, id: RoomId) -> Option<Arc<Room>> {
@@ -311,6 +324,7 @@ impl Rooms {
             return Vec::new();
         };
         let members = room.members();
+        lock(&self.removed).insert(id);
         let mut by_user = write(&self.by_user);
         let mut unsaved = lock(&self.unsaved_reads);
         for user in &members {
@@ -365,6 +379,34 @@ impl Rooms {
                 ((user, room), seq)
             })
             .collect()
+    }
+
+    /// Tally snapshots that are due (`all`: every changed one, at
+    /// shutdown), and removals of deleted rooms' snapshots.
+    pub fn take_due_tallies(&self, all: bool) -> Vec<(RoomId, Option<Vec<u8>>)> {
+        let mut out: Vec<(RoomId, Option<Vec<u8>>)> = std::mem::take(&mut *lock(&self.removed))
+            .into_iter()
+            .map(|r| (r, None))
+            .collect();
+        for r in self.all() {
+            if let Some(bytes) = lock(&r.live.tally).snapshot_if_due(all) {
+                out.push((r.record.id, Some(bytes)));
+            }
+        }
+        out
+    }
+
+    /// The snapshots of a write that failed are due again.
+    pub fn keep_due_tallies(&self, failed: &[(RoomId, Option<Vec<u8>>)]) {
+        for (room, bytes) in failed {
+            match (bytes, self.get(*room)) {
+                (Some(_), Some(r)) => lock(&r.live.tally).unsaved(),
+                (None, _) => {
+                    lock(&self.removed).insert(*room);
+                }
+                (Some(_), None) => {}
+            }
+        }
     }
 
     /// Puts back the cursors of a write that failed; the next write takes

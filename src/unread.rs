@@ -14,17 +14,28 @@
 //! - mentions = named − (nothing: deleted ones leave the list) + room-wide
 //!   mentions − own room-wide mentions, each after the cursor.
 //!
+//! Deriving a tally reads every event of the room, too slow for every
+//! start of a big store, so each room's tally is also kept on disk as a
+//! snapshot ([`Tally::encode`]: the lists delta-encoded, about a byte per
+//! message) saved now and then and at shutdown. A start loads the snapshot
+//! and replays only the events after it; a store without one (older, or
+//! restored) replays the whole log once. `hearth verify` checks each
+//! snapshot against the log.
+//!
 //! Cursors are the only state here not derived from the log. They move in
 //! memory and are written to the store at least once a second
-//! ([`crate::rooms::Rooms::take_dirty_reads`]).
+//! ([`crate::rooms::Rooms::take_unsaved_reads`]), never in a snapshot.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use crate::ids::{Seq, UserId};
+use crate::ids::{RoomId, Seq, UserId};
+use crate::storage::log::RoomLog;
 use crate::storage::records::EventKind;
+use crate::storage::{self, Store};
 
 /// A sorted set of seqs, appended to in order almost always.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct SeqList(Vec<u64>);
 
 impl SeqList {
@@ -58,7 +69,7 @@ impl SeqList {
 }
 
 /// One person's share of a room's tally.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Person {
     /// Where they have read to; `None` while not a member.
     read: Option<Seq>,
@@ -83,15 +94,32 @@ pub struct ReadState {
 /// A room's read cursors and the message lists counts are made from.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// The last event taken into account.
+    upto: Seq,
     messages: SeqList,
     deleted: SeqList,
     room_mentions: SeqList,
     people: HashMap<UserId, Person>,
+    /// What the snapshot on disk covers, and when it was taken.
+    saved: Option<(Seq, Instant)>,
 }
 
+/// A snapshot is due once this many events are not in it...
+const SNAPSHOT_EVENTS: u64 = 10_000;
+/// ...or this long after the last one, if any event is not in it.
+const SNAPSHOT_AGE: Duration = Duration::from_secs(30);
+/// The first byte of a snapshot: its format.
+const SNAPSHOT_FORMAT: u8 = 1;
+
 impl Tally {
+    /// The last event taken into account.
+    pub fn upto(&self) -> Seq {
+        self.upto
+    }
+
     /// Takes one more event of the room's log into account.
     pub fn apply(&mut self, seq: Seq, kind: &EventKind) {
+        self.upto = self.upto.max(seq);
         match kind {
             EventKind::Message {
                 author,
@@ -124,6 +152,22 @@ impl Tally {
                 }
             }
             EventKind::Edit { .. } | EventKind::Reaction { .. } => {}
+        }
+    }
+
+    /// Takes the room's events after [`Tally::upto`] up to `to` into
+    /// account, reading the log a chunk at a time.
+    pub fn replay(&mut self, log: &RoomLog, room: RoomId, to: Seq) -> storage::Result<()> {
+        /// Events read from the log at once.
+        const CHUNK: usize = 4096;
+        loop {
+            let events = log.range(room, self.upto.next(), to, CHUNK)?;
+            for (seq, event) in &events {
+                self.apply(*seq, &event.kind);
+            }
+            if events.len() < CHUNK || self.upto >= to {
+                return Ok(());
+            }
         }
     }
 
@@ -173,11 +217,215 @@ impl Tally {
         })
     }
 
-    /// Every member's cursor, for the store.
-    pub fn cursors(&self) -> impl Iterator<Item = (UserId, Seq)> + '_ {
-        self.people
-            .iter()
-            .filter_map(|(u, p)| p.read.map(|r| (*u, r)))
+    /// A snapshot to save, if one is due (`all`: at shutdown, any change).
+    /// Marks it saved; [`Tally::unsaved`] takes that back if the write fails.
+    pub fn snapshot_if_due(&mut self, all: bool) -> Option<Vec<u8>> {
+        let (saved, at) = self.saved.unwrap_or((Seq::ZERO, Instant::now()));
+        let behind = self.upto.0.saturating_sub(saved.0);
+        let due = self.saved.is_none()
+            || behind >= SNAPSHOT_EVENTS
+            || (all && behind > 0)
+            || (behind > 0 && at.elapsed() >= SNAPSHOT_AGE);
+        if !due || (self.upto == Seq::ZERO && self.saved.is_some()) {
+            return None;
+        }
+        self.saved = Some((self.upto, Instant::now()));
+        Some(self.encode())
+    }
+
+    /// The last snapshot was not written: the next save takes one.
+    pub fn unsaved(&mut self) {
+        self.saved = None;
+    }
+
+    /// The derived lists (never the cursors), delta-encoded: a format
+    /// byte, `upto`, the room's three lists, then per person their id and
+    /// three lists. A list is its length and the gaps between its seqs, each
+    /// an unsigned LEB128 varint.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.messages.0.len() + self.people.len() * 24);
+        out.push(SNAPSHOT_FORMAT);
+        varint(&mut out, self.upto.0);
+        for list in [&self.messages, &self.deleted, &self.room_mentions] {
+            list.encode(&mut out);
+        }
+        let mut people: Vec<_> = self.people.iter().collect();
+        people.sort_by_key(|(u, _)| **u);
+        varint(&mut out, people.len() as u64);
+        for (user, p) in people {
+            out.extend_from_slice(&user.to_bytes());
+            for list in [&p.own, &p.named, &p.own_room_mentions] {
+                list.encode(&mut out);
+            }
+        }
+        out
+    }
+
+    /// A tally from [`Tally::encode`]'s bytes, saved as of now; `None` if
+    /// they are not one (a damaged snapshot is rebuilt from the log).
+    pub fn decode(bytes: &[u8]) -> Option<Tally> {
+        let mut r = Reader(bytes);
+        if r.byte()? != SNAPSHOT_FORMAT {
+            return None;
+        }
+        let upto = Seq(r.varint()?);
+        let messages = SeqList::decode(&mut r)?;
+        let deleted = SeqList::decode(&mut r)?;
+        let room_mentions = SeqList::decode(&mut r)?;
+        let n = r.varint()?;
+        let mut people = HashMap::new();
+        for _ in 0..n {
+            let user = UserId::from_slice(r.take(16)?)?;
+            let person = Person {
+                read: None,
+                own: SeqList::decode(&mut r)?,
+                named: SeqList::decode(&mut r)?,
+                own_room_mentions: SeqList::decode(&mut r)?,
+            };
+            people.insert(user, person);
+        }
+        if !r.0.is_empty() {
+            return None;
+        }
+        Some(Tally {
+            upto,
+            messages,
+            deleted,
+            room_mentions,
+            people,
+            saved: Some((upto, Instant::now())),
+        })
+    }
+
+    /// Whether two tallies derive the same counts (cursors aside).
+    pub fn same_lists(&self, other: &Tally) -> bool {
+        let lists = |p: &Person| (p.own.clone(), p.named.clone(), p.own_room_mentions.clone());
+        let people = |t: &Tally| -> Vec<_> {
+            let mut v: Vec<_> = t
+                .people
+                .iter()
+                .map(|(u, p)| (*u, lists(p)))
+                .filter(|(_, (a, b, c))| !(a.0.is_empty() && b.0.is_empty() && c.0.is_empty()))
+                .collect();
+            v.sort_by_key(|(u, _)| *u);
+            v
+        };
+        self.upto == other.upto
+            && self.messages == other.messages
+            && self.deleted == other.deleted
+            && self.room_mentions == other.room_mentions
+            && people(self) == people(other)
+    }
+}
+
+/// `hearth verify`'s check of the saved snapshots: each one decodes and
+/// holds exactly what its room's log derives up to the event it covers.
+/// (A deleted room's snapshot may outlive it by a second: not judged.)
+pub fn check_snapshots(store: &Store) -> storage::Result<Vec<String>> {
+    let log = store.log()?;
+    let mut problems = Vec::new();
+    let snapshots: Vec<_> = store.tallies().collect();
+    for entry in snapshots {
+        let (room, bytes) = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        if store.room(room)?.is_none() {
+            continue;
+        }
+        let Some(saved) = Tally::decode(&bytes) else {
+            problems.push(format!("roomid_tally/{room}: not a tally snapshot"));
+            continue;
+        };
+        let head = log.head(room)?;
+        if saved.upto > head {
+            problems.push(format!(
+                "roomid_tally/{room}: covers seq {} past the room's head {head}",
+                saved.upto
+            ));
+            continue;
+        }
+        let mut derived = Tally::default();
+        derived.replay(&log, room, saved.upto)?;
+        if !derived.same_lists(&saved) {
+            problems.push(format!(
+                "roomid_tally/{room}: differs from what the log derives up to seq {}",
+                saved.upto
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+impl SeqList {
+    fn encode(&self, out: &mut Vec<u8>) {
+        varint(out, self.0.len() as u64);
+        let mut last = 0;
+        for s in &self.0 {
+            varint(out, s - last);
+            last = *s;
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Option<SeqList> {
+        let n = r.varint()?;
+        // Each seq takes at least a byte: a length past the input is damage.
+        if n > r.0.len() as u64 {
+            return None;
+        }
+        let mut v = Vec::with_capacity(n as usize);
+        let mut last: u64 = 0;
+        for _ in 0..n {
+            let gap = r.varint()?;
+            last = last.checked_add(gap)?;
+            if gap == 0 && !v.is_empty() {
+                return None;
+            }
+            v.push(last);
+        }
+        Some(SeqList(v))
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*b)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            n |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
     }
 }
 
@@ -266,6 +514,51 @@ mod tests {
         assert_eq!(live, replayed);
         assert_eq!(live.unwrap().unread_count, 0);
         assert_eq!(live.unwrap().mention_count, 0);
+    }
+
+    #[test]
+    fn a_snapshot_decodes_to_the_same_tally() {
+        let (a, b) = (user(1), user(2));
+        let mut t = Tally::default();
+        t.enter(a, Seq(0));
+        t.apply(Seq(1), &message(b, vec![a], false));
+        t.apply(Seq(2), &message(a, vec![], true));
+        t.apply(Seq(300), &message(b, vec![], false));
+        t.apply(Seq(100_000), &delete(1, b));
+        let bytes = t.encode();
+        let mut back = Tally::decode(&bytes).expect("decodes");
+        assert!(back.same_lists(&t));
+        // Cursors are not in it.
+        assert_eq!(back.state(a), None);
+        back.enter(a, Seq(0));
+        assert_eq!(back.state(a), t.state(a));
+        // Damage is refused, not misread.
+        for cut in 0..bytes.len() {
+            assert!(Tally::decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Tally::decode(&longer).is_none());
+        assert!(Tally::decode(&[2]).is_none());
+    }
+
+    #[test]
+    fn snapshots_are_due_after_many_events_or_at_shutdown() {
+        let mut t = Tally::default();
+        assert!(t.snapshot_if_due(false).is_some(), "never saved");
+        t.apply(Seq(1), &message(user(1), vec![], false));
+        assert!(t.snapshot_if_due(false).is_none(), "one event, just saved");
+        assert!(t.snapshot_if_due(true).is_some(), "shutdown");
+        assert!(t.snapshot_if_due(true).is_none(), "nothing new");
+        for s in 2..=(SNAPSHOT_EVENTS + 1) {
+            t.apply(Seq(s), &message(user(1), vec![], false));
+        }
+        assert!(t.snapshot_if_due(false).is_some());
+        t.unsaved();
+        assert!(
+            t.snapshot_if_due(false).is_some(),
+            "a failed write is retried"
+        );
     }
 
     #[test]

@@ -44,25 +44,31 @@ pub fn mark(
     Ok(now)
 }
 
-/// Writes the cursors moved since the last save and flushes. A failed
-/// write keeps them for the next save.
-pub async fn save(state: &AppState) -> Result<usize, ApiError> {
-    let writes = state.rooms.take_unsaved_reads();
-    if writes.is_empty() {
-        return Ok(0);
-    }
+/// Writes the cursors moved since the last save, and the unread tally
+/// snapshots that are due (every changed one when `all`, at shutdown), then
+/// flushes. A failed write keeps them for the next save.
+pub async fn save(state: &AppState, all: bool) -> Result<(), ApiError> {
+    let rooms = state.rooms.clone();
     let store = state.store.clone();
-    let (writes, result) = tokio::task::spawn_blocking(move || {
+    // Encoding a big room's snapshot takes a while: off the async threads.
+    let (writes, tallies, result) = tokio::task::spawn_blocking(move || {
+        let writes = rooms.take_unsaved_reads();
+        let tallies = rooms.take_due_tallies(all);
+        if writes.is_empty() && tallies.is_empty() {
+            return (writes, tallies, Ok(()));
+        }
         let result = store
             .write_read_cursors(&writes)
+            .and_then(|()| store.put_tallies(&tallies))
             .and_then(|()| store.flush());
-        (writes, result)
+        (writes, tallies, result)
     })
     .await
     .map_err(|_| ApiError::Internal)?;
     if let Err(e) = result {
         state.rooms.keep_unsaved_reads(&writes);
+        state.rooms.keep_due_tallies(&tallies);
         return Err(e.into());
     }
-    Ok(writes.len())
+    Ok(())
 }

@@ -19,6 +19,10 @@
 //! | `roomlog`          | see [`log`]                           |                           |
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
+//! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
+//!
+//! `roomid_tally` is derived from the log and rebuilt from it when missing,
+//! so backups leave it out.
 //!
 //! The room log keeps events, dedup keys and each room's head in one tree so
 //! that one atomic batch covers all three (sled batches are per tree).

@@ -1,7 +1,11 @@
-//! Read cursors: `userid_roomid_readseq`, where each member has read to in
-//! each room. Written in batches at least once a second (cursors move far
+//! Read state: `userid_roomid_readseq`, where each member has read to in
+//! each room, and `roomid_tally`, each room's unread tally as last saved
+//! (an opaque snapshot of what [`crate::unread`] derives from the log).
+//!
+//! Cursors are written in batches at least once a second (they move far
 //! more often than anything else a person does), so a crash can take back
-//! at most that second of read position, never a message.
+//! at most that second of read position, never a message. A tally snapshot
+//! may lag its room's log by any amount: what it lacks is replayed at start.
 
 use super::error::{Result, StorageError};
 use super::log::seq_value;
@@ -41,6 +45,38 @@ impl Store {
             }
         }
         self.inner()?.userid_roomid_readseq.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// A room's saved tally snapshot.
+    pub fn tally(&self, room: RoomId) -> Result<Option<sled::IVec>> {
+        Ok(self.inner()?.roomid_tally.get(room.to_bytes())?)
+    }
+
+    /// Every saved tally snapshot, for verify.
+    pub fn tallies(&self) -> impl Iterator<Item = Result<(RoomId, sled::IVec)>> + '_ {
+        self.scan(|i| &i.roomid_tally).map(|kv| {
+            let (k, v) = kv?;
+            let room = RoomId::from_slice(&k).ok_or_else(|| StorageError::Corrupt {
+                tree: "roomid_tally",
+                key: hex(&k),
+                message: "key is not a room id".into(),
+            })?;
+            Ok((room, v))
+        })
+    }
+
+    /// Saves tally snapshots (`None` removes a deleted room's). The caller
+    /// flushes.
+    pub fn put_tallies(&self, tallies: &[(RoomId, Option<Vec<u8>>)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (room, bytes) in tallies {
+            match bytes {
+                Some(b) => batch.insert(&room.to_bytes()[..], &b[..]),
+                None => batch.remove(&room.to_bytes()[..]),
+            }
+        }
+        self.inner()?.roomid_tally.apply_batch(batch)?;
         Ok(())
     }
 }

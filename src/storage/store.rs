@@ -55,6 +55,7 @@ pub(super) struct Inner {
     pub(super) roomlog: sled::Tree,
     pub(super) invitecode_invite: sled::Tree,
     pub(super) userid_roomid_readseq: sled::Tree,
+    pub(super) roomid_tally: sled::Tree,
 }
 
 impl Inner {
@@ -113,6 +114,7 @@ impl Inner {
             roomlog: tree("roomlog")?,
             invitecode_invite: tree("invitecode_invite")?,
             userid_roomid_readseq: tree("userid_roomid_readseq")?,
+            roomid_tally: tree("roomid_tally")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

@@ -300,3 +300,93 @@ async fn a_direct_room_starts_unread_for_the_other_person() {
     assert_eq!(counts(&s, &bob, &room).await, (0, 2, 1));
     assert_eq!(counts(&s, &ann, &room).await, (2, 0, 0));
 }
+
+/// `hearth verify` on the data directory: its exit status and output.
+fn verify(data: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["verify", "--data"])
+        .arg(data)
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .expect("run hearth verify");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn counts_come_back_from_the_saved_tally_and_the_log_after_it() {
+    let mut s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    for i in 0..5 {
+        s.say(&ann, &room, &format!("@bob m{i}"), None).await;
+    }
+    let deleted = s.say(&ann, &room, "oops", None).await["seq"]
+        .as_u64()
+        .unwrap();
+    let r = s
+        .request(
+            "DELETE",
+            &format!("/api/v1/rooms/{room}/messages/{deleted}"),
+            &ann.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    // A clean stop saves the tally; the start loads it.
+    s.terminate();
+    s.restart();
+    assert_eq!(counts(&s, &bob, &room).await, (0, 5, 5));
+    let (clean, report) = verify(&s.data_dir());
+    assert!(clean, "{report}");
+
+    // Events after the saved tally are replayed from the log after a crash.
+    for i in 0..3 {
+        s.say(&ann, &room, &format!("later {i}"), None).await;
+    }
+    s.kill9();
+    s.restart();
+    assert_eq!(counts(&s, &bob, &room).await, (0, 8, 5));
+    s.terminate();
+
+    // A snapshot that disagrees with the log is named by verify; one that
+    // is not a snapshot at all is also rebuilt from the log at start.
+    let damage = |bytes: &[u8]| {
+        let db = sled::open(s.data_dir().join("db")).expect("open with sled");
+        let tallies = db.open_tree("roomid_tally").expect("tree");
+        let id: uuid::Uuid = room.parse().expect("room id");
+        assert!(
+            tallies.get(id.as_bytes()).expect("read").is_some(),
+            "saved at shutdown"
+        );
+        tallies.insert(id.as_bytes(), bytes).expect("damage");
+        db.flush().expect("flush");
+    };
+    // Format 1, up to seq 9, every list empty: well formed, but wrong.
+    damage(&[1u8, 9, 0, 0, 0, 0]);
+    let (clean, report) = verify(&s.data_dir());
+    assert!(
+        !clean && report.contains("differs from what the log derives"),
+        "{report}"
+    );
+    // A list of 5 seqs that ends after one.
+    damage(&[1u8, 9, 5, 1]);
+    let (clean, report) = verify(&s.data_dir());
+    assert!(
+        !clean && report.contains("not a tally snapshot"),
+        "{report}"
+    );
+    s.restart();
+    assert_eq!(counts(&s, &bob, &room).await, (0, 8, 5));
+    s.terminate();
+    let (clean, report) = verify(&s.data_dir());
+    assert!(clean, "rewritten at shutdown: {report}");
+}
