@@ -81,6 +81,13 @@ struct Person {
     own_room_mentions: SeqList,
 }
 
+impl Person {
+    /// Whether nothing but a cursor is known of them.
+    fn is_blank(&self) -> bool {
+        self.own.0.is_empty() && self.named.0.is_empty() && self.own_room_mentions.0.is_empty()
+    }
+}
+
 /// What a member's room object says about reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadState {
@@ -243,13 +250,15 @@ impl Tally {
     /// three lists. A list is its length and the gaps between its seqs, each
     /// an unsigned LEB128 varint.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.messages.0.len() + self.people.len() * 24);
+        let mut out = Vec::with_capacity(16 + 2 * self.messages.0.len());
         out.push(SNAPSHOT_FORMAT);
         varint(&mut out, self.upto.0);
         for list in [&self.messages, &self.deleted, &self.room_mentions] {
             list.encode(&mut out);
         }
-        let mut people: Vec<_> = self.people.iter().collect();
+        // Members who never posted nor were named hold only a cursor,
+        // which is not saved here.
+        let mut people: Vec<_> = self.people.iter().filter(|(_, p)| !p.is_blank()).collect();
         people.sort_by_key(|(u, _)| **u);
         varint(&mut out, people.len() as u64);
         for (user, p) in people {
@@ -299,17 +308,16 @@ impl Tally {
 
     /// Whether two tallies derive the same counts (cursors aside).
     pub fn same_lists(&self, other: &Tally) -> bool {
-        let lists = |p: &Person| (p.own.clone(), p.named.clone(), p.own_room_mentions.clone());
-        let people = |t: &Tally| -> Vec<_> {
+        fn people(t: &Tally) -> Vec<(UserId, (&SeqList, &SeqList, &SeqList))> {
             let mut v: Vec<_> = t
                 .people
                 .iter()
-                .map(|(u, p)| (*u, lists(p)))
-                .filter(|(_, (a, b, c))| !(a.0.is_empty() && b.0.is_empty() && c.0.is_empty()))
+                .filter(|(_, p)| !p.is_blank())
+                .map(|(u, p)| (*u, (&p.own, &p.named, &p.own_room_mentions)))
                 .collect();
             v.sort_by_key(|(u, _)| *u);
             v
-        };
+        }
         self.upto == other.upto
             && self.messages == other.messages
             && self.deleted == other.deleted
