@@ -72,6 +72,7 @@ async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, Api
         deleted: false,
         display_name: None,
         about: String::new(),
+        bot: false,
     };
     match state.store.create_user(&user)? {
         Err(Taken::Username) => return Err(ApiError::UsernameTaken),

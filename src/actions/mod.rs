@@ -16,11 +16,12 @@
 //!    (and sockets closed), last.
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
-//! delete), [`rooms`] (create, join, leave, rename, delete), [`messages`]
+//! delete), [`bots`] (bot accounts and incoming webhooks), [`rooms`] (create, join, leave, rename, delete), [`messages`]
 //! (send, history, removal), [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
 //! backup: the operator's tools).
 
 pub mod accounts;
+pub mod bots;
 pub mod messages;
 pub mod operator;
 pub mod presence;

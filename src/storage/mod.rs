@@ -20,6 +20,7 @@
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
+//! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -35,6 +36,7 @@
 
 pub mod backup;
 mod error;
+mod hooks;
 mod invites;
 pub mod log;
 mod reads;
@@ -46,6 +48,6 @@ mod users;
 pub mod verify;
 
 pub use error::{Result, StorageError};
-pub use records::{InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
+pub use records::{HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

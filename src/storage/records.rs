@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
-use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
+use crate::ids::{EventId, HookId, Millis, RoomId, Seq, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -29,6 +29,10 @@ pub struct UserRecord {
     /// A line about oneself (at most 256 characters).
     #[serde(default)]
     pub about: String,
+    /// A bot: made by an administrator, no password or email, signs in
+    /// with a token that does not expire.
+    #[serde(default)]
+    pub bot: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +48,9 @@ pub struct SessionRecord {
     /// The address it logged in from.
     #[serde(default)]
     pub ip: String,
+    /// A bot's token: no idle or absolute expiry, only revocation.
+    #[serde(default)]
+    pub lasting: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +121,20 @@ pub struct InviteRecord {
     pub uses_left: u32,
     /// Shown by `hearth invite list` to tell invites apart, never the code.
     pub note: String,
+}
+
+/// An incoming webhook: a secret URL that posts into one room as the
+/// hook's own bot account. Only the secret's hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookRecord {
+    pub id: HookId,
+    pub room: RoomId,
+    /// The bot account the hook posts as (its display name is the hook's
+    /// name).
+    pub bot: UserId,
+    pub name: String,
+    pub created_by: UserId,
+    pub created_at: Millis,
 }
 
 /// One entry of a room's log. Every change to a room's messages is an
@@ -339,6 +360,7 @@ mod proptests {
             deleted: false,
             display_name: Some("Ann".into()),
             about: String::new(),
+            bot: false,
         };
         let session = SessionRecord {
             user: user.id,
@@ -346,6 +368,7 @@ mod proptests {
             last_seen: Millis(2),
             user_agent: "curl/8".into(),
             ip: "127.0.0.1".into(),
+            lasting: false,
         };
         let room = RoomRecord {
             id: RoomId::generate(),

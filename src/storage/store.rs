@@ -56,6 +56,7 @@ pub(super) struct Inner {
     pub(super) invitecode_invite: sled::Tree,
     pub(super) userid_roomid_readseq: sled::Tree,
     pub(super) roomid_tally: sled::Tree,
+    pub(super) hooksecret_hook: sled::Tree,
 }
 
 impl Inner {
@@ -115,6 +116,7 @@ impl Inner {
             invitecode_invite: tree("invitecode_invite")?,
             userid_roomid_readseq: tree("userid_roomid_readseq")?,
             roomid_tally: tree("roomid_tally")?,
+            hooksecret_hook: tree("hooksecret_hook")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

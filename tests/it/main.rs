@@ -13,6 +13,7 @@ mod architecture;
 mod autobahn;
 mod bench_crash;
 mod bench_smoke;
+mod bots;
 mod browser;
 mod chaos;
 mod conversations;
