@@ -477,11 +477,16 @@ export class App {
   }
 
   /** Someone joined or left a room: its count, and the member list if it is open. */
-  membersChanged(id, count) {
+  membersChanged(id, count, user = null, joined = false) {
     const entry = this.store.rooms.get(id);
     if (!entry) return;
     this.memberCache.delete(id);
     if (typeof count === 'number') entry.room.member_count = count;
+    // The preview is what "Add people" leaves out before the list comes: keep it true.
+    if (user?.id && Array.isArray(entry.room.members_preview)) {
+      const rest = entry.room.members_preview.filter((member) => member.id !== user.id);
+      entry.room.members_preview = joined ? [...rest, { id: user.id, username: user.username }] : rest;
+    }
     if (this.store.openRoomId === id) {
       this.showRoomHeader(entry);
       this.details.refresh();
@@ -978,7 +983,7 @@ export class App {
         break;
       case 'member_joined':
       case 'member_left':
-        this.membersChanged(frame.room, frame.member_count);
+        this.membersChanged(frame.room, frame.member_count, frame.user, frame.type === 'member_joined');
         break;
       default:
         break; // Frames from a newer server that this page does not know.
