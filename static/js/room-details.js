@@ -354,7 +354,7 @@ export class RoomDetails {
             h('button', {
               type: 'button',
               class: 'button small',
-              'aria-label': `Lift the ban on ${user.username}`,
+              'aria-label': `Lift ban on ${user.username}`,
               'data-focus-key': `unban:${user.id}`,
               text: 'Lift ban',
               onclick: (event) => this.act(event.currentTarget, () => this.unban(user)),
