@@ -469,6 +469,7 @@ export class App {
     if (!entry) return;
     this.store.rooms.delete(id);
     if (this.store.openRoomId === id) {
+      for (const dialogId of ['confirm-dialog', 'members-dialog', 'people-dialog']) byId(dialogId).close();
       history.replaceState(null, '', location.pathname);
       this.showNoRoom();
       this.toast.show(`${entry.name} was deleted.`);

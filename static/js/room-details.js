@@ -293,6 +293,9 @@ export class RoomDetails {
     }
     this.done = role === 'moderator' ? `${member.username} is now a moderator.` : `${member.username} is no longer a moderator.`;
     await this.load(entry);
+    // The button pressed became its opposite: focus stays on it.
+    const next = role === 'moderator' ? 'demote' : 'promote';
+    this.dialog.querySelector(`[data-focus-key="${CSS.escape(`${next}:${member.id}`)}"]`)?.focus();
   }
 
   async remove(member) {

@@ -157,6 +157,15 @@ test('the owner adds someone to a private room from its details, and their open 
   const bobsView = await openDetails(bob.page, 'hideout');
   await bobsView.getByText('Private room · hidden from everyone else').waitFor();
   await memberRow(bobsView, 'alice').getByText('Owner').waitFor();
+
+  // Removed from a private room, bob loses it altogether: it is not his to join.
+  // Add people closed the details; they reopen with bob in the list.
+  await manage(await openDetails(alice.page, 'hideout'), 'bob', 'Remove from room');
+  await alice.page.getByRole('dialog', { name: 'Remove bob from hideout?' }).getByText('only if someone adds them').waitFor();
+  await alice.page.getByRole('button', { name: 'Remove', exact: true }).click();
+  await bob.page.getByText('You are no longer a member of hideout.').waitFor();
+  await bobsView.waitFor({ state: 'hidden' });
+  assert.equal(await bob.page.locator('#sidebar').getByText('hideout').count(), 0, 'not among his rooms nor the others');
   for (const person of [alice, bob]) assert.deepEqual(await person.trouble.problems(), []);
 });
 
@@ -245,8 +254,9 @@ test('the owner names a moderator, who may then rename the room but not touch th
   await manage(dialog, 'bob', 'Make moderator');
   await dialog.getByText('bob is now a moderator.').waitFor();
   await memberRow(dialog, 'bob').getByText('Moderator').waitFor();
-  // The toggle keeps focus and now offers the way back.
+  // Focus stays on the button, which now offers the way back.
   await dialog.getByRole('group', { name: 'Actions for bob' }).getByRole('button', { name: 'Make member' }).waitFor();
+  assert.equal(await alice.page.evaluate(() => document.activeElement.textContent), 'Make member');
 
   // Bob's page learns his role from the member list, and offers him the tools.
   const bobs = await openDetails(bob.page, 'workshop');
@@ -325,6 +335,11 @@ test('a new name and topic reach every member\'s open page live', async (t) => {
   await dialog.getByRole('textbox', { name: 'Name' }).fill('  ');
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.getByText('A room needs a name.').waitFor();
+  // Escape folds the form away, leaving the dialog open.
+  await dialog.getByRole('textbox', { name: 'Name' }).press('Escape');
+  await dialog.getByRole('textbox', { name: 'Name' }).waitFor({ state: 'hidden' });
+  assert.ok(await dialog.isVisible());
+  await dialog.getByRole('button', { name: 'Edit name and topic' }).click();
   await dialog.getByRole('textbox', { name: 'Name' }).fill('allotment');
   await dialog.getByRole('textbox', { name: 'Topic' }).fill('Seeds, swaps and the rota');
   await dialog.getByRole('button', { name: 'Save' }).click();
