@@ -888,7 +888,10 @@ export class App {
    * a moderator gets "Add people" too.
    */
   learnRole(entry) {
-    if (entry.direct || this.canAddPeople(entry)) return;
+    // The creator and administrators need no list; a moderator may have been
+    // made a member again since (no frame says so), so theirs is re-read.
+    const me = this.store.me;
+    if (entry.direct || entry.room.created_by === me?.id || me?.admin === true) return;
     this.membersOf(entry.id).then(
       (members) => {
         entry.myRole = members.find((member) => member.id === this.store.me?.id)?.role ?? null;

@@ -271,6 +271,23 @@ export class RoomDetails {
     return li;
   }
 
+  /** Shows why an action failed; a refusal for lack of rights also updates the tools. */
+  failed(entry, error, doing = '') {
+    const text = manageError(error, doing);
+    if (error?.code === 'forbidden') this.refused(entry, text);
+    else setMessage(this.error, text);
+  }
+
+  /**
+   * The server refused for lack of rights (a role taken away since the list
+   * was read): says so, and reads the list again so the tools match.
+   */
+  async refused(entry, text) {
+    setMessage(this.error, text);
+    await this.load(entry);
+    if (this.dialog.open && !this.canModerate(entry)) this.status.focus();
+  }
+
   /** Runs one action with its button busy; a refusal is shown in the dialog. */
   async act(button, run) {
     if (button.getAttribute('aria-busy') === 'true') return;
@@ -288,7 +305,7 @@ export class RoomDetails {
     try {
       await api.setRole(entry.id, member.id, role);
     } catch (error) {
-      setMessage(this.error, manageError(error, 'role'));
+      this.failed(entry, error, 'role');
       return;
     }
     this.done = role === 'moderator' ? `${member.username} is now a moderator.` : `${member.username} is no longer a moderator.`;
@@ -310,7 +327,7 @@ export class RoomDetails {
     try {
       await api.removeMember(entry.id, member.id);
     } catch (error) {
-      setMessage(this.error, manageError(error));
+      this.failed(entry, error);
       return;
     }
     this.afterRemoval(entry, `${member.username} was removed.`);
@@ -327,7 +344,7 @@ export class RoomDetails {
     try {
       await api.ban(entry.id, member.id);
     } catch (error) {
-      setMessage(this.error, manageError(error));
+      this.failed(entry, error);
       return;
     }
     this.afterRemoval(entry, `${member.username} was banned.`);
@@ -375,7 +392,7 @@ export class RoomDetails {
     try {
       await api.unban(entry.id, user.id);
     } catch (error) {
-      setMessage(this.error, manageError(error));
+      this.failed(entry, error);
       return;
     }
     this.done = entry.private
@@ -437,6 +454,9 @@ export class RoomDetails {
       } else if (error.code === 'invalid_topic') {
         setFieldError(this.topicInput, text);
         this.topicInput.focus();
+      } else if (error.code === 'forbidden') {
+        // A right lost meanwhile: said above the list, and the tools go.
+        this.refused(entry, text);
       } else {
         setMessage(this.settingsError, text);
       }

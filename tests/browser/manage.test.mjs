@@ -316,6 +316,10 @@ test('a plain member is offered no management, and a right lost meanwhile is ref
   await name.fill('reading room');
   await again.getByRole('button', { name: 'Save' }).click();
   await again.getByRole('alert').filter({ hasText: 'Only the room’s owner or its moderators can change its name and topic.' }).waitFor();
+  // The page reads her role again: the tools she lost go.
+  await carol.page.locator('#settings-toggle').waitFor({ state: 'hidden' });
+  assert.equal(await carol.page.locator('#room-settings-form').isVisible(), false);
+  await again.getByRole('alert').filter({ hasText: 'Only the room’s owner' }).waitFor();
   assert.deepEqual(await carol.trouble.problems(), []);
 });
 
