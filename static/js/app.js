@@ -513,10 +513,7 @@ export class App {
       byId('room-title').focus();
     }
     this.renderRoomState();
-    if (told && wasIn && !this.leaving.has(id)) {
-      const again = entry.private ? '' : ' It is listed under Other rooms.';
-      this.toast.show(`You are no longer a member of ${entry.name}.${entry.private || !wasOpen ? '' : again}`);
-    }
+    if (told && wasIn && !this.leaving.has(id)) this.toast.show(`You are no longer a member of ${entry.name}.`);
   }
 
   async createRoom(form) {
