@@ -57,6 +57,8 @@ pub enum ApiError {
     HookNotFound,
     #[error("A room can have at most 20 webhooks; revoke one first.")]
     TooManyHooks,
+    #[error("The callback URL must be under one of the server's webhook_allow prefixes (set by the operator).")]
+    InvalidCallback,
     #[error("A direct room keeps the people it was started with: it cannot be joined, left or added to.")]
     DirectRoom,
     #[error("A direct room is with 1 to 8 other active accounts.")]
@@ -143,6 +145,7 @@ impl ApiError {
             UserNotFound => "user_not_found",
             HookNotFound => "hook_not_found",
             TooManyHooks => "too_many_hooks",
+            InvalidCallback => "invalid_callback",
             SessionNotFound => "session_not_found",
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",

@@ -50,6 +50,7 @@ pub mod hub;
 pub mod ids;
 mod locks;
 pub mod metrics;
+pub mod outbound;
 pub mod presence;
 pub mod protocol;
 pub mod rooms;
@@ -143,6 +144,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         ),
         limits: Limits::new(&config.limits),
         presence: Presence::default(),
+        callbacks_changed: tokio::sync::Notify::new(),
         metrics: Metrics::new(&committer.stats.histograms),
         tls: config.tls.is_some(),
         config,
@@ -195,6 +197,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(sweep_limits(state.clone())),
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
+        tokio::spawn(actions::bots::supervise(state.clone())),
     ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {

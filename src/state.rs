@@ -34,6 +34,9 @@ pub struct AppState {
     pub limits: Limits,
     /// Who is online, and what is still to be announced.
     pub presence: Presence,
+    /// Told when a bot's callback is set or cleared, so its deliveries
+    /// start or stop (see [`crate::actions::bots::supervise`]).
+    pub callbacks_changed: tokio::sync::Notify,
     /// Counters and histograms for `/metrics`.
     pub metrics: Metrics,
     /// Whether clients reach us over TLS (cookies get `Secure`, origins `https`).

@@ -70,6 +70,15 @@ pub enum Request {
     BotToken {
         bot: String,
     },
+    BotShow {
+        bot: String,
+    },
+    /// `url: None` removes the callback.
+    BotCallback {
+        bot: String,
+        url: Option<String>,
+        all: bool,
+    },
     RoomList,
     RoomShow {
         room: String,
@@ -131,6 +140,11 @@ pub enum Reply {
     BotToken {
         user: UserInfo,
         token: String,
+    },
+    /// A bot and its callback (with the signing secret when just set).
+    Bot {
+        user: Box<UserInfo>,
+        callback: Option<Box<crate::storage::CallbackRecord>>,
     },
     Invites {
         invites: Vec<InviteInfo>,
@@ -245,6 +259,35 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             Ok(Reply::BotToken {
                 user: user_info(&bot),
                 token: token.0,
+            })
+        }
+        BotShow { bot } => {
+            let bot = find_user(state, &bot)?;
+            let callback = bots::callback(state, Actor::Operator, bot.id)?.map(|mut c| {
+                c.secret = String::new();
+                Box::new(c)
+            });
+            let mut user = user_info(&bot);
+            user.sessions = Some(state.store.sessions_of(bot.id)?.len());
+            Ok(Reply::Bot {
+                user: Box::new(user),
+                callback,
+            })
+        }
+        BotCallback { bot, url, all } => {
+            let bot = find_user(state, &bot)?;
+            let callback = match url {
+                Some(url) => {
+                    Some(bots::set_callback(state, Actor::Operator, bot.id, &url, all).await?)
+                }
+                None => {
+                    bots::clear_callback(state, Actor::Operator, bot.id).await?;
+                    None
+                }
+            };
+            Ok(Reply::Bot {
+                user: Box::new(user_info(&bot)),
+                callback: callback.map(Box::new),
             })
         }
         RoomList => Ok(Reply::Rooms {

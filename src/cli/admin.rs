@@ -98,6 +98,24 @@ enum BotCommand {
         /// The bot's username or id.
         bot: String,
     },
+    /// Show a bot, its callback and whether its deliveries are parked.
+    Show { bot: String },
+    /// Set where the bot's messages are POSTed (an outgoing webhook):
+    /// those that mention it, or with --all every message in its rooms.
+    /// The URL must be under a `webhook_allow` prefix. Prints the signing
+    /// secret (shown once). Setting it again resumes parked deliveries.
+    Callback {
+        bot: String,
+        /// The receiver's URL.
+        #[arg(required_unless_present = "off")]
+        url: Option<String>,
+        /// Every message in the bot's rooms, not only mentions.
+        #[arg(long)]
+        all: bool,
+        /// Remove the callback: deliveries stop.
+        #[arg(long, conflicts_with = "url")]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +307,12 @@ pub fn bot(args: BotArgs) -> anyhow::Result<()> {
         BotCommand::Create { username } => Request::BotCreate { username },
         BotCommand::List => Request::BotList,
         BotCommand::Token { bot } => Request::BotToken { bot },
+        BotCommand::Show { bot } => Request::BotShow { bot },
+        BotCommand::Callback { bot, url, all, off } => Request::BotCallback {
+            bot,
+            url: if off { None } else { url },
+            all,
+        },
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -497,6 +521,24 @@ fn print(reply: &Reply, json: bool) {
             }
         }
         Reply::Done { message } => println!("{message}"),
+        Reply::Bot { user, callback } => {
+            println!("bot:        {} ({})", user.username, user.id);
+            match callback {
+                None => println!("callback:   none"),
+                Some(c) => {
+                    let what = if c.all { "every message" } else { "mentions" };
+                    println!("callback:   {} ({what})", c.url);
+                    match &c.parked {
+                        Some(why) => println!("state:      parked: {why}"),
+                        None => println!("state:      delivering"),
+                    }
+                    if !c.secret.is_empty() {
+                        println!("secret:     {}", c.secret);
+                        println!("It is shown only now; check X-Hearth-Signature with it.");
+                    }
+                }
+            }
+        }
         Reply::BotToken { user, token } => {
             println!("bot:        {} ({})", user.username, user.id);
             println!("token:      {token}");

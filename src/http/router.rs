@@ -44,6 +44,7 @@ enum Route {
     HookPost,
     Bots,
     BotToken,
+    BotCallback,
     UserDisable,
     UserEnable,
     Ws,
@@ -53,7 +54,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 36] = [
+const ROUTES: [(&str, Route); 37] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -87,6 +88,7 @@ const ROUTES: [(&str, Route); 36] = [
     ("/api/v1/hooks/{secret}", Route::HookPost),
     ("/api/v1/bots", Route::Bots),
     ("/api/v1/bots/{id}/token", Route::BotToken),
+    ("/api/v1/bots/{id}/callback", Route::BotCallback),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/ws", Route::Ws),
@@ -209,6 +211,9 @@ impl Router {
             (Route::Bots, Method::POST) => bots::create(ctx).await,
             (Route::Bots, Method::GET) => bots::list(ctx).await,
             (Route::BotToken, Method::POST) => bots::new_token(ctx, id_of(&id)).await,
+            (Route::BotCallback, Method::PUT) => bots::set_callback(ctx, id_of(&id)).await,
+            (Route::BotCallback, Method::GET) => bots::get_callback(ctx, id_of(&id)).await,
+            (Route::BotCallback, Method::DELETE) => bots::clear_callback(ctx, id_of(&id)).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Ws, Method::GET) => upgrade::chat(ctx).await,

@@ -21,6 +21,7 @@
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
 //! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
+//! | `userid_callback`  | a bot's user id (16)                  | [`CallbackRecord`]        |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -48,6 +49,8 @@ mod users;
 pub mod verify;
 
 pub use error::{Result, StorageError};
-pub use records::{HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
+pub use records::{
+    CallbackRecord, HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
+};
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -137,6 +137,20 @@ pub struct HookRecord {
     pub created_at: Millis,
 }
 
+/// Where a bot's outgoing webhook goes: the messages that mention it (or,
+/// with `all`, every message) in its rooms are POSTed there, signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackRecord {
+    pub url: String,
+    pub all: bool,
+    /// The HMAC-SHA256 key of the signature header (shown when set).
+    pub secret: String,
+    /// Why deliveries stopped after failing again and again; `None` while
+    /// they run.
+    #[serde(default)]
+    pub parked: Option<String>,
+}
+
 /// One entry of a room's log. Every change to a room's messages is an
 /// event with the room's next seq: messages, edits, deletions and
 /// reactions share one gap-free sequence and one resume. What a message

@@ -57,6 +57,7 @@ pub(super) struct Inner {
     pub(super) userid_roomid_readseq: sled::Tree,
     pub(super) roomid_tally: sled::Tree,
     pub(super) hooksecret_hook: sled::Tree,
+    pub(super) userid_callback: sled::Tree,
 }
 
 impl Inner {
@@ -117,6 +118,7 @@ impl Inner {
             userid_roomid_readseq: tree("userid_roomid_readseq")?,
             roomid_tally: tree("roomid_tally")?,
             hooksecret_hook: tree("hooksecret_hook")?,
+            userid_callback: tree("userid_callback")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

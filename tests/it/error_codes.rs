@@ -424,6 +424,25 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         last = r;
     }
     note(code(&last), "a 21st webhook in one room");
+    let (_, bot) = s
+        .post(
+            "/api/v1/bots",
+            Some(&admin.token),
+            json!({"username": "relay"}),
+        )
+        .await;
+    let r = s
+        .request(
+            "PUT",
+            &format!(
+                "/api/v1/bots/{}/callback",
+                bot["user"]["id"].as_str().unwrap_or_default()
+            ),
+            &admin.token,
+            json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    note(code(&r.body), "a callback URL outside webhook_allow");
 
     // The body that never arrives.
     note(

@@ -15,6 +15,7 @@ mod bench_crash;
 mod bench_smoke;
 mod bots;
 mod browser;
+mod callbacks;
 mod chaos;
 mod conversations;
 mod crash;
