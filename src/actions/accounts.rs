@@ -72,6 +72,7 @@ async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, Api
         deleted: false,
         display_name: None,
         about: String::new(),
+        avatar: None,
     };
     match state.store.create_user(&user)? {
         Err(Taken::Username) => return Err(ApiError::UsernameTaken),
@@ -254,14 +255,21 @@ pub async fn update_profile(
     }
     state.store.put_user(&user)?;
     state.store.flush_async().await?;
-    state.directory.put(&user);
+    profile_changed(state, &user);
+    Ok(user)
+}
+
+/// Settles a change of how someone looks (display name, about, avatar),
+/// already durable: the directory learns it, and every open socket hears
+/// of it (`user_updated`).
+pub(super) fn profile_changed(state: &AppState, user: &UserRecord) {
+    state.directory.put(user);
     state.hub.send_all(
         &ServerFrame::UserUpdated {
-            user: UserView::of(&user),
+            user: UserView::of(user),
         },
         None,
     );
-    Ok(user)
 }
 
 /// Changes the caller's email, confirming with their password.

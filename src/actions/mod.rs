@@ -16,11 +16,12 @@
 //!    (and sockets closed), last.
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
-//! delete), [`rooms`] (create, join, leave, rename, delete), [`messages`]
-//! (send, history, removal) and [`operator`] (invites, stats, verify,
-//! backup: the operator's tools).
+//! delete, profile), [`avatars`] (set, remove, serve), [`rooms`] (create,
+//! join, leave, rename, delete), [`messages`] (send, history, removal) and
+//! [`operator`] (invites, stats, verify, backup: the operator's tools).
 
 pub mod accounts;
+pub mod avatars;
 pub mod messages;
 pub mod operator;
 pub mod presence;

@@ -302,10 +302,11 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Restored {} users, {} rooms, {} messages into {}.",
+            "Restored {} users, {} rooms, {} messages, {} avatars into {}.",
             summary.users,
             summary.rooms,
             summary.events,
+            summary.avatars,
             data.display()
         );
         print_report(&report);
@@ -510,10 +511,11 @@ fn print(reply: &Reply, json: bool) {
         }
         Reply::Verify { report } => print_report(report),
         Reply::Backup { path, summary } => println!(
-            "Backed up {} users, {} rooms, {} messages to {}.",
+            "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
             summary.users,
             summary.rooms,
             summary.events,
+            summary.avatars,
             path.display()
         ),
     }
@@ -521,13 +523,14 @@ fn print(reply: &Reply, json: bool) {
 
 fn print_report(report: &crate::storage::verify::Report) {
     println!(
-        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites.",
+        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars.",
         report.users,
         report.sessions,
         report.rooms,
         report.memberships,
         report.events,
-        report.invites
+        report.invites,
+        report.avatars
     );
     if report.ok() {
         println!("OK: every invariant holds.");

@@ -18,6 +18,7 @@
 //! | `userid_roomid`    | user id (16) ‖ room id (16)           | empty                     |
 //! | `roomlog`          | see [`log`]                           |                           |
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
+//! | `userid_avatar`    | user id (16)                          | the avatar's PNG bytes    |
 //!
 //! The room log keeps events, dedup keys and each room's head in one tree so
 //! that one atomic batch covers all three (sled batches are per tree).
@@ -25,9 +26,10 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`], the room [`log`]); [`records`] are the stored values;
+//! [`invites`], [`avatars`], the room [`log`]); [`records`] are the stored values;
 //! [`backup`] and [`verify`] walk all of them.
 
+mod avatars;
 pub mod backup;
 mod error;
 mod invites;

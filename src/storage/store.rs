@@ -1,7 +1,8 @@
 //! The open database: opening, the schema version and its migrations,
 //! reopening after a storage failure, flushing. The records each domain
 //! keeps are read and written in that domain's file ([`super::users`],
-//! [`super::sessions`], [`super::rooms`], [`super::invites`], [`super::log`]).
+//! [`super::sessions`], [`super::rooms`], [`super::invites`], [`super::log`],
+//! [`super::avatars`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ pub(super) struct Inner {
     pub(super) userid_roomid: sled::Tree,
     pub(super) roomlog: sled::Tree,
     pub(super) invitecode_invite: sled::Tree,
+    pub(super) userid_avatar: sled::Tree,
 }
 
 impl Inner {
@@ -110,6 +112,7 @@ impl Inner {
             userid_roomid: tree("userid_roomid")?,
             roomlog: tree("roomlog")?,
             invitecode_invite: tree("invitecode_invite")?,
+            userid_avatar: tree("userid_avatar")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

@@ -107,21 +107,28 @@ impl Store {
     }
 
     /// Marks an account deleted: its record stays (old messages still name an
-    /// author) but its name, email and password are released.
+    /// author) but its name, email, password and avatar are released.
     pub fn delete_user(&self, user: &UserRecord) -> Result<()> {
         let i = &self.inner()?;
         let mut tomb = user.clone();
         tomb.deleted = true;
         tomb.email.clear();
         tomb.password_hash.clear();
+        tomb.avatar = None;
         let value = records::encode(&tomb);
         let id = user.id.to_bytes();
         let uname = user.username.to_lowercase();
         let email = user.email.to_lowercase();
-        (&i.userid_user, &i.username_userid, &i.email_userid)
-            .transaction(|(users, by_name, by_email)| {
+        (
+            &i.userid_user,
+            &i.username_userid,
+            &i.email_userid,
+            &i.userid_avatar,
+        )
+            .transaction(|(users, by_name, by_email, avatars)| {
                 by_name.remove(uname.as_bytes())?;
                 by_email.remove(email.as_bytes())?;
+                avatars.remove(&id)?;
                 users.insert(&id, value.as_slice())?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })

@@ -1,0 +1,180 @@
+//! Pictures from clients, made safe to keep and serve: the format read from
+//! the bytes (PNG, JPEG or WebP, whatever the request claims), decoded
+//! within limits of size and memory, cut to a centred square and scaled to
+//! a small PNG thumbnail. Decoding runs on blocking threads, a few at a
+//! time: a picture costs up to [`MAX_DECODED_BYTES`] and tens of
+//! milliseconds of a core, so a burst of uploads queues briefly or is
+//! refused (`busy`), never starves message delivery or exhausts memory.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
+
+/// The largest upload accepted, in bytes (larger is `payload_too_large`).
+pub const MAX_UPLOAD_BYTES: usize = 2 * 1024 * 1024;
+
+/// The width and height of a stored avatar, in pixels.
+pub const AVATAR_PX: u32 = 128;
+
+/// The widest and tallest picture decoded, in pixels.
+pub const MAX_SIDE: u32 = 8192;
+
+/// Memory a decoder may allocate for one picture. A tiny file can claim
+/// enormous dimensions (a decompression bomb); the decoder refuses before
+/// allocating, from the header alone.
+pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Uploads whose bodies may be in memory at once (each up to
+/// [`MAX_UPLOAD_BYTES`]); more are refused with `busy` before their body is
+/// read.
+const UPLOADS: usize = 8;
+
+/// Pictures decoded at once.
+const DECODERS: usize = 2;
+
+/// How long an upload may wait for a decoder before it gets `busy`.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// The bounded pool that turns uploads into thumbnails.
+pub struct Thumbnailer {
+    uploads: Arc<Semaphore>,
+    decoders: Semaphore,
+}
+
+/// Room for one upload's body, held from before it is read until its
+/// thumbnail is made.
+pub struct UploadSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Default for Thumbnailer {
+    fn default() -> Self {
+        Thumbnailer {
+            uploads: Arc::new(Semaphore::new(UPLOADS)),
+            decoders: Semaphore::new(DECODERS),
+        }
+    }
+}
+
+impl Thumbnailer {
+    /// Room for one more upload's body, or `busy` when all are taken.
+    pub fn admit(&self) -> Result<UploadSlot, ApiError> {
+        self.uploads
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| UploadSlot { _permit: permit })
+            .map_err(|_| ApiError::Busy)
+    }
+
+    /// The avatar made of an uploaded picture: a PNG of
+    /// [`AVATAR_PX`]² pixels. `invalid_image` for anything that is not a
+    /// PNG, JPEG or WebP within the limits; `busy` when the decoders stay
+    /// taken for [`MAX_WAIT`].
+    pub async fn avatar(&self, _slot: &UploadSlot, upload: Bytes) -> Result<Vec<u8>, ApiError> {
+        let _decoder = tokio::time::timeout(MAX_WAIT, self.decoders.acquire())
+            .await
+            .map_err(|_| ApiError::Busy)?
+            .map_err(|_| ApiError::Internal)?;
+        tokio::task::spawn_blocking(move || thumbnail(&upload))
+            .await
+            .map_err(|_| ApiError::Internal)?
+    }
+}
+
+/// Decodes `upload` within the limits, crops its centred square, scales
+/// it to [`AVATAR_PX`] and encodes it as PNG. Runs on a blocking thread.
+pub fn thumbnail(upload: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let format = image::guess_format(upload)
+        .map_err(|_| ApiError::InvalidImage("it is not a PNG, JPEG or WebP picture"))?;
+    if !matches!(
+        format,
+        ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP
+    ) {
+        return Err(ApiError::InvalidImage(
+            "only PNG, JPEG and WebP pictures are accepted",
+        ));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    let mut reader = ImageReader::with_format(Cursor::new(upload), format);
+    reader.limits(limits.clone());
+    let too_big = "it is larger than 8192×8192 pixels or 64 MiB decoded";
+    let damaged = "it is damaged or uses a feature that cannot be decoded";
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| why(&e, too_big, damaged))?;
+    // The decoded pixels count against the limit too, as
+    // `ImageReader::decode` counts them (`into_decoder` does not).
+    limits
+        .reserve(decoder.total_bytes())
+        .map_err(|_| ApiError::InvalidImage(too_big))?;
+    decoder
+        .set_limits(limits)
+        .map_err(|e| why(&e, too_big, damaged))?;
+    // A phone's photo is stored sideways with a note to turn it; the
+    // centre square turns with the picture, so the thumbnail is turned.
+    let orientation = decoder.orientation().ok();
+    let picture = DynamicImage::from_decoder(decoder).map_err(|e| why(&e, too_big, damaged))?;
+    let mut square = centre_square(&picture);
+    if let Some(o) = orientation {
+        square.apply_orientation(o);
+    }
+    let mut png = Vec::new();
+    PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive)
+        .write_image(
+            square.to_rgba8().as_raw(),
+            AVATAR_PX,
+            AVATAR_PX,
+            image::ExtendedColorType::Rgba8,
+        )
+        .map_err(|_| ApiError::Internal)?;
+    Ok(png)
+}
+
+/// The largest centred square of `picture`, scaled to [`AVATAR_PX`]²,
+/// without copying the picture first (it may be 64 MiB).
+fn centre_square(picture: &DynamicImage) -> DynamicImage {
+    let (w, h) = (picture.width(), picture.height());
+    let side = w.min(h);
+    let (x, y) = ((w - side) / 2, (h - side) / 2);
+    macro_rules! scaled {
+        ($buffer:expr) => {
+            DynamicImage::from(image::imageops::thumbnail(
+                &*image::imageops::crop_imm($buffer, x, y, side, side),
+                AVATAR_PX,
+                AVATAR_PX,
+            ))
+        };
+    }
+    match picture {
+        DynamicImage::ImageLuma8(b) => scaled!(b),
+        DynamicImage::ImageLumaA8(b) => scaled!(b),
+        DynamicImage::ImageRgb8(b) => scaled!(b),
+        DynamicImage::ImageRgba8(b) => scaled!(b),
+        DynamicImage::ImageLuma16(b) => scaled!(b),
+        DynamicImage::ImageLumaA16(b) => scaled!(b),
+        DynamicImage::ImageRgb16(b) => scaled!(b),
+        DynamicImage::ImageRgba16(b) => scaled!(b),
+        DynamicImage::ImageRgb32F(b) => scaled!(b),
+        DynamicImage::ImageRgba32F(b) => scaled!(b),
+        // A kind of pixel added to the crate later: converted first.
+        other => scaled!(&other.to_rgba8()),
+    }
+}
+
+/// The client's reason for a decoding error: over the limits, or damaged.
+fn why(e: &image::ImageError, too_big: &'static str, damaged: &'static str) -> ApiError {
+    match e {
+        image::ImageError::Limits(_) => ApiError::InvalidImage(too_big),
+        _ => ApiError::InvalidImage(damaged),
+    }
+}
