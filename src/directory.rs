@@ -59,14 +59,14 @@ impl Directory {
 
     /// Active accounts (not disabled or deleted) whose username starts
     /// with `prefix`, ignoring case.
-    pub fn with_prefix(&self, prefix: &str) -> Vec<(UserId, String)> {
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(UserId, Arc<UserSummary>)> {
         let prefix = prefix.to_lowercase();
         read(&self.users)
             .iter()
             .filter(|(_, u)| {
                 !u.deleted && !u.disabled && u.username.to_lowercase().starts_with(&prefix)
             })
-            .map(|(id, u)| (*id, u.username.clone()))
+            .map(|(id, u)| (*id, u.clone()))
             .collect()
     }
 

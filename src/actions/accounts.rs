@@ -2,9 +2,11 @@
 //! disable, enable, delete and revoke.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::{rooms, Actor};
 use crate::auth::{invites, Identity, Token};
+use crate::directory::UserSummary;
 use crate::error::ApiError;
 use crate::ids::{Millis, TokenHash, UserId};
 use crate::protocol::{ServerFrame, UserView};
@@ -140,16 +142,16 @@ pub fn search(
     me: UserId,
     prefix: &str,
     limit: usize,
-) -> Result<Vec<(UserId, String, bool)>, ApiError> {
+) -> Result<Vec<(UserId, Arc<UserSummary>, bool)>, ApiError> {
     state.limits.search.check(&me)?;
     let mut found = state.directory.with_prefix(prefix);
-    found.sort_by_key(|(_, name)| name.to_lowercase());
+    found.sort_by_key(|(_, user)| user.username.to_lowercase());
     found.truncate(limit);
     Ok(found
         .into_iter()
-        .map(|(id, name)| {
+        .map(|(id, user)| {
             let online = !state.hub.connections_of(id).is_empty();
-            (id, name, online)
+            (id, user, online)
         })
         .collect())
 }

@@ -17,7 +17,7 @@ use crate::actions::{avatars, member_room, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::images;
-use crate::protocol::{EventView, MessageView, Role, UserView};
+use crate::protocol::{AvatarUrl, EventView, MessageView, Role, UserView};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::Visibility;
@@ -439,7 +439,15 @@ pub async fn search_users(ctx: Ctx) -> Handled {
     )?;
     let users: Vec<_> = found
         .into_iter()
-        .map(|(id, username, online)| json!({"id": id, "username": username, "online": online}))
+        .map(|(id, user, online)| {
+            json!({
+                "id": id,
+                "username": user.username,
+                "display_name": user.display_name,
+                "avatar": AvatarUrl::of(id, user.avatar),
+                "online": online,
+            })
+        })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({"users": users})))
 }
@@ -467,8 +475,16 @@ pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
             let s = ctx.state.directory.get(u)?;
             let role = room.role(u);
             let online = ctx.state.presence.is_online(u);
-            (!s.deleted)
-                .then(|| json!({"id": u, "username": s.username, "role": role, "online": online}))
+            (!s.deleted).then(|| {
+                json!({
+                    "id": u,
+                    "username": s.username,
+                    "display_name": s.display_name,
+                    "avatar": AvatarUrl::of(u, s.avatar),
+                    "role": role,
+                    "online": online,
+                })
+            })
         })
         .collect();
     members.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));

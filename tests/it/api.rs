@@ -325,7 +325,7 @@ async fn deleting_an_account_revokes_every_session_and_anonymises_its_messages()
         .await;
     assert_eq!(
         members["members"],
-        json!([{"id": judy.id, "username": "judy", "role": "owner", "online": false}])
+        json!([{"id": judy.id, "username": "judy", "display_name": null, "avatar": null, "role": "owner", "online": false}])
     );
 }
 
@@ -887,7 +887,7 @@ async fn creating_a_room_makes_the_creator_its_first_member() {
         .await;
     assert_eq!(
         members,
-        json!({"members": [{"id": olga.id, "username": "olga", "role": "owner", "online": false}]})
+        json!({"members": [{"id": olga.id, "username": "olga", "display_name": null, "avatar": null, "role": "owner", "online": false}]})
     );
 
     let untitled = s
@@ -1020,7 +1020,7 @@ async fn joining_is_idempotent_and_leaving_ends_membership() {
     let (_, list) = s.get(&members, Some(&sam.token)).await;
     assert_eq!(
         list,
-        json!({"members": [{"id": sam.id, "username": "sam", "role": "owner", "online": false}, {"id": tess.id, "username": "tess", "role": "member", "online": false}]})
+        json!({"members": [{"id": sam.id, "username": "sam", "display_name": null, "avatar": null, "role": "owner", "online": false}, {"id": tess.id, "username": "tess", "display_name": null, "avatar": null, "role": "member", "online": false}]})
     );
 
     let r = s
@@ -1032,7 +1032,7 @@ async fn joining_is_idempotent_and_leaving_ends_membership() {
     let (_, list) = s.get(&members, Some(&sam.token)).await;
     assert_eq!(
         list,
-        json!({"members": [{"id": sam.id, "username": "sam", "role": "owner", "online": false}]})
+        json!({"members": [{"id": sam.id, "username": "sam", "display_name": null, "avatar": null, "role": "owner", "online": false}]})
     );
     let (status, body) = s
         .get(&format!("/api/v1/rooms/{room}/messages"), Some(&tess.token))
