@@ -45,7 +45,7 @@ const MAX_WAIT: Duration = Duration::from_secs(2);
 /// The bounded pool that turns uploads into thumbnails.
 pub struct Thumbnailer {
     uploads: Arc<Semaphore>,
-    decoders: Semaphore,
+    decoders: Arc<Semaphore>,
 }
 
 /// Room for one upload's body, held from before it is read until its
@@ -58,7 +58,7 @@ impl Default for Thumbnailer {
     fn default() -> Self {
         Thumbnailer {
             uploads: Arc::new(Semaphore::new(UPLOADS)),
-            decoders: Semaphore::new(DECODERS),
+            decoders: Arc::new(Semaphore::new(DECODERS)),
         }
     }
 }
@@ -77,20 +77,26 @@ impl Thumbnailer {
     /// [`AVATAR_PX`]² pixels. `invalid_image` for anything that is not a
     /// PNG, JPEG or WebP within the limits; `busy` when the decoders stay
     /// taken for [`MAX_WAIT`].
-    pub async fn avatar(&self, _slot: &UploadSlot, upload: Bytes) -> Result<Vec<u8>, ApiError> {
-        let _decoder = tokio::time::timeout(MAX_WAIT, self.decoders.acquire())
+    pub async fn avatar(&self, slot: UploadSlot, upload: Bytes) -> Result<Vec<u8>, ApiError> {
+        let decoder = tokio::time::timeout(MAX_WAIT, self.decoders.clone().acquire_owned())
             .await
             .map_err(|_| ApiError::Busy)?
             .map_err(|_| ApiError::Internal)?;
-        tokio::task::spawn_blocking(move || thumbnail(&upload))
-            .await
-            .map_err(|_| ApiError::Internal)?
+        // The permits go with the work: a client that hangs up does not
+        // stop a decode, so it must not free its place either.
+        tokio::task::spawn_blocking(move || {
+            let made = thumbnail(&upload);
+            drop((decoder, slot, upload));
+            made
+        })
+        .await
+        .map_err(|_| ApiError::Internal)?
     }
 }
 
 /// Decodes `upload` within the limits, crops its centred square, scales
 /// it to [`AVATAR_PX`] and encodes it as PNG. Runs on a blocking thread.
-pub fn thumbnail(upload: &[u8]) -> Result<Vec<u8>, ApiError> {
+fn thumbnail(upload: &[u8]) -> Result<Vec<u8>, ApiError> {
     let format = image::guess_format(upload)
         .map_err(|_| ApiError::InvalidImage("it is not a PNG, JPEG or WebP picture"))?;
     if !matches!(

@@ -242,20 +242,24 @@ pub async fn update_profile(
     display_name: Option<String>,
     about: Option<String>,
 ) -> Result<UserRecord, ApiError> {
-    let mut user = state
+    let display_name = display_name
+        .map(|name| match name.trim() {
+            "" => Ok(None),
+            name => validate::display_name(name).map(Some),
+        })
+        .transpose()?;
+    let about = about.map(|about| validate::about(&about)).transpose()?;
+    let user = state
         .store
-        .user(me.user)?
+        .update_user(me.user, |user| {
+            if let Some(name) = &display_name {
+                user.display_name.clone_from(name);
+            }
+            if let Some(about) = &about {
+                user.about.clone_from(about);
+            }
+        })?
         .ok_or(ApiError::Unauthenticated)?;
-    if let Some(name) = display_name {
-        user.display_name = match name.trim() {
-            "" => None,
-            name => Some(validate::display_name(name)?),
-        };
-    }
-    if let Some(about) = about {
-        user.about = validate::about(&about)?;
-    }
-    state.store.put_user(&user)?;
     state.store.flush_async().await?;
     profile_changed(state, &user);
     Ok(user)

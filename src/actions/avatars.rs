@@ -35,8 +35,7 @@ pub fn begin(state: &AppState, me: &Identity) -> Result<Upload, ApiError> {
 /// every open socket hears of it (`user_updated`). Returns the caller's
 /// record as it now is.
 pub async fn set(state: &AppState, upload: Upload, picture: Bytes) -> Result<UserRecord, ApiError> {
-    let png = state.images.avatar(&upload.slot, picture).await?;
-    drop(upload.slot);
+    let png = state.images.avatar(upload.slot, picture).await?;
     let (user, changed) = state
         .store
         .set_avatar(upload.user, Some(&png))?

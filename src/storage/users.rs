@@ -99,6 +99,35 @@ impl Store {
         self.user(id)
     }
 
+    /// Changes a live account's record in one transaction, so a change
+    /// made meanwhile by another (an avatar set at the same moment) is
+    /// kept, not overwritten. `None` when there is no such live account.
+    pub fn update_user(
+        &self,
+        id: UserId,
+        change: impl Fn(&mut UserRecord),
+    ) -> Result<Option<UserRecord>> {
+        let key = id.to_bytes();
+        let res = self.inner()?.userid_user.transaction(|users| {
+            let Some(bytes) = users.get(key)? else {
+                return Ok(None);
+            };
+            let mut user: UserRecord = records::decode("userid_user", &id.to_string(), &bytes)
+                .map_err(ConflictableTransactionError::Abort)?;
+            if user.deleted {
+                return Ok(None);
+            }
+            change(&mut user);
+            users.insert(&key, records::encode(&user))?;
+            Ok(Some(user))
+        });
+        match res {
+            Ok(user) => Ok(user),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
     pub fn put_user(&self, user: &UserRecord) -> Result<()> {
         self.inner()?
             .userid_user

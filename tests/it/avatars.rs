@@ -553,3 +553,37 @@ async fn verify_reports_an_avatar_that_does_not_match_its_record() {
     );
     assert!(said.contains("no such user"), "{said}");
 }
+
+/// A settings page may save the name and the picture at once: neither
+/// change may undo the other.
+#[tokio::test]
+async fn a_profile_change_and_an_avatar_at_the_same_moment_both_hold() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    for round in 0..5u32 {
+        let name = format!("Ann {round}");
+        let patch = s.request(
+            "PATCH",
+            "/api/v1/me",
+            &ann.token,
+            json!({"display_name": name}),
+        );
+        let put = upload(
+            &s,
+            &ann,
+            "image/png",
+            picture(ImageFormat::Png, 40 + round, 40),
+        );
+        let (patched, (status, body)) = tokio::join!(patch, put);
+        assert_eq!((patched.status, status), (200, 200), "{body}");
+        let url = avatar_url(&body["user"], &ann.id);
+        let (_, me) = s.get("/api/v1/me", Some(&ann.token)).await;
+        assert_eq!(
+            (&me["user"]["display_name"], &me["user"]["avatar"]),
+            (&json!(name), &json!(url)),
+            "round {round}"
+        );
+    }
+    let said = succeeded(&hearth(&s.data_dir(), &["verify"]));
+    assert!(said.contains("OK: every invariant holds"), "{said}");
+}
