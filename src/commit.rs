@@ -395,7 +395,7 @@ impl Worker {
         let Err((e, applied)) = durable else {
             // Earlier events whose flush had failed are durable now too.
             for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {
-                self.advance_head(room, seq);
+                self.rooms.advance(room, seq, &event.kind);
                 self.publish(room, seq, &event, &name);
             }
             return;
@@ -434,16 +434,19 @@ impl Worker {
     }
 
     /// Everything left in `outcomes` is on disk. Per message: move the
-    /// room's head (so history read after the ack has it), ack, then
-    /// publish.
+    /// room's head and tally (so history and unread counts read after the
+    /// ack have it; see [`Rooms::advance`]), ack, then publish. The head
+    /// always moves before the event is published, so a connection that
+    /// reads the head after subscribing either replays the event or gets
+    /// it live.
     fn settle(&mut self, group: &mut Vec<Append>, outcomes: Vec<Outcome>) {
         for (a, outcome) in group.drain(..).zip(outcomes) {
             let published = match &outcome {
                 Outcome::New(seq, event) => Some((*seq, event.clone())),
                 _ => None,
             };
-            if let Some((seq, _)) = &published {
-                self.advance_head(a.room, *seq);
+            if let Some((seq, event)) = &published {
+                self.rooms.advance(a.room, *seq, &event.kind);
             }
             reply(
                 a.reply,
@@ -491,7 +494,7 @@ impl Worker {
                 .ok()
                 .flatten();
             if stored.is_some_and(|e| e.id == event.id) {
-                self.advance_head(room, seq);
+                self.rooms.advance(room, seq, &event.kind);
                 self.publish(room, seq, &event, &name);
                 kept += 1;
             } else {
@@ -522,15 +525,6 @@ impl Worker {
     fn author_name(&self, author: UserId) -> String {
         let summary = self.directory.get(author);
         author_view(author, summary.as_deref()).username.to_string()
-    }
-
-    /// Makes `seq` visible to readers (history, resume, `last_seq`). Always
-    /// before the event is published, so a connection that reads the head
-    /// after subscribing either replays the event or gets it live.
-    fn advance_head(&self, room: RoomId, seq: Seq) {
-        if let Some(r) = self.rooms.get(room) {
-            r.set_head(seq);
-        }
     }
 
     /// Delivers a durable event to the room: a message as a `message`

@@ -57,6 +57,7 @@ pub mod rooms;
 pub mod state;
 pub mod storage;
 pub mod tls;
+pub mod unread;
 pub mod validate;
 pub mod views;
 pub mod wire;
@@ -196,6 +197,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let mut tasks = vec![
         tokio::spawn(sweep_limits(state.clone())),
         tokio::spawn(announce_presence(state.clone())),
+        tokio::spawn(save_reads(state.clone())),
     ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {
@@ -279,15 +281,17 @@ async fn shutdown_gracefully(
     {
         tracing::warn!("Some connections did not close in time; stopping anyway.");
     }
-    let store = state.store.clone();
     state.committer.stop().await;
-    tokio::task::spawn_blocking(move || {
-        let _ = commit_thread.join();
-        store.flush()
-    })
-    .await
-    .context("the final flush panicked")?
-    .context("the final flush failed")?;
+    let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    // After the committer, so cursors moved by its last messages are in.
+    if let Err(e) = actions::reads::save(&state, true).await {
+        tracing::warn!(error = %e, "Could not save read state at shutdown.");
+    }
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .context("the final flush panicked")?
+        .context("the final flush failed")?;
     tracing::info!("Stopped.");
     Ok(())
 }
@@ -298,6 +302,19 @@ async fn announce_presence(state: Arc<AppState>) {
     loop {
         every.tick().await;
         actions::presence::announce(&state);
+    }
+}
+
+/// Writes moved read cursors, and unread tally snapshots that are due, to
+/// the store every second.
+async fn save_reads(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(actions::reads::SAVE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = actions::reads::save(&state, false).await {
+            tracing::warn!(error = %e, "Could not save read state; will try again.");
+        }
     }
 }
 

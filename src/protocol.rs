@@ -50,6 +50,13 @@ pub enum ClientFrame {
     Typing {
         room: String,
     },
+    /// The user has read `room` up to `seq` (forward only unless `force`).
+    Read {
+        room: String,
+        seq: u64,
+        #[serde(default)]
+        force: bool,
+    },
     Ping,
 }
 
@@ -64,7 +71,9 @@ struct Probe {
 }
 
 /// The `type`s a client may send.
-const CLIENT_TYPES: [&str; 7] = ["hello", "send", "edit", "delete", "react", "typing", "ping"];
+const CLIENT_TYPES: [&str; 8] = [
+    "hello", "send", "edit", "delete", "react", "typing", "read", "ping",
+];
 
 /// Why a client frame was not understood.
 #[derive(Debug)]
@@ -169,6 +178,13 @@ pub enum ServerFrame<'a> {
     RoomUpdated {
         room: RoomView<'a>,
     },
+    /// The user's read cursor in a room moved on another of their devices.
+    Read {
+        room: RoomId,
+        seq: Seq,
+        unread_count: u64,
+        mention_count: u64,
+    },
     /// Someone is typing in a room (to the other members' sockets; not
     /// stored, the first frame dropped when an outbox is full).
     Typing {
@@ -214,6 +230,9 @@ impl ServerFrame<'_> {
 pub struct RoomHead {
     pub id: RoomId,
     pub last_seq: Seq,
+    pub read_seq: Seq,
+    pub unread_count: u64,
+    pub mention_count: u64,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -485,6 +504,25 @@ pub struct RoomView<'a> {
     pub visibility: Visibility,
     /// Up to 8 members, so a client can name a direct room.
     pub members_preview: Vec<MemberPreview>,
+    /// The viewer's read cursor (members only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_seq: Option<Seq>,
+    /// Messages by others, not deleted, after `read_seq` (members only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u64>,
+    /// Of those, the ones mentioning the viewer or the whole room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mention_count: Option<u64>,
+}
+
+impl RoomView<'_> {
+    /// The view with no reader's state, for a frame sent to many.
+    pub fn for_everyone(mut self) -> Self {
+        self.read_seq = None;
+        self.unread_count = None;
+        self.mention_count = None;
+        self
+    }
 }
 
 /// What a member may do in a room.

@@ -7,44 +7,57 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
-use crate::locks::{read, write};
+use crate::locks::{lock, read, write};
 use crate::protocol::{MemberPreview, Role, RoomView};
+use crate::storage::log::RoomLog;
+use crate::storage::records::EventKind;
 use crate::storage::{self, RoomRecord, Store, Visibility};
+use crate::unread::{ReadState, Tally};
 
 /// Members named in a room's preview.
 const PREVIEW: usize = 8;
 
 pub struct Room {
     pub record: RoomRecord,
+    /// What changes while the room lives. Shared by every version of the
+    /// room's entry, so a record replaced by a rename loses no join,
+    /// message or cursor made meanwhile.
+    live: Arc<Live>,
+}
+
+struct Live {
     members: RwLock<HashSet<UserId>>,
     /// The last seq that is durable and published. Readers (history,
     /// resume) never look past it, so nothing unacknowledged is ever shown.
     head: AtomicU64,
+    /// Read cursors and what unread counts are made of.
+    tally: Mutex<Tally>,
 }
 
 impl Room {
     pub fn head(&self) -> Seq {
-        Seq(self.head.load(Ordering::SeqCst))
-    }
-
-    pub(crate) fn set_head(&self, seq: Seq) {
-        self.head.store(seq.0, Ordering::SeqCst);
+        Seq(self.live.head.load(Ordering::SeqCst))
     }
 
     pub fn is_member(&self, user: UserId) -> bool {
-        read(&self.members).contains(&user)
+        read(&self.live.members).contains(&user)
     }
 
     pub fn member_count(&self) -> usize {
-        read(&self.members).len()
+        read(&self.live.members).len()
     }
 
     pub fn members(&self) -> Vec<UserId> {
-        read(&self.members).iter().copied().collect()
+        read(&self.live.members).iter().copied().collect()
+    }
+
+    /// `user`'s cursor and unread counts here, if a member.
+    pub fn read_state(&self, user: UserId) -> Option<ReadState> {
+        lock(&self.live.tally).state(user)
     }
 
     /// The stored message an earlier send with this `client_id` became, if
@@ -66,7 +79,7 @@ impl Room {
     }
 
     pub fn view(&self, viewer: UserId, directory: &Directory) -> RoomView<'_> {
-        let members = read(&self.members);
+        let members = read(&self.live.members);
         let mut preview: Vec<UserId> = if self.record.visibility == Visibility::Direct {
             self.record.direct.clone()
         } else {
@@ -77,6 +90,8 @@ impl Room {
             preview.truncate(PREVIEW);
         }
         preview.sort();
+        drop(members);
+        let read = self.read_state(viewer);
         let members_preview = preview
             .into_iter()
             .map(|id| MemberPreview {
@@ -92,11 +107,14 @@ impl Room {
             topic: &self.record.topic,
             created_by: self.record.created_by,
             created_at: self.record.created_at.into(),
-            member_count: members.len(),
+            member_count: self.member_count(),
             last_seq: self.head(),
-            joined: members.contains(&viewer),
+            joined: self.is_member(viewer),
             visibility: self.record.visibility,
             members_preview,
+            read_seq: read.map(|r| r.read_seq),
+            unread_count: read.map(|r| r.unread_count),
+            mention_count: read.map(|r| r.mention_count),
         }
     }
 
@@ -125,13 +143,22 @@ impl Room {
 pub struct Rooms {
     by_id: RwLock<HashMap<RoomId, Arc<Room>>>,
     by_user: RwLock<HashMap<UserId, HashSet<RoomId>>>,
+    /// Read cursors moved in memory and not yet written to the store.
+    unsaved_reads: Mutex<HashSet<(UserId, RoomId)>>,
+    /// Rooms removed whose tally snapshot may still be on disk.
+    removed: Mutex<HashSet<RoomId>>,
 }
 
+/// A read cursor to write (`Some`) or remove (`None`).
+pub type CursorWrite = ((UserId, RoomId), Option<Seq>);
+
 impl Rooms {
-    /// Loads every room, membership and head from the store.
+    /// Loads every room, membership, head and read cursor from the store,
+    /// and derives each room's unread tally from its log.
     pub fn load(store: &Store) -> storage::Result<Rooms> {
         let rooms = Rooms::default();
-        let heads: HashMap<RoomId, Seq> = store.log()?.heads().collect::<Result<_, _>>()?;
+        let log = store.log()?;
+        let heads: HashMap<RoomId, Seq> = log.heads().collect::<Result<_, _>>()?;
         {
             let mut by_id = write(&rooms.by_id);
             for record in store.rooms() {
@@ -140,10 +167,13 @@ impl Rooms {
                 by_id.insert(record.id, Arc::new(Room::new(record, head)));
             }
         }
+        for r in read(&rooms.by_id).values() {
+            *lock(&r.live.tally) = Self::load_tally(store, &log, r.record.id, r.head())?;
+        }
         for m in store.memberships() {
             match m {
                 Ok((room, user)) => {
-                    rooms.add_member_in_memory(room, user);
+                    rooms.add_member(room, user, false);
                 }
                 // One damaged index entry must not keep everyone out: it
                 // is skipped here and named by `hearth verify`.
@@ -153,7 +183,45 @@ impl Rooms {
                 Err(e) => return Err(e),
             }
         }
+        // A member with no stored cursor (their store predates read state,
+        // or a crash came within a second of their join) starts with
+        // everything read; a cursor of someone who left goes.
+        let mut stored: HashSet<(UserId, RoomId)> = HashSet::new();
+        for c in store.read_cursors() {
+            let ((user, room), seq) = c?;
+            match rooms.get(room) {
+                Some(r) if r.is_member(user) => {
+                    lock(&r.live.tally).mark(user, seq.min(r.head()), true);
+                    stored.insert((user, room));
+                }
+                _ => {
+                    lock(&rooms.unsaved_reads).insert((user, room));
+                }
+            }
+        }
+        let mut unsaved = lock(&rooms.unsaved_reads);
+        for (user, set) in read(&rooms.by_user).iter() {
+            for room in set {
+                if !stored.contains(&(*user, *room)) {
+                    unsaved.insert((*user, *room));
+                }
+            }
+        }
+        drop(unsaved);
         Ok(rooms)
+    }
+
+    /// A room's tally: its saved snapshot, then the events after it. A
+    /// missing or damaged snapshot, or one past the head (the store was
+    /// restored to an older state), means replaying the whole log.
+    fn load_tally(store: &Store, log: &RoomLog, room: RoomId, head: Seq) -> storage::Result<Tally> {
+        let snapshot = store
+            .tally(room)?
+            .and_then(|bytes| Tally::decode(&bytes))
+            .filter(|t| t.upto() <= head);
+        let mut tally = snapshot.unwrap_or_default();
+        tally.replay(log, room, head)?;
+        Ok(tally)
     }
 
     pub fn get(&self, id: RoomId) -> Option<Arc<Room>> {
@@ -199,19 +267,30 @@ impl Rooms {
         room
     }
 
+    /// Records a durable membership; false if it was known. A new member
+    /// has read everything before they came in.
     pub fn add_member_in_memory(&self, room: RoomId, user: UserId) -> bool {
+        self.add_member(room, user, true)
+    }
+
+    fn add_member(&self, room: RoomId, user: UserId, save_cursor: bool) -> bool {
         let Some(r) = self.get(room) else {
             return false;
         };
-        let added = write(&r.members).insert(user);
+        let added = write(&r.live.members).insert(user);
         write(&self.by_user).entry(user).or_default().insert(room);
+        if lock(&r.live.tally).enter(user, r.head()) && save_cursor {
+            lock(&self.unsaved_reads).insert((user, room));
+        }
         added
     }
 
     pub fn remove_member_in_memory(&self, room: RoomId, user: UserId) {
         if let Some(r) = self.get(room) {
-            write(&r.members).remove(&user);
+            write(&r.live.members).remove(&user);
+            lock(&r.live.tally).forget(user);
         }
+        lock(&self.unsaved_reads).insert((user, room));
         let mut by_user = write(&self.by_user);
         if let Some(set) = by_user.get_mut(&user) {
             set.remove(&room);
@@ -225,32 +304,31 @@ impl Rooms {
         read(&self.by_id).len()
     }
 
-    /// Replaces a room's record (a rename), keeping members and head.
+    /// Replaces a room's record (a rename, a new moderator), keeping what
+    /// lives in memory: members, head and read state.
     pub fn replace_record(&self, record: RoomRecord) {
         let mut by_id = write(&self.by_id);
-        let Some(old) = by_id.get(&record.id).cloned() else {
+        let Some(old) = by_id.get(&record.id) else {
             return;
         };
         let room = Arc::new(Room {
             record,
-            members: RwLock::new(read(&old.members).clone()),
-            head: AtomicU64::new(old.head().0),
+            live: old.live.clone(),
         });
-        by_id.insert(room.record.id, room.clone());
-        drop(by_id);
-        // The committer may have published to the old entry after it was
-        // copied; heads only grow, so take the larger.
-        room.head.fetch_max(old.head().0, Ordering::SeqCst);
+        by_id.insert(room.record.id, room);
     }
 
-    /// Forgets a room and its memberships; returns its members.
+    /// Forgets a room, its memberships and cursors; returns its members.
     pub fn remove(&self, id: RoomId) -> Vec<UserId> {
         let Some(room) = write(&self.by_id).remove(&id) else {
             return Vec::new();
         };
         let members = room.members();
+        lock(&self.removed).insert(id);
         let mut by_user = write(&self.by_user);
+        let mut unsaved = lock(&self.unsaved_reads);
         for user in &members {
+            unsaved.insert((*user, id));
             if let Some(set) = by_user.get_mut(user) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -260,14 +338,94 @@ impl Rooms {
         }
         members
     }
+
+    /// Makes a durable event visible: history and resume may read up to
+    /// it, and it counts toward unread. A message moves its author's
+    /// cursor to it. The committer calls this before it publishes.
+    pub(crate) fn advance(&self, room: RoomId, seq: Seq, event: &EventKind) {
+        let Some(r) = self.get(room) else { return };
+        r.live.head.store(seq.0, Ordering::SeqCst);
+        let mut tally = lock(&r.live.tally);
+        tally.apply(seq, event);
+        if let EventKind::Message { author, .. } = event {
+            if tally.mark(*author, seq, false).is_some() {
+                drop(tally);
+                lock(&self.unsaved_reads).insert((*author, room));
+            }
+        }
+    }
+
+    /// Moves `user`'s cursor in `room` to `seq` (at most the head):
+    /// forward only unless `force`. The new state if the cursor moved.
+    pub fn mark_read(&self, room: &Room, user: UserId, seq: Seq, force: bool) -> Option<ReadState> {
+        let mut tally = lock(&room.live.tally);
+        tally.mark(user, seq.min(room.head()), force)?;
+        let state = tally.state(user);
+        drop(tally);
+        lock(&self.unsaved_reads).insert((user, room.record.id));
+        state
+    }
+
+    /// The cursors moved since the last call, each as it is now (`None`:
+    /// no longer a member), for the store.
+    pub fn take_unsaved_reads(&self) -> Vec<CursorWrite> {
+        let keys = std::mem::take(&mut *lock(&self.unsaved_reads));
+        keys.into_iter()
+            .map(|(user, room)| {
+                let seq = self
+                    .get(room)
+                    .and_then(|r| r.read_state(user))
+                    .map(|s| s.read_seq);
+                ((user, room), seq)
+            })
+            .collect()
+    }
+
+    /// Tally snapshots that are due (`all`: every changed one, at
+    /// shutdown), and removals of deleted rooms' snapshots.
+    pub fn take_due_tallies(&self, all: bool) -> Vec<(RoomId, Option<Vec<u8>>)> {
+        let mut out: Vec<(RoomId, Option<Vec<u8>>)> = std::mem::take(&mut *lock(&self.removed))
+            .into_iter()
+            .map(|r| (r, None))
+            .collect();
+        for r in self.all() {
+            if let Some(bytes) = lock(&r.live.tally).snapshot_if_due(all) {
+                out.push((r.record.id, Some(bytes)));
+            }
+        }
+        out
+    }
+
+    /// The snapshots of a write that failed are due again.
+    pub fn keep_due_tallies(&self, failed: &[(RoomId, Option<Vec<u8>>)]) {
+        for (room, bytes) in failed {
+            match (bytes, self.get(*room)) {
+                (Some(_), Some(r)) => lock(&r.live.tally).unsaved(),
+                (None, _) => {
+                    lock(&self.removed).insert(*room);
+                }
+                (Some(_), None) => {}
+            }
+        }
+    }
+
+    /// Puts back the cursors of a write that failed; the next write takes
+    /// them as they are then.
+    pub fn keep_unsaved_reads(&self, writes: &[CursorWrite]) {
+        let mut unsaved = lock(&self.unsaved_reads);
+        unsaved.extend(writes.iter().map(|(key, _)| *key));
+    }
 }
 
 impl Room {
     fn new(record: RoomRecord, head: Seq) -> Room {
         Room {
             record,
-            members: RwLock::new(HashSet::new()),
-            head: AtomicU64::new(head.0),
+            live: Arc::new(Live {
+                members: RwLock::new(HashSet::new()),
+                head: AtomicU64::new(head.0),
+                tally: Mutex::new(Tally::default()),
+            }),
         }
     }
 }

@@ -17,14 +17,16 @@
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
 //! delete, profile), [`avatars`] (set, remove, serve), [`rooms`] (create,
-//! join, leave, rename, delete), [`messages`] (send, history, removal) and
-//! [`operator`] (invites, stats, verify, backup: the operator's tools).
+//! join, leave, rename, delete), [`messages`] (send, history, removal),
+//! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
+//! backup: the operator's tools).
 
 pub mod accounts;
 pub mod avatars;
 pub mod messages;
 pub mod operator;
 pub mod presence;
+pub mod reads;
 pub mod rooms;
 
 use std::sync::Arc;

@@ -141,10 +141,16 @@ pub fn stats(state: &AppState, actor: Actor) -> Result<Stats, ApiError> {
 pub async fn verify(state: &AppState, actor: Actor) -> Result<Report, ApiError> {
     actor.require_admin(state)?;
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.verify())
-        .await
-        .map_err(|_| ApiError::Internal)?
-        .map_err(ApiError::from)
+    tokio::task::spawn_blocking(move || {
+        let mut report = store.verify()?;
+        report
+            .problems
+            .extend(crate::unread::check_snapshots(&store)?);
+        Ok::<_, crate::storage::StorageError>(report)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(ApiError::from)
 }
 
 /// Why a backup was not written.

@@ -321,7 +321,7 @@ pub async fn update(
         .rooms
         .get(room.record.id)
         .ok_or(ApiError::RoomNotFound)?;
-    let mut view = room.view(by, &state.directory);
+    let mut view = room.view(by, &state.directory).for_everyone();
     // Sent to members only, for whom it is joined.
     view.joined = true;
     state

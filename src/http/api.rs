@@ -13,7 +13,7 @@ use crate::actions::accounts::{self, NewAccount};
 use crate::actions::messages::{
     self, Edit, EditKind, Page, Sent, Via, EVENTS_MAX, PAGE_DEFAULT, PAGE_MAX,
 };
-use crate::actions::{avatars, member_room, rooms, Actor};
+use crate::actions::{avatars, member_room, reads, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::images;
@@ -462,6 +462,28 @@ fn room_response(state: &AppState, status: StatusCode, room: &Room, viewer: User
 pub async fn leave_room(ctx: Ctx, room_id: &str) -> Handled {
     let me = ctx.identity()?;
     rooms::leave(&ctx.state, me.user, room_id).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct ReadBody {
+    seq: u64,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/v1/rooms/{id}/read`.
+pub async fn mark_read(mut ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: ReadBody = ctx.json().await?;
+    reads::mark(
+        &ctx.state,
+        me.user,
+        room_id,
+        Seq(body.seq),
+        body.force,
+        None,
+    )?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 

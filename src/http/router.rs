@@ -39,6 +39,7 @@ enum Route {
     Edits,
     Reaction,
     Events,
+    Read,
     UserDisable,
     UserEnable,
     Avatar,
@@ -49,7 +50,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 32] = [
+const ROUTES: [(&str, Route); 33] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -78,6 +79,7 @@ const ROUTES: [(&str, Route); 32] = [
         Route::Reaction,
     ),
     ("/api/v1/rooms/{id}/events", Route::Events),
+    ("/api/v1/rooms/{id}/read", Route::Read),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/users/{id}/avatar", Route::Avatar),
@@ -193,6 +195,7 @@ impl Router {
                 api::react(ctx, id_of(&id), id_of(&seq), id_of(&emoji), false).await
             }
             (Route::Events, Method::GET) => api::list_events(ctx, id_of(&id)).await,
+            (Route::Read, Method::POST) => api::mark_read(ctx, id_of(&id)).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,

@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 13] = [
+const TREES: [&str; 14] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -54,6 +54,7 @@ const TREES: [&str; 13] = [
     "userid_tokenhash",
     "invitecode_invite",
     "roomlog",
+    "userid_roomid_readseq",
     "userid_avatar",
 ];
 

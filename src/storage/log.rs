@@ -128,20 +128,31 @@ impl RoomLog {
     /// checks them.
     pub fn derived_states(&self) -> Result<BTreeMap<(RoomId, Seq), MessageState>> {
         let mut states: BTreeMap<(RoomId, Seq), MessageState> = BTreeMap::new();
-        for kv in self.tree.scan_prefix([EVENT]) {
-            let (k, v) = kv?;
-            let (Some(room), Some(seq)) = (
-                k.get(1..17).and_then(RoomId::from_slice),
-                k.get(17..25).map(seq_value),
-            ) else {
-                continue;
-            };
-            let event: EventRecord = records::decode("roomlog", &format!("{room}/{seq}"), &v)?;
+        for e in self.all_events() {
+            let (room, seq, event) = e?;
             if let Some(target) = event.kind.target() {
                 states.entry((room, target)).or_default().apply(seq, &event);
             }
         }
         Ok(states)
+    }
+
+    /// Every event of every room, room by room, each in seq order.
+    pub fn all_events(&self) -> impl Iterator<Item = Result<(RoomId, Seq, EventRecord)>> + '_ {
+        self.tree.scan_prefix([EVENT]).filter_map(|kv| {
+            let (k, v) = match kv {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let (room, seq) = (
+                k.get(1..17).and_then(RoomId::from_slice)?,
+                k.get(17..25).map(seq_value)?,
+            );
+            Some(
+                records::decode_lazy("roomlog", || format!("{room}/{seq}"), &v)
+                    .map(|event| (room, seq, event)),
+            )
+        })
     }
 
     /// Every stored message state, as written.
@@ -182,7 +193,7 @@ impl RoomLog {
     pub fn event(&self, room: RoomId, seq: Seq) -> Result<Option<EventRecord>> {
         self.tree
             .get(event_key(room, seq))?
-            .map(|v| records::decode("roomlog", &format!("{room}/{seq}"), &v))
+            .map(|v| records::decode_lazy("roomlog", || format!("{room}/{seq}"), &v))
             .transpose()
     }
 
@@ -264,7 +275,8 @@ impl RoomLog {
             }
             let (k, v) = kv?;
             let seq = seq_value(&k[17..]);
-            let event: EventRecord = records::decode("roomlog", &format!("{room}/{seq}"), &v)?;
+            let event: EventRecord =
+                records::decode_lazy("roomlog", || format!("{room}/{seq}"), &v)?;
             if keep(&event) {
                 out.push((seq, event));
             }

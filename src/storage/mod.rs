@@ -19,6 +19,11 @@
 //! | `roomlog`          | see [`log`]                           |                           |
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
 //! | `userid_avatar`    | user id (16)                          | the avatar's PNG bytes    |
+//! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
+//! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
+//!
+//! `roomid_tally` is derived from the log and rebuilt from it when missing,
+//! so backups leave it out.
 //!
 //! The room log keeps events, dedup keys and each room's head in one tree so
 //! that one atomic batch covers all three (sled batches are per tree).
@@ -26,14 +31,16 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`], [`avatars`], the room [`log`]); [`records`] are the stored values;
-//! [`backup`] and [`verify`] walk all of them.
+//! [`invites`], [`avatars`], the room [`log`], read cursors in [`reads`]);
+//! [`records`] are the stored values; [`backup`] and [`verify`] walk all of
+//! them.
 
 mod avatars;
 pub mod backup;
 mod error;
 mod invites;
 pub mod log;
+mod reads;
 pub mod records;
 mod rooms;
 mod sessions;

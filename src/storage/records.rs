@@ -309,6 +309,19 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// [`decode`] for hot loops: the key is only spelled out for an error.
+pub(crate) fn decode_lazy<T: DeserializeOwned>(
+    tree: &'static str,
+    key: impl FnOnce() -> String,
+    bytes: &[u8],
+) -> Result<T> {
+    crate::codec::msgpack_from_slice(bytes).map_err(|e| StorageError::Corrupt {
+        tree,
+        key: key(),
+        message: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod proptests {
     //! Stored records are read back at every start; a damaged one must be

@@ -162,6 +162,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(tx_error)?;
+        i.roomid_tally.remove(id)?;
         self.log()?.delete_room(room.id)
     }
 

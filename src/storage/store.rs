@@ -2,7 +2,7 @@
 //! reopening after a storage failure, flushing. The records each domain
 //! keeps are read and written in that domain's file ([`super::users`],
 //! [`super::sessions`], [`super::rooms`], [`super::invites`], [`super::log`],
-//! [`super::avatars`]).
+//! [`super::reads`], [`super::avatars`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,8 @@ pub(super) struct Inner {
     pub(super) userid_roomid: sled::Tree,
     pub(super) roomlog: sled::Tree,
     pub(super) invitecode_invite: sled::Tree,
+    pub(super) userid_roomid_readseq: sled::Tree,
+    pub(super) roomid_tally: sled::Tree,
     pub(super) userid_avatar: sled::Tree,
 }
 
@@ -112,6 +114,8 @@ impl Inner {
             userid_roomid: tree("userid_roomid")?,
             roomlog: tree("roomlog")?,
             invitecode_invite: tree("invitecode_invite")?,
+            userid_roomid_readseq: tree("userid_roomid_readseq")?,
+            roomid_tally: tree("roomid_tally")?,
             userid_avatar: tree("userid_avatar")?,
             db,
             dir: dir.to_path_buf(),

@@ -54,6 +54,7 @@ impl Store {
         v.memberships()?;
         v.room_log()?;
         v.message_states()?;
+        v.read_cursors()?;
         v.invites()?;
         v.avatars()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
@@ -338,6 +339,28 @@ impl Verifier<'_> {
                     )),
                     Some(_) => {}
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each cursor is well formed and points no further than its room's
+    /// log. (A cursor of someone who just left may outlive the membership
+    /// by up to a second, so that is not judged.)
+    fn read_cursors(&mut self) -> Result<()> {
+        let log = self.store.log()?;
+        let cursors: Vec<_> = self.store.read_cursors().collect();
+        for c in cursors {
+            match c {
+                Ok(((user, room), seq)) => {
+                    let head = log.head(room)?;
+                    if seq > head {
+                        self.problem(format!(
+                            "userid_roomid_readseq/{user}/{room}: seq {seq} is past the room's head {head}"
+                        ));
+                    }
+                }
+                Err(e) => self.problem(e.to_string()),
             }
         }
         Ok(())

@@ -11,7 +11,7 @@ use super::message::{Assembler, Message};
 use super::reader::FrameReader;
 use super::writer;
 use crate::actions::messages::{self, Edit, EditKind, Sent, Via};
-use crate::actions::presence;
+use crate::actions::{presence, reads};
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::hub::Outbox;
@@ -232,6 +232,16 @@ impl Connection {
                 }
                 None
             }
+            ClientFrame::Read { room, seq, force } => {
+                let (user, from) = (self.identity.user, Some(self.outbox.id));
+                if !self.greeted {
+                    self.send_error(&ApiError::HelloFirst, None);
+                } else if let Err(e) = reads::mark(&self.state, user, &room, Seq(seq), force, from)
+                {
+                    self.send_error(&e, None);
+                }
+                None
+            }
             ClientFrame::Edit {
                 room,
                 target,
@@ -281,10 +291,15 @@ impl Connection {
         let mut room_heads = Vec::with_capacity(rooms.len());
         for id in &rooms {
             if let Some(r) = state.rooms.get(*id) {
-                heads.insert(*id, r.head());
+                let head = r.head();
+                heads.insert(*id, head);
+                let read = r.read_state(user);
                 room_heads.push(RoomHead {
                     id: *id,
-                    last_seq: r.head(),
+                    last_seq: head,
+                    read_seq: read.map_or(head, |r| r.read_seq),
+                    unread_count: read.map_or(0, |r| r.unread_count),
+                    mention_count: read.map_or(0, |r| r.mention_count),
                 });
             }
         }

@@ -869,8 +869,11 @@ async fn creating_a_room_makes_the_creator_its_first_member() {
             "last_seq",
             "member_count",
             "members_preview",
+            "mention_count",
             "name",
+            "read_seq",
             "topic",
+            "unread_count",
             "visibility"
         ]
     );

@@ -27,6 +27,7 @@ mod moderation;
 mod observability;
 mod parity;
 mod private_rooms;
+mod reads;
 mod storage;
 mod tls;
 mod websocket;

@@ -173,8 +173,9 @@ async fn ready_lists_every_joined_room_with_its_head() {
     let mut rooms = ready["rooms"].as_array().expect("rooms").clone();
     rooms.sort_by_key(|r| r["id"].as_str().map(str::to_string));
     let mut want = vec![
-        json!({"id": busy, "last_seq": 3}),
-        json!({"id": quiet, "last_seq": 0}),
+        // Her own messages moved her cursor: nothing is unread.
+        json!({"id": busy, "last_seq": 3, "read_seq": 3, "unread_count": 0, "mention_count": 0}),
+        json!({"id": quiet, "last_seq": 0, "read_seq": 0, "unread_count": 0, "mention_count": 0}),
     ];
     want.sort_by_key(|r| r["id"].as_str().map(str::to_string));
     assert_eq!(rooms, want);
@@ -881,7 +882,10 @@ async fn msgpack_carries_the_same_objects_in_binary_frames() {
     let ready = mp.next_msgpack().await.expect("ready");
     assert_eq!(ready["type"], "ready");
     assert_eq!(ready["user"]["id"], json!(cat.id), "ids are strings");
-    assert_eq!(ready["rooms"], json!([{"id": room, "last_seq": 1}]));
+    assert_eq!(
+        ready["rooms"],
+        json!([{"id": room, "last_seq": 1, "read_seq": 0, "unread_count": 1, "mention_count": 0}])
+    );
     let replayed = mp.expect_msgpack("message").await;
     assert_eq!(replayed["message"], s.history(&cat, &room).await[0]);
 
