@@ -1502,3 +1502,36 @@ async fn logins_are_limited_per_ip_right_or_wrong() {
     let (status, _) = s.get("/api/v1/me", Some(&dee.token)).await;
     assert_eq!(status, 200, "existing sessions are not limited");
 }
+
+/// Every path the router serves is in the client protocol document, so a
+/// new endpoint cannot ship undocumented.
+#[test]
+fn every_route_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let router = std::fs::read_to_string(root.join("src/http/router.rs")).expect("router.rs");
+    let docs = std::fs::read_to_string(root.join("docs/protocol.md")).expect("protocol.md");
+    let table = router
+        .split("const ROUTES")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("the ROUTES table");
+    let paths: Vec<&str> = table
+        .split('"')
+        .filter(|part| part.starts_with('/'))
+        .collect();
+    assert!(paths.len() > 20, "read the routes: {paths:?}");
+    // The path itself, not only a longer one that starts with it.
+    let documented = |path: &str| {
+        docs.match_indices(path).any(|(at, _)| {
+            docs[at + path.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c == '/' || c.is_alphanumeric() || c == '_'))
+        })
+    };
+    let missing: Vec<_> = paths.iter().filter(|p| !documented(p)).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from docs/protocol.md: {missing:?}"
+    );
+}
