@@ -230,6 +230,9 @@ async fn removing_an_avatar_makes_it_null_everywhere_and_again_is_harmless() {
     let (status, body) = upload(&s, &ann, "image/png", picture(ImageFormat::Png, 64, 64)).await;
     assert_eq!(status, 200, "{body}");
     let url = avatar_url(&body["user"], &ann.id);
+    let mut ann_ws = s.ws(&ann).await;
+    let ready = ann_ws.hello(None).await;
+    assert_eq!(ready["user"]["avatar"], json!(url), "ready carries it too");
     let mut bob_ws = s.ws(&bob).await;
     bob_ws.hello(None).await;
 
