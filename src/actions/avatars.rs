@@ -20,11 +20,12 @@ pub struct Upload {
     slot: UploadSlot,
 }
 
-/// Admits one avatar upload by the caller: `rate_limited` past 10 a
-/// minute, `busy` when too many bodies are in memory already.
+/// Admits one avatar upload by the caller: `busy` when too many bodies
+/// are in memory already (which spends none of the caller's rate),
+/// `rate_limited` past 10 a minute.
 pub fn begin(state: &AppState, me: &Identity) -> Result<Upload, ApiError> {
-    state.limits.avatar.check(&me.user)?;
     let slot = state.images.admit()?;
+    state.limits.avatar.check(&me.user)?;
     Ok(Upload {
         user: me.user,
         slot,

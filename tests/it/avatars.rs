@@ -590,3 +590,58 @@ async fn a_profile_change_and_an_avatar_at_the_same_moment_both_hold() {
     let said = succeeded(&hearth(&s.data_dir(), &["verify"]));
     assert!(said.contains("OK: every invariant holds"), "{said}");
 }
+
+/// Bodies of uploads held in memory are bounded server-wide: with eight
+/// uploads still arriving, a ninth is refused before its body is read.
+#[tokio::test]
+async fn uploads_beyond_those_in_flight_are_refused_busy() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::spawn().await;
+    let mut slow = Vec::new();
+    for i in 0..8 {
+        let user = s.user(&format!("slow{i}")).await;
+        let mut tcp = tokio::net::TcpStream::connect(&s.addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "PUT /api/v1/me/avatar HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: image/png\r\nContent-Length: 100000\r\n\r\n",
+            s.addr, user.token
+        );
+        tcp.write_all(head.as_bytes()).await.expect("write");
+        slow.push(tcp);
+    }
+    // Their heads arrive on their own connections: wait until all eight
+    // are being read (a refusal spends none of the rate).
+    let ann = s.user("ann").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let r = loop {
+        let r = s
+            .call("PUT", "/api/v1/me/avatar")
+            .auth(Auth::Bearer(&ann.token))
+            .body("image/png", picture(ImageFormat::Png, 16, 16))
+            .send()
+            .await;
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    r.assert_error(503, "busy");
+    assert!(r.header("retry-after").is_some());
+    drop(slow);
+    // Their places come back as those bodies end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = upload(&s, &ann, "image/png", picture(ImageFormat::Png, 16, 16)).await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "places never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
