@@ -1,11 +1,12 @@
-//! Avatars: a user sets or removes their picture; anyone signed in may see
-//! it. Setting one is two steps, because the picture is large: [`begin`]
+//! Avatars: a user sets or removes their picture (an administrator or the
+//! operator may remove anyone's); anyone signed in may see it. Setting one is two steps, because the picture is large: [`begin`]
 //! takes the user's upload rate and room for the body before it is read,
 //! [`set`] makes and stores the thumbnail.
 
 use bytes::Bytes;
 
 use super::accounts::profile_changed;
+use super::Actor;
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::ids::{AvatarVersion, UserId};
@@ -49,16 +50,21 @@ pub async fn set(state: &AppState, upload: Upload, picture: Bytes) -> Result<Use
     Ok(user)
 }
 
-/// Removes the caller's avatar; removing none is no change (and no frame).
-pub async fn remove(state: &AppState, me: &Identity) -> Result<(), ApiError> {
+/// Removes `user`'s avatar: their own, or anyone's for an administrator
+/// (a picture that should not be shown). Removing none is no change (and
+/// no frame).
+pub async fn remove(state: &AppState, actor: Actor, user: UserId) -> Result<(), ApiError> {
+    if actor != Actor::User(user) {
+        actor.require_admin(state)?;
+    }
     let (user, changed) = state
         .store
-        .set_avatar(me.user, None)?
-        .ok_or(ApiError::Unauthenticated)?;
+        .set_avatar(user, None)?
+        .ok_or(ApiError::UserNotFound)?;
     if changed {
         state.store.flush_async().await?;
         profile_changed(state, &user);
-        tracing::info!(user = %user.id, "Avatar removed.");
+        tracing::info!(user = %user.id, ?actor, "Avatar removed.");
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub use crate::actions::operator::{InviteInfo, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::operator::{self, BackupFailed};
-use crate::actions::{messages, rooms, Actor};
+use crate::actions::{avatars, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
@@ -61,6 +61,9 @@ pub enum Request {
         user: String,
     },
     UserRevokeSessions {
+        user: String,
+    },
+    UserRemoveAvatar {
         user: String,
     },
     RoomList,
@@ -212,6 +215,11 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
         UserEnable { user } => user_set_disabled(state, &user, false).await,
         UserDelete { user } => user_delete(state, &user).await,
         UserRevokeSessions { user } => user_revoke_sessions(state, &user).await,
+        UserRemoveAvatar { user } => {
+            let u = find_user(state, &user)?;
+            avatars::remove(state, Actor::Operator, u.id).await?;
+            done(format!("{} has no avatar now.", u.username))
+        }
         RoomList => Ok(Reply::Rooms {
             rooms: state.rooms.all().iter().map(|r| room_info(r)).collect(),
         }),

@@ -75,6 +75,9 @@ enum UserCommand {
     Delete { user: String },
     /// End every session of an account (every device logs out).
     RevokeSessions { user: String },
+    /// Remove an account's avatar (a picture that should not be shown);
+    /// everyone connected sees it go at once.
+    RemoveAvatar { user: String },
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +220,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Enable { user } => Request::UserEnable { user },
         UserCommand::Delete { user } => Request::UserDelete { user },
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
+        UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())

@@ -174,10 +174,15 @@ pub async fn put_avatar(mut ctx: Ctx) -> Handled {
     ))
 }
 
-/// `DELETE /api/v1/me/avatar`.
-pub async fn delete_avatar(ctx: Ctx) -> Handled {
+/// `DELETE /api/v1/me/avatar`, or `/api/v1/users/{id}/avatar` for an
+/// administrator removing someone's.
+pub async fn delete_avatar(ctx: Ctx, user_id: Option<&str>) -> Handled {
     let me = ctx.identity()?;
-    avatars::remove(&ctx.state, &me).await?;
+    let user = match user_id {
+        None => me.user,
+        Some(id) => id.parse().unwrap_or(UserId::NIL),
+    };
+    avatars::remove(&ctx.state, Actor::User(me.user), user).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 

@@ -645,3 +645,61 @@ async fn uploads_beyond_those_in_flight_are_refused_busy() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A picture that should not be shown: an administrator, or the operator
+/// from the command line, removes it, and everyone sees it go; nobody
+/// else may.
+#[tokio::test]
+async fn an_administrator_or_the_operator_removes_someones_avatar() {
+    let s = TestServer::spawn().await;
+    let admin = s.user("admin").await; // the first account administers
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let mut bob_ws = s.ws(&bob).await;
+    bob_ws.hello(None).await;
+    let path = format!("/api/v1/users/{}/avatar", ann.id);
+
+    let (status, body) = upload(&s, &ann, "image/png", picture(ImageFormat::Png, 50, 50)).await;
+    assert_eq!(status, 200, "{body}");
+    bob_ws.expect("user_updated").await;
+    let r = s
+        .call("DELETE", &path)
+        .auth(Auth::Bearer(&bob.token))
+        .send()
+        .await;
+    r.assert_error(403, "not_an_admin");
+    let r = s
+        .call("DELETE", &path)
+        .auth(Auth::Bearer(&admin.token))
+        .send()
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    let seen = bob_ws.expect("user_updated").await;
+    assert_eq!(
+        (&seen["user"]["id"], &seen["user"]["avatar"]),
+        (&json!(ann.id), &json!(null))
+    );
+    let r = s
+        .call(
+            "DELETE",
+            "/api/v1/users/6f1c2f0e-8a3b-4c1d-9e2f-0a1b2c3d4e5f/avatar",
+        )
+        .auth(Auth::Bearer(&admin.token))
+        .send()
+        .await;
+    r.assert_error(404, "user_not_found");
+
+    let (status, body) = upload(&s, &ann, "image/png", picture(ImageFormat::Png, 51, 50)).await;
+    assert_eq!(status, 200, "{body}");
+    bob_ws.expect("user_updated").await;
+    let said = succeeded(&hearth(&s.data_dir(), &["user", "remove-avatar", "ann"]));
+    assert!(said.contains("ann has no avatar now"), "{said}");
+    let seen = bob_ws.expect("user_updated").await;
+    assert_eq!(
+        seen["user"]["avatar"],
+        json!(null),
+        "at once, from the CLI too"
+    );
+    let (_, me) = s.get("/api/v1/me", Some(&ann.token)).await;
+    assert_eq!(me["user"]["avatar"], json!(null));
+}
