@@ -703,3 +703,48 @@ async fn an_administrator_or_the_operator_removes_someones_avatar() {
     let (_, me) = s.get("/api/v1/me", Some(&ann.token)).await;
     assert_eq!(me["user"]["avatar"], json!(null));
 }
+
+/// A phone stores a portrait photo sideways with an EXIF note to turn it;
+/// the avatar is turned as the note says.
+#[tokio::test]
+async fn a_jpeg_is_turned_as_its_exif_orientation_says() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    // Left half green, right half red, stored with orientation 6 ("turn
+    // 90° clockwise to view"): upright, the green half is on top.
+    let img = RgbImage::from_fn(200, 200, |x, _| {
+        if x < 100 {
+            Rgb([0, 200, 0])
+        } else {
+            Rgb([220, 0, 0])
+        }
+    });
+    let mut jpeg = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut jpeg, ImageFormat::Jpeg)
+        .expect("encode");
+    let jpeg = jpeg.into_inner();
+    let tiff: &[u8] = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00";
+    let mut app1 = b"Exif\x00\x00".to_vec();
+    app1.extend_from_slice(tiff);
+    let mut turned = jpeg[..2].to_vec(); // SOI
+    turned.extend_from_slice(&[0xff, 0xe1]);
+    turned.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    turned.extend_from_slice(&app1);
+    turned.extend_from_slice(&jpeg[2..]);
+
+    let (status, body) = upload(&s, &ann, "image/jpeg", turned).await;
+    assert_eq!(status, 200, "{body}");
+    let url = avatar_url(&body["user"], &ann.id);
+    let img = served(&fetch(&s, &url, Auth::Bearer(&ann.token)).await);
+    assert!(
+        is_green(img.get_pixel(64, 10)),
+        "{:?}",
+        img.get_pixel(64, 10)
+    );
+    assert!(
+        !is_green(img.get_pixel(64, 117)),
+        "{:?}",
+        img.get_pixel(64, 117)
+    );
+}
