@@ -22,6 +22,7 @@ pub struct UserSummary {
     pub deleted: bool,
     pub disabled: bool,
     pub admin: bool,
+    pub bot: bool,
 }
 
 /// Every account's name and standing, kept in memory to render authors.
@@ -49,6 +50,7 @@ impl Directory {
                 deleted: user.deleted,
                 disabled: user.disabled,
                 admin: user.admin,
+                bot: user.bot,
             }),
         );
     }

@@ -53,6 +53,10 @@ pub enum ApiError {
     UserNotFound,
     #[error("No such session of yours.")]
     SessionNotFound,
+    #[error("No such webhook: the URL is wrong, or the hook was revoked.")]
+    HookNotFound,
+    #[error("A room can have at most 20 webhooks; revoke one first.")]
+    TooManyHooks,
     #[error("A direct room keeps the people it was started with: it cannot be joined, left or added to.")]
     DirectRoom,
     #[error("A direct room is with 1 to 8 other active accounts.")]
@@ -141,6 +145,8 @@ impl ApiError {
             InvalidReply => "invalid_reply",
             RoomNotFound => "room_not_found",
             UserNotFound => "user_not_found",
+            HookNotFound => "hook_not_found",
+            TooManyHooks => "too_many_hooks",
             SessionNotFound => "session_not_found",
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",

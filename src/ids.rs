@@ -66,6 +66,10 @@ uuid_id!(
     /// One event in a room's log (a message, for now).
     EventId
 );
+uuid_id!(
+    /// An incoming webhook.
+    HookId
+);
 
 /// A position in one room's log: starts at 1, never skips, never repeats.
 /// The SHA-256 of a secret a client holds (a session token, an invite

@@ -242,6 +242,8 @@ pub struct UserView<'a> {
     pub created_at: SerdeRfc3339,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
     pub display_name: Option<&'a str>,
     pub about: &'a str,
     /// Where the avatar is served, or null for none.
@@ -255,6 +257,7 @@ impl<'a> UserView<'a> {
             username: &user.username,
             created_at: user.created_at.into(),
             admin: user.admin,
+            bot: user.bot,
             display_name: user.display_name.as_deref(),
             about: &user.about,
             avatar: AvatarUrl::of(user.id, user.avatar),

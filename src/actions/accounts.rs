@@ -75,6 +75,7 @@ async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, Api
         display_name: None,
         about: String::new(),
         avatar: None,
+        bot: false,
     };
     match state.store.create_user(&user)? {
         Err(Taken::Username) => return Err(ApiError::UsernameTaken),

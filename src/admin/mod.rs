@@ -23,7 +23,7 @@ pub use crate::actions::operator::{InviteInfo, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::operator::{self, BackupFailed};
-use crate::actions::{avatars, messages, rooms, Actor};
+use crate::actions::{avatars, bots, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
@@ -65,6 +65,13 @@ pub enum Request {
     },
     UserRemoveAvatar {
         user: String,
+    },
+    BotCreate {
+        username: String,
+    },
+    BotList,
+    BotToken {
+        bot: String,
     },
     RoomList,
     RoomShow {
@@ -123,6 +130,11 @@ pub enum Reply {
         uses: u32,
         expires_at: Option<String>,
     },
+    /// A bot's new token, shown this once.
+    BotToken {
+        user: UserInfo,
+        token: String,
+    },
     Invites {
         invites: Vec<InviteInfo>,
     },
@@ -147,6 +159,8 @@ pub struct UserInfo {
     pub admin: bool,
     pub disabled: bool,
     pub deleted: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
     /// Present for `user show`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<usize>,
@@ -219,6 +233,27 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             let u = find_user(state, &user)?;
             avatars::remove(state, Actor::Operator, u.id).await?;
             done(format!("{} has no avatar now.", u.username))
+        }
+        BotCreate { username } => {
+            let (bot, token) = bots::create(state, Actor::Operator, &username).await?;
+            Ok(Reply::BotToken {
+                user: user_info(&bot),
+                token: token.0,
+            })
+        }
+        BotList => Ok(Reply::Users {
+            users: bots::list(state, Actor::Operator)?
+                .iter()
+                .map(user_info)
+                .collect(),
+        }),
+        BotToken { bot } => {
+            let bot = find_user(state, &bot)?;
+            let token = bots::new_token(state, Actor::Operator, bot.id).await?;
+            Ok(Reply::BotToken {
+                user: user_info(&bot),
+                token: token.0,
+            })
         }
         RoomList => Ok(Reply::Rooms {
             rooms: state.rooms.all().iter().map(|r| room_info(r)).collect(),
@@ -435,6 +470,7 @@ fn user_info(u: &UserRecord) -> UserInfo {
         admin: u.admin,
         disabled: u.disabled,
         deleted: u.deleted,
+        bot: u.bot,
         sessions: None,
         rooms: None,
     }

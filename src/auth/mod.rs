@@ -87,6 +87,22 @@ impl Sessions {
         user_agent: &str,
         ip: IpAddr,
     ) -> storage::Result<Token> {
+        self.start(user, user_agent, &ip.to_string(), false).await
+    }
+
+    /// Starts a bot's session: it never idles out or expires, and ends
+    /// only when revoked (a new token, or the bot deleted).
+    pub async fn create_lasting(&self, user: UserId) -> storage::Result<Token> {
+        self.start(user, "bot token", "", true).await
+    }
+
+    async fn start(
+        &self,
+        user: UserId,
+        user_agent: &str,
+        ip: &str,
+        lasting: bool,
+    ) -> storage::Result<Token> {
         let token = Token::generate();
         let now = Millis::now();
         let mut end = user_agent.len().min(USER_AGENT_MAX);
@@ -99,6 +115,7 @@ impl Sessions {
             last_seen: now,
             user_agent: user_agent[..end].to_string(),
             ip: ip.to_string(),
+            lasting,
         };
         self.store.put_session(&Token::hash(&token.0), &record)?;
         self.store.flush_async().await?;
@@ -123,13 +140,17 @@ impl Sessions {
         Ok(Some(Identity {
             user: cached.record.user,
             session: hash,
-            expires: Millis(
-                cached
-                    .record
-                    .created_at
-                    .0
-                    .saturating_add(self.lifetimes.absolute.as_millis() as u64),
-            ),
+            expires: if cached.record.lasting {
+                Millis(u64::MAX)
+            } else {
+                Millis(
+                    cached
+                        .record
+                        .created_at
+                        .0
+                        .saturating_add(self.lifetimes.absolute.as_millis() as u64),
+                )
+            },
         }))
     }
 
@@ -163,9 +184,9 @@ impl Sessions {
         let idle = self.lifetimes.idle.as_millis() as u64;
         let absolute = self.lifetimes.absolute.as_millis() as u64;
         let last_seen = cached.last_seen.load(Ordering::Relaxed);
-        if now.saturating_sub(cached.record.created_at.0) >= absolute
-            || now.saturating_sub(last_seen) >= idle
-        {
+        let expired = now.saturating_sub(cached.record.created_at.0) >= absolute
+            || now.saturating_sub(last_seen) >= idle;
+        if expired && !cached.record.lasting {
             self.revoke(hash)?;
             return Ok(None);
         }

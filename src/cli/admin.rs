@@ -81,6 +81,29 @@ enum UserCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct BotArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: BotCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BotCommand {
+    /// Make a bot account and print its token (shown once). Room owners
+    /// then add the bot to rooms like anyone else.
+    Create { username: String },
+    /// List bot accounts.
+    List,
+    /// Replace a bot's token: the old one stops working at once. Prints
+    /// the new one (shown once).
+    Token {
+        /// The bot's username or id.
+        bot: String,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct RoomArgs {
     #[command(flatten)]
     common: Common,
@@ -262,6 +285,16 @@ pub fn invite(args: InviteArgs) -> anyhow::Result<()> {
         InviteCommand::Revoke { id } => (Request::InviteRevoke { id }, true),
     };
     print(&run(&args.common, existing, request)?, args.common.json);
+    Ok(())
+}
+
+pub fn bot(args: BotArgs) -> anyhow::Result<()> {
+    let request = match args.command {
+        BotCommand::Create { username } => Request::BotCreate { username },
+        BotCommand::List => Request::BotList,
+        BotCommand::Token { bot } => Request::BotToken { bot },
+    };
+    print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
 }
 
@@ -469,6 +502,11 @@ fn print(reply: &Reply, json: bool) {
             }
         }
         Reply::Done { message } => println!("{message}"),
+        Reply::BotToken { user, token } => {
+            println!("bot:        {} ({})", user.username, user.id);
+            println!("token:      {token}");
+            println!("It is shown only now; use it as `Authorization: Bearer TOKEN`.");
+        }
         Reply::Invite {
             code,
             uses,

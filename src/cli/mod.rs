@@ -42,6 +42,8 @@ pub enum Command {
     /// a disabled user's connections close immediately) and on a stopped
     /// one (opening the data directory directly).
     User(admin::UserArgs),
+    /// Manage bot accounts: make one (with its token), list, new token.
+    Bot(admin::BotArgs),
     /// Manage rooms: list, show, rename, delete, delete a message.
     Room(admin::RoomArgs),
     /// Make, list and revoke invite codes for `registration = "invite"`.
@@ -104,6 +106,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => admin::user(args),
         Command::Room(args) => admin::room(args),
         Command::Invite(args) => admin::invite(args),
+        Command::Bot(args) => admin::bot(args),
         Command::Stats(args) => admin::stats(args),
         Command::Verify(args) => admin::verify(args),
         Command::Backup(args) => admin::backup(args),

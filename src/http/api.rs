@@ -23,7 +23,7 @@ use crate::state::AppState;
 use crate::storage::Visibility;
 use crate::views::{self, Authors};
 
-type Handled = Result<Response<Body>, ApiError>;
+pub(super) type Handled = Result<Response<Body>, ApiError>;
 
 #[derive(Deserialize)]
 struct SignupBody {
@@ -502,16 +502,18 @@ pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
             let s = ctx.state.directory.get(u)?;
             let role = room.role(u);
             let online = ctx.state.presence.is_online(u);
-            (!s.deleted).then(|| {
-                json!({
-                    "id": u,
-                    "username": s.username,
-                    "display_name": s.display_name,
-                    "avatar": AvatarUrl::of(u, s.avatar),
-                    "role": role,
-                    "online": online,
-                })
-            })
+            let mut m = json!({
+                "id": u,
+                "username": s.username,
+                "display_name": s.display_name,
+                "avatar": AvatarUrl::of(u, s.avatar),
+                "role": role,
+                "online": online,
+            });
+            if s.bot {
+                m["bot"] = json!(true);
+            }
+            (!s.deleted).then_some(m)
         })
         .collect();
     members.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
@@ -709,7 +711,7 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// `{"message": MESSAGE}` as it is now, for the caller.
-fn render_message(
+pub(super) fn render_message(
     state: &AppState,
     viewer: UserId,
     room_id: &str,

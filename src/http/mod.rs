@@ -5,6 +5,7 @@
 mod admission;
 mod api;
 mod assets;
+mod bots;
 mod ops;
 mod request;
 mod router;

@@ -250,10 +250,11 @@ pub fn status(e: &ApiError) -> StatusCode {
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
+        | HookNotFound
         | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
-        | DirectRoom => StatusCode::CONFLICT,
+        | TooManyHooks | DirectRoom => StatusCode::CONFLICT,
         PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

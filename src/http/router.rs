@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{api, assets, ops, upgrade};
+use super::{api, assets, bots, ops, upgrade};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -40,6 +40,11 @@ enum Route {
     Reaction,
     Events,
     Read,
+    Hooks,
+    Hook,
+    HookPost,
+    Bots,
+    BotToken,
     UserDisable,
     UserEnable,
     Avatar,
@@ -50,7 +55,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 33] = [
+const ROUTES: [(&str, Route); 38] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -80,6 +85,11 @@ const ROUTES: [(&str, Route); 33] = [
     ),
     ("/api/v1/rooms/{id}/events", Route::Events),
     ("/api/v1/rooms/{id}/read", Route::Read),
+    ("/api/v1/rooms/{id}/hooks", Route::Hooks),
+    ("/api/v1/rooms/{id}/hooks/{hook}", Route::Hook),
+    ("/api/v1/hooks/{secret}", Route::HookPost),
+    ("/api/v1/bots", Route::Bots),
+    ("/api/v1/bots/{id}/token", Route::BotToken),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/users/{id}/avatar", Route::Avatar),
@@ -146,6 +156,8 @@ impl Router {
         let seq = found.params.get("seq").map(str::to_string);
         let emoji = found.params.get("emoji").map(str::to_string);
         let user = found.params.get("user").map(str::to_string);
+        let hook = found.params.get("hook").map(str::to_string);
+        let secret = found.params.get("secret").map(str::to_string);
         let ctx = Ctx::new(req, peer, state.clone());
         let method = ctx.method().clone();
         let result = match (route, method) {
@@ -196,6 +208,13 @@ impl Router {
             }
             (Route::Events, Method::GET) => api::list_events(ctx, id_of(&id)).await,
             (Route::Read, Method::POST) => api::mark_read(ctx, id_of(&id)).await,
+            (Route::Hooks, Method::POST) => bots::create_hook(ctx, id_of(&id)).await,
+            (Route::Hooks, Method::GET) => bots::hooks(ctx, id_of(&id)).await,
+            (Route::Hook, Method::DELETE) => bots::revoke_hook(ctx, id_of(&id), id_of(&hook)).await,
+            (Route::HookPost, Method::POST) => bots::post(ctx, id_of(&secret)).await,
+            (Route::Bots, Method::POST) => bots::create(ctx).await,
+            (Route::Bots, Method::GET) => bots::list(ctx).await,
+            (Route::BotToken, Method::POST) => bots::new_token(ctx, id_of(&id)).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,

@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 14] = [
+const TREES: [&str; 15] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -56,6 +56,7 @@ const TREES: [&str; 14] = [
     "roomlog",
     "userid_roomid_readseq",
     "userid_avatar",
+    "hooksecret_hook",
 ];
 
 /// What a backup or restore copied.

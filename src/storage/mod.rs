@@ -21,6 +21,7 @@
 //! | `userid_avatar`    | user id (16)                          | the avatar's PNG bytes    |
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
+//! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -38,6 +39,7 @@
 mod avatars;
 pub mod backup;
 mod error;
+mod hooks;
 mod invites;
 pub mod log;
 mod reads;
@@ -49,6 +51,6 @@ mod users;
 pub mod verify;
 
 pub use error::{Result, StorageError};
-pub use records::{InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
+pub use records::{HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

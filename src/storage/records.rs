@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
-use crate::ids::{AvatarVersion, EventId, Millis, RoomId, Seq, UserId};
+use crate::ids::{AvatarVersion, EventId, HookId, Millis, RoomId, Seq, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -33,6 +33,10 @@ pub struct UserRecord {
     /// written in the same transaction as this record.
     #[serde(default)]
     pub avatar: Option<AvatarVersion>,
+    /// A bot: made by an administrator, no password or email, signs in
+    /// with a token that does not expire.
+    #[serde(default)]
+    pub bot: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +52,9 @@ pub struct SessionRecord {
     /// The address it logged in from.
     #[serde(default)]
     pub ip: String,
+    /// A bot's token: no idle or absolute expiry, only revocation.
+    #[serde(default)]
+    pub lasting: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +125,20 @@ pub struct InviteRecord {
     pub uses_left: u32,
     /// Shown by `hearth invite list` to tell invites apart, never the code.
     pub note: String,
+}
+
+/// An incoming webhook: a secret URL that posts into one room as the
+/// hook's own bot account. Only the secret's hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookRecord {
+    pub id: HookId,
+    pub room: RoomId,
+    /// The bot account the hook posts as (its display name is the hook's
+    /// name).
+    pub bot: UserId,
+    pub name: String,
+    pub created_by: UserId,
+    pub created_at: Millis,
 }
 
 /// One entry of a room's log. Every change to a room's messages is an
@@ -344,6 +365,7 @@ mod proptests {
             display_name: Some("Ann".into()),
             about: String::new(),
             avatar: Some(AvatarVersion::of(b"png")),
+            bot: false,
         };
         let session = SessionRecord {
             user: user.id,
@@ -351,6 +373,7 @@ mod proptests {
             last_seen: Millis(2),
             user_agent: "curl/8".into(),
             ip: "127.0.0.1".into(),
+            lasting: false,
         };
         let room = RoomRecord {
             id: RoomId::generate(),

@@ -57,6 +57,7 @@ pub(super) struct Inner {
     pub(super) userid_roomid_readseq: sled::Tree,
     pub(super) roomid_tally: sled::Tree,
     pub(super) userid_avatar: sled::Tree,
+    pub(super) hooksecret_hook: sled::Tree,
 }
 
 impl Inner {
@@ -117,6 +118,7 @@ impl Inner {
             userid_roomid_readseq: tree("userid_roomid_readseq")?,
             roomid_tally: tree("roomid_tally")?,
             userid_avatar: tree("userid_avatar")?,
+            hooksecret_hook: tree("hooksecret_hook")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

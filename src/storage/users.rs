@@ -29,11 +29,14 @@ impl Store {
                 if by_name.get(uname.as_bytes())?.is_some() {
                     return Err(ConflictableTransactionError::Abort(Taken::Username));
                 }
-                if by_email.get(email.as_bytes())?.is_some() {
+                // A bot has no email, and nothing to index.
+                if !email.is_empty() && by_email.get(email.as_bytes())?.is_some() {
                     return Err(ConflictableTransactionError::Abort(Taken::Email));
                 }
                 by_name.insert(uname.as_bytes(), &id)?;
-                by_email.insert(email.as_bytes(), &id)?;
+                if !email.is_empty() {
+                    by_email.insert(email.as_bytes(), &id)?;
+                }
                 users.insert(&id, value.as_slice())?;
                 Ok(())
             },
@@ -156,7 +159,9 @@ impl Store {
         )
             .transaction(|(users, by_name, by_email, avatars)| {
                 by_name.remove(uname.as_bytes())?;
-                by_email.remove(email.as_bytes())?;
+                if !email.is_empty() {
+                    by_email.remove(email.as_bytes())?;
+                }
                 avatars.remove(&id)?;
                 users.insert(&id, value.as_slice())?;
                 Ok::<_, ConflictableTransactionError<()>>(())

@@ -123,6 +123,10 @@ impl Verifier<'_> {
                 ("username_userid", &i.username_userid, &user.username),
                 ("email_userid", &i.email_userid, &user.email),
             ] {
+                // A bot has no email to index.
+                if tree == "email_userid" && user.email.is_empty() && user.bot {
+                    continue;
+                }
                 let key = name.to_lowercase();
                 match index.get(key.as_bytes())? {
                     Some(id) if id.as_ref() == user.id.to_bytes() => {}

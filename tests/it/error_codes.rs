@@ -420,6 +420,25 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r), "the avatar of someone who has none");
 
+    // Webhooks: an unknown secret, and one hook too many.
+    let (_, r) = s
+        .post("/api/v1/hooks/not-a-secret", None, json!({"body": "x"}))
+        .await;
+    note(code(&r), "posting to an unknown webhook");
+    let hooked = s.room(&bob, "hooked").await;
+    let mut last = Value::Null;
+    for i in 0..21 {
+        let (_, r) = s
+            .post(
+                &format!("/api/v1/rooms/{hooked}/hooks"),
+                Some(&bob.token),
+                json!({"name": format!("hook {i}")}),
+            )
+            .await;
+        last = r;
+    }
+    note(code(&last), "a 21st webhook in one room");
+
     // The body that never arrives.
     note(
         &request_timeout(&s).await,

@@ -14,6 +14,7 @@ mod autobahn;
 mod avatars;
 mod bench_crash;
 mod bench_smoke;
+mod bots;
 mod browser;
 mod chaos;
 mod conversations;
