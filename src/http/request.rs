@@ -250,8 +250,7 @@ pub fn status(e: &ApiError) -> StatusCode {
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
-        | HookNotFound
-        | NotFound => StatusCode::NOT_FOUND,
+        | HookNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
         | TooManyHooks | DirectRoom => StatusCode::CONFLICT,
