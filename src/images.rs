@@ -184,3 +184,67 @@ fn why(e: &image::ImageError, too_big: &'static str, damaged: &'static str) -> A
         _ => ApiError::InvalidImage(damaged),
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! Uploads are network input: a damaged or hostile picture must be an
+    //! `invalid_image`, never a panic, and a good one a 128 px PNG.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A small picture of each accepted format.
+    fn samples() -> Vec<Vec<u8>> {
+        let img =
+            image::RgbImage::from_fn(37, 23, |x, y| image::Rgb([x as u8 * 6, y as u8 * 9, 80]));
+        [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP]
+            .into_iter()
+            .map(|format| {
+                let mut out = Cursor::new(Vec::new());
+                DynamicImage::ImageRgb8(img.clone())
+                    .write_to(&mut out, format)
+                    .expect("encode a sample");
+                out.into_inner()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_accepted_format_becomes_a_square_png() {
+        for sample in samples() {
+            let png = thumbnail(&sample).expect("a good picture is accepted");
+            let made = image::load_from_memory(&png).expect("the thumbnail decodes");
+            assert_eq!(
+                (made.width(), made.height(), image::guess_format(&png).ok()),
+                (AVATAR_PX, AVATAR_PX, Some(ImageFormat::Png))
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn damaged_pictures_are_refused_without_panic(
+            which in 0usize..3,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = samples().swap_remove(which);
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            bytes.truncate(cut.index(bytes.len() + 1));
+            if let Ok(png) = thumbnail(&bytes) {
+                prop_assert_eq!(image::guess_format(&png).ok(), Some(ImageFormat::Png));
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_refused_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = thumbnail(&bytes);
+        }
+    }
+}
