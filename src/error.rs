@@ -69,6 +69,10 @@ pub enum ApiError {
         "A display name is 1 to 64 characters; about is at most 256, without control characters."
     )]
     InvalidProfile,
+    #[error("That image cannot be an avatar: {0}.")]
+    InvalidImage(&'static str),
+    #[error("This user has no avatar.")]
+    AvatarNotFound,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -151,6 +155,8 @@ impl ApiError {
             InvalidDirect => "invalid_direct",
             Banned => "banned",
             InvalidProfile => "invalid_profile",
+            InvalidImage(_) => "invalid_image",
+            AvatarNotFound => "avatar_not_found",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

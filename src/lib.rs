@@ -23,7 +23,7 @@
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
 //! lives once; actions use the engine ([`commit`], [`hub`], [`rooms`],
-//! [`directory`], [`auth`], [`state`]), which uses the data layer
+//! [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`]). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
@@ -48,6 +48,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod images;
 mod locks;
 pub mod metrics;
 pub mod outbound;
@@ -79,6 +80,7 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
+use crate::images::Thumbnailer;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
@@ -142,6 +144,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
             config.limits.hash_concurrency,
             config.limits.hash_on_idle_cpu,
         ),
+        images: Thumbnailer::default(),
         limits: Limits::new(&config.limits),
         presence: Presence::default(),
         callbacks_changed: tokio::sync::Notify::new(),

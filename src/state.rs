@@ -13,6 +13,7 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
+use crate::images::Thumbnailer;
 use crate::metrics::{Metrics, Snapshot};
 use crate::presence::Presence;
 use crate::rooms::Rooms;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub committer: Committer,
     pub sessions: Sessions,
     pub hasher: Hasher,
+    /// Turns uploaded pictures into avatars, a few at a time.
+    pub images: Thumbnailer,
     pub limits: Limits,
     /// Who is online, and what is still to be announced.
     pub presence: Presence,
@@ -65,6 +68,7 @@ impl AppState {
                 ("signup", l.signup.rejected.load(Relaxed)),
                 ("login_ip", l.login_ip.rejected.load(Relaxed)),
                 ("login_failures", l.logins.rejected.load(Relaxed)),
+                ("avatar", l.avatar.rejected.load(Relaxed)),
             ],
         })
     }

@@ -232,6 +232,7 @@ async fn make_account(
         deleted: false,
         display_name,
         about: String::new(),
+        avatar: None,
         bot: true,
     };
     match state.store.create_user(&bot)? {

@@ -23,7 +23,7 @@ pub use crate::actions::operator::{InviteInfo, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::operator::{self, BackupFailed};
-use crate::actions::{bots, messages, rooms, Actor};
+use crate::actions::{avatars, bots, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
@@ -61,6 +61,9 @@ pub enum Request {
         user: String,
     },
     UserRevokeSessions {
+        user: String,
+    },
+    UserRemoveAvatar {
         user: String,
     },
     BotCreate {
@@ -240,6 +243,11 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
         UserEnable { user } => user_set_disabled(state, &user, false).await,
         UserDelete { user } => user_delete(state, &user).await,
         UserRevokeSessions { user } => user_revoke_sessions(state, &user).await,
+        UserRemoveAvatar { user } => {
+            let u = find_user(state, &user)?;
+            avatars::remove(state, Actor::Operator, u.id).await?;
+            done(format!("{} has no avatar now.", u.username))
+        }
         BotCreate { username } => {
             let (bot, token) = bots::create(state, Actor::Operator, &username).await?;
             Ok(Reply::BotToken {

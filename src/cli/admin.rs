@@ -75,6 +75,9 @@ enum UserCommand {
     Delete { user: String },
     /// End every session of an account (every device logs out).
     RevokeSessions { user: String },
+    /// Remove an account's avatar (a picture that should not be shown);
+    /// everyone connected sees it go at once.
+    RemoveAvatar { user: String },
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +261,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Enable { user } => Request::UserEnable { user },
         UserCommand::Delete { user } => Request::UserDelete { user },
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
+        UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -359,10 +363,11 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Restored {} users, {} rooms, {} messages into {}.",
+            "Restored {} users, {} rooms, {} messages, {} avatars into {}.",
             summary.users,
             summary.rooms,
             summary.events,
+            summary.avatars,
             data.display()
         );
         print_report(&report);
@@ -590,10 +595,11 @@ fn print(reply: &Reply, json: bool) {
         }
         Reply::Verify { report } => print_report(report),
         Reply::Backup { path, summary } => println!(
-            "Backed up {} users, {} rooms, {} messages to {}.",
+            "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
             summary.users,
             summary.rooms,
             summary.events,
+            summary.avatars,
             path.display()
         ),
     }
@@ -601,13 +607,14 @@ fn print(reply: &Reply, json: bool) {
 
 fn print_report(report: &crate::storage::verify::Report) {
     println!(
-        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites.",
+        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars.",
         report.users,
         report.sessions,
         report.rooms,
         report.memberships,
         report.events,
-        report.invites
+        report.invites,
+        report.avatars
     );
     if report.ok() {
         println!("OK: every invariant holds.");

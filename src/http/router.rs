@@ -18,6 +18,7 @@ enum Route {
     Login,
     Logout,
     Me,
+    MyAvatar,
     Password,
     Sessions,
     Session,
@@ -47,6 +48,7 @@ enum Route {
     BotCallback,
     UserDisable,
     UserEnable,
+    Avatar,
     Ws,
     Healthz,
     Readyz,
@@ -54,12 +56,13 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 37] = [
+const ROUTES: [(&str, Route); 39] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
     ("/api/v1/me/password", Route::Password),
+    ("/api/v1/me/avatar", Route::MyAvatar),
     ("/api/v1/me/sessions", Route::Sessions),
     ("/api/v1/me/email", Route::Email),
     ("/api/v1/me/sessions/{id}", Route::Session),
@@ -91,6 +94,7 @@ const ROUTES: [(&str, Route); 37] = [
     ("/api/v1/bots/{id}/callback", Route::BotCallback),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
+    ("/api/v1/users/{id}/avatar", Route::Avatar),
     ("/api/v1/ws", Route::Ws),
     ("/healthz", Route::Healthz),
     ("/readyz", Route::Readyz),
@@ -168,6 +172,8 @@ impl Router {
             (Route::Sessions, Method::GET) => api::list_sessions(ctx).await,
             (Route::Me, Method::PATCH) => api::update_me(ctx).await,
             (Route::Email, Method::POST) => api::change_email(ctx).await,
+            (Route::MyAvatar, Method::PUT) => api::put_avatar(ctx).await,
+            (Route::MyAvatar, Method::DELETE) => api::delete_avatar(ctx, None).await,
             (Route::Session, Method::DELETE) => api::end_session(ctx, id_of(&id)).await,
             (Route::Rooms, Method::GET) => api::list_rooms(ctx).await,
             (Route::Rooms, Method::POST) => api::create_room(ctx).await,
@@ -216,6 +222,8 @@ impl Router {
             (Route::BotCallback, Method::DELETE) => bots::clear_callback(ctx, id_of(&id)).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
+            (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,
+            (Route::Avatar, Method::DELETE) => api::delete_avatar(ctx, Some(id_of(&id))).await,
             (Route::Ws, Method::GET) => upgrade::chat(ctx).await,
             (Route::Healthz, Method::GET) => Ok(ops::healthz()),
             (Route::Readyz, Method::GET) => Ok(ops::readyz(state)),

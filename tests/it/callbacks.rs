@@ -207,7 +207,10 @@ async fn bot_with_callback(
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let secret = r.body["callback"]["secret"].as_str().expect("signing secret").to_string();
+    let secret = r.body["callback"]["secret"]
+        .as_str()
+        .expect("signing secret")
+        .to_string();
     (bot, secret)
 }
 

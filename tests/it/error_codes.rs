@@ -405,6 +405,20 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         )
         .await;
     note(code(&r.body), "an about line that is too long");
+    let r = s
+        .call("PUT", "/api/v1/me/avatar")
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .body("image/png", b"not a picture".to_vec())
+        .send()
+        .await;
+    note(code(&r.body), "an avatar that is not a picture");
+    let (_, r) = s
+        .get(
+            &format!("/api/v1/users/{}/avatar", dave.id),
+            Some(&bob.token),
+        )
+        .await;
+    note(code(&r), "the avatar of someone who has none");
 
     // Webhooks: an unknown secret, and one hook too many.
     let (_, r) = s

@@ -11,6 +11,7 @@ mod admin;
 mod api;
 mod architecture;
 mod autobahn;
+mod avatars;
 mod bench_crash;
 mod bench_smoke;
 mod bots;
