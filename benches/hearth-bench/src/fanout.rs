@@ -1,6 +1,8 @@
 //! `hearth bench fanout`: N clients in one room, P posters, R messages/s,
 //! against hearth and then against the raw ceiling writer; optionally with
-//! a login storm alongside, or with some clients that stop reading.
+//! a login storm alongside, with some clients that stop reading, or with
+//! every client marking the room read at an interval (against a baseline
+//! run without reads).
 //!
 //! This file also holds what every WebSocket scenario shares ([`Bench`]):
 //! starting the server, setting up, driving one load against one target
@@ -20,8 +22,8 @@ use serde_json::json;
 use super::common::CommonArgs;
 use super::load::{self, Outcome, Plan, Shared};
 use super::report::{
-    self, Comparison, IdleFindings, LoginStorm, Machine, Percentiles, Ratio, Report, Run,
-    StallFindings,
+    self, Comparison, IdleFindings, LoginStorm, Machine, Percentiles, Ratio, ReadFindings, Report,
+    Run, StallFindings,
 };
 use super::target::{self, Process, Sample};
 
@@ -74,6 +76,15 @@ pub struct FanoutArgs {
     /// minutes of messages; 1460 is an Ethernet path's.
     #[arg(long, default_value_t = 1460)]
     pub stall_mss: u32,
+    /// Every client marks the room read every this many seconds: a `read`
+    /// frame up to the highest seq it has seen, sent with the first message
+    /// it receives once due, the clients spread evenly over the interval
+    /// (clients / SECS reads a second in all). A run without reads goes
+    /// first, as the baseline; no ceiling run. Each read that moves an
+    /// account's cursor also goes to that account's other sockets, so for
+    /// one cursor per socket give `--users` equal to `--clients`.
+    #[arg(long, value_name = "SECS")]
+    pub read_every: Option<f64>,
     /// Skip the raw-ceiling run.
     #[arg(long)]
     pub no_ceiling: bool,
@@ -114,6 +125,14 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
     if !(0.0..100.0).contains(&args.stall_percent) {
         bail!("--stall-percent must be from 0 to below 100");
     }
+    let read_every = match args.read_every {
+        Some(s) if !(s > 0.0 && s.is_finite()) => bail!("--read-every must be greater than 0"),
+        Some(_) if args.stall_percent > 0.0 || args.login_rate > 0.0 => {
+            bail!("--read-every has a baseline run of its own: use it without --stall-percent and --login-rate")
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
     let mut bench = Bench::new(&args.ws, args.clients)?;
     let clients = bench.clients;
     let posters = args.posters.min(clients);
@@ -147,24 +166,46 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 mss: args.stall_mss,
             },
         }),
+        read_every,
     };
-    let baseline = match load.stall {
-        Some(_) => Some(bench.hearth(
+    let baseline_label = if load.stall.is_some() {
+        Some("baseline (no stalls)")
+    } else if load.read_every.is_some() {
+        Some("baseline (no reads)")
+    } else {
+        None
+    };
+    let baseline = match baseline_label {
+        Some(label) => Some(bench.hearth(
             &Load {
                 stall: None,
+                read_every: None,
                 ..load.clone()
             },
-            "baseline (no stalls)",
+            label,
         )?),
         None => None,
     };
     let hearth = bench.hearth(&load, "hearth")?;
+    if load.read_every.is_some() && load.users < clients {
+        bench.notes.push(format!(
+            "{clients} sockets share {} accounts: each read that moves an account's cursor is \
+             also sent to its other sockets (reads heard); --users {clients} gives each socket \
+             a cursor of its own",
+            load.users
+        ));
+    }
     let ceiling = if args.no_ceiling {
         None
     } else if load.stall.is_some() {
         bench
             .notes
             .push("no ceiling run with stalled readers: the ceiling writer cuts nobody".into());
+        None
+    } else if load.read_every.is_some() {
+        bench
+            .notes
+            .push("no ceiling run with reads: the comparison is with the baseline".into());
         None
     } else {
         Some(bench.ceiling(&hearth)?)
@@ -177,6 +218,7 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "messages": load.messages,
         "login_rate": args.login_rate,
         "stall_percent": args.stall_percent,
+        "read_every_secs": args.read_every,
     });
     bench.finish("fanout", settings, &load, baseline, hearth, ceiling)
 }
@@ -200,6 +242,8 @@ pub(super) struct Load {
     /// Logins per second attempted while posting (0: none).
     pub login_rate: f64,
     pub stall: Option<load::Stall>,
+    /// Every client marks its room read this often (None: never).
+    pub read_every: Option<Duration>,
 }
 
 /// A scenario in progress: what every run of one invocation shares.
@@ -225,6 +269,7 @@ pub(super) struct HearthRun {
     sample_message: Option<Vec<u8>>,
     stall: Option<StallFindings>,
     idle: Option<IdleFindings>,
+    reads: Option<ReadFindings>,
     users: usize,
 }
 
@@ -309,6 +354,7 @@ impl Bench {
             connect_parallel: self.args.connect_parallel,
             body_pad: load.body_pad,
             stall: load.stall,
+            read_every: load.read_every,
         };
         let cuts_before = self.cuts_counted(addr);
         let mut storm = None;
@@ -363,8 +409,24 @@ impl Bench {
                 alive_at_end: driven.run.clients - driven.run.clients_incomplete,
             }
         });
+        let reads = load.read_every.map(|every| {
+            let sent = shared.reads_sent.load(Relaxed);
+            let window = driven.run.window_secs;
+            ReadFindings {
+                every_secs: every.as_secs_f64(),
+                offered_per_sec: load.clients as f64 / every.as_secs_f64(),
+                sent,
+                per_sec: if window > 0.0 {
+                    sent as f64 / window
+                } else {
+                    0.0
+                },
+                heard: shared.reads_heard.load(Relaxed),
+            }
+        });
         Ok(HearthRun {
             sample_message: shared.sample_message.get().cloned(),
+            reads,
             run: driven.run,
             plan,
             logins,
@@ -426,6 +488,7 @@ impl Bench {
             rate,
             messages,
             stall: None,
+            read_every: None,
             ..hearth.plan.clone()
         };
         let load = Load {
@@ -456,6 +519,7 @@ impl Bench {
             hold: 0.0,
             login_rate: 0.0,
             stall: None,
+            read_every: None,
         }
     }
 
@@ -507,12 +571,19 @@ impl Bench {
         let comparison = baseline.as_ref().map(|b| Comparison {
             of: if hearth.stall.is_some() {
                 "stalled readers (latency of the others)"
+            } else if hearth.reads.is_some() {
+                "reads"
             } else {
                 "login storm"
             },
             p50_latency: ratio(hearth.run.latency_ms.p50, b.run.latency_ms.p50),
             p99_latency: ratio(hearth.run.latency_ms.p99, b.run.latency_ms.p99),
             deliveries_per_sec: ratio(hearth.run.deliveries_per_sec, b.run.deliveries_per_sec),
+            server_cpu_per_delivery: hearth
+                .run
+                .server_cpu_us_per_delivery
+                .zip(b.run.server_cpu_us_per_delivery)
+                .map(|(h, b)| ratio(h, b)),
         });
         let stall_ok = hearth
             .stall
@@ -531,6 +602,7 @@ impl Bench {
             logins: hearth.logins,
             stall: hearth.stall,
             idle: hearth.idle,
+            reads: hearth.reads,
             baseline: baseline.map(|b| b.run),
             comparison,
             hearth: hearth.run,
@@ -654,6 +726,7 @@ impl Bench {
         };
         let cpu_start = sample(0)?;
         let gen_start = target::sample(me)?;
+        let _ = shared.post_start_micros.set(load::unix_micros());
         let post_start = Instant::now();
         let _ = shared.post_start.set(post_start);
         on_start()?;
@@ -673,8 +746,12 @@ impl Bench {
             } else {
                 format!("sent {}/{}  ", shared.sent.load(Relaxed), plan.messages)
             };
+            let reads = match plan.read_every {
+                Some(_) => format!("  reads {}", shared.reads_sent.load(Relaxed)),
+                None => String::new(),
+            };
             progress.tick(&format!(
-                "{label}: {:>5.1}s  {sent}delivered {} ({}/s of {} offered)",
+                "{label}: {:>5.1}s  {sent}delivered {} ({}/s of {} offered){reads}",
                 post_start.elapsed().as_secs_f64(),
                 delivered,
                 report::format_number(rate),
