@@ -42,6 +42,7 @@ pub mod report;
 pub mod rooms;
 pub mod setup;
 pub mod target;
+pub mod unread;
 pub mod wsclient;
 
 use clap::{Args, Subcommand};
@@ -80,6 +81,10 @@ pub enum Scenario {
     /// acknowledged, and check nothing acknowledged was lost, duplicated or
     /// reordered (exit 1 if it was).
     Crash(crash::CrashArgs),
+    /// One reader in many rooms full of unread messages: time the room
+    /// list (exact unread and mention counts in every room, exit 1 if
+    /// not), and the server's restart on that data against one without.
+    Unread(unread::UnreadArgs),
     /// The raw ceiling writer (started by `bench fanout`; not for people).
     #[command(hide = true)]
     Ceiling(ceiling::CeilingArgs),
@@ -96,6 +101,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Post(a) => http::run(http::Kind::Post, a),
         Scenario::History(a) => http::run(http::Kind::History, a),
         Scenario::Crash(a) => crash::run(a),
+        Scenario::Unread(a) => unread::run(a),
         Scenario::Ceiling(a) => ceiling::run(a),
     }
 }
