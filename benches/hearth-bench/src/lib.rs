@@ -24,10 +24,12 @@
 //! share), [`rooms`], [`idle`] and [`login`] (scenarios built on it),
 //! [`ceiling`], [`report`] (what a run found, as JSON, a table and
 //! Markdown), [`http`] (the HTTP throughput scenarios), [`crash`] (kill -9
-//! under load, then check every acknowledged message), and [`common`] (the
-//! options every scenario shares). Imports point one way, from the
+//! under load, then check every acknowledged message), [`unread`] (a room
+//! list over many unread messages, and restarts on them), and [`common`]
+//! (the options every scenario shares). Imports point one way, from the
 //! scenarios down to the leaves: [`rooms`], [`idle`], [`login`], [`http`] →
-//! [`fanout`] → [`load`] → [`wsclient`]; [`report`], [`common`], [`target`],
+//! [`fanout`] → [`load`] → [`wsclient`]; [`crash`] and [`unread`] →
+//! [`setup`], [`target`], [`wsclient`]; [`report`], [`common`], [`target`],
 //! [`setup`] and [`wsclient`] import nothing of the bench.
 
 pub mod ceiling;
