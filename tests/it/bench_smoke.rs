@@ -225,6 +225,9 @@ fn every_client_marks_the_room_read_against_a_baseline_and_no_read_is_refused() 
     assert_eq!(reads["offered_per_sec"], 200.0, "{reads:#}");
     // 25 sockets share each account: its other sockets hear of its reads.
     assert!(reads["heard"].as_u64().unwrap_or(0) > 0, "{reads:#}");
+    // Every account's cursor, read back, is where its sockets put it.
+    assert_eq!(reads["accounts_checked"], 8, "{reads:#}");
+    assert_eq!(reads["cursors_behind"], 0, "{reads:#}");
     let comparison = &report["comparison"];
     assert_eq!(comparison["of"], "reads", "{comparison:#}");
     assert!(

@@ -378,6 +378,14 @@ impl Bench {
             None => None,
         };
         let cuts_after = self.cuts_counted(addr);
+        let cursors = match load.read_every {
+            Some(_) => Some(
+                self.setup_rt
+                    .block_on(cursors_behind(addr, &plan, &driven.shared))
+                    .context("reading the cursors back failed")?,
+            ),
+            None => None,
+        };
         drop(server);
         let shared = &driven.shared;
         let stall = load.stall.map(|s| StallFindings {
@@ -409,10 +417,13 @@ impl Bench {
                 alive_at_end: driven.run.clients - driven.run.clients_incomplete,
             }
         });
-        let reads = load.read_every.map(|every| {
+        let reads = load.read_every.zip(cursors).map(|(every, cursors)| {
             let sent = shared.reads_sent.load(Relaxed);
             let window = driven.run.window_secs;
             ReadFindings {
+                accounts_checked: cursors.checked,
+                cursors_behind: cursors.behind,
+                first_behind: cursors.first,
                 every_secs: every.as_secs_f64(),
                 offered_per_sec: load.clients as f64 / every.as_secs_f64(),
                 sent,
@@ -589,8 +600,10 @@ impl Bench {
             .stall
             .as_ref()
             .is_none_or(|s| s.cut == s.clients as u64 && s.resumed == s.clients as u64);
+        let reads_ok = hearth.reads.as_ref().is_none_or(|r| r.cursors_behind == 0);
         let passed = hearth.run.verified()
             && stall_ok
+            && reads_ok
             && baseline.as_ref().is_none_or(|b| b.run.verified())
             && ceiling.as_ref().is_none_or(Run::verified);
         let report = Report {
@@ -634,6 +647,15 @@ impl Bench {
                     );
                 }
             }
+            if let Some(r) = report.reads.as_ref().filter(|r| r.cursors_behind > 0) {
+                bail!(
+                    "verification failed: {} of {} accounts' cursors were behind what their \
+                     sockets marked read (first: {})",
+                    r.cursors_behind,
+                    r.accounts_checked,
+                    r.first_behind.as_deref().unwrap_or("-")
+                );
+            }
             bail!("verification failed: stalled clients were not all cut off and resumed");
         }
         Ok(())
@@ -665,7 +687,7 @@ impl Bench {
             std::thread::sleep(Duration::from_secs_f64(self.args.rss_settle.max(0.0)));
         }
         let before_connect = sample(10_000)?;
-        let shared = Arc::new(Shared::new(plan.rooms.len()));
+        let shared = Arc::new(Shared::new(plan.rooms.len(), plan.tokens.len()));
         if is_ceiling {
             // The ceiling posts by itself; clients know the last seq up front.
             shared.finish_at(plan.messages);
@@ -983,6 +1005,57 @@ impl Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// Accounts whose read cursor was read back after a run with reads.
+struct Cursors {
+    checked: usize,
+    behind: u64,
+    first: Option<String>,
+}
+
+/// Reads every account's cursor back over HTTP: each must be at least at
+/// the highest seq its sockets marked read. Reads are not acknowledged, so
+/// this is what shows one was dropped without an error frame. The last
+/// reads may still be on their way as the run ends: an account behind is
+/// asked again for up to 5 s.
+async fn cursors_behind(addr: SocketAddr, plan: &Plan, shared: &Shared) -> anyhow::Result<Cursors> {
+    let mut http = super::setup::Http::connect(addr).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let rooms = plan.rooms.len().max(1);
+    let mut found = Cursors {
+        checked: 0,
+        behind: 0,
+        first: None,
+    };
+    for (user, token) in plan.tokens.iter().enumerate() {
+        let want = shared.read_upto.get(user).map_or(0, |u| u.load(Relaxed));
+        if want == 0 {
+            continue;
+        }
+        found.checked += 1;
+        let path = format!("/api/v1/rooms/{}", plan.rooms[user % rooms]);
+        loop {
+            let (status, body) = http
+                .call(hyper::Method::GET, &path, Some(token), None)
+                .await?;
+            let got = body["room"]["read_seq"].as_u64();
+            if status == 200 && got >= Some(want) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                found.behind += 1;
+                found.first.get_or_insert_with(|| {
+                    format!(
+                        "account {user}: HTTP {status}, read_seq {got:?}, marked read up to {want}"
+                    )
+                });
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(found)
 }
 
 /// Attempts `rate` logins a second for `duration`, each on its own

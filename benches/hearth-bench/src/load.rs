@@ -67,10 +67,14 @@ impl Plan {
     /// A token of a user in the client's room, shared round-robin among
     /// that room's clients.
     fn token_of(&self, client: usize) -> Option<&str> {
+        self.tokens.get(self.user_of(client)).map(String::as_str)
+    }
+
+    /// The index of the user whose token the client uses.
+    fn user_of(&self, client: usize) -> usize {
         let rooms = self.rooms.len().max(1);
         let per_room = (self.tokens.len() / rooms).max(1);
-        let user = client % rooms + rooms * ((client / rooms) % per_room);
-        self.tokens.get(user).map(String::as_str)
+        client % rooms + rooms * ((client / rooms) % per_room)
     }
 
     fn stalls(&self, client: usize) -> bool {
@@ -120,6 +124,9 @@ pub struct Shared {
     /// (a cursor moved by another socket of the same account).
     pub reads_sent: AtomicU64,
     pub reads_heard: AtomicU64,
+    /// Per user, the highest seq its sockets marked read: its cursor must
+    /// be there at the end.
+    pub read_upto: Vec<AtomicU64>,
     /// Per room, the last seq of the run; valid once `finished` is set.
     pub final_seq: Vec<AtomicU64>,
     /// Every post is acknowledged (or refused): `final_seq` is known.
@@ -140,7 +147,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(rooms: usize) -> Shared {
+    pub fn new(rooms: usize, users: usize) -> Shared {
         let zeros = || (0..rooms.max(1)).map(|_| AtomicU64::new(0)).collect();
         Shared {
             connected: AtomicUsize::new(0),
@@ -156,6 +163,7 @@ impl Shared {
             post_start_micros: OnceLock::new(),
             reads_sent: AtomicU64::new(0),
             reads_heard: AtomicU64::new(0),
+            read_upto: (0..users).map(|_| AtomicU64::new(0)).collect(),
             final_seq: zeros(),
             finished: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -764,6 +772,9 @@ impl Client {
             );
             wsclient::client_frame(out, OP_TEXT, payload.as_bytes());
             self.shared.reads_sent.fetch_add(1, Relaxed);
+            if let Some(upto) = self.shared.read_upto.get(self.plan.user_of(self.index)) {
+                upto.fetch_max(highest, Relaxed);
+            }
             // The next one on the same phase: a late read does not shift
             // the client's place in the interval.
             due += every * ((now - due) / every + 1);

@@ -201,6 +201,12 @@ pub struct ReadFindings {
     /// `read` frames the clients received: a cursor moved by another
     /// socket of the same account.
     pub heard: u64,
+    /// Accounts whose cursor was read back at the end (those that sent a
+    /// read), and how many were behind the highest seq their sockets marked
+    /// read: a read dropped without an error frame. Must be 0.
+    pub accounts_checked: usize,
+    pub cursors_behind: u64,
+    pub first_behind: Option<String>,
 }
 
 /// Clients that stopped reading from their socket for a while.
@@ -491,13 +497,15 @@ fn findings(r: &Report) -> Vec<String> {
     if let Some(x) = &r.reads {
         out.push(format!(
             "reads: every client every {}s: {} sent, {}/s (of {}/s offered); {} heard by the \
-             accounts' other sockets; {} error frames",
+             accounts' other sockets; {} error frames; {} of {} accounts' cursors behind their reads",
             x.every_secs,
             format_number(x.sent as f64),
             format_number(x.per_sec),
             format_number(x.offered_per_sec),
             format_number(x.heard as f64),
-            r.hearth.errors
+            r.hearth.errors,
+            x.cursors_behind,
+            x.accounts_checked
         ));
     }
     if let Some(l) = &r.logins {
