@@ -1018,7 +1018,7 @@ struct Cursors {
 /// the highest seq its sockets marked read. Reads are not acknowledged, so
 /// this is what shows one was dropped without an error frame. The last
 /// reads may still be on their way as the run ends: an account behind is
-/// asked again for up to 5 s.
+/// asked again until 5 s after the check began.
 async fn cursors_behind(addr: SocketAddr, plan: &Plan, shared: &Shared) -> anyhow::Result<Cursors> {
     let mut http = super::setup::Http::connect(addr).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

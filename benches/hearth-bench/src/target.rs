@@ -1,5 +1,6 @@
 //! The process under test: a `hearth serve` child (or the ceiling writer)
-//! on an ephemeral port, and what `/proc` says about its CPU and memory.
+//! on an ephemeral port, or on a data directory and address kept across a
+//! restart; how it stops; and what `/proc` says about its CPU and memory.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -34,7 +35,8 @@ pub struct Process {
     /// The ceiling writer starts writing when it reads a line here.
     go: Option<std::process::ChildStdin>,
     pub addr: SocketAddr,
-    /// The data directory, removed when the bench ends.
+    /// The scratch data directory, removed when the bench ends (none when
+    /// the caller keeps the directory).
     _dir: Option<tempfile::TempDir>,
 }
 

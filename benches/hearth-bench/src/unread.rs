@@ -84,7 +84,6 @@ pub fn run(args: UnreadArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    target::raise_fd_limit()?;
     let dir = tempfile::Builder::new()
         .prefix("hearth-bench-unread-")
         .tempdir()
