@@ -817,3 +817,60 @@ fn say(quiet: bool, msg: &str) {
         eprintln!("{msg}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> World {
+        let room = |id: &str, messages, mentions| RoomPlan {
+            id: id.into(),
+            poster: 0,
+            messages,
+            mentions,
+            mentions_every: 10,
+        };
+        World {
+            posters: vec!["t".into()],
+            reader: "reader".into(),
+            reader_token: "r".into(),
+            rooms: vec![room("a", 400, 40), room("b", 399, 39)],
+        }
+    }
+
+    fn answer(rooms: Value) -> Vec<u8> {
+        json!({ "rooms": rooms }).to_string().into_bytes()
+    }
+
+    #[test]
+    fn exact_counts_in_every_room_pass() {
+        let body = answer(json!([
+            {"id": "a", "joined": true, "unread_count": 400, "mention_count": 40},
+            {"id": "other", "joined": false},
+            {"id": "b", "joined": true, "unread_count": 399, "mention_count": 39},
+        ]));
+        assert_eq!(check_counts(&body, &world()), Ok(()));
+    }
+
+    #[test]
+    fn a_wrong_count_or_a_missing_room_fails() {
+        let off_by_one = answer(json!([
+            {"id": "a", "joined": true, "unread_count": 400, "mention_count": 40},
+            {"id": "b", "joined": true, "unread_count": 398, "mention_count": 39},
+        ]));
+        let err = check_counts(&off_by_one, &world()).unwrap_err();
+        assert!(err.contains("room b") && err.contains("398"), "{err}");
+        let no_mentions = answer(json!([
+            {"id": "a", "joined": true, "unread_count": 400, "mention_count": 0},
+            {"id": "b", "joined": true, "unread_count": 399, "mention_count": 39},
+        ]));
+        assert!(check_counts(&no_mentions, &world()).is_err());
+        let missing = answer(json!([
+            {"id": "a", "joined": true, "unread_count": 400, "mention_count": 40},
+        ]));
+        assert!(check_counts(&missing, &world())
+            .unwrap_err()
+            .contains("not listed"));
+        assert!(check_counts(b"{}", &world()).is_err());
+    }
+}
