@@ -385,6 +385,7 @@ async fn deliver(state: Arc<AppState>, bot: UserId, callback: CallbackRecord) {
                 }
             };
             let room_key = room_id.to_string();
+            let mut passed = None;
             for (seq, event) in events {
                 if wanted(&state, room_id, bot, &callback, seq, &event) {
                     while let Err(why) = attempt(&state, bot, &callback, &room_key, seq).await {
@@ -398,7 +399,13 @@ async fn deliver(state: Arc<AppState>, bot: UserId, callback: CallbackRecord) {
                         tokio::time::sleep(wait).await;
                     }
                     failures = 0;
+                    // Each delivered message moves the cursor at once.
+                    let _ = reads::mark(&state, bot, &room_key, seq, false, None);
                 }
+                passed = Some(seq);
+            }
+            // What was passed over moves the cursor once per batch.
+            if let Some(seq) = passed {
                 let _ = reads::mark(&state, bot, &room_key, seq, false, None);
                 moved = true;
             }
