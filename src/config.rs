@@ -105,6 +105,8 @@ struct RawLimits {
     login_failures_per_hour: u32,
     hash_concurrency: u32,
     hash_on_idle_cpu: bool,
+    search_per_sec: u32,
+    search_burst: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +209,9 @@ pub struct LimitsConfig {
     /// Hash only on CPU time nothing else wants (Linux `SCHED_IDLE`);
     /// otherwise at the lowest niceness.
     pub hash_on_idle_cpu: bool,
+    /// Message searches per user and second, sustained, and in a burst.
+    pub search_per_sec: u32,
+    pub search_burst: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -601,6 +606,8 @@ impl RawLimits {
             self.login_failures_per_hour.into(),
         );
         positive(p, "limits.hash_concurrency", self.hash_concurrency.into());
+        positive(p, "limits.search_per_sec", self.search_per_sec.into());
+        positive(p, "limits.search_burst", self.search_burst.into());
         LimitsConfig {
             send_per_sec: self.send_per_sec,
             send_burst: self.send_burst,
@@ -610,6 +617,8 @@ impl RawLimits {
             login_failures_per_hour: self.login_failures_per_hour,
             hash_concurrency: self.hash_concurrency as usize,
             hash_on_idle_cpu: self.hash_on_idle_cpu,
+            search_per_sec: self.search_per_sec,
+            search_burst: self.search_burst,
         }
     }
 }

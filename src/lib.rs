@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod presence;
 pub mod protocol;
 pub mod rooms;
+pub mod search;
 pub mod state;
 pub mod storage;
 pub mod tls;
@@ -81,6 +82,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::search::Search;
 use crate::state::AppState;
 use crate::storage::Store;
 use crate::wire::CloseReason;
@@ -106,13 +108,19 @@ impl Running {
 /// uses it as is when no server runs.
 pub struct App {
     pub state: Arc<AppState>,
-    commit_thread: std::thread::JoinHandle<()>,
+    threads: Threads,
+}
+
+/// The threads that write: the committer and the search indexer.
+struct Threads {
+    commit: std::thread::JoinHandle<()>,
+    index: std::thread::JoinHandle<()>,
 }
 
 impl App {
-    /// Stops the committer and flushes the store.
+    /// Stops the committer and the indexer and flushes the store.
     pub async fn close(self) -> anyhow::Result<()> {
-        shutdown_gracefully(self.state, self.commit_thread).await
+        shutdown_gracefully(self.state, self.threads).await
     }
 }
 
@@ -128,11 +136,15 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
+    // Derived from the log, beside the database (backups leave it out).
+    let (search, index_thread) = Search::open(&config.data.join("index"), store.clone())
+        .context("cannot open the search index")?;
     let (committer, commit_thread) = Committer::start(
         store.clone(),
         rooms.clone(),
         directory.clone(),
         hub.clone(),
+        search.feed(),
         config.storage.group_commit_max,
     );
     let state = Arc::new(AppState {
@@ -151,12 +163,16 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         directory,
         hub,
         committer,
+        search,
         shutdown,
         tracker: TaskTracker::new(),
     });
     Ok(App {
         state,
-        commit_thread,
+        threads: Threads {
+            commit: commit_thread,
+            index: index_thread,
+        },
     })
 }
 
@@ -171,10 +187,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         )),
         None => None,
     };
-    let App {
-        state,
-        commit_thread,
-    } = open(config, shutdown)?;
+    let App { state, threads } = open(config, shutdown)?;
     let config = &state.config;
     let listener =
         bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -223,7 +236,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let done = tokio::spawn(async move {
         http::serve(listener, serving.clone(), acceptor, http::Surface::Public).await;
         let data = serving.config.data.clone();
-        let stopped = shutdown_gracefully(serving, commit_thread).await;
+        let stopped = shutdown_gracefully(serving, threads).await;
         for t in tasks {
             t.abort();
         }
@@ -264,11 +277,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// Closes every WebSocket with 1001, waits for connections to finish,
-/// drains the committer and flushes the store.
-async fn shutdown_gracefully(
-    state: Arc<AppState>,
-    commit_thread: std::thread::JoinHandle<()>,
-) -> anyhow::Result<()> {
+/// drains the committer, commits the search index and flushes the store.
+async fn shutdown_gracefully(state: Arc<AppState>, threads: Threads) -> anyhow::Result<()> {
     tracing::info!("Shutting down.");
     state.hub.close_all(CloseReason::ShuttingDown);
     state.tracker.close();
@@ -279,7 +289,10 @@ async fn shutdown_gracefully(
         tracing::warn!("Some connections did not close in time; stopping anyway.");
     }
     state.committer.stop().await;
-    let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    let _ = tokio::task::spawn_blocking(move || threads.commit.join()).await;
+    // After the committer, so what it handed over last is committed.
+    state.search.stop().await;
+    let _ = tokio::task::spawn_blocking(move || threads.index.join()).await;
     // After the committer, so cursors moved by its last messages are in.
     if let Err(e) = actions::reads::save(&state, true).await {
         tracing::warn!(error = %e, "Could not save read state at shutdown.");

@@ -16,6 +16,7 @@ use crate::hub::Hub;
 use crate::metrics::{Metrics, Snapshot};
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::search::Search;
 use crate::storage::Store;
 
 pub struct AppState {
@@ -29,6 +30,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The queue into the group committer, the only writer of room logs.
     pub committer: Committer,
+    /// The full-text index of messages, fed by the committer.
+    pub search: Search,
     pub sessions: Sessions,
     pub hasher: Hasher,
     pub limits: Limits,

@@ -17,7 +17,7 @@
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
 //! delete), [`rooms`] (create, join, leave, rename, delete), [`messages`]
-//! (send, history, removal), [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
+//! (send, history, removal), [`search`] (message search), [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
 //! backup: the operator's tools).
 
 pub mod accounts;
@@ -26,6 +26,7 @@ pub mod operator;
 pub mod presence;
 pub mod reads;
 pub mod rooms;
+pub mod search;
 
 use std::sync::Arc;
 

@@ -63,6 +63,9 @@ pub struct Limits {
     pub typing: Limiter<(UserId, RoomId)>,
     /// User searches per user: 5 a second, bursts of 20.
     pub search: Limiter<UserId>,
+    /// Message searches per user (`limits.search_per_sec`, `search_burst`):
+    /// each one runs a query over the index.
+    pub message_search: Limiter<UserId>,
 }
 
 impl Limits {
@@ -77,6 +80,9 @@ impl Limits {
             login_ip: Limiter::new(Quota::per_minute(nz(c.login_per_minute))),
             logins: LoginGuard::new(c.login_failures_per_hour),
             search: Limiter::new(Quota::per_second(nz(5)).allow_burst(nz(20))),
+            message_search: Limiter::new(
+                Quota::per_second(nz(c.search_per_sec)).allow_burst(nz(c.search_burst)),
+            ),
             typing: Limiter::new(
                 Quota::with_period(TYPING_EVERY)
                     .unwrap_or_else(|| Quota::per_second(nz(1)))
@@ -91,6 +97,7 @@ impl Limits {
         self.login_ip.sweep();
         self.typing.sweep();
         self.search.sweep();
+        self.message_search.sweep();
     }
 }
 

@@ -238,7 +238,9 @@ pub fn status(e: &ApiError) -> StatusCode {
         InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
         | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
-        | InvalidDirect | InvalidProfile => StatusCode::BAD_REQUEST,
+        | InvalidDirect | InvalidProfile | InvalidQuery(_) | InvalidCursor => {
+            StatusCode::BAD_REQUEST
+        }
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,

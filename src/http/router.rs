@@ -39,6 +39,7 @@ enum Route {
     Reaction,
     Events,
     Read,
+    Search,
     UserDisable,
     UserEnable,
     Ws,
@@ -48,7 +49,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 31] = [
+const ROUTES: [(&str, Route); 32] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -77,6 +78,7 @@ const ROUTES: [(&str, Route); 31] = [
     ),
     ("/api/v1/rooms/{id}/events", Route::Events),
     ("/api/v1/rooms/{id}/read", Route::Read),
+    ("/api/v1/search", Route::Search),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/ws", Route::Ws),
@@ -190,6 +192,7 @@ impl Router {
             }
             (Route::Events, Method::GET) => api::list_events(ctx, id_of(&id)).await,
             (Route::Read, Method::POST) => api::mark_read(ctx, id_of(&id)).await,
+            (Route::Search, Method::GET) => api::search_messages(ctx).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Ws, Method::GET) => upgrade::chat(ctx).await,

@@ -1,0 +1,317 @@
+//! Full-text search over messages: a tantivy index in `DATA/index`,
+//! derived from the room log.
+//!
+//! How a message becomes searchable: the committer, once an event is
+//! durable and published, hands `(room, seq, message)` to the [`Feed`], a
+//! bounded queue it never waits on (when the queue is full it only marks
+//! the index as behind). The indexer thread ([`indexer`]) rewrites that
+//! message's document from the log and commits at most half a second
+//! later. The index keeps, in each commit, how far it has read each room's
+//! log, so after a crash, a full queue or a restore it reads the rest of
+//! the log itself. It holds no text a deletion must reach: a document is
+//! removed with its message, and its room's documents with the room.
+//!
+//! A search ([`Search::find`]) runs the parsed [`Query`] ([`query`]) inside
+//! the rooms the caller is in now, ranks hits ([`rank`]) and returns their
+//! rooms and seqs; the caller reads the messages from the log and marks
+//! the matches ([`highlight`]).
+
+pub mod highlight;
+mod indexer;
+pub mod query;
+mod rank;
+mod schema;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery, TermSetQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{IndexReader, ReloadPolicy, Searcher, Term};
+use tokio::sync::oneshot;
+
+pub use query::{BadCursor, Cursor, Order, Part, Query, QueryError};
+
+use self::indexer::{Indexer, Op};
+use self::rank::Ranked;
+use self::schema::{join_halves, Fields};
+use crate::ids::{RoomId, Seq, UserId};
+use crate::storage::{StorageError, Store};
+
+/// Changes the committer may hand over before the indexer takes them; past
+/// that, the index is marked behind and reads the log instead.
+const FEED_CAPACITY: usize = 8192;
+
+/// Why the index could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the search index's commit payload could not be written")]
+    Payload,
+    #[error("the search indexer has stopped")]
+    Stopped,
+}
+
+/// The index, shared: searches, and the queue into its indexer thread.
+#[derive(Clone)]
+pub struct Search {
+    reader: IndexReader,
+    fields: Fields,
+    tx: SyncSender<Op>,
+    flags: Arc<Flags>,
+}
+
+/// State the committer, the server and the indexer share.
+#[derive(Default)]
+struct Flags {
+    /// Something was not handed over (the queue was full): the indexer
+    /// must read the log.
+    behind: AtomicBool,
+    /// Shutting down: a long catch-up stops early (the next start resumes).
+    stopping: AtomicBool,
+}
+
+/// The committer's end of the queue: never blocks.
+#[derive(Clone)]
+pub struct Feed {
+    tx: SyncSender<Op>,
+    flags: Arc<Flags>,
+}
+
+impl Feed {
+    /// Event `seq` of `room`, now durable, changed message `message` (a
+    /// new message is its own). Never waits: if the queue is full the
+    /// index is marked behind and catches up from the log.
+    pub fn touched(&self, room: RoomId, seq: Seq, message: Seq) {
+        self.send(Op::Touched { room, seq, message });
+    }
+
+    /// `room` and its log were deleted: its documents go too.
+    pub fn room_deleted(&self, room: RoomId) {
+        self.send(Op::RoomDeleted(room));
+    }
+
+    fn send(&self, op: Op) {
+        match self.tx.try_send(op) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => self.flags.behind.store(true, SeqCst),
+        }
+    }
+}
+
+/// How many documents the index holds against how many messages the log
+/// has that are not deleted, up to the point indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub documents: u64,
+    pub live_messages: u64,
+}
+
+/// Where to look: the rooms to search (the caller's, narrowed by any
+/// filter) and, for `from:`, the author.
+pub struct Scope {
+    pub rooms: Vec<RoomId>,
+    pub author: Option<UserId>,
+}
+
+/// One page of hits, in order, and where the next one starts.
+pub struct Found {
+    pub hits: Vec<(RoomId, Seq)>,
+    pub next: Option<Cursor>,
+}
+
+impl Search {
+    /// Opens (or makes) the index in `dir` and starts its indexer thread,
+    /// which first catches up with `store`'s log.
+    pub fn open(
+        dir: &Path,
+        store: Store,
+    ) -> Result<(Search, std::thread::JoinHandle<()>), SearchError> {
+        let (index, fields) = indexer::open(dir)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let flags = Arc::new(Flags::default());
+        let indexer = Indexer::new(store, index, Clone::clone(&reader), fields, flags.clone())?;
+        let (tx, rx) = sync_channel(FEED_CAPACITY);
+        let handle = std::thread::Builder::new()
+            .name("hearth-index".into())
+            .spawn(move || indexer.run(rx))?;
+        Ok((
+            Search {
+                reader,
+                fields,
+                tx,
+                flags,
+            },
+            handle,
+        ))
+    }
+
+    pub fn feed(&self) -> Feed {
+        Feed {
+            tx: self.tx.clone(),
+            flags: self.flags.clone(),
+        }
+    }
+
+    /// `room` and its log were deleted: its documents go too.
+    pub fn room_deleted(&self, room: RoomId) {
+        self.feed().room_deleted(room);
+    }
+
+    /// Empties the index and indexes the whole log again; returns the
+    /// counts after.
+    pub async fn rebuild(&self) -> Result<Counts, SearchError> {
+        self.ask(Op::Rebuild).await
+    }
+
+    /// Brings the index up to the log and counts documents against live
+    /// messages (for `hearth verify`).
+    pub async fn check(&self) -> Result<Counts, SearchError> {
+        self.ask(Op::Check).await
+    }
+
+    async fn ask(
+        &self,
+        op: fn(oneshot::Sender<Result<Counts, SearchError>>) -> Op,
+    ) -> Result<Counts, SearchError> {
+        let (reply, answer) = oneshot::channel();
+        self.send_waiting(op(reply)).await?;
+        answer.await.map_err(|_| SearchError::Stopped)?
+    }
+
+    /// Asks the indexer to commit and stop; join its thread to wait.
+    pub async fn stop(&self) {
+        self.flags.stopping.store(true, SeqCst);
+        let _ = self.send_waiting(Op::Stop).await;
+    }
+
+    /// Queues an operator's request, waiting for room (off the runtime's
+    /// threads: the queue is a blocking one).
+    async fn send_waiting(&self, op: Op) -> Result<(), SearchError> {
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || tx.send(op))
+            .await
+            .map_err(|_| SearchError::Stopped)?
+            .map_err(|_| SearchError::Stopped)
+    }
+
+    /// One page of the messages in `scope` that match `query`, in `order`,
+    /// after `after`. Runs on the calling thread (CPU-bound: call it off
+    /// the async runtime).
+    pub fn find(
+        &self,
+        query: &Query,
+        scope: &Scope,
+        order: Order,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Found, SearchError> {
+        let none = Found {
+            hits: Vec::new(),
+            next: None,
+        };
+        if scope.rooms.is_empty() {
+            return Ok(none);
+        }
+        let searcher = self.reader.searcher();
+        let Some(q) = self.compile(&searcher, query, scope)? else {
+            return Ok(none);
+        };
+        let ranked = Ranked {
+            order,
+            limit: limit + 1,
+            after,
+        };
+        let mut keys = searcher.search(&q, &ranked)?;
+        let next = if keys.len() > limit {
+            keys.truncate(limit);
+            keys.last().map(|k| k.cursor(order))
+        } else {
+            None
+        };
+        let hits = keys
+            .iter()
+            .filter_map(|k| Some((join_halves(k.room_hi, k.room_lo)?, Seq(k.seq))))
+            .collect();
+        Ok(Found { hits, next })
+    }
+
+    /// The tantivy query for `query` in `scope`; `None` when nothing can
+    /// match (a prefix no indexed word starts with).
+    fn compile(
+        &self,
+        searcher: &Searcher,
+        query: &Query,
+        scope: &Scope,
+    ) -> Result<Option<Box<dyn tantivy::query::Query>>, SearchError> {
+        let f = &self.fields;
+        let rooms = TermSetQuery::new(scope.rooms.iter().map(|r| f.room(*r)));
+        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> =
+            vec![(Occur::Must, Box::new(rooms))];
+        if let Some(author) = scope.author {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(f.author(author), IndexRecordOption::Basic)),
+            ));
+        }
+        let body = |word: &str| Term::from_field_text(f.body, word);
+        for part in &query.parts {
+            let clause: Box<dyn tantivy::query::Query> = match part {
+                Part::Word(w) => Box::new(TermQuery::new(body(w), IndexRecordOption::WithFreqs)),
+                Part::Phrase(words) => {
+                    Box::new(PhraseQuery::new(words.iter().map(|w| body(w)).collect()))
+                }
+                Part::Prefix(p) => {
+                    let words = self.expand(searcher, p)?;
+                    if words.is_empty() {
+                        return Ok(None);
+                    }
+                    Box::new(BooleanQuery::new_multiterms_query(
+                        words.iter().map(|w| body(w)).collect(),
+                    ))
+                }
+            };
+            clauses.push((Occur::Must, clause));
+        }
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    }
+
+    /// The first [`query::MAX_PREFIX_WORDS`] indexed words (in byte order)
+    /// that start with `prefix`: what bounds a prefix's cost.
+    fn expand(&self, searcher: &Searcher, prefix: &str) -> Result<BTreeSet<String>, SearchError> {
+        let mut words = BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.body)?;
+            let mut stream = inverted
+                .terms()
+                .range()
+                .ge(prefix.as_bytes())
+                .into_stream()?;
+            let mut taken = 0;
+            while taken < query::MAX_PREFIX_WORDS && stream.advance() {
+                let Ok(word) = std::str::from_utf8(stream.key()) else {
+                    continue;
+                };
+                if !word.starts_with(prefix) {
+                    break;
+                }
+                words.insert(word.to_string());
+                taken += 1;
+            }
+        }
+        Ok(words.into_iter().take(query::MAX_PREFIX_WORDS).collect())
+    }
+}
