@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -26,8 +27,8 @@ use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument};
 use tokio::sync::oneshot;
 
+use super::error::SearchError;
 use super::schema::{analyzer, Fields, ANALYZER};
-use super::{Counts, Flags, SearchError};
 use crate::ids::{RoomId, Seq};
 use crate::storage::log::RoomLog;
 use crate::storage::records::EventKind;
@@ -55,6 +56,24 @@ pub(super) enum Op {
     Check(oneshot::Sender<Result<Counts, SearchError>>),
     /// Commit and stop.
     Stop,
+}
+
+/// How many documents the index holds against how many messages the log
+/// has that are not deleted, up to the point indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub documents: u64,
+    pub live_messages: u64,
+}
+
+/// State the committer, the server and the indexer share.
+#[derive(Default)]
+pub(super) struct Flags {
+    /// Something was not handed over (the queue was full): the indexer
+    /// must read the log.
+    pub behind: AtomicBool,
+    /// Shutting down: a long catch-up stops early (the next start resumes).
+    pub stopping: AtomicBool,
 }
 
 /// The payload of every commit: how far each room's log is indexed, and

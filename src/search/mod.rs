@@ -16,6 +16,7 @@
 //! rooms and seqs; the caller reads the messages from the log and marks
 //! the matches ([`highlight`]).
 
+mod error;
 pub mod highlight;
 mod indexer;
 pub mod query;
@@ -24,12 +25,10 @@ mod schema;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tantivy::query::{BooleanQuery, Occur, PhraseQuery, TermQuery, TermSetQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{IndexReader, ReloadPolicy, Searcher, Term};
@@ -37,30 +36,18 @@ use tokio::sync::oneshot;
 
 pub use query::{BadCursor, Cursor, Order, Part, Query, QueryError};
 
-use self::indexer::{Indexer, Op};
+pub use self::error::SearchError;
+pub use self::indexer::Counts;
+
+use self::indexer::{Flags, Indexer, Op};
 use self::rank::Ranked;
 use self::schema::{join_halves, Fields};
 use crate::ids::{RoomId, Seq, UserId};
-use crate::storage::{StorageError, Store};
+use crate::storage::Store;
 
 /// Changes the committer may hand over before the indexer takes them; past
 /// that, the index is marked behind and reads the log instead.
 const FEED_CAPACITY: usize = 8192;
-
-/// Why the index could not do something.
-#[derive(Debug, thiserror::Error)]
-pub enum SearchError {
-    #[error("search index: {0}")]
-    Index(#[from] tantivy::TantivyError),
-    #[error("search index directory: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error("the search index's commit payload could not be written")]
-    Payload,
-    #[error("the search indexer has stopped")]
-    Stopped,
-}
 
 /// The index, shared: searches, and the queue into its indexer thread.
 #[derive(Clone)]
@@ -69,16 +56,6 @@ pub struct Search {
     fields: Fields,
     tx: SyncSender<Op>,
     flags: Arc<Flags>,
-}
-
-/// State the committer, the server and the indexer share.
-#[derive(Default)]
-struct Flags {
-    /// Something was not handed over (the queue was full): the indexer
-    /// must read the log.
-    behind: AtomicBool,
-    /// Shutting down: a long catch-up stops early (the next start resumes).
-    stopping: AtomicBool,
 }
 
 /// The committer's end of the queue: never blocks.
@@ -107,14 +84,6 @@ impl Feed {
             Err(TrySendError::Full(_)) => self.flags.behind.store(true, SeqCst),
         }
     }
-}
-
-/// How many documents the index holds against how many messages the log
-/// has that are not deleted, up to the point indexed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub documents: u64,
-    pub live_messages: u64,
 }
 
 /// Where to look: the rooms to search (the caller's, narrowed by any
