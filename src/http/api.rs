@@ -405,8 +405,10 @@ pub async fn search_messages(ctx: Ctx) -> Handled {
         }
         None => String::new(),
     };
-    let room = decoded("room").flatten();
-    let cursor = decoded("cursor").flatten();
+    // A value that does not decode is passed on as written: no room or
+    // cursor has that name, so it is refused, never ignored.
+    let raw = |key: &str| ctx.query(key).map(|v| form_decode(&v).unwrap_or(v));
+    let (room, cursor) = (raw("room"), raw("cursor"));
     let ask = search::Ask {
         q: &q,
         room: room.as_deref(),

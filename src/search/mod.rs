@@ -8,8 +8,9 @@
 //! message's document from the log and commits at most half a second
 //! later. The index keeps, in each commit, how far it has read each room's
 //! log, so after a crash, a full queue or a restore it reads the rest of
-//! the log itself. It holds no text a deletion must reach: a document is
-//! removed with its message, and its room's documents with the room.
+//! the log itself. It stores no message text, only the words' postings: a
+//! document is removed with its message (or replaced by an edit), and a
+//! room's documents with the room.
 //!
 //! A search ([`Search::find`]) runs the parsed [`Query`] ([`query`]) inside
 //! the rooms the caller is in now, ranks hits ([`rank`]) and returns their
@@ -112,7 +113,7 @@ impl Search {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let flags = Arc::new(Flags::default());
-        let indexer = Indexer::new(store, index, Clone::clone(&reader), fields, flags.clone())?;
+        let indexer = Indexer::new(store, index, reader.clone(), fields, flags.clone())?;
         let (tx, rx) = sync_channel(FEED_CAPACITY);
         let handle = std::thread::Builder::new()
             .name("hearth-index".into())
