@@ -285,3 +285,95 @@ impl Search {
         Ok(words.into_iter().take(query::MAX_PREFIX_WORDS).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::Durability;
+    use crate::ids::{EventId, Millis};
+    use crate::storage::log::AppendBatch;
+    use crate::storage::records::{EventKind, EventRecord};
+
+    fn message(author: UserId, body: &str) -> EventRecord {
+        EventRecord {
+            id: EventId::generate(),
+            at: Millis::now(),
+            kind: EventKind::Message {
+                author,
+                body: body.into(),
+                client_id: None,
+                reply_to: None,
+                mentions: Vec::new(),
+                mentions_room: false,
+            },
+        }
+    }
+
+    fn wait_for_hits(search: &Search, scope: &Scope, word: &str, want: usize) {
+        let query = Query::parse(word).expect("query");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = search
+                .find(&query, scope, Order::Recent, None, 50)
+                .expect("search");
+            if found.hits.len() == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} hits, want {want}",
+                found.hits.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the committer could not hand over (a full queue) is found in
+    /// the log: the indexer reads it once it sees the index is behind.
+    #[test]
+    fn events_not_handed_over_are_read_from_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 16 << 20, Durability::Flush).expect("store");
+        let (search, thread) =
+            Search::open(&dir.path().join("index"), store.clone()).expect("index");
+        let (room, ann) = (RoomId::generate(), UserId::generate());
+        let scope = Scope {
+            rooms: vec![room],
+            author: None,
+        };
+        let log = store.log().expect("log");
+        let mut batch = AppendBatch::default();
+        for seq in 1..=3 {
+            batch.push(room, Seq(seq), &message(ann, "lost in the queue"), None);
+        }
+        log.apply(batch).expect("append");
+        // Three events dropped (a full queue), then one handed over.
+        search.flags.behind.store(true, SeqCst);
+        let mut batch = AppendBatch::default();
+        batch.push(room, Seq(4), &message(ann, "handed over"), None);
+        log.apply(batch).expect("append");
+        search.feed().touched(room, Seq(4), Seq(4));
+        wait_for_hits(&search, &scope, "lost", 3);
+        wait_for_hits(&search, &scope, "handed", 1);
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let counts = runtime.block_on(search.check()).expect("check");
+        assert_eq!(
+            counts,
+            Counts {
+                documents: 4,
+                live_messages: 4
+            }
+        );
+        search.room_deleted(room);
+        let counts = runtime.block_on(search.check()).expect("check");
+        assert_eq!(counts.documents, 0);
+        runtime.block_on(search.stop());
+        thread.join().expect("indexer");
+    }
+}
