@@ -33,8 +33,9 @@ pub struct Process {
     /// The ceiling writer starts writing when it reads a line here.
     go: Option<std::process::ChildStdin>,
     pub addr: SocketAddr,
-    /// The data directory, removed when the bench ends.
-    _dir: Option<tempfile::TempDir>,
+    /// The temporary directory holding the data directory, removed when
+    /// the bench ends.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -91,7 +92,7 @@ impl Process {
             child,
             go,
             addr,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -107,6 +108,11 @@ impl Process {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The data directory of a server this bench started.
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("data"))
     }
 
     /// Stops the process (SIGKILL: its data directory is thrown away).
