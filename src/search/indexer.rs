@@ -203,35 +203,31 @@ impl Indexer {
             }
             // Something was not handed over since the last look: every
             // touch before it was seen already, so a catch-up from
-            // `progress` covers it (and what this batch holds).
-            let dropped = self.flags.behind.swap(false, SeqCst);
+            // `progress` covers it (and the touches this batch holds).
+            let mut behind = self.flags.behind.swap(false, SeqCst);
             let mut stop = false;
             for op in ops {
-                let done = match op {
-                    Op::Touched { .. } if dropped => Ok(()),
-                    Op::Touched { room, seq, message } => self.touched(room, seq, message),
-                    Op::RoomDeleted(room) => {
-                        self.room_deleted(room);
-                        Ok(())
+                match op {
+                    Op::Touched { .. } if behind => {}
+                    Op::Touched { room, seq, message } => {
+                        if let Err(e) = self.touched(room, seq, message) {
+                            // Later touches must not move `progress` past
+                            // this one: the catch-up below takes them all.
+                            tracing::warn!(error = %e, "Search indexing failed; catching up from the log.");
+                            behind = true;
+                        }
                     }
+                    Op::RoomDeleted(room) => self.room_deleted(room),
                     Op::Rebuild(reply) => {
                         let _ = reply.send(self.rebuild());
-                        Ok(())
                     }
                     Op::Check(reply) => {
                         let _ = reply.send(self.check());
-                        Ok(())
                     }
-                    Op::Stop => {
-                        stop = true;
-                        Ok(())
-                    }
-                };
-                if let Err(e) = done {
-                    self.failed(&e);
+                    Op::Stop => stop = true,
                 }
             }
-            if dropped {
+            if behind {
                 tracing::debug!("The search index fell behind; catching up from the log.");
                 if let Err(e) = self.catch_up() {
                     self.failed(&e);
@@ -245,8 +241,8 @@ impl Indexer {
         tracing::debug!("Search indexer stopped.");
     }
 
-    /// A step failed (storage or index): the next look catches up from
-    /// what is committed.
+    /// A catch-up failed (storage or index): the next look tries again,
+    /// from `progress`.
     fn failed(&mut self, e: &SearchError) {
         tracing::warn!(error = %e, "Search indexing failed; it will catch up from the log.");
         self.flags.behind.store(true, SeqCst);
@@ -346,8 +342,11 @@ impl Indexer {
                 self.progress.insert(room, last);
                 self.touch();
                 // A long catch-up (a first start on a big store) becomes
-                // searchable, and resumable, as it goes.
-                self.commit_if_due(false);
+                // searchable, and resumable, as it goes. A commit that
+                // fails (a full disk) ends it; the next look tries again.
+                if !self.commit_if_due(false) {
+                    return Ok(read);
+                }
             }
         }
         Ok(read)
@@ -393,7 +392,9 @@ impl Indexer {
         })
     }
 
-    fn commit_if_due(&mut self, now: bool) {
+    /// Commits if a change has waited [`COMMIT_EVERY`] (or `now`); false
+    /// if that commit failed.
+    fn commit_if_due(&mut self, now: bool) -> bool {
         let due = self
             .dirty_since
             .is_some_and(|t| now || t.elapsed() >= COMMIT_EVERY);
@@ -406,8 +407,10 @@ impl Indexer {
                 self.progress = self.committed_progress().rooms.into_iter().collect();
                 self.dirty_since = None;
                 self.flags.behind.store(true, SeqCst);
+                return false;
             }
         }
+        true
     }
 
     fn commit(&mut self) -> Result<(), SearchError> {
