@@ -13,7 +13,9 @@
 //! 3. Only then does it acknowledge each sender and publish each event to
 //!    the [`hub`], which pushes one shared copy of the frame bytes, framed
 //!    once per format by [`wire`], onto the outbox of every connection in
-//!    the room.
+//!    the room. The committer then hands the event to the [`search`] index's queue
+//!    without waiting; an indexer thread makes it searchable within half a
+//!    second.
 //! 4. Each connection's single writer ([`ws`]'s writer) drains its whole
 //!    outbox into one vectored write. A connection whose outbox fills is cut
 //!    off and resumes later from its last seq, so nobody waits for it.
@@ -22,8 +24,8 @@
 //!
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
-//! lives once; actions use the engine ([`commit`], [`hub`], [`rooms`],
-//! [`directory`], [`auth`], [`state`]), which uses the data layer
+//! lives once; actions use the engine ([`commit`], [`hub`], [`search`],
+//! [`rooms`], [`directory`], [`auth`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`]). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
