@@ -28,6 +28,7 @@ use crate::hub::{Hub, Outbox};
 use crate::ids::{ClientId, EventId, Millis, RoomId, Seq, UserId};
 use crate::protocol::{AuthorView, EventView, MessageView, ServerFrame};
 use crate::rooms::Rooms;
+use crate::search::Feed;
 use crate::storage::log::{AppendBatch, RoomLog};
 use crate::storage::records::{EventKind, EventRecord, MessageState};
 use crate::storage::Store;
@@ -122,6 +123,7 @@ impl Committer {
         rooms: Arc<Rooms>,
         directory: Arc<Directory>,
         hub: Arc<Hub>,
+        index: Feed,
         max_group: usize,
     ) -> (Committer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_group * 4);
@@ -131,6 +133,7 @@ impl Committer {
             rooms,
             directory,
             hub,
+            index,
             max_group,
             heads: HashMap::new(),
             unpublished: Vec::new(),
@@ -168,6 +171,9 @@ struct Worker {
     rooms: Arc<Rooms>,
     directory: Arc<Directory>,
     hub: Arc<Hub>,
+    /// The search index's queue: every durable message, edit and deletion
+    /// is handed over after it is published, without waiting.
+    index: Feed,
     max_group: usize,
     /// Next-seq bookkeeping: the last seq assigned per room (may be ahead
     /// of the durable head while a group is in flight).
@@ -558,6 +564,13 @@ impl Worker {
         };
         let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);
+        match &event.kind {
+            EventKind::Message { .. } => self.index.touched(room, seq, seq),
+            EventKind::Edit { target, .. } | EventKind::Delete { target, .. } => {
+                self.index.touched(room, seq, *target)
+            }
+            EventKind::Reaction { .. } => {}
+        }
     }
 }
 

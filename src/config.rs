@@ -107,6 +107,8 @@ struct RawLimits {
     login_failures_per_hour: u32,
     hash_concurrency: u32,
     hash_on_idle_cpu: bool,
+    search_per_sec: u32,
+    search_burst: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +216,9 @@ pub struct LimitsConfig {
     /// Hash only on CPU time nothing else wants (Linux `SCHED_IDLE`);
     /// otherwise at the lowest niceness.
     pub hash_on_idle_cpu: bool,
+    /// Message searches per user and second, sustained, and in a burst.
+    pub search_per_sec: u32,
+    pub search_burst: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -623,6 +628,8 @@ impl RawLimits {
             self.login_failures_per_hour.into(),
         );
         positive(p, "limits.hash_concurrency", self.hash_concurrency.into());
+        positive(p, "limits.search_per_sec", self.search_per_sec.into());
+        positive(p, "limits.search_burst", self.search_burst.into());
         LimitsConfig {
             send_per_sec: self.send_per_sec,
             send_burst: self.send_burst,
@@ -632,6 +639,8 @@ impl RawLimits {
             login_failures_per_hour: self.login_failures_per_hour,
             hash_concurrency: self.hash_concurrency as usize,
             hash_on_idle_cpu: self.hash_on_idle_cpu,
+            search_per_sec: self.search_per_sec,
+            search_burst: self.search_burst,
         }
     }
 }

@@ -87,6 +87,11 @@ pub enum ApiError {
     InvalidClientId,
     #[error("{0}")]
     InvalidRequest(String),
+    /// A search query that is empty, too long, malformed or too big.
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("The cursor is not one this search returned; start again without it.")]
+    InvalidCursor,
     #[error("The request body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("The request body is larger than {0} bytes.")]
@@ -164,6 +169,8 @@ impl ApiError {
             InvalidBody => "invalid_body",
             InvalidClientId => "invalid_client_id",
             InvalidRequest(_) => "invalid_request",
+            InvalidQuery(_) => "invalid_query",
+            InvalidCursor => "invalid_cursor",
             InvalidJson(_) => "invalid_json",
             PayloadTooLarge(_) => "payload_too_large",
             RequestTimeout => "request_timeout",

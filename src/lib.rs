@@ -13,7 +13,9 @@
 //! 3. Only then does it acknowledge each sender and publish each event to
 //!    the [`hub`], which pushes one shared copy of the frame bytes, framed
 //!    once per format by [`wire`], onto the outbox of every connection in
-//!    the room.
+//!    the room. The committer then hands the event to the [`search`] index's queue
+//!    without waiting; an indexer thread makes it searchable within half a
+//!    second.
 //! 4. Each connection's single writer ([`ws`]'s writer) drains its whole
 //!    outbox into one vectored write. A connection whose outbox fills is cut
 //!    off and resumes later from its last seq, so nobody waits for it.
@@ -22,8 +24,8 @@
 //!
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
-//! lives once; actions use the engine ([`commit`], [`hub`], [`rooms`],
-//! [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
+//! lives once; actions use the engine ([`commit`], [`hub`], [`search`],
+//! [`rooms`], [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`]). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
@@ -55,6 +57,7 @@ pub mod outbound;
 pub mod presence;
 pub mod protocol;
 pub mod rooms;
+pub mod search;
 pub mod state;
 pub mod storage;
 pub mod tls;
@@ -84,6 +87,7 @@ use crate::images::Thumbnailer;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::search::Search;
 use crate::state::AppState;
 use crate::storage::Store;
 use crate::wire::CloseReason;
@@ -109,13 +113,19 @@ impl Running {
 /// uses it as is when no server runs.
 pub struct App {
     pub state: Arc<AppState>,
-    commit_thread: std::thread::JoinHandle<()>,
+    threads: Threads,
+}
+
+/// The threads that write: the committer and the search indexer.
+struct Threads {
+    commit: std::thread::JoinHandle<()>,
+    index: std::thread::JoinHandle<()>,
 }
 
 impl App {
-    /// Stops the committer and flushes the store.
+    /// Stops the committer and the indexer and flushes the store.
     pub async fn close(self) -> anyhow::Result<()> {
-        shutdown_gracefully(self.state, self.commit_thread).await
+        shutdown_gracefully(self.state, self.threads).await
     }
 }
 
@@ -131,11 +141,15 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
+    // Derived from the log, beside the database (backups leave it out).
+    let (search, index_thread) = Search::open(&config.data.join("index"), store.clone())
+        .context("cannot open the search index")?;
     let (committer, commit_thread) = Committer::start(
         store.clone(),
         rooms.clone(),
         directory.clone(),
         hub.clone(),
+        search.feed(),
         config.storage.group_commit_max,
     );
     let state = Arc::new(AppState {
@@ -156,12 +170,16 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         directory,
         hub,
         committer,
+        search,
         shutdown,
         tracker: TaskTracker::new(),
     });
     Ok(App {
         state,
-        commit_thread,
+        threads: Threads {
+            commit: commit_thread,
+            index: index_thread,
+        },
     })
 }
 
@@ -176,10 +194,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         )),
         None => None,
     };
-    let App {
-        state,
-        commit_thread,
-    } = open(config, shutdown)?;
+    let App { state, threads } = open(config, shutdown)?;
     let config = &state.config;
     let listener =
         bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -229,7 +244,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let done = tokio::spawn(async move {
         http::serve(listener, serving.clone(), acceptor, http::Surface::Public).await;
         let data = serving.config.data.clone();
-        let stopped = shutdown_gracefully(serving, commit_thread).await;
+        let stopped = shutdown_gracefully(serving, threads).await;
         for t in tasks {
             t.abort();
         }
@@ -270,11 +285,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// Closes every WebSocket with 1001, waits for connections to finish,
-/// drains the committer and flushes the store.
-async fn shutdown_gracefully(
-    state: Arc<AppState>,
-    commit_thread: std::thread::JoinHandle<()>,
-) -> anyhow::Result<()> {
+/// drains the committer, commits the search index and flushes the store.
+async fn shutdown_gracefully(state: Arc<AppState>, threads: Threads) -> anyhow::Result<()> {
     tracing::info!("Shutting down.");
     state.hub.close_all(CloseReason::ShuttingDown);
     state.tracker.close();
@@ -285,7 +297,10 @@ async fn shutdown_gracefully(
         tracing::warn!("Some connections did not close in time; stopping anyway.");
     }
     state.committer.stop().await;
-    let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    let _ = tokio::task::spawn_blocking(move || threads.commit.join()).await;
+    // After the committer, so what it handed over last is committed.
+    state.search.stop().await;
+    let _ = tokio::task::spawn_blocking(move || threads.index.join()).await;
     // After the committer, so cursors moved by its last messages are in.
     if let Err(e) = actions::reads::save(&state, true).await {
         tracing::warn!(error = %e, "Could not save read state at shutdown.");

@@ -17,6 +17,7 @@ use crate::images::Thumbnailer;
 use crate::metrics::{Metrics, Snapshot};
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::search::Search;
 use crate::storage::Store;
 
 pub struct AppState {
@@ -30,6 +31,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The queue into the group committer, the only writer of room logs.
     pub committer: Committer,
+    /// The full-text index of messages, fed by the committer.
+    pub search: Search,
     pub sessions: Sessions,
     pub hasher: Hasher,
     /// Turns uploaded pictures into avatars, a few at a time.

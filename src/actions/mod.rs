@@ -17,9 +17,10 @@
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
-//! accounts and incoming webhooks), [`rooms`] (create, join, leave, rename,
-//! delete), [`messages`] (send, history, removal), [`reads`] (read cursors)
-//! and [`operator`] (invites, stats, verify, backup: the operator's tools).
+//! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
+//! [`messages`] (send, history, removal), [`search`] (message search),
+//! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
+//! backup: the operator's tools).
 
 pub mod accounts;
 pub mod avatars;
@@ -29,6 +30,7 @@ pub mod operator;
 pub mod presence;
 pub mod reads;
 pub mod rooms;
+pub mod search;
 
 use std::sync::Arc;
 

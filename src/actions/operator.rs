@@ -11,6 +11,7 @@ use super::Actor;
 use crate::auth::invites;
 use crate::error::ApiError;
 use crate::ids::Millis;
+use crate::search::Counts;
 use crate::state::AppState;
 use crate::storage::backup::Summary;
 use crate::storage::verify::Report;
@@ -137,11 +138,12 @@ pub fn stats(state: &AppState, actor: Actor) -> Result<Stats, ApiError> {
     })
 }
 
-/// Checks every invariant of the store (safe while the server runs).
+/// Checks every invariant of the store (safe while the server runs), and
+/// that the search index holds one document per live message.
 pub async fn verify(state: &AppState, actor: Actor) -> Result<Report, ApiError> {
     actor.require_admin(state)?;
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
+    let mut report = tokio::task::spawn_blocking(move || {
         let mut report = store.verify()?;
         report
             .problems
@@ -150,7 +152,36 @@ pub async fn verify(state: &AppState, actor: Actor) -> Result<Report, ApiError> 
     })
     .await
     .map_err(|_| ApiError::Internal)?
-    .map_err(ApiError::from)
+    .map_err(ApiError::from)?;
+    match state.search.check().await {
+        Ok(c) if c.documents == c.live_messages => {}
+        Ok(c) => report.problems.push(format!(
+            "search index: {} documents, but the log has {} live messages; \
+             run `hearth index rebuild`",
+            c.documents, c.live_messages
+        )),
+        Err(e) => report.problems.push(format!(
+            "search index: cannot be checked ({e}); run `hearth index rebuild`"
+        )),
+    }
+    Ok(report)
+}
+
+/// Empties the search index and indexes every message again (the index
+/// is derived from the log); returns how many documents it holds after.
+pub async fn index_rebuild(state: &AppState, actor: Actor) -> Result<Counts, ApiError> {
+    actor.require_admin(state)?;
+    let started = std::time::Instant::now();
+    let counts = state.search.rebuild().await.map_err(|e| {
+        tracing::error!(error = %e, "The search index rebuild failed.");
+        ApiError::Internal
+    })?;
+    tracing::info!(
+        documents = counts.documents,
+        took_ms = started.elapsed().as_millis() as u64,
+        "Search index rebuilt."
+    );
+    Ok(counts)
 }
 
 /// Why a backup was not written.

@@ -467,6 +467,7 @@ pub async fn delete(
     }
     state.store.delete_room(&room.record)?;
     state.store.flush_async().await?;
+    state.search.room_deleted(room_id);
     // Only a public room was known to everyone; the members of a private
     // or direct one had `left`, and nobody else may learn it existed.
     if room.record.visibility == Visibility::Public {

@@ -27,6 +27,7 @@ use crate::actions::{avatars, bots, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
+use crate::search::Counts;
 use crate::state::AppState;
 use crate::storage::backup::{BackupError, Summary};
 use crate::storage::verify::Report;
@@ -109,6 +110,8 @@ pub enum Request {
     },
     Stats,
     Verify,
+    /// Empty the search index and index every message again.
+    IndexRebuild,
     /// `path` is absolute: the server may run in another directory.
     Backup {
         path: PathBuf,
@@ -157,6 +160,9 @@ pub enum Reply {
     },
     Verify {
         report: Report,
+    },
+    IndexRebuilt {
+        counts: Counts,
     },
     Backup {
         path: PathBuf,
@@ -331,6 +337,9 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
         }),
         Verify => Ok(Reply::Verify {
             report: operator::verify(state, Actor::Operator).await?,
+        }),
+        IndexRebuild => Ok(Reply::IndexRebuilt {
+            counts: operator::index_rebuild(state, Actor::Operator).await?,
         }),
         Backup { path } => {
             let summary = operator::backup(state, Actor::Operator, &path)

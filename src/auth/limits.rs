@@ -66,6 +66,9 @@ pub struct Limits {
     /// Avatar uploads per user: 10 a minute (each is decoded on a
     /// shared, small pool of threads).
     pub avatar: Limiter<UserId>,
+    /// Message searches per user (`limits.search_per_sec`, `search_burst`):
+    /// each one runs a query over the index.
+    pub message_search: Limiter<UserId>,
 }
 
 impl Limits {
@@ -81,6 +84,9 @@ impl Limits {
             logins: LoginGuard::new(c.login_failures_per_hour),
             search: Limiter::new(Quota::per_second(nz(5)).allow_burst(nz(20))),
             avatar: Limiter::new(Quota::per_minute(nz(10))),
+            message_search: Limiter::new(
+                Quota::per_second(nz(c.search_per_sec)).allow_burst(nz(c.search_burst)),
+            ),
             typing: Limiter::new(
                 Quota::with_period(TYPING_EVERY)
                     .unwrap_or_else(|| Quota::per_second(nz(1)))
@@ -96,6 +102,7 @@ impl Limits {
         self.typing.sweep();
         self.search.sweep();
         self.avatar.sweep();
+        self.message_search.sweep();
     }
 }
 

@@ -189,6 +189,21 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: IndexCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum IndexCommand {
+    /// Empty the search index and index every message again from the
+    /// room logs (searches meanwhile see a partial index).
+    Rebuild,
+}
+
+#[derive(Debug, Args)]
 pub struct BackupArgs {
     #[command(flatten)]
     common: Common,
@@ -338,6 +353,14 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     }
 }
 
+pub fn index(args: IndexArgs) -> anyhow::Result<()> {
+    let request = match args.command {
+        IndexCommand::Rebuild => Request::IndexRebuild,
+    };
+    print(&run(&args.common, true, request)?, args.common.json);
+    Ok(())
+}
+
 pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let path = std::path::absolute(&args.file)
         .with_context(|| format!("cannot resolve {}", args.file.display()))?;
@@ -467,6 +490,7 @@ fn print(reply: &Reply, json: bool) {
             Reply::Stats { stats } => serde_json::to_value(stats),
             Reply::Invites { invites } => serde_json::to_value(invites),
             Reply::Verify { report } => serde_json::to_value(report),
+            Reply::IndexRebuilt { counts } => serde_json::to_value(counts),
             other => serde_json::to_value(other),
         };
         println!("{}", value.unwrap_or_default());
@@ -594,6 +618,10 @@ fn print(reply: &Reply, json: bool) {
             println!("disk:         {}", human_bytes(s.disk_bytes));
         }
         Reply::Verify { report } => print_report(report),
+        Reply::IndexRebuilt { counts } => println!(
+            "Search index rebuilt: {} documents for {} live messages.",
+            counts.documents, counts.live_messages
+        ),
         Reply::Backup { path, summary } => println!(
             "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
             summary.users,

@@ -53,6 +53,11 @@ pub enum Command {
     /// Check every invariant of the store; exits 1 with a report of each
     /// broken one (safe while the server runs).
     Verify(admin::VerifyArgs),
+    /// Manage the search index: `rebuild` indexes every message again.
+    ///
+    /// The index (DATA/index) is derived from the room logs; it also
+    /// catches up by itself at every start.
+    Index(admin::IndexArgs),
     /// Write a consistent backup to a new FILE, while the server runs and
     /// takes writes (or from a stopped server's data directory).
     Backup(admin::BackupArgs),
@@ -109,6 +114,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Bot(args) => admin::bot(args),
         Command::Stats(args) => admin::stats(args),
         Command::Verify(args) => admin::verify(args),
+        Command::Index(args) => admin::index(args),
         Command::Backup(args) => admin::backup(args),
         Command::Restore(args) => admin::restore(args),
         Command::Cert(command) => admin::cert(command),

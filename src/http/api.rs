@@ -13,12 +13,13 @@ use crate::actions::accounts::{self, NewAccount};
 use crate::actions::messages::{
     self, Edit, EditKind, Page, Sent, Via, EVENTS_MAX, PAGE_DEFAULT, PAGE_MAX,
 };
-use crate::actions::{avatars, member_room, reads, rooms, Actor};
+use crate::actions::{avatars, member_room, reads, rooms, search, Actor};
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::images;
 use crate::protocol::{AvatarUrl, EventView, MessageView, Role, UserView};
 use crate::rooms::Room;
+use crate::search::Order;
 use crate::state::AppState;
 use crate::storage::Visibility;
 use crate::views::{self, Authors};
@@ -455,6 +456,92 @@ pub async fn search_users(ctx: Ctx) -> Handled {
         })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({"users": users})))
+}
+
+/// `GET /api/v1/search?q=…&room=ID&sort=relevance|recent&limit=N&cursor=…`:
+/// the caller's messages that match, each as `GET …/messages` shows it,
+/// with the character ranges that matched.
+pub async fn search_messages(ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let state = &ctx.state;
+    let limit = limit_param(&ctx, search::PAGE_DEFAULT, search::PAGE_MAX)?;
+    let order = match ctx.query("sort").as_deref() {
+        None | Some("relevance") => Order::Relevance,
+        Some("recent") => Order::Recent,
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(
+                "sort must be relevance or recent.".into(),
+            ))
+        }
+    };
+    let decoded = |key: &str| ctx.query(key).map(|v| form_decode(&v));
+    let q = match decoded("q") {
+        Some(Some(q)) => q,
+        Some(None) => {
+            return Err(ApiError::InvalidQuery(
+                "q is not valid percent-encoded UTF-8.".into(),
+            ))
+        }
+        None => String::new(),
+    };
+    // A value that does not decode is passed on as written: no room or
+    // cursor has that name, so it is refused, never ignored.
+    let raw = |key: &str| ctx.query(key).map(|v| form_decode(&v).unwrap_or(v));
+    let (room, cursor) = (raw("room"), raw("cursor"));
+    let ask = search::Ask {
+        q: &q,
+        room: room.as_deref(),
+        order,
+        cursor: cursor.as_deref(),
+        limit,
+    };
+    let found = search::messages(state, me.user, ask).await?;
+    let log = state.store.log()?;
+    let authors = Authors::of(
+        &state.directory,
+        found.hits.iter().map(|h| h.current.event.kind.actor()),
+    );
+    let mut results = Vec::with_capacity(found.hits.len());
+    for hit in &found.hits {
+        let page = std::slice::from_ref(&hit.current);
+        let Some(message) =
+            views::current_messages(&log, &state.directory, &authors, hit.room, page, me.user)
+                .pop()
+        else {
+            continue;
+        };
+        results.push(SearchResult {
+            room: hit.room,
+            seq: hit.current.seq,
+            message,
+            highlights: &hit.highlights,
+        });
+    }
+    #[derive(Serialize)]
+    struct SearchResult<'a> {
+        room: RoomId,
+        seq: Seq,
+        message: MessageView<'a>,
+        highlights: &'a [[usize; 2]],
+    }
+    #[derive(Serialize)]
+    struct SearchPage<'a> {
+        results: Vec<SearchResult<'a>>,
+        next: Option<String>,
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &SearchPage {
+            results,
+            next: found.next,
+        },
+    ))
+}
+
+/// A query-string value: `+` is a space (HTML forms send it so), then
+/// percent-decoding.
+fn form_decode(text: &str) -> Option<String> {
+    percent_decode(&text.replace('+', " "))
 }
 
 fn room_response(state: &AppState, status: StatusCode, room: &Room, viewer: UserId) -> Handled {

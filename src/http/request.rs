@@ -245,9 +245,8 @@ pub fn status(e: &ApiError) -> StatusCode {
         InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
         | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
-        | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) | InvalidQuery(_)
+        | InvalidCursor => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,

@@ -46,6 +46,7 @@ enum Route {
     Bots,
     BotToken,
     BotCallback,
+    Search,
     UserDisable,
     UserEnable,
     Avatar,
@@ -56,7 +57,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 39] = [
+const ROUTES: [(&str, Route); 40] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -92,6 +93,7 @@ const ROUTES: [(&str, Route); 39] = [
     ("/api/v1/bots", Route::Bots),
     ("/api/v1/bots/{id}/token", Route::BotToken),
     ("/api/v1/bots/{id}/callback", Route::BotCallback),
+    ("/api/v1/search", Route::Search),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/users/{id}/avatar", Route::Avatar),
@@ -220,6 +222,7 @@ impl Router {
             (Route::BotCallback, Method::PUT) => bots::set_callback(ctx, id_of(&id)).await,
             (Route::BotCallback, Method::GET) => bots::get_callback(ctx, id_of(&id)).await,
             (Route::BotCallback, Method::DELETE) => bots::clear_callback(ctx, id_of(&id)).await,
+            (Route::Search, Method::GET) => api::search_messages(ctx).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,

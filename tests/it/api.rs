@@ -21,6 +21,7 @@ const PRIVATE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/rooms/{room}/members"),
     ("GET", "/api/v1/rooms/{room}/messages"),
     ("POST", "/api/v1/rooms/{room}/messages"),
+    ("GET", "/api/v1/search?q=hello"),
     ("GET", "/api/v1/ws"),
 ];
 

@@ -281,3 +281,25 @@ fn a_room_list_over_thousands_of_unread_messages_counts_exactly_before_and_after
     }
     assert!(report["start_empty"]["shutdown_ms"].is_null());
 }
+
+#[test]
+fn a_short_search_bench_finds_every_probe_and_reports_the_index() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["bench", "search", "--rate", "40", "--searchers", "1"])
+        .args(["--duration", "2", "--prefill", "50", "--max-lag", "3"])
+        .args(["--threads", "1", "--json", "--quiet"])
+        .output()
+        .expect("run hearth bench search");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the --json report parses");
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["failed"], 0, "{report:#}");
+    for counted in ["posted", "searches", "probes", "db_bytes", "index_bytes"] {
+        assert!(
+            report[counted].as_u64().is_some_and(|n| n > 0),
+            "{counted}: {report:#}"
+        );
+    }
+}

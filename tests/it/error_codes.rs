@@ -196,6 +196,12 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         )
         .await;
     note(code(&r), "a bad limit");
+    let (_, r) = s.get("/api/v1/search?q=%22open", Some(&bob.token)).await;
+    note(code(&r), "a search with an unclosed phrase");
+    let (_, r) = s
+        .get("/api/v1/search?q=x&cursor=nonsense", Some(&bob.token))
+        .await;
+    note(code(&r), "a search with a cursor it did not return");
     let (_, r) = s.get("/api/v1/nothing-here", None).await;
     note(code(&r), "an unknown API path");
     let r = s.call("PUT", "/api/v1/rooms").send().await;

@@ -23,6 +23,8 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HEARTH_SEND_PER_SEC", "100000"),
     ("HEARTH_SEND_BURST", "100000"),
     ("HEARTH_MAX_FRAMES_PER_SEC", "100000"),
+    ("HEARTH_SEARCH_PER_SEC", "1000"),
+    ("HEARTH_SEARCH_BURST", "1000"),
     ("HEARTH_LOG_LEVEL", "warn"),
 ];
 

@@ -30,6 +30,7 @@ mod observability;
 mod parity;
 mod private_rooms;
 mod reads;
+mod search;
 mod storage;
 mod tls;
 mod websocket;

@@ -23,11 +23,12 @@
 //! (the scenario, and the run/measure machinery the WebSocket scenarios
 //! share), [`rooms`], [`idle`] and [`login`] (scenarios built on it),
 //! [`ceiling`], [`report`] (what a run found, as JSON, a table and
-//! Markdown), [`http`] (the HTTP throughput scenarios), [`crash`] (kill -9
-//! under load, then check every acknowledged message), [`unread`] (a room
-//! list over many unread messages, and restarts on them), and [`common`]
-//! (the options every scenario shares). Imports point one way, from the
-//! scenarios down to the leaves: [`rooms`], [`idle`], [`login`], [`http`] →
+//! Markdown), [`http`] (the HTTP throughput scenarios), [`search`] (index
+//! lag and search latency under posts), [`crash`] (kill -9 under load, then
+//! check every acknowledged message), [`unread`] (a room list over many
+//! unread messages, and restarts on them), and [`common`] (the options
+//! every scenario shares). Imports point one way, from the scenarios down
+//! to the leaves: [`rooms`], [`idle`], [`login`], [`http`], [`search`] →
 //! [`fanout`] → [`load`] → [`wsclient`]; [`crash`] and [`unread`] →
 //! [`setup`], [`target`], [`wsclient`]; [`report`], [`common`], [`target`],
 //! [`setup`] and [`wsclient`] import nothing of the bench.
@@ -42,6 +43,7 @@ pub mod load;
 pub mod login;
 pub mod report;
 pub mod rooms;
+pub mod search;
 pub mod setup;
 pub mod target;
 pub mod unread;
@@ -78,6 +80,9 @@ pub enum Scenario {
     Post(http::HttpArgs),
     /// HTTP: 16 keep-alive clients reading pages of 50 messages of history.
     History(http::HttpArgs),
+    /// Message search under a steady stream of posts (117/s): how long a
+    /// new message takes to be found (index lag), and search latency.
+    Search(search::SearchArgs),
     /// Kill -9 the server at random moments under WebSocket and REST
     /// posters, restart it on the same data directory, resend what was not
     /// acknowledged, and check nothing acknowledged was lost, duplicated or
@@ -102,6 +107,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Login(a) => login::run(a),
         Scenario::Post(a) => http::run(http::Kind::Post, a),
         Scenario::History(a) => http::run(http::Kind::History, a),
+        Scenario::Search(a) => search::run(a),
         Scenario::Crash(a) => crash::run(a),
         Scenario::Unread(a) => unread::run(a),
         Scenario::Ceiling(a) => ceiling::run(a),

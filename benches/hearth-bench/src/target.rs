@@ -35,9 +35,9 @@ pub struct Process {
     /// The ceiling writer starts writing when it reads a line here.
     go: Option<std::process::ChildStdin>,
     pub addr: SocketAddr,
-    /// The scratch data directory, removed when the bench ends (none when
-    /// the caller keeps the directory).
-    _dir: Option<tempfile::TempDir>,
+    /// The scratch directory holding the data directory, removed when the
+    /// bench ends (none when the caller keeps the data directory).
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -48,7 +48,7 @@ impl Process {
             .tempdir()
             .context("cannot create a temporary data directory")?;
         let mut server = Self::serve_on(cpus, &dir.path().join("data"), "127.0.0.1:0", extra_env)?;
-        server._dir = Some(dir);
+        server.dir = Some(dir);
         Ok(server)
     }
 
@@ -107,7 +107,7 @@ impl Process {
             child,
             go,
             addr,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -123,6 +123,11 @@ impl Process {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The data directory of a server this bench started.
+    pub fn data_dir(&self) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("data"))
     }
 
     /// Stops the process (SIGKILL: its data directory is thrown away).
