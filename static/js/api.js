@@ -117,4 +117,13 @@ export const api = {
   /** The direct room with these people (made the first time), as `{room}`. */
   directRoom: (userIds) => request('POST', '/dms', { users: userIds }),
   addMember: (id, userId) => request('POST', `${room(id)}/members`, { user: userId }),
+  /** Takes someone else out of the room (owner and moderators). */
+  removeMember: (id, userId) => request('DELETE', `${room(id)}/members/${encodeURIComponent(userId)}`),
+  /** @param {'moderator'|'member'} role */
+  setRole: (id, userId, role) => request('PUT', `${room(id)}/members/${encodeURIComponent(userId)}/role`, { role }),
+  bans: (id) => request('GET', `${room(id)}/bans`),
+  ban: (id, userId) => request('POST', `${room(id)}/bans`, { user: userId }),
+  unban: (id, userId) => request('DELETE', `${room(id)}/bans/${encodeURIComponent(userId)}`),
+  /** @param {{name?: string, topic?: string}} changes */
+  updateRoom: (id, changes) => request('PATCH', room(id), changes),
 };

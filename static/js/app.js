@@ -6,14 +6,16 @@ import { AccountDialog } from './account.js';
 import { api } from './api.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
-import { byId, closeOnOutsideClick, h, hueClass, initial, setMessage } from './dom.js';
+import { byId, h, hueClass, initial, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
 import { MessageMenu } from './message-menu.js';
 import { Outbox } from './outbox.js';
 import { PeoplePicker, peopleError } from './people-picker.js';
+import { Presence } from './presence.js';
 import { ReactionPicker } from './reaction-picker.js';
+import { confirmAction, RoomDetails } from './room-details.js';
 import { Saved, SavedMap } from './saved.js';
 import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
@@ -62,7 +64,10 @@ export class App {
       post: (room, body, clientId, replyTo) =>
         api.postMessage(room, body, clientId, replyTo).then((reply) => reply.message),
     });
-    this.sidebar = new SidebarView({ onJoin: (id, button) => this.joinRoom(id, button) });
+    this.presence = new Presence();
+    /** Rooms this page is leaving itself: their `left` frame needs no explaining. */
+    this.leaving = new Set();
+    this.sidebar = new SidebarView({ onJoin: (id, button) => this.joinRoom(id, button), presence: this.presence });
     /** @type {Map<string, {at: number, members: Promise<object[]>}>} room id → its members, for `@` */
     this.memberCache = new Map();
     const seqOf = (li) => Number(li.dataset.seq);
@@ -105,6 +110,7 @@ export class App {
       onToggleReaction: (seq, emoji) => this.toggleReaction(seq, emoji),
       onAddReaction: (li, trigger) => this.pickReaction(seqOf(li), trigger),
       onEditHistory: (seq, trigger, byHover) => this.showEdits(seq, trigger, byHover),
+      presence: this.presence,
     });
     this.composer = new Composer({
       onSend: (body, replyTo) => this.send(body, replyTo),
@@ -121,6 +127,13 @@ export class App {
     });
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
+    this.details = new RoomDetails({
+      store: this.store,
+      presence: this.presence,
+      onMembers: (entry, members) => this.learnedMembers(entry, members),
+      onRoomChanged: (room) => this.roomUpdated(room),
+      confirm: confirmAction,
+    });
     this.editHistory = new EditHistory();
     this.switcher = new Switcher({
       rooms: () => this.store.openableRooms(),
@@ -192,10 +205,12 @@ export class App {
     this.menu.close(false);
     this.editHistory.close(false);
     this.memberCache.clear();
+    this.presence.clear();
+    this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
     this.closeDrawer(false);
-    for (const id of ['members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
+    for (const id of ['confirm-dialog', 'members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
     this.root.hidden = true;
     this.updateTitle();
     // The next person to log in here must not land in this one's room.
@@ -354,8 +369,11 @@ export class App {
       h('button', { type: 'button', id: 'room-info', class: 'title-button', 'aria-haspopup': 'dialog', text: entry.longName }),
     );
     const topicLine = byId('room-topic');
-    topicLine.textContent = topic ?? '';
-    topicLine.hidden = !topic;
+    // A one-to-one conversation has no topic: the line says whether the other person is online.
+    const partner = entry.partner();
+    if (partner) topicLine.replaceChildren(this.presence.dot(partner.id, { shown: true }));
+    else topicLine.textContent = topic ?? '';
+    topicLine.hidden = !topic && !partner;
     const members = byId('members-button');
     members.hidden = false;
     // No parentheses: axe (rightly) wants the visible count inside the name.
@@ -370,9 +388,7 @@ export class App {
 
   /** The room's owner, its moderators and administrators may add people to a room with a name. */
   canAddPeople(entry) {
-    const me = this.store.me;
-    if (entry.direct || me == null) return false;
-    return entry.room.created_by === me.id || me.admin === true || entry.myRole === 'moderator';
+    return this.details.canModerate(entry);
   }
 
   showNoRoom() {
@@ -398,7 +414,11 @@ export class App {
       this.renderRoomState();
       this.goToRoom(id, true);
     } catch (error) {
-      setMessage(byId('rooms-error'), error.message);
+      const name = this.store.rooms.get(id)?.name ?? 'this room';
+      setMessage(
+        byId('rooms-error'),
+        error.code === 'banned' ? `You are banned from ${name}. Its owner or a moderator can lift the ban.` : error.message,
+      );
       button?.removeAttribute('aria-busy');
     }
   }
@@ -420,11 +440,15 @@ export class App {
   async leaveOpenRoom() {
     const entry = this.store.openRoom;
     if (!entry) return;
+    // The socket's `left` may come before the answer: it needs no notice.
+    this.leaving.add(entry.id);
     try {
       await api.leaveRoom(entry.id);
     } catch (error) {
       this.composer.showError(peopleError(error));
       return;
+    } finally {
+      this.leaving.delete(entry.id);
     }
     this.roomLeft(entry.id);
     this.toast.show(`You left ${entry.name}.`, { label: 'Undo', run: () => this.joinRoom(entry.id) });
@@ -445,6 +469,7 @@ export class App {
     if (!entry) return;
     this.store.rooms.delete(id);
     if (this.store.openRoomId === id) {
+      for (const dialogId of ['confirm-dialog', 'members-dialog', 'people-dialog']) byId(dialogId).close();
       history.replaceState(null, '', location.pathname);
       this.showNoRoom();
       this.toast.show(`${entry.name} was deleted.`);
@@ -453,26 +478,42 @@ export class App {
   }
 
   /** Someone joined or left a room: its count, and the member list if it is open. */
-  membersChanged(id, count) {
+  membersChanged(id, count, user = null, joined = false) {
     const entry = this.store.rooms.get(id);
     if (!entry) return;
     this.memberCache.delete(id);
     if (typeof count === 'number') entry.room.member_count = count;
+    // The preview is what "Add people" leaves out before the list comes: keep it true.
+    if (user?.id && Array.isArray(entry.room.members_preview)) {
+      const rest = entry.room.members_preview.filter((member) => member.id !== user.id);
+      entry.room.members_preview = joined ? [...rest, { id: user.id, username: user.username }] : rest;
+    }
     if (this.store.openRoomId === id) {
       this.showRoomHeader(entry);
-      if (byId('members-dialog').open) this.showMembers();
+      this.details.refresh();
     }
     this.renderRoomState();
   }
 
-  roomLeft(id) {
+  /**
+   * This person is out of a room.
+   * @param {{told?: boolean}} [options] `told`: the server said so (`left`),
+   *   which, unless this page is leaving it, means someone removed or banned
+   *   them (or they left on another device): the page says so.
+   */
+  roomLeft(id, { told = false } = {}) {
+    const entry = this.store.rooms.get(id);
+    const wasIn = entry?.joined === true;
     this.store.markLeft(id);
-    if (this.store.openRoomId === id) {
+    const wasOpen = this.store.openRoomId === id;
+    if (wasOpen) {
+      for (const dialogId of ['confirm-dialog', 'members-dialog', 'people-dialog']) byId(dialogId).close();
       history.replaceState(null, '', location.pathname);
       this.showNoRoom();
       byId('room-title').focus();
     }
     this.renderRoomState();
+    if (told && wasIn && !this.leaving.has(id)) this.toast.show(`You are no longer a member of ${entry.name}.`);
   }
 
   async createRoom(form) {
@@ -493,44 +534,32 @@ export class App {
     }
   }
 
-  /** The room's details: whole name, topic, member count, members. Opened from the title or Members. */
-  async showMembers() {
-    const entry = this.store.openRoom;
-    if (!entry) return;
-    const dialog = byId('members-dialog');
-    const list = byId('members-list');
-    const status = byId('members-status');
-    const countText = (n) => (n === 1 ? '1 member' : `${n} members`);
-    byId('members-title').textContent = entry.longName;
-    const topic = byId('members-topic');
-    topic.textContent = entry.room.topic ?? '';
-    topic.hidden = !entry.room.topic;
-    status.textContent = entry.room.member_count == null ? 'Loading…' : countText(entry.room.member_count);
-    byId('members-add').hidden = !this.canAddPeople(entry);
-    if (!dialog.open) {
-      list.replaceChildren();
-      dialog.showModal();
+  /** The room's details: whole name, visibility, topic, members, and managing them. Opened from the title or Members. */
+  showMembers() {
+    return this.details.open();
+  }
+
+  /** A member list was fetched: this person's role and the count it shows. */
+  learnedMembers(entry, members) {
+    entry.myRole = members.find((member) => member.id === this.store.me?.id)?.role ?? null;
+    entry.room.member_count = members.length;
+    this.memberCache.set(entry.id, { at: Date.now(), members: Promise.resolve(members) });
+    if (this.store.openRoomId === entry.id) this.showRoomHeader(entry);
+  }
+
+  /** A room's name or topic changed (here, or by someone else: `room_updated`). */
+  roomUpdated(room) {
+    if (!room?.id) return;
+    const known = this.store.rooms.get(room.id);
+    if (!known) return;
+    // Only members are told, so `joined` stays as it was; the count is the server's.
+    const entry = this.store.upsertRoom({ ...room, joined: known.joined });
+    if (this.store.openRoomId === entry.id) {
+      this.showRoomHeader(entry);
+      this.composer.setRoomName(entry.name);
+      this.details.refresh();
     }
-    try {
-      const { members } = await api.members(entry.id);
-      entry.myRole = members.find((member) => member.id === this.store.me?.id)?.role ?? null;
-      byId('members-add').hidden = !this.canAddPeople(entry);
-      entry.room.member_count = members.length;
-      if (this.store.openRoomId === entry.id) this.showRoomHeader(entry);
-      status.textContent = countText(members.length);
-      list.replaceChildren(
-        ...members.map((member) =>
-          h(
-            'li',
-            {},
-            h('span', { class: `avatar ${hueClass(member.id)}`, 'aria-hidden': 'true', text: initial(member.username) }),
-            h('span', { dir: 'auto', text: member.username }),
-          ),
-        ),
-      );
-    } catch (error) {
-      status.textContent = error.message;
-    }
+    this.renderRoomState();
   }
 
   /** "New message": choose people, then open the direct room with them. */
@@ -856,7 +885,10 @@ export class App {
    * a moderator gets "Add people" too.
    */
   learnRole(entry) {
-    if (entry.direct || this.canAddPeople(entry)) return;
+    // The creator and administrators need no list; a moderator may have been
+    // made a member again since (no frame says so), so theirs is re-read.
+    const me = this.store.me;
+    if (entry.direct || entry.room.created_by === me?.id || me?.admin === true) return;
     this.membersOf(entry.id).then(
       (members) => {
         entry.myRole = members.find((member) => member.id === this.store.me?.id)?.role ?? null;
@@ -885,7 +917,8 @@ export class App {
 
   listenToConnection() {
     const connection = this.connection;
-    connection.addEventListener('ready', () => {
+    connection.addEventListener('ready', ({ detail: frame }) => {
+      this.presence.reset(frame?.online, this.store.me?.id);
       this.outbox.connected();
       // Membership may have changed while away; the replay that follows
       // `ready` fills each room's gap, and catch-up covers opened rooms.
@@ -925,7 +958,13 @@ export class App {
         }
         break;
       case 'left':
-        this.roomLeft(frame.room);
+        this.roomLeft(frame.room, { told: true });
+        break;
+      case 'room_updated':
+        this.roomUpdated(frame.room);
+        break;
+      case 'presence':
+        if (this.presence.apply(frame.changes)) this.details.presenceChanged();
         break;
       // These can come before `ready`; the room list is loaded before the
       // socket opens, so there is always a store to apply them to.
@@ -945,7 +984,7 @@ export class App {
         break;
       case 'member_joined':
       case 'member_left':
-        this.membersChanged(frame.room, frame.member_count);
+        this.membersChanged(frame.room, frame.member_count, frame.user, frame.type === 'member_joined');
         break;
       default:
         break; // Frames from a newer server that this page does not know.
@@ -980,7 +1019,6 @@ export class App {
     byId('members-button').addEventListener('click', () => this.showMembers());
     // A tap anywhere on the title (name or topic) shows the room's details.
     byId('chat-title').addEventListener('click', () => this.showMembers());
-    byId('members-close').addEventListener('click', () => byId('members-dialog').close());
     byId('dm-new').addEventListener('click', (event) => this.startDirect(event.currentTarget));
     byId('add-people-button').addEventListener('click', (event) => this.addPeople(event.currentTarget));
     byId('members-add').addEventListener('click', () => {
@@ -988,7 +1026,6 @@ export class App {
       const headerButton = byId('add-people-button');
       this.addPeople(headerButton.offsetParent ? headerButton : byId('room-title'));
     });
-    closeOnOutsideClick(byId('members-dialog'));
     document.addEventListener('keydown', (event) => this.onShortcut(event));
     byId('create-room-form').addEventListener('submit', (event) => {
       event.preventDefault();

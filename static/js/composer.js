@@ -110,9 +110,14 @@ export class Composer {
     this.roomId = roomId;
     this.input.value = this.drafts?.get(roomId) ?? '';
     this.resize();
+    this.setRoomName(roomName);
+    setMessage(this.error, '');
+  }
+
+  /** The placeholder names the room (again, after a rename). */
+  setRoomName(roomName) {
     // A placeholder longer than the box would wrap and make the box grow.
     this.input.placeholder = roomName.length <= 24 ? `Message ${roomName}` : 'Write a message';
-    setMessage(this.error, '');
   }
 
   hide() {

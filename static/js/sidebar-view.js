@@ -31,8 +31,11 @@ export function matchesFilter(name, query) {
 }
 
 export class SidebarView {
-  /** @param {{onJoin: (roomId: string, button: HTMLButtonElement) => void}} handlers */
-  constructor({ onJoin }) {
+  /**
+   * @param {{onJoin: (roomId: string, button: HTMLButtonElement) => void, presence: import('./presence.js').Presence}} options
+   */
+  constructor({ onJoin, presence }) {
+    this.presence = presence;
     this.mine = byId('my-rooms');
     this.mineEmpty = byId('my-rooms-empty');
     this.others = byId('other-rooms');
@@ -80,6 +83,14 @@ export class SidebarView {
 
   joinedItem(entry, openRoomId) {
     const unread = entry.unread;
+    // A one-to-one conversation shows whether the other person is online,
+    // where "@" would be (the dot comes after the name for screen readers).
+    const partner = entry.partner();
+    const marker = entry.private
+      ? lockIcon()
+      : partner
+        ? null
+        : h('span', { class: 'room-hash', 'aria-hidden': 'true', text: entry.direct ? '@' : '#' });
     const link = h(
       'a',
       {
@@ -90,8 +101,9 @@ export class SidebarView {
         'data-focus-key': `open:${entry.id}`,
         'data-room-id': entry.id,
       },
-      entry.private ? lockIcon() : h('span', { class: 'room-hash', 'aria-hidden': 'true', text: entry.direct ? '@' : '#' }),
+      marker,
       h('span', { class: 'room-name', dir: 'auto', text: entry.name }),
+      partner ? this.presence.dot(partner.id) : null,
       unread
         ? h(
             'span',

@@ -58,6 +58,12 @@ export class RoomEntry {
       .sort((a, b) => String(a.username).localeCompare(String(b.username), undefined, { sensitivity: 'base' }));
   }
 
+  /** The other person of a one-to-one direct room, or null. */
+  partner() {
+    if (!this.direct || this.othersCount() !== 1) return null;
+    return this.others()[0] ?? null;
+  }
+
   /** How many others are in the room, counting those the preview leaves out. */
   othersCount() {
     return Math.max(this.others().length, (this.room.member_count ?? 0) - 1);
@@ -350,8 +356,9 @@ export class Store {
     return [...this.joinedRooms(), ...this.directRooms()];
   }
 
+  /** Rooms that could be joined: public ones (a private room left is gone, not joinable). */
   otherRooms() {
-    return this.sortedRooms().filter((entry) => !entry.joined && !entry.direct);
+    return this.sortedRooms().filter((entry) => !entry.joined && !entry.direct && !entry.private);
   }
 
   sortedRooms() {

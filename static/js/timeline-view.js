@@ -43,7 +43,9 @@ export class TimelineView {
    * @param {(seq: number, trigger: HTMLElement, byHover: boolean) => void} handlers.onEditHistory
    *   "(edited)" was pressed or hovered
    */
-  constructor({ onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory }) {
+  constructor({ onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory, presence }) {
+    /** @type {import('./presence.js').Presence|null} dots on authors' avatars */
+    this.presence = presence ?? null;
     this.scroller = byId('timeline');
     this.list = byId('messages');
     this.status = byId('history-status');
@@ -352,6 +354,8 @@ export class TimelineView {
   messageParts(author, createdAt, body, message = {}) {
     const hue = hueClass(author.id);
     const avatar = h('span', { class: `avatar ${hue}`, 'aria-hidden': 'true', text: initial(author.username) });
+    // The dot repeats what the member list says out loud, so it is silent here.
+    if (this.presence && author.id && !author.deleted) avatar.append(this.presence.dot(author.id, { spoken: false }));
     const name = h('span', {
       class: `author${author.deleted ? ' deleted' : ''}${author.id === this.me?.id ? ' me' : ''}`,
       dir: 'auto',

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import {
+  PASSWORD,
   TestServer,
   createRoomInUi,
   launchBrowser,
@@ -276,4 +277,37 @@ test('a keyboard user skips to the message box and hears new messages', async (t
   const live = page.locator('[aria-live="polite"]#announcer');
   await live.filter({ hasText: 'speaker: can you hear me?' }).waitFor();
   assert.deepEqual(await trouble.problems(), []);
+});
+
+test('a room\'s details while managing it pass axe in light and dark', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { page } = await openPerson(browser, { bypassCSP: true });
+  await signUpInUi(page, server, 'keeper');
+  const guest = await server.createUser('guest');
+  const taken = await server.createUser('taken');
+  await server.must(201, 'POST', '/rooms', { token: taken.token, body: { name: 'taken' } });
+  await createRoomInUi(page, 'kept', 'Looked after');
+  const roomId = await page.evaluate(() => decodeURIComponent(location.hash.split('/')[2]));
+  await server.must(200, 'POST', `/rooms/${roomId}/join`, { token: guest.token });
+  await server.must(200, 'POST', `/rooms/${roomId}/join`, { token: taken.token });
+  await server.must(204, 'POST', `/rooms/${roomId}/bans`, { token: (await server.must(200, 'POST', '/login', { body: { login: 'keeper', password: PASSWORD } })).token, body: { user: taken.user.id } });
+
+  await page.locator('#room-info').click();
+  const dialog = page.getByRole('dialog', { name: 'kept' });
+  await dialog.getByRole('button', { name: 'Manage guest' }).click();
+  await dialog.getByRole('button', { name: 'Lift ban on taken' }).waitFor();
+  await dialog.getByRole('button', { name: 'Edit name and topic' }).click();
+  await dialog.getByRole('textbox', { name: 'Name' }).fill('taken');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.getByText('Another public room already has that name.').waitFor();
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} room details, managing`)));
+  }
+  await dialog.getByRole('group', { name: 'Actions for guest' }).getByRole('button', { name: 'Ban' }).click();
+  await page.getByRole('dialog', { name: 'Ban guest from kept?' }).waitFor();
+  found.push(...(await audit(page, 'ban confirmation')));
+  assert.deepEqual(found, []);
 });

@@ -271,8 +271,9 @@ export async function logInInUi(page, server, login, password = PASSWORD) {
 export async function createRoomInUi(page, name, topic = '') {
   const form = page.locator('#create-room');
   if (!(await form.evaluate((details) => details.open))) await form.locator('summary').click();
-  await page.getByLabel('Name', { exact: true }).fill(name);
-  if (topic) await page.getByLabel('Topic').fill(topic);
+  // Scoped to the form: the room's details have a Name and a Topic too.
+  await form.getByLabel('Name', { exact: true }).fill(name);
+  if (topic) await form.getByLabel('Topic').fill(topic);
   await page.getByRole('button', { name: 'Create room' }).click();
   await page.locator('#room-title', { hasText: name }).waitFor();
 }

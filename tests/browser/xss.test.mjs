@@ -1,5 +1,5 @@
 // Hostile text everywhere a person can type: messages, room names and
-// topics (public and private), usernames, the user agents in the sessions list, invite links. Every payload must render as the exact text typed, run
+// topics (public and private, in the header and the room's details), usernames, the user agents in the sessions list, invite links. Every payload must render as the exact text typed, run
 // nothing (a `window.__pwned` canary stays false, no dialog opens) and trip
 // no CSP violation; only http(s) URLs become links.
 
@@ -144,6 +144,21 @@ test('thirty XSS payloads render as inert text', async (t) => {
   await page.getByRole('button', { name: 'Add people' }).click();
   assert.equal(await page.locator('#people-title').textContent(), `Add people to ${hidden[0]}`);
   await page.keyboard.press('Escape');
+  // Its details, the settings form and a confirmation name it as text too.
+  await server.must(200, 'POST', `/rooms/${hiddenIds[0]}/members`, { token, body: { user: other.user.id } });
+  await page.locator('#room-info').click();
+  const details = page.locator('#members-dialog');
+  await details.getByRole('button', { name: 'Manage other' }).click();
+  await details.getByRole('button', { name: 'Edit name and topic' }).click();
+  assert.equal(await page.locator('#members-title').textContent(), hidden[0]);
+  assert.equal(await page.locator('#members-topic').textContent(), hidden[0]);
+  assert.equal(await page.locator('#settings-name').inputValue(), hidden[0]);
+  assert.equal(await page.locator('#settings-topic').inputValue(), hidden[0]);
+  await details.getByRole('group', { name: 'Actions for other' }).getByRole('button', { name: 'Ban' }).click();
+  assert.equal(await page.locator('#confirm-title').textContent(), `Ban other from ${hidden[0]}?`);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
+  await details.waitFor({ state: 'hidden' });
   const otherTopics = await page.locator('#other-rooms .room-meta').allTextContents();
   assert.equal(otherTopics.filter((text) => PAYLOADS.some((p) => text.startsWith(p))).length, 8);
 
@@ -151,7 +166,7 @@ test('thirty XSS payloads render as inert text', async (t) => {
   await page.waitForTimeout(300);
   assert.equal(await page.evaluate(() => window.__pwned), false, 'the canary was touched');
   const injected = await page.evaluate(() =>
-    [...document.querySelectorAll('#messages *, #my-rooms *, #dm-list *, #other-rooms *, #room-title *, #room-topic *, #people-title *')]
+    [...document.querySelectorAll('#messages *, #my-rooms *, #dm-list *, #other-rooms *, #room-title *, #room-topic *, #people-title *, #members-title *, #members-topic *, #members-list *, #confirm-title *')]
       // The private rooms' lock is drawn by the page, not by user text.
       .filter((el) => !el.closest('.lock'))
       .map((el) => el.tagName.toLowerCase())
