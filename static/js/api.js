@@ -90,6 +90,14 @@ export const api = {
   joinRoom: (id) => request('POST', `${room(id)}/join`),
   leaveRoom: (id) => request('POST', `${room(id)}/leave`),
   members: (id) => request('GET', `${room(id)}/members`),
+  /** One room as `{room}`, with this person's read state in it. */
+  room: (id) => request('GET', room(id)),
+  /**
+   * Moves this person's read cursor in a room to `seq`: forward only, or
+   * exactly with `force` ("mark as unread").
+   */
+  markRead: (id, seq, force = false) =>
+    request('POST', `${room(id)}/read`, force ? { seq, force: true } : { seq }),
 
   /** @param {{limit?: number, before?: number, after?: number}} cursor */
   messages(id, { limit, before, after } = {}) {
