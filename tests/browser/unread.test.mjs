@@ -151,6 +151,16 @@ test('reading a room on one device clears its badge on the other; a hidden tab d
   const { server, alice, bob, rooms } = await twoRooms(t);
   const phone = await bobOn(server, 'general');
   const laptop = await bobOn(server, 'general');
+  // The read frames the phone sends, with when.
+  const reads = [];
+  phone.page.on('websocket', (socket) =>
+    socket.on('framesent', ({ payload }) => {
+      const frame = typeof payload === 'string' ? JSON.parse(payload) : null;
+      if (frame?.type === 'read') reads.push({ ...frame, at: Date.now() });
+    }),
+  );
+  await phone.page.reload();
+  await phone.page.locator('#room-title', { hasText: 'general' }).waitFor();
 
   const first = await server.post(alice.token, rooms.random.id, 'are you there?');
   await server.post(alice.token, rooms.random.id, 'hello?');
@@ -184,6 +194,20 @@ test('reading a room on one device clears its badge on the other; a hidden tab d
   await badgeBecomes(phone.page, 'random', none, 'read when the phone is back');
   await badgeBecomes(laptop.page, 'random', none, 'and on the laptop');
   assert.equal((await serverState(server, bob.token, rooms.random.id)).read_seq, 3);
+
+  // A burst read as it comes is sent at most once a second, always forward.
+  reads.length = 0;
+  for (let n = 1; n <= 8; n += 1) await server.post(alice.token, rooms.random.id, `burst ${n}`);
+  await phone.page.locator('#messages li[data-seq]', { hasText: 'burst 8' }).waitFor();
+  await eventually(async () => (await serverState(server, bob.token, rooms.random.id)).read_seq === 11, {
+    message: 'the phone\'s cursor at the end of the burst',
+  });
+  assert.ok(reads.length >= 1 && reads.every((frame) => frame.room === rooms.random.id && !frame.force));
+  for (let i = 1; i < reads.length; i += 1) {
+    assert.ok(reads[i].seq > reads[i - 1].seq, `read frames go forward: ${JSON.stringify(reads)}`);
+    assert.ok(reads[i].at - reads[i - 1].at >= 900, `read frames a second apart: ${JSON.stringify(reads)}`);
+  }
+  assert.deepEqual(await badgeOf(laptop.page, 'random'), none);
 
   assert.deepEqual(await phone.trouble.problems(), []);
   assert.deepEqual(await laptop.trouble.problems(), []);
