@@ -139,8 +139,16 @@ test('every main screen passes axe in light and dark', async (t) => {
   // Direct messages: one started by someone else (unread), the new-message
   // dialog with a chosen person and matches showing, and a private room.
   const { room: direct } = await server.must(200, 'POST', '/dms', { token: other.token, body: { users: [auditorId] } });
-  await server.post(other.token, direct.id, 'a word in private');
-  await page.getByRole('navigation', { name: 'Direct messages' }).getByRole('link', { name: /other.*1 unread/ }).waitFor();
+  await server.post(other.token, direct.id, 'a word in private, @auditor');
+  await page
+    .getByRole('navigation', { name: 'Direct messages' })
+    .getByRole('link', { name: /other.*1 unread, 1 mention$/ })
+    .waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} unread and mention badges`)));
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
   await page.getByRole('button', { name: 'New message' }).click();
   const people = page.getByRole('dialog', { name: 'New message' });
   await people.getByRole('combobox').fill('ot');
