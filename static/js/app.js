@@ -319,6 +319,9 @@ export class App {
 
   /** @param {number|null} [seq] a message to scroll to and highlight */
   async openRoom(entry, seq = null) {
+    // The cursor as the room is opened, before this visit reads anything:
+    // where the "New messages" divider goes, until the person leaves the room.
+    const readBefore = entry.readSeq;
     this.store.openRoomId = entry.id;
     // Reading resumes on every visit, after a "Mark as unread" too.
     entry.holdRead = false;
@@ -337,9 +340,6 @@ export class App {
       this.composer.focus();
     }
 
-    // The cursor as the room is opened, before this visit reads anything:
-    // where the "New messages" divider goes, until the person leaves the room.
-    const readBefore = entry.readSeq;
     this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, readBefore);
     const shownFrom = entry.timeline?.oldest ?? null;
     if (!entry.timeline) {
@@ -402,7 +402,10 @@ export class App {
    */
   readIfSeen(entry) {
     if (!entry || entry.id !== this.store.openRoomId || entry.holdRead || !entry.timeline) return;
-    if (document.hidden || !this.timeline.newestInView()) return;
+    // Not before the pane shows this room's history (it is still loading, or being opened).
+    if (this.timeline.history !== entry.timeline) return;
+    // On a phone the open room list covers the messages.
+    if (document.hidden || byId('chat').inert || !this.timeline.newestInView()) return;
     const moved = this.store.readTo(entry, entry.timeline.newest);
     if (moved === 'unchanged') return;
     this.sendRead(entry);
@@ -1074,6 +1077,8 @@ export class App {
       this.store.takeReady(frame?.rooms);
       this.sendBehind();
       this.renderRoomState();
+      // A read lost with the last socket is made again if the person is looking.
+      this.readIfSeen(this.store.openRoom);
       this.outbox.connected();
       // Membership may have changed while away; the replay that follows
       // `ready` fills each room's gap, and catch-up covers opened rooms.
@@ -1191,7 +1196,7 @@ export class App {
     });
     byId('sidebar-open').addEventListener('click', () => this.openDrawer(true));
     // Widening the window turns the drawer back into a plain column.
-    NARROW.addEventListener('change', () => this.closeDrawer(false));
+    NARROW.addEventListener('change', () => this.closeDrawer(false, true));
     byId('sidebar-close').addEventListener('click', () => this.closeDrawer(true));
     byId('scrim').addEventListener('click', () => this.closeDrawer(true));
     byId('sidebar').addEventListener('keydown', (event) => {
@@ -1251,7 +1256,12 @@ export class App {
     }
   }
 
-  closeDrawer(moveFocus) {
+  /**
+   * @param {boolean} moveFocus back to the button that opens the drawer
+   * @param {boolean} [backToRoom] the person returns to the open room's
+   *   messages (not when they chose a room in the drawer), which may read it
+   */
+  closeDrawer(moveFocus, backToRoom = moveFocus) {
     const sidebar = byId('sidebar');
     if (!sidebar.classList.contains('open')) return;
     const hadFocus = sidebar.contains(document.activeElement);
@@ -1260,6 +1270,7 @@ export class App {
     byId('chat').inert = false;
     byId('sidebar-open').setAttribute('aria-expanded', 'false');
     if (moveFocus || (hadFocus && NARROW.matches)) byId('sidebar-open').focus();
+    if (backToRoom) this.readIfSeen(this.store.openRoom);
   }
 }
 

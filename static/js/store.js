@@ -395,8 +395,9 @@ export class Store {
    * (`read_seq`, `unread_count`, `mention_count` as of `last_seq`), unless
    * this page knows better: it has counted past that `last_seq` already, or
    * it moved the cursor itself a moment ago and the answer may predate that.
-   * A page that had read further than the server says is noted in `behind`,
-   * so its read is sent again (one sent on a socket that dropped is lost).
+   * In that moment, a page that had read further than the server says is
+   * noted in `behind`, so its read is sent again (one sent on a socket that
+   * dropped is lost).
    * @returns {boolean} whether the counts changed
    */
   takeReadState(entry, state) {
@@ -407,10 +408,9 @@ export class Store {
       if (state.read_seq < entry.readSeq) this.behind.add(entry.id);
       return false;
     }
-    if (state.read_seq < entry.readSeq) {
-      this.behind.add(entry.id);
-      return false;
-    }
+    // Otherwise the server's cursor wins, even a lower one: another device
+    // may have marked the room unread. (A read of this page's that was lost
+    // is made again when the person next sees the room's newest message.)
     const before = [entry.readSeq, entry.unread, entry.mentions].join();
     entry.readSeq = state.read_seq;
     entry.unread = state.unread_count;

@@ -344,3 +344,60 @@ test('a deleted unread message leaves the count, and the mention with it', async
   assert.equal((await serverState(server, bob.token, rooms.random.id)).unread_count, 1);
   assert.deepEqual(await trouble.problems(), []);
 });
+
+test('on a phone the drawer says how many wait, and a room opened from it shows where they start', async (t) => {
+  const { server, alice, rooms } = await twoRooms(t);
+  const { page, trouble } = await openPerson(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await logInInUi(page, server, 'bob');
+  const sidebar = page.locator('#sidebar');
+  const drawerButton = page.locator('#sidebar-open');
+  // Both rooms once, so both have their history loaded.
+  for (const name of ['random', 'general']) {
+    if (!(await sidebar.isVisible())) await drawerButton.click();
+    await sidebar.locator('#my-rooms a', { hasText: name }).click();
+    await page.locator('#room-title', { hasText: name }).waitFor();
+    await sidebar.waitFor({ state: 'hidden' });
+  }
+
+  await server.post(alice.token, rooms.random.id, 'first while away, @bob');
+  await server.post(alice.token, rooms.random.id, 'second while away');
+  await eventually(async () => (await drawerButton.getAttribute('aria-label')) === 'Open room list, 2 unread, 1 mention', {
+    message: 'the drawer button names the counts',
+  });
+  assert.equal(await page.locator('#menu-unread').innerText(), '2');
+
+  // The open drawer covers the messages: nothing in general is read meanwhile.
+  await drawerButton.click();
+  await sidebar.waitFor({ state: 'visible' });
+  await server.post(alice.token, rooms.general.id, 'said under the drawer');
+  await eventually(async () => (await drawerButton.getAttribute('aria-label')) === 'Open room list, 3 unread, 1 mention', {
+    message: 'general counts while the drawer covers it',
+  });
+  await badgeBecomes(page, 'general', unread(1), 'general unread under the drawer');
+
+  await sidebar.locator('#my-rooms a', { hasText: 'random' }).click();
+  await page.locator('#room-title', { hasText: 'random' }).waitFor();
+  const divider = page.locator('#messages .unread-divider');
+  await divider.waitFor();
+  assert.equal(
+    await divider.locator('xpath=ancestor::li[1]').locator('.message-body').textContent(),
+    'first while away, @bob',
+  );
+  await eventually(async () => (await drawerButton.getAttribute('aria-label')) === 'Open room list, 1 unread', {
+    message: 'random read, general still unread',
+  });
+
+  // What comes in random while the drawer covers it waits; closing the
+  // drawer (Escape) brings its newest message back on screen, and reads it.
+  await drawerButton.click();
+  await sidebar.waitFor({ state: 'visible' });
+  await server.post(alice.token, rooms.random.id, 'third while the drawer is open');
+  await badgeBecomes(page, 'random', unread(1), 'random unread under the drawer');
+  await page.keyboard.press('Escape');
+  await sidebar.waitFor({ state: 'hidden' });
+  await eventually(async () => (await drawerButton.getAttribute('aria-label')) === 'Open room list, 1 unread', {
+    message: 'random read once the drawer is closed',
+  });
+  assert.equal(await page.locator('#menu-unread').innerText(), '1');
+  assert.deepEqual(await trouble.problems(), []);
+});
