@@ -401,3 +401,70 @@ test('on a phone the drawer says how many wait, and a room opened from it shows 
   assert.equal(await page.locator('#menu-unread').innerText(), '1');
   assert.deepEqual(await trouble.problems(), []);
 });
+
+test('after a reconnect the counts are the server\'s, and what is replayed is not counted again', async (t) => {
+  const { server, alice, rooms } = await twoRooms(t);
+  const phone = await openPerson(browser);
+  const { page } = phone;
+  // The phone's socket runs through a tunnel that can be cut.
+  let cut = false;
+  let live = null;
+  await page.routeWebSocket(/\/api\/v1\/ws/, (socket) => {
+    if (cut) {
+      socket.close();
+      return;
+    }
+    socket.connectToServer();
+    live = socket;
+  });
+  await logInInUi(page, server, 'bob');
+  await openRoom(page, 'general');
+  const banner = page.locator('#conn-banner');
+  const cutOff = async () => {
+    cut = true;
+    await live.close();
+    await banner.waitFor({ state: 'visible' });
+  };
+  const reconnect = async () => {
+    cut = false;
+    await page.getByRole('button', { name: 'Reconnect now' }).click();
+    await banner.waitFor({ state: 'hidden' });
+  };
+
+  await server.post(alice.token, rooms.random.id, 'one');
+  await badgeBecomes(page, 'random', unread(1), 'one unread');
+  // Every count random's badge shows from now on, however briefly.
+  await page.evaluate(() => {
+    window.shownCounts = [];
+    const list = document.getElementById('my-rooms');
+    new MutationObserver(() => {
+      for (const link of list.querySelectorAll('a')) {
+        if (link.querySelector('.room-name')?.textContent !== 'random') continue;
+        const count = link.querySelector('.badge:not(.mention-badge)')?.textContent;
+        if (count) window.shownCounts.push(Number(count));
+      }
+    }).observe(list, { childList: true, subtree: true, characterData: true });
+  });
+
+  // Offline, three more come (one a mention); back online, the page resumes
+  // from 'one', the server replays the rest and its counts already hold them.
+  await cutOff();
+  for (const body of ['two', 'three', 'four for @bob']) await server.post(alice.token, rooms.random.id, body);
+  await reconnect();
+  await badgeBecomes(page, 'random', unread(4, 1), 'four unread after the reconnect');
+  await page.waitForTimeout(1000);
+  assert.deepEqual(await badgeOf(page, 'random'), unread(4, 1));
+  const shown = await page.evaluate(() => window.shownCounts);
+  assert.ok(Math.max(...shown) === 4, `the replay was counted again: the badge showed ${shown.join(', ')}`);
+
+  // Read on another device while the phone is offline: no read frame reaches
+  // the phone, and its next `ready` clears the badge.
+  await cutOff();
+  const laptop = await bobOn(server, 'random');
+  await laptop.page.locator('#messages li[data-seq]', { hasText: 'four for @bob' }).waitFor();
+  await badgeBecomes(laptop.page, 'random', none, 'read on the laptop');
+  await reconnect();
+  await badgeBecomes(page, 'random', none, 'read, as the phone hears once back');
+  assert.deepEqual(await phone.trouble.problems(), []);
+  assert.deepEqual(await laptop.trouble.problems(), []);
+});
