@@ -49,6 +49,8 @@ struct RawConfig {
     listen: String,
     data: PathBuf,
     allowed_origins: Vec<String>,
+    webhook_allow: Vec<String>,
+    webhook_retry_max_secs: u64,
     log_level: String,
     log_format: String,
     registration: String,
@@ -129,6 +131,11 @@ pub struct Config {
     pub data: PathBuf,
     /// Origins (as `scheme://host[:port]`, lower-case) trusted besides the server's own.
     pub allowed_origins: Vec<String>,
+    /// URL prefixes bots' callbacks may point at (outgoing webhooks); none
+    /// when empty.
+    pub webhook_allow: Vec<String>,
+    /// The longest wait between two tries of a failing webhook delivery.
+    pub webhook_retry_max: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
     /// Who may sign up.
@@ -427,6 +434,19 @@ impl RawConfig {
                 Err(e) => p.push(e),
             }
         }
+        let mut webhook_allow = Vec::new();
+        for prefix in &self.webhook_allow {
+            match normalize_webhook_prefix(prefix) {
+                Ok(w) => webhook_allow.push(w),
+                Err(e) => p.push(e),
+            }
+        }
+        if self.webhook_retry_max_secs == 0 || self.webhook_retry_max_secs > 3600 {
+            p.push(ConfigError::Value {
+                key: "webhook_retry_max_secs",
+                message: "must be from 1 to 3600".into(),
+            });
+        }
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -479,6 +499,8 @@ impl RawConfig {
             listen,
             data: self.data,
             allowed_origins,
+            webhook_allow,
+            webhook_retry_max: Duration::from_secs(self.webhook_retry_max_secs.clamp(1, 3600)),
             log_level: self.log_level,
             log_format,
             registration,
@@ -670,6 +692,33 @@ fn positive(problems: &mut Vec<ConfigError>, key: &'static str, value: u64) {
             message: "must be greater than 0".into(),
         });
     }
+}
+
+/// A webhook prefix: `http://` or `https://`, a host, and ending at a `/`
+/// or a `:` (so `https://ci.example.com` cannot be stretched to
+/// `https://ci.example.com.evil.net`). Scheme and host are lower-cased.
+fn normalize_webhook_prefix(prefix: &str) -> Result<String, ConfigError> {
+    let bad = || {
+        ConfigError::Value {
+        key: "webhook_allow",
+        message: format!(
+            "{prefix:?} is not a URL prefix like \"https://ci.example.com/hooks/\" or \"http://127.0.0.1:\""
+        ),
+    }
+    };
+    let p = prefix.trim();
+    let (scheme, rest) = p.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let host_end = rest.find(['/', ':']).unwrap_or(rest.len());
+    let (host, tail) = rest.split_at(host_end);
+    if host.is_empty() || host.contains('@') {
+        return Err(bad());
+    }
+    let tail = if tail.is_empty() { "/" } else { tail };
+    Ok(format!("{scheme}://{}{tail}", host.to_ascii_lowercase()))
 }
 
 fn normalize_origin(origin: &str) -> Result<String, ConfigError> {

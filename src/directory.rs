@@ -1,11 +1,12 @@
-//! The directory of accounts, in memory: every user's name and standing,
-//! so authors are rendered and sessions checked without a disk read. The
+//! The directory of accounts, in memory: every user's name, standing and
+//! look (display name, avatar version), so authors and member lists are
+//! rendered and sessions checked without a disk read. The
 //! store stays the source of truth; every change is written there first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::ids::UserId;
+use crate::ids::{AvatarVersion, UserId};
 use crate::locks::{read, write};
 use crate::protocol::{AuthorView, DELETED_USERNAME};
 use crate::storage::{self, Store, UserRecord};
@@ -14,6 +15,10 @@ use crate::storage::{self, Store, UserRecord};
 #[derive(Debug, Clone)]
 pub struct UserSummary {
     pub username: String,
+    /// Shown beside the username in member lists.
+    pub display_name: Option<String>,
+    /// The avatar's version, for its URL in member lists.
+    pub avatar: Option<AvatarVersion>,
     pub deleted: bool,
     pub disabled: bool,
     pub admin: bool,
@@ -40,6 +45,8 @@ impl Directory {
             user.id,
             Arc::new(UserSummary {
                 username: user.username.clone(),
+                display_name: user.display_name.clone(),
+                avatar: user.avatar,
                 deleted: user.deleted,
                 disabled: user.disabled,
                 admin: user.admin,
@@ -54,14 +61,14 @@ impl Directory {
 
     /// Active accounts (not disabled or deleted) whose username starts
     /// with `prefix`, ignoring case.
-    pub fn with_prefix(&self, prefix: &str) -> Vec<(UserId, String)> {
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(UserId, Arc<UserSummary>)> {
         let prefix = prefix.to_lowercase();
         read(&self.users)
             .iter()
             .filter(|(_, u)| {
                 !u.deleted && !u.disabled && u.username.to_lowercase().starts_with(&prefix)
             })
-            .map(|(id, u)| (*id, u.username.clone()))
+            .map(|(id, u)| (*id, u.clone()))
             .collect()
     }
 

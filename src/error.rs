@@ -57,6 +57,8 @@ pub enum ApiError {
     HookNotFound,
     #[error("A room can have at most 20 webhooks; revoke one first.")]
     TooManyHooks,
+    #[error("The callback URL must be under one of the server's webhook_allow prefixes (set by the operator).")]
+    InvalidCallback,
     #[error("A direct room keeps the people it was started with: it cannot be joined, left or added to.")]
     DirectRoom,
     #[error("A direct room is with 1 to 8 other active accounts.")]
@@ -67,6 +69,10 @@ pub enum ApiError {
         "A display name is 1 to 64 characters; about is at most 256, without control characters."
     )]
     InvalidProfile,
+    #[error("That image cannot be an avatar: {0}.")]
+    InvalidImage(&'static str),
+    #[error("This user has no avatar.")]
+    AvatarNotFound,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -143,11 +149,14 @@ impl ApiError {
             UserNotFound => "user_not_found",
             HookNotFound => "hook_not_found",
             TooManyHooks => "too_many_hooks",
+            InvalidCallback => "invalid_callback",
             SessionNotFound => "session_not_found",
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",
             Banned => "banned",
             InvalidProfile => "invalid_profile",
+            InvalidImage(_) => "invalid_image",
+            AvatarNotFound => "avatar_not_found",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

@@ -131,6 +131,37 @@ impl fmt::Display for Seq {
     }
 }
 
+/// Which picture a user's avatar is: the first 8 bytes of the SHA-256 of
+/// its stored PNG. It names the avatar in its URL and `ETag`, so a URL that
+/// carries it can be cached for good; a new picture is a new version.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AvatarVersion(u64);
+
+impl AvatarVersion {
+    /// The version of these stored PNG bytes.
+    pub fn of(png: &[u8]) -> AvatarVersion {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(png);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        AvatarVersion(u64::from_be_bytes(first))
+    }
+}
+
+impl fmt::Display for AvatarVersion {
+    /// 16 lower-case hex digits, as in URLs and `ETag`s.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for AvatarVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AvatarVersion({self})")
+    }
+}
+
 /// Milliseconds since the Unix epoch, as stored on disk.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -23,7 +23,7 @@
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
 //! lives once; actions use the engine ([`commit`], [`hub`], [`rooms`],
-//! [`directory`], [`auth`], [`state`]), which uses the data layer
+//! [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`]). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
@@ -48,8 +48,10 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod images;
 mod locks;
 pub mod metrics;
+pub mod outbound;
 pub mod presence;
 pub mod protocol;
 pub mod rooms;
@@ -78,6 +80,7 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
+use crate::images::Thumbnailer;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
@@ -141,8 +144,10 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
             config.limits.hash_concurrency,
             config.limits.hash_on_idle_cpu,
         ),
+        images: Thumbnailer::default(),
         limits: Limits::new(&config.limits),
         presence: Presence::default(),
+        callbacks_changed: tokio::sync::Notify::new(),
         metrics: Metrics::new(&committer.stats.histograms),
         tls: config.tls.is_some(),
         config,
@@ -195,6 +200,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(sweep_limits(state.clone())),
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
+        tokio::spawn(actions::bots::supervise(state.clone())),
     ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {

@@ -142,8 +142,9 @@ pub struct Snapshot {
     pub commit_groups: u64,
     pub deliveries: u64,
     pub storage_reopens: u64,
-    /// Refusals by limit name: `send`, `signup`, `login_ip`, `login_failures`.
-    pub rate_limited: [(&'static str, u64); 4],
+    /// Refusals by limit name: `send`, `signup`, `login_ip`,
+    /// `login_failures`, `avatar`.
+    pub rate_limited: [(&'static str, u64); 5],
 }
 
 impl Collector for Snapshot {

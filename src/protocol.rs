@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::msgpack_from_slice;
 use crate::error::ApiError;
-use crate::ids::{EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
+use crate::ids::{AvatarVersion, EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
 use crate::storage::records::{EventKind, EventRecord, MessageState, Visibility};
 
 /// A frame from a client.
@@ -246,8 +246,8 @@ pub struct UserView<'a> {
     pub bot: bool,
     pub display_name: Option<&'a str>,
     pub about: &'a str,
-    /// Avatars are not served yet: always null.
-    pub avatar: Option<&'a str>,
+    /// Where the avatar is served, or null for none.
+    pub avatar: Option<AvatarUrl>,
 }
 
 impl<'a> UserView<'a> {
@@ -260,8 +260,35 @@ impl<'a> UserView<'a> {
             bot: user.bot,
             display_name: user.display_name.as_deref(),
             about: &user.about,
-            avatar: None,
+            avatar: AvatarUrl::of(user.id, user.avatar),
         }
+    }
+}
+
+/// The URL of one version of a user's avatar,
+/// `/api/v1/users/{id}/avatar?v={version}`: a new picture is a new URL,
+/// so clients may cache each one for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvatarUrl {
+    pub user: UserId,
+    pub version: AvatarVersion,
+}
+
+impl AvatarUrl {
+    pub fn of(user: UserId, version: Option<AvatarVersion>) -> Option<AvatarUrl> {
+        version.map(|version| AvatarUrl { user, version })
+    }
+}
+
+impl std::fmt::Display for AvatarUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/api/v1/users/{}/avatar?v={}", self.user, self.version)
+    }
+}
+
+impl Serialize for AvatarUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

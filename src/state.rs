@@ -13,6 +13,7 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
+use crate::images::Thumbnailer;
 use crate::metrics::{Metrics, Snapshot};
 use crate::presence::Presence;
 use crate::rooms::Rooms;
@@ -31,9 +32,14 @@ pub struct AppState {
     pub committer: Committer,
     pub sessions: Sessions,
     pub hasher: Hasher,
+    /// Turns uploaded pictures into avatars, a few at a time.
+    pub images: Thumbnailer,
     pub limits: Limits,
     /// Who is online, and what is still to be announced.
     pub presence: Presence,
+    /// Told when a bot's callback is set or cleared, so its deliveries
+    /// start or stop (see [`crate::actions::bots::supervise`]).
+    pub callbacks_changed: tokio::sync::Notify,
     /// Counters and histograms for `/metrics`.
     pub metrics: Metrics,
     /// Whether clients reach us over TLS (cookies get `Secure`, origins `https`).
@@ -62,6 +68,7 @@ impl AppState {
                 ("signup", l.signup.rejected.load(Relaxed)),
                 ("login_ip", l.login_ip.rejected.load(Relaxed)),
                 ("login_failures", l.logins.rejected.load(Relaxed)),
+                ("avatar", l.avatar.rejected.load(Relaxed)),
             ],
         })
     }

@@ -2,9 +2,11 @@
 //! disable, enable, delete and revoke.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::{rooms, Actor};
 use crate::auth::{invites, Identity, Token};
+use crate::directory::UserSummary;
 use crate::error::ApiError;
 use crate::ids::{Millis, TokenHash, UserId};
 use crate::protocol::{ServerFrame, UserView};
@@ -72,6 +74,7 @@ async fn create(state: &AppState, account: NewAccount) -> Result<UserRecord, Api
         deleted: false,
         display_name: None,
         about: String::new(),
+        avatar: None,
         bot: false,
     };
     match state.store.create_user(&user)? {
@@ -140,16 +143,16 @@ pub fn search(
     me: UserId,
     prefix: &str,
     limit: usize,
-) -> Result<Vec<(UserId, String, bool)>, ApiError> {
+) -> Result<Vec<(UserId, Arc<UserSummary>, bool)>, ApiError> {
     state.limits.search.check(&me)?;
     let mut found = state.directory.with_prefix(prefix);
-    found.sort_by_key(|(_, name)| name.to_lowercase());
+    found.sort_by_key(|(_, user)| user.username.to_lowercase());
     found.truncate(limit);
     Ok(found
         .into_iter()
-        .map(|(id, name)| {
+        .map(|(id, user)| {
             let online = !state.hub.connections_of(id).is_empty();
-            (id, name, online)
+            (id, user, online)
         })
         .collect())
 }
@@ -240,29 +243,40 @@ pub async fn update_profile(
     display_name: Option<String>,
     about: Option<String>,
 ) -> Result<UserRecord, ApiError> {
-    let mut user = state
+    let display_name = display_name
+        .map(|name| match name.trim() {
+            "" => Ok(None),
+            name => validate::display_name(name).map(Some),
+        })
+        .transpose()?;
+    let about = about.map(|about| validate::about(&about)).transpose()?;
+    let user = state
         .store
-        .user(me.user)?
+        .update_user(me.user, |user| {
+            if let Some(name) = &display_name {
+                user.display_name.clone_from(name);
+            }
+            if let Some(about) = &about {
+                user.about.clone_from(about);
+            }
+        })?
         .ok_or(ApiError::Unauthenticated)?;
-    if let Some(name) = display_name {
-        user.display_name = match name.trim() {
-            "" => None,
-            name => Some(validate::display_name(name)?),
-        };
-    }
-    if let Some(about) = about {
-        user.about = validate::about(&about)?;
-    }
-    state.store.put_user(&user)?;
     state.store.flush_async().await?;
-    state.directory.put(&user);
+    profile_changed(state, &user);
+    Ok(user)
+}
+
+/// Settles a change of how someone looks (display name, about, avatar),
+/// already durable: the directory learns it, and every open socket hears
+/// of it (`user_updated`).
+pub(super) fn profile_changed(state: &AppState, user: &UserRecord) {
+    state.directory.put(user);
     state.hub.send_all(
         &ServerFrame::UserUpdated {
-            user: UserView::of(&user),
+            user: UserView::of(user),
         },
         None,
     );
-    Ok(user)
 }
 
 /// Changes the caller's email, confirming with their password.

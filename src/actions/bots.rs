@@ -12,14 +12,25 @@
 //! budget, and `client_id` deduplication, so a sender that retries never
 //! posts twice.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use super::messages::{self, Sent, Via};
-use super::{accounts, rooms, Actor};
+use super::{accounts, reads, rooms, Actor};
 use crate::auth::Token;
+use crate::directory::author_view;
 use crate::error::ApiError;
-use crate::ids::{HookId, Millis, RoomId, UserId};
+use crate::ids::{HookId, Millis, RoomId, Seq, UserId};
+use crate::outbound;
 use crate::state::AppState;
-use crate::storage::{HookRecord, Taken, UserRecord, Visibility};
+use crate::storage::records::{EventKind, EventRecord};
+use crate::storage::{CallbackRecord, HookRecord, Taken, UserRecord, Visibility};
 use crate::validate;
+use crate::views::{self, Authors};
 
 /// Makes a bot account and its first token: administrators only.
 pub async fn create(
@@ -221,6 +232,7 @@ async fn make_account(
         deleted: false,
         display_name,
         about: String::new(),
+        avatar: None,
         bot: true,
     };
     match state.store.create_user(&bot)? {
@@ -231,4 +243,298 @@ async fn make_account(
     state.store.flush_async().await?;
     state.directory.put(&bot);
     Ok(bot)
+}
+
+// ---- Outgoing webhooks ---------------------------------------------------
+//
+// A bot with a callback URL gets each message of its rooms that mentions it
+// (or every message, with `all`) as a signed POST, one at a time and in seq
+// order per room. Where it has got to is its read cursor in each room, so a
+// delivery resumes after a restart where it stopped (at least once: the
+// cursor is saved each second, so a crash may deliver the last second
+// again; `X-Hearth-Delivery` names each one). A failing receiver is tried
+// again with doubling waits; after [`PARK_AFTER`] failures in a row the
+// bot's deliveries are parked until its callback is set again.
+
+/// Failed tries in a row after which a bot's deliveries stop.
+pub const PARK_AFTER: u32 = 10;
+/// The deadline of one delivery, connection to answer.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a bot's rooms are looked at for new messages.
+const POLL: Duration = Duration::from_millis(200);
+/// Events read from a room's log at a time.
+const BATCH: usize = 64;
+
+/// Sets a bot's callback (administrators): `url` must be under one of the
+/// server's `webhook_allow` prefixes. A new signing secret each time, which
+/// the answer shows; parked deliveries start again.
+pub async fn set_callback(
+    state: &AppState,
+    actor: Actor,
+    bot: UserId,
+    url: &str,
+    all: bool,
+) -> Result<CallbackRecord, ApiError> {
+    actor.require_admin(state)?;
+    live_bot(state, bot)?;
+    if url.len() > 2048 || !outbound::allowed(url, &state.config.webhook_allow) {
+        return Err(ApiError::InvalidCallback);
+    }
+    let callback = CallbackRecord {
+        url: url.to_string(),
+        all,
+        secret: Token::generate().0,
+        parked: None,
+    };
+    state.store.put_callback(bot, Some(&callback))?;
+    state.store.flush_async().await?;
+    state.callbacks_changed.notify_one();
+    tracing::info!(user = %bot, ?actor, "Bot callback set.");
+    Ok(callback)
+}
+
+/// Removes a bot's callback: its deliveries stop.
+pub async fn clear_callback(state: &AppState, actor: Actor, bot: UserId) -> Result<(), ApiError> {
+    actor.require_admin(state)?;
+    live_bot(state, bot)?;
+    state.store.put_callback(bot, None)?;
+    state.store.flush_async().await?;
+    state.callbacks_changed.notify_one();
+    Ok(())
+}
+
+/// A bot's callback, if it has one (administrators).
+pub fn callback(
+    state: &AppState,
+    actor: Actor,
+    bot: UserId,
+) -> Result<Option<CallbackRecord>, ApiError> {
+    actor.require_admin(state)?;
+    live_bot(state, bot)?;
+    Ok(state.store.callback(bot)?)
+}
+
+fn live_bot(state: &AppState, bot: UserId) -> Result<UserRecord, ApiError> {
+    let user = accounts::live_user(state, bot)?;
+    if !user.bot {
+        return Err(ApiError::UserNotFound);
+    }
+    Ok(user)
+}
+
+/// Runs every bot's deliveries for as long as the server runs, restarting
+/// a bot's when its callback changes.
+pub async fn supervise(state: Arc<AppState>) {
+    let mut running: HashMap<UserId, (CallbackRecord, tokio::task::AbortHandle)> = HashMap::new();
+    loop {
+        let changed = state.callbacks_changed.notified();
+        match state.store.callbacks() {
+            Ok(all) => {
+                let want: HashMap<UserId, CallbackRecord> = all
+                    .into_iter()
+                    .filter(|(_, c)| c.parked.is_none())
+                    .collect();
+                running.retain(|bot, (callback, task)| {
+                    let keep = want.get(bot) == Some(callback) && !task.is_finished();
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for (bot, callback) in want {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(bot) {
+                        let task = tokio::spawn(deliver(state.clone(), bot, callback.clone()));
+                        slot.insert((callback, task.abort_handle()));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Cannot read bots' callbacks; will try again."),
+        }
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
+    }
+}
+
+/// One bot's deliveries, until parked (or aborted by [`supervise`]).
+async fn deliver(state: Arc<AppState>, bot: UserId, callback: CallbackRecord) {
+    let mut failures = 0u32;
+    loop {
+        let mut moved = false;
+        let usable = state
+            .directory
+            .get(bot)
+            .is_some_and(|u| !u.deleted && !u.disabled);
+        for room_id in state.rooms.of_user(bot).into_iter().filter(|_| usable) {
+            let Some(room) = state.rooms.get(room_id) else {
+                continue;
+            };
+            let Some(read) = room.read_state(bot) else {
+                continue;
+            };
+            let events = match state
+                .store
+                .log()
+                .and_then(|log| log.range(room_id, read.read_seq.next(), room.head(), BATCH))
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot read a room for a bot's deliveries.");
+                    continue;
+                }
+            };
+            let room_key = room_id.to_string();
+            for (seq, event) in events {
+                if wanted(&state, room_id, bot, &callback, seq, &event) {
+                    while let Err(why) = attempt(&state, bot, &callback, &room_key, seq).await {
+                        failures += 1;
+                        if failures >= PARK_AFTER {
+                            park(&state, bot, &callback, why).await;
+                            return;
+                        }
+                        let wait = backoff(failures, state.config.webhook_retry_max);
+                        tracing::warn!(user = %bot, room = %room_id, seq = seq.0, failures, error = %why, "A bot's delivery failed; trying again in {} s.", wait.as_secs());
+                        tokio::time::sleep(wait).await;
+                    }
+                    failures = 0;
+                }
+                let _ = reads::mark(&state, bot, &room_key, seq, false, None);
+                moved = true;
+            }
+        }
+        if !moved {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Whether a bot's callback wants this event: a live message by someone
+/// else that mentions the bot or the room (any message, with `all`).
+fn wanted(
+    state: &AppState,
+    room: RoomId,
+    bot: UserId,
+    callback: &CallbackRecord,
+    seq: Seq,
+    event: &EventRecord,
+) -> bool {
+    let EventKind::Message {
+        author,
+        mentions,
+        mentions_room,
+        ..
+    } = &event.kind
+    else {
+        return false;
+    };
+    if *author == bot || !(callback.all || *mentions_room || mentions.contains(&bot)) {
+        return false;
+    }
+    let deleted = state
+        .store
+        .log()
+        .and_then(|log| log.state(room, seq))
+        .map(|s| s.deleted)
+        .unwrap_or(false);
+    !deleted
+}
+
+/// The wait before the next try after `failures` failures in a row.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(20)).min(max)
+}
+
+/// POSTs one message to the bot's callback; a 2xx answer that carries text
+/// is posted back as the bot's reply to it.
+async fn attempt(
+    state: &AppState,
+    bot: UserId,
+    callback: &CallbackRecord,
+    room: &str,
+    seq: Seq,
+) -> Result<(), String> {
+    let body = payload(state, bot, room, seq).map_err(|e| e.to_string())?;
+    let timestamp = Millis::now().0 / 1000;
+    let mut mac = Hmac::<Sha256>::new_from_slice(callback.secret.as_bytes())
+        .map_err(|_| "a key of any length is accepted".to_string())?;
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(&body);
+    let signature = crate::storage::hex(&mac.finalize().into_bytes());
+    let headers = [
+        ("x-hearth-event", "message".to_string()),
+        ("x-hearth-delivery", format!("{room}:{}", seq.0)),
+        ("x-hearth-timestamp", timestamp.to_string()),
+        ("x-hearth-signature", format!("v1={signature}")),
+    ];
+    let answer = outbound::post(&callback.url, &headers, body, DELIVERY_TIMEOUT).await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(format!("the receiver answered {}", answer.status));
+    }
+    if let Some(text) = reply_text(&answer) {
+        let send = messages::Send {
+            room,
+            body: text,
+            // A redelivery's reply is the same reply, stored once.
+            client_id: Some(format!("reply-{}", seq.0)),
+            reply_to: Some(seq.0),
+        };
+        if let Err(e) = messages::send(state, bot, send, Via::Wait).await {
+            tracing::warn!(user = %bot, error = %e, "A bot's reply was refused.");
+        }
+    }
+    Ok(())
+}
+
+/// The JSON a callback receives.
+fn payload(state: &AppState, bot: UserId, room: &str, seq: Seq) -> Result<Vec<u8>, ApiError> {
+    let (rid, current) = messages::current(state, bot, room, seq)?;
+    let log = state.store.log()?;
+    let page = [current];
+    let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
+    let mut views = views::current_messages(&log, &state.directory, &authors, rid, &page, bot);
+    let message = views.pop().ok_or(ApiError::MessageNotFound)?;
+    let name = state
+        .rooms
+        .get(rid)
+        .map(|r| r.record.name.clone())
+        .unwrap_or_default();
+    let me = state.directory.get(bot);
+    let body = serde_json::json!({
+        "type": "message",
+        "bot": author_view(bot, me.as_deref()),
+        "room": {"id": rid, "name": name},
+        "message": message,
+    });
+    Ok(body.to_string().into_bytes())
+}
+
+/// The reply in a receiver's answer: `{"body"}` (or `{"text"}`) as JSON,
+/// or plain text.
+fn reply_text(answer: &outbound::Answer) -> Option<String> {
+    let text = if answer.content_type.starts_with("application/json") {
+        let v: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+        v.get("body")
+            .or_else(|| v.get("text"))?
+            .as_str()?
+            .to_string()
+    } else if answer.content_type.starts_with("text/plain") {
+        String::from_utf8(answer.body.to_vec()).ok()?
+    } else {
+        return None;
+    };
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// Stops a bot's deliveries after failing again and again, saying why.
+async fn park(state: &AppState, bot: UserId, callback: &CallbackRecord, why: String) {
+    tracing::warn!(user = %bot, error = %why, "A bot's deliveries are parked after {PARK_AFTER} failures in a row; set its callback again to resume.");
+    let mut parked = callback.clone();
+    parked.parked = Some(why);
+    let saved = state.store.put_callback(bot, Some(&parked));
+    if saved.is_ok() {
+        let _ = state.store.flush_async().await;
+    }
+    state.callbacks_changed.notify_one();
 }

@@ -16,11 +16,13 @@
 //!    (and sockets closed), last.
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
-//! delete), [`bots`] (bot accounts and incoming webhooks), [`rooms`] (create, join, leave, rename, delete), [`messages`]
-//! (send, history, removal), [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
-//! backup: the operator's tools).
+//! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
+//! accounts and incoming webhooks), [`rooms`] (create, join, leave, rename,
+//! delete), [`messages`] (send, history, removal), [`reads`] (read cursors)
+//! and [`operator`] (invites, stats, verify, backup: the operator's tools).
 
 pub mod accounts;
+pub mod avatars;
 pub mod bots;
 pub mod messages;
 pub mod operator;

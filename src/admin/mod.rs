@@ -23,7 +23,7 @@ pub use crate::actions::operator::{InviteInfo, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::operator::{self, BackupFailed};
-use crate::actions::{bots, messages, rooms, Actor};
+use crate::actions::{avatars, bots, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
@@ -63,12 +63,24 @@ pub enum Request {
     UserRevokeSessions {
         user: String,
     },
+    UserRemoveAvatar {
+        user: String,
+    },
     BotCreate {
         username: String,
     },
     BotList,
     BotToken {
         bot: String,
+    },
+    BotShow {
+        bot: String,
+    },
+    /// `url: None` removes the callback.
+    BotCallback {
+        bot: String,
+        url: Option<String>,
+        all: bool,
     },
     RoomList,
     RoomShow {
@@ -131,6 +143,11 @@ pub enum Reply {
     BotToken {
         user: UserInfo,
         token: String,
+    },
+    /// A bot and its callback (with the signing secret when just set).
+    Bot {
+        user: Box<UserInfo>,
+        callback: Option<Box<crate::storage::CallbackRecord>>,
     },
     Invites {
         invites: Vec<InviteInfo>,
@@ -226,6 +243,11 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
         UserEnable { user } => user_set_disabled(state, &user, false).await,
         UserDelete { user } => user_delete(state, &user).await,
         UserRevokeSessions { user } => user_revoke_sessions(state, &user).await,
+        UserRemoveAvatar { user } => {
+            let u = find_user(state, &user)?;
+            avatars::remove(state, Actor::Operator, u.id).await?;
+            done(format!("{} has no avatar now.", u.username))
+        }
         BotCreate { username } => {
             let (bot, token) = bots::create(state, Actor::Operator, &username).await?;
             Ok(Reply::BotToken {
@@ -245,6 +267,35 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             Ok(Reply::BotToken {
                 user: user_info(&bot),
                 token: token.0,
+            })
+        }
+        BotShow { bot } => {
+            let bot = find_user(state, &bot)?;
+            let callback = bots::callback(state, Actor::Operator, bot.id)?.map(|mut c| {
+                c.secret = String::new();
+                Box::new(c)
+            });
+            let mut user = user_info(&bot);
+            user.sessions = Some(state.store.sessions_of(bot.id)?.len());
+            Ok(Reply::Bot {
+                user: Box::new(user),
+                callback,
+            })
+        }
+        BotCallback { bot, url, all } => {
+            let bot = find_user(state, &bot)?;
+            let callback = match url {
+                Some(url) => {
+                    Some(bots::set_callback(state, Actor::Operator, bot.id, &url, all).await?)
+                }
+                None => {
+                    bots::clear_callback(state, Actor::Operator, bot.id).await?;
+                    None
+                }
+            };
+            Ok(Reply::Bot {
+                user: Box::new(user_info(&bot)),
+                callback: callback.map(Box::new),
             })
         }
         RoomList => Ok(Reply::Rooms {

@@ -63,6 +63,9 @@ pub struct Limits {
     pub typing: Limiter<(UserId, RoomId)>,
     /// User searches per user: 5 a second, bursts of 20.
     pub search: Limiter<UserId>,
+    /// Avatar uploads per user: 10 a minute (each is decoded on a
+    /// shared, small pool of threads).
+    pub avatar: Limiter<UserId>,
 }
 
 impl Limits {
@@ -77,6 +80,7 @@ impl Limits {
             login_ip: Limiter::new(Quota::per_minute(nz(c.login_per_minute))),
             logins: LoginGuard::new(c.login_failures_per_hour),
             search: Limiter::new(Quota::per_second(nz(5)).allow_burst(nz(20))),
+            avatar: Limiter::new(Quota::per_minute(nz(10))),
             typing: Limiter::new(
                 Quota::with_period(TYPING_EVERY)
                     .unwrap_or_else(|| Quota::per_second(nz(1)))
@@ -91,6 +95,7 @@ impl Limits {
         self.login_ip.sweep();
         self.typing.sweep();
         self.search.sweep();
+        self.avatar.sweep();
     }
 }
 

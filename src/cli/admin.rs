@@ -75,6 +75,9 @@ enum UserCommand {
     Delete { user: String },
     /// End every session of an account (every device logs out).
     RevokeSessions { user: String },
+    /// Remove an account's avatar (a picture that should not be shown);
+    /// everyone connected sees it go at once.
+    RemoveAvatar { user: String },
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +100,24 @@ enum BotCommand {
     Token {
         /// The bot's username or id.
         bot: String,
+    },
+    /// Show a bot, its callback and whether its deliveries are parked.
+    Show { bot: String },
+    /// Set where the bot's messages are POSTed (an outgoing webhook):
+    /// those that mention it, or with --all every message in its rooms.
+    /// The URL must be under a `webhook_allow` prefix. Prints the signing
+    /// secret (shown once). Setting it again resumes parked deliveries.
+    Callback {
+        bot: String,
+        /// The receiver's URL.
+        #[arg(required_unless_present = "off")]
+        url: Option<String>,
+        /// Every message in the bot's rooms, not only mentions.
+        #[arg(long)]
+        all: bool,
+        /// Remove the callback: deliveries stop.
+        #[arg(long, conflicts_with = "url")]
+        off: bool,
     },
 }
 
@@ -240,6 +261,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Enable { user } => Request::UserEnable { user },
         UserCommand::Delete { user } => Request::UserDelete { user },
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
+        UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -289,6 +311,12 @@ pub fn bot(args: BotArgs) -> anyhow::Result<()> {
         BotCommand::Create { username } => Request::BotCreate { username },
         BotCommand::List => Request::BotList,
         BotCommand::Token { bot } => Request::BotToken { bot },
+        BotCommand::Show { bot } => Request::BotShow { bot },
+        BotCommand::Callback { bot, url, all, off } => Request::BotCallback {
+            bot,
+            url: if off { None } else { url },
+            all,
+        },
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -335,10 +363,11 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Restored {} users, {} rooms, {} messages into {}.",
+            "Restored {} users, {} rooms, {} messages, {} avatars into {}.",
             summary.users,
             summary.rooms,
             summary.events,
+            summary.avatars,
             data.display()
         );
         print_report(&report);
@@ -497,6 +526,24 @@ fn print(reply: &Reply, json: bool) {
             }
         }
         Reply::Done { message } => println!("{message}"),
+        Reply::Bot { user, callback } => {
+            println!("bot:        {} ({})", user.username, user.id);
+            match callback {
+                None => println!("callback:   none"),
+                Some(c) => {
+                    let what = if c.all { "every message" } else { "mentions" };
+                    println!("callback:   {} ({what})", c.url);
+                    match &c.parked {
+                        Some(why) => println!("state:      parked: {why}"),
+                        None => println!("state:      delivering"),
+                    }
+                    if !c.secret.is_empty() {
+                        println!("secret:     {}", c.secret);
+                        println!("It is shown only now; check X-Hearth-Signature with it.");
+                    }
+                }
+            }
+        }
         Reply::BotToken { user, token } => {
             println!("bot:        {} ({})", user.username, user.id);
             println!("token:      {token}");
@@ -548,10 +595,11 @@ fn print(reply: &Reply, json: bool) {
         }
         Reply::Verify { report } => print_report(report),
         Reply::Backup { path, summary } => println!(
-            "Backed up {} users, {} rooms, {} messages to {}.",
+            "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
             summary.users,
             summary.rooms,
             summary.events,
+            summary.avatars,
             path.display()
         ),
     }
@@ -559,13 +607,14 @@ fn print(reply: &Reply, json: bool) {
 
 fn print_report(report: &crate::storage::verify::Report) {
     println!(
-        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites.",
+        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars.",
         report.users,
         report.sessions,
         report.rooms,
         report.memberships,
         report.events,
-        report.invites
+        report.invites,
+        report.avatars
     );
     if report.ok() {
         println!("OK: every invariant holds.");

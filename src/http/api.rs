@@ -2,7 +2,8 @@
 //! [`crate::actions`], and renders the result. No handler decides anything
 //! an action does.
 
-use hyper::header;
+use bytes::Bytes;
+use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,10 +13,11 @@ use crate::actions::accounts::{self, NewAccount};
 use crate::actions::messages::{
     self, Edit, EditKind, Page, Sent, Via, EVENTS_MAX, PAGE_DEFAULT, PAGE_MAX,
 };
-use crate::actions::{member_room, reads, rooms, Actor};
+use crate::actions::{avatars, member_room, reads, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{RoomId, Seq, UserId};
-use crate::protocol::{EventView, MessageView, Role, UserView};
+use crate::images;
+use crate::protocol::{AvatarUrl, EventView, MessageView, Role, UserView};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::Visibility;
@@ -157,6 +159,75 @@ pub async fn update_me(mut ctx: Ctx) -> Handled {
         StatusCode::OK,
         &json!({"user": UserView::of(&user)}),
     ))
+}
+
+/// `PUT /api/v1/me/avatar`: the body is the picture itself (PNG, JPEG or
+/// WebP, at most 2 MiB); answers the caller's user object.
+pub async fn put_avatar(mut ctx: Ctx) -> Handled {
+    let me = ctx.identity()?;
+    let upload = avatars::begin(&ctx.state, &me)?;
+    let picture = ctx.body_within(images::MAX_UPLOAD_BYTES).await?;
+    let user = avatars::set(&ctx.state, upload, picture).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"user": UserView::of(&user)}),
+    ))
+}
+
+/// `DELETE /api/v1/me/avatar`, or `/api/v1/users/{id}/avatar` for an
+/// administrator removing someone's.
+pub async fn delete_avatar(ctx: Ctx, user_id: Option<&str>) -> Handled {
+    let me = ctx.identity()?;
+    let user = match user_id {
+        None => me.user,
+        Some(id) => id.parse().unwrap_or(UserId::NIL),
+    };
+    avatars::remove(&ctx.state, Actor::User(me.user), user).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// `GET /api/v1/users/{id}/avatar?v=VERSION`: the PNG, for anyone signed
+/// in (a cookie will do, so it works in `<img>`).
+pub async fn get_avatar(ctx: Ctx, user_id: &str) -> Handled {
+    ctx.identity()?;
+    let user = user_id.parse().unwrap_or(UserId::NIL);
+    let (version, png) = avatars::image(&ctx.state, user)?;
+    let etag = format!("\"{version}\"");
+    let unchanged = ctx
+        .parts
+        .headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*");
+    let mut resp = if unchanged {
+        empty_response(StatusCode::NOT_MODIFIED)
+    } else {
+        let mut resp = Response::new(Body::new(Bytes::from(png)));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        resp
+    };
+    // The URLs the API hands out name the version, and a version is one
+    // picture for ever; any other URL must be checked again each time.
+    let cache = if ctx.query("v") == Some(version.to_string()) {
+        "private, max-age=31536000, immutable"
+    } else {
+        "private, no-cache"
+    };
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(|_| ApiError::Internal)?,
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -373,7 +444,15 @@ pub async fn search_users(ctx: Ctx) -> Handled {
     )?;
     let users: Vec<_> = found
         .into_iter()
-        .map(|(id, username, online)| json!({"id": id, "username": username, "online": online}))
+        .map(|(id, user, online)| {
+            json!({
+                "id": id,
+                "username": user.username,
+                "display_name": user.display_name,
+                "avatar": AvatarUrl::of(id, user.avatar),
+                "online": online,
+            })
+        })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({"users": users})))
 }
@@ -423,7 +502,14 @@ pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
             let s = ctx.state.directory.get(u)?;
             let role = room.role(u);
             let online = ctx.state.presence.is_online(u);
-            let mut m = json!({"id": u, "username": s.username, "role": role, "online": online});
+            let mut m = json!({
+                "id": u,
+                "username": s.username,
+                "display_name": s.display_name,
+                "avatar": AvatarUrl::of(u, s.avatar),
+                "role": role,
+                "online": online,
+            });
             if s.bot {
                 m["bot"] = json!(true);
             }

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::ids::{HookId, RoomId, SerdeRfc3339, UserId};
 use crate::protocol::{AuthorView, UserView};
 use crate::state::AppState;
-use crate::storage::HookRecord;
+use crate::storage::{CallbackRecord, HookRecord};
 
 #[derive(Deserialize)]
 struct NewBotBody {
@@ -47,6 +47,53 @@ pub async fn new_token(ctx: Ctx, bot: &str) -> Handled {
     let bot = bot.parse().unwrap_or(UserId::NIL);
     let token = bots::new_token(&ctx.state, Actor::User(me.user), bot).await?;
     Ok(json_response(StatusCode::OK, &json!({"token": token.0})))
+}
+
+#[derive(Deserialize)]
+struct CallbackBody {
+    url: String,
+    #[serde(default)]
+    all: bool,
+}
+
+/// A callback as the API shows it; the secret only when just set.
+fn callback_view(c: &CallbackRecord, with_secret: bool) -> serde_json::Value {
+    let mut v = json!({"url": c.url, "all": c.all, "parked": c.parked});
+    if with_secret {
+        v["secret"] = json!(c.secret);
+    }
+    v
+}
+
+/// `PUT /api/v1/bots/{id}/callback`: where the bot's messages are POSTed.
+pub async fn set_callback(mut ctx: Ctx, bot: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: CallbackBody = ctx.json().await?;
+    let bot = bot.parse().unwrap_or(UserId::NIL);
+    let c = bots::set_callback(&ctx.state, Actor::User(me.user), bot, &body.url, body.all).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"callback": callback_view(&c, true)}),
+    ))
+}
+
+/// `GET /api/v1/bots/{id}/callback`: `null` when none is set.
+pub async fn get_callback(ctx: Ctx, bot: &str) -> Handled {
+    let me = ctx.identity()?;
+    let bot = bot.parse().unwrap_or(UserId::NIL);
+    let c = bots::callback(&ctx.state, Actor::User(me.user), bot)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"callback": c.map(|c| callback_view(&c, false))}),
+    ))
+}
+
+/// `DELETE /api/v1/bots/{id}/callback`.
+pub async fn clear_callback(ctx: Ctx, bot: &str) -> Handled {
+    let me = ctx.identity()?;
+    let bot = bot.parse().unwrap_or(UserId::NIL);
+    bots::clear_callback(&ctx.state, Actor::User(me.user), bot).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 #[derive(Deserialize)]

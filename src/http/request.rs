@@ -1,4 +1,4 @@
-//! What every handler needs from a request: a bounded JSON body, the
+//! What every handler needs from a request: a bounded body, the
 //! caller's identity, an Origin check, and responses in the API's shape.
 
 use std::net::{IpAddr, SocketAddr};
@@ -80,7 +80,14 @@ impl Ctx {
     }
 
     async fn body_bytes(&mut self) -> Result<Bytes, ApiError> {
-        let limit = self.state.config.http.max_body_bytes;
+        self.body_within(self.state.config.http.max_body_bytes)
+            .await
+    }
+
+    /// The raw body, at most `limit` bytes (`payload_too_large` past it,
+    /// from `Content-Length` before anything is read, or as soon as the
+    /// bytes read pass it) and within the body-read timeout.
+    pub async fn body_within(&mut self, limit: usize) -> Result<Bytes, ApiError> {
         if let Some(len) = self
             .parts
             .headers
@@ -238,12 +245,14 @@ pub fn status(e: &ApiError) -> StatusCode {
         InvalidUsername | InvalidEmail | InvalidPassword | InvalidRoomName | InvalidTopic
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
         | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
-        | InvalidDirect | InvalidProfile => StatusCode::BAD_REQUEST,
+        | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) => {
+            StatusCode::BAD_REQUEST
+        }
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
-        RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | HookNotFound
-        | NotFound => StatusCode::NOT_FOUND,
+        RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
+        | HookNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
         | TooManyHooks | DirectRoom => StatusCode::CONFLICT,

@@ -2,8 +2,9 @@
 //! restore into an empty data directory.
 //!
 //! sled has no snapshots, so consistency comes from the order of reading:
-//! users and rooms first (their ids become the snapshot), then the records
-//! that refer to them, keeping only references to what was taken; each
+//! users and rooms first (their ids become the snapshot; a user's avatar is
+//! read with their record in one transaction), then the records that refer
+//! to them, keeping only references to what was taken; each
 //! room's log is copied up to the head read for it, so every message
 //! acknowledged before the backup began is in it (its event and head were
 //! written before the acknowledgement) and no half-written append is. Name
@@ -40,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 14] = [
+const TREES: [&str; 16] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -54,7 +55,9 @@ const TREES: [&str; 14] = [
     "invitecode_invite",
     "roomlog",
     "userid_roomid_readseq",
+    "userid_avatar",
     "hooksecret_hook",
+    "userid_callback",
 ];
 
 /// What a backup or restore copied.
@@ -66,6 +69,8 @@ pub struct Summary {
     pub sessions: u64,
     pub invites: u64,
     pub events: u64,
+    #[serde(default)]
+    pub avatars: u64,
     /// Every key/value written, all trees together.
     pub entries: u64,
 }
@@ -151,11 +156,26 @@ impl Store {
 
         let mut users: HashMap<UserId, bool> = HashMap::new();
         for kv in i.userid_user.iter() {
-            let (k, v) = kv?;
-            let user: UserRecord = records::decode("userid_user", &hex(&k), &v)?;
+            let (k, mut v) = kv?;
+            let mut user: UserRecord = records::decode("userid_user", &hex(&k), &v)?;
+            let mut avatar = None;
+            if user.avatar.is_some() {
+                // The record and its picture as they were at one moment:
+                // the record iterated may already name an older picture.
+                let Some((record, png)) = self.user_with_avatar(user.id)? else {
+                    continue;
+                };
+                user = records::decode("userid_user", &hex(&k), &record)?;
+                v = record;
+                avatar = png.filter(|_| user.avatar.is_some());
+            }
             users.insert(user.id, user.deleted);
             out.entry("userid_user", &k, &v)?;
             out.summary.users += 1;
+            if let Some(png) = avatar {
+                out.entry("userid_avatar", &k, &png)?;
+                out.summary.avatars += 1;
+            }
             if !user.deleted {
                 out.entry(
                     "username_userid",
@@ -362,6 +382,7 @@ fn import(
             "roomid_userid" => summary.memberships += 1,
             "tokenhash_session" => summary.sessions += 1,
             "invitecode_invite" => summary.invites += 1,
+            "userid_avatar" => summary.avatars += 1,
             "roomlog" if key.first() == Some(&log::EVENT) => summary.events += 1,
             _ => {}
         }

@@ -1,10 +1,11 @@
-//! Incoming webhooks: `hooksecret_hook`, each hook by the SHA-256 of its
+//! Webhooks. Incoming: `hooksecret_hook`, each hook by the SHA-256 of its
 //! secret (the secret itself is shown once, when the hook is made).
+//! Outgoing: `userid_callback`, each bot's callback.
 
 use super::error::Result;
-use super::records::{self, HookRecord};
+use super::records::{self, CallbackRecord, HookRecord};
 use super::store::{hex, Store};
-use crate::ids::{HookId, RoomId, TokenHash};
+use crate::ids::{HookId, RoomId, TokenHash, UserId};
 
 impl Store {
     pub fn put_hook(&self, secret: &TokenHash, hook: &HookRecord) -> Result<()> {
@@ -50,5 +51,35 @@ impl Store {
         };
         self.inner()?.hooksecret_hook.remove(secret.as_bytes())?;
         Ok(true)
+    }
+
+    /// Sets (`Some`) or removes a bot's callback. The caller flushes.
+    pub fn put_callback(&self, bot: UserId, callback: Option<&CallbackRecord>) -> Result<()> {
+        let tree = &self.inner()?.userid_callback;
+        match callback {
+            Some(c) => tree.insert(bot.to_bytes(), records::encode(c))?,
+            None => tree.remove(bot.to_bytes())?,
+        };
+        Ok(())
+    }
+
+    pub fn callback(&self, bot: UserId) -> Result<Option<CallbackRecord>> {
+        self.inner()?
+            .userid_callback
+            .get(bot.to_bytes())?
+            .map(|v| records::decode("userid_callback", &bot.to_string(), &v))
+            .transpose()
+    }
+
+    /// Every bot's callback.
+    pub fn callbacks(&self) -> Result<Vec<(UserId, CallbackRecord)>> {
+        let mut out = Vec::new();
+        for kv in self.scan(|i| &i.userid_callback) {
+            let (k, v) = kv?;
+            if let Some(bot) = UserId::from_slice(&k) {
+                out.push((bot, records::decode("userid_callback", &hex(&k), &v)?));
+            }
+        }
+        Ok(out)
     }
 }

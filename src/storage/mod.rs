@@ -18,9 +18,11 @@
 //! | `userid_roomid`    | user id (16) ‖ room id (16)           | empty                     |
 //! | `roomlog`          | see [`log`]                           |                           |
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
+//! | `userid_avatar`    | user id (16)                          | the avatar's PNG bytes    |
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
 //! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
+//! | `userid_callback`  | a bot's user id (16)                  | [`CallbackRecord`]        |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -31,9 +33,11 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`], the room [`log`], read cursors in [`reads`]); [`records`] are the stored values;
-//! [`backup`] and [`verify`] walk all of them.
+//! [`invites`], [`avatars`], the room [`log`], read cursors in [`reads`]);
+//! [`records`] are the stored values; [`backup`] and [`verify`] walk all of
+//! them.
 
+mod avatars;
 pub mod backup;
 mod error;
 mod hooks;
@@ -48,6 +52,8 @@ mod users;
 pub mod verify;
 
 pub use error::{Result, StorageError};
-pub use records::{HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility};
+pub use records::{
+    CallbackRecord, HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
+};
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
-use crate::ids::{EventId, HookId, Millis, RoomId, Seq, UserId};
+use crate::ids::{AvatarVersion, EventId, HookId, Millis, RoomId, Seq, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -29,6 +29,10 @@ pub struct UserRecord {
     /// A line about oneself (at most 256 characters).
     #[serde(default)]
     pub about: String,
+    /// The avatar's version when one is set; its PNG is in `userid_avatar`,
+    /// written in the same transaction as this record.
+    #[serde(default)]
+    pub avatar: Option<AvatarVersion>,
     /// A bot: made by an administrator, no password or email, signs in
     /// with a token that does not expire.
     #[serde(default)]
@@ -135,6 +139,20 @@ pub struct HookRecord {
     pub name: String,
     pub created_by: UserId,
     pub created_at: Millis,
+}
+
+/// Where a bot's outgoing webhook goes: the messages that mention it (or,
+/// with `all`, every message) in its rooms are POSTed there, signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackRecord {
+    pub url: String,
+    pub all: bool,
+    /// The HMAC-SHA256 key of the signature header (shown when set).
+    pub secret: String,
+    /// Why deliveries stopped after failing again and again; `None` while
+    /// they run.
+    #[serde(default)]
+    pub parked: Option<String>,
 }
 
 /// One entry of a room's log. Every change to a room's messages is an
@@ -360,6 +378,7 @@ mod proptests {
             deleted: false,
             display_name: Some("Ann".into()),
             about: String::new(),
+            avatar: Some(AvatarVersion::of(b"png")),
             bot: false,
         };
         let session = SessionRecord {

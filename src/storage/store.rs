@@ -2,7 +2,7 @@
 //! reopening after a storage failure, flushing. The records each domain
 //! keeps are read and written in that domain's file ([`super::users`],
 //! [`super::sessions`], [`super::rooms`], [`super::invites`], [`super::log`],
-//! [`super::reads`]).
+//! [`super::reads`], [`super::avatars`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -56,7 +56,9 @@ pub(super) struct Inner {
     pub(super) invitecode_invite: sled::Tree,
     pub(super) userid_roomid_readseq: sled::Tree,
     pub(super) roomid_tally: sled::Tree,
+    pub(super) userid_avatar: sled::Tree,
     pub(super) hooksecret_hook: sled::Tree,
+    pub(super) userid_callback: sled::Tree,
 }
 
 impl Inner {
@@ -116,7 +118,9 @@ impl Inner {
             invitecode_invite: tree("invitecode_invite")?,
             userid_roomid_readseq: tree("userid_roomid_readseq")?,
             roomid_tally: tree("roomid_tally")?,
+            userid_avatar: tree("userid_avatar")?,
             hooksecret_hook: tree("hooksecret_hook")?,
+            userid_callback: tree("userid_callback")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

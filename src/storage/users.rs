@@ -102,6 +102,35 @@ impl Store {
         self.user(id)
     }
 
+    /// Changes a live account's record in one transaction, so a change
+    /// made meanwhile by another (an avatar set at the same moment) is
+    /// kept, not overwritten. `None` when there is no such live account.
+    pub fn update_user(
+        &self,
+        id: UserId,
+        change: impl Fn(&mut UserRecord),
+    ) -> Result<Option<UserRecord>> {
+        let key = id.to_bytes();
+        let res = self.inner()?.userid_user.transaction(|users| {
+            let Some(bytes) = users.get(key)? else {
+                return Ok(None);
+            };
+            let mut user: UserRecord = records::decode("userid_user", &id.to_string(), &bytes)
+                .map_err(ConflictableTransactionError::Abort)?;
+            if user.deleted {
+                return Ok(None);
+            }
+            change(&mut user);
+            users.insert(&key, records::encode(&user))?;
+            Ok(Some(user))
+        });
+        match res {
+            Ok(user) => Ok(user),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
     pub fn put_user(&self, user: &UserRecord) -> Result<()> {
         self.inner()?
             .userid_user
@@ -110,23 +139,30 @@ impl Store {
     }
 
     /// Marks an account deleted: its record stays (old messages still name an
-    /// author) but its name, email and password are released.
+    /// author) but its name, email, password and avatar are released.
     pub fn delete_user(&self, user: &UserRecord) -> Result<()> {
         let i = &self.inner()?;
         let mut tomb = user.clone();
         tomb.deleted = true;
         tomb.email.clear();
         tomb.password_hash.clear();
+        tomb.avatar = None;
         let value = records::encode(&tomb);
         let id = user.id.to_bytes();
         let uname = user.username.to_lowercase();
         let email = user.email.to_lowercase();
-        (&i.userid_user, &i.username_userid, &i.email_userid)
-            .transaction(|(users, by_name, by_email)| {
+        (
+            &i.userid_user,
+            &i.username_userid,
+            &i.email_userid,
+            &i.userid_avatar,
+        )
+            .transaction(|(users, by_name, by_email, avatars)| {
                 by_name.remove(uname.as_bytes())?;
                 if !email.is_empty() {
                     by_email.remove(email.as_bytes())?;
                 }
+                avatars.remove(&id)?;
                 users.insert(&id, value.as_slice())?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })

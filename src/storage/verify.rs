@@ -13,7 +13,7 @@ use super::error::{Result, StorageError};
 use super::log;
 use super::records::{self, EventKind, EventRecord, RoomRecord, SessionRecord, UserRecord};
 use super::store::{hex, Store, SCHEMA_VERSION};
-use crate::ids::{RoomId, Seq, UserId};
+use crate::ids::{AvatarVersion, RoomId, Seq, UserId};
 
 /// What `verify` found.
 #[derive(Debug, Default, Serialize, serde::Deserialize)]
@@ -24,6 +24,8 @@ pub struct Report {
     pub memberships: u64,
     pub sessions: u64,
     pub invites: u64,
+    #[serde(default)]
+    pub avatars: u64,
     /// Every broken invariant, one sentence each naming the tree and key.
     pub problems: Vec<String>,
 }
@@ -54,6 +56,7 @@ impl Store {
         v.message_states()?;
         v.read_cursors()?;
         v.invites()?;
+        v.avatars()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
                 .problems
@@ -572,6 +575,68 @@ impl Verifier<'_> {
                 records::decode::<records::InviteRecord>("invitecode_invite", &hex(&k), &v)
             {
                 self.problem(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Verifier<'_> {
+    /// Every stored avatar belongs to a live user whose record names its
+    /// version, and every record that names a version has that picture.
+    /// Each pair is read in one transaction, so a change racing the scan
+    /// is never reported.
+    fn avatars(&mut self) -> Result<()> {
+        let i = &self.store.inner()?;
+        for kv in i.userid_avatar.iter() {
+            let (k, _) = kv?;
+            self.report.avatars += 1;
+            let Some(user) = UserId::from_slice(&k) else {
+                self.problem(format!("userid_avatar/{}: key is not a user id", hex(&k)));
+                continue;
+            };
+            let Some((record, png)) = self.store.user_with_avatar(user)? else {
+                self.problem(format!("userid_avatar/{user}: no such user"));
+                continue;
+            };
+            let Some(png) = png else { continue };
+            // A record that does not decode is reported by `users`.
+            let Ok(record) = records::decode::<UserRecord>("userid_user", &hex(&k), &record) else {
+                continue;
+            };
+            let found = AvatarVersion::of(&png);
+            match record.avatar {
+                _ if record.deleted => self.problem(format!(
+                    "userid_avatar/{user}: belongs to a deleted account"
+                )),
+                None => self.problem(format!(
+                    "userid_avatar/{user}: the user's record names no avatar"
+                )),
+                Some(named) if named != found => self.problem(format!(
+                    "userid_avatar/{user}: holds version {found}, but the user's record names {named}"
+                )),
+                Some(_) => {}
+            }
+        }
+        for kv in i.userid_user.iter() {
+            let (k, v) = kv?;
+            let Ok(user) = records::decode::<UserRecord>("userid_user", &hex(&k), &v) else {
+                continue;
+            };
+            if user.avatar.is_none() {
+                continue;
+            }
+            let Some((record, png)) = self.store.user_with_avatar(user.id)? else {
+                continue;
+            };
+            let Ok(record) = records::decode::<UserRecord>("userid_user", &hex(&k), &record) else {
+                continue;
+            };
+            if let (Some(named), None) = (record.avatar, png) {
+                self.problem(format!(
+                    "userid_user/{}: names avatar {named}, but userid_avatar has none",
+                    record.id
+                ));
             }
         }
         Ok(())

@@ -516,7 +516,7 @@ async fn deleting_an_account_from_the_cli_ends_its_sockets_and_tokens_at_once() 
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["members"],
-        json!([{"id": alice.id, "username": "alice", "role": "owner", "online": false}]),
+        json!([{"id": alice.id, "username": "alice", "display_name": null, "avatar": null, "role": "owner", "online": false}]),
         "a deleted account leaves its rooms"
     );
 }

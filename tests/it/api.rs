@@ -325,7 +325,7 @@ async fn deleting_an_account_revokes_every_session_and_anonymises_its_messages()
         .await;
     assert_eq!(
         members["members"],
-        json!([{"id": judy.id, "username": "judy", "role": "owner", "online": false}])
+        json!([{"id": judy.id, "username": "judy", "display_name": null, "avatar": null, "role": "owner", "online": false}])
     );
 }
 
@@ -890,7 +890,7 @@ async fn creating_a_room_makes_the_creator_its_first_member() {
         .await;
     assert_eq!(
         members,
-        json!({"members": [{"id": olga.id, "username": "olga", "role": "owner", "online": false}]})
+        json!({"members": [{"id": olga.id, "username": "olga", "display_name": null, "avatar": null, "role": "owner", "online": false}]})
     );
 
     let untitled = s
@@ -1023,7 +1023,7 @@ async fn joining_is_idempotent_and_leaving_ends_membership() {
     let (_, list) = s.get(&members, Some(&sam.token)).await;
     assert_eq!(
         list,
-        json!({"members": [{"id": sam.id, "username": "sam", "role": "owner", "online": false}, {"id": tess.id, "username": "tess", "role": "member", "online": false}]})
+        json!({"members": [{"id": sam.id, "username": "sam", "display_name": null, "avatar": null, "role": "owner", "online": false}, {"id": tess.id, "username": "tess", "display_name": null, "avatar": null, "role": "member", "online": false}]})
     );
 
     let r = s
@@ -1035,7 +1035,7 @@ async fn joining_is_idempotent_and_leaving_ends_membership() {
     let (_, list) = s.get(&members, Some(&sam.token)).await;
     assert_eq!(
         list,
-        json!({"members": [{"id": sam.id, "username": "sam", "role": "owner", "online": false}]})
+        json!({"members": [{"id": sam.id, "username": "sam", "display_name": null, "avatar": null, "role": "owner", "online": false}]})
     );
     let (status, body) = s
         .get(&format!("/api/v1/rooms/{room}/messages"), Some(&tess.token))
@@ -1501,4 +1501,37 @@ async fn logins_are_limited_per_ip_right_or_wrong() {
         .is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n >= 1)));
     let (status, _) = s.get("/api/v1/me", Some(&dee.token)).await;
     assert_eq!(status, 200, "existing sessions are not limited");
+}
+
+/// Every path the router serves is in the client protocol document, so a
+/// new endpoint cannot ship undocumented.
+#[test]
+fn every_route_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let router = std::fs::read_to_string(root.join("src/http/router.rs")).expect("router.rs");
+    let docs = std::fs::read_to_string(root.join("docs/protocol.md")).expect("protocol.md");
+    let table = router
+        .split("const ROUTES")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("the ROUTES table");
+    let paths: Vec<&str> = table
+        .split('"')
+        .filter(|part| part.starts_with('/'))
+        .collect();
+    assert!(paths.len() > 20, "read the routes: {paths:?}");
+    // The path itself, not only a longer one that starts with it.
+    let documented = |path: &str| {
+        docs.match_indices(path).any(|(at, _)| {
+            docs[at + path.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c == '/' || c.is_alphanumeric() || c == '_'))
+        })
+    };
+    let missing: Vec<_> = paths.iter().filter(|p| !documented(p)).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from docs/protocol.md: {missing:?}"
+    );
 }

@@ -11,14 +11,21 @@ use serde_json::Value;
 /// one at a time, so they do not slow each other past their timing.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Runs the WebSocket scenario `hearth bench ARGS` on one generator thread
+/// without the RSS settling pause, with `env`: see [`run`].
+fn bench(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let args = [args, &["--threads", "1", "--rss-settle", "0"]].concat();
+    run(&args, env)
+}
+
 /// Runs `hearth bench ARGS --json --quiet` with `env`, expects success and
 /// returns the report.
-fn bench(args: &[&str], env: &[(&str, &str)]) -> Value {
+fn run(args: &[&str], env: &[(&str, &str)]) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .arg("bench")
         .args(args)
-        .args(["--threads", "1", "--rss-settle", "0", "--json", "--quiet"])
+        .args(["--json", "--quiet"])
         .envs(env.iter().copied())
         .output()
         .expect("run hearth bench");
@@ -183,4 +190,94 @@ fn stalled_readers_are_cut_off_and_resume_without_a_gap_or_a_duplicate() {
     assert_eq!(stall["resumed"], 5, "{stall:#}");
     assert_eq!(stall["server_too_slow_disconnects"], 5, "{stall:#}");
     assert!(report["ceiling"].is_null());
+}
+
+#[test]
+fn every_client_marks_the_room_read_against_a_baseline_and_no_read_is_refused() {
+    // 200 clients on 8 accounts, each marking the room read every second
+    // while 100 messages arrive over 2 s: every client's first read is due
+    // within the first second, so each sends at least one.
+    let report = bench(
+        &[
+            "fanout",
+            "--clients",
+            "200",
+            "--rate",
+            "50",
+            "--duration",
+            "2",
+            "--users",
+            "8",
+            "--read-every",
+            "1",
+            "--no-ceiling",
+        ],
+        &[],
+    );
+    // The error counts checked here include error frames answering a read.
+    for run in ["baseline", "hearth"] {
+        assert_clean(&report, run, 200, 100, 100 * 200);
+    }
+    let reads = &report["reads"];
+    let sent = reads["sent"].as_u64().unwrap_or(0);
+    assert!((200..=600).contains(&sent), "{reads:#}");
+    assert!(reads["per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{reads:#}");
+    assert_eq!(reads["offered_per_sec"], 200.0, "{reads:#}");
+    // 25 sockets share each account: its other sockets hear of its reads.
+    assert!(reads["heard"].as_u64().unwrap_or(0) > 0, "{reads:#}");
+    // Every account's cursor, read back, is where its sockets put it.
+    assert_eq!(reads["accounts_checked"], 8, "{reads:#}");
+    assert_eq!(reads["cursors_behind"], 0, "{reads:#}");
+    let comparison = &report["comparison"];
+    assert_eq!(comparison["of"], "reads", "{comparison:#}");
+    assert!(
+        comparison["deliveries_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+        "{comparison:#}"
+    );
+    assert!(
+        comparison["server_cpu_per_delivery"].as_f64().is_some(),
+        "{comparison:#}"
+    );
+    assert!(report["ceiling"].is_null());
+}
+
+#[test]
+fn a_room_list_over_thousands_of_unread_messages_counts_exactly_before_and_after_a_restart() {
+    let report = run(
+        &[
+            "unread",
+            "--rooms",
+            "5",
+            "--messages",
+            "2000",
+            "--requests",
+            "50",
+        ],
+        &[],
+    );
+    let fill = &report["fill"];
+    assert_eq!(fill["messages"], 2000, "{fill:#}");
+    // 400 messages a room, every tenth naming the reader.
+    assert_eq!(fill["mentions"], 200, "{fill:#}");
+    assert!(fill["messages_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+    for list in ["room_list", "room_list_after_restart"] {
+        let l = &report[list];
+        assert_eq!(l["requests"], 50, "{list}: {l:#}");
+        assert_eq!(l["wrong"], 0, "{list}: {l:#}");
+        assert_eq!(l["rooms_listed"], 5, "{list}: {l:#}");
+        assert!(
+            l["latency_ms"]["p50"].as_f64().unwrap_or(0.0) > 0.0,
+            "{l:#}"
+        );
+        assert!(l["server_cpu_us_per_request"].as_f64().is_some(), "{l:#}");
+    }
+    for start in ["restart_before_fill", "restart_after_fill"] {
+        let s = &report[start];
+        assert!(s["shutdown_ms"].as_f64().is_some(), "{start}: {s:#}");
+        assert!(
+            s["ready_ms"].as_f64().unwrap_or(0.0) > 0.0,
+            "{start}: {s:#}"
+        );
+    }
+    assert!(report["start_empty"]["shutdown_ms"].is_null());
 }

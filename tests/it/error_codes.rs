@@ -405,6 +405,20 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         )
         .await;
     note(code(&r.body), "an about line that is too long");
+    let r = s
+        .call("PUT", "/api/v1/me/avatar")
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .body("image/png", b"not a picture".to_vec())
+        .send()
+        .await;
+    note(code(&r.body), "an avatar that is not a picture");
+    let (_, r) = s
+        .get(
+            &format!("/api/v1/users/{}/avatar", dave.id),
+            Some(&bob.token),
+        )
+        .await;
+    note(code(&r), "the avatar of someone who has none");
 
     // Webhooks: an unknown secret, and one hook too many.
     let (_, r) = s
@@ -424,6 +438,25 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         last = r;
     }
     note(code(&last), "a 21st webhook in one room");
+    let (_, bot) = s
+        .post(
+            "/api/v1/bots",
+            Some(&admin.token),
+            json!({"username": "relay"}),
+        )
+        .await;
+    let r = s
+        .request(
+            "PUT",
+            &format!(
+                "/api/v1/bots/{}/callback",
+                bot["user"]["id"].as_str().unwrap_or_default()
+            ),
+            &admin.token,
+            json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    note(code(&r.body), "a callback URL outside webhook_allow");
 
     // The body that never arrives.
     note(

@@ -577,6 +577,22 @@ impl Call {
         self
     }
 
+    /// A body sent as is, labelled `content_type` (a picture, say).
+    pub fn body(mut self, content_type: &str, body: impl Into<reqwest::Body>) -> Call {
+        self.inner = self.inner.header("content-type", content_type).body(body);
+        self
+    }
+
+    /// Sends, and keeps the response body as bytes (an image, not JSON).
+    pub async fn fetch(self) -> Fetched {
+        let resp = self.inner.send().await.expect("request");
+        Fetched {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            bytes: resp.bytes().await.expect("response body").to_vec(),
+        }
+    }
+
     pub async fn send(self) -> Reply {
         let resp = self.inner.send().await.expect("request");
         let headers = resp.headers().clone();
@@ -586,6 +602,20 @@ impl Call {
             headers,
             body,
         }
+    }
+}
+
+/// A response whose body is kept as it came.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Fetched {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 

@@ -1,6 +1,8 @@
 //! `hearth bench fanout`: N clients in one room, P posters, R messages/s,
 //! against hearth and then against the raw ceiling writer; optionally with
-//! a login storm alongside, or with some clients that stop reading.
+//! a login storm alongside, with some clients that stop reading, or with
+//! every client marking the room read at an interval (against a baseline
+//! run without reads).
 //!
 //! This file also holds what every WebSocket scenario shares ([`Bench`]):
 //! starting the server, setting up, driving one load against one target
@@ -20,8 +22,8 @@ use serde_json::json;
 use super::common::CommonArgs;
 use super::load::{self, Outcome, Plan, Shared};
 use super::report::{
-    self, Comparison, IdleFindings, LoginStorm, Machine, Percentiles, Ratio, Report, Run,
-    StallFindings,
+    self, Comparison, IdleFindings, LoginStorm, Machine, Percentiles, Ratio, ReadFindings, Report,
+    Run, StallFindings,
 };
 use super::target::{self, Process, Sample};
 
@@ -74,6 +76,15 @@ pub struct FanoutArgs {
     /// minutes of messages; 1460 is an Ethernet path's.
     #[arg(long, default_value_t = 1460)]
     pub stall_mss: u32,
+    /// Every client marks the room read every this many seconds: a `read`
+    /// frame up to the highest seq it has seen, sent with the first message
+    /// it receives once due, the clients spread evenly over the interval
+    /// (clients / SECS reads a second in all). A run without reads goes
+    /// first, as the baseline; no ceiling run. Each read that moves an
+    /// account's cursor also goes to that account's other sockets, so for
+    /// one cursor per socket give `--users` equal to `--clients`.
+    #[arg(long, value_name = "SECS")]
+    pub read_every: Option<f64>,
     /// Skip the raw-ceiling run.
     #[arg(long)]
     pub no_ceiling: bool,
@@ -114,6 +125,14 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
     if !(0.0..100.0).contains(&args.stall_percent) {
         bail!("--stall-percent must be from 0 to below 100");
     }
+    let read_every = match args.read_every {
+        Some(s) if !(s > 0.0 && s.is_finite()) => bail!("--read-every must be greater than 0"),
+        Some(_) if args.stall_percent > 0.0 || args.login_rate > 0.0 => {
+            bail!("--read-every has a baseline run of its own: use it without --stall-percent and --login-rate")
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
     let mut bench = Bench::new(&args.ws, args.clients)?;
     let clients = bench.clients;
     let posters = args.posters.min(clients);
@@ -147,24 +166,46 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 mss: args.stall_mss,
             },
         }),
+        read_every,
     };
-    let baseline = match load.stall {
-        Some(_) => Some(bench.hearth(
+    let baseline_label = if load.stall.is_some() {
+        Some("baseline (no stalls)")
+    } else if load.read_every.is_some() {
+        Some("baseline (no reads)")
+    } else {
+        None
+    };
+    let baseline = match baseline_label {
+        Some(label) => Some(bench.hearth(
             &Load {
                 stall: None,
+                read_every: None,
                 ..load.clone()
             },
-            "baseline (no stalls)",
+            label,
         )?),
         None => None,
     };
     let hearth = bench.hearth(&load, "hearth")?;
+    if load.read_every.is_some() && load.users < clients {
+        bench.notes.push(format!(
+            "{clients} sockets share {} accounts: each read that moves an account's cursor is \
+             also sent to its other sockets (reads heard); --users {clients} gives each socket \
+             a cursor of its own",
+            load.users
+        ));
+    }
     let ceiling = if args.no_ceiling {
         None
     } else if load.stall.is_some() {
         bench
             .notes
             .push("no ceiling run with stalled readers: the ceiling writer cuts nobody".into());
+        None
+    } else if load.read_every.is_some() {
+        bench
+            .notes
+            .push("no ceiling run with reads: the comparison is with the baseline".into());
         None
     } else {
         Some(bench.ceiling(&hearth)?)
@@ -177,6 +218,7 @@ pub fn run(args: FanoutArgs) -> anyhow::Result<()> {
         "messages": load.messages,
         "login_rate": args.login_rate,
         "stall_percent": args.stall_percent,
+        "read_every_secs": args.read_every,
     });
     bench.finish("fanout", settings, &load, baseline, hearth, ceiling)
 }
@@ -200,6 +242,8 @@ pub(super) struct Load {
     /// Logins per second attempted while posting (0: none).
     pub login_rate: f64,
     pub stall: Option<load::Stall>,
+    /// Every client marks its room read this often (None: never).
+    pub read_every: Option<Duration>,
 }
 
 /// A scenario in progress: what every run of one invocation shares.
@@ -225,6 +269,7 @@ pub(super) struct HearthRun {
     sample_message: Option<Vec<u8>>,
     stall: Option<StallFindings>,
     idle: Option<IdleFindings>,
+    reads: Option<ReadFindings>,
     users: usize,
 }
 
@@ -309,6 +354,7 @@ impl Bench {
             connect_parallel: self.args.connect_parallel,
             body_pad: load.body_pad,
             stall: load.stall,
+            read_every: load.read_every,
         };
         let cuts_before = self.cuts_counted(addr);
         let mut storm = None;
@@ -332,6 +378,14 @@ impl Bench {
             None => None,
         };
         let cuts_after = self.cuts_counted(addr);
+        let cursors = match load.read_every {
+            Some(_) => Some(
+                self.setup_rt
+                    .block_on(cursors_behind(addr, &plan, &driven.shared))
+                    .context("reading the cursors back failed")?,
+            ),
+            None => None,
+        };
         drop(server);
         let shared = &driven.shared;
         let stall = load.stall.map(|s| StallFindings {
@@ -363,8 +417,27 @@ impl Bench {
                 alive_at_end: driven.run.clients - driven.run.clients_incomplete,
             }
         });
+        let reads = load.read_every.zip(cursors).map(|(every, cursors)| {
+            let sent = shared.reads_sent.load(Relaxed);
+            let window = driven.run.window_secs;
+            ReadFindings {
+                accounts_checked: cursors.checked,
+                cursors_behind: cursors.behind,
+                first_behind: cursors.first,
+                every_secs: every.as_secs_f64(),
+                offered_per_sec: load.clients as f64 / every.as_secs_f64(),
+                sent,
+                per_sec: if window > 0.0 {
+                    sent as f64 / window
+                } else {
+                    0.0
+                },
+                heard: shared.reads_heard.load(Relaxed),
+            }
+        });
         Ok(HearthRun {
             sample_message: shared.sample_message.get().cloned(),
+            reads,
             run: driven.run,
             plan,
             logins,
@@ -426,6 +499,7 @@ impl Bench {
             rate,
             messages,
             stall: None,
+            read_every: None,
             ..hearth.plan.clone()
         };
         let load = Load {
@@ -456,6 +530,7 @@ impl Bench {
             hold: 0.0,
             login_rate: 0.0,
             stall: None,
+            read_every: None,
         }
     }
 
@@ -507,19 +582,28 @@ impl Bench {
         let comparison = baseline.as_ref().map(|b| Comparison {
             of: if hearth.stall.is_some() {
                 "stalled readers (latency of the others)"
+            } else if hearth.reads.is_some() {
+                "reads"
             } else {
                 "login storm"
             },
             p50_latency: ratio(hearth.run.latency_ms.p50, b.run.latency_ms.p50),
             p99_latency: ratio(hearth.run.latency_ms.p99, b.run.latency_ms.p99),
             deliveries_per_sec: ratio(hearth.run.deliveries_per_sec, b.run.deliveries_per_sec),
+            server_cpu_per_delivery: hearth
+                .run
+                .server_cpu_us_per_delivery
+                .zip(b.run.server_cpu_us_per_delivery)
+                .map(|(h, b)| ratio(h, b)),
         });
         let stall_ok = hearth
             .stall
             .as_ref()
             .is_none_or(|s| s.cut == s.clients as u64 && s.resumed == s.clients as u64);
+        let reads_ok = hearth.reads.as_ref().is_none_or(|r| r.cursors_behind == 0);
         let passed = hearth.run.verified()
             && stall_ok
+            && reads_ok
             && baseline.as_ref().is_none_or(|b| b.run.verified())
             && ceiling.as_ref().is_none_or(Run::verified);
         let report = Report {
@@ -531,6 +615,7 @@ impl Bench {
             logins: hearth.logins,
             stall: hearth.stall,
             idle: hearth.idle,
+            reads: hearth.reads,
             baseline: baseline.map(|b| b.run),
             comparison,
             hearth: hearth.run,
@@ -561,6 +646,15 @@ impl Bench {
                             .unwrap_or_default()
                     );
                 }
+            }
+            if let Some(r) = report.reads.as_ref().filter(|r| r.cursors_behind > 0) {
+                bail!(
+                    "verification failed: {} of {} accounts' cursors were behind what their \
+                     sockets marked read (first: {})",
+                    r.cursors_behind,
+                    r.accounts_checked,
+                    r.first_behind.as_deref().unwrap_or("-")
+                );
             }
             bail!("verification failed: stalled clients were not all cut off and resumed");
         }
@@ -593,7 +687,7 @@ impl Bench {
             std::thread::sleep(Duration::from_secs_f64(self.args.rss_settle.max(0.0)));
         }
         let before_connect = sample(10_000)?;
-        let shared = Arc::new(Shared::new(plan.rooms.len()));
+        let shared = Arc::new(Shared::new(plan.rooms.len(), plan.tokens.len()));
         if is_ceiling {
             // The ceiling posts by itself; clients know the last seq up front.
             shared.finish_at(plan.messages);
@@ -654,6 +748,7 @@ impl Bench {
         };
         let cpu_start = sample(0)?;
         let gen_start = target::sample(me)?;
+        let _ = shared.post_start_micros.set(load::unix_micros());
         let post_start = Instant::now();
         let _ = shared.post_start.set(post_start);
         on_start()?;
@@ -673,8 +768,12 @@ impl Bench {
             } else {
                 format!("sent {}/{}  ", shared.sent.load(Relaxed), plan.messages)
             };
+            let reads = match plan.read_every {
+                Some(_) => format!("  reads {}", shared.reads_sent.load(Relaxed)),
+                None => String::new(),
+            };
             progress.tick(&format!(
-                "{label}: {:>5.1}s  {sent}delivered {} ({}/s of {} offered)",
+                "{label}: {:>5.1}s  {sent}delivered {} ({}/s of {} offered){reads}",
                 post_start.elapsed().as_secs_f64(),
                 delivered,
                 report::format_number(rate),
@@ -906,6 +1005,57 @@ impl Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// Accounts whose read cursor was read back after a run with reads.
+struct Cursors {
+    checked: usize,
+    behind: u64,
+    first: Option<String>,
+}
+
+/// Reads every account's cursor back over HTTP: each must be at least at
+/// the highest seq its sockets marked read. Reads are not acknowledged, so
+/// this is what shows one was dropped without an error frame. The last
+/// reads may still be on their way as the run ends: an account behind is
+/// asked again until 5 s after the check began.
+async fn cursors_behind(addr: SocketAddr, plan: &Plan, shared: &Shared) -> anyhow::Result<Cursors> {
+    let mut http = super::setup::Http::connect(addr).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let rooms = plan.rooms.len().max(1);
+    let mut found = Cursors {
+        checked: 0,
+        behind: 0,
+        first: None,
+    };
+    for (user, token) in plan.tokens.iter().enumerate() {
+        let want = shared.read_upto.get(user).map_or(0, |u| u.load(Relaxed));
+        if want == 0 {
+            continue;
+        }
+        found.checked += 1;
+        let path = format!("/api/v1/rooms/{}", plan.rooms[user % rooms]);
+        loop {
+            let (status, body) = http
+                .call(hyper::Method::GET, &path, Some(token), None)
+                .await?;
+            let got = body["room"]["read_seq"].as_u64();
+            if status == 200 && got >= Some(want) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                found.behind += 1;
+                found.first.get_or_insert_with(|| {
+                    format!(
+                        "account {user}: HTTP {status}, read_seq {got:?}, marked read up to {want}"
+                    )
+                });
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(found)
 }
 
 /// Attempts `rate` logins a second for `duration`, each on its own

@@ -42,6 +42,7 @@ pub fn run(args: IdleArgs) -> anyhow::Result<()> {
         hold: args.hold,
         login_rate: 0.0,
         stall: None,
+        read_every: None,
     };
     let hearth = bench.hearth(&load, "hearth")?;
     bench

@@ -24,10 +24,12 @@
 //! share), [`rooms`], [`idle`] and [`login`] (scenarios built on it),
 //! [`ceiling`], [`report`] (what a run found, as JSON, a table and
 //! Markdown), [`http`] (the HTTP throughput scenarios), [`crash`] (kill -9
-//! under load, then check every acknowledged message), and [`common`] (the
-//! options every scenario shares). Imports point one way, from the
+//! under load, then check every acknowledged message), [`unread`] (a room
+//! list over many unread messages, and restarts on them), and [`common`]
+//! (the options every scenario shares). Imports point one way, from the
 //! scenarios down to the leaves: [`rooms`], [`idle`], [`login`], [`http`] →
-//! [`fanout`] → [`load`] → [`wsclient`]; [`report`], [`common`], [`target`],
+//! [`fanout`] → [`load`] → [`wsclient`]; [`crash`] and [`unread`] →
+//! [`setup`], [`target`], [`wsclient`]; [`report`], [`common`], [`target`],
 //! [`setup`] and [`wsclient`] import nothing of the bench.
 
 pub mod ceiling;
@@ -42,6 +44,7 @@ pub mod report;
 pub mod rooms;
 pub mod setup;
 pub mod target;
+pub mod unread;
 pub mod wsclient;
 
 use clap::{Args, Subcommand};
@@ -80,6 +83,10 @@ pub enum Scenario {
     /// acknowledged, and check nothing acknowledged was lost, duplicated or
     /// reordered (exit 1 if it was).
     Crash(crash::CrashArgs),
+    /// One reader in many rooms full of unread messages: time the room
+    /// list (exact unread and mention counts in every room, exit 1 if
+    /// not), and the server's restart on that data against one without.
+    Unread(unread::UnreadArgs),
     /// The raw ceiling writer (started by `bench fanout`; not for people).
     #[command(hide = true)]
     Ceiling(ceiling::CeilingArgs),
@@ -96,6 +103,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Post(a) => http::run(http::Kind::Post, a),
         Scenario::History(a) => http::run(http::Kind::History, a),
         Scenario::Crash(a) => crash::run(a),
+        Scenario::Unread(a) => unread::run(a),
         Scenario::Ceiling(a) => ceiling::run(a),
     }
 }

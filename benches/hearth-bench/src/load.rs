@@ -13,7 +13,8 @@
 //! Clients may be spread over several rooms (client `i` is in room
 //! `i % rooms`), and some may stall: stop reading for a while, then read
 //! again, expect to find themselves cut off by the server, and reconnect
-//! with `resume` from the last seq they saw.
+//! with `resume` from the last seq they saw. Clients may also mark their
+//! room read at a fixed interval, as an open chat window does.
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
@@ -54,6 +55,8 @@ pub struct Plan {
     pub body_pad: usize,
     /// Clients that stop reading for a while, if any.
     pub stall: Option<Stall>,
+    /// Every client marks its room read this often, if at all.
+    pub read_every: Option<Duration>,
 }
 
 impl Plan {
@@ -64,10 +67,14 @@ impl Plan {
     /// A token of a user in the client's room, shared round-robin among
     /// that room's clients.
     fn token_of(&self, client: usize) -> Option<&str> {
+        self.tokens.get(self.user_of(client)).map(String::as_str)
+    }
+
+    /// The index of the user whose token the client uses.
+    fn user_of(&self, client: usize) -> usize {
         let rooms = self.rooms.len().max(1);
         let per_room = (self.tokens.len() / rooms).max(1);
-        let user = client % rooms + rooms * ((client / rooms) % per_room);
-        self.tokens.get(user).map(String::as_str)
+        client % rooms + rooms * ((client / rooms) % per_room)
     }
 
     fn stalls(&self, client: usize) -> bool {
@@ -110,6 +117,16 @@ pub struct Shared {
     pub first_error: Mutex<Option<String>>,
     /// When posting starts: set once every client is ready.
     pub post_start: OnceLock<Instant>,
+    /// The same moment on the wall clock (microseconds), which the clients
+    /// read anyway for latency: the origin of their read schedule.
+    pub post_start_micros: OnceLock<u64>,
+    /// `read` frames the clients sent, and `read` frames they received
+    /// (a cursor moved by another socket of the same account).
+    pub reads_sent: AtomicU64,
+    pub reads_heard: AtomicU64,
+    /// Per user, the highest seq its sockets marked read: its cursor must
+    /// be there at the end.
+    pub read_upto: Vec<AtomicU64>,
     /// Per room, the last seq of the run; valid once `finished` is set.
     pub final_seq: Vec<AtomicU64>,
     /// Every post is acknowledged (or refused): `final_seq` is known.
@@ -130,7 +147,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(rooms: usize) -> Shared {
+    pub fn new(rooms: usize, users: usize) -> Shared {
         let zeros = || (0..rooms.max(1)).map(|_| AtomicU64::new(0)).collect();
         Shared {
             connected: AtomicUsize::new(0),
@@ -143,6 +160,10 @@ impl Shared {
             closed_early: AtomicU64::new(0),
             first_error: Mutex::new(None),
             post_start: OnceLock::new(),
+            post_start_micros: OnceLock::new(),
+            reads_sent: AtomicU64::new(0),
+            reads_heard: AtomicU64::new(0),
+            read_upto: (0..users).map(|_| AtomicU64::new(0)).collect(),
             final_seq: zeros(),
             finished: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -346,6 +367,7 @@ fn run_thread(index: usize, plan: &Arc<Plan>, shared: &Arc<Shared>) -> Outcome {
             index: i,
             room,
             stalls: plan.stalls(i),
+            next_read: Cell::new(0),
             plan: plan.clone(),
             shared: shared.clone(),
             local: local.clone(),
@@ -412,6 +434,9 @@ struct Client {
     /// Whether it stops reading for a while (its latency is not recorded:
     /// it is late by design).
     stalls: bool,
+    /// When its next `read` is due, in wall-clock microseconds (0: not
+    /// scheduled yet).
+    next_read: Cell<u64>,
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     local: Rc<Local>,
@@ -653,6 +678,7 @@ impl Client {
     ) -> anyhow::Result<Option<Option<u16>>> {
         let mut now_micros = 0u64;
         let mut delivered = 0u64;
+        let mut heard = 0u64;
         let mut closed = None;
         let mut tracker = self.tracker.borrow_mut();
         while let Some(f) = wsclient::parse(buf)? {
@@ -685,6 +711,7 @@ impl Client {
                         self.shared.max_acked_seq[self.room].fetch_max(seq, Relaxed);
                     }
                 }
+                OP_TEXT if payload.starts_with(br#"{"type":"read""#) => heard += 1,
                 OP_TEXT if payload.starts_with(br#"{"type":"error""#) => {
                     self.shared.errors.fetch_add(1, Relaxed);
                     self.shared
@@ -710,8 +737,49 @@ impl Client {
                 .set(self.local.received.get() + delivered);
             self.local.last_delivery.set(Some(Instant::now()));
             self.shared.delivered.fetch_add(delivered, Relaxed);
+            if let Some(every) = self.plan.read_every {
+                if now_micros == 0 {
+                    now_micros = unix_micros();
+                }
+                self.read_if_due(out, now_micros, tracker.highest, every);
+            }
+        }
+        if heard > 0 {
+            self.shared.reads_heard.fetch_add(heard, Relaxed);
         }
         Ok(closed)
+    }
+
+    /// Appends a `read` frame up to the highest seq seen, if this client's
+    /// read is due. Reads ride on deliveries instead of a timer per client:
+    /// a read is only worth sending when something new arrived, and with
+    /// messages flowing one arrives within milliseconds of the due time.
+    /// Client `i` first reads `i / clients` of the way into the interval,
+    /// so all together send a steady `clients / every` reads a second.
+    fn read_if_due(&self, out: &mut Vec<u8>, now: u64, highest: u64, every: Duration) {
+        let Some(&start) = self.shared.post_start_micros.get() else {
+            return;
+        };
+        let every = (every.as_micros() as u64).max(1);
+        let mut due = self.next_read.get();
+        if due == 0 {
+            due = start + every * self.index as u64 / self.plan.clients.max(1) as u64;
+        }
+        if now >= due {
+            let payload = format!(
+                r#"{{"type":"read","room":"{}","seq":{highest}}}"#,
+                self.plan.rooms[self.room]
+            );
+            wsclient::client_frame(out, OP_TEXT, payload.as_bytes());
+            self.shared.reads_sent.fetch_add(1, Relaxed);
+            if let Some(upto) = self.shared.read_upto.get(self.plan.user_of(self.index)) {
+                upto.fetch_max(highest, Relaxed);
+            }
+            // The next one on the same phase: a late read does not shift
+            // the client's place in the interval.
+            due += every * ((now - due) / every + 1);
+        }
+        self.next_read.set(due);
     }
 
     /// Appends the `send` frame of message `j` of the run, to its room.

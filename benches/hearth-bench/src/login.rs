@@ -56,6 +56,7 @@ pub fn run(args: LoginArgs) -> anyhow::Result<()> {
         hold: 0.0,
         login_rate: args.login_rate,
         stall: None,
+        read_every: None,
     };
     let baseline = bench.hearth(
         &Load {

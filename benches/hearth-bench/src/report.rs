@@ -17,8 +17,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The login storm run alongside, if one was asked for.
     pub logins: Option<LoginStorm>,
-    /// The same load without the disturbance (stalls, a login storm), on a
-    /// fresh server in the same invocation.
+    /// The same load without the disturbance (stalls, a login storm,
+    /// reads), on a fresh server in the same invocation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Run>,
     /// hearth / baseline.
@@ -30,6 +30,9 @@ pub struct Report {
     /// Memory and liveness of connections held idle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle: Option<IdleFindings>,
+    /// The `read` frames of a run whose clients mark their room read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<ReadFindings>,
     pub hearth: Run,
     pub ceiling: Option<Run>,
     /// hearth / ceiling.
@@ -178,6 +181,32 @@ pub struct Comparison {
     pub p50_latency: f64,
     pub p99_latency: f64,
     pub deliveries_per_sec: f64,
+    /// Server CPU per delivery, with the disturbance ÷ without: what the
+    /// disturbance costs when the server keeps up (deliveries/s then only
+    /// follow the offered load).
+    pub server_cpu_per_delivery: Option<f64>,
+}
+
+/// Every client marked its room read at an interval: a `read` frame up to
+/// the highest seq it had seen.
+#[derive(Debug, Serialize)]
+pub struct ReadFindings {
+    pub every_secs: f64,
+    /// clients ÷ every_secs.
+    pub offered_per_sec: f64,
+    /// `read` frames sent over the run.
+    pub sent: u64,
+    /// Sent over the run's window (first post to last delivery).
+    pub per_sec: f64,
+    /// `read` frames the clients received: a cursor moved by another
+    /// socket of the same account.
+    pub heard: u64,
+    /// Accounts whose cursor was read back at the end (those that sent a
+    /// read), and how many were behind the highest seq their sockets marked
+    /// read: a read dropped without an error frame. Must be 0.
+    pub accounts_checked: usize,
+    pub cursors_behind: u64,
+    pub first_behind: Option<String>,
 }
 
 /// Clients that stopped reading from their socket for a while.
@@ -455,8 +484,28 @@ fn findings(r: &Report) -> Vec<String> {
     }
     if let Some(c) = &r.comparison {
         out.push(format!(
-            "with {} / baseline: p50 latency {:.2}×, p99 latency {:.2}×, deliveries/s {:.2}×",
-            c.of, c.p50_latency, c.p99_latency, c.deliveries_per_sec
+            "with {} / baseline: p50 latency {:.2}×, p99 latency {:.2}×, deliveries/s {:.2}×, \
+             server CPU per delivery {}",
+            c.of,
+            c.p50_latency,
+            c.p99_latency,
+            c.deliveries_per_sec,
+            c.server_cpu_per_delivery
+                .map_or_else(|| "-".into(), |v| format!("{v:.2}×"))
+        ));
+    }
+    if let Some(x) = &r.reads {
+        out.push(format!(
+            "reads: every client every {}s: {} sent, {}/s (of {}/s offered); {} heard by the \
+             accounts' other sockets; {} error frames; {} of {} accounts' cursors behind their reads",
+            x.every_secs,
+            format_number(x.sent as f64),
+            format_number(x.per_sec),
+            format_number(x.offered_per_sec),
+            format_number(x.heard as f64),
+            r.hearth.errors,
+            x.cursors_behind,
+            x.accounts_checked
         ));
     }
     if let Some(l) = &r.logins {

@@ -60,6 +60,7 @@ pub fn run(args: RoomsArgs) -> anyhow::Result<()> {
         hold: 0.0,
         login_rate: 0.0,
         stall: None,
+        read_every: None,
     };
     let hearth = bench.hearth(&load, "hearth")?;
     let ceiling = if args.no_ceiling {

@@ -46,6 +46,24 @@ impl Http {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> anyhow::Result<(u16, Value)> {
+        let (status, bytes) = self.raw(method, path, token, body).await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok((status, value))
+    }
+
+    /// [`Http::call`], with the body as it came: for timing a request
+    /// without the cost of parsing its answer.
+    pub async fn raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Bytes)> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -67,12 +85,7 @@ impl Http {
             .await?;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await?.to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Ok((status, value))
+        Ok((status, bytes))
     }
 
     /// The server's `/metrics` counter `name` (Prometheus text), if it is there.
@@ -92,7 +105,7 @@ impl Http {
     }
 
     /// Like [`Http::call`], but any status other than `want` is an error.
-    async fn expect(
+    pub async fn expect(
         &mut self,
         want: u16,
         method: Method,

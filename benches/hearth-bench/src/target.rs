@@ -1,8 +1,10 @@
 //! The process under test: a `hearth serve` child (or the ceiling writer)
-//! on an ephemeral port, and what `/proc` says about its CPU and memory.
+//! on an ephemeral port, or on a data directory and address kept across a
+//! restart; how it stops; and what `/proc` says about its CPU and memory.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,7 +35,8 @@ pub struct Process {
     /// The ceiling writer starts writing when it reads a line here.
     go: Option<std::process::ChildStdin>,
     pub addr: SocketAddr,
-    /// The data directory, removed when the bench ends.
+    /// The scratch data directory, removed when the bench ends (none when
+    /// the caller keeps the directory).
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -44,19 +47,32 @@ impl Process {
             .prefix("hearth-bench-")
             .tempdir()
             .context("cannot create a temporary data directory")?;
+        let mut server = Self::serve_on(cpus, &dir.path().join("data"), "127.0.0.1:0", extra_env)?;
+        server._dir = Some(dir);
+        Ok(server)
+    }
+
+    /// Starts `hearth serve` on the data directory `data`, which the caller
+    /// keeps (a restart opens it again), listening on `listen`.
+    pub fn serve_on(
+        cpus: Option<&str>,
+        data: &Path,
+        listen: &str,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<Process> {
         let mut cmd = command(cpus)?;
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data")
-            .arg(dir.path().join("data"));
+            .arg(data);
         for (k, v) in SERVER_ENV {
             cmd.env(k, v);
         }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        Self::spawn(cmd, Some(dir))
+        Self::spawn(cmd, None)
     }
 
     /// Starts the raw ceiling writer with these arguments.
@@ -113,6 +129,32 @@ impl Process {
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the server as an operator would, with SIGTERM (it saves its
+    /// state and flushes), and waits up to `limit` for it to exit cleanly.
+    /// Returns how long that took. The `kill` command sends the signal:
+    /// the bench has no unsafe code.
+    pub fn terminate(mut self, limit: Duration) -> anyhow::Result<Duration> {
+        let began = Instant::now();
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .context("cannot run kill")?;
+        if !sent.success() {
+            bail!("kill -TERM {} failed: {sent}", self.child.id());
+        }
+        while began.elapsed() < limit {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("the server exited with {status} after SIGTERM");
+                }
+                return Ok(began.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        bail!("the server did not exit within {limit:?} of SIGTERM")
     }
 }
 
