@@ -4,9 +4,10 @@
 
 import { AccountDialog } from './account.js';
 import { api } from './api.js';
+import { avatars } from './avatars.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
-import { byId, h, hueClass, initial, setMessage } from './dom.js';
+import { byId, h, hueClass, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
@@ -136,7 +137,10 @@ export class App {
       me: () => this.store.me,
       onLogOutEverywhere: () => this.logOutEverywhere(),
       onDelete: (password) => this.deleteAccount(password),
+      onUser: (user) => this.userUpdated(user),
     });
+    // A picture learned or changed shows on every avatar of that person at once.
+    avatars.addEventListener('changed', ({ detail }) => avatars.refresh(document, detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
     this.details = new RoomDetails({
@@ -175,10 +179,9 @@ export class App {
     const saved = new Saved(user.id);
     this.composer.useDrafts(new SavedMap(saved, 'drafts'));
     this.outbox.restore(saved);
-    byId('me-name').textContent = user.username;
-    const avatar = byId('me-avatar');
-    avatar.className = `avatar ${hueClass(user.id)}`;
-    avatar.textContent = initial(user.username);
+    avatars.clear();
+    avatars.learn([user]);
+    this.showMe(user);
     this.root.hidden = false;
     this.showNoRoom();
     await this.refreshRooms();
@@ -220,6 +223,7 @@ export class App {
     this.editHistory.close(false);
     this.memberCache.clear();
     this.presence.clear();
+    avatars.clear();
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
@@ -331,6 +335,8 @@ export class App {
     this.renderRoomState();
     this.showRoomHeader(entry);
     this.learnRole(entry);
+    // The member list says what its people look like.
+    this.membersOf(entry.id).catch(() => {});
     byId('empty-state').hidden = true;
     this.composer.show(entry.id, entry.name);
     this.typingLine.show(entry.id);
@@ -391,6 +397,29 @@ export class App {
     if (this.store.openRoomId === entry.id && !this.timeline.highlight(seq)) {
       this.toast.show(`Message ${seq} is not in ${entry.name} any more.`);
     }
+  }
+
+  /** This person's name and picture at the foot of the sidebar. */
+  showMe(user) {
+    byId('me-name').textContent = user.username;
+    const avatar = byId('me-avatar');
+    avatar.className = `avatar ${hueClass(user.id)}`;
+    avatar.dataset.username = user.username ?? '';
+    avatars.fill(avatar, user);
+  }
+
+  /**
+   * Someone's profile changed (`user_updated`, or this person's own upload):
+   * their picture everywhere, and this person's own record.
+   */
+  userUpdated(user) {
+    if (!user?.id) return;
+    const me = this.store.me;
+    if (me && user.id === me.id) {
+      this.store.me = { ...me, ...user };
+      this.showMe(this.store.me);
+    }
+    avatars.learn([user]);
   }
 
   // ---- Read state ----------------------------------------------------------
@@ -1028,7 +1057,10 @@ export class App {
   membersOf(roomId) {
     const cached = this.memberCache.get(roomId);
     if (cached && Date.now() - cached.at < MEMBERS_FRESH_MS) return cached.members;
-    const members = api.members(roomId).then(({ members: list }) => list);
+    const members = api.members(roomId).then(({ members: list }) => {
+      avatars.learn(list); // Authors' pictures: messages carry none.
+      return list;
+    });
     members.catch(() => this.memberCache.delete(roomId));
     this.memberCache.set(roomId, { at: Date.now(), members });
     return members;
@@ -1073,6 +1105,7 @@ export class App {
     const connection = this.connection;
     connection.addEventListener('ready', ({ detail: frame }) => {
       this.presence.reset(frame?.online, this.store.me?.id);
+      if (frame?.user?.id === this.store.me?.id) this.userUpdated(frame.user);
       // The counts as of this moment; the replay that follows is not counted again.
       this.store.takeReady(frame?.rooms);
       this.sendBehind();
@@ -1125,6 +1158,9 @@ export class App {
         break;
       case 'read':
         this.readElsewhere(frame);
+        break;
+      case 'user_updated':
+        this.userUpdated(frame.user);
         break;
       case 'presence':
         if (this.presence.apply(frame.changes)) this.details.presenceChanged();

@@ -12,7 +12,8 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
-import { byId, h, hueClass, initial } from './dom.js';
+import { avatarFor } from './avatars.js';
+import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
 import { mentionsMe as mentions } from './store.js';
 import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
@@ -363,8 +364,7 @@ export class TimelineView {
    * @param {object} [message] the message's state, where there is one
    */
   messageParts(author, createdAt, body, message = {}) {
-    const hue = hueClass(author.id);
-    const avatar = h('span', { class: `avatar ${hue}`, 'aria-hidden': 'true', text: initial(author.username) });
+    const avatar = avatarFor(author);
     // The dot repeats what the member list says out loud, so it is silent here.
     if (this.presence && author.id && !author.deleted) avatar.append(this.presence.dot(author.id, { spoken: false }));
     const name = h('span', {
