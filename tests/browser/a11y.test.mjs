@@ -1,6 +1,6 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
 // and phone, a conversation with edits, deletions, reactions and a reply, the
-// account dialog, the "is typing" line, direct messages, the new-message
+// account dialog with its picture, the "is typing" line, direct messages, the new-message
 // dialog and a private room), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
 
@@ -232,6 +232,11 @@ test('the invite field, the account dialog and the typing line pass axe in light
   await dialog.locator('#sessions-list li').nth(1).waitFor();
   await dialog.getByRole('button', { name: 'Change password' }).click();
   await page.locator('#current-password-error').waitFor();
+  // A file that is not a picture: the picture's error line too.
+  const chooser = page.waitForEvent('filechooser');
+  await dialog.getByRole('button', { name: 'Upload picture' }).click();
+  await (await chooser).setFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') });
+  await page.locator('#avatar-error').waitFor();
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
     found.push(...(await audit(page, `${scheme} account dialog with errors`)));
