@@ -464,8 +464,11 @@ export class App {
   postRead(roomId, seq, force) {
     const frame = force ? { type: 'read', room: roomId, seq, force: true } : { type: 'read', room: roomId, seq };
     if (this.connection.send(frame)) return;
-    // Lost with the connection? The next `ready` shows the server behind, and it is sent again.
-    api.markRead(roomId, seq, force).catch(() => {});
+    api.markRead(roomId, seq, force).catch((error) => {
+      // A read lost offline is made again when the person next sees the room;
+      // a "Mark as unread" that did not reach the server must say so.
+      if (force) this.toast.show(`Could not mark as unread: ${error.message}`);
+    });
   }
 
   /** Sends again the cursors the server turned out not to have (a read lost with a socket). */
