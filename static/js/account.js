@@ -1,12 +1,17 @@
 // The account dialog, opened from the name at the foot of the sidebar:
-// change the password, see where the account is logged in and sign any
+// upload or remove a picture, change the password, see where the account is logged in and sign any
 // other session out, log out everywhere, delete the account. Errors are
 // shown by the field they are about, as on the signup form. Everything the
 // server says about a session (its user agent, its address) is shown as text.
 
 import { api } from './api.js';
-import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
+import { avatars } from './avatars.js';
+import { byId, closeOnOutsideClick, h, hueClass, setMessage } from './dom.js';
 import { checkFilled, clearErrors, setFieldError, whileBusy } from './forms.js';
+
+// The server's limit for a picture; a bigger file is not sent at all.
+const MAX_PICTURE_BYTES = 2 * 1024 * 1024;
+const TOO_LARGE = 'That picture is over 2 MiB. Choose a smaller one.';
 
 const REQUIRED = {
   'current-password': 'Enter your current password.',
@@ -20,8 +25,9 @@ export class AccountDialog {
    * @param {() => object|null} handlers.me the signed-in user
    * @param {() => Promise<void>} handlers.onLogOutEverywhere throws the API's error
    * @param {(password: string) => Promise<void>} handlers.onDelete throws the API's error
+   * @param {(user: object) => void} handlers.onUser the server's new version of this person (a picture changed)
    */
-  constructor({ me, onLogOutEverywhere, onDelete }) {
+  constructor({ me, onLogOutEverywhere, onDelete, onUser }) {
     this.dialog = byId('account-dialog');
     this.passwordForm = byId('password-form');
     this.sessionsList = byId('sessions-list');
@@ -31,8 +37,23 @@ export class AccountDialog {
     this.me = me;
     this.onLogOutEverywhere = onLogOutEverywhere;
     this.onDelete = onDelete;
+    this.onUser = onUser;
+    this.pictureInput = byId('avatar-input');
 
     byId('account-close').addEventListener('click', () => this.dialog.close());
+    byId('avatar-upload').addEventListener('click', () => {
+      this.pictureInput.value = '';
+      this.pictureInput.click();
+    });
+    this.pictureInput.addEventListener('change', () => {
+      const file = this.pictureInput.files?.[0];
+      if (file) this.uploadPicture(file);
+    });
+    byId('avatar-remove').addEventListener('click', () => this.removePicture());
+    // The preview follows the picture, changed here or on another device.
+    avatars.addEventListener('changed', ({ detail }) => {
+      if (detail.includes(this.me()?.id)) this.showPicture();
+    });
     closeOnOutsideClick(this.dialog);
     this.passwordForm.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -66,8 +87,70 @@ export class AccountDialog {
     byId('password-username').value = me?.username ?? '';
     clearErrors(this.passwordForm, byId('password-error'));
     setMessage(byId('password-done'), '');
+    setMessage(byId('avatar-error'), '');
+    setMessage(byId('avatar-done'), '');
+    this.showPicture();
     this.dialog.showModal();
     this.loadSessions();
+  }
+
+  // ---- Picture -------------------------------------------------------------
+
+  /** The preview, and Remove only while there is something to remove. */
+  showPicture() {
+    const me = this.me();
+    if (!me) return;
+    const preview = byId('account-avatar');
+    preview.className = `avatar picture-preview ${hueClass(me.id)}`;
+    preview.dataset.username = me.username ?? '';
+    avatars.fill(preview, me);
+    const remove = byId('avatar-remove');
+    const had = !remove.hidden;
+    remove.hidden = avatars.url(me.id) == null;
+    // Focus must not fall to <body> with a button that went away.
+    if (had && remove.hidden && document.activeElement === document.body && this.dialog.open) byId('avatar-upload').focus();
+  }
+
+  async uploadPicture(file) {
+    const errorLine = byId('avatar-error');
+    const done = byId('avatar-done');
+    setMessage(errorLine, '');
+    setMessage(done, '');
+    if (file.size > MAX_PICTURE_BYTES) {
+      setMessage(errorLine, TOO_LARGE);
+      return;
+    }
+    const button = byId('avatar-upload');
+    await whileBusy(button, async () => {
+      let user;
+      try {
+        ({ user } = await api.uploadAvatar(file));
+      } catch (error) {
+        setMessage(errorLine, pictureError(error));
+        return;
+      }
+      this.onUser(user);
+      setMessage(done, 'Picture updated.');
+    });
+    button.focus();
+  }
+
+  async removePicture() {
+    const errorLine = byId('avatar-error');
+    const done = byId('avatar-done');
+    setMessage(errorLine, '');
+    setMessage(done, '');
+    await whileBusy(byId('avatar-remove'), async () => {
+      try {
+        await api.removeAvatar();
+      } catch (error) {
+        setMessage(errorLine, pictureError(error));
+        return;
+      }
+      this.onUser({ ...this.me(), avatar: null });
+      setMessage(done, 'Picture removed.');
+    });
+    byId('avatar-upload').focus();
   }
 
   /** Closes both dialogs without a word, e.g. when the session ends. */
@@ -180,6 +263,14 @@ export class AccountDialog {
       }
     });
   }
+}
+
+/** What went wrong with a picture, as a sentence. */
+function pictureError(error) {
+  if (error.code === 'payload_too_large') return TOO_LARGE;
+  // Otherwise the server's sentence; for `invalid_image` it says why (not a
+  // picture, damaged, too many pixels).
+  return error.message;
 }
 
 /** One session: a name from its user agent, when it was last used, from where. */

@@ -31,14 +31,16 @@ export function onSessionLost(handler) {
  */
 export async function request(method, path, body, { authenticated = true } = {}) {
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // A file (a picture) goes as it is, with its own type; anything else as JSON.
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers['Content-Type'] = raw ? body.type || 'application/octet-stream' : 'application/json';
   let response;
   try {
     response = await fetch(`/api/v1${path}`, {
       method,
       headers,
       credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, 'network_error', 'Could not reach the server. Check your connection and try again.');
@@ -82,6 +84,9 @@ export const api = {
   sessions: () => request('GET', '/me/sessions'),
   endSession: (id) => request('DELETE', `/me/sessions/${encodeURIComponent(id)}`),
   deleteAccount: (password) => request('DELETE', '/me', { password }),
+  /** @param {Blob} picture a PNG, JPEG or WebP of at most 2 MiB; answers `{user}` */
+  uploadAvatar: (picture) => request('PUT', '/me/avatar', picture),
+  removeAvatar: () => request('DELETE', '/me/avatar'),
 
   rooms: () => request('GET', '/rooms'),
   /** @param {'public'|'private'} visibility */
@@ -90,6 +95,14 @@ export const api = {
   joinRoom: (id) => request('POST', `${room(id)}/join`),
   leaveRoom: (id) => request('POST', `${room(id)}/leave`),
   members: (id) => request('GET', `${room(id)}/members`),
+  /** One room as `{room}`, with this person's read state in it. */
+  room: (id) => request('GET', room(id)),
+  /**
+   * Moves this person's read cursor in a room to `seq`: forward only, or
+   * exactly with `force` ("mark as unread").
+   */
+  markRead: (id, seq, force = false) =>
+    request('POST', `${room(id)}/read`, force ? { seq, force: true } : { seq }),
 
   /** @param {{limit?: number, before?: number, after?: number}} cursor */
   messages(id, { limit, before, after } = {}) {

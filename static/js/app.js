@@ -4,9 +4,10 @@
 
 import { AccountDialog } from './account.js';
 import { api } from './api.js';
+import { avatars } from './avatars.js';
 import { Composer } from './composer.js';
 import { Connection } from './connection.js';
-import { byId, h, hueClass, initial, setMessage } from './dom.js';
+import { byId, h, hueClass, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
@@ -17,7 +18,7 @@ import { Presence } from './presence.js';
 import { ReactionPicker } from './reaction-picker.js';
 import { confirmAction, RoomDetails } from './room-details.js';
 import { Saved, SavedMap } from './saved.js';
-import { placeFromHash, roomHash, SidebarView } from './sidebar-view.js';
+import { placeFromHash, roomHash, SidebarView, unreadPhrase } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
 import { TimelineView } from './timeline-view.js';
@@ -34,6 +35,13 @@ const TOAST_MS = 10_000;
 // leaves seen live drop it sooner.
 const MEMBERS_FRESH_MS = 60_000;
 const NARROW = window.matchMedia('(max-width: 767px)');
+// Read cursors go to the server at most this often per room.
+const READ_EVERY_MS = 1000;
+// Unread counts that this page cannot work out (a message it never saw was
+// deleted) are asked for again after this long, once for a burst.
+const RECOUNT_AFTER_MS = 1000;
+// Opening a room loads older pages until its first unread message, up to this many.
+const UNREAD_PAGES = 10;
 
 export class App {
   /** @param {{onSessionEnded: (notice: string|null) => void}} handlers */
@@ -46,8 +54,10 @@ export class App {
     this.olderLoad = null;
     /** Set by create, join and login: the next room opened takes focus in its message box. */
     this.focusComposerOnOpen = false;
-    /** @type {SavedMap} room id → the last seq the person has seen there, for the unread divider */
-    this.seen = new SavedMap(null, 'seen');
+    /** @type {Map<string, {seq: number, at: number, timer: number|null}>} room id → the read cursor to send, and when one was last sent */
+    this.reads = new Map();
+    /** @type {Map<string, number>} room id → the timer that asks for its counts again */
+    this.recounts = new Map();
     /**
      * Set while this page ends its own session (log out everywhere, delete
      * the account): the socket's 4001 close that follows is expected, not
@@ -83,6 +93,8 @@ export class App {
       })),
       { label: 'Add reaction…', when: standing, run: (li) => this.pickReaction(seqOf(li), li) },
       { label: 'Reply', when: standing, run: (li) => this.startReply(seqOf(li)) },
+      // One's own messages are never unread, so only others' can start the unread part.
+      { label: 'Mark as unread', when: (li) => standing(li) && !mine(li), run: (li) => this.markUnread(seqOf(li)) },
       { label: 'Edit', when: (li) => standing(li) && mine(li), run: (li) => this.startEdit(seqOf(li), false) },
       { label: 'Copy link', run: (li) => this.copyLink(li) },
       // A long press opens the menu instead of selecting text, so copying the text is offered here.
@@ -110,6 +122,7 @@ export class App {
       onToggleReaction: (seq, emoji) => this.toggleReaction(seq, emoji),
       onAddReaction: (li, trigger) => this.pickReaction(seqOf(li), trigger),
       onEditHistory: (seq, trigger, byHover) => this.showEdits(seq, trigger, byHover),
+      onAtBottom: () => this.readIfSeen(this.store.openRoom),
       presence: this.presence,
     });
     this.composer = new Composer({
@@ -124,7 +137,10 @@ export class App {
       me: () => this.store.me,
       onLogOutEverywhere: () => this.logOutEverywhere(),
       onDelete: (password) => this.deleteAccount(password),
+      onUser: (user) => this.userUpdated(user),
     });
+    // A picture learned or changed shows on every avatar of that person at once.
+    avatars.addEventListener('changed', ({ detail }) => avatars.refresh(document, detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
     this.details = new RoomDetails({
@@ -162,12 +178,10 @@ export class App {
     this.store.reset(user);
     const saved = new Saved(user.id);
     this.composer.useDrafts(new SavedMap(saved, 'drafts'));
-    this.seen = new SavedMap(saved, 'seen');
     this.outbox.restore(saved);
-    byId('me-name').textContent = user.username;
-    const avatar = byId('me-avatar');
-    avatar.className = `avatar ${hueClass(user.id)}`;
-    avatar.textContent = initial(user.username);
+    avatars.clear();
+    avatars.learn([user]);
+    this.showMe(user);
     this.root.hidden = false;
     this.showNoRoom();
     await this.refreshRooms();
@@ -199,13 +213,17 @@ export class App {
     this.timeline.hide();
     this.composer.clear();
     this.composer.useDrafts(null);
-    this.seen = new SavedMap(null, 'seen');
+    for (const read of this.reads.values()) clearTimeout(read.timer);
+    this.reads.clear();
+    for (const timer of this.recounts.values()) clearTimeout(timer);
+    this.recounts.clear();
     this.banner.reset();
     this.toast.hide();
     this.menu.close(false);
     this.editHistory.close(false);
     this.memberCache.clear();
     this.presence.clear();
+    avatars.clear();
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
@@ -268,6 +286,7 @@ export class App {
       const { rooms } = await api.rooms();
       if (!this.active) return;
       this.store.setRooms(rooms);
+      this.sendBehind();
       setMessage(byId('rooms-error'), '');
     } catch (error) {
       if (error.status !== 401) setMessage(byId('rooms-error'), error.message);
@@ -304,14 +323,20 @@ export class App {
 
   /** @param {number|null} [seq] a message to scroll to and highlight */
   async openRoom(entry, seq = null) {
+    // The cursor as the room is opened, before this visit reads anything:
+    // where the "New messages" divider goes, until the person leaves the room.
+    const readBefore = entry.readSeq;
     this.store.openRoomId = entry.id;
-    entry.unread = 0;
+    // Reading resumes on every visit, after a "Mark as unread" too.
+    entry.holdRead = false;
     this.menu.close(false);
     this.editHistory.close(false);
     this.timeline.closeEditor(false);
     this.renderRoomState();
     this.showRoomHeader(entry);
     this.learnRole(entry);
+    // The member list says what its people look like.
+    this.membersOf(entry.id).catch(() => {});
     byId('empty-state').hidden = true;
     this.composer.show(entry.id, entry.name);
     this.typingLine.show(entry.id);
@@ -321,9 +346,8 @@ export class App {
       this.composer.focus();
     }
 
-    // Read before this visit marks everything seen: where the divider goes.
-    const lastSeen = this.seen.get(entry.id) ?? null;
-    this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, lastSeen);
+    this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, readBefore);
+    const shownFrom = entry.timeline?.oldest ?? null;
     if (!entry.timeline) {
       this.timeline.setHistoryState(null, true);
       try {
@@ -333,11 +357,32 @@ export class App {
         return;
       }
       if (this.store.openRoomId !== entry.id) return;
-      this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, lastSeen);
     }
-    this.markSeen(entry);
+    if (seq == null && (await this.loadBackTo(entry, readBefore))) return;
+    if (shownFrom == null || entry.timeline.oldest < shownFrom) {
+      this.timeline.show(entry, this.outbox.forRoom(entry.id), this.store.me, readBefore);
+    }
     if (seq != null) await this.reveal(entry, seq);
     else this.fillViewport(entry);
+    this.readIfSeen(entry);
+  }
+
+  /**
+   * Loads older pages until the first unread message (just after `readSeq`)
+   * is there, so the divider can mark it; a bounded number, since a room
+   * unread for long may have thousands.
+   * @returns {Promise<boolean>} true when the person went elsewhere meanwhile
+   */
+  async loadBackTo(entry, readSeq) {
+    for (let page = 0; page < UNREAD_PAGES; page += 1) {
+      const timeline = entry.timeline;
+      if (this.store.openRoomId !== entry.id || !timeline) return true;
+      if (!timeline.hasOlder || timeline.oldest <= readSeq + 1) break;
+      const oldest = timeline.oldest;
+      await this.loadOlder();
+      if (entry.timeline !== timeline || timeline.oldest === oldest) break; // No progress: give up.
+    }
+    return this.store.openRoomId !== entry.id;
   }
 
   /** Scrolls to message `seq` of the open room, loading older pages until it is there. */
@@ -354,11 +399,142 @@ export class App {
     }
   }
 
-  /** The last seq the person has now seen in the open room, kept for the unread divider. */
-  markSeen(entry) {
-    if (document.hidden || this.store.openRoomId !== entry.id) return;
-    const newest = entry.timeline?.newest ?? entry.lastSeq;
-    if (newest > (this.seen.get(entry.id) ?? 0)) this.seen.set(entry.id, newest);
+  /** This person's name and picture at the foot of the sidebar. */
+  showMe(user) {
+    byId('me-name').textContent = user.username;
+    const avatar = byId('me-avatar');
+    avatar.className = `avatar ${hueClass(user.id)}`;
+    avatar.dataset.username = user.username ?? '';
+    avatars.fill(avatar, user);
+  }
+
+  /**
+   * Someone's profile changed (`user_updated`, or this person's own upload):
+   * their picture everywhere, and this person's own record.
+   */
+  userUpdated(user) {
+    if (!user?.id) return;
+    const me = this.store.me;
+    if (me && user.id === me.id) {
+      this.store.me = { ...me, ...user };
+      this.showMe(this.store.me);
+    }
+    avatars.learn([user]);
+  }
+
+  // ---- Read state ----------------------------------------------------------
+
+  /**
+   * The person has read the open room when they can see its newest message:
+   * the tab is visible, the history is loaded and scrolled to its end. The
+   * cursor moves here at once (the badge goes) and to the server shortly.
+   */
+  readIfSeen(entry) {
+    if (!entry || entry.id !== this.store.openRoomId || entry.holdRead || !entry.timeline) return;
+    // Not before the pane shows this room's history (it is still loading, or being opened).
+    if (this.timeline.history !== entry.timeline) return;
+    // On a phone the open room list covers the messages.
+    if (document.hidden || byId('chat').inert || !this.timeline.newestInView()) return;
+    const moved = this.store.readTo(entry, entry.timeline.newest);
+    if (moved === 'unchanged') return;
+    this.sendRead(entry);
+    if (moved === 'unsure') this.recount(entry);
+    this.renderRoomState();
+  }
+
+  /**
+   * Sends the room's cursor to the server, at most once a second per room
+   * and only when it moved forward. Over the socket when it is up (the
+   * server tells this person's other devices), else over HTTP.
+   */
+  sendRead(entry) {
+    const read = this.reads.get(entry.id) ?? { seq: 0, at: 0, timer: null };
+    this.reads.set(entry.id, read);
+    if (read.timer != null) return;
+    read.timer = setTimeout(() => {
+      read.timer = null;
+      const current = this.store.rooms.get(entry.id);
+      if (!this.active || !current?.joined || current.readSeq <= read.seq) return;
+      read.seq = current.readSeq;
+      read.at = Date.now();
+      this.postRead(current.id, current.readSeq, false);
+    }, Math.max(0, read.at + READ_EVERY_MS - Date.now()));
+  }
+
+  postRead(roomId, seq, force) {
+    const frame = force ? { type: 'read', room: roomId, seq, force: true } : { type: 'read', room: roomId, seq };
+    if (this.connection.send(frame)) return;
+    api.markRead(roomId, seq, force).catch((error) => {
+      // A read lost offline is made again when the person next sees the room;
+      // a "Mark as unread" that did not reach the server must say so.
+      if (force) this.toast.show(`Could not mark as unread: ${error.message}`);
+    });
+  }
+
+  /** Sends again the cursors the server turned out not to have (a read lost with a socket). */
+  sendBehind() {
+    for (const id of this.store.behind) {
+      const entry = this.store.rooms.get(id);
+      const read = this.reads.get(id);
+      if (read) read.seq = Math.min(read.seq, (entry?.readSeq ?? 1) - 1);
+      if (entry?.joined) this.sendRead(entry);
+    }
+    this.store.behind.clear();
+  }
+
+  /** Asks the server for one room's counts again, once for a burst of doubts. */
+  recount(entry) {
+    if (this.recounts.has(entry.id)) return;
+    this.recounts.set(
+      entry.id,
+      setTimeout(async () => {
+        try {
+          const { room } = await api.room(entry.id);
+          if (this.active && this.store.rooms.get(entry.id) === entry && entry.joined && room?.joined) {
+            if (this.store.takeReadState(entry, room)) this.renderRoomState();
+          }
+        } catch {
+          // Offline: the next room list brings the counts.
+        } finally {
+          this.recounts.delete(entry.id);
+        }
+      }, RECOUNT_AFTER_MS),
+    );
+  }
+
+  /** The cursor moved on another device of this person: the counts are the server's. */
+  readElsewhere(frame) {
+    const entry = this.store.readElsewhere(frame);
+    if (!entry) return;
+    const read = this.reads.get(entry.id);
+    if (read) read.seq = Math.max(read.seq, frame.seq);
+    this.renderRoomState();
+  }
+
+  /**
+   * "Mark as unread" on a message: the cursor goes back to just before it
+   * (forced, so the server moves it back too), the badge counts from there,
+   * the divider moves onto it, and this visit stops reading the room until
+   * the person opens it again.
+   */
+  markUnread(seq) {
+    const found = this.loaded(seq);
+    if (!found) return;
+    const { entry } = found;
+    const read = this.reads.get(entry.id);
+    if (read) {
+      clearTimeout(read.timer);
+      read.timer = null;
+      read.seq = seq - 1;
+      read.at = Date.now();
+    }
+    entry.holdRead = true;
+    this.store.unreadFrom(entry, seq - 1);
+    this.postRead(entry.id, seq - 1, true);
+    this.timeline.moveUnreadDivider(seq - 1);
+    this.renderRoomState();
+    const counts = unreadPhrase(entry.unread, entry.mentions);
+    this.toast.show(counts ? `Marked as unread (${counts}).` : 'Marked as unread.');
   }
 
   showRoomHeader(entry) {
@@ -648,8 +824,10 @@ export class App {
         if (!events.length) break;
         for (const event of events) {
           if (event.kind === 'message') {
-            entry.lastSeq = Math.max(entry.lastSeq, event.seq);
-            this.showAdded(entry, timeline.addNewer([event]));
+            // Counted like a live one (unless the counts already cover it).
+            const { added, counted } = this.store.receive({ ...event, room: entry.id });
+            this.showAdded(entry, added);
+            if (counted) this.renderRoomState();
           } else {
             this.applyEvent({ ...event, room: entry.id });
           }
@@ -702,29 +880,37 @@ export class App {
   receive(message) {
     const mine = message.author?.id === this.store.me?.id;
     const isOpen = message.room === this.store.openRoomId;
-    const before = this.store.totalUnread();
-    const { entry, fresh, added } = this.store.receive(message, { countsAsUnread: !isOpen || document.hidden });
+    const { entry, fresh, added, counted, sure } = this.store.receive(message);
     if (!entry) {
       // A room this client does not know yet (joined elsewhere a moment ago).
       this.refreshRooms();
       return;
     }
+    if (mine) entry.holdRead = false; // Writing in the room is reading it.
     this.settle(message);
     this.showAdded(entry, added);
     // Their message is what they were typing.
     if (message.author?.id) this.typingLine.stopped(entry.id, message.author.id);
     if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.name);
+    // Arrived unseen in the open room (tab hidden, scrolled up): the divider
+    // marks where the unread part starts, if nothing marked it yet.
+    if (isOpen && counted && !mine && message.seq > entry.readSeq && !this.timeline.hasUnreadDivider) {
+      this.timeline.moveUnreadDivider(entry.readSeq);
+    }
     if (entry.timeline && entry.timeline.highestHeld > entry.timeline.newest) this.catchUp(entry);
-    if (this.store.totalUnread() !== before) this.renderRoomState();
+    if (!sure) this.recount(entry);
+    if (counted) this.renderRoomState();
   }
 
   /** An edit, deletion or reaction from the server, in the room's seq order. */
   applyEvent(event) {
     if (typeof event?.seq !== 'number' || !event.room) return;
-    const { entry, changed } = this.store.applyEvent(event);
+    const { entry, changed, counted, sure } = this.store.applyEvent(event);
     if (!entry) return; // A room this client does not show.
     if (entry.id === this.store.openRoomId) this.timeline.updateMessages(changed);
     if (entry.timeline && entry.timeline.highestHeld > entry.timeline.newest) this.catchUp(entry);
+    if (!sure) this.recount(entry);
+    if (counted) this.renderRoomState();
   }
 
   /** Shows messages that joined the open room's timeline. */
@@ -732,7 +918,7 @@ export class App {
     for (const message of added) this.settle(message);
     if (entry.id === this.store.openRoomId && added.length) {
       this.timeline.insertNewer(added);
-      this.markSeen(entry);
+      this.readIfSeen(entry);
     }
   }
 
@@ -874,7 +1060,10 @@ export class App {
   membersOf(roomId) {
     const cached = this.memberCache.get(roomId);
     if (cached && Date.now() - cached.at < MEMBERS_FRESH_MS) return cached.members;
-    const members = api.members(roomId).then(({ members: list }) => list);
+    const members = api.members(roomId).then(({ members: list }) => {
+      avatars.learn(list); // Authors' pictures: messages carry none.
+      return list;
+    });
     members.catch(() => this.memberCache.delete(roomId));
     this.memberCache.set(roomId, { at: Date.now(), members });
     return members;
@@ -919,6 +1108,13 @@ export class App {
     const connection = this.connection;
     connection.addEventListener('ready', ({ detail: frame }) => {
       this.presence.reset(frame?.online, this.store.me?.id);
+      if (frame?.user?.id === this.store.me?.id) this.userUpdated(frame.user);
+      // The counts as of this moment; the replay that follows is not counted again.
+      this.store.takeReady(frame?.rooms);
+      this.sendBehind();
+      this.renderRoomState();
+      // A read lost with the last socket is made again if the person is looking.
+      this.readIfSeen(this.store.openRoom);
       this.outbox.connected();
       // Membership may have changed while away; the replay that follows
       // `ready` fills each room's gap, and catch-up covers opened rooms.
@@ -962,6 +1158,12 @@ export class App {
         break;
       case 'room_updated':
         this.roomUpdated(frame.room);
+        break;
+      case 'read':
+        this.readElsewhere(frame);
+        break;
+      case 'user_updated':
+        this.userUpdated(frame.user);
         break;
       case 'presence':
         if (this.presence.apply(frame.changes)) this.details.presenceChanged();
@@ -1033,7 +1235,7 @@ export class App {
     });
     byId('sidebar-open').addEventListener('click', () => this.openDrawer(true));
     // Widening the window turns the drawer back into a plain column.
-    NARROW.addEventListener('change', () => this.closeDrawer(false));
+    NARROW.addEventListener('change', () => this.closeDrawer(false, true));
     byId('sidebar-close').addEventListener('click', () => this.closeDrawer(true));
     byId('scrim').addEventListener('click', () => this.closeDrawer(true));
     byId('sidebar').addEventListener('keydown', (event) => {
@@ -1047,12 +1249,7 @@ export class App {
       if (event.target.closest('[data-open-drawer]')) this.openDrawer(true);
     });
     document.addEventListener('visibilitychange', () => {
-      const open = this.store.openRoom;
-      if (!document.hidden && open) this.markSeen(open);
-      if (!document.hidden && open?.unread) {
-        open.unread = 0;
-        this.renderRoomState();
-      }
+      if (!document.hidden) this.readIfSeen(this.store.openRoom);
     });
   }
 
@@ -1098,7 +1295,12 @@ export class App {
     }
   }
 
-  closeDrawer(moveFocus) {
+  /**
+   * @param {boolean} moveFocus back to the button that opens the drawer
+   * @param {boolean} [backToRoom] the person returns to the open room's
+   *   messages (not when they chose a room in the drawer), which may read it
+   */
+  closeDrawer(moveFocus, backToRoom = moveFocus) {
     const sidebar = byId('sidebar');
     if (!sidebar.classList.contains('open')) return;
     const hadFocus = sidebar.contains(document.activeElement);
@@ -1107,6 +1309,7 @@ export class App {
     byId('chat').inert = false;
     byId('sidebar-open').setAttribute('aria-expanded', 'false');
     if (moveFocus || (hadFocus && NARROW.matches)) byId('sidebar-open').focus();
+    if (backToRoom) this.readIfSeen(this.store.openRoom);
   }
 }
 

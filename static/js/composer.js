@@ -6,7 +6,8 @@
 // typing `@` offers the room's members (arrows, then Enter or Tab); the Up
 // arrow in an empty box edits this person's last message.
 
-import { byId, h, hueClass, initial, setMessage } from './dom.js';
+import { avatarFor } from './avatars.js';
+import { byId, h, setMessage } from './dom.js';
 
 const MAX_CHARS = 4000;
 const MAX_ROWS = 8;
@@ -229,7 +230,7 @@ export class Composer {
             'aria-selected': String(index === active),
             'data-index': index,
           },
-          h('span', { class: `avatar ${hueClass(person.id)}`, 'aria-hidden': 'true', text: initial(person.username) }),
+          avatarFor(person),
           h('span', { dir: 'auto', text: person.username }),
         ),
       ),

@@ -4,7 +4,8 @@
 // chosen are removable chips. The caller says what "Start" does.
 
 import { api } from './api.js';
-import { byId, closeOnOutsideClick, h, hueClass, initial, setMessage } from './dom.js';
+import { avatarFor, avatars } from './avatars.js';
+import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
 
 const SEARCH_DELAY_MS = 250;
 const RESULTS = 8;
@@ -126,6 +127,7 @@ export class PeoplePicker {
     try {
       // One more than shown, since this person may be among the matches.
       const { users } = await api.users(query, RESULTS + 1);
+      avatars.learn(users);
       if (id !== this.searchId) return;
       setMessage(this.error, '');
       const hidden = new Set([this.me()?.id, ...(this.options?.exclude ?? [])]);
@@ -160,7 +162,7 @@ export class PeoplePicker {
             'aria-selected': String(index === this.active),
             'data-index': index,
           },
-          h('span', { class: `avatar ${hueClass(user.id)}`, 'aria-hidden': 'true', text: initial(user.username) }),
+          avatarFor(user),
           h('span', { class: 'people-name', dir: 'auto', text: user.username }),
           user.online ? h('span', { class: 'muted small', text: 'online' }) : null,
           chosen.has(user.id) ? h('span', { class: 'muted small', text: 'chosen' }) : null,

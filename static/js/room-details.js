@@ -7,7 +7,8 @@
 // server checks everything again, and its refusals are shown as sentences.
 
 import { api } from './api.js';
-import { byId, closeOnOutsideClick, h, hueClass, initial, setMessage } from './dom.js';
+import { avatarFor, avatars } from './avatars.js';
+import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
 import { clearErrors, setFieldError } from './forms.js';
 
 const ROLE_NAMES = { owner: 'Owner', moderator: 'Moderator' };
@@ -181,6 +182,7 @@ export class RoomDetails {
     const id = ++this.loadId;
     try {
       const { members } = await api.members(entry.id);
+      avatars.learn(members);
       if (id !== this.loadId || this.entry !== entry) return;
       this.presence.apply(members.map((member) => ({ id: member.id, online: member.online === true })));
       this.members = members;
@@ -228,7 +230,7 @@ export class RoomDetails {
     const li = h(
       'li',
       { class: 'member-row', 'data-user': member.id },
-      h('span', { class: `avatar ${hueClass(member.id)}`, 'aria-hidden': 'true', text: initial(member.username) }),
+      avatarFor(member),
       h(
         'span',
         { class: 'member-name-line' },

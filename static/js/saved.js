@@ -1,5 +1,6 @@
-// What the page keeps in localStorage for one person: drafts per room, the
-// messages not yet confirmed by the server, and the last seq read per room.
+// What the page keeps in localStorage for one person: drafts per room and the
+// messages not yet confirmed by the server. (Where they have read to is the
+// server's, the same on every device.)
 // Keys carry the user id, so two accounts on one browser never mix. Storage
 // can be full or switched off; then the page works as before, only forgetful.
 

@@ -1,11 +1,12 @@
-// The room lists: rooms this person is in (links, with unread counts), their
-// direct rooms (named by the other people) and the rooms they could join, all
-// narrowed by the filter box. Re-rendered whole
+// The room lists: rooms this person is in (links, with the server's unread
+// and mention counts), their direct rooms (named by the other people) and the
+// rooms they could join, all narrowed by the filter box. Re-rendered whole
 // on every change; the lists are short, and keyboard focus is carried over to
 // the re-rendered element.
 
 import { byId, h } from './dom.js';
 import { lockIcon } from './icons.js';
+
 
 /** The address of a room, or of one message in it. */
 export function roomHash(roomId, seq = null) {
@@ -22,6 +23,14 @@ export function placeFromHash(hash = location.hash) {
   } catch {
     return null;
   }
+}
+
+/** "3 unread, 1 mention": a room's counts in words ('' when there are none). */
+export function unreadPhrase(unread, mentions) {
+  const parts = [];
+  if (unread) parts.push(`${unread} unread`);
+  if (mentions) parts.push(mentions === 1 ? '1 mention' : `${mentions} mentions`);
+  return parts.join(', ');
 }
 
 /** True when `name` matches what was typed in a room filter. */
@@ -76,13 +85,14 @@ export class SidebarView {
     this.menuUnread.textContent = unread ? String(unread) : '';
     this.menuUnread.hidden = unread === 0;
     // The badge's number is visible text inside the button, so its name must hold it.
-    byId('sidebar-open').setAttribute('aria-label', unread ? `Open room list, ${unread} unread` : 'Open room list');
+    const counts = unreadPhrase(unread, store.totalMentions());
+    byId('sidebar-open').setAttribute('aria-label', counts ? `Open room list, ${counts}` : 'Open room list');
 
     if (focusKey) document.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
   }
 
   joinedItem(entry, openRoomId) {
-    const unread = entry.unread;
+    const { unread, mentions } = entry;
     // A one-to-one conversation shows whether the other person is online,
     // where "@" would be (the dot comes after the name for screen readers).
     const partner = entry.partner();
@@ -104,16 +114,12 @@ export class SidebarView {
       marker,
       h('span', { class: 'room-name', dir: 'auto', text: entry.name }),
       partner ? this.presence.dot(partner.id) : null,
-      unread
-        ? h(
-            'span',
-            { class: 'badge' },
-            h('span', { 'aria-hidden': 'true', text: unread > 99 ? '99+' : String(unread) }),
-            h('span', { class: 'visually-hidden', text: `, ${unread} unread` }),
-          )
-        : null,
+      // The marks are for the eyes; the words after the name say the same.
+      mentions ? h('span', { class: 'badge mention-badge', 'aria-hidden': 'true', title: unreadPhrase(0, mentions), text: '@' }) : null,
+      unread ? h('span', { class: 'badge', 'aria-hidden': 'true', text: unread > 99 ? '99+' : String(unread) }) : null,
+      unread || mentions ? h('span', { class: 'visually-hidden', text: `, ${unreadPhrase(unread, mentions)}` }) : null,
     );
-    return h('li', { class: unread ? 'has-unread' : null }, link);
+    return h('li', { class: [unread ? 'has-unread' : '', mentions ? 'has-mention' : ''].join(' ').trim() || null }, link);
   }
 
   otherItem(entry) {

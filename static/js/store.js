@@ -17,7 +17,24 @@ export class RoomEntry {
     // The highest seq this client has seen, from any source. Sent as the
     // resume point on reconnect, so it must never run ahead of what was seen.
     this.lastSeq = room.last_seq ?? 0;
-    this.unread = 0;
+    // The person's read state here, kept by the server for all their devices
+    // (see takeReadState). `readSeq` is the read cursor: messages by others
+    // after it are unread, `mentions` of those name this person or @room.
+    this.readSeq = room.read_seq ?? room.last_seq ?? 0;
+    this.unread = room.unread_count ?? 0;
+    this.mentions = room.mention_count ?? 0;
+    // Every seq up to this one is reflected in the counts (by the server's
+    // count or by counting here), so a replayed message is not counted twice.
+    this.countedThrough = room.last_seq ?? 0;
+    // Through this seq the counts are the server's; past it, every unread
+    // message was counted here one by one and is in `unreadKnown`.
+    this.baselineThrough = this.countedThrough;
+    /** @type {Map<number, boolean>} seq → mentions this person, for unread messages counted here */
+    this.unreadKnown = new Map();
+    /** When this page last moved the cursor itself (ms), so an older answer does not undo it. */
+    this.readChangedAt = 0;
+    /** Set by "Mark as unread": this visit to the room no longer reads it. */
+    this.holdRead = false;
     /** @type {Timeline|null} created when the room is first opened */
     this.timeline = null;
     /** @type {Promise<void>|null} the running gap fill, so only one runs */
@@ -199,6 +216,33 @@ export class Timeline {
   }
 }
 
+/**
+ * A moment in which the server's answers may not yet reflect a cursor this
+ * page moved (its read frame or request still on the way).
+ */
+const READ_SETTLE_MS = 5000;
+
+/** Forgets a room's read state: not a member (any more), or a member afresh from `seq`. */
+function forgetReadState(entry, seq) {
+  entry.readSeq = seq;
+  entry.unread = 0;
+  entry.mentions = 0;
+  entry.countedThrough = seq;
+  entry.baselineThrough = seq;
+  entry.unreadKnown.clear();
+  entry.readChangedAt = 0;
+}
+
+/**
+ * True when the message names this person, or everyone (`@room` from
+ * someone allowed to, which the server flags), and it is not their own.
+ * @param {string|undefined} meId
+ */
+export function mentionsMe(message, meId) {
+  if (!meId || message.deleted || message.author?.id === meId) return false;
+  return message.mentions_room === true || (Array.isArray(message.mentions) && message.mentions.includes(meId));
+}
+
 /** Up to 100 characters of a message's current body, as the server quotes replies. */
 export function excerptOf(message) {
   return message.deleted ? '' : [...(message.body ?? '')].slice(0, 100).join('');
@@ -292,6 +336,8 @@ export class Store {
     /** @type {Map<string, RoomEntry>} */
     this.rooms = new Map();
     this.openRoomId = null;
+    /** @type {Set<string>} rooms where the server's cursor is behind this page's: their read is sent again */
+    this.behind = new Set();
   }
 
   get openRoom() {
@@ -299,9 +345,10 @@ export class Store {
   }
 
   /**
-   * Merges the server's room list. A room seen for the first time starts its
-   * unread count at zero from the room's current last_seq; a room already
-   * tracked keeps its own lastSeq, which is what resume needs.
+   * Merges the server's room list. A room seen for the first time takes its
+   * read state and counts from the server; a room already tracked keeps its
+   * own lastSeq, which is what resume needs, and takes the server's counts
+   * unless it has counted further itself.
    */
   setRooms(rooms) {
     const seen = new Set();
@@ -324,11 +371,13 @@ export class Store {
     const wasJoined = entry.joined;
     entry.room = { ...entry.room, ...room };
     if (!wasJoined && entry.joined) {
-      // Joining starts a fresh view of the room: history is loaded on open.
+      // Joining starts a fresh view of the room: history is loaded on open,
+      // and the server starts the cursor afresh.
       entry.lastSeq = room.last_seq ?? entry.lastSeq;
       entry.timeline = null;
-      entry.unread = 0;
+      forgetReadState(entry, room.last_seq ?? entry.lastSeq);
     }
+    this.takeReadState(entry, room);
     return entry;
   }
 
@@ -337,8 +386,119 @@ export class Store {
     if (!entry) return null;
     entry.room = { ...entry.room, joined: false };
     entry.timeline = null;
-    entry.unread = 0;
+    forgetReadState(entry, entry.lastSeq);
     return entry;
+  }
+
+  /**
+   * Takes the server's read state from a room object or a `ready` entry
+   * (`read_seq`, `unread_count`, `mention_count` as of `last_seq`), unless
+   * this page knows better: it has counted past that `last_seq` already, or
+   * it moved the cursor itself a moment ago and the answer may predate that.
+   * In that moment, a page that had read further than the server says is
+   * noted in `behind`, so its read is sent again (one sent on a socket that
+   * dropped is lost).
+   * @returns {boolean} whether the counts changed
+   */
+  takeReadState(entry, state) {
+    if (!entry.joined || typeof state?.read_seq !== 'number' || typeof state.unread_count !== 'number') return false;
+    const head = state.last_seq ?? 0;
+    if (head < entry.countedThrough) return false;
+    if (state.read_seq !== entry.readSeq && Date.now() - entry.readChangedAt < READ_SETTLE_MS) {
+      if (state.read_seq < entry.readSeq) this.behind.add(entry.id);
+      return false;
+    }
+    // Otherwise the server's cursor wins, even a lower one: another device
+    // may have marked the room unread. (A read of this page's that was lost
+    // is made again when the person next sees the room's newest message.)
+    const before = [entry.readSeq, entry.unread, entry.mentions].join();
+    entry.readSeq = state.read_seq;
+    entry.unread = state.unread_count;
+    entry.mentions = state.mention_count ?? 0;
+    entry.countedThrough = head;
+    entry.baselineThrough = head;
+    for (const seq of entry.unreadKnown.keys()) if (seq <= entry.readSeq) entry.unreadKnown.delete(seq);
+    return before !== [entry.readSeq, entry.unread, entry.mentions].join();
+  }
+
+  /** The `ready` frame's rooms: each joined room's head and read state at that moment. */
+  takeReady(rooms) {
+    for (const state of Array.isArray(rooms) ? rooms : []) {
+      const entry = this.rooms.get(state?.id);
+      if (entry) this.takeReadState(entry, state);
+    }
+  }
+
+  /**
+   * The cursor moved on another device of this person (a `read` frame): its
+   * counts are the server's as of now, which covers everything seen here.
+   * @returns {RoomEntry|null}
+   */
+  readElsewhere(frame) {
+    const entry = this.rooms.get(frame?.room);
+    if (!entry?.joined || typeof frame.seq !== 'number') return null;
+    entry.readSeq = frame.seq;
+    entry.unread = Math.max(0, Number(frame.unread_count) || 0);
+    entry.mentions = Math.max(0, Number(frame.mention_count) || 0);
+    entry.countedThrough = Math.max(entry.countedThrough, entry.lastSeq);
+    entry.baselineThrough = entry.countedThrough;
+    for (const seq of entry.unreadKnown.keys()) if (seq <= entry.readSeq) entry.unreadKnown.delete(seq);
+    this.behind.delete(entry.id);
+    return entry;
+  }
+
+  /**
+   * This person has read the room up to `seq` (here, or by sending a
+   * message): the cursor moves forward, and what stays unread is what lies
+   * past it.
+   * @returns {'unchanged'|'exact'|'unsure'} `unsure` when the server's
+   *   count covered messages past `seq` that this page cannot name, so the
+   *   counts should be asked for again
+   */
+  readTo(entry, seq) {
+    if (seq <= entry.readSeq) return 'unchanged';
+    entry.readSeq = seq;
+    entry.readChangedAt = Date.now();
+    let unread = 0;
+    let mentions = 0;
+    for (const [known, mention] of entry.unreadKnown) {
+      if (known <= seq) {
+        entry.unreadKnown.delete(known);
+      } else {
+        unread += 1;
+        if (mention) mentions += 1;
+      }
+    }
+    const exact = seq >= entry.baselineThrough;
+    entry.unread = unread;
+    entry.mentions = mentions;
+    entry.countedThrough = Math.max(entry.countedThrough, seq);
+    return exact ? 'exact' : 'unsure';
+  }
+
+  /**
+   * "Mark as unread": the cursor goes back to `seq`, and the counts are
+   * those of the loaded messages after it (the loaded run is gap-free up to
+   * the newest, so this is exact as far as this page has seen).
+   */
+  unreadFrom(entry, seq) {
+    entry.readSeq = seq;
+    entry.readChangedAt = Date.now();
+    entry.unreadKnown.clear();
+    let unread = 0;
+    let mentions = 0;
+    for (const message of entry.timeline?.bySeq.values() ?? []) {
+      if (message.seq <= seq || message.deleted || message.author?.id === this.me?.id) continue;
+      const mention = mentionsMe(message, this.me?.id);
+      entry.unreadKnown.set(message.seq, mention);
+      unread += 1;
+      if (mention) mentions += 1;
+    }
+    entry.unread = unread;
+    entry.mentions = mentions;
+    entry.countedThrough = Math.max(entry.countedThrough, entry.timeline?.newest ?? 0);
+    entry.baselineThrough = seq;
+    this.behind.delete(entry.id);
   }
 
   /** Joined rooms with a name, in the sidebar's order. */
@@ -376,31 +536,50 @@ export class Store {
 
   totalUnread() {
     let total = 0;
-    for (const entry of this.rooms.values()) total += entry.unread;
+    for (const entry of this.rooms.values()) if (entry.joined) total += entry.unread;
+    return total;
+  }
+
+  totalMentions() {
+    let total = 0;
+    for (const entry of this.rooms.values()) if (entry.joined) total += entry.mentions;
     return total;
   }
 
   /**
-   * Records one message from the server.
-   * @param {object} message
-   * @param {{countsAsUnread: boolean}} options whether a message never seen
-   *   before should raise the room's unread count (not when the person is
-   *   looking at the room).
-   * @returns {{entry: RoomEntry|null, fresh: boolean, added: object[]}}
+   * Records one message from the server, and counts it: a message by
+   * someone else past the cursor is unread (a mention too if it names this
+   * person or @room); one's own message moves the cursor to it, as the
+   * server does. A message the counts already reflect is not counted again.
+   * @returns {{entry: RoomEntry|null, fresh: boolean, added: object[], counted: boolean, sure: boolean}}
    *   `fresh`: first time this client sees this seq; `added`: messages that
-   *   joined the loaded timeline (what the chat pane should insert).
+   *   joined the loaded timeline (what the chat pane should insert);
+   *   `counted`: the read state changed; `sure`: false when the counts
+   *   should be asked for again
    */
-  receive(message, { countsAsUnread }) {
+  receive(message) {
     const entry = this.rooms.get(message.room);
-    if (!entry) return { entry: null, fresh: false, added: [] };
+    if (!entry) return { entry: null, fresh: false, added: [], counted: false, sure: true };
     const fresh = message.seq > entry.lastSeq;
-    if (fresh) {
-      entry.lastSeq = message.seq;
-      const mine = message.author?.id === this.me?.id;
-      if (countsAsUnread && !mine) entry.unread += 1;
+    if (fresh) entry.lastSeq = message.seq;
+    let counted = false;
+    let sure = true;
+    if (entry.joined && message.seq > entry.countedThrough) {
+      entry.countedThrough = message.seq;
+      if (message.author?.id === this.me?.id) {
+        const moved = this.readTo(entry, message.seq);
+        counted = moved !== 'unchanged';
+        sure = moved !== 'unsure';
+      } else if (message.seq > entry.readSeq && !message.deleted) {
+        const mention = mentionsMe(message, this.me?.id);
+        entry.unreadKnown.set(message.seq, mention);
+        entry.unread += 1;
+        if (mention) entry.mentions += 1;
+        counted = true;
+      }
     }
     const added = entry.timeline ? entry.timeline.addNewer([message]) : [];
-    return { entry, fresh, added };
+    return { entry, fresh, added, counted, sure };
   }
 
   /**
@@ -410,9 +589,37 @@ export class Store {
    */
   applyEvent(event) {
     const entry = this.rooms.get(event.room);
-    if (!entry) return { entry: null, changed: [] };
+    if (!entry) return { entry: null, changed: [], counted: false, sure: true };
     if (event.seq > entry.lastSeq) entry.lastSeq = event.seq;
+    let counted = false;
+    let sure = true;
+    if (entry.joined && event.seq > entry.countedThrough) {
+      entry.countedThrough = event.seq;
+      if (event.kind === 'delete') ({ counted, sure } = this.uncount(entry, event.target));
+    }
     const changed = entry.timeline ? entry.timeline.applyEvent(event, this.me?.id) : [];
-    return { entry, changed };
+    return { entry, changed, counted, sure };
+  }
+
+  /**
+   * A message was deleted: if it was unread, it is not any more. Whether it
+   * was is known for messages counted here or loaded (checked before the
+   * deletion is applied); otherwise the counts are unsure.
+   */
+  uncount(entry, target) {
+    if (target <= entry.readSeq) return { counted: false, sure: true };
+    let mention;
+    if (entry.unreadKnown.has(target)) {
+      mention = entry.unreadKnown.get(target);
+      entry.unreadKnown.delete(target);
+    } else {
+      const message = entry.timeline?.bySeq.get(target);
+      if (!message) return { counted: false, sure: target > entry.baselineThrough };
+      if (message.deleted || message.author?.id === this.me?.id) return { counted: false, sure: true };
+      mention = mentionsMe(message, this.me?.id);
+    }
+    entry.unread = Math.max(0, entry.unread - 1);
+    if (mention) entry.mentions = Math.max(0, entry.mentions - 1);
+    return { counted: true, sure: true };
   }
 }

@@ -12,8 +12,10 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
-import { byId, h, hueClass, initial } from './dom.js';
+import { avatarFor } from './avatars.js';
+import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
+import { mentionsMe as mentions } from './store.js';
 import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
 
 // Messages from one author this close together share one header.
@@ -42,15 +44,16 @@ export class TimelineView {
    * @param {(li: HTMLElement, trigger: HTMLElement) => void} handlers.onAddReaction
    * @param {(seq: number, trigger: HTMLElement, byHover: boolean) => void} handlers.onEditHistory
    *   "(edited)" was pressed or hovered
+   * @param {() => void} [handlers.onAtBottom] the reader scrolled to the newest message
    */
-  constructor({ onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory, presence }) {
+  constructor({ onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory, onAtBottom, presence }) {
     /** @type {import('./presence.js').Presence|null} dots on authors' avatars */
     this.presence = presence ?? null;
     this.scroller = byId('timeline');
     this.list = byId('messages');
     this.status = byId('history-status');
     this.jumpButton = byId('jump-latest');
-    this.handlers = { onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory };
+    this.handlers = { onNeedOlder, onRetry, onDiscard, onMenu, onJumpTo, onToggleReaction, onAddReaction, onEditHistory, onAtBottom };
     /** @type {{seq: number, form: HTMLFormElement, done: () => void, message: object}|null} the message being edited */
     this.editing = null;
     this.me = null;
@@ -59,6 +62,8 @@ export class TimelineView {
     this.newBelow = 0;
     /** Seqs above this one are unread; null: no divider. */
     this.unreadAfter = null;
+    /** @type {import('./store.js').Timeline|null} the shown room's loaded history */
+    this.history = null;
 
     this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
     this.jumpButton.addEventListener('click', () => {
@@ -91,12 +96,15 @@ export class TimelineView {
 
   /**
    * Renders a room from scratch: its loaded messages, then its outgoing ones.
-   * @param {number|null} unreadAfter the last seq the person had read here
+   * @param {number|null} unreadAfter the person's read cursor when they opened
+   *   the room: the "New messages" divider goes on the first message after it
+   *   by someone else
    */
   show(entry, outgoing, me, unreadAfter = null) {
     this.me = me;
     this.roomName = entry.direct ? `your conversation with ${entry.longName}` : entry.name;
     this.unreadAfter = unreadAfter;
+    this.history = entry.timeline;
     this.editing = null;
     this.list.replaceChildren();
     this.scroller.hidden = false;
@@ -116,6 +124,8 @@ export class TimelineView {
 
   hide() {
     this.editing = null;
+    this.unreadAfter = null;
+    this.history = null;
     this.list.replaceChildren();
     this.scroller.hidden = true;
     this.newBelow = 0;
@@ -165,6 +175,8 @@ export class TimelineView {
       if (li === firstShown) break;
     }
     for (const li of added) this.fold(li);
+    // The page may hold the first unread message.
+    if (!this.list.querySelector('.unread-divider')) this.markFirstUnread();
     // Scroll by exactly how far the anchor moved: the new page's height, plus
     // any change in the anchor's neighbours (a header folding into a group).
     if (anchor) this.scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
@@ -352,8 +364,7 @@ export class TimelineView {
    * @param {object} [message] the message's state, where there is one
    */
   messageParts(author, createdAt, body, message = {}) {
-    const hue = hueClass(author.id);
-    const avatar = h('span', { class: `avatar ${hue}`, 'aria-hidden': 'true', text: initial(author.username) });
+    const avatar = avatarFor(author);
     // The dot repeats what the member list says out loud, so it is silent here.
     if (this.presence && author.id && !author.deleted) avatar.append(this.presence.dot(author.id, { spoken: false }));
     const name = h('span', {
@@ -565,9 +576,15 @@ export class TimelineView {
     }
   }
 
-  /** Puts the "New messages" divider on the first message after `unreadAfter` by someone else. */
+  /**
+   * Puts the "New messages" divider on the first message after `unreadAfter`
+   * by someone else, once the loaded history reaches back that far (the
+   * first loaded one is not the first unread when older ones are missing).
+   */
   markFirstUnread() {
     if (this.unreadAfter == null) return;
+    const history = this.history;
+    if (history && history.hasOlder && history.oldest > this.unreadAfter + 1) return;
     for (const li of this.list.querySelectorAll('li[data-seq]')) {
       if (Number(li.dataset.seq) <= this.unreadAfter) continue;
       if (li.dataset.author === this.me?.id) continue;
@@ -579,6 +596,30 @@ export class TimelineView {
       this.regroup(li);
       return;
     }
+  }
+
+  /** Moves the "New messages" divider after `seq` ("Mark as unread"), or puts it there if there is none. */
+  moveUnreadDivider(seq) {
+    for (const divider of this.list.querySelectorAll('.unread-divider')) {
+      const li = divider.closest('li');
+      divider.remove();
+      if (li) {
+        li.classList.remove('first-unread');
+        this.regroup(li);
+      }
+    }
+    this.unreadAfter = seq;
+    this.markFirstUnread();
+  }
+
+  /** True when a divider is shown. */
+  get hasUnreadDivider() {
+    return this.list.querySelector('.unread-divider') != null;
+  }
+
+  /** True when the newest message is on screen: the pane is shown and scrolled to its end. */
+  newestInView() {
+    return !this.scroller.hidden && this.scroller.isConnected && this.isNearBottom();
   }
 
   /** Folds a long body to about 20 lines, with a button to unfold it. */
@@ -698,21 +739,19 @@ export class TimelineView {
   }
 
   onScroll() {
-    if (this.newBelow && this.isNearBottom()) {
+    const atBottom = this.isNearBottom();
+    if (this.newBelow && atBottom) {
       this.newBelow = 0;
       this.updateJump();
     }
+    if (atBottom) this.handlers.onAtBottom?.();
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.handlers.onNeedOlder();
   }
 }
 
-/**
- * True when the message names this person, or everyone (`@room` from
- * someone allowed to, which the server flags), and it is not their own.
- */
+/** True when the message names this person or @room, and it is not their own. */
 function mentionsMe(message, me) {
-  if (!me?.id || message.deleted || message.author?.id === me.id) return false;
-  return message.mentions_room === true || Boolean(message.mentions?.includes(me.id));
+  return mentions(message, me?.id);
 }
 
 /** The quote above a reply; pressing it goes to the message it answers. */

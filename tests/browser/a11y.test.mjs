@@ -1,6 +1,6 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
 // and phone, a conversation with edits, deletions, reactions and a reply, the
-// account dialog, the "is typing" line, direct messages, the new-message
+// account dialog with its picture, the "is typing" line, direct messages, the new-message
 // dialog and a private room), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
 
@@ -139,8 +139,16 @@ test('every main screen passes axe in light and dark', async (t) => {
   // Direct messages: one started by someone else (unread), the new-message
   // dialog with a chosen person and matches showing, and a private room.
   const { room: direct } = await server.must(200, 'POST', '/dms', { token: other.token, body: { users: [auditorId] } });
-  await server.post(other.token, direct.id, 'a word in private');
-  await page.getByRole('navigation', { name: 'Direct messages' }).getByRole('link', { name: /other.*1 unread/ }).waitFor();
+  await server.post(other.token, direct.id, 'a word in private, @auditor');
+  await page
+    .getByRole('navigation', { name: 'Direct messages' })
+    .getByRole('link', { name: /other.*1 unread, 1 mention$/ })
+    .waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} unread and mention badges`)));
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
   await page.getByRole('button', { name: 'New message' }).click();
   const people = page.getByRole('dialog', { name: 'New message' });
   await people.getByRole('combobox').fill('ot');
@@ -224,6 +232,11 @@ test('the invite field, the account dialog and the typing line pass axe in light
   await dialog.locator('#sessions-list li').nth(1).waitFor();
   await dialog.getByRole('button', { name: 'Change password' }).click();
   await page.locator('#current-password-error').waitFor();
+  // A file that is not a picture: the picture's error line too.
+  const chooser = page.waitForEvent('filechooser');
+  await dialog.getByRole('button', { name: 'Upload picture' }).click();
+  await (await chooser).setFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') });
+  await page.locator('#avatar-error').waitFor();
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
     found.push(...(await audit(page, `${scheme} account dialog with errors`)));

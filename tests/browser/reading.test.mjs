@@ -310,11 +310,11 @@ test('a long press on a touch screen opens the message menu', async (t) => {
   await message.locator('.message-body').dispatchEvent('pointerup', { pointerType: 'touch', isPrimary: true });
   const menu = page.getByRole('menu');
   await menu.waitFor({ timeout: 2000 });
-  // Someone else's message: react, reply, copy; no edit or delete.
+  // Someone else's message: react, reply, mark as unread, copy; no edit or delete.
   const items = await menu.getByRole('menuitem').evaluateAll((entries) =>
     entries.map((entry) => entry.getAttribute('aria-label') ?? entry.textContent),
   );
-  assert.deepEqual(items.slice(6), ['Add reaction…', 'Reply', 'Copy link', 'Copy text']);
+  assert.deepEqual(items.slice(6), ['Add reaction…', 'Reply', 'Mark as unread', 'Copy link', 'Copy text']);
   assert.equal(items.filter((name) => name.startsWith('React with ')).length, 6);
   assert.deepEqual(await trouble.problems(), []);
 });
