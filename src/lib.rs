@@ -55,6 +55,7 @@ mod locks;
 pub mod metrics;
 pub mod outbound;
 pub mod presence;
+mod priority;
 pub mod protocol;
 pub mod rooms;
 pub mod search;

@@ -44,10 +44,6 @@ pub struct Hasher {
     dummy: String,
 }
 
-/// Niceness of the hashing threads (0 is normal, 19 the lowest priority)
-/// when the idle scheduling class is not used or is refused.
-const HASH_NICENESS: i32 = 19;
-
 impl Hasher {
     /// `concurrency` threads; up to 32 requests per thread may wait, more
     /// are refused with 503 at once. `on_idle_cpu` puts the threads in the
@@ -110,7 +106,11 @@ impl Hasher {
 /// A hashing thread: lowers its own priority, then runs jobs until the
 /// queue is gone.
 fn work(jobs: &Mutex<Receiver<Job>>, on_idle_cpu: bool) {
-    lower_priority(on_idle_cpu);
+    if on_idle_cpu {
+        crate::priority::idle_or_lowest();
+    } else {
+        crate::priority::lowest();
+    }
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -123,24 +123,6 @@ fn work(jobs: &Mutex<Receiver<Job>>, on_idle_cpu: bool) {
             (job.run)();
         }
     }
-}
-
-/// Moves the calling thread to the idle scheduling class (if asked and
-/// allowed), or else to the lowest niceness; on Linux both are per thread.
-#[allow(unsafe_code)]
-fn lower_priority(on_idle_cpu: bool) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: both calls only change this thread's scheduling; the param
-    // is a plain struct that outlives the call, and a failure (e.g. no
-    // permission) leaves the thread as it was.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        if !on_idle_cpu || libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, HASH_NICENESS);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = on_idle_cpu;
 }
 
 fn hash_now(password: &str) -> String {
