@@ -155,6 +155,13 @@ pub enum ServerFrame<'a> {
     },
     Left {
         room: RoomId,
+        reason: LeftReason,
+    },
+    /// A member's role in a room changed (to the room's members).
+    RoleChanged {
+        room: RoomId,
+        user: MemberView<'a>,
+        role: Role,
     },
     /// A public room was created (to every socket).
     RoomAdded {
@@ -526,6 +533,23 @@ impl RoomView<'_> {
         self.mention_count = None;
         self
     }
+}
+
+/// Why a `left` frame came: so a client can say "you were removed" and
+/// not only "you are no longer a member".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// The user left, from this device or another.
+    Left,
+    /// An owner or moderator removed them.
+    Removed,
+    /// An owner or moderator banned them.
+    Banned,
+    /// The room was deleted.
+    RoomDeleted,
+    /// Their account was deleted.
+    AccountDeleted,
 }
 
 /// What a member may do in a room.

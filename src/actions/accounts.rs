@@ -9,7 +9,7 @@ use crate::auth::{invites, Identity, Token};
 use crate::directory::UserSummary;
 use crate::error::ApiError;
 use crate::ids::{Millis, TokenHash, UserId};
-use crate::protocol::{ServerFrame, UserView};
+use crate::protocol::{LeftReason, ServerFrame, UserView};
 use crate::state::AppState;
 use crate::storage::{Taken, UserRecord};
 use crate::validate;
@@ -373,7 +373,7 @@ pub async fn delete(state: &AppState, actor: Actor, user: UserId) -> Result<User
     }
     state.hub.close_user(u.id, None, CloseReason::Revoked);
     for room in rooms {
-        rooms::settle_leave(state, room, &u);
+        rooms::settle_leave(state, room, &u, LeftReason::AccountDeleted);
     }
     tracing::info!(user = %u.id, ?actor, "Account deleted.");
     Ok(u)

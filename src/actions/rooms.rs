@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Actor;
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, UserId};
-use crate::protocol::{MemberView, Role, ServerFrame};
+use crate::protocol::{LeftReason, MemberView, Role, ServerFrame};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::{RoomRecord, UserRecord, Visibility};
@@ -245,6 +245,19 @@ pub async fn set_role(
     state.store.put_room(&record)?;
     state.store.flush_async().await?;
     state.rooms.replace_record(record);
+    if let Some(who) = state.directory.get(user) {
+        state.hub.send_room(
+            room.record.id,
+            &ServerFrame::RoleChanged {
+                room: room.record.id,
+                user: MemberView {
+                    id: user,
+                    username: &who.username,
+                },
+                role,
+            },
+        );
+    }
     state
         .rooms
         .get(room.record.id)
@@ -285,7 +298,7 @@ pub async fn set_banned(
     state.rooms.replace_record(record);
     if banned && room.is_member(user) {
         if let Some(u) = state.store.user(user)? {
-            settle_leave(state, room.record.id, &u);
+            settle_leave(state, room.record.id, &u, LeftReason::Banned);
         }
     }
     Ok(())
@@ -335,7 +348,7 @@ async fn kick(state: &AppState, room: &Room, user: UserId) -> Result<(), ApiErro
     state.store.remove_member(room.record.id, user)?;
     state.store.flush_async().await?;
     match state.store.user(user)? {
-        Some(u) => settle_leave(state, room.record.id, &u),
+        Some(u) => settle_leave(state, room.record.id, &u, LeftReason::Removed),
         None => state.rooms.remove_member_in_memory(room.record.id, user),
     }
     Ok(())
@@ -391,7 +404,7 @@ pub async fn leave(state: &AppState, user: UserId, room_id: &str) -> Result<(), 
 
     let record = state.store.user(user)?;
     match record {
-        Some(u) => settle_leave(state, room.record.id, &u),
+        Some(u) => settle_leave(state, room.record.id, &u, LeftReason::Left),
         None => {
             state.rooms.remove_member_in_memory(room.record.id, user);
         }
@@ -402,10 +415,10 @@ pub async fn leave(state: &AppState, user: UserId, room_id: &str) -> Result<(), 
 /// After a leave is durable: the registry forgets the membership, the
 /// user's sockets stop receiving the room (`left`), and the members who
 /// stay are told (`member_left`).
-pub(super) fn settle_leave(state: &AppState, room: RoomId, user: &UserRecord) {
+pub(super) fn settle_leave(state: &AppState, room: RoomId, user: &UserRecord, reason: LeftReason) {
     state.rooms.remove_member_in_memory(room, user.id);
     for conn in state.hub.unsubscribe_user(user.id, room) {
-        conn.send(&ServerFrame::Left { room });
+        conn.send(&ServerFrame::Left { room, reason });
     }
     if let Some(r) = state.rooms.get(room) {
         state.hub.send_room(
@@ -462,7 +475,10 @@ pub async fn delete(
     let members = state.rooms.remove(room_id);
     for user in members {
         for conn in state.hub.unsubscribe_user(user, room_id) {
-            conn.send(&ServerFrame::Left { room: room_id });
+            conn.send(&ServerFrame::Left {
+                room: room_id,
+                reason: LeftReason::RoomDeleted,
+            });
         }
     }
     state.store.delete_room(&room.record)?;

@@ -48,7 +48,19 @@ async fn owners_name_moderators_and_moderators_manage_members() {
         code(&role(&s, &bob, &room, &cat, "moderator").await.1),
         "forbidden"
     );
+    let mut cat_ws = s.ws(&cat).await;
+    cat_ws.hello(None).await;
     assert_eq!(role(&s, &ann, &room, &bob, "moderator").await.0, 204);
+    // Everyone in the room hears of it at once.
+    let changed = cat_ws.expect("role_changed").await;
+    assert_eq!(
+        (
+            changed["room"].as_str(),
+            changed["user"]["username"].as_str(),
+            changed["role"].as_str()
+        ),
+        (Some(room.as_str()), Some("bob"), Some("moderator"))
+    );
     let (_, members) = s
         .get(&format!("/api/v1/rooms/{room}/members"), Some(&cat.token))
         .await;
@@ -98,7 +110,11 @@ async fn owners_name_moderators_and_moderators_manage_members() {
     let mut ann_ws = s.ws(&ann).await;
     ann_ws.hello(None).await;
     assert_eq!(kick(&s, &bob, &room, &dan).await.0, 204);
-    assert_eq!(dan_ws.expect("left").await["room"], room);
+    let left = dan_ws.expect("left").await;
+    assert_eq!(
+        (left["room"].as_str(), left["reason"].as_str()),
+        (Some(room.as_str()), Some("removed"))
+    );
     assert_eq!(
         ann_ws.expect("member_left").await["user"]["username"],
         "dan"
@@ -161,7 +177,11 @@ async fn a_banned_user_is_removed_and_cannot_come_back_until_unbanned() {
         )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(bob_ws.expect("left").await["room"], room);
+    let left = bob_ws.expect("left").await;
+    assert_eq!(
+        (left["room"].as_str(), left["reason"].as_str()),
+        (Some(room.as_str()), Some("banned"))
+    );
     let (status, r) = s
         .post(
             &format!("/api/v1/rooms/{room}/join"),

@@ -361,7 +361,7 @@ async fn joined_later_rooms_arrive_on_open_sockets_and_leaving_stops_them() {
     loop {
         let f = ws.next().await.expect("a left frame");
         if f["type"] == "left" {
-            assert_eq!(f, json!({"type": "left", "room": later}));
+            assert_eq!(f, json!({"type": "left", "room": later, "reason": "left"}));
             break;
         }
         assert_eq!(f["type"], "message", "{f}");
