@@ -366,7 +366,9 @@ struct World {
 async fn setup(addr: SocketAddr, posters: usize, rooms: usize) -> anyhow::Result<World> {
     let mut http = Http::connect(addr).await?;
     let mut call = async |path: &str, token: Option<&str>, body: Value| {
-        let (status, answer) = http.call(Method::POST, path, token, Some(&body)).await?;
+        let (status, answer) = http
+            .call_patiently(Method::POST, path, token, Some(&body))
+            .await?;
         if !(200..300).contains(&status) {
             bail!("setup: {path}: HTTP {status}: {answer}");
         }

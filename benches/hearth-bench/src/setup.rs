@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -55,6 +56,31 @@ impl Http {
         Ok((status, value))
     }
 
+    /// [`Http::call`] for setup: a `429` or `503` (the server busy hashing
+    /// passwords, say, on a host whose cores other programs keep busy) is
+    /// tried again after the `Retry-After` it gives, for up to
+    /// [`SETUP_PATIENCE`] in all, as a well-behaved client would.
+    pub async fn call_patiently(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, bytes, retry_after) =
+                self.exchange(method.clone(), path, token, body).await?;
+            let busy = status == 429 || status == 503;
+            if !busy || started.elapsed() >= SETUP_PATIENCE {
+                let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                return Ok((status, value));
+            }
+            let wait = Duration::from_secs(retry_after.unwrap_or(1).clamp(1, 30));
+            tokio::time::sleep(wait.min(SETUP_PATIENCE.saturating_sub(started.elapsed()))).await;
+        }
+    }
+
     /// [`Http::call`], with the body as it came: for timing a request
     /// without the cost of parsing its answer.
     pub async fn raw(
@@ -64,6 +90,18 @@ impl Http {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> anyhow::Result<(u16, Bytes)> {
+        let (status, bytes, _) = self.exchange(method, path, token, body).await?;
+        Ok((status, bytes))
+    }
+
+    /// One request: the status, the body and any `Retry-After` (seconds).
+    async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Bytes, Option<u64>)> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -84,8 +122,13 @@ impl Http {
             .send_request(req.body(Full::new(payload))?)
             .await?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let bytes = resp.into_body().collect().await?.to_bytes();
-        Ok((status, bytes))
+        Ok((status, bytes, retry_after))
     }
 
     /// The server's `/metrics` counter `name` (Prometheus text), if it is there.
@@ -104,7 +147,8 @@ impl Http {
         }))
     }
 
-    /// Like [`Http::call`], but any status other than `want` is an error.
+    /// Like [`Http::call_patiently`], but any status other than `want` is
+    /// an error.
     pub async fn expect(
         &mut self,
         want: u16,
@@ -113,13 +157,17 @@ impl Http {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
-        let (status, value) = self.call(method, path, token, body).await?;
+        let (status, value) = self.call_patiently(method, path, token, body).await?;
         if status != want {
             bail!("{path}: expected HTTP {want}, got {status}: {value}");
         }
         Ok(value)
     }
 }
+
+/// How long setup keeps retrying a request the server answers with `429`
+/// or `503`.
+pub const SETUP_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Accounts and the rooms a scenario runs in.
 pub struct Fixture {
@@ -233,4 +281,74 @@ pub async fn fixture(
         tokens: signed.iter().map(|s| s.1.clone()).collect(),
         logins: signed.into_iter().map(|s| (s.2, s.3)).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers `503` with `Retry-After: 1` to the first
+    /// request and `201` to the next, counting requests.
+    async fn busy_once() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok(n) = sock.read(&mut buf).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = if n == 0 {
+                    "HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 2\r\n\r\n{}"
+                } else {
+                    "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+                };
+                if sock.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn setup_waits_out_retry_after_and_tries_again() {
+        let (addr, seen) = busy_once().await;
+        let mut http = Http::connect(addr).await.expect("connect");
+        let started = std::time::Instant::now();
+        let value = http
+            .expect(201, Method::POST, "/api/v1/signup", None, Some(&json!({})))
+            .await
+            .expect("the second try succeeds");
+        assert_eq!(value["ok"], true);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "waited for Retry-After"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_measured_call_is_not_retried() {
+        let (addr, seen) = busy_once().await;
+        let mut http = Http::connect(addr).await.expect("connect");
+        let (status, _) = http
+            .call(Method::POST, "/api/v1/login", None, Some(&json!({})))
+            .await
+            .expect("answered");
+        assert_eq!(status, 503);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }
