@@ -157,6 +157,11 @@ pub enum ServerFrame<'a> {
         room: RoomId,
         reason: LeftReason,
     },
+    /// The user chose what to be notified of in a room, on another device.
+    Notifications {
+        room: RoomId,
+        level: NotifyLevel,
+    },
     /// A member's role in a room changed (to the room's members).
     RoleChanged {
         room: RoomId,
@@ -240,6 +245,7 @@ pub struct RoomHead {
     pub read_seq: Seq,
     pub unread_count: u64,
     pub mention_count: u64,
+    pub notifications: NotifyLevel,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -523,6 +529,51 @@ pub struct RoomView<'a> {
     /// Of those, the ones mentioning the viewer or the whole room.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mention_count: Option<u64>,
+    /// What the viewer wants to be notified of here (members only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<NotifyLevel>,
+}
+
+/// What a member wants to be notified of in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    /// Every message by someone else.
+    All,
+    /// Messages that mention them or the whole room.
+    Mentions,
+    /// Nothing.
+    None,
+}
+
+impl NotifyLevel {
+    /// The level of a member who never chose one: everything in a direct
+    /// room, mentions elsewhere.
+    pub fn default_for(visibility: crate::storage::Visibility) -> NotifyLevel {
+        if visibility == crate::storage::Visibility::Direct {
+            NotifyLevel::All
+        } else {
+            NotifyLevel::Mentions
+        }
+    }
+
+    /// The byte it is stored as.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            NotifyLevel::All => 0,
+            NotifyLevel::Mentions => 1,
+            NotifyLevel::None => 2,
+        }
+    }
+
+    pub fn from_byte(b: u8) -> Option<NotifyLevel> {
+        match b {
+            0 => Some(NotifyLevel::All),
+            1 => Some(NotifyLevel::Mentions),
+            2 => Some(NotifyLevel::None),
+            _ => None,
+        }
+    }
 }
 
 impl RoomView<'_> {
@@ -531,6 +582,7 @@ impl RoomView<'_> {
         self.read_seq = None;
         self.unread_count = None;
         self.mention_count = None;
+        self.notifications = None;
         self
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{lock, read, write};
-use crate::protocol::{MemberPreview, Role, RoomView};
+use crate::protocol::{MemberPreview, NotifyLevel, Role, RoomView};
 use crate::storage::log::RoomLog;
 use crate::storage::records::EventKind;
 use crate::storage::{self, RoomRecord, Store, Visibility};
@@ -36,6 +36,8 @@ struct Live {
     head: AtomicU64,
     /// Read cursors and what unread counts are made of.
     tally: Mutex<Tally>,
+    /// Members' chosen notification levels (the default is not stored).
+    notify: Mutex<HashMap<UserId, NotifyLevel>>,
 }
 
 impl Room {
@@ -53,6 +55,28 @@ impl Room {
 
     pub fn members(&self) -> Vec<UserId> {
         read(&self.live.members).iter().copied().collect()
+    }
+
+    /// What `user` wants to be notified of here, if a member.
+    pub fn notifications(&self, user: UserId) -> Option<NotifyLevel> {
+        if !self.is_member(user) {
+            return None;
+        }
+        Some(
+            lock(&self.live.notify)
+                .get(&user)
+                .copied()
+                .unwrap_or(NotifyLevel::default_for(self.record.visibility)),
+        )
+    }
+
+    /// Sets (`Some`) or forgets a member's level, in memory.
+    pub fn set_notifications(&self, user: UserId, level: Option<NotifyLevel>) {
+        let mut levels = lock(&self.live.notify);
+        match level {
+            Some(l) => levels.insert(user, l),
+            None => levels.remove(&user),
+        };
     }
 
     /// `user`'s cursor and unread counts here, if a member.
@@ -115,6 +139,7 @@ impl Room {
             read_seq: read.map(|r| r.read_seq),
             unread_count: read.map(|r| r.unread_count),
             mention_count: read.map(|r| r.mention_count),
+            notifications: self.notifications(viewer),
         }
     }
 
@@ -196,6 +221,14 @@ impl Rooms {
                 }
                 _ => {
                     lock(&rooms.unsaved_reads).insert((user, room));
+                }
+            }
+        }
+        for level in store.notify_levels() {
+            let ((user, room), byte) = level?;
+            if let (Some(r), Some(l)) = (rooms.get(room), NotifyLevel::from_byte(byte)) {
+                if r.is_member(user) {
+                    r.set_notifications(user, Some(l));
                 }
             }
         }
@@ -289,6 +322,7 @@ impl Rooms {
         if let Some(r) = self.get(room) {
             write(&r.live.members).remove(&user);
             lock(&r.live.tally).forget(user);
+            r.set_notifications(user, None);
         }
         lock(&self.unsaved_reads).insert((user, room));
         let mut by_user = write(&self.by_user);
@@ -425,6 +459,7 @@ impl Room {
                 members: RwLock::new(HashSet::new()),
                 head: AtomicU64::new(head.0),
                 tally: Mutex::new(Tally::default()),
+                notify: Mutex::new(HashMap::new()),
             }),
         }
     }

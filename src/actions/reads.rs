@@ -1,12 +1,12 @@
 //! Read state: a member marks where they have read to in a room, every
 //! device of theirs hears of it, and the cursors reach the store at least
-//! once a second.
+//! once a second. Also each member's notification level for a room.
 
 use super::member_room;
 use crate::error::ApiError;
 use crate::hub::ConnId;
 use crate::ids::{Seq, UserId};
-use crate::protocol::ServerFrame;
+use crate::protocol::{NotifyLevel, ServerFrame};
 use crate::state::AppState;
 use crate::unread::ReadState;
 
@@ -42,6 +42,35 @@ pub fn mark(
         }
     }
     Ok(now)
+}
+
+/// Sets what `user` wants to be notified of in a room (durable before it
+/// is answered; the default is stored as no choice at all). The user's
+/// other sockets get a `notifications` frame.
+pub async fn set_notifications(
+    state: &AppState,
+    user: UserId,
+    room_id: &str,
+    level: NotifyLevel,
+    from: Option<ConnId>,
+) -> Result<NotifyLevel, ApiError> {
+    let room = member_room(state, room_id, user)?;
+    let chosen = (level != NotifyLevel::default_for(room.record.visibility)).then_some(level);
+    state
+        .store
+        .put_notify_level(user, room.record.id, chosen.map(NotifyLevel::to_byte))?;
+    state.store.flush_async().await?;
+    room.set_notifications(user, chosen);
+    let frame = ServerFrame::Notifications {
+        room: room.record.id,
+        level,
+    };
+    for conn in state.hub.connections_of(user) {
+        if Some(conn.id) != from {
+            conn.send(&frame);
+        }
+    }
+    Ok(level)
 }
 
 /// Writes the cursors moved since the last save, and the unread tally

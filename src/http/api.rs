@@ -579,6 +579,19 @@ pub async fn mark_read(mut ctx: Ctx, room_id: &str) -> Handled {
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
+#[derive(Deserialize)]
+struct NotificationsBody {
+    level: crate::protocol::NotifyLevel,
+}
+
+/// `PUT /api/v1/rooms/{id}/notifications`.
+pub async fn set_notifications(mut ctx: Ctx, room_id: &str) -> Handled {
+    let me = ctx.identity()?;
+    let body: NotificationsBody = ctx.json().await?;
+    let level = reads::set_notifications(&ctx.state, me.user, room_id, body.level, None).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "level": level })))
+}
+
 pub async fn members(ctx: Ctx, room_id: &str) -> Handled {
     let me = ctx.identity()?;
     let room = member_room(&ctx.state, room_id, me.user)?;

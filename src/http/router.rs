@@ -40,6 +40,7 @@ enum Route {
     Reaction,
     Events,
     Read,
+    Notifications,
     Hooks,
     Hook,
     HookPost,
@@ -57,7 +58,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 40] = [
+const ROUTES: [(&str, Route); 41] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -87,6 +88,7 @@ const ROUTES: [(&str, Route); 40] = [
     ),
     ("/api/v1/rooms/{id}/events", Route::Events),
     ("/api/v1/rooms/{id}/read", Route::Read),
+    ("/api/v1/rooms/{id}/notifications", Route::Notifications),
     ("/api/v1/rooms/{id}/hooks", Route::Hooks),
     ("/api/v1/rooms/{id}/hooks/{hook}", Route::Hook),
     ("/api/v1/hooks/{secret}", Route::HookPost),
@@ -212,6 +214,7 @@ impl Router {
             }
             (Route::Events, Method::GET) => api::list_events(ctx, id_of(&id)).await,
             (Route::Read, Method::POST) => api::mark_read(ctx, id_of(&id)).await,
+            (Route::Notifications, Method::PUT) => api::set_notifications(ctx, id_of(&id)).await,
             (Route::Hooks, Method::POST) => bots::create_hook(ctx, id_of(&id)).await,
             (Route::Hooks, Method::GET) => bots::hooks(ctx, id_of(&id)).await,
             (Route::Hook, Method::DELETE) => bots::revoke_hook(ctx, id_of(&id), id_of(&hook)).await,

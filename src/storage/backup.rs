@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 16] = [
+const TREES: [&str; 17] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -58,6 +58,7 @@ const TREES: [&str; 16] = [
     "userid_avatar",
     "hooksecret_hook",
     "userid_callback",
+    "userid_roomid_notify",
 ];
 
 /// What a backup or restore copied.

@@ -23,6 +23,7 @@
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
 //! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
 //! | `userid_callback`  | a bot's user id (16)                  | [`CallbackRecord`]        |
+//! | `userid_roomid_notify` | user id (16) ‖ room id (16)       | notification level (1 byte: all, mentions, none) |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.

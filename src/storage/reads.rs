@@ -79,4 +79,42 @@ impl Store {
         self.inner()?.roomid_tally.apply_batch(batch)?;
         Ok(())
     }
+
+    /// Every member's chosen notification level (a byte each).
+    pub fn notify_levels(&self) -> impl Iterator<Item = Result<((UserId, RoomId), u8)>> + '_ {
+        self.scan(|i| &i.userid_roomid_notify).map(|kv| {
+            let (k, v) = kv?;
+            match (
+                k.get(..16).and_then(UserId::from_slice),
+                k.get(16..).and_then(RoomId::from_slice),
+            ) {
+                (Some(u), Some(r)) if k.len() == 32 && v.len() == 1 => Ok(((u, r), v[0])),
+                _ => Err(StorageError::Corrupt {
+                    tree: "userid_roomid_notify",
+                    key: hex(&k),
+                    message: "not user id ‖ room id → one byte".into(),
+                }),
+            }
+        })
+    }
+
+    /// Stores (`Some`) or forgets a member's notification level. The
+    /// caller flushes. Leaving a room forgets it too
+    /// ([`Store::remove_member`]).
+    pub fn put_notify_level(&self, user: UserId, room: RoomId, level: Option<u8>) -> Result<()> {
+        let tree = &self.inner()?.userid_roomid_notify;
+        let key = user_room_key(user, room);
+        match level {
+            Some(b) => tree.insert(key, &[b])?,
+            None => tree.remove(key)?,
+        };
+        Ok(())
+    }
+}
+
+pub(super) fn user_room_key(user: UserId, room: RoomId) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(&user.to_bytes());
+    key[16..].copy_from_slice(&room.to_bytes());
+    key
 }

@@ -92,13 +92,15 @@ impl Store {
             .map_err(tx_error)
     }
 
+    /// Ends a membership, and with it the member's notification level.
     pub fn remove_member(&self, room: RoomId, user: UserId) -> Result<()> {
         let i = &self.inner()?;
         let (rm, um) = membership_keys(room, user);
-        (&i.roomid_userid, &i.userid_roomid)
-            .transaction(|(room_users, user_rooms)| {
+        (&i.roomid_userid, &i.userid_roomid, &i.userid_roomid_notify)
+            .transaction(|(room_users, user_rooms, levels)| {
                 room_users.remove(&rm)?;
                 user_rooms.remove(&um)?;
+                levels.remove(&um)?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(tx_error)

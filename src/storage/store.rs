@@ -59,6 +59,7 @@ pub(super) struct Inner {
     pub(super) userid_avatar: sled::Tree,
     pub(super) hooksecret_hook: sled::Tree,
     pub(super) userid_callback: sled::Tree,
+    pub(super) userid_roomid_notify: sled::Tree,
 }
 
 impl Inner {
@@ -121,6 +122,7 @@ impl Inner {
             userid_avatar: tree("userid_avatar")?,
             hooksecret_hook: tree("hooksecret_hook")?,
             userid_callback: tree("userid_callback")?,
+            userid_roomid_notify: tree("userid_roomid_notify")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

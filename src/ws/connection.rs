@@ -16,7 +16,9 @@ use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{Millis, RoomId, Seq};
-use crate::protocol::{ClientFrame, EventView, Format, RoomHead, ServerFrame, UserView};
+use crate::protocol::{
+    ClientFrame, EventView, Format, NotifyLevel, RoomHead, ServerFrame, UserView,
+};
 use crate::state::AppState;
 use crate::views::{self, Authors};
 use crate::wire::{self, CloseReason};
@@ -300,6 +302,9 @@ impl Connection {
                     read_seq: read.map_or(head, |r| r.read_seq),
                     unread_count: read.map_or(0, |r| r.unread_count),
                     mention_count: read.map_or(0, |r| r.mention_count),
+                    notifications: r
+                        .notifications(user)
+                        .unwrap_or(NotifyLevel::default_for(r.record.visibility)),
                 });
             }
         }

@@ -872,6 +872,7 @@ async fn creating_a_room_makes_the_creator_its_first_member() {
             "members_preview",
             "mention_count",
             "name",
+            "notifications",
             "read_seq",
             "topic",
             "unread_count",

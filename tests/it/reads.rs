@@ -390,3 +390,98 @@ async fn counts_come_back_from_the_saved_tally_and_the_log_after_it() {
     let (clean, report) = verify(&s.data_dir());
     assert!(clean, "rewritten at shutdown: {report}");
 }
+
+#[tokio::test]
+async fn each_member_chooses_what_to_be_notified_of_per_room() {
+    let mut s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    let (status, body) = s
+        .post("/api/v1/dms", Some(&ann.token), json!({"users": [bob.id]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let dm = body["room"]["id"].as_str().unwrap().to_string();
+    // Defaults: a direct room notifies of everything, a room of mentions.
+    assert_eq!(listed(&s, &bob, &room).await["notifications"], "mentions");
+    assert_eq!(listed(&s, &bob, &dm).await["notifications"], "all");
+    let outsider = s.user("cyd").await;
+    assert!(listed(&s, &outsider, &room)
+        .await
+        .get("notifications")
+        .is_none());
+
+    let mut phone = s.ws(&bob).await;
+    phone.hello(None).await;
+    let set = |room: String, level: Value| {
+        let s = &s;
+        let token = bob.token.clone();
+        async move {
+            s.request(
+                "PUT",
+                &format!("/api/v1/rooms/{room}/notifications"),
+                &token,
+                json!({"level": level}),
+            )
+            .await
+        }
+    };
+    let r = set(room.clone(), json!("all")).await;
+    assert_eq!((r.status, r.body["level"].as_str()), (200, Some("all")));
+    let f = phone.expect("notifications").await;
+    assert_eq!(
+        (f["room"].as_str(), f["level"].as_str()),
+        (Some(room.as_str()), Some("all"))
+    );
+    let r = set(dm.clone(), json!("none")).await;
+    assert_eq!(r.status, 200);
+    for bad in [json!("loud"), json!(3), Value::Null] {
+        let r = set(room.clone(), bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let r = s
+        .request(
+            "PUT",
+            &format!("/api/v1/rooms/{room}/notifications"),
+            &outsider.token,
+            json!({"level": "all"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (403, Some("not_a_member"))
+    );
+
+    // Kept across a restart, and in `ready`.
+    s.terminate();
+    s.restart();
+    assert_eq!(listed(&s, &bob, &room).await["notifications"], "all");
+    assert_eq!(listed(&s, &bob, &dm).await["notifications"], "none");
+    let mut ws = s.ws(&bob).await;
+    let ready = ws.hello(None).await;
+    let head = ready["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == dm)
+        .cloned()
+        .unwrap();
+    assert_eq!(head["notifications"], "none");
+
+    // Leaving forgets the choice; coming back starts from the default.
+    let r = s
+        .request(
+            "POST",
+            &format!("/api/v1/rooms/{room}/leave"),
+            &bob.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    s.join(&bob, &room).await;
+    assert_eq!(listed(&s, &bob, &room).await["notifications"], "mentions");
+    s.terminate();
+    s.restart();
+    assert_eq!(listed(&s, &bob, &room).await["notifications"], "mentions");
+}

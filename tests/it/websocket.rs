@@ -174,8 +174,8 @@ async fn ready_lists_every_joined_room_with_its_head() {
     rooms.sort_by_key(|r| r["id"].as_str().map(str::to_string));
     let mut want = vec![
         // Her own messages moved her cursor: nothing is unread.
-        json!({"id": busy, "last_seq": 3, "read_seq": 3, "unread_count": 0, "mention_count": 0}),
-        json!({"id": quiet, "last_seq": 0, "read_seq": 0, "unread_count": 0, "mention_count": 0}),
+        json!({"id": busy, "last_seq": 3, "read_seq": 3, "unread_count": 0, "mention_count": 0, "notifications": "mentions"}),
+        json!({"id": quiet, "last_seq": 0, "read_seq": 0, "unread_count": 0, "mention_count": 0, "notifications": "mentions"}),
     ];
     want.sort_by_key(|r| r["id"].as_str().map(str::to_string));
     assert_eq!(rooms, want);
@@ -884,7 +884,7 @@ async fn msgpack_carries_the_same_objects_in_binary_frames() {
     assert_eq!(ready["user"]["id"], json!(cat.id), "ids are strings");
     assert_eq!(
         ready["rooms"],
-        json!([{"id": room, "last_seq": 1, "read_seq": 0, "unread_count": 1, "mention_count": 0}])
+        json!([{"id": room, "last_seq": 1, "read_seq": 0, "unread_count": 1, "mention_count": 0, "notifications": "mentions"}])
     );
     let replayed = mp.expect_msgpack("message").await;
     assert_eq!(replayed["message"], s.history(&cat, &room).await[0]);
