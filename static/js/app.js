@@ -673,11 +673,12 @@ export class App {
 
   /**
    * This person is out of a room.
-   * @param {{told?: boolean}} [options] `told`: the server said so (`left`),
-   *   which, unless this page is leaving it, means someone removed or banned
-   *   them (or they left on another device): the page says so.
+   * @param {{told?: boolean, reason?: string}} [options] `told`: the server
+   *   said so (`left`), which, unless this page is leaving it, means someone
+   *   removed or banned them (or they left on another device): the page
+   *   says so, in the words the frame's `reason` allows.
    */
-  roomLeft(id, { told = false } = {}) {
+  roomLeft(id, { told = false, reason = '' } = {}) {
     const entry = this.store.rooms.get(id);
     const wasIn = entry?.joined === true;
     this.store.markLeft(id);
@@ -689,7 +690,7 @@ export class App {
       byId('room-title').focus();
     }
     this.renderRoomState();
-    if (told && wasIn && !this.leaving.has(id)) this.toast.show(`You are no longer a member of ${entry.name}.`);
+    if (told && wasIn && !this.leaving.has(id)) this.toast.show(leftNotice(entry.name, reason));
   }
 
   async createRoom(form) {
@@ -1154,8 +1155,19 @@ export class App {
         }
         break;
       case 'left':
-        this.roomLeft(frame.room, { told: true });
+        this.roomLeft(frame.room, { told: true, reason: frame.reason });
         break;
+      case 'role_changed':
+        // Roles are read with the member list: the next look reads it again.
+        // (An open details dialog keeps its focus; a right lost meanwhile
+        // is refused in words and re-read then.)
+        this.memberCache.delete(frame.room);
+        break;
+      case 'notifications': {
+        const entry = this.store.rooms.get(frame.room);
+        if (entry && frame.level) entry.room.notifications = frame.level;
+        break;
+      }
       case 'room_updated':
         this.roomUpdated(frame.room);
         break;
@@ -1444,5 +1456,21 @@ class Announcer {
     this.timer = null;
     for (const line of lines) this.region.append(h('p', { text: line }));
     while (this.region.childElementCount > 5) this.region.firstElementChild.remove();
+  }
+}
+
+/** What a person is told when the server takes them out of a room. */
+function leftNotice(name, reason) {
+  switch (reason) {
+    case 'removed':
+      return `You were removed from ${name}.`;
+    case 'banned':
+      return `You were banned from ${name}.`;
+    case 'room_deleted':
+      return `${name} was deleted.`;
+    case 'left':
+      return `You left ${name} on another device.`;
+    default:
+      return `You are no longer a member of ${name}.`;
   }
 }

@@ -163,7 +163,7 @@ test('the owner adds someone to a private room from its details, and their open 
   await manage(await openDetails(alice.page, 'hideout'), 'bob', 'Remove from room');
   await alice.page.getByRole('dialog', { name: 'Remove bob from hideout?' }).getByText('only if someone adds them').waitFor();
   await alice.page.getByRole('button', { name: 'Remove', exact: true }).click();
-  await bob.page.getByText('You are no longer a member of hideout.').waitFor();
+  await bob.page.getByText('You were removed from hideout.').waitFor();
   await bobsView.waitFor({ state: 'hidden' });
   assert.equal(await bob.page.locator('#sidebar').getByText('hideout').count(), 0, 'not among his rooms nor the others');
   for (const person of [alice, bob]) assert.deepEqual(await person.trouble.problems(), []);
@@ -193,7 +193,7 @@ test('removing someone asks first; their open page drops the room and says so', 
   assert.equal(await memberRow(dialog, 'bob').count(), 0);
   await alice.page.getByRole('button', { name: 'Members, 1' }).waitFor();
 
-  await bob.page.getByText('You are no longer a member of den.').waitFor();
+  await bob.page.getByText('You were removed from den.').waitFor();
   await bob.page.locator('#room-title', { hasText: 'hearth' }).waitFor();
   assert.equal(await sidebarRooms(bob.page).getByRole('link', { name: /den/ }).count(), 0);
   assert.equal(openRoomId(bob.page), null);
@@ -220,7 +220,7 @@ test('a banned person is dropped and cannot join again until the ban is lifted',
   const lift = dialog.getByRole('button', { name: 'Lift ban on bob' });
   await lift.waitFor();
 
-  await bob.page.getByText('You are no longer a member of forge.').waitFor();
+  await bob.page.getByText('You were banned from forge.').waitFor();
   await bob.page.getByRole('button', { name: 'Join forge' }).click();
   await bob.page.getByRole('alert').filter({ hasText: 'You are banned from forge.' }).waitFor();
   assert.equal(await sidebarRooms(bob.page).getByRole('link', { name: /forge/ }).count(), 0);
