@@ -125,6 +125,17 @@ export const api = {
   react: (id, seq, emoji, on) =>
     request(on ? 'PUT' : 'DELETE', `${message(id, seq)}/reactions/${encodeURIComponent(emoji)}`),
 
+  /**
+   * Messages matching `q` in the rooms this person is in, as `{results, next}`.
+   * @param {{q: string, room?: string|null, sort?: 'relevance'|'recent', cursor?: string|null, limit?: number}} options
+   */
+  search({ q, room: roomId = null, sort = 'relevance', cursor = null, limit = 20 }) {
+    const query = new URLSearchParams({ q, limit: String(limit) });
+    if (roomId) query.set('room', roomId);
+    if (sort === 'recent') query.set('sort', 'recent');
+    if (cursor) query.set('cursor', cursor);
+    return request('GET', `/search?${query}`);
+  },
   /** Active accounts whose name starts with `prefix`, ignoring case. */
   users: (prefix, limit) => request('GET', `/users?${new URLSearchParams({ q: prefix, limit: String(limit) })}`),
   /** The direct room with these people (made the first time), as `{room}`. */

@@ -18,6 +18,7 @@ import { Presence } from './presence.js';
 import { ReactionPicker } from './reaction-picker.js';
 import { confirmAction, RoomDetails } from './room-details.js';
 import { Saved, SavedMap } from './saved.js';
+import { Search } from './search.js';
 import { placeFromHash, roomHash, SidebarView, unreadPhrase } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
@@ -155,6 +156,11 @@ export class App {
       rooms: () => this.store.openableRooms(),
       onChoose: (id) => this.goToRoom(id, true),
     });
+    this.search = new Search({
+      openRoom: () => this.store.openRoom,
+      roomName: (id) => this.store.rooms.get(id)?.name ?? null,
+      onGo: (hash) => this.goToMessage(hash),
+    });
     this.banner = new ConnectionBanner(() => this.connection.reconnectNow());
     this.announcer = new Announcer();
     this.toast = new Toast();
@@ -227,6 +233,7 @@ export class App {
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
+    this.search.reset();
     this.closeDrawer(false);
     for (const id of ['confirm-dialog', 'members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
     this.root.hidden = true;
@@ -610,6 +617,21 @@ export class App {
       this.focusComposerOnOpen = false;
       if (focusComposer) this.composer.focus();
     }
+  }
+
+  /**
+   * Opens a message's link (a search hit): the room, scrolled to the message
+   * and highlighted, loading older pages until it is there.
+   */
+  goToMessage(hash) {
+    const place = placeFromHash(hash);
+    if (!place) return;
+    if (!this.store.rooms.get(place.roomId)?.joined) {
+      this.toast.show('You are no longer in that room.');
+      return;
+    }
+    if (location.hash !== hash) location.hash = hash; // hashchange opens it there
+    else this.openFromHash();
   }
 
   /** Leaves at once, with an Undo (which joins again) rather than a confirmation. */
@@ -1216,6 +1238,7 @@ export class App {
     });
     byId('logout').addEventListener('click', () => this.logOut());
     byId('account-button').addEventListener('click', () => this.account.open());
+    byId('search-open').addEventListener('click', () => this.search.open());
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());
     byId('members-button').addEventListener('click', () => this.showMembers());
@@ -1253,10 +1276,23 @@ export class App {
     });
   }
 
-  /** Ctrl/Cmd+K: the quick switcher. Alt+↑/↓: previous or next room. */
+  /**
+   * Ctrl/Cmd+K: the quick switcher. Alt+↑/↓: previous or next room.
+   * Ctrl/Cmd+Shift+F, or / outside a text box: search messages.
+   */
   onShortcut(event) {
     if (!this.active || this.root.hidden) return;
-    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
+    const typing = (el) => el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+    if ((event.ctrlKey || event.metaKey) && event.shiftKey && !event.altKey && event.key.toLowerCase() === 'f') {
+      event.preventDefault();
+      if (!document.querySelector('dialog[open]:not(#search-dialog)')) this.search.open();
+    } else if (
+      event.key === '/' && !event.ctrlKey && !event.metaKey && !event.altKey &&
+      !typing(document.activeElement) && !document.querySelector('dialog[open]')
+    ) {
+      event.preventDefault();
+      this.search.open();
+    } else if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
       event.preventDefault();
       // Not over another dialog (the room's details, the account).
       if (!document.querySelector('dialog[open]:not(#switcher)')) this.switcher.open();
