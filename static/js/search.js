@@ -76,6 +76,12 @@ export class Search {
     // Changing the scope or the order asks again for what is on screen.
     this.scope.addEventListener('change', () => this.current && this.run());
     this.sort.addEventListener('change', () => this.current && this.run());
+    // A search box takes the first Escape to clear itself; here Escape closes, as in every dialog.
+    this.input.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape') return;
+      event.preventDefault();
+      this.dialog.close();
+    });
     this.more.addEventListener('click', () => this.loadMore());
     byId('search-close').addEventListener('click', () => this.dialog.close());
     this.list.addEventListener('click', (event) => {

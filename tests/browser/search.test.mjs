@@ -199,3 +199,39 @@ test('search finds, marks, scopes, pages and jumps to a message far back', async
   assert.equal(await page.evaluate(() => window.__pwned), false);
   assert.deepEqual(await trouble.problems(), []);
 });
+
+test('at 390 px search opens from the room list, fits, and a hit opens its room', async (t) => {
+  const server = await TestServer.start({ HEARTH_SEARCH_PER_SEC: '100', HEARTH_SEARCH_BURST: '100' });
+  t.after(() => server.stop());
+  const alice = await server.createUser('alice');
+  const bob = await server.createUser('bob');
+  const { room } = await server.must(201, 'POST', '/rooms', { token: alice.token, body: { name: 'a room with a rather long name indeed' } });
+  await server.must(200, 'POST', `/rooms/${room.id}/join`, { token: bob.token });
+  const long = `${'supercalifragilistic'.repeat(8)} wombat https://example.com/${'path/'.repeat(20)}`;
+  await server.post(alice.token, room.id, long);
+
+  const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true };
+  const { page, trouble } = await openPerson(browser, PHONE);
+  await logInInUi(page, server, 'bob');
+  // With no room open yet the drawer is already open on a phone.
+  if ((await page.locator('#sidebar-open').getAttribute('aria-expanded')) !== 'true') {
+    await page.getByRole('button', { name: /^Open room list/ }).click();
+  }
+  await page.getByRole('button', { name: 'Search messages' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Search messages' });
+  await dialog.waitFor();
+  await searchUntilFound(page, 'wombat');
+  const box = await dialog.boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `the dialog spans ${box.x}..${box.x + box.width}`);
+  assert.ok(
+    await dialog.evaluate((d) => d.scrollWidth <= d.clientWidth),
+    'nothing in the dialog scrolls sideways',
+  );
+  await page.locator('#search-results .search-hit').first().click();
+  await dialog.waitFor({ state: 'hidden' });
+  const target = page.locator('#messages li.highlighted', { hasText: 'wombat' });
+  await target.waitFor();
+  assert.ok(await target.isVisible(), 'the drawer is closed and the message shows');
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= 390), true);
+  assert.deepEqual(await trouble.problems(), []);
+});
