@@ -148,6 +148,11 @@ export const api = {
   bans: (id) => request('GET', `${room(id)}/bans`),
   ban: (id, userId) => request('POST', `${room(id)}/bans`, { user: userId }),
   unban: (id, userId) => request('DELETE', `${room(id)}/bans/${encodeURIComponent(userId)}`),
+  /** The room's incoming webhooks (never their secrets), as `{hooks}`. */
+  hooks: (id) => request('GET', `${room(id)}/hooks`),
+  /** Makes a webhook: `{hook, url}`, the URL's secret shown this once. */
+  createHook: (id, name) => request('POST', `${room(id)}/hooks`, { name }),
+  deleteHook: (id, hookId) => request('DELETE', `${room(id)}/hooks/${encodeURIComponent(hookId)}`),
   /** @param {{name?: string, topic?: string}} changes */
   updateRoom: (id, changes) => request('PATCH', room(id), changes),
 };

@@ -3,6 +3,7 @@
 // report what the person did.
 
 import { AccountDialog } from './account.js';
+import { bots } from './bots.js';
 import { api } from './api.js';
 import { avatars } from './avatars.js';
 import { Composer } from './composer.js';
@@ -142,6 +143,8 @@ export class App {
     });
     // A picture learned or changed shows on every avatar of that person at once.
     avatars.addEventListener('changed', ({ detail }) => avatars.refresh(document, detail));
+    // An author learnt to be a bot gets the tag on the messages already shown.
+    bots.addEventListener('changed', ({ detail }) => this.timeline.markBots(detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
     this.details = new RoomDetails({
@@ -230,6 +233,7 @@ export class App {
     this.memberCache.clear();
     this.presence.clear();
     avatars.clear();
+    bots.clear();
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
@@ -1084,6 +1088,7 @@ export class App {
     if (cached && Date.now() - cached.at < MEMBERS_FRESH_MS) return cached.members;
     const members = api.members(roomId).then(({ members: list }) => {
       avatars.learn(list); // Authors' pictures: messages carry none.
+      bots.learn(list);
       return list;
     });
     members.catch(() => this.memberCache.delete(roomId));

@@ -12,6 +12,7 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
+import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
@@ -189,6 +190,17 @@ export class TimelineView {
       if (li.getBoundingClientRect().bottom > paneTop) return li;
     }
     return null;
+  }
+
+  /** Tags the shown messages of accounts just learnt to be bots. */
+  markBots(ids) {
+    for (const id of ids) {
+      for (const li of this.list.querySelectorAll(`li[data-author="${CSS.escape(id)}"]`)) {
+        const name = li.querySelector('.message-meta > .author');
+        if (!name || name.parentElement.querySelector('.bot-tag')) continue;
+        name.after(' ', botTag());
+      }
+    }
   }
 
   /** The shown message with `seq`, if any. */
@@ -372,7 +384,9 @@ export class TimelineView {
       dir: 'auto',
       text: author.username ?? 'unknown',
     });
-    const meta = h('p', { class: 'message-meta' }, name, ' ', timeElement(createdAt));
+    const meta = h('p', { class: 'message-meta' }, name, ' ');
+    if (author.id && (author.bot === true || bots.has(author.id))) meta.append(botTag(), ' ');
+    meta.append(timeElement(createdAt));
     if (message.edited_at && !message.deleted) {
       meta.append(
         ' ',
