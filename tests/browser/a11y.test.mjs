@@ -342,5 +342,17 @@ test('a room\'s details while managing it pass axe in light and dark', async (t)
   await dialog.getByRole('group', { name: 'Actions for guest' }).getByRole('button', { name: 'Ban' }).click();
   await page.getByRole('dialog', { name: 'Ban guest from kept?' }).waitFor();
   found.push(...(await audit(page, 'ban confirmation')));
+  await page.getByRole('dialog', { name: 'Ban guest from kept?' }).getByRole('button', { name: 'Cancel' }).click();
+  // A webhook just made: its address shown once, its bot tagged in the list and on its message.
+  await dialog.getByLabel('New webhook', { exact: true }).fill('Alerts');
+  await dialog.getByRole('button', { name: 'Create webhook' }).click();
+  const url = await dialog.getByLabel('Webhook address').inputValue();
+  await dialog.locator('#members-list .bot-tag').waitFor();
+  await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"text":"disk at 91%"}' });
+  await page.locator('#messages li[data-seq] .bot-tag').waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} room details, a webhook just made`)));
+  }
   assert.deepEqual(found, []);
 });

@@ -133,3 +133,33 @@ test('past 20 webhooks the room says so', async (t) => {
   await eventually(async () => (await details.locator('#hooks-list li').count()) === 20, { message: '20 hooks listed' });
   assert.deepEqual(await trouble.problems(), []);
 });
+
+test('at 390 px the webhooks fit, and a hostile hook name stays text', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const alice = await server.createUser('alice');
+  const { room } = await server.must(201, 'POST', '/rooms', { token: alice.token, body: { name: 'ops' } });
+  const hostile = '<img src=x onerror="window.__pwned=true">';
+  await server.must(201, 'POST', `/rooms/${room.id}/hooks`, { token: alice.token, body: { name: hostile } });
+
+  const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true };
+  const { page, trouble } = await openPerson(browser, PHONE);
+  await logInInUi(page, server, 'alice');
+  await page.goto(`${server.url}/#/room/${room.id}`);
+  await page.locator('#room-title', { hasText: 'ops' }).waitFor();
+  await page.locator('#chat-title').click();
+  const dialog = page.locator('#members-dialog');
+  await dialog.locator('#hooks-list li').first().waitFor();
+  assert.equal(await dialog.locator('#hooks-list .hook-name').textContent(), hostile);
+  assert.equal(await dialog.locator('#hooks-list img').count(), 0);
+  await dialog.getByLabel('New webhook', { exact: true }).fill('Nightly builds from the long-named pipeline');
+  await dialog.getByRole('button', { name: 'Create webhook' }).click();
+  await dialog.locator('#hook-created').waitFor();
+  const box = await dialog.boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `the dialog spans ${box.x}..${box.x + box.width}`);
+  assert.ok(await dialog.evaluate((d) => d.scrollWidth <= d.clientWidth), 'nothing in the dialog scrolls sideways');
+  const copy = await dialog.getByRole('button', { name: 'Copy' }).boundingBox();
+  assert.ok(copy.x + copy.width <= box.x + box.width, 'Copy is on screen');
+  assert.equal(await page.evaluate(() => window.__pwned), false);
+  assert.deepEqual(await trouble.problems(), []);
+});
