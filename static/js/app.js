@@ -27,6 +27,10 @@ import { TimelineView } from './timeline-view.js';
 import { TypingLine, TypingNotice } from './typing.js';
 
 const PAGE_SIZE = 50;
+// The most messages the server gives in one page, and how many older than a
+// message jumped to (a search hit, a link) are loaded with it, for context.
+const MAX_PAGE_SIZE = 200;
+const REVEAL_CONTEXT = 10;
 const CATCH_UP_PAGE_SIZE = 200;
 // New rooms and membership changes arrive over the socket (`room_added`,
 // `member_joined`, `member_left`, `room_removed`); this slow refresh only
@@ -396,13 +400,18 @@ export class App {
     return this.store.openRoomId !== entry.id;
   }
 
-  /** Scrolls to message `seq` of the open room, loading older pages until it is there. */
+  /**
+   * Scrolls to message `seq` of the open room, loading older pages until it
+   * is there: as many as it takes in one request (up to 200), with a few
+   * older ones for context, so a search hit far back is one round trip.
+   */
   async reveal(entry, seq) {
     while (this.store.openRoomId === entry.id && entry.timeline && !entry.timeline.bySeq.has(seq)) {
       const timeline = entry.timeline;
       if (!timeline.hasOlder || timeline.oldest <= seq) break;
       const oldest = timeline.oldest;
-      await this.loadOlder();
+      // Up to the server's 200 at once, reaching a few messages before the target when it can.
+      await this.loadOlder(Math.min(MAX_PAGE_SIZE, Math.max(PAGE_SIZE, oldest - seq + REVEAL_CONTEXT)));
       if (entry.timeline === timeline && timeline.oldest === oldest && !this.olderLoad) break; // No progress: give up.
     }
     if (this.store.openRoomId === entry.id && !this.timeline.highlight(seq)) {
@@ -866,9 +875,10 @@ export class App {
   }
 
   /** Loads the page before the oldest loaded message; one at a time, shared by all who ask. */
-  loadOlder() {
+  /** @param {number} [limit] how many to ask for (a jump far back asks for more at once) */
+  loadOlder(limit = PAGE_SIZE) {
     if (!this.olderLoad) {
-      const running = this.fetchOlder().finally(() => {
+      const running = this.fetchOlder(limit).finally(() => {
         this.olderLoad = null;
       });
       this.olderLoad = running;
@@ -878,14 +888,14 @@ export class App {
   }
 
   /** @returns {Promise<object|null>} the room a page was added to */
-  async fetchOlder() {
+  async fetchOlder(limit = PAGE_SIZE) {
     const entry = this.store.openRoom;
     const timeline = entry?.timeline;
     if (!timeline?.hasOlder) return null;
     this.timeline.setHistoryState(timeline, true);
     try {
-      const { messages } = await api.messages(entry.id, { before: timeline.oldest, limit: PAGE_SIZE });
-      const added = timeline.addOlder(messages, messages.length >= PAGE_SIZE);
+      const { messages } = await api.messages(entry.id, { before: timeline.oldest, limit });
+      const added = timeline.addOlder(messages, messages.length >= limit);
       if (this.store.openRoomId === entry.id && entry.timeline === timeline) this.timeline.insertOlder(added);
     } catch (error) {
       this.timeline.status.textContent = error.message;

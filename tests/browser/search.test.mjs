@@ -157,10 +157,18 @@ test('search finds, marks, scopes, pages and jumps to a message far back', async
     0,
     'the message was not loaded before the jump',
   );
+  const pages = [];
+  const countPages = (request) => {
+    if (/\/messages\?.*before=/.test(request.url())) pages.push(request.url());
+  };
+  page.on('request', countPages);
   await oldHit.click();
   await dialog.waitFor({ state: 'hidden' });
   const target = page.locator(`#messages li[data-seq="${old.seq}"]`);
   await target.waitFor();
+  page.off('request', countPages);
+  // A hundred messages back is one larger page, not one page of 50 after another.
+  assert.equal(pages.length, 1, `older pages asked for: ${pages.join(', ')}`);
   await eventually(() => target.evaluate((li) => li.classList.contains('highlighted')), { message: 'the highlight' });
   assert.ok(await target.isVisible());
   assert.ok(
