@@ -165,7 +165,7 @@ export class App {
     });
     this.search = new Search({
       openRoom: () => this.store.openRoom,
-      roomName: (id) => this.store.rooms.get(id)?.name ?? null,
+      roomOf: (id) => this.store.rooms.get(id) ?? null,
       onGo: (hash) => this.goToMessage(hash),
     });
     this.banner = new ConnectionBanner(() => this.connection.reconnectNow());

@@ -9,6 +9,7 @@
 // emoji before a match does not shift the mark. Everything is text nodes.
 
 import { api } from './api.js';
+import { bots, botTag } from './bots.js';
 import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
 import { roomHash } from './sidebar-view.js';
 import { timeElement } from './text.js';
@@ -45,10 +46,10 @@ export class Search {
   /**
    * @param {object} options
    * @param {() => {id: string, name: string}|null} options.openRoom the room on screen, for "only in this room"
-   * @param {(roomId: string) => string|null} options.roomName
+   * @param {(roomId: string) => {name: string, direct?: boolean}|null} options.roomOf
    * @param {(hash: string) => void} options.onGo opens a message's link
    */
-  constructor({ openRoom, roomName, onGo }) {
+  constructor({ openRoom, roomOf, onGo }) {
     this.dialog = byId('search-dialog');
     this.form = byId('search-form');
     this.input = byId('search-input');
@@ -61,7 +62,7 @@ export class Search {
     this.list = byId('search-results');
     this.more = byId('search-more');
     this.openRoom = openRoom;
-    this.roomName = roomName;
+    this.roomOf = roomOf;
     this.onGo = onGo;
     /** The search on screen: its query, scope and sort, and the cursor of its next page. */
     this.current = null;
@@ -179,7 +180,7 @@ export class Search {
     this.count += results.length;
     search.next = reply?.next ?? null;
     this.more.hidden = !search.next;
-    const where = search.room ? ` in ${this.roomName(search.room) ?? 'this room'}` : '';
+    const where = search.room ? ` in ${this.roomOf(search.room)?.name ?? 'this room'}` : '';
     if (this.count === 0) {
       this.status.textContent = `No messages found${where}.`;
     } else {
@@ -195,8 +196,11 @@ export class Search {
   }
 
   hitElement({ room, seq, message, highlights }) {
-    const roomName = this.roomName(room) ?? 'a room';
+    const where = this.roomOf(room);
+    // Direct conversations are marked @, as in the room list and the switcher.
+    const roomLabel = `${where?.direct ? '@' : '#'}${where?.name ?? 'a room'}`;
     const author = message?.author?.username ?? 'deleted user';
+    const isBot = message?.author?.id && (message.author.bot === true || bots.has(message.author.id));
     const body = h('span', { class: 'search-hit-body', dir: 'auto' });
     for (const part of highlightParts(message?.body ?? '', highlights)) {
       body.append(part.marked ? h('mark', { text: part.text }) : part.text);
@@ -210,8 +214,9 @@ export class Search {
         h(
           'span',
           { class: 'search-hit-meta' },
-          h('span', { class: 'search-hit-room', dir: 'auto', text: `#${roomName}` }),
+          h('span', { class: 'search-hit-room', dir: 'auto', text: roomLabel }),
           h('span', { class: 'search-hit-author', dir: 'auto', text: author }),
+          isBot ? botTag() : null,
           message?.created_at ? timeElement(message.created_at) : null,
         ),
         body,
