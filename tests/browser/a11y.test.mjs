@@ -346,6 +346,7 @@ test('a room\'s details while managing it pass axe in light and dark', async (t)
   // A webhook just made: its address shown once, its bot tagged in the list and on its message.
   await dialog.getByLabel('New webhook', { exact: true }).fill('Alerts');
   await dialog.getByRole('button', { name: 'Create webhook' }).click();
+  await dialog.locator('#hook-created').waitFor();
   const url = await dialog.getByLabel('Webhook address').inputValue();
   await dialog.locator('#members-list .bot-tag').waitFor();
   await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"text":"disk at 91%"}' });
