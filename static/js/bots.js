@@ -9,6 +9,13 @@ class Bots extends EventTarget {
     super();
     /** @type {Set<string>} */
     this.ids = new Set();
+    /** @type {Map<string, string>} a bot's display name (a webhook's bot is named after the hook) */
+    this.names = new Map();
+  }
+
+  /** The name a bot goes by (its display name), or null: messages name their author by username only. */
+  nameOf(id) {
+    return this.names.get(id) ?? null;
   }
 
   has(id) {
@@ -19,10 +26,12 @@ class Bots extends EventTarget {
   learn(users) {
     const added = [];
     for (const user of users ?? []) {
-      if (user?.id && user.bot === true && !this.ids.has(user.id)) {
-        this.ids.add(user.id);
-        added.push(user.id);
-      }
+      if (!user?.id || user.bot !== true) continue;
+      const name = typeof user.display_name === 'string' && user.display_name.trim() ? user.display_name : null;
+      const renamed = name != null && this.names.get(user.id) !== name;
+      if (name != null) this.names.set(user.id, name);
+      if (!this.ids.has(user.id) || renamed) added.push(user.id);
+      this.ids.add(user.id);
     }
     if (added.length) this.dispatchEvent(new CustomEvent('changed', { detail: added }));
     return added;
@@ -30,6 +39,7 @@ class Bots extends EventTarget {
 
   clear() {
     this.ids.clear();
+    this.names.clear();
   }
 }
 

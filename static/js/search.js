@@ -199,8 +199,8 @@ export class Search {
     const where = this.roomOf(room);
     // Direct conversations are marked @, as in the room list and the switcher.
     const roomLabel = `${where?.direct ? '@' : '#'}${where?.name ?? 'a room'}`;
-    const author = message?.author?.username ?? 'deleted user';
     const isBot = message?.author?.id && (message.author.bot === true || bots.has(message.author.id));
+    const author = (isBot && bots.nameOf(message.author.id)) || (message?.author?.username ?? 'deleted user');
     const body = h('span', { class: 'search-hit-body', dir: 'auto' });
     for (const part of highlightParts(message?.body ?? '', highlights)) {
       body.append(part.marked ? h('mark', { text: part.text }) : part.text);

@@ -197,8 +197,13 @@ export class TimelineView {
     for (const id of ids) {
       for (const li of this.list.querySelectorAll(`li[data-author="${CSS.escape(id)}"]`)) {
         const name = li.querySelector('.message-meta > .author');
-        if (!name || name.parentElement.querySelector('.bot-tag')) continue;
-        name.after(' ', botTag());
+        if (!name) continue;
+        const botName = bots.nameOf(id);
+        if (botName && name.textContent !== botName) {
+          name.title = name.textContent;
+          name.textContent = botName;
+        }
+        if (!name.parentElement.querySelector('.bot-tag')) name.after(' ', botTag());
       }
     }
   }
@@ -385,7 +390,15 @@ export class TimelineView {
       text: author.username ?? 'unknown',
     });
     const meta = h('p', { class: 'message-meta' }, name, ' ');
-    if (author.id && (author.bot === true || bots.has(author.id))) meta.append(botTag(), ' ');
+    if (author.id && (author.bot === true || bots.has(author.id))) {
+      // A bot goes by its display name (a webhook's is the hook's name); its username on hover.
+      const botName = bots.nameOf(author.id);
+      if (botName) {
+        name.textContent = botName;
+        name.title = author.username ?? '';
+      }
+      meta.append(botTag(), ' ');
+    }
     meta.append(timeElement(createdAt));
     if (message.edited_at && !message.deleted) {
       meta.append(

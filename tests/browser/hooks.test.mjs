@@ -74,7 +74,9 @@ test('the owner makes a webhook, it posts as a bot, and revoking it makes it 404
   await details.waitFor({ state: 'hidden' });
   const message = page.locator('#messages li[data-seq]', { hasText: 'build 42 passed' });
   await message.waitFor();
-  assert.equal(await message.locator('.author').textContent(), botName);
+  // Under the hook's name (the bot's display name), its username on hover.
+  await message.locator('.author', { hasText: 'CI builds' }).waitFor();
+  assert.equal(await message.locator('.author').getAttribute('title'), botName);
   await message.locator('.bot-tag').waitFor();
   assert.match(await message.locator('.message-meta').innerText(), /BOT/);
 
