@@ -125,6 +125,17 @@ export const api = {
   react: (id, seq, emoji, on) =>
     request(on ? 'PUT' : 'DELETE', `${message(id, seq)}/reactions/${encodeURIComponent(emoji)}`),
 
+  /**
+   * Messages matching `q` in the rooms this person is in, as `{results, next}`.
+   * @param {{q: string, room?: string|null, sort?: 'relevance'|'recent', cursor?: string|null, limit?: number}} options
+   */
+  search({ q, room: roomId = null, sort = 'relevance', cursor = null, limit = 20 }) {
+    const query = new URLSearchParams({ q, limit: String(limit) });
+    if (roomId) query.set('room', roomId);
+    if (sort === 'recent') query.set('sort', 'recent');
+    if (cursor) query.set('cursor', cursor);
+    return request('GET', `/search?${query}`);
+  },
   /** Active accounts whose name starts with `prefix`, ignoring case. */
   users: (prefix, limit) => request('GET', `/users?${new URLSearchParams({ q: prefix, limit: String(limit) })}`),
   /** The direct room with these people (made the first time), as `{room}`. */
@@ -137,6 +148,11 @@ export const api = {
   bans: (id) => request('GET', `${room(id)}/bans`),
   ban: (id, userId) => request('POST', `${room(id)}/bans`, { user: userId }),
   unban: (id, userId) => request('DELETE', `${room(id)}/bans/${encodeURIComponent(userId)}`),
+  /** The room's incoming webhooks (never their secrets), as `{hooks}`. */
+  hooks: (id) => request('GET', `${room(id)}/hooks`),
+  /** Makes a webhook: `{hook, url}`, the URL's secret shown this once. */
+  createHook: (id, name) => request('POST', `${room(id)}/hooks`, { name }),
+  deleteHook: (id, hookId) => request('DELETE', `${room(id)}/hooks/${encodeURIComponent(hookId)}`),
   /** @param {{name?: string, topic?: string}} changes */
   updateRoom: (id, changes) => request('PATCH', room(id), changes),
 };

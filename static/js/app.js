@@ -3,6 +3,7 @@
 // report what the person did.
 
 import { AccountDialog } from './account.js';
+import { bots } from './bots.js';
 import { api } from './api.js';
 import { avatars } from './avatars.js';
 import { Composer } from './composer.js';
@@ -18,6 +19,7 @@ import { Presence } from './presence.js';
 import { ReactionPicker } from './reaction-picker.js';
 import { confirmAction, RoomDetails } from './room-details.js';
 import { Saved, SavedMap } from './saved.js';
+import { Search } from './search.js';
 import { placeFromHash, roomHash, SidebarView, unreadPhrase } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
@@ -25,6 +27,10 @@ import { TimelineView } from './timeline-view.js';
 import { TypingLine, TypingNotice } from './typing.js';
 
 const PAGE_SIZE = 50;
+// The most messages the server gives in one page, and how many older than a
+// message jumped to (a search hit, a link) are loaded with it, for context.
+const MAX_PAGE_SIZE = 200;
+const REVEAL_CONTEXT = 10;
 const CATCH_UP_PAGE_SIZE = 200;
 // New rooms and membership changes arrive over the socket (`room_added`,
 // `member_joined`, `member_left`, `room_removed`); this slow refresh only
@@ -141,6 +147,8 @@ export class App {
     });
     // A picture learned or changed shows on every avatar of that person at once.
     avatars.addEventListener('changed', ({ detail }) => avatars.refresh(document, detail));
+    // An author learnt to be a bot gets the tag on the messages already shown.
+    bots.addEventListener('changed', ({ detail }) => this.timeline.markBots(detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
     this.details = new RoomDetails({
@@ -154,6 +162,11 @@ export class App {
     this.switcher = new Switcher({
       rooms: () => this.store.openableRooms(),
       onChoose: (id) => this.goToRoom(id, true),
+    });
+    this.search = new Search({
+      openRoom: () => this.store.openRoom,
+      roomOf: (id) => this.store.rooms.get(id) ?? null,
+      onGo: (hash) => this.goToMessage(hash),
     });
     this.banner = new ConnectionBanner(() => this.connection.reconnectNow());
     this.announcer = new Announcer();
@@ -224,9 +237,11 @@ export class App {
     this.memberCache.clear();
     this.presence.clear();
     avatars.clear();
+    bots.clear();
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
+    this.search.reset();
     this.closeDrawer(false);
     for (const id of ['confirm-dialog', 'members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
     this.root.hidden = true;
@@ -385,13 +400,18 @@ export class App {
     return this.store.openRoomId !== entry.id;
   }
 
-  /** Scrolls to message `seq` of the open room, loading older pages until it is there. */
+  /**
+   * Scrolls to message `seq` of the open room, loading older pages until it
+   * is there: as many as it takes in one request (up to 200), with a few
+   * older ones for context, so a search hit far back is one round trip.
+   */
   async reveal(entry, seq) {
     while (this.store.openRoomId === entry.id && entry.timeline && !entry.timeline.bySeq.has(seq)) {
       const timeline = entry.timeline;
       if (!timeline.hasOlder || timeline.oldest <= seq) break;
       const oldest = timeline.oldest;
-      await this.loadOlder();
+      // Up to the server's 200 at once, reaching a few messages before the target when it can.
+      await this.loadOlder(Math.min(MAX_PAGE_SIZE, Math.max(PAGE_SIZE, oldest - seq + REVEAL_CONTEXT)));
       if (entry.timeline === timeline && timeline.oldest === oldest && !this.olderLoad) break; // No progress: give up.
     }
     if (this.store.openRoomId === entry.id && !this.timeline.highlight(seq)) {
@@ -610,6 +630,21 @@ export class App {
       this.focusComposerOnOpen = false;
       if (focusComposer) this.composer.focus();
     }
+  }
+
+  /**
+   * Opens a message's link (a search hit): the room, scrolled to the message
+   * and highlighted, loading older pages until it is there.
+   */
+  goToMessage(hash) {
+    const place = placeFromHash(hash);
+    if (!place) return;
+    if (!this.store.rooms.get(place.roomId)?.joined) {
+      this.toast.show('You are no longer in that room.');
+      return;
+    }
+    if (location.hash !== hash) location.hash = hash; // hashchange opens it there
+    else this.openFromHash();
   }
 
   /** Leaves at once, with an Undo (which joins again) rather than a confirmation. */
@@ -841,9 +876,10 @@ export class App {
   }
 
   /** Loads the page before the oldest loaded message; one at a time, shared by all who ask. */
-  loadOlder() {
+  /** @param {number} [limit] how many to ask for (a jump far back asks for more at once) */
+  loadOlder(limit = PAGE_SIZE) {
     if (!this.olderLoad) {
-      const running = this.fetchOlder().finally(() => {
+      const running = this.fetchOlder(limit).finally(() => {
         this.olderLoad = null;
       });
       this.olderLoad = running;
@@ -853,14 +889,14 @@ export class App {
   }
 
   /** @returns {Promise<object|null>} the room a page was added to */
-  async fetchOlder() {
+  async fetchOlder(limit = PAGE_SIZE) {
     const entry = this.store.openRoom;
     const timeline = entry?.timeline;
     if (!timeline?.hasOlder) return null;
     this.timeline.setHistoryState(timeline, true);
     try {
-      const { messages } = await api.messages(entry.id, { before: timeline.oldest, limit: PAGE_SIZE });
-      const added = timeline.addOlder(messages, messages.length >= PAGE_SIZE);
+      const { messages } = await api.messages(entry.id, { before: timeline.oldest, limit });
+      const added = timeline.addOlder(messages, messages.length >= limit);
       if (this.store.openRoomId === entry.id && entry.timeline === timeline) this.timeline.insertOlder(added);
     } catch (error) {
       this.timeline.status.textContent = error.message;
@@ -1063,6 +1099,7 @@ export class App {
     if (cached && Date.now() - cached.at < MEMBERS_FRESH_MS) return cached.members;
     const members = api.members(roomId).then(({ members: list }) => {
       avatars.learn(list); // Authors' pictures: messages carry none.
+      bots.learn(list);
       return list;
     });
     members.catch(() => this.memberCache.delete(roomId));
@@ -1228,6 +1265,7 @@ export class App {
     });
     byId('logout').addEventListener('click', () => this.logOut());
     byId('account-button').addEventListener('click', () => this.account.open());
+    byId('search-open').addEventListener('click', () => this.search.open());
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());
     byId('members-button').addEventListener('click', () => this.showMembers());
@@ -1265,10 +1303,23 @@ export class App {
     });
   }
 
-  /** Ctrl/Cmd+K: the quick switcher. Alt+↑/↓: previous or next room. */
+  /**
+   * Ctrl/Cmd+K: the quick switcher. Alt+↑/↓: previous or next room.
+   * Ctrl/Cmd+Shift+F, or / outside a text box: search messages.
+   */
   onShortcut(event) {
     if (!this.active || this.root.hidden) return;
-    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
+    const typing = (el) => el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+    if ((event.ctrlKey || event.metaKey) && event.shiftKey && !event.altKey && event.key.toLowerCase() === 'f') {
+      event.preventDefault();
+      if (!document.querySelector('dialog[open]:not(#search-dialog)')) this.search.open();
+    } else if (
+      event.key === '/' && !event.ctrlKey && !event.metaKey && !event.altKey &&
+      !typing(document.activeElement) && !document.querySelector('dialog[open]')
+    ) {
+      event.preventDefault();
+      this.search.open();
+    } else if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
       event.preventDefault();
       // Not over another dialog (the room's details, the account).
       if (!document.querySelector('dialog[open]:not(#switcher)')) this.switcher.open();

@@ -8,6 +8,7 @@
 
 import { api } from './api.js';
 import { avatarFor, avatars } from './avatars.js';
+import { bots, botTag } from './bots.js';
 import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
 import { clearErrors, setFieldError } from './forms.js';
 
@@ -44,6 +45,22 @@ export function manageError(error, doing = '') {
   }
 }
 
+/** A sentence for what managing webhooks can meet. */
+export function hookError(error) {
+  switch (error?.code) {
+    case 'too_many_hooks':
+      return 'This room already has 20 webhooks, the most it can have. Revoke one first.';
+    case 'invalid_profile':
+      return 'A webhook’s name is 1 to 64 characters, without control characters.';
+    case 'hook_not_found':
+      return 'That webhook was already revoked.';
+    case 'forbidden':
+      return 'Only the room’s owner or its moderators can manage its webhooks.';
+    default:
+      return manageError(error);
+  }
+}
+
 /** What the dialog says of a room's visibility. */
 export function visibilityText(entry) {
   if (entry.direct) return 'Direct conversation · only the people in it see it';
@@ -76,6 +93,10 @@ export class RoomDetails {
     this.topicInput = byId('settings-topic');
     this.settingsError = byId('settings-error');
     this.bansSection = byId('bans-section');
+    this.hooksSection = byId('hooks-section');
+    this.hookForm = byId('hook-form');
+    this.hookName = byId('hook-name');
+    this.hookCreated = byId('hook-created');
     /** @type {object[]} the members as last fetched */
     this.members = [];
     /** Whose actions are unfolded (user id), kept across re-renders. */
@@ -90,7 +111,14 @@ export class RoomDetails {
     this.dialog.addEventListener('close', () => {
       this.expanded = null;
       this.showSettings(false, false);
+      // A webhook's address is shown once: gone with the dialog.
+      this.forgetCreatedHook();
     });
+    this.hookForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.createHook();
+    });
+    byId('hook-copy').addEventListener('click', () => this.copyHookUrl());
     this.settingsToggle.addEventListener('click', () => this.showSettings(this.settingsForm.hidden, true));
     byId('settings-cancel').addEventListener('click', () => this.showSettings(false, true));
     this.settingsForm.addEventListener('submit', (event) => {
@@ -136,6 +164,10 @@ export class RoomDetails {
       this.done = '';
       setMessage(this.error, '');
       this.list.replaceChildren();
+      setMessage(byId('hooks-error'), '');
+      this.hooksDone = '';
+      setFieldError(this.hookName, '');
+      this.hookName.value = '';
       this.renderHead(entry);
       this.dialog.showModal();
     } else {
@@ -156,6 +188,8 @@ export class RoomDetails {
     if (!manage) this.showSettings(false, false);
     byId('members-add').hidden = !manage;
     this.bansSection.hidden = !manage;
+    this.hooksSection.hidden = !manage || entry.direct;
+    if (!manage) this.forgetCreatedHook();
     if (this.status.textContent === '' || !this.members.length) {
       const count = entry.room.member_count;
       this.status.textContent = count == null ? 'Loading…' : countText(count);
@@ -183,6 +217,7 @@ export class RoomDetails {
     try {
       const { members } = await api.members(entry.id);
       avatars.learn(members);
+      bots.learn(members);
       if (id !== this.loadId || this.entry !== entry) return;
       this.presence.apply(members.map((member) => ({ id: member.id, online: member.online === true })));
       this.members = members;
@@ -194,7 +229,10 @@ export class RoomDetails {
       this.status.textContent = manageError(error);
       return;
     }
-    if (this.canModerate(entry)) this.loadBans(entry);
+    if (this.canModerate(entry)) {
+      this.loadBans(entry);
+      this.loadHooks(entry);
+    }
   }
 
   renderMembers(entry) {
@@ -236,6 +274,7 @@ export class RoomDetails {
         { class: 'member-name-line' },
         h('span', { class: 'member-name', dir: 'auto', text: member.username }),
         isMe ? h('span', { class: 'muted small', text: ' (you)' }) : null,
+        member.bot === true ? [' ', botTag()] : null,
       ),
       this.presence.dot(member.id),
       ROLE_NAMES[member.role] ? h('span', { class: `role-badge ${member.role}`, text: ROLE_NAMES[member.role] }) : null,
@@ -402,6 +441,134 @@ export class RoomDetails {
       : `${user.username} is no longer banned and may join again.`;
     await this.load(entry);
     if (this.dialog.open) this.status.focus();
+  }
+
+  // ---- Incoming webhooks -------------------------------------------------------
+
+  async loadHooks(entry) {
+    const list = byId('hooks-list');
+    const status = byId('hooks-status');
+    try {
+      const { hooks } = await api.hooks(entry.id);
+      if (this.entry !== entry) return;
+      const count = hooks.length ? `${hooks.length} ${hooks.length === 1 ? 'webhook' : 'webhooks'}.` : 'No webhooks yet.';
+      // What was just done stays said while the list is read again (the bot leaving reloads it).
+      status.textContent = this.hooksDone ? `${this.hooksDone} ${count}` : count;
+      const focusKey = this.dialog.contains(document.activeElement) ? document.activeElement.dataset.focusKey : null;
+      list.replaceChildren(
+        ...hooks.map((hook) =>
+          h(
+            'li',
+            { 'data-hook': hook.id },
+            h('span', { class: 'hook-name', dir: 'auto', text: hook.name }),
+            h('button', {
+              type: 'button',
+              class: 'button small danger-outline',
+              'aria-label': `Revoke webhook ${hook.name}`,
+              'data-focus-key': `revoke:${hook.id}`,
+              text: 'Revoke',
+              onclick: (event) => this.act(event.currentTarget, () => this.revokeHook(hook)),
+            }),
+          ),
+        ),
+      );
+      if (focusKey) this.dialog.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+    } catch (error) {
+      if (this.entry === entry) status.textContent = hookError(error);
+    }
+  }
+
+  async createHook() {
+    const entry = this.entry;
+    if (!entry || this.hookForm.getAttribute('aria-busy') === 'true') return;
+    const name = this.hookName.value.trim();
+    setMessage(byId('hooks-error'), '');
+    setFieldError(this.hookName, '');
+    if (!name) {
+      setFieldError(this.hookName, 'Give the webhook a name.');
+      this.hookName.focus();
+      return;
+    }
+    this.hookForm.setAttribute('aria-busy', 'true');
+    this.hooksDone = '';
+    let reply;
+    try {
+      reply = await api.createHook(entry.id, name);
+    } catch (error) {
+      if (error.code === 'invalid_profile') {
+        setFieldError(this.hookName, hookError(error));
+        this.hookName.focus();
+      } else if (error.code === 'forbidden') {
+        this.refused(entry, hookError(error));
+      } else {
+        setMessage(byId('hooks-error'), hookError(error));
+      }
+      return;
+    } finally {
+      this.hookForm.removeAttribute('aria-busy');
+    }
+    if (this.entry !== entry || !this.dialog.open) return;
+    this.hookName.value = '';
+    this.showCreatedHook(reply.hook, `${location.origin}${reply.url}`);
+    // The hook's bot joined: the member list (and who is a bot) is read again.
+    await this.load(entry);
+  }
+
+  /** The new hook's address, this once, with a warning; focus goes to the warning. */
+  showCreatedHook(hook, url) {
+    const title = byId('hook-created-title');
+    title.replaceChildren(
+      h('strong', { text: `Webhook “${hook?.name ?? ''}” created. ` }),
+      'Copy its address now: it is shown only this once. Anyone with it can post in this room.',
+    );
+    byId('hook-url').value = url;
+    byId('hook-copied').textContent = '';
+    this.hookCreated.hidden = false;
+    title.focus();
+  }
+
+  forgetCreatedHook() {
+    this.hookCreated.hidden = true;
+    byId('hook-url').value = '';
+    byId('hook-copied').textContent = '';
+  }
+
+  async copyHookUrl() {
+    const input = byId('hook-url');
+    const said = byId('hook-copied');
+    try {
+      await navigator.clipboard.writeText(input.value);
+      said.textContent = 'Address copied.';
+    } catch {
+      // No clipboard permission: the address is selected for Ctrl+C instead.
+      input.focus();
+      input.select();
+      said.textContent = 'Could not copy by itself: the address is selected, press Ctrl+C.';
+    }
+  }
+
+  async revokeHook(hook) {
+    const entry = this.entry;
+    const ok = await this.confirm({
+      title: `Revoke webhook ${hook.name}?`,
+      text: 'Its address stops working at once and its bot leaves the room. What it posted stays.',
+      action: 'Revoke',
+    });
+    if (!ok || this.entry !== entry) {
+      this.dialog.querySelector(`[data-focus-key="revoke:${CSS.escape(hook.id)}"]`)?.focus();
+      return;
+    }
+    try {
+      await api.deleteHook(entry.id, hook.id);
+    } catch (error) {
+      if (error.code === 'forbidden') this.refused(entry, hookError(error));
+      else setMessage(byId('hooks-error'), hookError(error));
+      if (error.code !== 'hook_not_found') return;
+    }
+    this.forgetCreatedHook();
+    this.hooksDone = `Webhook ${hook.name} revoked.`;
+    await this.loadHooks(entry);
+    if (this.dialog.open) byId('hooks-status').focus();
   }
 
   // ---- Name and topic ----------------------------------------------------------

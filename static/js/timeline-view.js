@@ -12,6 +12,7 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
+import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
@@ -189,6 +190,22 @@ export class TimelineView {
       if (li.getBoundingClientRect().bottom > paneTop) return li;
     }
     return null;
+  }
+
+  /** Tags the shown messages of accounts just learnt to be bots. */
+  markBots(ids) {
+    for (const id of ids) {
+      for (const li of this.list.querySelectorAll(`li[data-author="${CSS.escape(id)}"]`)) {
+        const name = li.querySelector('.message-meta > .author');
+        if (!name) continue;
+        const botName = bots.nameOf(id);
+        if (botName && name.textContent !== botName) {
+          name.title = name.textContent;
+          name.textContent = botName;
+        }
+        if (!name.parentElement.querySelector('.bot-tag')) name.after(' ', botTag());
+      }
+    }
   }
 
   /** The shown message with `seq`, if any. */
@@ -372,7 +389,17 @@ export class TimelineView {
       dir: 'auto',
       text: author.username ?? 'unknown',
     });
-    const meta = h('p', { class: 'message-meta' }, name, ' ', timeElement(createdAt));
+    const meta = h('p', { class: 'message-meta' }, name, ' ');
+    if (author.id && (author.bot === true || bots.has(author.id))) {
+      // A bot goes by its display name (a webhook's is the hook's name); its username on hover.
+      const botName = bots.nameOf(author.id);
+      if (botName) {
+        name.textContent = botName;
+        name.title = author.username ?? '';
+      }
+      meta.append(botTag(), ' ');
+    }
+    meta.append(timeElement(createdAt));
     if (message.edited_at && !message.deleted) {
       meta.append(
         ' ',

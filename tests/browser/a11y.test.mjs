@@ -1,7 +1,7 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
 // and phone, a conversation with edits, deletions, reactions and a reply, the
 // account dialog with its picture, the "is typing" line, direct messages, the new-message
-// dialog and a private room), and the keyboard path a screen-reader user takes: skip link to
+// dialog, a private room and message search), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
 
 import assert from 'node:assert/strict';
@@ -77,6 +77,26 @@ test('every main screen passes axe in light and dark', async (t) => {
   await page.keyboard.press('Control+k');
   await page.getByRole('dialog', { name: 'Switch room' }).waitFor();
   found.push(...(await audit(page, 'quick switcher')));
+  await page.keyboard.press('Escape');
+  // Message search, with a marked hit (the index may lag a second) and with an error.
+  await page.keyboard.press('Control+Shift+F');
+  const search = page.getByRole('dialog', { name: 'Search messages' });
+  await search.waitFor();
+  await search.getByLabel('Search for').fill('example');
+  for (let i = 0; i < 40 && !(await search.locator('mark').count()); i += 1) {
+    await search.getByLabel('Search for').press('Enter');
+    await page.waitForTimeout(250);
+  }
+  await search.locator('mark').first().waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} search results`)));
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await search.getByLabel('Search for').fill('"open');
+  await search.getByLabel('Search for').press('Enter');
+  await search.locator('#search-error').waitFor();
+  found.push(...(await audit(page, 'search error')));
   await page.keyboard.press('Escape');
   const message = page.locator('#messages li[data-seq]').first();
   await message.hover();
@@ -322,5 +342,18 @@ test('a room\'s details while managing it pass axe in light and dark', async (t)
   await dialog.getByRole('group', { name: 'Actions for guest' }).getByRole('button', { name: 'Ban' }).click();
   await page.getByRole('dialog', { name: 'Ban guest from kept?' }).waitFor();
   found.push(...(await audit(page, 'ban confirmation')));
+  await page.getByRole('dialog', { name: 'Ban guest from kept?' }).getByRole('button', { name: 'Cancel' }).click();
+  // A webhook just made: its address shown once, its bot tagged in the list and on its message.
+  await dialog.getByLabel('New webhook', { exact: true }).fill('Alerts');
+  await dialog.getByRole('button', { name: 'Create webhook' }).click();
+  await dialog.locator('#hook-created').waitFor();
+  const url = await dialog.getByLabel('Webhook address').inputValue();
+  await dialog.locator('#members-list .bot-tag').waitFor();
+  await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"text":"disk at 91%"}' });
+  await page.locator('#messages li[data-seq] .bot-tag').waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} room details, a webhook just made`)));
+  }
   assert.deepEqual(found, []);
 });
