@@ -103,6 +103,8 @@ export const api = {
    */
   markRead: (id, seq, force = false) =>
     request('POST', `${room(id)}/read`, force ? { seq, force: true } : { seq }),
+  /** @param {'all'|'mentions'|'none'} level what this person is notified of there */
+  setNotifications: (id, level) => request('PUT', `${room(id)}/notifications`, { level }),
 
   /** @param {{limit?: number, before?: number, after?: number}} cursor */
   messages(id, { limit, before, after } = {}) {

@@ -13,6 +13,7 @@ import { EditHistory } from './edit-history.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
 import { MessageMenu } from './message-menu.js';
+import { DesktopNotifier } from './notify.js';
 import { Outbox } from './outbox.js';
 import { PeoplePicker, peopleError } from './people-picker.js';
 import { Presence } from './presence.js';
@@ -151,9 +152,11 @@ export class App {
     bots.addEventListener('changed', ({ detail }) => this.timeline.markBots(detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
+    this.notifier = new DesktopNotifier(this.store);
     this.details = new RoomDetails({
       store: this.store,
       presence: this.presence,
+      notifier: this.notifier,
       onMembers: (entry, members) => this.learnedMembers(entry, members),
       onRoomChanged: (room) => this.roomUpdated(room),
       confirm: confirmAction,
@@ -929,6 +932,7 @@ export class App {
     // Their message is what they were typing.
     if (message.author?.id) this.typingLine.stopped(entry.id, message.author.id);
     if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.name);
+    if (fresh && !mine) this.notifier.maybeShow(entry, message);
     // Arrived unseen in the open room (tab hidden, scrolled up): the divider
     // marks where the unread part starts, if nothing marked it yet.
     if (isOpen && counted && !mine && message.seq > entry.readSeq && !this.timeline.hasUnreadDivider) {

@@ -10,6 +10,7 @@ import { api } from './api.js';
 import { avatarFor, avatars } from './avatars.js';
 import { bots, botTag } from './bots.js';
 import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
+import { levelOf } from './notify.js';
 import { clearErrors, setFieldError } from './forms.js';
 
 const ROLE_NAMES = { owner: 'Owner', moderator: 'Moderator' };
@@ -77,8 +78,11 @@ export class RoomDetails {
    * @param {(room: object) => void} options.onRoomChanged the room as the server now has it
    * @param {(confirm: {title: string, text: string, action: string}) => Promise<boolean>} options.confirm
    */
-  constructor({ store, presence, onMembers, onRoomChanged, confirm }) {
+  constructor({ store, presence, notifier, onMembers, onRoomChanged, confirm }) {
     this.store = store;
+    this.notifier = notifier;
+    this.notifyLevel = byId('notify-level');
+    this.notifyLevel.addEventListener('change', () => this.saveNotifyLevel());
     this.presence = presence;
     this.onMembers = onMembers;
     this.onRoomChanged = onRoomChanged;
@@ -176,9 +180,30 @@ export class RoomDetails {
     await this.load(entry);
   }
 
+  /** Saves what this person wants to be notified of in the open room. */
+  async saveNotifyLevel() {
+    const entry = this.entry;
+    if (!entry) return;
+    const level = this.notifyLevel.value;
+    const status = byId('notify-status');
+    const before = levelOf(entry);
+    // Asked from this change (a click): the browser shows its own question.
+    if (level !== 'none') this.notifier?.ask();
+    try {
+      await api.setNotifications(entry.id, level);
+      entry.room.notifications = level;
+      status.textContent = 'Saved.';
+    } catch (error) {
+      this.notifyLevel.value = before;
+      status.textContent = error.message;
+    }
+  }
+
   /** Whole name, visibility, topic and what this person may change. */
   renderHead(entry) {
     byId('members-title').textContent = entry.longName;
+    this.notifyLevel.value = levelOf(entry);
+    if (!this.dialog.open) byId('notify-status').textContent = '';
     byId('room-visibility').textContent = visibilityText(entry);
     const topic = byId('members-topic');
     topic.textContent = entry.room.topic ?? '';

@@ -1,0 +1,58 @@
+// Desktop notifications from the open tab: a message someone would want to
+// know of (by the room's notification level: every message, mentions, or
+// nothing), while they look at another room or another window. Nothing is
+// shown without the browser's permission, which is asked for only when the
+// person chooses a level that notifies.
+
+import { mentionsMe } from './store.js';
+import { roomHash } from './sidebar-view.js';
+
+/** The most of a message's text a notification shows. */
+const EXCERPT = 140;
+
+/** The level a room notifies at: the person's choice, or the default. */
+export function levelOf(entry) {
+  return entry.room.notifications ?? (entry.direct ? 'all' : 'mentions');
+}
+
+export class DesktopNotifier {
+  /** @param {import('./store.js').Store} store */
+  constructor(store) {
+    this.store = store;
+  }
+
+  /** Whether this browser can show them at all. */
+  get supported() {
+    return typeof Notification === 'function';
+  }
+
+  /** Asks for permission, if not yet asked (call from a click). */
+  async ask() {
+    if (this.supported && Notification.permission === 'default') {
+      await Notification.requestPermission().catch(() => {});
+    }
+  }
+
+  /**
+   * Shows `message` if its room's level asks for it and the person is not
+   * already looking at that room.
+   */
+  maybeShow(entry, message) {
+    if (!this.supported || Notification.permission !== 'granted') return;
+    if (message.author?.id === this.store.me?.id) return;
+    const watching = entry.id === this.store.openRoomId && document.visibilityState === 'visible' && document.hasFocus();
+    if (watching) return;
+    const level = levelOf(entry);
+    if (level === 'none') return;
+    if (level === 'mentions' && !mentionsMe(message, this.store.me?.id)) return;
+    const who = message.author?.username ?? 'Someone';
+    const title = entry.direct ? who : `${who} in ${entry.name}`;
+    const body = Array.from(message.body ?? '').slice(0, EXCERPT).join('');
+    const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/favicon.svg' });
+    note.onclick = () => {
+      window.focus();
+      location.hash = roomHash(entry.id);
+      note.close();
+    };
+  }
+}
