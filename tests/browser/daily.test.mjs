@@ -167,7 +167,6 @@ test('live frames are applied even before ready, and a deleted room goes away', 
 
   // A fresh socket whose first frames come before `ready`: what the server
   // may send in the moment between accepting the socket and replying.
-  let toPage = null;
   await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
     const upstream = ws.connectToServer();
     let first = true;
@@ -178,15 +177,16 @@ test('live frames are applied even before ready, and a deleted room goes away', 
       }
       ws.send(message);
     });
-    toPage = ws;
   });
   await page.reload();
   await page.getByRole('button', { name: 'Join early-bird' }).waitFor();
   await page.locator('#room-title', { hasText: 'doomed' }).waitFor();
   await page.locator('#conn-banner').waitFor({ state: 'hidden' });
 
-  // An administrator deletes the open room.
-  toPage.send(JSON.stringify({ type: 'room_removed', room: doomedId }));
+  // An administrator (watcher, the first account) deletes the open room for
+  // real, so the room list the page may re-read agrees with the frame.
+  const { token } = await server.must(200, 'POST', '/login', { body: { login: 'watcher', password: PASSWORD } });
+  await server.must(204, 'DELETE', `/rooms/${doomedId}`, { token });
   await page.locator('#my-rooms a', { hasText: 'doomed' }).waitFor({ state: 'detached', timeout: 5000 });
   await page.locator('#room-title', { hasText: 'hearth' }).waitFor();
   assert.equal(await page.locator('#composer').isVisible(), false);
