@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
+use serde::Serialize;
 
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
@@ -33,4 +35,31 @@ pub struct CommonArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// Prints a scenario's report (its table, or JSON with `--json`) and
+    /// writes the files asked for (`--json-file`, `--report`).
+    pub fn emit<R: Serialize>(
+        &self,
+        report: &R,
+        table: impl FnOnce(&R) -> String,
+        markdown: impl FnOnce(&R) -> String,
+    ) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(report)?;
+        if self.json {
+            println!("{json}");
+        } else {
+            print!("{}", table(report));
+        }
+        if let Some(path) = &self.json_file {
+            std::fs::write(path, format!("{json}\n"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if let Some(path) = &self.report {
+            std::fs::write(path, markdown(report))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
 }

@@ -875,21 +875,7 @@ struct Driven {
 
 /// Prints the report (table or JSON) and writes the files asked for.
 fn emit(report: &Report, common: &CommonArgs) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(report)?;
-    if common.json {
-        println!("{json}");
-    } else {
-        print!("{}", report::table(report));
-    }
-    if let Some(path) = &common.json_file {
-        std::fs::write(path, format!("{json}\n"))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &common.report {
-        std::fs::write(path, report::markdown(report))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    common.emit(report, report::table, report::markdown)
 }
 
 fn first_error(shared: &Shared) -> Option<String> {

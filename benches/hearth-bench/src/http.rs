@@ -90,7 +90,14 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
         if !args.common.quiet {
             eprintln!("storing {} messages to page through", args.prefill);
         }
-        rt.block_on(prefill(addr, &fixture.tokens[0], &room, args.prefill))?;
+        rt.block_on(setup::prefill(
+            addr,
+            &fixture.tokens[0],
+            &room,
+            args.prefill,
+            8,
+            |k| format!("history filler {k} with some ordinary length to it"),
+        ))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -232,39 +239,6 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
     }
     if failed > 0 {
         bail!("{failed} requests failed");
-    }
-    Ok(())
-}
-
-/// Stores `n` messages, 64 requests in flight over 8 connections.
-async fn prefill(
-    addr: std::net::SocketAddr,
-    token: &str,
-    room: &str,
-    n: u64,
-) -> anyhow::Result<()> {
-    let per = n.div_ceil(8);
-    let mut set = tokio::task::JoinSet::new();
-    for c in 0..8u64 {
-        let token = token.to_string();
-        let path = format!("/api/v1/rooms/{room}/messages");
-        set.spawn(async move {
-            let mut http = Http::connect(addr).await?;
-            for k in (c * per)..((c + 1) * per).min(n) {
-                let body =
-                    json!({"body": format!("history filler {k} with some ordinary length to it")});
-                let (status, v) = http
-                    .call(Method::POST, &path, Some(&token), Some(&body))
-                    .await?;
-                if status != 201 {
-                    bail!("prefill post failed: {status} {v}");
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
     }
     Ok(())
 }

@@ -135,7 +135,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     if !args.common.quiet {
         eprintln!("storing {} messages to search", args.prefill);
     }
-    rt.block_on(prefill(addr, &token, &room, args.prefill))?;
+    rt.block_on(setup::prefill(
+        addr,
+        &token,
+        &room,
+        args.prefill,
+        4,
+        sentence,
+    ))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicU64::new(0));
@@ -351,38 +358,6 @@ async fn probe_lag(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(lag)
-}
-
-/// Stores `n` vocabulary messages over 4 connections.
-async fn prefill(
-    addr: std::net::SocketAddr,
-    token: &str,
-    room: &str,
-    n: u64,
-) -> anyhow::Result<()> {
-    let per = n.div_ceil(4);
-    let mut set = tokio::task::JoinSet::new();
-    for c in 0..4u64 {
-        let token = token.to_string();
-        let path = format!("/api/v1/rooms/{room}/messages");
-        set.spawn(async move {
-            let mut http = Http::connect(addr).await?;
-            for k in (c * per)..((c + 1) * per).min(n) {
-                let body = json!({ "body": sentence(k) });
-                let (status, v) = http
-                    .call(Method::POST, &path, Some(&token), Some(&body))
-                    .await?;
-                if status != 201 {
-                    bail!("prefill post failed: {status} {v}");
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
-    }
-    Ok(())
 }
 
 /// Bytes of the files under `dir`.

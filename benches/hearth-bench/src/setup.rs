@@ -283,6 +283,42 @@ pub async fn fixture(
     })
 }
 
+/// Stores `n` messages in `room` over `connections` keep-alive connections,
+/// message `k` reading `body(k)`; any refusal fails the setup.
+pub async fn prefill(
+    addr: SocketAddr,
+    token: &str,
+    room: &str,
+    n: u64,
+    connections: u64,
+    body: fn(u64) -> String,
+) -> anyhow::Result<()> {
+    let connections = connections.max(1);
+    let per = n.div_ceil(connections);
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let token = token.to_string();
+        let path = format!("/api/v1/rooms/{room}/messages");
+        set.spawn(async move {
+            let mut http = Http::connect(addr).await?;
+            for k in (c * per)..((c + 1) * per).min(n) {
+                let body = json!({ "body": body(k) });
+                let (status, v) = http
+                    .call_patiently(Method::POST, &path, Some(&token), Some(&body))
+                    .await?;
+                if status != 201 {
+                    bail!("prefill post failed: {status} {v}");
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -655,21 +655,7 @@ fn check_counts(body: &[u8], world: &World) -> Result<(), String> {
 
 /// Prints the report (table or JSON) and writes the files asked for.
 fn emit(report: &UnreadReport, common: &CommonArgs) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(report)?;
-    if common.json {
-        println!("{json}");
-    } else {
-        print!("{}", table(report));
-    }
-    if let Some(path) = &common.json_file {
-        std::fs::write(path, format!("{json}\n"))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &common.report {
-        std::fs::write(path, markdown(report))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    common.emit(report, table, markdown)
 }
 
 /// (metric, value) rows shared by the table and the Markdown report.
