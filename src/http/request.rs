@@ -233,6 +233,12 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    // The body was not read to its end: the connection cannot carry another
+    // request, and saying so keeps a client from reusing it (and failing).
+    if matches!(e, ApiError::PayloadTooLarge(_) | ApiError::RequestTimeout) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     // 405 carries no Allow header: routes differ in methods and clients
     // read the code.
     resp
