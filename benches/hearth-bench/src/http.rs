@@ -74,7 +74,7 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
     let addr = match &args.common.url {
         Some(url) => super::fanout::loopback_url(url)?,
         None => {
-            let p = Process::serve(args.common.server_cpus.as_deref(), &[])?;
+            let p = args.common.serve(&[])?;
             let a = p.addr;
             server = Some(p);
             a
