@@ -392,7 +392,8 @@ mod tests {
         }
         log.apply(batch).expect("append");
         // Three events dropped (a full queue), then one handed over.
-        search.flags.behind.store(true, SeqCst);
+        let on = search.on.as_ref().expect("indexing is on");
+        on.flags.behind.store(true, SeqCst);
         let mut batch = AppendBatch::default();
         batch.push(room, Seq(4), &message(ann, "handed over"), None);
         log.apply(batch).expect("append");
