@@ -16,8 +16,10 @@ import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
+import { installFormatKeys } from './format-keys.js';
+import { renderBody } from './markdown.js';
 import { mentionsMe as mentions } from './store.js';
-import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
+import { dayKey, dayLabel, timeElement } from './text.js';
 
 // Messages from one author this close together share one header.
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -421,7 +423,7 @@ export class TimelineView {
       text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
     } else {
       text = h('div', { class: 'message-body', dir: 'auto' });
-      appendLinkified(text, body ?? '');
+      renderBody(text, body ?? '');
     }
     const main = h(
       'div',
@@ -495,6 +497,7 @@ export class TimelineView {
       'aria-describedby': `${id}-hint`,
     });
     input.value = message.body;
+    installFormatKeys(input);
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const form = h(
       'form',
@@ -797,8 +800,15 @@ function quoteElement(reply) {
     },
     h('span', { class: 'reply-author', dir: 'auto', text: name }),
     ' ',
-    h('span', { class: 'reply-excerpt', dir: 'auto', text: excerpt }),
+    excerptElement(excerpt),
   );
+}
+
+/** The quoted excerpt, its formatting shown inline (no links: the quote is a button). */
+function excerptElement(excerpt) {
+  const span = h('span', { class: 'reply-excerpt', dir: 'auto' });
+  renderBody(span, excerpt, { inline: true });
+  return span;
 }
 
 /** "you, ana and 2 others": who reacted, as far as this page knows. */
