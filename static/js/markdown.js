@@ -25,7 +25,7 @@ const LINK_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
 const AUTOLINK_PROTOCOLS = new Set(['http:', 'https:']);
 const LINK_REL = 'noopener noreferrer nofollow';
 const MAX_QUOTE_DEPTH = 4;
-/** Deeper emphasis is flattened: it changes nothing visible and keeps the DOM shallow. */
+/** Deeper emphasis is dropped, its text kept: it shows nothing more and keeps the DOM shallow. */
 const MAX_INLINE_DEPTH = 16;
 /** A `[text](url)` destination longer than this is not a link (keeps scans bounded). */
 const MAX_URL = 2048;
@@ -59,7 +59,7 @@ export function renderBody(parent, body, { inline = false, marks = null } = {}) 
   const text = String(body ?? '');
   const tree = inline ? parseInline(text, prepare(text), 0, text.length, false) : parseBlocks(text.split(/\r?\n/), 0);
   const ranges = inline && marks?.length ? mergeRanges(marks) : null;
-  for (const node of tree) parent.append(...build(node, text, ranges, 0));
+  for (const node of tree) build(parent, node, text, ranges);
 }
 
 /** The text a formatted body shows, without its markers (for speech and previews). */
@@ -236,15 +236,27 @@ function prepare(s) {
     }
   }
   const close = new Int32Array(s.length).fill(-1);
-  const stack = [];
+  const brackets = [];
   for (let i = 0; i < s.length; i += 1) {
     const c = s[i];
     if (c === '\\') i += 1;
     else if (c === '`' && code.has(i)) i = code.get(i).end - 1;
-    else if (c === '[') stack.push(i);
-    else if (c === ']' && stack.length) close[stack.pop()] = i;
+    else if (c === '[') brackets.push(i);
+    else if (c === ']' && brackets.length) close[brackets.pop()] = i;
   }
-  return { code, close };
+  // A link's destination may hold balanced parentheses, code spans or not;
+  // `blank` is where the next white space (or `<`) is, which ends it.
+  const paren = new Int32Array(s.length).fill(-1);
+  const blank = new Int32Array(s.length + 1).fill(s.length);
+  const parens = [];
+  for (let i = 0; i < s.length; i += 1) {
+    const c = s[i];
+    if (c === '\\') i += 1;
+    else if (c === '(') parens.push(i);
+    else if (c === ')' && parens.length) paren[parens.pop()] = i;
+  }
+  for (let i = s.length - 1; i >= 0; i -= 1) blank[i] = SPACE.test(s[i]) || s[i] === '<' ? i : blank[i + 1];
+  return { code, close, paren, blank };
 }
 
 /**
@@ -356,22 +368,10 @@ function linkAt(s, prep, i, to) {
   if (textEnd < 0 || textEnd + 1 >= to || s[textEnd + 1] !== '(') return null;
   // The destination runs to the `)` that balances its parentheses
   // (https://en.wikipedia.org/wiki/Fire_(element)); white space ends it.
-  let depth = 0;
-  const limit = Math.min(to, textEnd + 2 + MAX_URL);
-  for (let j = textEnd + 2; j < limit; j += 1) {
-    const c = s[j];
-    if (c === '\\' && j + 1 < limit) j += 1;
-    else if (SPACE.test(c) || c === '<') return null;
-    else if (c === '(') depth += 1;
-    else if (c === ')') {
-      if (depth === 0) {
-        const href = safeHref(s.slice(textEnd + 2, j));
-        return href ? { href, textEnd, end: j + 1 } : null;
-      }
-      depth -= 1;
-    }
-  }
-  return null;
+  const end = prep.paren[textEnd + 1];
+  if (end < 0 || end >= to || prep.blank[textEnd + 2] < end || end - textEnd - 2 > MAX_URL) return null;
+  const href = safeHref(s.slice(textEnd + 2, end));
+  return href ? { href, textEnd, end: end + 1 } : null;
 }
 
 /** Where a bare URL or address matched by `pattern` at `i` ends, sentence punctuation dropped. */
@@ -478,79 +478,109 @@ function ruleOfThree(opener, closer) {
   );
 }
 
-/** The linked items from `first` on, as plain nodes (wrapped runs become children). */
-function toNodes(first) {
+/**
+ * The linked items from `first` on, as plain nodes (wrapped runs become
+ * children). Below MAX_INLINE_DEPTH levels, emphasis is dropped and its
+ * contents kept, without recursion, so no body can exhaust the stack.
+ */
+function toNodes(first, depth = 0) {
   const nodes = [];
   for (let item = first; item; item = item.next) {
-    if (item.type === 'delim') nodes.push({ type: 'text', at: item.at, end: item.end });
-    else if (item.type === 'strong' || item.type === 'em' || item.type === 'del')
-      nodes.push({ type: item.type, children: toNodes(item.first) });
-    else nodes.push(item.type === 'link' ? { type: 'link', href: item.href, children: item.children } : item);
+    if (!WRAPS.has(item.type)) nodes.push(leaf(item));
+    else if (depth < MAX_INLINE_DEPTH) nodes.push({ type: item.type, children: toNodes(item.first, depth + 1) });
+    else flatten(item.first, nodes);
   }
   return nodes;
 }
 
-// ---- DOM ------------------------------------------------------------------
+const WRAPS = new Set(['strong', 'em', 'del']);
 
-/** The DOM nodes for one tree node; `source` is the text inline nodes point into. */
-function build(node, source, marks, depth) {
-  switch (node.type) {
-    case 'para':
-      return node.children.flatMap((child) => build(child, node.text, marks, depth));
-    case 'pre': {
-      const attrs = node.lang ? { 'data-lang': node.lang } : {};
-      const code = h('code', node.lang ? { class: `language-${node.lang}` } : {}, node.text);
-      return [h('pre', attrs, code)];
-    }
-    case 'quote':
-      return [h('blockquote', {}, ...node.children.flatMap((child) => build(child, source, marks, depth)))];
-    case 'list': {
-      const attrs = node.ordered && node.start !== 1 ? { start: String(node.start) } : {};
-      const items = node.items.map((item) =>
-        h(
-          'li',
-          {},
-          ...item.children.flatMap((child) => build(child, item.text, marks, depth)),
-          item.sub ? build(item.sub, source, marks, depth) : null,
-        ),
-      );
-      return [h(node.ordered ? 'ol' : 'ul', attrs, ...items)];
-    }
-    case 'text':
-      return marked(source, node.at, node.end, marks);
-    case 'code':
-      return [h('code', {}, ...marked(source, node.at, node.end, marks))];
-    case 'link':
-      return [
-        h(
-          'a',
-          { href: node.href, title: node.href, target: '_blank', rel: LINK_REL },
-          ...node.children.flatMap((child) => build(child, source, marks, depth + 1)),
-        ),
-      ];
-    default: {
-      const children = node.children.flatMap((child) => build(child, source, marks, depth + 1));
-      return depth >= MAX_INLINE_DEPTH ? children : [h(node.type, {}, ...children)];
+function flatten(first, out) {
+  const resume = [];
+  let item = first;
+  while (item || resume.length) {
+    if (!item) item = resume.pop();
+    else if (WRAPS.has(item.type)) {
+      if (item.next) resume.push(item.next);
+      item = item.first;
+    } else {
+      out.push(leaf(item));
+      item = item.next;
     }
   }
 }
 
-/** s[at, end) as text, with the parts inside `marks` in `<mark>`. */
-function marked(s, at, end, marks) {
-  if (!marks) return [s.slice(at, end)];
-  const out = [];
+function leaf(item) {
+  if (item.type === 'delim') return { type: 'text', at: item.at, end: item.end };
+  if (item.type === 'link') return { type: 'link', href: item.href, children: item.children };
+  return { type: item.type, at: item.at, end: item.end };
+}
+
+// ---- DOM ------------------------------------------------------------------
+
+/** Appends the DOM for one tree node to `parent`; `source` is the text inline nodes point into. */
+function build(parent, node, source, marks) {
+  const into = (el, children, text) => {
+    for (const child of children) build(el, child, text, marks);
+    parent.append(el);
+  };
+  switch (node.type) {
+    case 'para':
+      for (const child of node.children) build(parent, child, node.text, marks);
+      break;
+    case 'pre': {
+      const code = h('code', node.lang ? { class: `language-${node.lang}` } : {}, node.text);
+      parent.append(h('pre', node.lang ? { 'data-lang': node.lang } : {}, code));
+      break;
+    }
+    case 'quote':
+      into(h('blockquote'), node.children, source);
+      break;
+    case 'list': {
+      const list = h(node.ordered ? 'ol' : 'ul', node.ordered && node.start !== 1 ? { start: String(node.start) } : {});
+      for (const item of node.items) {
+        const li = h('li');
+        for (const child of item.children) build(li, child, item.text, marks);
+        if (item.sub) build(li, item.sub, source, marks);
+        list.append(li);
+      }
+      parent.append(list);
+      break;
+    }
+    case 'text':
+      appendMarked(parent, source, node.at, node.end, marks);
+      break;
+    case 'code': {
+      const code = h('code');
+      appendMarked(code, source, node.at, node.end, marks);
+      parent.append(code);
+      break;
+    }
+    case 'link':
+      into(h('a', { href: node.href, title: node.href, target: '_blank', rel: LINK_REL }), node.children, source);
+      break;
+    default:
+      into(h(node.type), node.children, source);
+  }
+}
+
+/** Appends s[at, end) as text, with the parts inside `marks` in `<mark>`. */
+function appendMarked(parent, s, at, end, marks) {
+  if (!marks) {
+    parent.append(s.slice(at, end));
+    return;
+  }
   let pos = at;
   // Marks are few (a search's words); a plain walk is enough.
   for (const [start, stop] of marks) {
     if (stop <= pos) continue;
     if (start >= end) break;
-    if (start > pos) out.push(s.slice(pos, start));
+    if (start > pos) parent.append(s.slice(pos, start));
     const markEnd = Math.min(stop, end);
-    out.push(h('mark', {}, s.slice(Math.max(start, pos), markEnd)));
+    parent.append(h('mark', {}, s.slice(Math.max(start, pos), markEnd)));
     pos = markEnd;
   }
-  if (pos < end) out.push(s.slice(pos, end));
-  return out;
+  if (pos < end) parent.append(s.slice(pos, end));
 }
 
 function mergeRanges(ranges) {
