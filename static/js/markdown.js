@@ -41,6 +41,8 @@ const ALNUM = /[A-Za-z0-9]/;
 const WORD = /[\p{L}\p{N}_]/u;
 const SPACE = /\s/u;
 const PUNCT = /[\p{P}\p{S}]/u;
+const MENTION = /@([A-Za-z0-9_.-]+)/g;
+const NAME_CHAR = /[A-Za-z0-9_.@-]/;
 const ESCAPABLE = /[!-/:-@[-`{-~]/;
 // Punctuation that usually ends the sentence around a URL rather than the URL.
 const TRAILING_PUNCTUATION = /[.,;:!?'"»”’)\]}>*_~]+$/;
@@ -54,12 +56,17 @@ const TRAILING_PUNCTUATION = /[.,;:!?'"»”’)\]}>*_~]+$/;
  *   links (for a one-line excerpt inside a button or a link)
  * @param {Array<[number, number]>} [options.marks] [start, end) ranges in
  *   UTF-16 units of `body` to wrap in `<mark>` (inline mode only)
+ * @param {Iterable<string>} [options.mentions] names (any case, without the
+ *   `@`) whose `@name` outside code is shown as a mention of the reader
  */
-export function renderBody(parent, body, { inline = false, marks = null } = {}) {
+export function renderBody(parent, body, { inline = false, marks = null, mentions = null } = {}) {
   const text = String(body ?? '');
   const tree = inline ? parseInline(text, prepare(text), 0, text.length, false) : parseBlocks(text.split(/\r?\n/), 0);
-  const ranges = inline && marks?.length ? mergeRanges(marks) : null;
-  for (const node of tree) build(parent, node, text, ranges);
+  const ctx = {
+    marks: inline && marks?.length ? mergeRanges(marks) : null,
+    names: mentions ? new Set([...mentions].map((name) => name.toLowerCase())) : null,
+  };
+  for (const node of tree) build(parent, node, text, ctx);
 }
 
 /** The text a formatted body shows, without its markers (for speech and previews). */
@@ -519,14 +526,14 @@ function leaf(item) {
 // ---- DOM ------------------------------------------------------------------
 
 /** Appends the DOM for one tree node to `parent`; `source` is the text inline nodes point into. */
-function build(parent, node, source, marks) {
+function build(parent, node, source, ctx) {
   const into = (el, children, text) => {
-    for (const child of children) build(el, child, text, marks);
+    for (const child of children) build(el, child, text, ctx);
     parent.append(el);
   };
   switch (node.type) {
     case 'para':
-      for (const child of node.children) build(parent, child, node.text, marks);
+      for (const child of node.children) build(parent, child, node.text, ctx);
       break;
     case 'pre': {
       const code = h('code', node.lang ? { class: `language-${node.lang}` } : {}, node.text);
@@ -540,19 +547,20 @@ function build(parent, node, source, marks) {
       const list = h(node.ordered ? 'ol' : 'ul', node.ordered && node.start !== 1 ? { start: String(node.start) } : {});
       for (const item of node.items) {
         const li = h('li');
-        for (const child of item.children) build(li, child, item.text, marks);
-        if (item.sub) build(li, item.sub, source, marks);
+        for (const child of item.children) build(li, child, item.text, ctx);
+        if (item.sub) build(li, item.sub, source, ctx);
         list.append(li);
       }
       parent.append(list);
       break;
     }
     case 'text':
-      appendMarked(parent, source, node.at, node.end, marks);
+      if (ctx.names) appendMentions(parent, source, node.at, node.end, ctx.names);
+      else appendMarked(parent, source, node.at, node.end, ctx.marks);
       break;
     case 'code': {
       const code = h('code');
-      appendMarked(code, source, node.at, node.end, marks);
+      appendMarked(code, source, node.at, node.end, ctx.marks);
       parent.append(code);
       break;
     }
@@ -581,6 +589,25 @@ function appendMarked(parent, s, at, end, marks) {
     pos = markEnd;
   }
   if (pos < end) parent.append(s.slice(pos, end));
+}
+
+/**
+ * Appends s[at, end) as text, with each `@name` of `names` in a mention
+ * span. A name is found as the server finds it: after a character that
+ * cannot be part of one, and without a trailing `.` or `-`.
+ */
+function appendMentions(parent, s, at, end, names) {
+  const text = s.slice(at, end);
+  let pos = 0;
+  for (const match of text.matchAll(MENTION)) {
+    const name = match[1].replace(/[.-]+$/, '');
+    const start = match.index;
+    if ((at + start > 0 && NAME_CHAR.test(s[at + start - 1])) || !names.has(name.toLowerCase())) continue;
+    if (start > pos) parent.append(text.slice(pos, start));
+    parent.append(h('span', { class: 'mention' }, `@${name}`));
+    pos = start + 1 + name.length;
+  }
+  if (pos < text.length) parent.append(text.slice(pos));
 }
 
 function mergeRanges(ranges) {

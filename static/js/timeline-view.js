@@ -423,7 +423,7 @@ export class TimelineView {
       text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
     } else {
       text = h('div', { class: 'message-body', dir: 'auto' });
-      renderBody(text, body ?? '');
+      renderBody(text, body ?? '', { mentions: mentionedNames(message, this.me) });
     }
     const main = h(
       'div',
@@ -782,6 +782,12 @@ export class TimelineView {
 /** True when the message names this person or @room, and it is not their own. */
 function mentionsMe(message, me) {
   return mentions(message, me?.id);
+}
+
+/** The names whose `@name` in a message means the reader: none unless the server said so. */
+function mentionedNames(message, me) {
+  if (!mentionsMe(message, me)) return null;
+  return message.mentions_room ? [me.username, 'room'] : [me.username];
 }
 
 /** The quote above a reply; pressing it goes to the message it answers. */

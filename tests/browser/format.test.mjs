@@ -167,7 +167,7 @@ test('Ctrl+B and Ctrl+I format the selection in the message box, and "?" shows t
 
 test('mentions, reply quotes and search marks work inside formatted text', async (t) => {
   const { server, room, alice, bob } = await twoInARoom(t);
-  const shout = await server.post(bob.token, room.id, '**hey @alice, look** at _this quokka_');
+  const shout = await server.post(bob.token, room.id, '**hey @alice, look** at _this quokka_ `@alice`');
   assert.deepEqual(shout.mentions, [alice.user.id], 'the server finds the mention in the source');
   await server.must(201, 'POST', `/rooms/${room.id}/messages`, {
     token: bob.token,
@@ -179,10 +179,16 @@ test('mentions, reply quotes and search marks work inside formatted text', async
   await message.waitFor();
   assert.equal(await message.evaluate((li) => li.classList.contains('mentions-me')), true, 'the message stands out');
   assert.equal(await message.locator('.message-body strong').textContent(), 'hey @alice, look');
+  assert.deepEqual(
+    await message.locator('.message-body .mention').allTextContents(),
+    ['@alice'],
+    'the name is marked inside the bold, and not inside code',
+  );
+  assert.equal(await message.locator('.message-body strong .mention').count(), 1);
 
   // The quote above the reply shows the formatting inline, with no markers.
   const excerpt = page.locator('#messages .reply-excerpt');
-  assert.equal(await excerpt.textContent(), 'hey @alice, look at this quokka');
+  assert.equal(await excerpt.textContent(), 'hey @alice, look at this quokka @alice');
   assert.equal(await excerpt.locator('strong').textContent(), 'hey @alice, look');
 
   // A search hit marks the word inside the formatting.
@@ -202,7 +208,7 @@ test('mentions, reply quotes and search marks work inside formatted text', async
   );
   const hit = page.locator('#search-results .search-hit-body').first();
   assert.equal(await hit.locator('em mark').textContent(), 'quokka');
-  assert.equal(await hit.textContent(), 'hey @alice, look at this quokka');
+  assert.equal(await hit.textContent(), 'hey @alice, look at this quokka @alice');
   assert.deepEqual(await trouble.problems(), []);
 });
 

@@ -177,6 +177,7 @@ const FORMATTING_ELEMENTS = {
   li: [],
   a: ['href', 'title', 'target', 'rel'],
   mark: [],
+  span: ['class'],
 };
 
 let browser;
