@@ -54,8 +54,8 @@ const TRAILING_PUNCTUATION = /[.,;:!?'"»”’)\]}>*_~]+$/;
  * @param {Element} parent
  * @param {string} body the source text
  * @param {object} [options]
- * @param {boolean} [options.inline] only inline formatting, no blocks and no
- *   links (for a one-line excerpt inside a button or a link)
+ * @param {boolean} [options.inline] only inline formatting, no blocks, and
+ *   links as their text (for a one-line excerpt inside a button or a link)
  * @param {Array<[number, number]>} [options.marks] [start, end) ranges in
  *   UTF-16 units of `body` to wrap in `<mark>` (inline mode only)
  * @param {Iterable<string>} [options.mentions] names (any case, without the
@@ -63,7 +63,7 @@ const TRAILING_PUNCTUATION = /[.,;:!?'"»”’)\]}>*_~]+$/;
  */
 export function renderBody(parent, body, { inline = false, marks = null, mentions = null } = {}) {
   const text = String(body ?? '');
-  const tree = inline ? parseInline(text, prepare(text), 0, text.length, false) : parseBlocks(text.split(/\r?\n/), 0);
+  const tree = inline ? parseInline(text, prepare(text), 0, text.length, 'text') : parseBlocks(text.split(/\r?\n/), 0);
   const ctx = {
     marks: inline && marks?.length ? mergeRanges(marks) : null,
     names: mentions ? new Set([...mentions].map((name) => name.toLowerCase())) : null,
@@ -200,7 +200,7 @@ function isOrdered(marker) {
 
 /** A block of inline content: the text is kept, since its nodes point into it. */
 function inlineBlock(type, text) {
-  return { type, text, children: parseInline(text, prepare(text), 0, text.length, true) };
+  return { type, text, children: parseInline(text, prepare(text), 0, text.length, 'anchor') };
 }
 
 // ---- Inline ---------------------------------------------------------------
@@ -272,7 +272,9 @@ function prepare(s) {
 
 /**
  * Inline nodes of s[from, to): {type: 'text'|'code', at, end} (a slice of s),
- * {type: 'strong'|'em'|'del', children}, {type: 'link', href, title, children}.
+ * {type: 'strong'|'em'|'del', children}, {type: 'link', href, children}.
+ * `links`: 'anchor' makes links (and bare URLs and addresses), 'text' shows
+ * a `[text](url)` as its text alone (href null), 'none' leaves it as typed.
  */
 function parseInline(s, prep, from, to, links) {
   // The items form a linked list, so emphasis can wrap a run of them in O(1).
@@ -318,11 +320,12 @@ function parseInline(s, prep, from, to, links) {
       }
       continue;
     }
-    if (c === '[' && links) {
+    if (c === '[' && links !== 'none') {
       const link = linkAt(s, prep, i, to);
       if (link) {
         flush(i);
-        push({ type: 'link', href: link.href, children: parseInline(s, prep, i + 1, link.textEnd, false) });
+        const children = parseInline(s, prep, i + 1, link.textEnd, 'none');
+        push({ type: 'link', href: links === 'anchor' ? link.href : null, children });
         i = link.end;
         continue;
       }
@@ -343,7 +346,7 @@ function parseInline(s, prep, from, to, links) {
       i = j;
       continue;
     }
-    if (links && (c === 'h' || c === 'H') && (i === from || !WORD.test(s[i - 1]))) {
+    if (links === 'anchor' && (c === 'h' || c === 'H') && (i === from || !WORD.test(s[i - 1]))) {
       const end = autolinkEnd(s, URL_AT, i, to);
       const href = end && safeHref(s.slice(i, end), AUTOLINK_PROTOCOLS);
       if (href) {
@@ -353,7 +356,7 @@ function parseInline(s, prep, from, to, links) {
         continue;
       }
     }
-    if (links && ALNUM.test(c) && (i === from || !EMAIL_CHAR.test(s[i - 1]))) {
+    if (links === 'anchor' && ALNUM.test(c) && (i === from || !EMAIL_CHAR.test(s[i - 1]))) {
       EMAIL_AT.lastIndex = i;
       const match = EMAIL_AT.exec(s);
       const end = match && i + match[0].length <= to ? i + match[0].length : 0;
@@ -569,7 +572,8 @@ function build(parent, node, source, ctx) {
       break;
     }
     case 'link':
-      into(h('a', { href: node.href, title: node.href, target: '_blank', rel: LINK_REL }), node.children, source);
+      if (node.href) into(h('a', { href: node.href, title: node.href, target: '_blank', rel: LINK_REL }), node.children, source);
+      else for (const child of node.children) build(parent, child, source, ctx);
       break;
     default:
       into(h(node.type), node.children, source);

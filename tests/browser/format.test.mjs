@@ -167,7 +167,7 @@ test('Ctrl+B and Ctrl+I format the selection in the message box, and "?" shows t
 
 test('mentions, reply quotes and search marks work inside formatted text', async (t) => {
   const { server, room, alice, bob } = await twoInARoom(t);
-  const shout = await server.post(bob.token, room.id, '**hey @alice, look** at _this quokka_ `@alice`');
+  const shout = await server.post(bob.token, room.id, '**hey @alice, look** at _this quokka_ `@alice` [notes](https://example.com/n)');
   assert.deepEqual(shout.mentions, [alice.user.id], 'the server finds the mention in the source');
   await server.must(201, 'POST', `/rooms/${room.id}/messages`, {
     token: bob.token,
@@ -188,7 +188,8 @@ test('mentions, reply quotes and search marks work inside formatted text', async
 
   // The quote above the reply shows the formatting inline, with no markers.
   const excerpt = page.locator('#messages .reply-excerpt');
-  assert.equal(await excerpt.textContent(), 'hey @alice, look at this quokka @alice');
+  assert.equal(await excerpt.textContent(), 'hey @alice, look at this quokka @alice notes', 'a link shows as its text');
+  assert.equal(await excerpt.locator('a').count(), 0);
   assert.equal(await excerpt.locator('strong').textContent(), 'hey @alice, look');
 
   // A search hit marks the word inside the formatting.
@@ -208,7 +209,8 @@ test('mentions, reply quotes and search marks work inside formatted text', async
   );
   const hit = page.locator('#search-results .search-hit-body').first();
   assert.equal(await hit.locator('em mark').textContent(), 'quokka');
-  assert.equal(await hit.textContent(), 'hey @alice, look at this quokka @alice');
+  assert.equal(await hit.textContent(), 'hey @alice, look at this quokka @alice notes');
+  assert.equal(await hit.locator('a').count(), 0, 'no link inside the hit, itself a link');
   assert.deepEqual(await trouble.problems(), []);
 });
 
