@@ -3,7 +3,8 @@
 // person's unconfirmed messages (pending or failed, with retry) at the end.
 // Each message carries its day separator when it starts a day, the "New
 // messages" divider when it is the first unread one, the quote of the
-// message it replies to, "(edited)", its reactions, a fold when it is long,
+// message it replies to, "(edited)", its body formatted by markdown.js (the
+// reader's own `@name` marked), its reactions, a fold when it is long,
 // and a button that opens the message menu. Edits, deletions and reactions
 // re-render a message in place; it keeps its place, focus and menu.
 //
