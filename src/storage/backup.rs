@@ -214,6 +214,39 @@ impl Store {
             out.summary.memberships += 1;
         }
 
+        // Per member and room: read cursors and notification levels, for
+        // live members of rooms that exist.
+        let member_room = |k: &[u8]| {
+            let user = k.get(..16).and_then(UserId::from_slice);
+            let room = k.get(16..32).and_then(RoomId::from_slice);
+            k.len() == 32 && live_user(user) && room.is_some_and(|r| rooms.contains(&r))
+        };
+        for (name, tree) in [
+            ("userid_roomid_readseq", &i.userid_roomid_readseq),
+            ("userid_roomid_notify", &i.userid_roomid_notify),
+        ] {
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                if member_room(&k) {
+                    out.entry(name, &k, &v)?;
+                }
+            }
+        }
+        // Webhooks of rooms that exist, and live bots' callbacks.
+        for kv in i.hooksecret_hook.iter() {
+            let (k, v) = kv?;
+            let hook: records::HookRecord = records::decode("hooksecret_hook", &hex(&k), &v)?;
+            if rooms.contains(&hook.room) && live_user(Some(hook.bot)) {
+                out.entry("hooksecret_hook", &k, &v)?;
+            }
+        }
+        for kv in i.userid_callback.iter() {
+            let (k, v) = kv?;
+            if live_user(UserId::from_slice(&k)) {
+                out.entry("userid_callback", &k, &v)?;
+            }
+        }
+
         for kv in i.tokenhash_session.iter() {
             let (k, v) = kv?;
             let session: SessionRecord = records::decode("tokenhash_session", &hex(&k), &v)?;
