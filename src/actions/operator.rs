@@ -275,7 +275,11 @@ pub async fn set_registration(
         .set_registration_setting(mode.map(Registration::as_str))?;
     state.store.flush_async().await?;
     let setting = registration_setting(state)?;
-    tracing::info!(mode = setting.mode.as_str(), ?actor, "Registration mode set.");
+    tracing::info!(
+        mode = setting.mode.as_str(),
+        ?actor,
+        "Registration mode set."
+    );
     Ok(setting)
 }
 

@@ -354,9 +354,7 @@ pub fn bot(args: BotArgs) -> anyhow::Result<()> {
 }
 
 pub fn registration(args: RegistrationArgs) -> anyhow::Result<()> {
-    let set = args
-        .mode
-        .map(|m| (m != "default").then_some(m));
+    let set = args.mode.map(|m| (m != "default").then_some(m));
     let reply = run(&args.common, true, Request::Registration { set })?;
     print(&reply, args.common.json);
     Ok(())

@@ -91,8 +91,8 @@ struct AdminBody {
 pub async fn set_admin(mut ctx: Ctx, id: &str) -> Handled {
     let me = ctx.identity()?;
     let body: AdminBody = ctx.json().await?;
-    let u = accounts::set_admin(&ctx.state, Actor::User(me.user), user_param(id), body.admin)
-        .await?;
+    let u =
+        accounts::set_admin(&ctx.state, Actor::User(me.user), user_param(id), body.admin).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"user": user_view(&ctx.state, &u)}),
@@ -207,8 +207,15 @@ pub async fn registration(ctx: Ctx) -> Handled {
 
 #[derive(Deserialize)]
 struct RegistrationBody {
-    /// `null` goes back to the config's value.
-    mode: Option<String>,
+    /// `null` goes back to the config's value; missing is an error (so a
+    /// mistyped key cannot reset the mode).
+    #[serde(default, deserialize_with = "present")]
+    mode: Option<Option<String>>,
+}
+
+/// A field that is present, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PUT /api/v1/admin/registration` `{"mode": "open"|"invite"|"closed"|null}`.
@@ -217,6 +224,11 @@ pub async fn set_registration(mut ctx: Ctx) -> Handled {
     let body: RegistrationBody = ctx.json().await?;
     let mode = body
         .mode
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(
+                "Give mode: \"open\", \"invite\", \"closed\" or null.".into(),
+            )
+        })?
         .map(|m| {
             Registration::parse(&m).ok_or_else(|| {
                 ApiError::InvalidRequest(format!(
@@ -235,23 +247,28 @@ pub async fn rooms(ctx: Ctx) -> Handled {
     let list = rooms::list_all(&ctx.state, Actor::User(me.user))?;
     let rooms: Vec<_> = list
         .iter()
-        .map(|RoomSummary { room, last_activity }| {
-            let r = &room.record;
-            json!({
-                "id": r.id,
-                "name": r.name,
-                "topic": r.topic,
-                "visibility": match r.visibility {
-                    Visibility::Public => "public",
-                    Visibility::Private => "private",
-                    Visibility::Direct => "direct",
-                },
-                "created_at": r.created_at.to_rfc3339(),
-                "members": room.member_count(),
-                "messages": room.head().0,
-                "last_activity": last_activity.map(Millis::to_rfc3339),
-            })
-        })
+        .map(
+            |RoomSummary {
+                 room,
+                 last_activity,
+             }| {
+                let r = &room.record;
+                json!({
+                    "id": r.id,
+                    "name": r.name,
+                    "topic": r.topic,
+                    "visibility": match r.visibility {
+                        Visibility::Public => "public",
+                        Visibility::Private => "private",
+                        Visibility::Direct => "direct",
+                    },
+                    "created_at": r.created_at.to_rfc3339(),
+                    "members": room.member_count(),
+                    "messages": room.head().0,
+                    "last_activity": last_activity.map(Millis::to_rfc3339),
+                })
+            },
+        )
         .collect();
     Ok(json_response(StatusCode::OK, &json!({"rooms": rooms})))
 }

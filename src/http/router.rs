@@ -113,7 +113,10 @@ const ROUTES: [(&str, Route); 52] = [
     ("/api/v1/admin/users", Route::AdminUsers),
     ("/api/v1/admin/users/{id}", Route::AdminUser),
     ("/api/v1/admin/users/{id}/admin", Route::AdminUserAdmin),
-    ("/api/v1/admin/users/{id}/sessions", Route::AdminUserSessions),
+    (
+        "/api/v1/admin/users/{id}/sessions",
+        Route::AdminUserSessions,
+    ),
     ("/api/v1/admin/users/{id}/reset-link", Route::AdminResetLink),
     ("/api/v1/password-reset", Route::PasswordReset),
     ("/api/v1/admin/invites", Route::AdminInvites),
