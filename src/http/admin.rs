@@ -183,7 +183,7 @@ pub async fn create_invite(mut ctx: Ctx) -> Handled {
         StatusCode::CREATED,
         &json!({
             "code": code,
-            "path": format!("/#invite={code}"),
+            "path": format!("/?invite={code}"),
             "uses_left": invite.uses_left,
             "expires_at": invite.expires_at.map(Millis::to_rfc3339),
         }),

@@ -5,6 +5,7 @@ import { api, onSessionLost } from './api.js';
 import { App } from './app.js';
 import { AuthView } from './auth-view.js';
 import { byId } from './dom.js';
+import { showResetForm, takeResetCode } from './reset-link.js';
 
 const BOOT_RETRY_MS = 3000;
 
@@ -28,5 +29,9 @@ async function boot() {
     setTimeout(boot, BOOT_RETRY_MS);
   }
 }
+
+// A password-reset link opens its form over whatever the page shows.
+const resetCode = takeResetCode();
+if (resetCode) showResetForm(resetCode);
 
 boot();

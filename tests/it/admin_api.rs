@@ -383,7 +383,7 @@ async fn invites_are_made_listed_used_and_revoked() {
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let invite = r.body["code"].as_str().unwrap().to_string();
-    assert_eq!(r.body["path"], format!("/#invite={invite}"));
+    assert_eq!(r.body["path"], format!("/?invite={invite}"));
     assert_eq!(r.body["uses_left"], 2);
     let (_, list) = s.get("/api/v1/admin/invites", Some(&admin.token)).await;
     let listed = &list["invites"][0];
