@@ -225,9 +225,7 @@ pub async fn set_registration(mut ctx: Ctx) -> Handled {
     let mode = body
         .mode
         .ok_or_else(|| {
-            ApiError::InvalidRequest(
-                "Give mode: \"open\", \"invite\", \"closed\" or null.".into(),
-            )
+            ApiError::InvalidRequest("Give mode: \"open\", \"invite\", \"closed\" or null.".into())
         })?
         .map(|m| {
             Registration::parse(&m).ok_or_else(|| {

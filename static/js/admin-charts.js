@@ -74,7 +74,9 @@ export class Chart {
       const x = PAD + (offset + i) * step;
       const y = HEIGHT - PAD - (v / max) * (HEIGHT - 2 * PAD);
       points.push(`${x.toFixed(1)},${y.toFixed(1)}`);
-      this.dots.append(svg('circle', { class: 'admin-chart-dot', cx: x.toFixed(1), cy: y.toFixed(1), r: 1.8 }));
+      // The chart stretches to its box; a dot's size is its stroke, which
+      // does not stretch, so it stays round.
+      this.dots.append(svg('circle', { class: 'admin-chart-dot', cx: x.toFixed(1), cy: y.toFixed(1), r: 0.5 }));
     });
     this.line.setAttribute('points', points.join(' '));
     const summary = known.length
