@@ -113,10 +113,11 @@ pub enum Request {
     InviteRevoke {
         id: String,
     },
-    /// `set: None` shows the registration mode; `Some(None)` goes back to
-    /// the config's value, `Some(Some(mode))` sets one.
-    Registration {
-        set: Option<Option<String>>,
+    /// Shows the registration mode in force and where it comes from.
+    Registration,
+    /// Sets the registration mode; `mode: None` goes back to the config's.
+    RegistrationSet {
+        mode: Option<String>,
     },
     Stats,
     Verify,
@@ -363,23 +364,22 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             let id = operator::invite_revoke(state, Actor::Operator, &id).await?;
             done(format!("Invite {} is revoked.", &id[..id.len().min(12)]))
         }
-        Registration { set } => {
-            let setting = match set {
-                None => operator::registration_for(state, Actor::Operator)?,
-                Some(mode) => {
-                    let mode = mode
-                        .map(|m| {
-                            crate::config::Registration::parse(&m).ok_or_else(|| {
-                                AdminError::Invalid(format!(
-                                    "{m:?} is not \"open\", \"invite\" or \"closed\""
-                                ))
-                            })
-                        })
-                        .transpose()?;
-                    operator::set_registration(state, Actor::Operator, mode).await?
-                }
-            };
-            Ok(Reply::Registration { setting })
+        Registration => Ok(Reply::Registration {
+            setting: operator::registration_for(state, Actor::Operator)?,
+        }),
+        RegistrationSet { mode } => {
+            let mode = mode
+                .map(|m| {
+                    crate::config::Registration::parse(&m).ok_or_else(|| {
+                        AdminError::Invalid(format!(
+                            "{m:?} is not \"open\", \"invite\", \"closed\" or \"default\""
+                        ))
+                    })
+                })
+                .transpose()?;
+            Ok(Reply::Registration {
+                setting: operator::set_registration(state, Actor::Operator, mode).await?,
+            })
         }
         Stats => Ok(Reply::Stats {
             stats: operator::stats(state, Actor::Operator)?,

@@ -354,8 +354,12 @@ pub fn bot(args: BotArgs) -> anyhow::Result<()> {
 }
 
 pub fn registration(args: RegistrationArgs) -> anyhow::Result<()> {
-    let set = args.mode.map(|m| (m != "default").then_some(m));
-    let reply = run(&args.common, true, Request::Registration { set })?;
+    let request = match args.mode {
+        None => Request::Registration,
+        Some(m) if m == "default" => Request::RegistrationSet { mode: None },
+        Some(m) => Request::RegistrationSet { mode: Some(m) },
+    };
+    let reply = run(&args.common, true, request)?;
     print(&reply, args.common.json);
     Ok(())
 }
