@@ -6,6 +6,7 @@
 // itself; the panel works by keyboard and at 390 px.
 
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { PASSWORD, TestServer, eventually, launchBrowser, logInInUi, openPerson, screenshot } from './harness.mjs';
 
@@ -16,6 +17,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
+
+const AXE_SOURCE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true };
 
@@ -327,4 +330,58 @@ test('at 390 px the panel fits, and its tabs work by keyboard', async (t) => {
   await page.keyboard.press('Home');
   assert.equal(await panel.getByRole('tab', { name: 'Users' }).getAttribute('aria-selected'), 'true');
   assert.deepEqual(await trouble.problems(), []);
+});
+
+test('every tab of the panel and the reset form pass axe in light and dark', async (t) => {
+  // axe is injected as a script, which the page's CSP forbids: this profile skips the CSP.
+  const { server, page, root } = await adminSession(t, { bypassCSP: true });
+  const bob = await server.createUser('bob');
+  const { room } = await server.must(201, 'POST', '/rooms', { token: root.token, body: { name: 'general' } });
+  await server.must(201, 'POST', `/rooms/${room.id}/hooks`, { token: root.token, body: { name: 'alerts' } });
+  await server.must(201, 'POST', '/admin/invites', { token: root.token, body: { uses: 1, note: 'for bob' } });
+  const audit = async (label) => {
+    await page.addScriptTag({ path: AXE_SOURCE });
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ['violations'] });
+      return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    });
+    return violations.map((line) => `${label}: ${line}`);
+  };
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.reload();
+    await page.locator('#app-view').waitFor();
+    const panel = await openPanel(page);
+    await panel.locator('#admin-section-users li.admin-item').nth(1).waitFor();
+    await userRow(panel, 'bob').getByRole('button', { name: 'Reset link bob' }).click();
+    await panel.getByLabel('Password reset link for bob').waitFor();
+    found.push(...(await audit(`${scheme} users with a reset link`)));
+    await panel.getByRole('tab', { name: 'Invites and sign-up' }).click();
+    await panel.locator('#admin-section-invites li.admin-item', { hasText: 'for bob' }).waitFor();
+    await panel.getByRole('button', { name: 'Create invite' }).click();
+    await panel.getByLabel('Invite link').waitFor();
+    found.push(...(await audit(`${scheme} invites`)));
+    await panel.getByRole('tab', { name: 'Rooms' }).click();
+    await panel.locator('#admin-section-rooms li.admin-item').first().waitFor();
+    found.push(...(await audit(`${scheme} rooms`)));
+    await panel.getByRole('tab', { name: 'Bots' }).click();
+    await panel.locator('#admin-section-bots').getByText('No callback.').waitFor();
+    found.push(...(await audit(`${scheme} bots`)));
+    await panel.getByRole('tab', { name: 'Health' }).click();
+    await panel.locator('svg[aria-label^="Rooms:"] circle').first().waitFor();
+    found.push(...(await audit(`${scheme} health`)));
+    await panel.locator('#admin-section-users').evaluate(() => {});
+    await panel.getByRole('tab', { name: 'Users' }).click();
+    await userRow(panel, 'bob').getByRole('button', { name: 'Delete… bob' }).click();
+    await page.getByRole('alertdialog', { name: 'Delete bob?' }).waitFor();
+    found.push(...(await audit(`${scheme} delete confirmation`)));
+    await page.keyboard.press('Escape');
+    const { path } = await server.must(201, 'POST', `/admin/users/${bob.user.id}/reset-link`, { token: root.token });
+    await page.goto(`${server.url}${path}`);
+    await page.getByRole('dialog', { name: 'Choose a new password' }).getByRole('button', { name: 'Set password' }).click();
+    await page.locator('#reset-password-error').waitFor();
+    found.push(...(await audit(`${scheme} reset form with an error`)));
+  }
+  assert.deepEqual(found, []);
 });
