@@ -21,8 +21,8 @@ use crate::state::AppState;
 use crate::storage::{UserRecord, Visibility};
 
 /// An account as the admin panel shows it.
-fn user_view(state: &AppState, u: &UserRecord) -> serde_json::Value {
-    json!({
+fn user_view(state: &AppState, u: &UserRecord) -> Result<serde_json::Value, ApiError> {
+    Ok(json!({
         "id": u.id,
         "username": u.username,
         "email": u.email,
@@ -31,8 +31,8 @@ fn user_view(state: &AppState, u: &UserRecord) -> serde_json::Value {
         "admin": u.admin,
         "disabled": u.disabled,
         "bot": u.bot,
-        "sessions": state.store.sessions_of(u.id).map(|s| s.len()).unwrap_or(0),
-    })
+        "sessions": state.store.sessions_of(u.id)?.len(),
+    }))
 }
 
 fn user_param(id: &str) -> UserId {
@@ -59,11 +59,11 @@ pub async fn users(ctx: Ctx) -> Handled {
         })?,
     };
     let page = accounts::list(&ctx.state, Actor::User(me.user), &q, offset, limit)?;
-    let users: Vec<_> = page
+    let users = page
         .users
         .iter()
         .map(|u| user_view(&ctx.state, u))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let next = offset + users.len();
     Ok(json_response(
         StatusCode::OK,
@@ -95,7 +95,7 @@ pub async fn set_admin(mut ctx: Ctx, id: &str) -> Handled {
         accounts::set_admin(&ctx.state, Actor::User(me.user), user_param(id), body.admin).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"user": user_view(&ctx.state, &u)}),
+        &json!({"user": user_view(&ctx.state, &u)?}),
     ))
 }
 
