@@ -124,6 +124,7 @@ struct RawStorage {
     cache_mb: u64,
     durability: String,
     group_commit_max: u32,
+    search_index: bool,
 }
 
 /// A checked configuration. Every field is valid by construction.
@@ -262,6 +263,8 @@ pub struct StorageConfig {
     pub cache_bytes: u64,
     pub durability: Durability,
     pub group_commit_max: usize,
+    /// Whether messages are indexed for search (`DATA/index`).
+    pub search_index: bool,
 }
 
 impl Config {
@@ -704,6 +707,7 @@ impl RawStorage {
             cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             durability,
             group_commit_max: self.group_commit_max as usize,
+            search_index: self.search_index,
         }
     }
 }

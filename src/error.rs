@@ -104,6 +104,8 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("The server is busy; try again shortly.")]
     Busy,
+    #[error("Search is turned off on this server.")]
+    SearchDisabled,
     #[error("No such endpoint.")]
     NotFound,
     #[error("This endpoint does not accept that method.")]
@@ -179,6 +181,7 @@ impl ApiError {
             RequestTimeout => "request_timeout",
             RateLimited { .. } => "rate_limited",
             Busy => "busy",
+            SearchDisabled => "search_disabled",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             StorageFailed | Storage(_) => "storage_failed",

@@ -120,7 +120,8 @@ pub struct App {
 /// The threads that write: the committer and the search indexer.
 struct Threads {
     commit: std::thread::JoinHandle<()>,
-    index: std::thread::JoinHandle<()>,
+    /// The search indexer, when indexing is on.
+    index: Option<std::thread::JoinHandle<()>>,
 }
 
 impl App {
@@ -143,8 +144,13 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
     // Derived from the log, beside the database (backups leave it out).
-    let (search, index_thread) = Search::open(&config.data.join("index"), store.clone())
-        .context("cannot open the search index")?;
+    let (search, index_thread) = if config.storage.search_index {
+        let (search, thread) = Search::open(&config.data.join("index"), store.clone())
+            .context("cannot open the search index")?;
+        (search, Some(thread))
+    } else {
+        (Search::off(), None)
+    };
     let (committer, commit_thread) = Committer::start(
         store.clone(),
         rooms.clone(),
@@ -302,7 +308,9 @@ async fn shutdown_gracefully(state: Arc<AppState>, threads: Threads) -> anyhow::
     let _ = tokio::task::spawn_blocking(move || threads.commit.join()).await;
     // After the committer, so what it handed over last is committed.
     state.search.stop().await;
-    let _ = tokio::task::spawn_blocking(move || threads.index.join()).await;
+    if let Some(index) = threads.index {
+        let _ = tokio::task::spawn_blocking(move || index.join()).await;
+    }
     // After the committer, so cursors moved by its last messages are in.
     if let Err(e) = actions::reads::save(&state, true).await {
         tracing::warn!(error = %e, "Could not save read state at shutdown.");

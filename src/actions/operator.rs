@@ -13,7 +13,7 @@ use crate::auth::invites;
 use crate::config::Registration;
 use crate::error::ApiError;
 use crate::ids::Millis;
-use crate::search::Counts;
+use crate::search::{Counts, SearchError};
 use crate::state::AppState;
 use crate::storage::backup::Summary;
 use crate::storage::verify::Report;
@@ -157,6 +157,8 @@ pub async fn verify(state: &AppState, actor: Actor) -> Result<Report, ApiError> 
     .map_err(ApiError::from)?;
     match state.search.check().await {
         Ok(c) if c.documents == c.live_messages => {}
+        // Indexing is off: there is nothing to compare.
+        Err(SearchError::Off) => {}
         Ok(c) => report.problems.push(format!(
             "search index: {} documents, but the log has {} live messages; \
              run `hearth index rebuild`",
@@ -174,9 +176,12 @@ pub async fn verify(state: &AppState, actor: Actor) -> Result<Report, ApiError> 
 pub async fn index_rebuild(state: &AppState, actor: Actor) -> Result<Counts, ApiError> {
     actor.require_admin(state)?;
     let started = std::time::Instant::now();
-    let counts = state.search.rebuild().await.map_err(|e| {
-        tracing::error!(error = %e, "The search index rebuild failed.");
-        ApiError::Internal
+    let counts = state.search.rebuild().await.map_err(|e| match e {
+        SearchError::Off => ApiError::SearchDisabled,
+        e => {
+            tracing::error!(error = %e, "The search index rebuild failed.");
+            ApiError::Internal
+        }
     })?;
     tracing::info!(
         documents = counts.documents,

@@ -6,7 +6,7 @@ use crate::actions::member_room;
 use crate::error::ApiError;
 use crate::ids::{RoomId, UserId};
 use crate::search::highlight;
-use crate::search::{Cursor, Order, Query, Scope};
+use crate::search::{Cursor, Order, Query, Scope, SearchError};
 use crate::state::AppState;
 use crate::storage::records::EventKind;
 use crate::views::Current;
@@ -44,6 +44,9 @@ pub struct Results {
 /// caller; a message the index has not caught up with yet (an edit within
 /// the last second, a deletion) is shown as it is now or left out.
 pub async fn messages(state: &AppState, me: UserId, ask: Ask<'_>) -> Result<Results, ApiError> {
+    if !state.search.is_on() {
+        return Err(ApiError::SearchDisabled);
+    }
     state.limits.message_search.check(&me)?;
     let query = Query::parse(ask.q).map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
     let after = ask
@@ -59,9 +62,12 @@ pub async fn messages(state: &AppState, me: UserId, ask: Ask<'_>) -> Result<Resu
         tokio::task::spawn_blocking(move || search.find(&compiled, &scope, order, after, limit))
             .await
             .map_err(|_| ApiError::Internal)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "Search failed.");
-                ApiError::Internal
+            .map_err(|e| match e {
+                SearchError::Off => ApiError::SearchDisabled,
+                e => {
+                    tracing::error!(error = %e, "Search failed.");
+                    ApiError::Internal
+                }
             })?;
     let log = state.store.log()?;
     let mut hits = Vec::with_capacity(found.hits.len());

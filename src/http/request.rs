@@ -264,7 +264,9 @@ pub fn status(e: &ApiError) -> StatusCode {
         PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Busy | ShuttingDown | StorageFailed | Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Busy | ShuttingDown | StorageFailed | Storage(_) | SearchDisabled => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

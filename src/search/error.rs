@@ -15,4 +15,6 @@ pub enum SearchError {
     Payload,
     #[error("the search indexer has stopped")]
     Stopped,
+    #[error("search is turned off on this server (storage.search_index = false)")]
+    Off,
 }

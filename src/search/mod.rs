@@ -50,20 +50,26 @@ use crate::storage::Store;
 /// that, the index is marked behind and reads the log instead.
 const FEED_CAPACITY: usize = 8192;
 
-/// The index, shared: searches, and the queue into its indexer thread.
+/// The index, shared: searches, and the queue into its indexer thread;
+/// or nothing, when indexing is turned off (`storage.search_index`).
 #[derive(Clone)]
 pub struct Search {
+    on: Option<Open>,
+}
+
+#[derive(Clone)]
+struct Open {
     reader: IndexReader,
     fields: Fields,
     tx: SyncSender<Op>,
     flags: Arc<Flags>,
 }
 
-/// The committer's end of the queue: never blocks.
+/// The committer's end of the queue: never blocks (and does nothing when
+/// indexing is off).
 #[derive(Clone)]
 pub struct Feed {
-    tx: SyncSender<Op>,
-    flags: Arc<Flags>,
+    to: Option<(SyncSender<Op>, Arc<Flags>)>,
 }
 
 impl Feed {
@@ -80,9 +86,12 @@ impl Feed {
     }
 
     fn send(&self, op: Op) {
-        match self.tx.try_send(op) {
+        let Some((tx, flags)) = &self.to else {
+            return;
+        };
+        match tx.try_send(op) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => self.flags.behind.store(true, SeqCst),
+            Err(TrySendError::Full(_)) => flags.behind.store(true, SeqCst),
         }
     }
 }
@@ -135,21 +144,32 @@ impl Search {
                 }
             })?;
         made_rx.recv().map_err(|_| SearchError::Stopped)??;
-        Ok((
-            Search {
-                reader,
-                fields,
-                tx,
-                flags,
-            },
-            handle,
-        ))
+        let on = Open {
+            reader,
+            fields,
+            tx,
+            flags,
+        };
+        Ok((Search { on: Some(on) }, handle))
+    }
+
+    /// No index: nothing is indexed, and searches and operator requests
+    /// answer [`SearchError::Off`].
+    pub fn off() -> Search {
+        Search { on: None }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.is_some()
+    }
+
+    fn open_index(&self) -> Result<&Open, SearchError> {
+        self.on.as_ref().ok_or(SearchError::Off)
     }
 
     pub fn feed(&self) -> Feed {
         Feed {
-            tx: self.tx.clone(),
-            flags: self.flags.clone(),
+            to: self.on.as_ref().map(|o| (o.tx.clone(), o.flags.clone())),
         }
     }
 
@@ -181,14 +201,16 @@ impl Search {
 
     /// Asks the indexer to commit and stop; join its thread to wait.
     pub async fn stop(&self) {
-        self.flags.stopping.store(true, SeqCst);
-        let _ = self.send_waiting(Op::Stop).await;
+        if let Some(on) = &self.on {
+            on.flags.stopping.store(true, SeqCst);
+            let _ = self.send_waiting(Op::Stop).await;
+        }
     }
 
     /// Queues an operator's request, waiting for room (off the runtime's
     /// threads: the queue is a blocking one).
     async fn send_waiting(&self, op: Op) -> Result<(), SearchError> {
-        let tx = self.tx.clone();
+        let tx = self.open_index()?.tx.clone();
         tokio::task::spawn_blocking(move || tx.send(op))
             .await
             .map_err(|_| SearchError::Stopped)?
@@ -210,11 +232,12 @@ impl Search {
             hits: Vec::new(),
             next: None,
         };
+        let on = self.open_index()?;
         if scope.rooms.is_empty() {
             return Ok(none);
         }
-        let searcher = self.reader.searcher();
-        let Some(q) = self.compile(&searcher, query, scope)? else {
+        let searcher = on.reader.searcher();
+        let Some(q) = on.compile(&searcher, query, scope)? else {
             return Ok(none);
         };
         let ranked = Ranked {
@@ -235,7 +258,9 @@ impl Search {
             .collect();
         Ok(Found { hits, next })
     }
+}
 
+impl Open {
     /// The tantivy query for `query` in `scope`; `None` when nothing can
     /// match (a prefix no indexed word starts with).
     fn compile(
@@ -367,7 +392,8 @@ mod tests {
         }
         log.apply(batch).expect("append");
         // Three events dropped (a full queue), then one handed over.
-        search.flags.behind.store(true, SeqCst);
+        let on = search.on.as_ref().expect("indexing is on");
+        on.flags.behind.store(true, SeqCst);
         let mut batch = AppendBatch::default();
         batch.push(room, Seq(4), &message(ann, "handed over"), None);
         log.apply(batch).expect("append");

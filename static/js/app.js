@@ -13,6 +13,7 @@ import { byId, h, hueClass, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
+import { plainText } from './markdown.js';
 import { MessageMenu } from './message-menu.js';
 import { DesktopNotifier } from './notify.js';
 import { Outbox } from './outbox.js';
@@ -109,7 +110,8 @@ export class App {
       {
         label: 'Copy text',
         when: standing,
-        run: (li) => this.copy(li.querySelector('.message-body')?.textContent ?? '', 'Text copied.'),
+        // The source text, with its formatting marks, as it was typed.
+        run: (li) => this.copy(this.loaded(seqOf(li))?.message.body ?? li.querySelector('.message-body')?.textContent ?? '', 'Text copied.'),
       },
       // Administrators may delete anyone's message (the server checks too).
       {
@@ -934,7 +936,7 @@ export class App {
     this.showAdded(entry, added);
     // Their message is what they were typing.
     if (message.author?.id) this.typingLine.stopped(entry.id, message.author.id);
-    if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.name);
+    if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${plainText(message.body)}`, entry.name);
     if (fresh && !mine) this.notifier.maybeShow(entry, message);
     // Arrived unseen in the open room (tab hidden, scrolled up): the divider
     // marks where the unread part starts, if nothing marked it yet.

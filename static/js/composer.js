@@ -4,10 +4,12 @@
 // (saved, so a reload keeps it) and grows with its text up to a limit.
 // Above the box, "Replying to NAME: excerpt" while a reply is being written;
 // typing `@` offers the room's members (arrows, then Enter or Tab); the Up
-// arrow in an empty box edits this person's last message.
+// arrow in an empty box edits this person's last message; Ctrl+B and Ctrl+I
+// mark the selection bold or italic (format-keys.js).
 
 import { avatarFor } from './avatars.js';
 import { byId, h, setMessage } from './dom.js';
+import { installFormatKeys } from './format-keys.js';
 
 const MAX_CHARS = 4000;
 const MAX_ROWS = 8;
@@ -78,6 +80,7 @@ export class Composer {
       if (this.roomId && this.input.value.trim() && document.activeElement === this.input) this.onTyping(this.roomId);
     });
     this.input.addEventListener('blur', () => this.closeMentions());
+    installFormatKeys(this.input);
     this.input.addEventListener('click', () => this.suggestMentions());
     // Choosing with the pointer must not take focus from the box.
     this.mentionList.addEventListener('pointerdown', (event) => event.preventDefault());

@@ -4,6 +4,7 @@
 // shown without the browser's permission, which is asked for only when the
 // person chooses a level that notifies.
 
+import { plainText } from './markdown.js';
 import { mentionsMe } from './store.js';
 import { roomHash } from './sidebar-view.js';
 
@@ -47,7 +48,8 @@ export class DesktopNotifier {
     if (level === 'mentions' && !mentionsMe(message, this.store.me?.id)) return;
     const who = message.author?.username ?? 'Someone';
     const title = entry.direct ? who : `${who} in ${entry.name}`;
-    const body = Array.from(message.body ?? '').slice(0, EXCERPT).join('');
+    // Plain text: the formatting's words without its marks.
+    const body = Array.from(plainText(message.body ?? '')).slice(0, EXCERPT).join('');
     const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/favicon.svg' });
     note.onclick = () => {
       window.focus();

@@ -3,7 +3,8 @@
 // person's unconfirmed messages (pending or failed, with retry) at the end.
 // Each message carries its day separator when it starts a day, the "New
 // messages" divider when it is the first unread one, the quote of the
-// message it replies to, "(edited)", its reactions, a fold when it is long,
+// message it replies to, "(edited)", its body formatted by markdown.js (the
+// reader's own `@name` marked), its reactions, a fold when it is long,
 // and a button that opens the message menu. Edits, deletions and reactions
 // re-render a message in place; it keeps its place, focus and menu.
 //
@@ -16,8 +17,10 @@ import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
+import { installFormatKeys } from './format-keys.js';
+import { renderBody } from './markdown.js';
 import { mentionsMe as mentions } from './store.js';
-import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
+import { dayKey, dayLabel, timeElement } from './text.js';
 
 // Messages from one author this close together share one header.
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -421,7 +424,7 @@ export class TimelineView {
       text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
     } else {
       text = h('div', { class: 'message-body', dir: 'auto' });
-      appendLinkified(text, body ?? '');
+      renderBody(text, body ?? '', { mentions: mentionedNames(message, this.me) });
     }
     const main = h(
       'div',
@@ -495,6 +498,7 @@ export class TimelineView {
       'aria-describedby': `${id}-hint`,
     });
     input.value = message.body;
+    installFormatKeys(input);
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const form = h(
       'form',
@@ -781,6 +785,12 @@ function mentionsMe(message, me) {
   return mentions(message, me?.id);
 }
 
+/** The names whose `@name` in a message means the reader: none unless the server said so. */
+function mentionedNames(message, me) {
+  if (!mentionsMe(message, me)) return null;
+  return message.mentions_room ? [me.username, 'room'] : [me.username];
+}
+
 /** The quote above a reply; pressing it goes to the message it answers. */
 function quoteElement(reply) {
   const name = reply.author?.username ?? 'unknown';
@@ -797,8 +807,15 @@ function quoteElement(reply) {
     },
     h('span', { class: 'reply-author', dir: 'auto', text: name }),
     ' ',
-    h('span', { class: 'reply-excerpt', dir: 'auto', text: excerpt }),
+    excerptElement(excerpt),
   );
+}
+
+/** The quoted excerpt, its formatting shown inline (no links: the quote is a button). */
+function excerptElement(excerpt) {
+  const span = h('span', { class: 'reply-excerpt', dir: 'auto' });
+  renderBody(span, excerpt, { inline: true });
+  return span;
 }
 
 /** "you, ana and 2 others": who reacted, as far as this page knows. */

@@ -494,6 +494,12 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r), "sign-up with an unknown invite");
 
+    // Search on a server that does not index.
+    let unindexed = TestServer::spawn_with(&[("HEARTH_SEARCH_INDEX", "false")]).await;
+    let fay = unindexed.user("fay").await;
+    let (_, r) = unindexed.get("/api/v1/search?q=x", Some(&fay.token)).await;
+    note(code(&r), "a search with indexing turned off");
+
     // Limits: a send flood, and a login flood at one hashing thread.
     let tight = TestServer::spawn_with(&[
         ("HEARTH_SEND_PER_SEC", "1"),

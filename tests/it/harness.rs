@@ -140,6 +140,12 @@ impl TestServer {
         (status, started.elapsed())
     }
 
+    /// Sets a `HEARTH_*` setting for the next [`TestServer::restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         let addr = self.addr.clone();

@@ -564,6 +564,48 @@ async fn rebuild_and_verify_from_the_cli_running_or_stopped() {
 }
 
 #[tokio::test]
+async fn indexing_turned_off_refuses_searches_and_catches_up_when_turned_on_again() {
+    let mut s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let room = s.room(&ann, "general").await;
+    s.say(&ann, &room, "walrus before", None).await;
+    eventually(&s, &ann, "walrus", "", &["walrus before"]).await;
+
+    s.terminate();
+    s.set_env("HEARTH_SEARCH_INDEX", "false");
+    s.restart();
+    let ann = s.login("ann", "password-ann").await;
+    s.say(&ann, &room, "walrus while off", None).await;
+    let (status, r) = search(&s, &ann, "walrus", "").await;
+    crate::harness::assert_api_error(status, &r, 503, "search_disabled");
+    let data = s.data_dir();
+    let out = hearth(&data, &["index", "rebuild"]);
+    assert!(!out.status.success(), "a rebuild with indexing off");
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Search is turned off"), "{said}");
+    // Nothing to compare, so nothing wrong.
+    let verify = ok_json(&data, &["verify"]);
+    assert_eq!(verify["problems"], json!([]), "{verify}");
+
+    // On again: the index reads what it missed from the log.
+    s.terminate();
+    s.set_env("HEARTH_SEARCH_INDEX", "true");
+    s.restart();
+    let ann = s.login("ann", "password-ann").await;
+    eventually_set(
+        &s,
+        &ann,
+        "walrus",
+        "",
+        &["walrus before", "walrus while off"],
+    )
+    .await;
+    let verify = ok_json(&data, &["verify"]);
+    assert_eq!(verify["problems"], json!([]), "{verify}");
+}
+
+#[tokio::test]
 async fn bad_searches_get_their_error_codes() {
     let s = TestServer::spawn_with(&[
         ("HEARTH_SEARCH_PER_SEC", "1"),

@@ -324,7 +324,7 @@ impl Bench {
         let (addr, pid) = match &self.args.common.url {
             Some(url) => (loopback_url(url)?, None),
             None => {
-                let p = Process::serve(self.args.common.server_cpus.as_deref(), &[])?;
+                let p = self.args.common.serve(&[])?;
                 let out = (p.addr, Some(p.pid()));
                 server = Some(p);
                 out

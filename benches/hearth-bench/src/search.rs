@@ -45,6 +45,11 @@ pub struct SearchArgs {
     /// Fail the run if a probe took longer than this many seconds to be found.
     #[arg(long, default_value_t = 1.0)]
     pub max_lag: f64,
+    /// After storing `--prefill` messages, time `hearth index rebuild` (the
+    /// whole log indexed again, on the server's CPUs): the indexing
+    /// throughput. Needs a server of the bench's own.
+    #[arg(long)]
+    pub time_rebuild: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -64,11 +69,48 @@ struct SearchReport {
     /// Acknowledged post → found by a search.
     lag_ms: Percentiles,
     failed: u64,
+    /// `--time-rebuild`: the whole log indexed again.
+    rebuild: Option<Rebuild>,
     server_cpu_secs: Option<f64>,
     server_cores: Option<f64>,
     db_bytes: Option<u64>,
     index_bytes: Option<u64>,
     passed: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Rebuild {
+    documents: u64,
+    secs: f64,
+    documents_per_sec: f64,
+}
+
+/// Runs `hearth index rebuild` on the bench's own server and times it.
+fn time_rebuild(data: &Path) -> anyhow::Result<Rebuild> {
+    let exe = std::env::current_exe().context("cannot find the hearth binary")?;
+    let began = Instant::now();
+    let out = std::process::Command::new(exe)
+        .args(["index", "rebuild", "--json", "--data"])
+        .arg(data)
+        .output()
+        .context("cannot run hearth index rebuild")?;
+    let secs = began.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "hearth index rebuild failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let counts: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let documents = counts["documents"]
+        .as_u64()
+        .context("the rebuild's answer has no document count")?;
+    Ok(Rebuild {
+        documents,
+        secs,
+        documents_per_sec: documents as f64 / secs,
+    })
 }
 
 const WORDS: [&str; 16] = [
@@ -121,7 +163,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let addr = match &args.common.url {
         Some(url) => super::fanout::loopback_url(url)?,
         None => {
-            let p = Process::serve(args.common.server_cpus.as_deref(), &unlimited)?;
+            let p = args.common.serve(&unlimited)?;
             let a = p.addr;
             server = Some(p);
             a
@@ -143,6 +185,19 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         4,
         sentence,
     ))?;
+
+    let rebuild = if args.time_rebuild {
+        let data = server
+            .as_ref()
+            .and_then(Process::data_dir)
+            .context("--time-rebuild needs a server of the bench's own (no --url)")?;
+        if !args.common.quiet {
+            eprintln!("rebuilding the index over {} messages", args.prefill);
+        }
+        Some(time_rebuild(&data)?)
+    } else {
+        None
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicU64::new(0));
@@ -202,6 +257,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         probes: lag.len(),
         lag_ms,
         failed,
+        rebuild,
         server_cpu_secs: cpu,
         server_cores: cpu.map(|c| c / wall),
         db_bytes: data.as_deref().map(|d| dir_bytes(&d.join("db"))),
@@ -209,26 +265,20 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         passed: failed == 0 && !lag.is_empty() && lag_ms.max <= args.max_lag * 1000.0,
     };
     drop(server);
-    let json = serde_json::to_string_pretty(&report)?;
-    if args.common.json {
-        println!("{json}");
-    } else {
-        println!("{}", summary(&report));
-    }
-    if let Some(p) = &args.common.json_file {
-        std::fs::write(p, format!("{json}\n"))?;
-    }
-    if let Some(p) = &args.common.report {
-        let md = format!(
-            "## `{}`\n\nMachine: {} × {}; load average before: {}.\n\n{}\n",
-            report.command,
-            report.machine.nproc,
-            report.machine.cpu_model,
-            report.machine.loadavg_before,
-            summary(&report)
-        );
-        std::fs::write(p, md).with_context(|| format!("cannot write {}", p.display()))?;
-    }
+    args.common.emit(
+        &report,
+        |r| format!("{}\n", summary(r)),
+        |r| {
+            format!(
+                "## `{}`\n\nMachine: {} × {}; load average before: {}.\n\n{}\n",
+                r.command,
+                r.machine.nproc,
+                r.machine.cpu_model,
+                r.machine.loadavg_before,
+                summary(r)
+            )
+        },
+    )?;
     if !report.passed {
         bail!(
             "{failed} requests failed; largest lag {:.0} ms (limit {:.0} ms)",
@@ -242,7 +292,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
 fn summary(r: &SearchReport) -> String {
     format!(
         "search: {} posted at {:.0}/s; {} searches ({:.0}/s), latency p50 {:.2} / p99 {:.2} / max {:.2} ms; \
-         index lag over {} probes p50 {:.0} / p99 {:.0} / max {:.0} ms; server {}; db {} B, index {} B; {} failed",
+         index lag over {} probes p50 {:.0} / p99 {:.0} / max {:.0} ms;{} server {}; db {} B, index {} B; {} failed",
         r.posted,
         r.rate,
         r.searches,
@@ -254,6 +304,10 @@ fn summary(r: &SearchReport) -> String {
         r.lag_ms.p50,
         r.lag_ms.p99,
         r.lag_ms.max,
+        r.rebuild.as_ref().map_or(String::new(), |b| format!(
+            " rebuild of {} documents in {:.1} s ({:.0}/s);",
+            b.documents, b.secs, b.documents_per_sec
+        )),
         r.server_cores.map_or("-".into(), |c| format!("{c:.2} cores")),
         r.db_bytes.map_or("-".into(), |b| b.to_string()),
         r.index_bytes.map_or("-".into(), |b| b.to_string()),
