@@ -200,6 +200,8 @@ test('an administrator lists and deletes rooms, makes bots and sees webhooks', a
   const { room: busy } = await server.must(201, 'POST', '/rooms', { token: root.token, body: { name: 'busy hall' } });
   await server.post(root.token, busy.id, 'hello');
   await server.must(201, 'POST', `/rooms/${busy.id}/hooks`, { token: root.token, body: { name: 'ci alerts' } });
+  const hostile = '<img src=x onerror="window.__pwned=true">';
+  await server.must(201, 'POST', '/rooms', { token: bob.token, body: { name: hostile, topic: hostile } });
   const panel = await openPanel(page);
 
   await panel.getByRole('tab', { name: 'Rooms' }).click();
@@ -207,6 +209,10 @@ test('an administrator lists and deletes rooms, makes bots and sees webhooks', a
   const busyRow = rooms.locator('li.admin-item', { hasText: 'busy hall' });
   await busyRow.getByText(/public · \d+ member\(s\) · \d+ event\(s\) · last active (?!never)/).waitFor();
   await rooms.locator('li.admin-item', { hasText: 'quiet corner' }).getByText(/last active never/).waitFor();
+  // A hostile room name is shown as text.
+  await rooms.locator('li.admin-item strong', { hasText: hostile }).waitFor();
+  assert.equal(await page.evaluate(() => window.__pwned), false);
+  assert.equal(await rooms.locator('img').count(), 0);
   await rooms.locator('li.admin-item', { hasText: 'quiet corner' }).getByRole('button', { name: 'Delete… quiet corner' }).click();
   const confirm = page.getByRole('alertdialog', { name: 'Delete quiet corner?' });
   await confirm.getByRole('button', { name: 'Delete room' }).click();
