@@ -43,6 +43,8 @@ pub struct Append {
     pub client_id: Option<ClientId>,
     pub change: Change,
     pub reply: Reply,
+    /// When the action took the request, for the ack latency metric.
+    pub received: Instant,
 }
 
 /// What an append does.
@@ -453,6 +455,10 @@ impl Worker {
             };
             if let Some((seq, event)) = &published {
                 self.rooms.advance(a.room, *seq, &event.kind);
+                self.stats
+                    .histograms
+                    .ack_seconds
+                    .observe(a.received.elapsed().as_secs_f64());
             }
             reply(
                 a.reply,
@@ -702,6 +708,9 @@ pub struct CommitHistograms {
     pub batch_size: Histogram,
     /// Time to write and flush one group.
     pub flush_seconds: Histogram,
+    /// Time from a send reaching the server to its ack: the queue, the
+    /// group's write and flush.
+    pub ack_seconds: Histogram,
 }
 
 impl Default for CommitHistograms {
@@ -709,6 +718,7 @@ impl Default for CommitHistograms {
         CommitHistograms {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            ack_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
         }
     }
 }

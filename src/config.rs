@@ -161,7 +161,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Who may create an account over the API.
+/// Who may create an account over the API. The `registration` key is
+/// the default; an administrator's choice kept in the store wins over it
+/// (see `actions::operator::registration`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Open,
@@ -169,6 +171,26 @@ pub enum Registration {
     Invite,
     /// Only operators, with `hearth user add`.
     Closed,
+}
+
+impl Registration {
+    /// The mode named as in `config.toml`: "open", "invite" or "closed".
+    pub fn parse(name: &str) -> Option<Registration> {
+        match name {
+            "open" => Some(Registration::Open),
+            "invite" => Some(Registration::Invite),
+            "closed" => Some(Registration::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Open => "open",
+            Registration::Invite => "invite",
+            Registration::Closed => "closed",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -466,14 +488,15 @@ impl RawConfig {
                 LogFormat::Text
             }
         };
-        let registration = match self.registration.as_str() {
-            "open" => Registration::Open,
-            "invite" => Registration::Invite,
-            "closed" => Registration::Closed,
-            other => {
+        let registration = match Registration::parse(&self.registration) {
+            Some(mode) => mode,
+            None => {
                 p.push(ConfigError::Value {
                     key: "registration",
-                    message: format!("{other:?} is not \"open\", \"invite\" or \"closed\""),
+                    message: format!(
+                        "{:?} is not \"open\", \"invite\" or \"closed\"",
+                        self.registration
+                    ),
                 });
                 Registration::Closed
             }

@@ -33,6 +33,8 @@ pub enum ApiError {
     InvalidInvite,
     #[error("Only an administrator may do that.")]
     NotAnAdmin,
+    #[error("This password reset link is unknown, already used or expired; ask an administrator for a new one.")]
+    InvalidResetLink,
     #[error("No such message.")]
     MessageNotFound,
     #[error("Only the author may edit a message.")]
@@ -145,6 +147,7 @@ impl ApiError {
             RegistrationClosed => "registration_closed",
             InvalidInvite => "invalid_invite",
             NotAnAdmin => "not_an_admin",
+            InvalidResetLink => "invalid_reset_link",
             MessageNotFound => "message_not_found",
             NotTheAuthor => "not_the_author",
             MessageDeleted => "message_deleted",

@@ -180,6 +180,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         search,
         shutdown,
         tracker: TaskTracker::new(),
+        started: std::time::Instant::now(),
     });
     Ok(App {
         state,

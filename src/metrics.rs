@@ -45,6 +45,8 @@ pub struct Metrics {
     pub tls_handshake_failures: Counter,
     /// WebSockets cut off because their outbound queue filled (close 1013).
     pub queue_full_disconnects: Counter,
+    /// The committer's send-to-ack latency, also read for the admin panel.
+    ack_seconds: Histogram,
 }
 
 impl Metrics {
@@ -93,6 +95,12 @@ impl Metrics {
             Unit::Seconds,
             commit.flush_seconds.clone(),
         );
+        r.register_with_unit(
+            ACK_NAME,
+            ACK_HELP,
+            Unit::Seconds,
+            commit.ack_seconds.clone(),
+        );
         Metrics {
             registry: r,
             http_requests,
@@ -100,7 +108,19 @@ impl Metrics {
             refused_connections,
             tls_handshake_failures,
             queue_full_disconnects,
+            ack_seconds: commit.ack_seconds.clone(),
         }
+    }
+
+    /// The send-to-ack histogram as it is now, read through the same
+    /// encoding `/metrics` serves (the crate keeps bucket counts private).
+    pub fn ack_latency(&self) -> HistogramReading {
+        let mut r = Registry::default();
+        r.register_with_unit(ACK_NAME, ACK_HELP, Unit::Seconds, self.ack_seconds.clone());
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut text, &r);
+        HistogramReading::parse(&text)
     }
 
     /// Records one answered HTTP request.
@@ -127,6 +147,43 @@ impl Metrics {
         let _ = encode_registry(&mut out, &self.registry)
             .and_then(|()| encode_registry(&mut out, &live))
             .and_then(|()| encode_eof(&mut out));
+        out
+    }
+}
+
+const ACK_NAME: &str = "ack_duration";
+const ACK_HELP: &str = "Time from a message reaching the server to its ack (queue, write, flush)";
+
+/// A histogram's cumulative counts at one moment: `buckets` are
+/// `[upper bound in seconds, observations at or below it]`, ascending, the
+/// last bound infinite (written as `null` in JSON).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HistogramReading {
+    pub count: u64,
+    pub sum: f64,
+    pub buckets: Vec<(Option<f64>, u64)>,
+}
+
+impl HistogramReading {
+    /// From the OpenMetrics text of a registry holding one histogram.
+    fn parse(text: &str) -> HistogramReading {
+        let mut out = HistogramReading::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if name.ends_with("_count") {
+                out.count = value.parse().unwrap_or(0);
+            } else if name.ends_with("_sum") {
+                out.sum = value.parse().unwrap_or(0.0);
+            } else if let Some(le) = name
+                .split_once("le=\"")
+                .and_then(|(_, rest)| rest.split('"').next())
+            {
+                let bound = le.parse::<f64>().ok().filter(|b| b.is_finite());
+                out.buckets.push((bound, value.parse().unwrap_or(0)));
+            }
+        }
         out
     }
 }

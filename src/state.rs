@@ -51,6 +51,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// When the instance was opened, for the uptime the admin panel shows.
+    pub started: std::time::Instant,
 }
 
 impl AppState {

@@ -230,6 +230,7 @@ async fn submit(
             client_id,
             change,
             reply,
+            received: std::time::Instant::now(),
         })
         .await?;
     let Some(rx) = waiting else {

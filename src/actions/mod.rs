@@ -19,8 +19,9 @@
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
 //! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
-//! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
-//! backup: the operator's tools).
+//! [`reads`] (read cursors), [`reset_links`] (one-time links to set a new
+//! password) and [`operator`] (invites, the registration mode, stats and
+//! live figures, verify, backup: the operator's tools).
 
 pub mod accounts;
 pub mod avatars;
@@ -29,6 +30,7 @@ pub mod messages;
 pub mod operator;
 pub mod presence;
 pub mod reads;
+pub mod reset_links;
 pub mod rooms;
 pub mod search;
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::actions::operator::{InviteInfo, Stats};
+pub use crate::actions::operator::{InviteInfo, RegistrationSetting, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::operator::{self, BackupFailed};
@@ -67,6 +67,11 @@ pub enum Request {
     UserRemoveAvatar {
         user: String,
     },
+    /// Make an account an administrator (`admin: true`), or no longer one.
+    UserAdmin {
+        user: String,
+        admin: bool,
+    },
     BotCreate {
         username: String,
     },
@@ -107,6 +112,12 @@ pub enum Request {
     /// `id` is the start of an id from `invite list` (at least 6 characters).
     InviteRevoke {
         id: String,
+    },
+    /// Shows the registration mode in force and where it comes from.
+    Registration,
+    /// Sets the registration mode; `mode: None` goes back to the config's.
+    RegistrationSet {
+        mode: Option<String>,
     },
     Stats,
     Verify,
@@ -157,6 +168,9 @@ pub enum Reply {
     },
     Stats {
         stats: Stats,
+    },
+    Registration {
+        setting: RegistrationSetting,
     },
     Verify {
         report: Report,
@@ -242,13 +256,28 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             password,
             admin,
         } => user_add(state, username, email, password, admin).await,
-        UserList => user_list(state),
+        UserList => Ok(Reply::Users {
+            users: accounts::list(state, Actor::Operator, "", 0, usize::MAX)?
+                .users
+                .iter()
+                .map(user_info)
+                .collect(),
+        }),
         UserShow { user } => user_show(state, &user),
         UserPasswd { user, password } => user_passwd(state, &user, password).await,
         UserDisable { user } => user_set_disabled(state, &user, true).await,
         UserEnable { user } => user_set_disabled(state, &user, false).await,
         UserDelete { user } => user_delete(state, &user).await,
         UserRevokeSessions { user } => user_revoke_sessions(state, &user).await,
+        UserAdmin { user, admin } => {
+            let u = find_user(state, &user)?;
+            let u = accounts::set_admin(state, Actor::Operator, u.id, admin).await?;
+            if admin {
+                done(format!("{} is an administrator.", u.username))
+            } else {
+                done(format!("{} is no longer an administrator.", u.username))
+            }
+        }
         UserRemoveAvatar { user } => {
             let u = find_user(state, &user)?;
             avatars::remove(state, Actor::Operator, u.id).await?;
@@ -305,7 +334,10 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             })
         }
         RoomList => Ok(Reply::Rooms {
-            rooms: state.rooms.all().iter().map(|r| room_info(r)).collect(),
+            rooms: rooms::list_all(state, Actor::Operator)?
+                .iter()
+                .map(|s| room_info(&s.room))
+                .collect(),
         }),
         RoomShow { room } => room_show(state, &room),
         RoomRename { room, name } => room_rename(state, &room, &name).await,
@@ -331,6 +363,23 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
         InviteRevoke { id } => {
             let id = operator::invite_revoke(state, Actor::Operator, &id).await?;
             done(format!("Invite {} is revoked.", &id[..id.len().min(12)]))
+        }
+        Registration => Ok(Reply::Registration {
+            setting: operator::registration_for(state, Actor::Operator)?,
+        }),
+        RegistrationSet { mode } => {
+            let mode = mode
+                .map(|m| {
+                    crate::config::Registration::parse(&m).ok_or_else(|| {
+                        AdminError::Invalid(format!(
+                            "{m:?} is not \"open\", \"invite\", \"closed\" or \"default\""
+                        ))
+                    })
+                })
+                .transpose()?;
+            Ok(Reply::Registration {
+                setting: operator::set_registration(state, Actor::Operator, mode).await?,
+            })
         }
         Stats => Ok(Reply::Stats {
             stats: operator::stats(state, Actor::Operator)?,
@@ -371,18 +420,6 @@ async fn user_add(
     Ok(Reply::User {
         user: user_info(&user),
     })
-}
-
-fn user_list(state: &AppState) -> Result<Reply> {
-    let mut users = Vec::new();
-    for u in state.store.users() {
-        let u = u?;
-        if !u.deleted {
-            users.push(user_info(&u));
-        }
-    }
-    users.sort_by_key(|u| u.username.to_lowercase());
-    Ok(Reply::Users { users })
 }
 
 fn user_show(state: &AppState, key: &str) -> Result<Reply> {

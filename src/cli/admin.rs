@@ -78,6 +78,21 @@ enum UserCommand {
     /// Remove an account's avatar (a picture that should not be shown);
     /// everyone connected sees it go at once.
     RemoveAvatar { user: String },
+    /// Make an account an administrator, or with --off no longer one.
+    Admin {
+        user: String,
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RegistrationArgs {
+    #[command(flatten)]
+    common: Common,
+    /// open, invite or closed; `default` goes back to the config's
+    /// `registration`. Without it, shows the mode in force and its source.
+    mode: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +292,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Delete { user } => Request::UserDelete { user },
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
         UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
+        UserCommand::Admin { user, off } => Request::UserAdmin { user, admin: !off },
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -334,6 +350,17 @@ pub fn bot(args: BotArgs) -> anyhow::Result<()> {
         },
     };
     print(&run(&args.common, true, request)?, args.common.json);
+    Ok(())
+}
+
+pub fn registration(args: RegistrationArgs) -> anyhow::Result<()> {
+    let request = match args.mode {
+        None => Request::Registration,
+        Some(m) if m == "default" => Request::RegistrationSet { mode: None },
+        Some(m) => Request::RegistrationSet { mode: Some(m) },
+    };
+    let reply = run(&args.common, true, request)?;
+    print(&reply, args.common.json);
     Ok(())
 }
 
@@ -488,6 +515,7 @@ fn print(reply: &Reply, json: bool) {
             Reply::Rooms { rooms } => serde_json::to_value(rooms),
             Reply::Room { room } => serde_json::to_value(room),
             Reply::Stats { stats } => serde_json::to_value(stats),
+            Reply::Registration { setting } => serde_json::to_value(setting),
             Reply::Invites { invites } => serde_json::to_value(invites),
             Reply::Verify { report } => serde_json::to_value(report),
             Reply::IndexRebuilt { counts } => serde_json::to_value(counts),
@@ -550,6 +578,14 @@ fn print(reply: &Reply, json: bool) {
             }
         }
         Reply::Done { message } => println!("{message}"),
+        Reply::Registration { setting: s } => {
+            let source = match s.source {
+                crate::actions::operator::RegistrationSource::Admin => "set by an administrator",
+                crate::actions::operator::RegistrationSource::Config => "from the config",
+            };
+            println!("registration: {} ({source})", s.mode.as_str());
+            println!("config:       {}", s.config.as_str());
+        }
         Reply::Bot { user, callback } => {
             println!("bot:        {} ({})", user.username, user.id);
             match callback {

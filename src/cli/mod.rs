@@ -48,6 +48,10 @@ pub enum Command {
     Room(admin::RoomArgs),
     /// Make, list and revoke invite codes for `registration = "invite"`.
     Invite(admin::InviteArgs),
+    /// Show or change who may sign up (open, invite, closed) while the
+    /// server runs; the choice outlives restarts and wins over the config's
+    /// `registration` until set back with `default`.
+    Registration(admin::RegistrationArgs),
     /// Print counts: users, rooms, messages, connections, disk use.
     Stats(admin::StatsArgs),
     /// Check every invariant of the store; exits 1 with a report of each
@@ -111,6 +115,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => admin::user(args),
         Command::Room(args) => admin::room(args),
         Command::Invite(args) => admin::invite(args),
+        Command::Registration(args) => admin::registration(args),
         Command::Bot(args) => admin::bot(args),
         Command::Stats(args) => admin::stats(args),
         Command::Verify(args) => admin::verify(args),

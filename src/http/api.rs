@@ -540,7 +540,7 @@ pub async fn search_messages(ctx: Ctx) -> Handled {
 
 /// A query-string value: `+` is a space (HTML forms send it so), then
 /// percent-decoding.
-fn form_decode(text: &str) -> Option<String> {
+pub(super) fn form_decode(text: &str) -> Option<String> {
     percent_decode(&text.replace('+', " "))
 }
 
@@ -668,7 +668,7 @@ pub async fn list_events(ctx: Ctx, room_id: &str) -> Handled {
     Ok(json_response(StatusCode::OK, &EventsPage { events }))
 }
 
-fn limit_param(ctx: &Ctx, default: usize, max: usize) -> Result<usize, ApiError> {
+pub(super) fn limit_param(ctx: &Ctx, default: usize, max: usize) -> Result<usize, ApiError> {
     match ctx.query("limit") {
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {

@@ -2,6 +2,7 @@
 //! hyper, and routing requests to the API, the WebSocket gateway or the
 //! embedded web UI.
 
+mod admin;
 mod admission;
 mod api;
 mod assets;

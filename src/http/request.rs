@@ -254,8 +254,8 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) | InvalidQuery(_)
         | InvalidCursor => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
-        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
-        | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
+        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | InvalidResetLink
+        | NotAnAdmin | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
         | HookNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
 use super::log;
-use super::records::{self, RoomRecord, SessionRecord, UserRecord};
+use super::records::{self, ResetRecord, RoomRecord, SessionRecord, UserRecord};
 use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::config::Durability;
 use crate::ids::{RoomId, UserId};
@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 17] = [
+const TREES: [&str; 18] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -59,6 +59,7 @@ const TREES: [&str; 17] = [
     "hooksecret_hook",
     "userid_callback",
     "userid_roomid_notify",
+    "resetcode_reset",
 ];
 
 /// What a backup or restore copied.
@@ -264,6 +265,14 @@ impl Store {
             let (k, v) = kv?;
             out.entry("invitecode_invite", &k, &v)?;
             out.summary.invites += 1;
+        }
+
+        for kv in i.resetcode_reset.iter() {
+            let (k, v) = kv?;
+            let reset: ResetRecord = records::decode("resetcode_reset", &hex(&k), &v)?;
+            if live_user(Some(reset.user)) {
+                out.entry("resetcode_reset", &k, &v)?;
+            }
         }
 
         let roomlog = self.log()?;

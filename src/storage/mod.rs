@@ -7,6 +7,7 @@
 //! | tree               | key                                   | value                     |
 //! |--------------------|---------------------------------------|---------------------------|
 //! | `meta`             | `b"schema_version"`                   | u32 big-endian            |
+//! | `meta`             | `b"registration"` (see [`settings`])  | the mode's name (UTF-8)   |
 //! | `userid_user`      | user id (16)                          | [`UserRecord`]            |
 //! | `username_userid`  | lower-cased username                  | user id (16)              |
 //! | `email_userid`     | lower-cased email                     | user id (16)              |
@@ -24,6 +25,7 @@
 //! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
 //! | `userid_callback`  | a bot's user id (16)                  | [`CallbackRecord`]        |
 //! | `userid_roomid_notify` | user id (16) ‖ room id (16)       | notification level (1 byte: all, mentions, none) |
+//! | `resetcode_reset`  | SHA-256 of a password-reset code (32) | [`ResetRecord`]           |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -46,15 +48,18 @@ mod invites;
 pub mod log;
 mod reads;
 pub mod records;
+mod resets;
 mod rooms;
 mod sessions;
+mod settings;
 mod store;
 mod users;
 pub mod verify;
 
 pub use error::{Result, StorageError};
 pub use records::{
-    CallbackRecord, HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
+    CallbackRecord, HookRecord, InviteRecord, ResetRecord, RoomRecord, SessionRecord, UserRecord,
+    Visibility,
 };
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -48,6 +48,12 @@ impl Store {
     }
 
     /// Every session hash of one user.
+    /// Sessions stored, expired ones not yet swept included (a walk over
+    /// the tree: for the admin panel, not for hot paths).
+    pub fn session_count(&self) -> Result<usize> {
+        Ok(self.inner()?.tokenhash_session.len())
+    }
+
     pub fn sessions_of(&self, user: UserId) -> Result<Vec<TokenHash>> {
         let mut out = Vec::new();
         for kv in self.inner()?.userid_tokenhash.scan_prefix(user.to_bytes()) {

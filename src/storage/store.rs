@@ -60,6 +60,7 @@ pub(super) struct Inner {
     pub(super) hooksecret_hook: sled::Tree,
     pub(super) userid_callback: sled::Tree,
     pub(super) userid_roomid_notify: sled::Tree,
+    pub(super) resetcode_reset: sled::Tree,
 }
 
 impl Inner {
@@ -123,6 +124,7 @@ impl Inner {
             hooksecret_hook: tree("hooksecret_hook")?,
             userid_callback: tree("userid_callback")?,
             userid_roomid_notify: tree("userid_roomid_notify")?,
+            resetcode_reset: tree("resetcode_reset")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

@@ -56,6 +56,7 @@ impl Store {
         v.message_states()?;
         v.read_cursors()?;
         v.invites()?;
+        v.resets()?;
         v.avatars()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
@@ -86,6 +87,14 @@ impl Verifier<'_> {
                 hex(&v)
             )),
             None => self.problem("meta/schema_version: missing".into()),
+        }
+        match self.store.registration_setting() {
+            Ok(None) => {}
+            Ok(Some(m)) if crate::config::Registration::parse(&m).is_some() => {}
+            Ok(Some(m)) => self.problem(format!(
+                "meta/registration: is {m:?}, expected \"open\", \"invite\" or \"closed\""
+            )),
+            Err(e) => self.problem(e.to_string()),
         }
         Ok(())
     }
@@ -575,6 +584,29 @@ impl Verifier<'_> {
                 records::decode::<records::InviteRecord>("invitecode_invite", &hex(&k), &v)
             {
                 self.problem(e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Each reset code is a 32-byte hash naming an account that exists.
+    fn resets(&mut self) -> Result<()> {
+        for kv in self.store.inner()?.resetcode_reset.iter() {
+            let (k, v) = kv?;
+            if k.len() != 32 {
+                self.problem(format!(
+                    "resetcode_reset/{}: key is not a 32-byte hash",
+                    hex(&k)
+                ));
+            }
+            match records::decode::<records::ResetRecord>("resetcode_reset", &hex(&k), &v) {
+                Err(e) => self.problem(e.to_string()),
+                Ok(r) if self.user(r.user)?.is_none() => self.problem(format!(
+                    "resetcode_reset/{}: names user {}, who does not exist",
+                    hex(&k),
+                    r.user
+                )),
+                Ok(_) => {}
             }
         }
         Ok(())

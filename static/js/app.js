@@ -3,6 +3,7 @@
 // report what the person did.
 
 import { AccountDialog } from './account.js';
+import { AdminPanel } from './admin-panel.js';
 import { bots } from './bots.js';
 import { api } from './api.js';
 import { avatars } from './avatars.js';
@@ -148,6 +149,7 @@ export class App {
       onDelete: (password) => this.deleteAccount(password),
       onUser: (user) => this.userUpdated(user),
     });
+    this.adminPanel = new AdminPanel({ me: () => this.store.me });
     // A picture learned or changed shows on every avatar of that person at once.
     avatars.addEventListener('changed', ({ detail }) => avatars.refresh(document, detail));
     // An author learnt to be a bot gets the tag on the messages already shown.
@@ -246,6 +248,7 @@ export class App {
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
+    this.adminPanel.close();
     this.search.reset();
     this.closeDrawer(false);
     for (const id of ['confirm-dialog', 'members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
@@ -1270,7 +1273,11 @@ export class App {
       else (byId('sidebar').querySelector('a, button:not([hidden])') ?? byId('chat')).focus();
     });
     byId('logout').addEventListener('click', () => this.logOut());
-    byId('account-button').addEventListener('click', () => this.account.open());
+    byId('account-button').addEventListener('click', () => {
+      this.adminPanel.update(this.store.me);
+      this.account.open();
+    });
+    this.adminPanel.attach(byId('admin-entry'), byId('admin-open'));
     byId('search-open').addEventListener('click', () => this.search.open());
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());

@@ -5,8 +5,19 @@ import { api, onSessionLost } from './api.js';
 import { App } from './app.js';
 import { AuthView } from './auth-view.js';
 import { byId } from './dom.js';
+import { showResetForm, takeResetCode } from './reset-link.js';
 
 const BOOT_RETRY_MS = 3000;
+
+// A password-reset link opens its form over whatever the page shows: on
+// load, or pasted into an open page (registered before the app's own
+// hashchange listener, which would read the fragment as a room).
+function openResetLink() {
+  const code = takeResetCode();
+  if (code) showResetForm(code);
+}
+window.addEventListener('hashchange', openResetLink);
+openResetLink();
 
 const auth = new AuthView({ onLoggedIn: (user) => app.enter(user, { justLoggedIn: true }) });
 const app = new App({ onSessionEnded: (notice) => auth.show(notice) });

@@ -141,6 +141,14 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     note(code(&r), "login");
     let (_, r) = s.get("/api/v1/me", None).await;
     note(code(&r), "GET /me without a token");
+    let (_, r) = s
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"code": "not-a-code", "password": "long enough"}),
+        )
+        .await;
+    note(code(&r), "a password reset with an unknown code");
     let r = s
         .call("POST", "/api/v1/rooms")
         .header("Cookie", &format!("hearth_session={}", bob.token))

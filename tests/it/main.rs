@@ -8,6 +8,7 @@ mod harness;
 mod abuse;
 mod accounts;
 mod admin;
+mod admin_api;
 mod api;
 mod architecture;
 mod autobahn;
