@@ -43,6 +43,9 @@ pub struct Append {
     pub client_id: Option<ClientId>,
     pub change: Change,
     pub reply: Reply,
+    /// The event's id and time when it is restored from an export
+    /// (`hearth import`); `None` for a new event: a fresh id, now.
+    pub origin: Option<(EventId, Millis)>,
 }
 
 /// What an append does.
@@ -310,11 +313,8 @@ impl Worker {
                     continue;
                 }
             };
-            let event = EventRecord {
-                id: EventId::generate(),
-                at: now,
-                kind,
-            };
+            let (id, at) = a.origin.unwrap_or_else(|| (EventId::generate(), now));
+            let event = EventRecord { id, at, kind };
             batch.push(
                 a.room,
                 seq,

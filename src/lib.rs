@@ -40,6 +40,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod codec;

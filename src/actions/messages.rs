@@ -230,6 +230,7 @@ async fn submit(
             client_id,
             change,
             reply,
+            origin: None,
         })
         .await?;
     let Some(rx) = waiting else {

@@ -19,12 +19,13 @@
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
 //! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
-//! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
-//! backup: the operator's tools).
+//! [`reads`] (read cursors), [`exchange`] (export and import) and
+//! [`operator`] (invites, stats, verify, backup: the operator's tools).
 
 pub mod accounts;
 pub mod avatars;
 pub mod bots;
+pub mod exchange;
 pub mod messages;
 pub mod operator;
 pub mod presence;

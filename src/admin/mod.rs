@@ -23,6 +23,7 @@ pub use crate::actions::operator::{InviteInfo, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::operator::{self, BackupFailed};
+use crate::actions::exchange::{self, ExchangeError, ExportRequest, ExportSummary, ImportSummary};
 use crate::actions::{avatars, bots, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
@@ -116,6 +117,20 @@ pub enum Request {
     Backup {
         path: PathBuf,
     },
+    /// Write an export (absolute paths); `rooms` empty: every room.
+    Export {
+        path: PathBuf,
+        #[serde(default)]
+        rooms: Vec<String>,
+        #[serde(default)]
+        with_files: Option<PathBuf>,
+    },
+    /// Restore an export (or, with `slack`, a Slack workspace export).
+    Import {
+        path: PathBuf,
+        #[serde(default)]
+        slack: bool,
+    },
 }
 
 /// What an action produced; the CLI prints it as text or `--json`.
@@ -168,6 +183,13 @@ pub enum Reply {
         path: PathBuf,
         summary: Summary,
     },
+    Exported {
+        path: PathBuf,
+        summary: ExportSummary,
+    },
+    Imported {
+        summary: ImportSummary,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -216,6 +238,8 @@ pub enum AdminError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Backup(#[from] BackupError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     #[error("the server stopped before the action finished")]
     Interrupted,
 }
@@ -350,6 +374,37 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
                     e @ BackupFailed::RelativePath(_) => AdminError::Invalid(e.to_string()),
                 })?;
             Ok(Reply::Backup { path, summary })
+        }
+        Export {
+            path,
+            rooms,
+            with_files,
+        } => {
+            let rooms = if rooms.is_empty() {
+                None
+            } else {
+                Some(
+                    rooms
+                        .iter()
+                        .map(|r| find_room(state, r).map(|r| r.record.id))
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            };
+            let request = ExportRequest {
+                path: path.clone(),
+                rooms,
+                with_files,
+            };
+            let summary = exchange::export(state, Actor::Operator, request).await?;
+            Ok(Reply::Exported { path, summary })
+        }
+        Import { path, slack } => {
+            let summary = if slack {
+                exchange::import_slack(state, Actor::Operator, path).await?
+            } else {
+                exchange::import(state, Actor::Operator, path).await?
+            };
+            Ok(Reply::Imported { summary })
         }
     }
 }

@@ -219,6 +219,34 @@ pub struct RestoreArgs {
     file: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The export file to create (JSON Lines; it must not exist yet).
+    file: PathBuf,
+    /// Export only this room (a name or an id); repeat for several. Only
+    /// the accounts these rooms name are exported with them.
+    #[arg(long = "room", value_name = "ROOM")]
+    rooms: Vec<String>,
+    /// Also write the files messages carry into DIR, one per content hash.
+    #[arg(long, value_name = "DIR")]
+    with_files: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A file written by `hearth export` (or, with --slack, Slack's
+    /// workspace export, a zip).
+    file: PathBuf,
+    /// The file is a Slack workspace export (users.json, channels.json and
+    /// a folder of daily JSON files per channel, zipped).
+    #[arg(long)]
+    slack: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// Write a self-signed certificate and key (cert.pem, key.pem) for
@@ -368,6 +396,30 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         &run(&args.common, true, Request::Backup { path })?,
         args.common.json,
     );
+    Ok(())
+}
+
+pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let absolute = |p: &PathBuf| {
+        std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+    };
+    let request = Request::Export {
+        path: absolute(&args.file)?,
+        rooms: args.rooms,
+        with_files: args.with_files.as_ref().map(absolute).transpose()?,
+    };
+    print(&run(&args.common, true, request)?, args.common.json);
+    Ok(())
+}
+
+pub fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let path = std::path::absolute(&args.file)
+        .with_context(|| format!("cannot resolve {}", args.file.display()))?;
+    let request = Request::Import {
+        path,
+        slack: args.slack,
+    };
+    print(&run(&args.common, false, request)?, args.common.json);
     Ok(())
 }
 
@@ -622,6 +674,35 @@ fn print(reply: &Reply, json: bool) {
             "Search index rebuilt: {} documents for {} live messages.",
             counts.documents, counts.live_messages
         ),
+        Reply::Exported { path, summary } => println!(
+            "Exported {} users, {} rooms, {} messages and {} edits, deletions and reactions to {}.",
+            summary.users,
+            summary.rooms,
+            summary.messages,
+            summary.changes,
+            path.display()
+        ),
+        Reply::Imported { summary } => {
+            println!(
+                "Imported {} users, {} rooms, {} memberships and {} events ({} were already here).",
+                summary.users_added,
+                summary.rooms_added,
+                summary.members_added,
+                summary.events_added,
+                summary.events_present
+            );
+            if summary.files_skipped > 0 {
+                println!(
+                    "{} attached files were not imported (this server stores no files).",
+                    summary.files_skipped
+                );
+            }
+            if summary.users_added > 0 {
+                println!(
+                    "Imported accounts have no password: give each a link from `hearth user reset-link USER`."
+                );
+            }
+        }
         Reply::Backup { path, summary } => println!(
             "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
             summary.users,
