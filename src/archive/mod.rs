@@ -244,6 +244,8 @@ pub enum ArchiveError {
     Line { line: u64, message: String },
     #[error("cannot read the export: {0}")]
     Io(#[from] std::io::Error),
+    #[error("Slack export: {0}")]
+    Slack(String),
 }
 
 impl ArchiveError {
