@@ -713,6 +713,18 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                 if let Record::Message(m) = &event {
                     summary.files_skipped += m.files.len() as u64;
                 }
+                // The committer judges a change against the stored message
+                // it aims at: that message must be durable first.
+                let (_, target, _) = actor_and_target(&event);
+                let aims_at_pending = !matches!(event, Record::Message(_))
+                    && pending
+                        .iter()
+                        .any(|p| p.room == room && target.is_some_and(|t| t >= p.seq));
+                if aims_at_pending {
+                    while let Some(p) = pending.pop_front() {
+                        settle(Some(p), &mut summary)?;
+                    }
+                }
                 let (tx, rx) = oneshot::channel();
                 let Some(append) = append(event, id, Reply::Request(tx)) else {
                     continue;
