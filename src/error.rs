@@ -31,6 +31,8 @@ pub enum ApiError {
     RegistrationClosed,
     #[error("Signing up here needs an invite code; the one given is missing, unknown, used up or expired. Ask an administrator for one.")]
     InvalidInvite,
+    #[error("This password-reset code is unknown, used or expired; ask an administrator for a new link.")]
+    InvalidResetCode,
     #[error("Only an administrator may do that.")]
     NotAnAdmin,
     #[error("No such message.")]
@@ -142,6 +144,7 @@ impl ApiError {
             AccountDisabled => "account_disabled",
             RegistrationClosed => "registration_closed",
             InvalidInvite => "invalid_invite",
+            InvalidResetCode => "invalid_reset_code",
             NotAnAdmin => "not_an_admin",
             MessageNotFound => "message_not_found",
             NotTheAuthor => "not_the_author",

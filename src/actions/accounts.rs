@@ -314,6 +314,64 @@ pub async fn set_password(
     Ok(u)
 }
 
+/// An administrator makes a one-time password-reset code for an account
+/// (`hearth user reset-link`), valid for `valid_for`: the way an account
+/// without a password (an imported one) gets one. Returns the code (shown
+/// once: only its hash is kept) and when it expires.
+pub async fn reset_code(
+    state: &AppState,
+    actor: Actor,
+    user: UserId,
+    valid_for: std::time::Duration,
+) -> Result<(String, Millis), ApiError> {
+    actor.require_admin(state)?;
+    let u = live_user(state, user)?;
+    if u.bot {
+        return Err(ApiError::InvalidRequest(
+            "A bot has no password; give it a token with `hearth bot token`.".into(),
+        ));
+    }
+    let code = Token::generate().0;
+    let now = Millis::now();
+    let expires_at = Millis(now.0.saturating_add(valid_for.as_millis() as u64));
+    let reset = crate::storage::ResetRecord {
+        user: u.id,
+        created_at: now,
+        expires_at,
+    };
+    state.store.put_reset(&Token::hash(&code), &reset)?;
+    state.store.flush_async().await?;
+    tracing::info!(user = %u.id, "Password-reset code made.");
+    Ok((code, expires_at))
+}
+
+/// Someone holding a reset code sets the account's password: the code is
+/// used up (even if the password is refused afterwards, a new link is
+/// needed), every session of the account ends.
+pub async fn reset_password(
+    state: &AppState,
+    ip: IpAddr,
+    code: &str,
+    password: String,
+) -> Result<UserRecord, ApiError> {
+    state.limits.login_ip.check(&ip)?;
+    validate::password(&password)?;
+    if code.is_empty() || code.len() > 128 {
+        return Err(ApiError::InvalidResetCode);
+    }
+    let reset = state
+        .store
+        .take_reset(&Token::hash(code), Millis::now())?
+        .ok_or(ApiError::InvalidResetCode)?;
+    let mut u = live_user(state, reset.user).map_err(|_| ApiError::InvalidResetCode)?;
+    u.password_hash = state.hasher.hash(password).await?;
+    state.store.put_user(&u)?;
+    end_sessions(state, u.id)?;
+    state.store.flush_async().await?;
+    tracing::info!(user = %u.id, "Password set with a reset code.");
+    Ok(u)
+}
+
 /// An administrator disables (or enables) an account; a disabled
 /// account's sessions and sockets end at once.
 pub async fn set_disabled(

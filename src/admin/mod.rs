@@ -68,6 +68,11 @@ pub enum Request {
     UserRemoveAvatar {
         user: String,
     },
+    /// A one-time password-reset code for the account, valid this long.
+    UserResetLink {
+        user: String,
+        valid_for_secs: u64,
+    },
     BotCreate {
         username: String,
     },
@@ -156,6 +161,12 @@ pub enum Reply {
         code: String,
         uses: u32,
         expires_at: Option<String>,
+    },
+    /// A password-reset code, shown this once.
+    ResetCode {
+        user: UserInfo,
+        code: String,
+        expires_at: String,
     },
     /// A bot's new token, shown this once.
     BotToken {
@@ -277,6 +288,20 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             let u = find_user(state, &user)?;
             avatars::remove(state, Actor::Operator, u.id).await?;
             done(format!("{} has no avatar now.", u.username))
+        }
+        UserResetLink {
+            user,
+            valid_for_secs,
+        } => {
+            let u = find_user(state, &user)?;
+            let valid_for = Duration::from_secs(valid_for_secs.max(1));
+            let (code, expires_at) =
+                accounts::reset_code(state, Actor::Operator, u.id, valid_for).await?;
+            Ok(Reply::ResetCode {
+                user: user_info(&u),
+                code,
+                expires_at: expires_at.to_rfc3339(),
+            })
         }
         BotCreate { username } => {
             let (bot, token) = bots::create(state, Actor::Operator, &username).await?;

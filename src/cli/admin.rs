@@ -78,6 +78,18 @@ enum UserCommand {
     /// Remove an account's avatar (a picture that should not be shown);
     /// everyone connected sees it go at once.
     RemoveAvatar { user: String },
+    /// Make a one-time link that lets the account's owner set a password
+    /// (an imported account has none). Printed once; it works once.
+    ResetLink {
+        user: String,
+        /// How long the link is valid, e.g. 24h or 7d.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        expires: Duration,
+        /// The server's public address, for the link (e.g.
+        /// https://chat.example.com); `listen` by default.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -305,6 +317,40 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Delete { user } => Request::UserDelete { user },
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
         UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
+        UserCommand::ResetLink { user, expires, url } => {
+            let base = match url {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => format!("http://{}", load(&args.common.instance)?.listen),
+            };
+            let request = Request::UserResetLink {
+                user,
+                valid_for_secs: expires.as_secs(),
+            };
+            let reply = run(&args.common, true, request)?;
+            let Reply::ResetCode {
+                user,
+                code,
+                expires_at,
+            } = reply
+            else {
+                print(&reply, args.common.json);
+                return Ok(());
+            };
+            // The code rides in the fragment: browsers never send it to
+            // the server, so no access log holds it.
+            let link = format!("{base}/#reset={code}");
+            if args.common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"user": user, "code": code, "link": link, "expires_at": expires_at})
+                );
+            } else {
+                println!("Password-reset link for {} (works once, until {expires_at}):", user.username);
+                println!("{link}");
+                println!("Or: POST /api/v1/password-reset {{\"code\": \"{code}\", \"password\": \"...\"}}");
+            }
+            return Ok(());
+        }
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -673,6 +719,14 @@ fn print(reply: &Reply, json: bool) {
         Reply::IndexRebuilt { counts } => println!(
             "Search index rebuilt: {} documents for {} live messages.",
             counts.documents, counts.live_messages
+        ),
+        Reply::ResetCode {
+            user,
+            code,
+            expires_at,
+        } => println!(
+            "Password-reset code for {} (works once, until {expires_at}): {code}",
+            user.username
         ),
         Reply::Exported { path, summary } => println!(
             "Exported {} users, {} rooms, {} messages and {} edits, deletions and reactions to {}.",

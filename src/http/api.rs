@@ -84,6 +84,22 @@ pub async fn login(mut ctx: Ctx) -> Handled {
     Ok(resp)
 }
 
+#[derive(Deserialize)]
+struct ResetBody {
+    code: String,
+    password: String,
+}
+
+/// Sets a password with a one-time code from `hearth user reset-link`.
+pub async fn password_reset(mut ctx: Ctx) -> Handled {
+    let body: ResetBody = ctx.json().await?;
+    let user = accounts::reset_password(&ctx.state, ctx.ip(), &body.code, body.password).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"user": UserView::of(&user)}),
+    ))
+}
+
 #[derive(Deserialize, Default)]
 struct LogoutBody {
     /// End every session of the account, not only this one.

@@ -254,7 +254,8 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) | InvalidQuery(_)
         | InvalidCursor => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
-        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
+        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | InvalidResetCode
+        | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
         | HookNotFound | NotFound => StatusCode::NOT_FOUND,

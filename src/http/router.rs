@@ -16,6 +16,7 @@ use crate::state::AppState;
 enum Route {
     Signup,
     Login,
+    PasswordReset,
     Logout,
     Me,
     MyAvatar,
@@ -58,9 +59,10 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 41] = [
+const ROUTES: [(&str, Route); 42] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
+    ("/api/v1/password-reset", Route::PasswordReset),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
     ("/api/v1/me/password", Route::Password),
@@ -169,6 +171,7 @@ impl Router {
         let result = match (route, method) {
             (Route::Signup, Method::POST) => api::signup(ctx).await,
             (Route::Login, Method::POST) => api::login(ctx).await,
+            (Route::PasswordReset, Method::POST) => api::password_reset(ctx).await,
             (Route::Logout, Method::POST) => api::logout(ctx).await,
             (Route::Me, Method::GET) => api::me(ctx).await,
             (Route::Me, Method::DELETE) => api::delete_me(ctx).await,

@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 17] = [
+const TREES: [&str; 18] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -59,6 +59,7 @@ const TREES: [&str; 17] = [
     "hooksecret_hook",
     "userid_callback",
     "userid_roomid_notify",
+    "resetcode_reset",
 ];
 
 /// What a backup or restore copied.
@@ -231,6 +232,11 @@ impl Store {
             let (k, v) = kv?;
             out.entry("invitecode_invite", &k, &v)?;
             out.summary.invites += 1;
+        }
+
+        for kv in i.resetcode_reset.iter() {
+            let (k, v) = kv?;
+            out.entry("resetcode_reset", &k, &v)?;
         }
 
         let roomlog = self.log()?;

@@ -1,7 +1,8 @@
-//! Invite codes: `invitecode_invite` by the SHA-256 of the code.
+//! Invite codes: `invitecode_invite` by the SHA-256 of the code; and
+//! password-reset codes, `resetcode_reset`, kept the same way.
 
 use super::error::Result;
-use super::records::{self, InviteRecord};
+use super::records::{self, InviteRecord, ResetRecord};
 use super::store::{hex, Store};
 use crate::ids::{Millis, TokenHash};
 
@@ -63,5 +64,38 @@ impl Store {
     /// Removes the invite with this code hash; `false` if there was none.
     pub fn remove_invite(&self, hash: &[u8]) -> Result<bool> {
         Ok(self.inner()?.invitecode_invite.remove(hash)?.is_some())
+    }
+
+    pub fn put_reset(&self, code_hash: &TokenHash, reset: &ResetRecord) -> Result<()> {
+        self.inner()?
+            .resetcode_reset
+            .insert(code_hash.as_bytes(), records::encode(reset))?;
+        Ok(())
+    }
+
+    /// Uses up a reset code: removed atomically, so it works once. `None`
+    /// when the code is unknown or used; an expired one is removed too
+    /// and also gives `None`.
+    pub fn take_reset(&self, code_hash: &TokenHash, now: Millis) -> Result<Option<ResetRecord>> {
+        let Some(old) = self
+            .inner()?
+            .resetcode_reset
+            .remove(code_hash.as_bytes())?
+        else {
+            return Ok(None);
+        };
+        let reset: ResetRecord =
+            records::decode("resetcode_reset", &hex(code_hash.as_bytes()), &old)?;
+        Ok((reset.expires_at > now).then_some(reset))
+    }
+
+    /// Every reset code's record, with the hex of its hash.
+    pub fn resets(&self) -> impl Iterator<Item = Result<(String, ResetRecord)>> + '_ {
+        self.scan(|i| &i.resetcode_reset).map(|kv| {
+            let (k, v) = kv?;
+            let id = hex(&k);
+            let reset = records::decode("resetcode_reset", &id, &v)?;
+            Ok((id, reset))
+        })
     }
 }

@@ -18,6 +18,7 @@
 //! | `userid_roomid`    | user id (16) ‖ room id (16)           | empty                     |
 //! | `roomlog`          | see [`log`]                           |                           |
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
+//! | `resetcode_reset`  | SHA-256 of a password-reset code (32) | [`ResetRecord`]           |
 //! | `userid_avatar`    | user id (16)                          | the avatar's PNG bytes    |
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
@@ -34,7 +35,7 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`], [`avatars`], the room [`log`], read cursors in [`reads`]);
+//! [`invites`] and password-reset codes, [`avatars`], the room [`log`], read cursors in [`reads`]);
 //! [`records`] are the stored values; [`backup`] and [`verify`] walk all of
 //! them.
 
@@ -54,7 +55,8 @@ pub mod verify;
 
 pub use error::{Result, StorageError};
 pub use records::{
-    CallbackRecord, HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
+    CallbackRecord, HookRecord, InviteRecord, ResetRecord, RoomRecord, SessionRecord, UserRecord,
+    Visibility,
 };
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -127,6 +127,15 @@ pub struct InviteRecord {
     pub note: String,
 }
 
+/// A password-reset code for one account (`hearth user reset-link`): used
+/// once, before it expires. Only the code's hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResetRecord {
+    pub user: UserId,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 /// An incoming webhook: a secret URL that posts into one room as the
 /// hook's own bot account. Only the secret's hash is stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,6 +56,7 @@ impl Store {
         v.message_states()?;
         v.read_cursors()?;
         v.invites()?;
+        v.resets()?;
         v.avatars()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
@@ -575,6 +576,35 @@ impl Verifier<'_> {
                 records::decode::<records::InviteRecord>("invitecode_invite", &hex(&k), &v)
             {
                 self.problem(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Verifier<'_> {
+    /// Every password-reset code decodes and names an account (a deleted
+    /// one's code is refused when used).
+    fn resets(&mut self) -> Result<()> {
+        for kv in self.store.inner()?.resetcode_reset.iter() {
+            let (k, v) = kv?;
+            if k.len() != 32 {
+                self.problem(format!(
+                    "resetcode_reset/{}: key is not a 32-byte hash",
+                    hex(&k)
+                ));
+            }
+            match records::decode::<records::ResetRecord>("resetcode_reset", &hex(&k), &v) {
+                Err(e) => self.problem(e.to_string()),
+                Ok(r) => {
+                    if self.store.user(r.user)?.is_none() {
+                        self.problem(format!(
+                            "resetcode_reset/{}: names user {}, who does not exist",
+                            hex(&k),
+                            r.user
+                        ));
+                    }
+                }
             }
         }
         Ok(())

@@ -485,6 +485,14 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .post("/api/v1/signup", None, json!({"username": "dan", "email": "d@example.com", "password": "long enough", "invite": "made-up"}))
         .await;
     note(code(&r), "sign-up with an unknown invite");
+    let (_, r) = s
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"code": "made-up", "password": "long enough"}),
+        )
+        .await;
+    note(code(&r), "a password reset with an unknown code");
 
     // Limits: a send flood, and a login flood at one hashing thread.
     let tight = TestServer::spawn_with(&[

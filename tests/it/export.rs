@@ -63,13 +63,13 @@ fn import(data: &Path, file: &Path) -> Value {
 
 /// The export's lines without its header (the first line: it holds the
 /// time of the export).
-fn body(file: &Path) -> Vec<String> {
+fn after_header(file: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(file).expect("read export");
     text.lines().skip(1).map(str::to_string).collect()
 }
 
 fn records(file: &Path, kind: &str) -> Vec<Value> {
-    body(file)
+    after_header(file)
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
         .filter(|r| r["type"] == kind)
@@ -204,7 +204,7 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
 
     let second = dir.path().join("second.jsonl");
     export(&b.data_dir(), &second, &[]);
-    assert_eq!(body(&first), body(&second), "the round trip changed the data");
+    assert_eq!(after_header(&first), after_header(&second), "the round trip changed the data");
 
     // Imported accounts have no password until the operator sets one.
     let (status, _) = b
@@ -215,12 +215,35 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
         )
         .await;
     assert_eq!(status, 401, "an imported account cannot log in");
-    let out = hearth_in(
+    // Bob gets a one-time link and sets his password with it.
+    let link: Value = serde_json::from_str(&ok(
         &b.data_dir(),
-        &["user", "passwd", "bob", "--password-stdin"],
-        "a new password for bob\n",
+        &["user", "reset-link", "bob", "--expires", "1h", "--json"],
+    ))
+    .expect("JSON");
+    let code = link["code"].as_str().expect("code");
+    assert!(
+        link["link"].as_str().expect("link").ends_with(&format!("#reset={code}")),
+        "{link}"
     );
-    assert!(out.status.success(), "{out:?}");
+    let (status, body) = b
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"code": code, "password": "a new password for bob"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["username"], "bob");
+    let (status, body) = b
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"code": code, "password": "another password"}),
+        )
+        .await;
+    assert_eq!(status, 403, "a reset code works once: {body}");
+    assert_eq!(body["error"]["code"], "invalid_reset_code", "{body}");
     let bob_b = b.login("bob", "a new password for bob").await;
     let history = b.history(&bob_b, &general).await;
     let original = a.history(&a.login("bob", "password-bob").await, &general).await;
@@ -246,7 +269,7 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
     assert_eq!(again["summary"]["users_added"], 0, "{again}");
     let third = dir.path().join("third.jsonl");
     export(&b.data_dir(), &third, &[]);
-    assert_eq!(body(&first), body(&third), "a second import changed the data");
+    assert_eq!(after_header(&first), after_header(&third), "a second import changed the data");
     ok(&b.data_dir(), &["verify"]);
 }
 
@@ -311,7 +334,7 @@ async fn a_single_room_exports_with_only_its_people() {
     import(&b.data_dir(), &file);
     let again = dir.path().join("again.jsonl");
     export(&b.data_dir(), &again, &[]);
-    assert_eq!(body(&file), body(&again));
+    assert_eq!(after_header(&file), after_header(&again));
     let _ = alice;
 }
 
