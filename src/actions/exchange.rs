@@ -138,7 +138,11 @@ fn export_blocking(state: &AppState, request: &ExportRequest) -> Result<ExportSu
     let mut rooms: Vec<RoomRecord> = Vec::new();
     for r in store.rooms() {
         let r = r?;
-        if request.rooms.as_ref().is_none_or(|only| only.contains(&r.id)) {
+        if request
+            .rooms
+            .as_ref()
+            .is_none_or(|only| only.contains(&r.id))
+        {
             rooms.push(r);
         }
     }
@@ -457,7 +461,10 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
         match &record {
             Record::User(u) => {
                 if !users.insert(u.id) {
-                    return Err(ExchangeError::conflict(line, format!("user {} twice", u.id)));
+                    return Err(ExchangeError::conflict(
+                        line,
+                        format!("user {} twice", u.id),
+                    ));
                 }
                 if u.username.trim().is_empty() {
                     return Err(ExchangeError::conflict(line, "a user without a username"));
@@ -468,7 +475,10 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
                 if let Some(other) = names.insert(u.username.to_lowercase(), u.id) {
                     return Err(ExchangeError::conflict(
                         line,
-                        format!("username {:?} twice (users {other} and {})", u.username, u.id),
+                        format!(
+                            "username {:?} twice (users {other} and {})",
+                            u.username, u.id
+                        ),
                     ));
                 }
                 for login in [&u.username, &u.email] {
@@ -489,7 +499,10 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
             }
             Record::Room(r) => {
                 if rooms.contains_key(&r.id) {
-                    return Err(ExchangeError::conflict(line, format!("room {} twice", r.id)));
+                    return Err(ExchangeError::conflict(
+                        line,
+                        format!("room {} twice", r.id),
+                    ));
                 }
                 for u in r
                     .members
@@ -532,13 +545,7 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
                     }
                     Seq::ZERO
                 };
-                rooms.insert(
-                    r.id,
-                    RoomCheck {
-                        next: Seq(1),
-                        head,
-                    },
-                );
+                rooms.insert(r.id, RoomCheck { next: Seq(1), head });
             }
             Record::File(_) => {}
             Record::Header(_) | Record::End(_) => {}
@@ -831,9 +838,11 @@ fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Appen
             },
             r.at,
         ),
-        Record::Header(_) | Record::User(_) | Record::Room(_) | Record::File(_) | Record::End(_) => {
-            return None
-        }
+        Record::Header(_)
+        | Record::User(_)
+        | Record::Room(_)
+        | Record::File(_)
+        | Record::End(_) => return None,
     };
     Some(Append {
         room,

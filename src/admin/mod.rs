@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::actions::operator::{InviteInfo, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
-use crate::actions::operator::{self, BackupFailed};
 use crate::actions::exchange::{self, ExchangeError, ExportRequest, ExportSummary, ImportSummary};
+use crate::actions::operator::{self, BackupFailed};
 use crate::actions::{avatars, bots, messages, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};

@@ -359,9 +359,8 @@ impl<R: BufRead> Reader<R> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let record: Record = serde_json::from_slice(bytes).map_err(|e| {
-                ArchiveError::at(line, format!("not a record of this format: {e}"))
-            })?;
+            let record: Record = serde_json::from_slice(bytes)
+                .map_err(|e| ArchiveError::at(line, format!("not a record of this format: {e}")))?;
             match record {
                 Record::Header(_) => return Err(ArchiveError::at(line, "a second header")),
                 Record::End(End { records }) => {
@@ -476,13 +475,22 @@ mod tests {
         // cut mid-line
         let cut = format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..10]);
         let err = read_all(cut.as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("line 3:") && err.contains("truncated"), "{err}");
+        assert!(
+            err.starts_with("line 3:") && err.contains("truncated"),
+            "{err}"
+        );
         // cut at a line boundary: the end line is missing
         let cut = format!("{}\n{}\n", lines[0], lines[1]);
         let err = read_all(cut.as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("line 3:") && err.contains("truncated"), "{err}");
+        assert!(
+            err.starts_with("line 3:") && err.contains("truncated"),
+            "{err}"
+        );
         // a damaged line
-        let bad = format!("{}\n{}\n{{\"type\":\"user\"\n{}\n", lines[0], lines[1], lines[3]);
+        let bad = format!(
+            "{}\n{}\n{{\"type\":\"user\"\n{}\n",
+            lines[0], lines[1], lines[3]
+        );
         let err = read_all(bad.as_bytes()).unwrap_err().to_string();
         assert!(err.starts_with("line 3:"), "{err}");
     }

@@ -168,7 +168,9 @@ pub fn convert(zip: &Path, out: &Path) -> Result<(), ArchiveError> {
         names
             .iter()
             .find_map(|n| n.strip_suffix("users.json").map(str::to_string))
-            .ok_or_else(|| ArchiveError::Slack("users.json is missing: not a Slack export".into()))?
+            .ok_or_else(|| {
+                ArchiveError::Slack("users.json is missing: not a Slack export".into())
+            })?
     };
     let users: Vec<SlackUser> = read_json(&mut archive, &format!("{root}users.json"))?
         .ok_or_else(|| ArchiveError::Slack("users.json is missing: not a Slack export".into()))?;
@@ -285,8 +287,7 @@ pub fn convert(zip: &Path, out: &Path) -> Result<(), ArchiveError> {
         let mut seqs: HashMap<String, Seq> = HashMap::new();
         let mut seq = Seq::ZERO;
         for day in days.get(&folder).into_iter().flatten() {
-            let mut messages: Vec<SlackMessage> =
-                read_json(&mut archive, day)?.unwrap_or_default();
+            let mut messages: Vec<SlackMessage> = read_json(&mut archive, day)?.unwrap_or_default();
             messages.sort_by(|a, b| ts_millis(&a.ts).cmp(&ts_millis(&b.ts)));
             for m in messages {
                 if m.subtype.as_deref().is_some_and(|s| SKIPPED.contains(&s)) {
@@ -388,9 +389,7 @@ pub fn convert(zip: &Path, out: &Path) -> Result<(), ArchiveError> {
         }
     }
     let (out, _) = w.finish()?;
-    out.into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
 }
 

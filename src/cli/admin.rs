@@ -345,7 +345,10 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
                     serde_json::json!({"user": user, "code": code, "link": link, "expires_at": expires_at})
                 );
             } else {
-                println!("Password-reset link for {} (works once, until {expires_at}):", user.username);
+                println!(
+                    "Password-reset link for {} (works once, until {expires_at}):",
+                    user.username
+                );
                 println!("{link}");
                 println!("Or: POST /api/v1/password-reset {{\"code\": \"{code}\", \"password\": \"...\"}}");
             }

@@ -255,8 +255,7 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidCursor => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | InvalidResetCode
-        | NotAnAdmin
-        | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
+        | NotAnAdmin | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
         | HookNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

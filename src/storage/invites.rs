@@ -77,11 +77,7 @@ impl Store {
     /// when the code is unknown or used; an expired one is removed too
     /// and also gives `None`.
     pub fn take_reset(&self, code_hash: &TokenHash, now: Millis) -> Result<Option<ResetRecord>> {
-        let Some(old) = self
-            .inner()?
-            .resetcode_reset
-            .remove(code_hash.as_bytes())?
-        else {
+        let Some(old) = self.inner()?.resetcode_reset.remove(code_hash.as_bytes())? else {
             return Ok(None);
         };
         let reset: ResetRecord =

@@ -86,7 +86,9 @@ async fn lively_server() -> (TestServer, User, User, String) {
     let bob = s.user("bob").await;
     let general = s.room(&alice, "general").await;
     s.join(&bob, &general).await;
-    let first = s.say(&alice, &general, "hello & welcome", Some("a-1")).await;
+    let first = s
+        .say(&alice, &general, "hello & welcome", Some("a-1"))
+        .await;
     let seq = first["seq"].as_u64().expect("seq");
     let (status, body) = s
         .post(
@@ -146,7 +148,11 @@ async fn lively_server() -> (TestServer, User, User, String) {
     let secret = body["room"]["id"].as_str().expect("id").to_string();
     s.say(&bob, &secret, "only me here", Some("b-2")).await;
     let (status, body) = s
-        .post("/api/v1/dms", Some(&alice.token), json!({"users": [bob.id]}))
+        .post(
+            "/api/v1/dms",
+            Some(&alice.token),
+            json!({"users": [bob.id]}),
+        )
         .await;
     assert!(status == 201 || status == 200, "{status} {body}");
     let dm = body["room"]["id"].as_str().expect("id").to_string();
@@ -189,7 +195,10 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
         .expect("first message");
     assert_eq!(welcome["body"], "hello & welcome, all");
     assert_eq!(welcome["sent_body"], "hello & welcome");
-    assert_eq!(welcome["reactions"], json!([{"emoji": "👍", "users": welcome["reactions"][0]["users"]}]));
+    assert_eq!(
+        welcome["reactions"],
+        json!([{"emoji": "👍", "users": welcome["reactions"][0]["users"]}])
+    );
     assert_eq!(records(&first, "edit").len(), 1);
     assert_eq!(records(&first, "reaction").len(), 4);
     assert_eq!(records(&first, "delete").len(), 1);
@@ -204,7 +213,11 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
 
     let second = dir.path().join("second.jsonl");
     export(&b.data_dir(), &second, &[]);
-    assert_eq!(after_header(&first), after_header(&second), "the round trip changed the data");
+    assert_eq!(
+        after_header(&first),
+        after_header(&second),
+        "the round trip changed the data"
+    );
 
     // Imported accounts have no password until the operator sets one.
     let (status, _) = b
@@ -223,7 +236,10 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
     .expect("JSON");
     let code = link["code"].as_str().expect("code");
     assert!(
-        link["link"].as_str().expect("link").ends_with(&format!("#reset={code}")),
+        link["link"]
+            .as_str()
+            .expect("link")
+            .ends_with(&format!("#reset={code}")),
         "{link}"
     );
     let (status, body) = b
@@ -246,7 +262,9 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
     assert_eq!(body["error"]["code"], "invalid_reset_code", "{body}");
     let bob_b = b.login("bob", "a new password for bob").await;
     let history = b.history(&bob_b, &general).await;
-    let original = a.history(&a.login("bob", "password-bob").await, &general).await;
+    let original = a
+        .history(&a.login("bob", "password-bob").await, &general)
+        .await;
     let strip = |ms: &[Value]| -> Vec<Value> {
         ms.iter()
             .map(|m| {
@@ -269,7 +287,11 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
     assert_eq!(again["summary"]["users_added"], 0, "{again}");
     let third = dir.path().join("third.jsonl");
     export(&b.data_dir(), &third, &[]);
-    assert_eq!(after_header(&first), after_header(&third), "a second import changed the data");
+    assert_eq!(
+        after_header(&first),
+        after_header(&third),
+        "a second import changed the data"
+    );
     ok(&b.data_dir(), &["verify"]);
 }
 
@@ -324,7 +346,10 @@ async fn a_single_room_exports_with_only_its_people() {
         .map(|u| u["username"].as_str().unwrap_or_default().to_string())
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    assert!(names.contains(&"alice") && names.contains(&"bob"), "{names:?}");
+    assert!(
+        names.contains(&"alice") && names.contains(&"bob"),
+        "{names:?}"
+    );
     assert!(!names.contains(&"carol"), "{names:?}");
     assert!(records(&file, "message")
         .iter()
@@ -427,7 +452,8 @@ fn slack_export(dir: &Path) -> PathBuf {
          "files": [{"id": "F01", "name": "notes.txt", "title": "Notes", "mimetype": "text/plain", "size": 12, "url_private": "https://files.slack.com/F01/notes.txt"}]}
     ]);
     let leads = json!([{"type": "message", "user": "U01", "text": "leads only", "ts": "1600000210.000100"}]);
-    let dm = json!([{"type": "message", "user": "U02", "text": "hi ann", "ts": "1600000310.000100"}]);
+    let dm =
+        json!([{"type": "message", "user": "U02", "text": "hi ann", "ts": "1600000310.000100"}]);
     let old = json!([{"type": "message", "user": "U02", "text": "archived talk", "ts": "1600000110.000100"}]);
     let files = vec![
         ("users.json".to_string(), users.to_string()),
@@ -494,9 +520,14 @@ async fn a_slack_export_becomes_rooms_people_and_threads() {
     assert_eq!(history[1]["reply_to"]["seq"], history[0]["seq"]);
     assert!(history[1]["edited_at"].is_string(), "{}", history[1]);
     let reactions = history[0]["reactions"].to_string();
-    assert!(reactions.contains("👍") && reactions.contains("🎉"), "{reactions}");
+    assert!(
+        reactions.contains("👍") && reactions.contains("🎉"),
+        "{reactions}"
+    );
     assert_eq!(history[2]["author"]["username"], "CI-slack");
-    assert!(history[0]["mentions"].to_string().contains(&ben_id(&s).await));
+    assert!(history[0]["mentions"]
+        .to_string()
+        .contains(&ben_id(&s).await));
 
     // Importing the same export again changes nothing.
     let again: Value = serde_json::from_str(&ok(
