@@ -288,7 +288,7 @@ pub fn convert(zip: &Path, out: &Path) -> Result<(), ArchiveError> {
         let mut seq = Seq::ZERO;
         for day in days.get(&folder).into_iter().flatten() {
             let mut messages: Vec<SlackMessage> = read_json(&mut archive, day)?.unwrap_or_default();
-            messages.sort_by(|a, b| ts_millis(&a.ts).cmp(&ts_millis(&b.ts)));
+            messages.sort_by_key(|m| ts_millis(&m.ts));
             for m in messages {
                 if m.subtype.as_deref().is_some_and(|s| SKIPPED.contains(&s)) {
                     continue;
