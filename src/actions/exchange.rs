@@ -453,6 +453,13 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
     let mut users: HashSet<UserId> = HashSet::new();
     let mut names: HashMap<String, UserId> = HashMap::new();
     let mut rooms: HashMap<RoomId, RoomCheck> = HashMap::new();
+    // Which room holds each public name and each set of direct people.
+    let held: HashMap<Vec<u8>, RoomId> = state
+        .rooms
+        .all()
+        .iter()
+        .filter_map(|r| r.record.index_key().map(|k| (k, r.record.id)))
+        .collect();
     let known = |users: &HashSet<UserId>, id: &UserId| -> Result<bool> {
         Ok(users.contains(id) || store.user(*id)?.is_some())
     };
@@ -471,6 +478,15 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
                 }
                 if u.deleted || store.user(u.id)?.is_some() {
                     continue;
+                }
+                if validate::username(&u.username).is_err() {
+                    return Err(ExchangeError::conflict(
+                        line,
+                        format!(
+                            "user {}: {:?} is not a valid username (3 to 32 letters, digits, _ . -)",
+                            u.id, u.username
+                        ),
+                    ));
                 }
                 if let Some(other) = names.insert(u.username.to_lowercase(), u.id) {
                     return Err(ExchangeError::conflict(
@@ -523,21 +539,25 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
                     log.head(r.id)?
                 } else {
                     let record = room_record(r);
+                    if r.visibility != Visibility::Direct && validate::room_name(&r.name).is_err() {
+                        return Err(ExchangeError::conflict(
+                            line,
+                            format!("room {}: {:?} is not a valid room name", r.id, r.name),
+                        ));
+                    }
                     if let Some(key) = record.index_key() {
-                        let holder = state.rooms.all().into_iter().find(|other| {
-                            other.record.id != r.id && other.record.index_key() == Some(key.clone())
-                        });
+                        let holder = held.get(&key).filter(|h| **h != r.id);
                         if let Some(holder) = holder {
                             return Err(ExchangeError::conflict(
                                 line,
                                 match r.visibility {
                                     Visibility::Direct => format!(
-                                        "room {}: a direct room between the same people exists here ({})",
-                                        r.id, holder.record.id
+                                        "room {}: a direct room between the same people exists here ({holder})",
+                                        r.id
                                     ),
                                     _ => format!(
-                                        "room {} is called {:?}, like room {} here; rename one, then import again",
-                                        r.id, r.name, holder.record.id
+                                        "room {} is called {:?}, like room {holder} here; rename one, then import again",
+                                        r.id, r.name
                                     ),
                                 },
                             ));
@@ -658,7 +678,8 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                 let user = UserRecord {
                     id: u.id,
                     username: u.username,
-                    email: u.email,
+                    // A deleted account has released its email.
+                    email: if u.deleted { String::new() } else { u.email },
                     password_hash: String::new(),
                     created_at: u.created_at,
                     admin: u.admin,
@@ -865,8 +886,12 @@ pub async fn import_slack(
     if !zip.is_absolute() {
         return Err(ExchangeError::RelativePath(zip));
     }
-    let converted = partial_path(&zip.with_extension("hearth.jsonl"));
-    let _ = std::fs::remove_file(&converted);
+    // Beside the database: a directory the server may surely write to.
+    let converted = state.config.data.join(format!(
+        "slack-import-{}-{}.jsonl.partial",
+        std::process::id(),
+        Millis::now().0
+    ));
     let (src, dst) = (zip.clone(), converted.clone());
     tokio::task::spawn_blocking(move || archive::slack::convert(&src, &dst))
         .await

@@ -632,3 +632,47 @@ fn read_json<T: serde::de::DeserializeOwned>(
         .map(Some)
         .map_err(|e| ArchiveError::Slack(format!("{name}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn people() -> People {
+        People::new(&[SlackUser {
+            id: "U1".into(),
+            name: "ann".into(),
+            ..SlackUser::default()
+        }])
+    }
+
+    #[test]
+    fn markup_becomes_text() {
+        let p = people();
+        let (text, mentions, room) = decode_text(
+            "hi <@U1>, <@U9|zed> see <https://x.org/a?b=1&amp;c=2|docs> and <https://y.org> in <#C1|dev> <!here> &lt;3 &amp;&amp;",
+            &p,
+        );
+        assert_eq!(
+            text,
+            "hi @ann, @zed see docs (https://x.org/a?b=1&c=2) and https://y.org in #dev @room <3 &&"
+        );
+        assert_eq!(mentions, vec![p.id("U1").unwrap()]);
+        assert!(room);
+        assert_eq!(decode_text("a < b", &p).0, "a < b");
+        assert_eq!(decode_text("<mailto:a@b.c|a@b.c>", &p).0, "a@b.c");
+    }
+
+    #[test]
+    fn reactions_times_and_names() {
+        assert_eq!(emoji("+1").as_deref(), Some("👍"));
+        assert_eq!(emoji("tada").as_deref(), Some("🎉"));
+        assert_eq!(emoji("+1::skin-tone-3").as_deref(), Some("👍🏼"));
+        assert_eq!(emoji("our-custom-parrot"), None);
+        assert_eq!(ts_millis("1600000002.000200"), Millis(1_600_000_002_000));
+        assert_eq!(ts_millis("1600000002.5"), Millis(1_600_000_002_500));
+        assert_eq!(username("ben b!", "U2"), "ben_b_");
+        assert_eq!(username("CI", "B1"), "CI-slack");
+        assert_eq!(derived(&["a", "bc"]), derived(&["a", "bc"]));
+        assert_ne!(derived(&["a", "bc"]), derived(&["ab", "c"]));
+    }
+}

@@ -47,6 +47,17 @@ fn fails(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Users, rooms and messages on the server (what an import would change;
+/// disk use moves by itself).
+fn counts(data: &Path) -> (Value, Value, Value) {
+    let v: Value = serde_json::from_str(&ok(data, &["stats", "--json"])).expect("stats JSON");
+    (
+        v["users"].clone(),
+        v["rooms"].clone(),
+        v["messages"].clone(),
+    )
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -331,13 +342,17 @@ async fn an_import_into_a_populated_server_keeps_both_and_refuses_a_taken_name()
 
 #[tokio::test]
 async fn a_single_room_exports_with_only_its_people() {
-    let (a, alice, _bob, general) = lively_server().await;
+    let (mut a, _alice, _bob, general) = lively_server().await;
     let carol = a.user("carol").await;
     let lonely = a.room(&carol, "lonely").await;
     a.say(&carol, &lonely, "nobody here", None).await;
+    // Offline: the CLI reads the stopped server's directory itself.
+    a.terminate();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("general.jsonl");
     export(&a.data_dir(), &file, &["--room", "general"]);
+    let err = fails(&a.data_dir(), &["export", path(&file)]);
+    assert!(err.contains("already exists"), "{err}");
     let rooms = records(&file, "room");
     assert_eq!(rooms.len(), 1);
     assert_eq!(rooms[0]["id"], general.as_str());
@@ -360,7 +375,32 @@ async fn a_single_room_exports_with_only_its_people() {
     let again = dir.path().join("again.jsonl");
     export(&b.data_dir(), &again, &[]);
     assert_eq!(after_header(&file), after_header(&again));
-    let _ = alice;
+}
+
+#[tokio::test]
+async fn a_room_that_moved_on_here_refuses_a_later_export_of_itself() {
+    let (a, alice, _bob, general) = lively_server().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let early = dir.path().join("early.jsonl");
+    export(&a.data_dir(), &early, &[]);
+    let b = TestServer::spawn().await;
+    import(&b.data_dir(), &early);
+    // Both servers go on: each room now has a different next message.
+    a.say(&alice, &general, "later, on the first server", Some("a-9"))
+        .await;
+    let local = b.user("local").await;
+    b.join(&local, &general).await;
+    b.say(&local, &general, "meanwhile, on the second", None)
+        .await;
+    let late = dir.path().join("late.jsonl");
+    export(&a.data_dir(), &late, &[]);
+    let before = counts(&b.data_dir());
+    let err = fails(&b.data_dir(), &["import", path(&late)]);
+    assert!(
+        err.contains("line ") && err.contains("holds another event"),
+        "{err}"
+    );
+    assert_eq!(counts(&b.data_dir()), before);
 }
 
 #[tokio::test]
@@ -372,7 +412,7 @@ async fn a_damaged_or_cut_file_names_its_line_and_imports_nothing() {
     let text = std::fs::read_to_string(&file).expect("read");
     let lines: Vec<&str> = text.lines().collect();
     let b = TestServer::spawn().await;
-    let empty = ok(&b.data_dir(), &["stats", "--json"]);
+    let empty = counts(&b.data_dir());
 
     // A damaged line in the middle, after users and rooms it could have
     // imported.
@@ -383,7 +423,7 @@ async fn a_damaged_or_cut_file_names_its_line_and_imports_nothing() {
     std::fs::write(&bad, damaged.join("\n") + "\n").expect("write");
     let err = fails(&b.data_dir(), &["import", path(&bad)]);
     assert!(err.contains(&format!("line {}:", at + 1)), "{err}");
-    assert_eq!(ok(&b.data_dir(), &["stats", "--json"]), empty);
+    assert_eq!(counts(&b.data_dir()), empty);
 
     // Cut in the middle of a line, and cut at a line's end.
     for (name, cut) in [
@@ -394,7 +434,7 @@ async fn a_damaged_or_cut_file_names_its_line_and_imports_nothing() {
         std::fs::write(&cut_file, cut).expect("write");
         let err = fails(&b.data_dir(), &["import", path(&cut_file)]);
         assert!(err.contains("truncated") && err.contains("line "), "{err}");
-        assert_eq!(ok(&b.data_dir(), &["stats", "--json"]), empty);
+        assert_eq!(counts(&b.data_dir()), empty);
     }
     // The whole file still imports.
     import(&b.data_dir(), &file);
