@@ -668,6 +668,9 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
     let mut summary = ImportSummary::default();
     let mut heads: HashMap<RoomId, Seq> = HashMap::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    // Rooms this import made, with their members: they have read their
+    // history (it is not news), as they had where it came from.
+    let mut created: Vec<(RoomId, Vec<UserId>)> = Vec::new();
     for item in open(path)? {
         let (line, record) = item?;
         match record {
@@ -715,6 +718,7 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                         ));
                     }
                     state.rooms.insert(record, &r.members);
+                    created.push((r.id, r.members.clone()));
                     summary.rooms_added += 1;
                     summary.members_added += r.members.len() as u64;
                 } else {
@@ -772,6 +776,13 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
     }
     while let Some(p) = pending.pop_front() {
         settle(Some(p), &mut summary)?;
+    }
+    for (id, members) in created {
+        if let Some(room) = state.rooms.get(id) {
+            for m in members {
+                state.rooms.mark_read(&room, m, room.head(), false);
+            }
+        }
     }
     store.flush()?;
     tracing::info!(

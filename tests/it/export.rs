@@ -272,6 +272,11 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
     assert_eq!(status, 403, "a reset code works once: {body}");
     assert_eq!(body["error"]["code"], "invalid_reset_code", "{body}");
     let bob_b = b.login("bob", "a new password for bob").await;
+    let (_, rooms) = b.get("/api/v1/rooms", Some(&bob_b.token)).await;
+    for r in rooms["rooms"].as_array().expect("rooms") {
+        assert_eq!(r["unread_count"], 0, "imported history is not news: {r}");
+        assert_eq!(r["read_seq"], r["last_seq"], "{r}");
+    }
     let history = b.history(&bob_b, &general).await;
     let original = a
         .history(&a.login("bob", "password-bob").await, &general)
