@@ -24,6 +24,10 @@ use super::{ArchiveError, FileRef, Header, Record, Writer};
 use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
 use crate::storage::records::Visibility;
 
+/// Most different emoji on one message (the committer's limit: a 21st
+/// would be refused).
+const MAX_EMOJI: usize = 20;
+
 /// Largest JSON file read from the zip (a day of a busy channel).
 const MAX_ENTRY: u64 = 256 << 20;
 
@@ -364,7 +368,7 @@ pub fn convert(zip: &Path, out: &Path) -> Result<(), ArchiveError> {
                     };
                     // A message carries at most 20 different emoji.
                     if !seen.contains(&emoji) {
-                        if seen.len() == crate::commit::MAX_REACTIONS {
+                        if seen.len() == MAX_EMOJI {
                             continue;
                         }
                         seen.insert(emoji.clone());
@@ -674,5 +678,6 @@ mod tests {
         assert_eq!(username("CI", "B1"), "CI-slack");
         assert_eq!(derived(&["a", "bc"]), derived(&["a", "bc"]));
         assert_ne!(derived(&["a", "bc"]), derived(&["ab", "c"]));
+        assert_eq!(MAX_EMOJI, crate::commit::MAX_REACTIONS);
     }
 }
