@@ -271,6 +271,22 @@ async fn an_export_imported_into_a_fresh_server_exports_the_same() {
         .await;
     assert_eq!(status, 403, "a reset code works once: {body}");
     assert_eq!(body["error"]["code"], "invalid_reset_code", "{body}");
+    // An expired link works no more.
+    let late: Value = serde_json::from_str(&ok(
+        &b.data_dir(),
+        &["user", "reset-link", "alice", "--expires", "1s", "--json"],
+    ))
+    .expect("JSON");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, body) = b
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"code": late["code"], "password": "too late for this"}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_reset_code");
     let bob_b = b.login("bob", "a new password for bob").await;
     let (_, rooms) = b.get("/api/v1/rooms", Some(&bob_b.token)).await;
     for r in rooms["rooms"].as_array().expect("rooms") {
