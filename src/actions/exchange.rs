@@ -443,189 +443,256 @@ struct RoomCheck {
     next: Seq,
     /// How far this server's log of the room goes (0: a new room).
     head: Seq,
+    /// For each seq of the file so far: 0 for an edit, deletion or
+    /// reaction, else 1 + the index of the message's author in
+    /// [`Checker::authors`], with the top bit set once it is deleted.
+    /// Four bytes an event: what the committer will judge each change by.
+    events: Vec<u32>,
+}
+
+const DELETED: u32 = 1 << 31;
+
+/// The first pass's memory: who and what the file has named so far.
+struct Checker<'a> {
+    state: &'a AppState,
+    log: crate::storage::log::RoomLog,
+    users: HashSet<UserId>,
+    names: HashMap<String, UserId>,
+    rooms: HashMap<RoomId, RoomCheck>,
+    /// Which room holds each public name and each set of direct people.
+    held: HashMap<Vec<u8>, RoomId>,
+    /// Authors of messages, by the index [`RoomCheck::events`] keeps.
+    authors: Vec<UserId>,
+    author_index: HashMap<UserId, u32>,
 }
 
 /// The first pass: every line read and checked against the format and the
 /// server; nothing is written.
 fn check(state: &AppState, path: &Path) -> Result<()> {
-    let store = &state.store;
-    let log = store.log()?;
-    let mut users: HashSet<UserId> = HashSet::new();
-    let mut names: HashMap<String, UserId> = HashMap::new();
-    let mut rooms: HashMap<RoomId, RoomCheck> = HashMap::new();
-    // Which room holds each public name and each set of direct people.
-    let held: HashMap<Vec<u8>, RoomId> = state
-        .rooms
-        .all()
-        .iter()
-        .filter_map(|r| r.record.index_key().map(|k| (k, r.record.id)))
-        .collect();
-    let known = |users: &HashSet<UserId>, id: &UserId| -> Result<bool> {
-        Ok(users.contains(id) || store.user(*id)?.is_some())
+    let mut c = Checker {
+        state,
+        log: state.store.log()?,
+        users: HashSet::new(),
+        names: HashMap::new(),
+        rooms: HashMap::new(),
+        held: state
+            .rooms
+            .all()
+            .iter()
+            .filter_map(|r| r.record.index_key().map(|k| (k, r.record.id)))
+            .collect(),
+        authors: Vec::new(),
+        author_index: HashMap::new(),
     };
     for item in open(path)? {
         let (line, record) = item?;
         match &record {
-            Record::User(u) => {
-                if !users.insert(u.id) {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!("user {} twice", u.id),
-                    ));
-                }
-                if u.username.trim().is_empty() {
-                    return Err(ExchangeError::conflict(line, "a user without a username"));
-                }
-                if u.deleted || store.user(u.id)?.is_some() {
-                    continue;
-                }
-                if validate::username(&u.username).is_err() {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!(
-                            "user {}: {:?} is not a valid username (3 to 32 letters, digits, _ . -)",
-                            u.id, u.username
-                        ),
-                    ));
-                }
-                if let Some(other) = names.insert(u.username.to_lowercase(), u.id) {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!(
-                            "username {:?} twice (users {other} and {})",
-                            u.username, u.id
-                        ),
-                    ));
-                }
-                for login in [&u.username, &u.email] {
-                    if login.is_empty() {
-                        continue;
-                    }
-                    if let Some(holder) = store.user_by_login(login)?.filter(|h| h.id != u.id) {
-                        return Err(ExchangeError::conflict(
-                            line,
-                            format!(
-                                "{login:?} of user {} belongs to another account here ({}, id {}); \
-                                 rename or delete one of them, then import again",
-                                u.id, holder.username, holder.id
-                            ),
-                        ));
-                    }
-                }
-            }
-            Record::Room(r) => {
-                if rooms.contains_key(&r.id) {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!("room {} twice", r.id),
-                    ));
-                }
-                for u in r
-                    .members
-                    .iter()
-                    .chain(&r.moderators)
-                    .chain(&r.banned)
-                    .chain(&r.direct)
-                    .chain([&r.created_by])
-                {
-                    if !known(&users, u)? {
-                        return Err(ExchangeError::conflict(
-                            line,
-                            format!("room {} names user {u}, who is neither in the file nor on this server", r.id),
-                        ));
-                    }
-                }
-                let head = if store.room(r.id)?.is_some() {
-                    log.head(r.id)?
-                } else {
-                    let record = room_record(r);
-                    if r.visibility != Visibility::Direct && validate::room_name(&r.name).is_err() {
-                        return Err(ExchangeError::conflict(
-                            line,
-                            format!("room {}: {:?} is not a valid room name", r.id, r.name),
-                        ));
-                    }
-                    if let Some(key) = record.index_key() {
-                        let holder = held.get(&key).filter(|h| **h != r.id);
-                        if let Some(holder) = holder {
-                            return Err(ExchangeError::conflict(
-                                line,
-                                match r.visibility {
-                                    Visibility::Direct => format!(
-                                        "room {}: a direct room between the same people exists here ({holder})",
-                                        r.id
-                                    ),
-                                    _ => format!(
-                                        "room {} is called {:?}, like room {holder} here; rename one, then import again",
-                                        r.id, r.name
-                                    ),
-                                },
-                            ));
-                        }
-                    }
-                    Seq::ZERO
-                };
-                rooms.insert(r.id, RoomCheck { next: Seq(1), head });
-            }
-            Record::File(_) => {}
-            Record::Header(_) | Record::End(_) => {}
-            event => {
-                let Some((room, seq, id)) = event.event_at() else {
-                    continue;
-                };
-                let Some(rc) = rooms.get_mut(&room) else {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!("an event of room {room}, which no earlier line describes"),
-                    ));
-                };
-                if seq != rc.next {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!("room {room}: seq {seq} where {} was due", rc.next),
-                    ));
-                }
-                rc.next = seq.next();
-                let (actor, target, client_id) = actor_and_target(event);
-                if let Some(c) = client_id {
-                    if validate::client_id(c.to_string()).is_err() {
-                        return Err(ExchangeError::conflict(
-                            line,
-                            format!("client_id {c:?} is not a valid one (1 to 64 characters, no control characters)"),
-                        ));
-                    }
-                }
-                if !known(&users, &actor)? {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!("user {actor} is neither in the file nor on this server"),
-                    ));
-                }
-                if target.is_some_and(|t| t >= seq || t == Seq::ZERO) {
-                    return Err(ExchangeError::conflict(
-                        line,
-                        format!("room {room} seq {seq} aims at a later message"),
-                    ));
-                }
-                if seq <= rc.head {
-                    match log.event(room, seq)? {
-                        Some(held) if held.id == id => {}
-                        _ => {
-                            return Err(ExchangeError::conflict(
-                                line,
-                                format!(
-                                    "room {room} holds another event at seq {seq} here: the room \
-                                     has changed on this server since it was exported, and the \
-                                     file cannot be merged into it"
-                                ),
-                            ))
-                        }
-                    }
-                }
-            }
+            Record::User(u) => c.user(line, u)?,
+            Record::Room(r) => c.room(line, r)?,
+            Record::Header(_) | Record::End(_) | Record::File(_) => {}
+            event => c.event(line, event)?,
         }
     }
     Ok(())
+}
+
+impl Checker<'_> {
+    fn known(&self, id: &UserId) -> Result<bool> {
+        Ok(self.users.contains(id) || self.state.store.user(*id)?.is_some())
+    }
+
+    /// A new account must not take a name or email another account holds.
+    fn user(&mut self, line: u64, u: &archive::User) -> Result<()> {
+        let store = &self.state.store;
+        if !self.users.insert(u.id) {
+            return Err(ExchangeError::conflict(
+                line,
+                format!("user {} twice", u.id),
+            ));
+        }
+        if u.username.trim().is_empty() {
+            return Err(ExchangeError::conflict(line, "a user without a username"));
+        }
+        if u.deleted || store.user(u.id)?.is_some() {
+            return Ok(());
+        }
+        if validate::username(&u.username).is_err() {
+            return Err(ExchangeError::conflict(
+                line,
+                format!(
+                    "user {}: {:?} is not a valid username (3 to 32 letters, digits, _ . -)",
+                    u.id, u.username
+                ),
+            ));
+        }
+        if let Some(other) = self.names.insert(u.username.to_lowercase(), u.id) {
+            return Err(ExchangeError::conflict(
+                line,
+                format!(
+                    "username {:?} twice (users {other} and {})",
+                    u.username, u.id
+                ),
+            ));
+        }
+        for login in [&u.username, &u.email] {
+            if login.is_empty() {
+                continue;
+            }
+            if let Some(holder) = store.user_by_login(login)?.filter(|h| h.id != u.id) {
+                return Err(ExchangeError::conflict(
+                    line,
+                    format!(
+                        "{login:?} of user {} belongs to another account here ({}, id {}); \
+                         rename or delete one of them, then import again",
+                        u.id, holder.username, holder.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A room names known people; a new one takes no name or set of
+    /// direct people another room holds.
+    fn room(&mut self, line: u64, r: &archive::Room) -> Result<()> {
+        if self.rooms.contains_key(&r.id) {
+            return Err(ExchangeError::conflict(
+                line,
+                format!("room {} twice", r.id),
+            ));
+        }
+        let people = r.members.iter().chain(&r.moderators).chain(&r.banned);
+        for u in people.chain(&r.direct).chain([&r.created_by]) {
+            if !self.known(u)? {
+                return Err(ExchangeError::conflict(
+                    line,
+                    format!(
+                        "room {} names user {u}, who is neither in the file nor on this server",
+                        r.id
+                    ),
+                ));
+            }
+        }
+        let head = if self.state.store.room(r.id)?.is_some() {
+            self.log.head(r.id)?
+        } else {
+            if r.visibility != Visibility::Direct && validate::room_name(&r.name).is_err() {
+                return Err(ExchangeError::conflict(
+                    line,
+                    format!("room {}: {:?} is not a valid room name", r.id, r.name),
+                ));
+            }
+            let key = room_record(r).index_key();
+            if let Some(holder) = key.and_then(|k| self.held.get(&k)).filter(|h| **h != r.id) {
+                return Err(ExchangeError::conflict(
+                    line,
+                    match r.visibility {
+                        Visibility::Direct => format!(
+                            "room {}: a direct room between the same people exists here ({holder})",
+                            r.id
+                        ),
+                        _ => format!(
+                            "room {} is called {:?}, like room {holder} here; rename one, then import again",
+                            r.id, r.name
+                        ),
+                    },
+                ));
+            }
+            Seq::ZERO
+        };
+        let check = RoomCheck {
+            next: Seq(1),
+            head,
+            events: Vec::new(),
+        };
+        self.rooms.insert(r.id, check);
+        Ok(())
+    }
+
+    /// An event comes in its room's order, by someone known, and is a
+    /// change the committer will accept: aimed at an earlier message,
+    /// an edit by its author, nothing done to a deleted one. An event the
+    /// server already holds must be that very event.
+    fn event(&mut self, line: u64, event: &Record) -> Result<()> {
+        let Some((room, seq, id)) = event.event_at() else {
+            return Ok(());
+        };
+        let (actor, target, client_id) = actor_and_target(event);
+        let bad = |message: String| Err(ExchangeError::conflict(line, message));
+        if let Some(c) = client_id {
+            if validate::client_id(c.to_string()).is_err() {
+                return bad(format!(
+                    "client_id {c:?} is not a valid one (1 to 64 characters, no control characters)"
+                ));
+            }
+        }
+        if !self.known(&actor)? {
+            return bad(format!(
+                "user {actor} is neither in the file nor on this server"
+            ));
+        }
+        let author = match event {
+            Record::Message(_) => {
+                let next = self.authors.len() as u32 + 1;
+                let i = *self.author_index.entry(actor).or_insert(next);
+                if i == next {
+                    self.authors.push(actor);
+                }
+                i
+            }
+            _ => 0,
+        };
+        let Some(rc) = self.rooms.get_mut(&room) else {
+            return bad(format!(
+                "an event of room {room}, which no earlier line describes"
+            ));
+        };
+        if seq != rc.next {
+            return bad(format!("room {room}: seq {seq} where {} was due", rc.next));
+        }
+        rc.next = seq.next();
+        if let Some(t) = target {
+            let slot =
+                t.0.checked_sub(1)
+                    .and_then(|i| rc.events.get_mut(i as usize))
+                    .filter(|s| **s != 0);
+            let Some(slot) = slot else {
+                return bad(format!(
+                    "room {room} seq {seq} aims at {t}, which is not an earlier message"
+                ));
+            };
+            let deleted = *slot & DELETED != 0;
+            let by_author = self.authors.get(((*slot & !DELETED) - 1) as usize) == Some(&actor);
+            match event {
+                Record::Edit(_) if !by_author => {
+                    return bad(format!(
+                        "room {room} seq {seq}: an edit by someone other than the author"
+                    ))
+                }
+                Record::Edit(_) | Record::Reaction(_) | Record::Delete(_) if deleted => {
+                    return bad(format!(
+                        "room {room} seq {seq}: a change to message {t}, deleted before"
+                    ))
+                }
+                Record::Delete(_) => *slot |= DELETED,
+                _ => {}
+            }
+        }
+        rc.events.push(author);
+        if seq <= rc.head {
+            match self.log.event(room, seq)? {
+                Some(held) if held.id == id => {}
+                _ => {
+                    return bad(format!(
+                        "room {room} holds another event at seq {seq} here: the room \
+                         has changed on this server since it was exported, and the \
+                         file cannot be merged into it"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn actor_and_target(record: &Record) -> (UserId, Option<Seq>, Option<&str>) {

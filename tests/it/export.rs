@@ -457,6 +457,31 @@ async fn a_damaged_or_cut_file_names_its_line_and_imports_nothing() {
         assert!(err.contains("truncated") && err.contains("line "), "{err}");
         assert_eq!(counts(&b.data_dir()), empty);
     }
+    // An edit by someone other than the author: the committer would
+    // refuse it, so the check does, before anything is written.
+    let users = records(&file, "user");
+    let mut forged: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let at = forged
+        .iter()
+        .position(|l| l.contains("\"type\":\"edit\""))
+        .expect("an edit line");
+    let mut edit: Value = serde_json::from_str(&forged[at]).expect("edit JSON");
+    let other = users
+        .iter()
+        .map(|u| u["id"].clone())
+        .find(|id| *id != edit["by"])
+        .expect("another user");
+    edit["by"] = other;
+    forged[at] = edit.to_string();
+    let bad = dir.path().join("forged.jsonl");
+    std::fs::write(&bad, forged.join("\n") + "\n").expect("write");
+    let err = fails(&b.data_dir(), &["import", path(&bad)]);
+    assert!(
+        err.contains(&format!("line {}:", at + 1)) && err.contains("author"),
+        "{err}"
+    );
+    assert_eq!(counts(&b.data_dir()), empty);
+
     // The whole file still imports.
     import(&b.data_dir(), &file);
     ok(&b.data_dir(), &["verify"]);
