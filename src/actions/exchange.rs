@@ -34,6 +34,7 @@ use crate::archive::{self, ArchiveError, Reader, Record, Writer};
 use crate::commit::{Append, Change, Committed, Reply};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
+use crate::protocol::ServerFrame;
 use crate::state::AppState;
 use crate::storage::records::{EventKind, EventRecord, RoomRecord, UserRecord, Visibility};
 use crate::storage::{StorageError, Store, Taken};
@@ -738,6 +739,8 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
     // Rooms this import made, with their members: they have read their
     // history (it is not news), as they had where it came from.
     let mut created: Vec<(RoomId, Vec<UserId>)> = Vec::new();
+    // Members added to rooms that were here.
+    let mut joined: Vec<(RoomId, UserId)> = Vec::new();
     for item in open(path)? {
         let (line, record) = item?;
         match record {
@@ -794,6 +797,7 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                         if !here {
                             store.add_member(r.id, *m)?;
                             state.rooms.add_member_in_memory(r.id, *m);
+                            joined.push((r.id, *m));
                             summary.members_added += 1;
                         }
                     }
@@ -844,11 +848,27 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
     while let Some(p) = pending.pop_front() {
         settle(Some(p), &mut summary)?;
     }
+    // Last, as any action settles: people connected now see the rooms.
     for (id, members) in created {
+        let Some(room) = state.rooms.get(id) else {
+            continue;
+        };
+        for m in members {
+            state.rooms.mark_read(&room, m, room.head(), false);
+            super::rooms::announce_join(state, m, &room);
+        }
+        if room.record.visibility == Visibility::Public {
+            state.hub.send_all(
+                &ServerFrame::RoomAdded {
+                    room: room.view(UserId::NIL, &state.directory),
+                },
+                None,
+            );
+        }
+    }
+    for (id, member) in joined {
         if let Some(room) = state.rooms.get(id) {
-            for m in members {
-                state.rooms.mark_read(&room, m, room.head(), false);
-            }
+            super::rooms::announce_join(state, member, &room);
         }
     }
     store.flush()?;

@@ -339,7 +339,12 @@ async fn an_import_into_a_populated_server_keeps_both_and_refuses_a_taken_name()
     let random = c.room(&carol, "random").await;
     c.say(&carol, &random, "before the import", Some("c-1"))
         .await;
+    let mut ws = c.ws(&carol).await;
+    ws.hello(None).await;
     let summary = import(&c.data_dir(), &file);
+    // Live: people connected now hear of the public rooms at once.
+    let added = ws.expect("room_added").await;
+    assert_eq!(added["room"]["name"], "general", "{added}");
     assert_eq!(summary["summary"]["users_added"], 2, "{summary}");
     // Carol's world is untouched, and the imported rooms are there.
     let history = c.history(&carol, &random).await;
