@@ -45,6 +45,9 @@ pub struct Append {
     pub reply: Reply,
     /// When the action took the request, for the ack latency metric.
     pub received: Instant,
+    /// The event's id and time when it is restored from an export
+    /// (`hearth import`); `None` for a new event: a fresh id, now.
+    pub origin: Option<(EventId, Millis)>,
 }
 
 /// What an append does.
@@ -312,11 +315,8 @@ impl Worker {
                     continue;
                 }
             };
-            let event = EventRecord {
-                id: EventId::generate(),
-                at: now,
-                kind,
-            };
+            let (id, at) = a.origin.unwrap_or_else(|| (EventId::generate(), now));
+            let event = EventRecord { id, at, kind };
             batch.push(
                 a.room,
                 seq,

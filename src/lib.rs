@@ -27,7 +27,7 @@
 //! lives once; actions use the engine ([`commit`], [`hub`], [`search`],
 //! [`rooms`], [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
-//! [`config`]). `docs/architecture.md` walks the files and says where a
+//! [`config`], and [`archive`], the export file format). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
 //!
 //! [`open`] builds the shared state over a data directory; [`start`] adds
@@ -40,6 +40,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod codec;

@@ -231,6 +231,7 @@ async fn submit(
             change,
             reply,
             received: std::time::Instant::now(),
+            origin: None,
         })
         .await?;
     let Some(rx) = waiting else {

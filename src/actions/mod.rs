@@ -20,12 +20,14 @@
 //! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
 //! [`reads`] (read cursors), [`reset_links`] (one-time links to set a new
-//! password) and [`operator`] (invites, the registration mode, stats and
-//! live figures, verify, backup: the operator's tools).
+//! password), [`exchange`] (export and import) and [`operator`] (invites,
+//! the registration mode, stats and live figures, verify, backup: the
+//! operator's tools).
 
 pub mod accounts;
 pub mod avatars;
 pub mod bots;
+pub mod exchange;
 pub mod messages;
 pub mod operator;
 pub mod presence;

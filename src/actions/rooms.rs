@@ -547,7 +547,7 @@ pub async fn delete(
 /// Subscribes the user's live connections to a room they just joined and
 /// tells them, from every device. Subscribing before reading the head means
 /// every message after `last_seq` in the `joined` frame arrives live.
-fn announce_join(state: &AppState, user: UserId, room: &Room) {
+pub(super) fn announce_join(state: &AppState, user: UserId, room: &Room) {
     for conn in state.hub.subscribe_user(user, room.record.id) {
         conn.send(&ServerFrame::Joined {
             room: room.view(user, &state.directory),

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 pub use crate::actions::operator::{InviteInfo, RegistrationSetting, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
+use crate::actions::exchange::{self, ExchangeError, ExportRequest, ExportSummary, ImportSummary};
 use crate::actions::operator::{self, BackupFailed};
-use crate::actions::{avatars, bots, messages, rooms, Actor};
+use crate::actions::{avatars, bots, messages, reset_links, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
@@ -71,6 +72,11 @@ pub enum Request {
     UserAdmin {
         user: String,
         admin: bool,
+    },
+    /// A one-time password-reset code for the account, valid this long.
+    UserResetLink {
+        user: String,
+        valid_for_secs: u64,
     },
     BotCreate {
         username: String,
@@ -127,6 +133,20 @@ pub enum Request {
     Backup {
         path: PathBuf,
     },
+    /// Write an export (absolute paths); `rooms` empty: every room.
+    Export {
+        path: PathBuf,
+        #[serde(default)]
+        rooms: Vec<String>,
+        #[serde(default)]
+        with_files: Option<PathBuf>,
+    },
+    /// Restore an export (or, with `slack`, a Slack workspace export).
+    Import {
+        path: PathBuf,
+        #[serde(default)]
+        slack: bool,
+    },
 }
 
 /// What an action produced; the CLI prints it as text or `--json`.
@@ -152,6 +172,12 @@ pub enum Reply {
         code: String,
         uses: u32,
         expires_at: Option<String>,
+    },
+    /// A password-reset code, shown this once.
+    ResetCode {
+        user: UserInfo,
+        code: String,
+        expires_at: String,
     },
     /// A bot's new token, shown this once.
     BotToken {
@@ -181,6 +207,13 @@ pub enum Reply {
     Backup {
         path: PathBuf,
         summary: Summary,
+    },
+    Exported {
+        path: PathBuf,
+        summary: ExportSummary,
+    },
+    Imported {
+        summary: ImportSummary,
     },
 }
 
@@ -230,6 +263,8 @@ pub enum AdminError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Backup(#[from] BackupError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     #[error("the server stopped before the action finished")]
     Interrupted,
 }
@@ -282,6 +317,19 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             let u = find_user(state, &user)?;
             avatars::remove(state, Actor::Operator, u.id).await?;
             done(format!("{} has no avatar now.", u.username))
+        }
+        UserResetLink {
+            user,
+            valid_for_secs,
+        } => {
+            let u = find_user(state, &user)?;
+            let valid_for = Duration::from_secs(valid_for_secs.max(1));
+            let link = reset_links::create(state, Actor::Operator, u.id, Some(valid_for)).await?;
+            Ok(Reply::ResetCode {
+                user: user_info(&link.user),
+                code: link.code,
+                expires_at: link.expires_at.to_rfc3339(),
+            })
         }
         BotCreate { username } => {
             let (bot, token) = bots::create(state, Actor::Operator, &username).await?;
@@ -399,6 +447,37 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
                     e @ BackupFailed::RelativePath(_) => AdminError::Invalid(e.to_string()),
                 })?;
             Ok(Reply::Backup { path, summary })
+        }
+        Export {
+            path,
+            rooms,
+            with_files,
+        } => {
+            let rooms = if rooms.is_empty() {
+                None
+            } else {
+                Some(
+                    rooms
+                        .iter()
+                        .map(|r| find_room(state, r).map(|r| r.record.id))
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            };
+            let request = ExportRequest {
+                path: path.clone(),
+                rooms,
+                with_files,
+            };
+            let summary = exchange::export(state, Actor::Operator, request).await?;
+            Ok(Reply::Exported { path, summary })
+        }
+        Import { path, slack } => {
+            let summary = if slack {
+                exchange::import_slack(state, Actor::Operator, path).await?
+            } else {
+                exchange::import(state, Actor::Operator, path).await?
+            };
+            Ok(Reply::Imported { summary })
         }
     }
 }

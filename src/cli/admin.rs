@@ -84,6 +84,18 @@ enum UserCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Make a one-time link that lets the account's owner set a password
+    /// (an imported account has none). Printed once; it works once.
+    ResetLink {
+        user: String,
+        /// How long the link is valid, e.g. 24h or 7d.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        expires: Duration,
+        /// The server's public address, for the link (e.g.
+        /// https://chat.example.com); `listen` by default.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +246,34 @@ pub struct RestoreArgs {
     file: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The export file to create (JSON Lines; it must not exist yet).
+    file: PathBuf,
+    /// Export only this room (a name or an id); repeat for several. Only
+    /// the accounts these rooms name are exported with them.
+    #[arg(long = "room", value_name = "ROOM")]
+    rooms: Vec<String>,
+    /// Also write the files messages carry into DIR, one per content hash.
+    #[arg(long, value_name = "DIR")]
+    with_files: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A file written by `hearth export` (or, with --slack, Slack's
+    /// workspace export, a zip).
+    file: PathBuf,
+    /// The file is a Slack workspace export (users.json, channels.json and
+    /// a folder of daily JSON files per channel, zipped).
+    #[arg(long)]
+    slack: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// Write a self-signed certificate and key (cert.pem, key.pem) for
@@ -293,6 +333,43 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
         UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
         UserCommand::Admin { user, off } => Request::UserAdmin { user, admin: !off },
+        UserCommand::ResetLink { user, expires, url } => {
+            let base = match url {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => format!("http://{}", load(&args.common.instance)?.listen),
+            };
+            let request = Request::UserResetLink {
+                user,
+                valid_for_secs: expires.as_secs(),
+            };
+            let reply = run(&args.common, true, request)?;
+            let Reply::ResetCode {
+                user,
+                code,
+                expires_at,
+            } = reply
+            else {
+                print(&reply, args.common.json);
+                return Ok(());
+            };
+            // The code rides in the fragment: browsers never send it to
+            // the server, so no access log holds it.
+            let link = format!("{base}/#reset={code}");
+            if args.common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"user": user, "code": code, "link": link, "expires_at": expires_at})
+                );
+            } else {
+                println!(
+                    "Password-reset link for {} (works once, until {expires_at}):",
+                    user.username
+                );
+                println!("{link}");
+                println!("Or: POST /api/v1/password-reset {{\"code\": \"{code}\", \"password\": \"...\"}}");
+            }
+            return Ok(());
+        }
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -395,6 +472,30 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         &run(&args.common, true, Request::Backup { path })?,
         args.common.json,
     );
+    Ok(())
+}
+
+pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let absolute = |p: &PathBuf| {
+        std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+    };
+    let request = Request::Export {
+        path: absolute(&args.file)?,
+        rooms: args.rooms,
+        with_files: args.with_files.as_ref().map(absolute).transpose()?,
+    };
+    print(&run(&args.common, true, request)?, args.common.json);
+    Ok(())
+}
+
+pub fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let path = std::path::absolute(&args.file)
+        .with_context(|| format!("cannot resolve {}", args.file.display()))?;
+    let request = Request::Import {
+        path,
+        slack: args.slack,
+    };
+    print(&run(&args.common, false, request)?, args.common.json);
     Ok(())
 }
 
@@ -658,6 +759,43 @@ fn print(reply: &Reply, json: bool) {
             "Search index rebuilt: {} documents for {} live messages.",
             counts.documents, counts.live_messages
         ),
+        Reply::ResetCode {
+            user,
+            code,
+            expires_at,
+        } => println!(
+            "Password-reset code for {} (works once, until {expires_at}): {code}",
+            user.username
+        ),
+        Reply::Exported { path, summary } => println!(
+            "Exported {} users, {} rooms, {} messages and {} edits, deletions and reactions to {}.",
+            summary.users,
+            summary.rooms,
+            summary.messages,
+            summary.changes,
+            path.display()
+        ),
+        Reply::Imported { summary } => {
+            println!(
+                "Imported {} users, {} rooms, {} memberships and {} events ({} were already here).",
+                summary.users_added,
+                summary.rooms_added,
+                summary.members_added,
+                summary.events_added,
+                summary.events_present
+            );
+            if summary.files_skipped > 0 {
+                println!(
+                    "{} attached files were not imported (this server stores no files).",
+                    summary.files_skipped
+                );
+            }
+            if summary.users_added > 0 {
+                println!(
+                    "Imported accounts have no password: give each a link from `hearth user reset-link USER`."
+                );
+            }
+        }
         Reply::Backup { path, summary } => println!(
             "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
             summary.users,

@@ -67,6 +67,14 @@ pub enum Command {
     Backup(admin::BackupArgs),
     /// Restore a backup FILE into a new, empty data directory, then verify it.
     Restore(admin::RestoreArgs),
+    /// Export users, rooms, memberships and messages (with edits,
+    /// deletions and reactions) to a JSON Lines FILE, while the server
+    /// runs or from a stopped server's data directory.
+    Export(admin::ExportArgs),
+    /// Import a FILE written by `hearth export` (or a Slack export with
+    /// --slack) into this server, empty or not. Importing again changes
+    /// nothing.
+    Import(admin::ImportArgs),
     /// Make TLS certificates for local use.
     #[command(subcommand)]
     Cert(admin::CertCommand),
@@ -122,6 +130,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Index(args) => admin::index(args),
         Command::Backup(args) => admin::backup(args),
         Command::Restore(args) => admin::restore(args),
+        Command::Export(args) => admin::export(args),
+        Command::Import(args) => admin::import(args),
         Command::Cert(command) => admin::cert(command),
         Command::Healthcheck(args) => health::check(args),
         Command::Config(ConfigCommand::Check { file }) => {

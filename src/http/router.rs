@@ -16,6 +16,7 @@ use crate::state::AppState;
 enum Route {
     Signup,
     Login,
+    PasswordReset,
     Logout,
     Me,
     MyAvatar,
@@ -56,7 +57,6 @@ enum Route {
     AdminUserAdmin,
     AdminUserSessions,
     AdminResetLink,
-    PasswordReset,
     AdminInvites,
     AdminInvite,
     AdminRegistration,
@@ -72,6 +72,7 @@ enum Route {
 const ROUTES: [(&str, Route); 52] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
+    ("/api/v1/password-reset", Route::PasswordReset),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
     ("/api/v1/me/password", Route::Password),
@@ -118,7 +119,6 @@ const ROUTES: [(&str, Route); 52] = [
         Route::AdminUserSessions,
     ),
     ("/api/v1/admin/users/{id}/reset-link", Route::AdminResetLink),
-    ("/api/v1/password-reset", Route::PasswordReset),
     ("/api/v1/admin/invites", Route::AdminInvites),
     ("/api/v1/admin/invites/{id}", Route::AdminInvite),
     ("/api/v1/admin/registration", Route::AdminRegistration),

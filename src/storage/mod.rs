@@ -19,13 +19,13 @@
 //! | `userid_roomid`    | user id (16) ‖ room id (16)           | empty                     |
 //! | `roomlog`          | see [`log`]                           |                           |
 //! | `invitecode_invite`| SHA-256 of the invite code (32)       | [`InviteRecord`]          |
+//! | `resetcode_reset`  | SHA-256 of a password-reset code (32) | [`ResetRecord`]           |
 //! | `userid_avatar`    | user id (16)                          | the avatar's PNG bytes    |
 //! | `userid_roomid_readseq` | user id (16) ‖ room id (16)      | read cursor seq (u64 BE)  |
 //! | `roomid_tally`     | room id (16)                          | unread tally snapshot (see [`crate::unread`]) |
 //! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
 //! | `userid_callback`  | a bot's user id (16)                  | [`CallbackRecord`]        |
 //! | `userid_roomid_notify` | user id (16) ‖ room id (16)       | notification level (1 byte: all, mentions, none) |
-//! | `resetcode_reset`  | SHA-256 of a password-reset code (32) | [`ResetRecord`]           |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -36,7 +36,7 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`], [`avatars`], the room [`log`], read cursors in [`reads`]);
+//! [`invites`] and password-reset codes, [`avatars`], the room [`log`], read cursors in [`reads`]);
 //! [`records`] are the stored values; [`backup`] and [`verify`] walk all of
 //! them.
 

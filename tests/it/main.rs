@@ -22,6 +22,7 @@ mod chaos;
 mod conversations;
 mod crash;
 mod error_codes;
+mod export;
 mod hostile_http;
 mod hostile_ws;
 mod lifecycle;
