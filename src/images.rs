@@ -79,6 +79,17 @@ impl Thumbnailer {
             .map_err(|_| ApiError::Busy)
     }
 
+    /// Room for one more body in memory, waiting for it (an attached
+    /// picture, whose upload is already on disk, queues rather than fail).
+    pub async fn hold(&self) -> Result<UploadSlot, ApiError> {
+        self.uploads
+            .clone()
+            .acquire_owned()
+            .await
+            .map(|permit| UploadSlot { _permit: permit })
+            .map_err(|_| ApiError::Internal)
+    }
+
     /// The avatar made of an uploaded picture: a PNG of
     /// [`AVATAR_PX`]² pixels. `invalid_image` for anything that is not a
     /// PNG, JPEG or WebP within the limits; `busy` when the decoders stay

@@ -117,6 +117,8 @@ where
     let picture = images::picture_type(&head);
     let mut preview = images::Preview::default();
     if let Some(kind) = picture {
+        // Pictures are read into memory, a few at a time server-wide.
+        let _slot = state.images.hold().await?;
         let path = temp.path().clone();
         let bytes = Bytes::from(
             tokio::fs::read(&path)
@@ -125,10 +127,10 @@ where
         );
         let bytes = if kind == "image/jpeg" {
             match strip(state, bytes.clone()).await? {
-                Some((stripped, path)) => {
+                Some((stripped, stripped_hash, path)) => {
                     let old = temp.replace(path);
                     let _ = tokio::fs::remove_file(old).await;
-                    hash = ContentHash(Sha256::digest(&stripped).into());
+                    hash = stripped_hash;
                     size = stripped.len() as u64;
                     stripped
                 }
@@ -235,13 +237,18 @@ where
 }
 
 /// A JPEG without its metadata, written to a new temporary file (fsynced):
-/// its bytes and path. `None` when there was nothing to strip.
-async fn strip(state: &AppState, jpeg: Bytes) -> Result<Option<(Bytes, PathBuf)>, ApiError> {
+/// its bytes, their hash and the path. `None` when there was nothing to
+/// strip.
+async fn strip(
+    state: &AppState,
+    jpeg: Bytes,
+) -> Result<Option<(Bytes, ContentHash, PathBuf)>, ApiError> {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
         let Some(stripped) = images::strip_jpeg_metadata(jpeg) else {
             return Ok(None);
         };
+        let hash = ContentHash(Sha256::digest(&stripped).into());
         let (path, mut file) = store.upload_temp()?;
         use std::io::Write;
         file.write_all(&stripped)
@@ -250,7 +257,7 @@ async fn strip(state: &AppState, jpeg: Bytes) -> Result<Option<(Bytes, PathBuf)>
                 let _ = std::fs::remove_file(&path);
                 crate::storage::StorageError::Files(e)
             })?;
-        Ok(Some((stripped, path)))
+        Ok(Some((stripped, hash, path)))
     })
     .await
     .map_err(|_| ApiError::Internal)?

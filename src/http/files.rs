@@ -16,14 +16,25 @@ use serde_json::json;
 use tokio::io::{AsyncSeekExt, Take};
 
 use super::api::{percent_decode, Handled};
-use super::request::{empty_response, json_response, Ctx};
+use super::request::{empty_response, error_response, json_response, Ctx};
 use crate::actions::files;
 use crate::error::ApiError;
 use crate::protocol::FileView;
 use crate::storage::records::FileRecord;
 
 /// `POST /api/v1/rooms/{id}/uploads?name=FILE`: the body is the file.
-pub async fn upload(mut ctx: Ctx, room_id: &str) -> Handled {
+/// A refusal says `Connection: close`: the body was not read to its end,
+/// so the connection cannot carry another request.
+pub async fn upload(ctx: Ctx, room_id: &str) -> Handled {
+    receive(ctx, room_id).await.or_else(|e| {
+        let mut resp = error_response(&e);
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Ok(resp)
+    })
+}
+
+async fn receive(mut ctx: Ctx, room_id: &str) -> Handled {
     let me = ctx.identity()?;
     let name = ctx
         .query("name")
