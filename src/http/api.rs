@@ -694,7 +694,7 @@ fn seq_param(ctx: &Ctx, key: &str) -> Result<Option<Seq>, ApiError> {
 struct PostMessageBody {
     /// May be left out when files are attached.
     #[serde(default)]
-    body: String,
+    body: Option<String>,
     #[serde(default)]
     files: Vec<String>,
     #[serde(default)]
@@ -709,9 +709,18 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
     // whatever they post.
     member_room(&ctx.state, room_id, me.user)?;
     let body: PostMessageBody = ctx.json().await?;
+    let text =
+        match body.body {
+            Some(text) => text,
+            None if !body.files.is_empty() => String::new(),
+            None => return Err(ApiError::InvalidRequest(
+                "The request body is missing something or has a wrong type: missing field `body`."
+                    .into(),
+            )),
+        };
     let send = messages::Send {
         room: room_id,
-        body: body.body,
+        body: text,
         client_id: body.client_id,
         reply_to: body.reply_to,
         files: body.files,
