@@ -467,8 +467,20 @@ async fn every_picture_format_gets_a_thumbnail_of_at_most_400_px() {
         let thumb = fetch(&s, &format!("/api/v1/files/{}/thumb", id(&file)), &alice).await;
         assert_eq!(thumb.status, 200, "{mime}");
         assert_eq!(thumb.header("content-type"), Some("image/png"));
+        assert_eq!(thumb.header("x-content-type-options"), Some("nosniff"));
+        assert!(thumb
+            .header("content-disposition")
+            .is_some_and(|d| d.starts_with("inline;")));
         let img = image::load_from_memory(&thumb.bytes).expect("the thumbnail decodes");
         assert_eq!((img.width(), img.height()), (400, 300), "{mime}");
+        let etag = thumb.header("etag").expect("an ETag").to_string();
+        let again = s
+            .call("GET", &format!("/api/v1/files/{}/thumb", id(&file)))
+            .auth(Auth::Bearer(&alice.token))
+            .header("if-none-match", &etag)
+            .fetch()
+            .await;
+        assert_eq!(again.status, 304, "{mime}");
     }
     // A file that is not a picture has no thumbnail.
     let text = uploaded(&s, &alice, &room, "t.txt", "text/plain", b"t".to_vec()).await;
