@@ -384,6 +384,30 @@ mod proptests {
     }
 
     #[test]
+    fn a_jpeg_keeps_its_orientation_and_loses_the_rest_of_its_metadata() {
+        use img_parts::jpeg::Jpeg;
+        use img_parts::ImageEXIF;
+        let mut exif = orientation_exif(6);
+        exif.extend_from_slice(b"where the photo was taken");
+        let mut jpeg = Jpeg::from_bytes(samples().swap_remove(1).into()).expect("a JPEG");
+        jpeg.set_exif(Some(exif.into()));
+        let with = jpeg.encoder().bytes();
+        let stripped = strip_jpeg_metadata(with.clone()).expect("stripped");
+        let found = |b: &[u8]| b.windows(5).any(|w| w == b"where");
+        assert!(found(&with) && !found(&stripped));
+        let parsed = Jpeg::from_bytes(stripped.clone()).expect("still a JPEG");
+        assert_eq!(
+            parsed
+                .exif()
+                .and_then(|e| image::metadata::Orientation::from_exif_chunk(&e)),
+            Some(image::metadata::Orientation::Rotate90)
+        );
+        assert!(image::load_from_memory(&stripped).is_ok());
+        // Nothing to strip: left alone.
+        assert!(strip_jpeg_metadata(Bytes::from(samples().swap_remove(1))).is_none());
+    }
+
+    #[test]
     fn every_accepted_format_becomes_a_square_png() {
         for sample in samples() {
             let png = thumbnail(&sample).expect("a good picture is accepted");
@@ -418,6 +442,25 @@ mod proptests {
         #[test]
         fn any_bytes_are_refused_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let _ = thumbnail(&bytes);
+            let _ = preview(&bytes);
+            let _ = strip_jpeg_metadata(Bytes::from(bytes));
+        }
+
+        #[test]
+        fn damaged_jpegs_are_stripped_or_left_without_panic(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = samples().swap_remove(1);
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            bytes.truncate(cut.index(bytes.len() + 1));
+            let _ = preview(&bytes);
+            if let Some(stripped) = strip_jpeg_metadata(Bytes::from(bytes)) {
+                prop_assert!(stripped.len() >= 2);
+            }
         }
     }
 }
