@@ -228,11 +228,31 @@ fn export_blocking(state: &AppState, request: &ExportRequest) -> Result<ExportSu
             summary.rooms += 1;
         }
         let log = store.log()?;
+        // Blobs already written under `--with-files`, each once.
+        let mut copied: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (r, head) in rooms.iter().zip(&heads) {
             for_each_event(store, r.id, *head, |seq, e| {
                 let record = event_entry(&log, r.id, seq, e)?;
-                match record {
-                    Record::Message(_) => summary.messages += 1,
+                match &record {
+                    Record::Message(m) => {
+                        summary.messages += 1;
+                        if let Some(dir) = &request.with_files {
+                            for f in &m.files {
+                                let Some(hash) = &f.sha256 else { continue };
+                                if !copied.insert(hash.clone()) {
+                                    continue;
+                                }
+                                copy_blob(store, hash, &dir.join(hash))?;
+                                out.write(&Record::File(archive::File {
+                                    sha256: hash.clone(),
+                                    size: f.size,
+                                    content_type: f.content_type.clone(),
+                                }))
+                                .map_err(io)?;
+                                summary.files += 1;
+                            }
+                        }
+                    }
                     _ => summary.changes += 1,
                 }
                 out.write(&record).map_err(io)
@@ -332,8 +352,11 @@ fn event_entry(
             reply_to,
             mentions,
             mentions_room,
+            files,
         } => {
             let now = log.state(room, seq)?;
+            // A deleted message's files are freed with it.
+            let files = if now.deleted { Vec::new() } else { files };
             let (body, sent_body) = match now.body {
                 Some(current) => (current, Some(body)),
                 None if now.deleted => (String::new(), None),
@@ -358,7 +381,16 @@ fn event_entry(
                     .into_iter()
                     .map(|(emoji, users)| archive::ReactionNow { emoji, users })
                     .collect(),
-                files: Vec::new(),
+                files: files
+                    .into_iter()
+                    .map(|f| archive::FileRef {
+                        sha256: Some(f.hash.to_string()),
+                        name: f.name,
+                        size: f.size,
+                        content_type: f.mime,
+                        source_url: None,
+                    })
+                    .collect(),
             })
         }
         EventKind::Edit {
@@ -915,14 +947,23 @@ fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Appen
             client(m.client_id),
             Change::Message {
                 // A deleted message's text is gone from its own event too.
+                // Files are not imported (counted as skipped): a message
+                // that was only files names them instead.
                 body: if m.deleted {
                     String::new()
                 } else {
-                    m.sent_body.unwrap_or(m.body)
+                    let body = m.sent_body.unwrap_or(m.body);
+                    if body.trim().is_empty() && !m.files.is_empty() {
+                        let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+                        format!("📎 {}", names.join(", "))
+                    } else {
+                        body
+                    }
                 },
                 reply_to: m.reply_to,
                 mentions: m.mentions,
                 mentions_room: m.mentions_room,
+                files: Vec::new(),
             },
             m.at,
         ),
@@ -972,6 +1013,28 @@ fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Appen
         origin: Some((id, at)),
         received: std::time::Instant::now(),
     })
+}
+
+/// Copies the stored blob with this hex hash to `to` (kept if a copy is
+/// there already: blobs are named by their content).
+fn copy_blob(store: &Store, hex: &str, to: &Path) -> Result<()> {
+    if to.exists() {
+        return Ok(());
+    }
+    let hash = (0..32)
+        .map(|i| u8::from_str_radix(hex.get(i * 2..i * 2 + 2).unwrap_or("zz"), 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .and_then(|b| crate::ids::ContentHash::from_slice(&b));
+    let Some(hash) = hash else {
+        return Ok(());
+    };
+    let partial = partial_path(to);
+    std::fs::copy(store.blob_path(&hash), &partial)
+        .and_then(|_| std::fs::rename(&partial, to))
+        .map_err(|source| ExchangeError::File {
+            path: to.to_path_buf(),
+            source,
+        })
 }
 
 /// Imports a Slack workspace export: converted into this format beside

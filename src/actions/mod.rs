@@ -17,7 +17,8 @@
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
-//! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
+//! accounts and webhooks), [`files`] (uploads, attachments, downloads,
+//! the sweep), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
 //! [`reads`] (read cursors), [`reset_links`] (one-time links to set a new
 //! password), [`exchange`] (export and import) and [`operator`] (invites,
@@ -28,6 +29,7 @@ pub mod accounts;
 pub mod avatars;
 pub mod bots;
 pub mod exchange;
+pub mod files;
 pub mod messages;
 pub mod operator;
 pub mod presence;

@@ -349,6 +349,7 @@ mod tests {
                 reply_to: None,
                 mentions: Vec::new(),
                 mentions_room: false,
+                files: Vec::new(),
             },
         }
     }

@@ -23,6 +23,7 @@ mod conversations;
 mod crash;
 mod error_codes;
 mod export;
+mod files;
 mod hostile_http;
 mod hostile_ws;
 mod lifecycle;
