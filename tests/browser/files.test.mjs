@@ -1,0 +1,393 @@
+// Files in messages: attached with the button, by a drop on the room and by a
+// paste; uploads show their progress and can be cancelled, and a message sent
+// meanwhile waits for them; the other person sees pictures as previews (with
+// their box reserved) and other files as download chips, live; the lightbox
+// works by keyboard; HTML and SVG uploads never run script on hearth's origin;
+// a file over the server's limit is refused in words. At 390 px it all fits.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import zlib from 'node:zlib';
+import { TestServer, eventually, launchBrowser, logInInUi, openPerson } from './harness.mjs';
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A PNG of one colour, made here so the test needs no files. */
+function png(width, height, [r, g, b]) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3).map((_, i) => [r, g, b][i % 3])]);
+  const pixels = zlib.deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', pixels),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Bytes that do not compress, so a throttled upload takes its full time. */
+function noise(size) {
+  const bytes = Buffer.alloc(size);
+  let x = 2463534242;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+/** alice (owner) and bob (member) in one room, each logged in in their own browser profile. */
+async function twoInARoom(server, t, { bobViewport } = {}) {
+  const alice = await server.createUser('alice');
+  const bob = await server.createUser('bob');
+  const { room } = await server.must(201, 'POST', '/rooms', { token: alice.token, body: { name: 'photos' } });
+  await server.must(200, 'POST', `/rooms/${room.id}/join`, { token: bob.token });
+  const a = await openPerson(browser);
+  const b = await openPerson(browser, bobViewport ? { viewport: bobViewport } : {});
+  t.after(() => Promise.all([a.context.close(), b.context.close()]));
+  for (const [person, name] of [[a, 'alice'], [b, 'bob']]) {
+    await logInInUi(person.page, server, name);
+    await person.page.goto(`${server.url}/#/room/${room.id}`);
+    await person.page.locator('#room-title', { hasText: 'photos' }).waitFor();
+  }
+  return { room, alice, bob, a, b };
+}
+
+/** Chooses files with the composer's "Attach files" button, as a person does. */
+async function attachByButton(page, files) {
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Attach files' }).click();
+  await (await chooser).setFiles(files);
+}
+
+/** A DataTransfer in the page holding one file, for a drop or a paste. */
+function dataTransfer(page, { name, mimeType, buffer }) {
+  return page.evaluateHandle(
+    ({ name: fileName, type, base64 }) => {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], fileName, { type }));
+      return transfer;
+    },
+    { name, type: mimeType, base64: buffer.toString('base64') },
+  );
+}
+
+/** The composer's chips: name and whether it still uploads. */
+function chips(page) {
+  return page.locator('#attachment-list li').evaluateAll((items) =>
+    items.map((li) => `${li.querySelector('.attachment-name').textContent}${li.querySelector('progress') ? ' (uploading)' : ''}`),
+  );
+}
+
+async function uploadedChips(page, count) {
+  return eventually(
+    async () => {
+      const shown = await chips(page);
+      return shown.length === count && shown.every((c) => !c.endsWith('(uploading)')) && shown;
+    },
+    { message: `${count} uploaded chips` },
+  );
+}
+
+test('files attached by button, drop and paste reach the other person live as previews and chips; the lightbox works by keyboard', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { a, b } = await twoInARoom(server, t);
+  const alice = a.page;
+  const bob = b.page;
+
+  // The button (through the file chooser).
+  await attachByButton(alice, [
+    { name: 'red.png', mimeType: 'image/png', buffer: png(800, 600, [220, 30, 30]) },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('shopping list\n'.repeat(100)) },
+  ]);
+  await uploadedChips(alice, 2);
+
+  // A real drop on the room: the drop zone shows while the files hover.
+  const dropped = await dataTransfer(alice, { name: 'green.png', mimeType: 'image/png', buffer: png(300, 500, [30, 200, 30]) });
+  await alice.dispatchEvent('#timeline', 'dragenter', { dataTransfer: dropped });
+  await alice.dispatchEvent('#timeline', 'dragover', { dataTransfer: dropped });
+  assert.ok(await alice.locator('#drop-zone').isVisible(), 'the drop zone shows while files are dragged over the room');
+  assert.match(await alice.locator('#drop-zone').innerText(), /Drop files/);
+  await alice.dispatchEvent('#timeline', 'drop', { dataTransfer: dropped });
+  assert.ok(await alice.locator('#drop-zone').isHidden(), 'the drop zone goes once the files are dropped');
+  await uploadedChips(alice, 3);
+
+  // A paste into the message box.
+  const pasted = await dataTransfer(alice, { name: 'image.png', mimeType: 'image/png', buffer: png(120, 120, [30, 30, 220]) });
+  await alice.locator('#composer-input').evaluate((box, clipboardData) => {
+    box.dispatchEvent(new ClipboardEvent('paste', { clipboardData, bubbles: true, cancelable: true }));
+  }, pasted);
+  assert.deepEqual(await uploadedChips(alice, 4), ['red.png', 'notes.txt', 'green.png', 'image.png']);
+
+  // A chip can be taken off again, by its named button.
+  await attachByButton(alice, [{ name: 'oops.txt', mimeType: 'text/plain', buffer: Buffer.from('not this one') }]);
+  await uploadedChips(alice, 5);
+  await alice.getByRole('button', { name: 'Remove oops.txt' }).click();
+  await uploadedChips(alice, 4);
+
+  await alice.getByLabel('Message', { exact: true }).fill('from the trip');
+  await alice.getByLabel('Message', { exact: true }).press('Enter');
+  assert.ok(await alice.locator('#attachment-list').isHidden(), 'sending takes the chips off the box');
+
+  // bob sees it live: three previews, their boxes reserved from the known
+  // size before they load, and the text file as a chip with a download link.
+  const message = bob.locator('#messages li[data-seq]', { hasText: 'from the trip' });
+  await message.waitFor();
+  const previews = message.locator('button.file-preview');
+  await eventually(async () => (await previews.count()) === 3, { message: 'three previews' });
+  const boxes = await previews.locator('img').evaluateAll((imgs) =>
+    imgs.map((img) => ({ width: Number(img.getAttribute('width')), height: Number(img.getAttribute('height')), src: new URL(img.src).pathname })),
+  );
+  // 800×600 fits 320×240; 300×500 is scaled to 240 high; 120×120 stays.
+  assert.deepEqual(
+    boxes.map(({ width, height }) => [width, height]),
+    [
+      [320, 240],
+      [144, 240],
+      [120, 120],
+    ],
+  );
+  assert.match(boxes[0].src, /^\/api\/v1\/files\/[^/]+\/thumb$/, 'a large picture shows the thumbnail');
+  await eventually(() => previews.locator('img').evaluateAll((imgs) => imgs.every((img) => img.complete && img.naturalWidth > 0)), {
+    message: 'the previews load',
+  });
+  const chip = message.locator('a.file-chip');
+  assert.equal(await chip.count(), 1);
+  assert.equal(await chip.getAttribute('aria-label'), 'Download notes.txt, 1.4 KiB');
+  assert.equal(await chip.getAttribute('download'), 'notes.txt');
+  const href = await chip.getAttribute('href');
+  const fetched = await fetch(`${server.url}${href}`, { headers: { Cookie: await cookieHeader(b.context) } });
+  assert.equal(fetched.status, 200);
+  assert.equal(await fetched.text(), 'shopping list\n'.repeat(100));
+
+  // A message of only files.
+  await attachByButton(alice, [{ name: 'only.txt', mimeType: 'text/plain', buffer: Buffer.from('just a file') }]);
+  await uploadedChips(alice, 1);
+  await alice.getByLabel('Message', { exact: true }).press('Enter');
+  await bob.locator('#messages li[data-seq] a.file-chip', { hasText: 'only.txt' }).waitFor();
+
+  // The lightbox, by keyboard only: to the message, Tab to its first
+  // preview, Enter; arrows move, Escape closes and focus comes back.
+  await message.focus();
+  await bob.keyboard.press('Tab');
+  assert.equal(await bob.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Open picture red.png');
+  await bob.keyboard.press('Enter');
+  const dialog = bob.getByRole('dialog', { name: 'red.png' });
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Picture 1 of 3/);
+  await eventually(() => dialog.locator('img').evaluate((img) => img.complete && img.naturalWidth === 800), {
+    message: 'the original in the lightbox',
+  });
+  await bob.keyboard.press('ArrowRight');
+  await bob.getByRole('dialog', { name: 'green.png' }).waitFor();
+  await bob.keyboard.press('ArrowLeft');
+  await bob.keyboard.press('ArrowLeft');
+  await bob.getByRole('dialog', { name: 'image.png' }).waitFor();
+  assert.match(await bob.locator('dialog.lightbox').innerText(), /Picture 3 of 3/);
+  await bob.keyboard.press('Escape');
+  await eventually(async () => !(await bob.locator('dialog.lightbox').evaluate((d) => d.open)), { message: 'the lightbox closes' });
+  assert.equal(await bob.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Open picture red.png');
+
+  // At phone width the previews, the chip and the lightbox fit.
+  await bob.setViewportSize({ width: 390, height: 800 });
+  await message.scrollIntoViewIfNeeded();
+  const overflow = await bob.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(overflow, 0, 'nothing scrolls sideways at 390 px');
+  const right = await message.evaluate((li) =>
+    Math.max(...[...li.querySelectorAll('.file-preview, .file-chip')].map((el) => el.getBoundingClientRect().right)),
+  );
+  assert.ok(right <= 390, `the files stay inside the screen (right edge ${right})`);
+  await previews.nth(1).click();
+  const image = bob.locator('dialog.lightbox img');
+  await eventually(() => image.evaluate((img) => img.complete && img.naturalWidth > 0), { message: 'the lightbox picture at 390 px' });
+  const box = await image.boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `the picture fits the phone screen: ${JSON.stringify(box)}`);
+  await bob.getByRole('button', { name: 'Close' }).click();
+
+  assert.deepEqual(await a.trouble.problems(), []);
+  assert.deepEqual(await b.trouble.problems(), []);
+});
+
+test('an upload shows its progress and can be cancelled; a message sent meanwhile waits for its upload', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { a, b } = await twoInARoom(server, t);
+  const alice = a.page;
+  // About 200 KiB/s up: a 1.5 MiB file takes some seconds.
+  const cdp = await a.context.newCDPSession(alice);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 20,
+    downloadThroughput: -1,
+    uploadThroughput: 200 * 1024,
+  });
+
+  await attachByButton(alice, [{ name: 'big.bin', mimeType: 'application/octet-stream', buffer: noise(1536 * 1024) }]);
+  const bar = alice.getByRole('progressbar', { name: 'Uploading big.bin' });
+  await bar.waitFor();
+  const progress = await eventually(
+    async () => {
+      const value = Number(await bar.getAttribute('value'));
+      const max = Number(await bar.getAttribute('max'));
+      return value > 0 && value < max && { value, max };
+    },
+    { message: 'the bar partly filled' },
+  );
+  assert.equal(progress.max, 1536 * 1024);
+  await alice.getByRole('button', { name: 'Cancel upload of big.bin' }).click();
+  assert.deepEqual(await chips(alice), [], 'the cancelled file is gone');
+  assert.ok(await alice.locator('#composer-error').isHidden(), 'a cancel is no error');
+
+  // Sent while it uploads: the box empties at once, the message goes when the upload finishes.
+  await attachByButton(alice, [{ name: 'slides.pdf', mimeType: 'application/pdf', buffer: noise(600 * 1024) }]);
+  await alice.getByRole('progressbar', { name: 'Uploading slides.pdf' }).waitFor();
+  await alice.getByLabel('Message', { exact: true }).fill('the slides');
+  await alice.getByLabel('Message', { exact: true }).press('Enter');
+  assert.equal(await alice.getByLabel('Message', { exact: true }).inputValue(), '');
+  assert.match(await alice.locator('#attachment-status').innerText(), /will be sent when its upload finishes/);
+  await b.page.locator('#messages li[data-seq]', { hasText: 'the slides' }).locator('a.file-chip', { hasText: 'slides.pdf' }).waitFor({ timeout: 30_000 });
+  assert.ok(await alice.locator('#attachment-status').isHidden());
+  assert.deepEqual(await chips(alice), []);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  assert.deepEqual(await a.trouble.problems(), []);
+});
+
+test('an HTML file and an SVG with a script never run it on hearth\'s origin', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { room, alice, b } = await twoInARoom(server, t);
+  const bob = b.page;
+  const hostile = "localStorage.setItem('pwned','yes'); document.cookie='pwned=yes; path=/'; alert(document.domain);";
+  const uploads = {};
+  for (const [name, type, body] of [
+    ['evil.html', 'text/html', `<!doctype html><html><body><h1>hi</h1><script>${hostile}</script></body></html>`],
+    ['evil.svg', 'image/svg+xml', `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>${hostile}</script><rect width="10" height="10"/></svg>`],
+  ]) {
+    const reply = await fetch(`${server.url}/api/v1/rooms/${room.id}/uploads?name=${name}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice.token}`, 'Content-Type': type },
+      body,
+    });
+    assert.equal(reply.status, 201, `${name}: ${await reply.text()}`);
+    uploads[name] = (await reply.json()).file;
+  }
+  const sent = await server.api('POST', `/rooms/${room.id}/messages`, {
+    token: alice.token,
+    body: { body: 'look', files: [uploads['evil.html'].id, uploads['evil.svg'].id] },
+  });
+  assert.equal(sent.status, 201, JSON.stringify(sent.body));
+
+  // In the timeline both are download chips, never rendered.
+  const message = bob.locator('#messages li[data-seq]', { hasText: 'look' });
+  await message.waitFor();
+  assert.equal(await message.locator('a.file-chip').count(), 2);
+  assert.equal(await message.locator('img, iframe, object, embed').count(), 0);
+
+  // Served so a browser cannot run them as hearth: sandboxed, not sniffed, HTML as a download.
+  for (const file of Object.values(uploads)) {
+    const reply = await fetch(`${server.url}/api/v1/files/${file.id}`, { headers: { Authorization: `Bearer ${alice.token}` } });
+    assert.equal(reply.status, 200);
+    assert.match(reply.headers.get('content-security-policy') ?? '', /sandbox/);
+    assert.equal(reply.headers.get('x-content-type-options'), 'nosniff');
+  }
+  const html = await fetch(`${server.url}/api/v1/files/${uploads['evil.html'].id}`, { headers: { Authorization: `Bearer ${alice.token}` } });
+  assert.match(html.headers.get('content-disposition') ?? '', /^attachment/);
+
+  // bob opens each file's address in his browser, signed in, with something of hearth's in storage.
+  await bob.evaluate(() => localStorage.setItem('hearth-test', 'kept'));
+  for (const file of Object.values(uploads)) {
+    const tab = await b.context.newPage();
+    const dialogs = [];
+    tab.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      dialog.dismiss().catch(() => {});
+    });
+    const download = tab.waitForEvent('download', { timeout: 5000 }).catch(() => null);
+    await tab.goto(`${server.url}/api/v1/files/${file.id}`).catch(() => {}); // a download aborts the navigation
+    const downloaded = await download;
+    await tab.waitForTimeout(500);
+    assert.deepEqual(dialogs, [], `${file.name}: no dialog`);
+    if (!downloaded) {
+      // Shown inline: the sandbox gives it an opaque origin, so hearth's storage and cookies are out of reach.
+      const reach = await tab.evaluate(() => {
+        const tries = {};
+        for (const [what, get] of [
+          ['cookie', () => document.cookie],
+          ['localStorage', () => localStorage.getItem('hearth-test')],
+        ]) {
+          try {
+            tries[what] = get();
+          } catch (error) {
+            tries[what] = `blocked: ${error.name}`;
+          }
+        }
+        return { origin: self.origin, ...tries };
+      });
+      assert.equal(reach.origin, 'null', `${file.name} runs in an opaque origin`);
+      assert.match(String(reach.localStorage), /^blocked/);
+      assert.match(String(reach.cookie), /^blocked|^$/);
+    }
+    await tab.close();
+  }
+  // Nothing ran as hearth: its storage and cookies are as they were.
+  assert.equal(await bob.evaluate(() => localStorage.getItem('pwned')), null);
+  assert.equal(await bob.evaluate(() => localStorage.getItem('hearth-test')), 'kept');
+  assert.ok(!(await b.context.cookies(server.url)).some((c) => c.name === 'pwned'), 'no cookie was set');
+
+  // Pressing the chip in hearth downloads; the page stays.
+  const download = bob.waitForEvent('download');
+  await message.locator('a.file-chip', { hasText: 'evil.html' }).click();
+  assert.equal((await download).suggestedFilename(), 'evil.html');
+  assert.equal(new URL(bob.url()).pathname, '/');
+  assert.deepEqual(await b.trouble.problems(), []);
+});
+
+test('a file over the server\'s limit is refused in words, and nothing is sent', async (t) => {
+  const server = await TestServer.start({ HEARTH_MAX_UPLOAD_BYTES: String(100 * 1024) });
+  t.after(() => server.stop());
+  const { a, b } = await twoInARoom(server, t, { bobViewport: { width: 390, height: 800 } });
+  const alice = a.page;
+  await attachByButton(alice, [{ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: noise(300 * 1024) }]);
+  const error = alice.locator('#composer-error');
+  await error.waitFor();
+  const text = await error.innerText();
+  assert.match(text, /“huge\.bin” \(300 KiB\) is too large/);
+  assert.match(text, /100 KiB|102[ ,.]?400/, `the limit is named: ${text}`);
+  assert.equal(await alice.locator('#composer-error').getAttribute('role'), 'alert');
+  assert.deepEqual(await chips(alice), []);
+  // Under the limit is fine, at phone width too.
+  await attachByButton(b.page, [{ name: 'small.png', mimeType: 'image/png', buffer: png(64, 48, [10, 10, 10]) }]);
+  await uploadedChips(b.page, 1);
+  const overflow = await b.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(overflow, 0);
+  await b.page.getByRole('button', { name: 'Send message' }).click();
+  await alice.locator('#messages li[data-seq] button.file-preview').waitFor();
+  assert.deepEqual(await a.trouble.problems(), []);
+});
+
+/** The browser profile's cookies as a Cookie header, to fetch as that person. */
+async function cookieHeader(context) {
+  return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+}
