@@ -57,6 +57,8 @@ export class Attachments {
     byId('composer-input').addEventListener('paste', (event) => {
       const files = [...(event.clipboardData?.files ?? [])];
       if (!files.length) return;
+      // Text copied from an office program comes with a picture of itself: the text is what was meant.
+      if (event.clipboardData.getData('text/plain').trim() && files.every((file) => file.type.startsWith('image/'))) return;
       event.preventDefault();
       this.add(files);
     });
