@@ -25,12 +25,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::directory::{author_view, Directory};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox};
-use crate::ids::{ClientId, EventId, Millis, RoomId, Seq, UserId};
+use crate::ids::{ClientId, EventId, FileId, Millis, RoomId, Seq, UserId};
 use crate::protocol::{AuthorView, EventView, MessageView, ServerFrame};
 use crate::rooms::Rooms;
 use crate::search::Feed;
 use crate::storage::log::{AppendBatch, RoomLog};
-use crate::storage::records::{EventKind, EventRecord, MessageState};
+use crate::storage::records::{EventKind, EventRecord, FileRef, MessageState};
 use crate::storage::Store;
 use crate::views;
 use crate::wire::Encoded;
@@ -53,6 +53,10 @@ pub enum Change {
         reply_to: Option<Seq>,
         mentions: Vec<UserId>,
         mentions_room: bool,
+        /// Attached files, checked by the action to be the author's own
+        /// uploads to this room (checked again here: one may be freed
+        /// meanwhile).
+        files: Vec<FileRef>,
     },
     /// A new body for the author's own message.
     Edit { target: Seq, body: String },
@@ -102,6 +106,9 @@ pub struct CommitStats {
 
 enum Op {
     Append(Append),
+    /// Frees uploads older than the given time that no message holds, and
+    /// blobs no file uses; answers how many files were freed.
+    SweepFiles(Millis, oneshot::Sender<usize>),
     /// The store refuses writes: reopen it if the disk takes writes again.
     Recover,
     /// Commit what is queued, then stop.
@@ -137,6 +144,7 @@ impl Committer {
             max_group,
             heads: HashMap::new(),
             unpublished: Vec::new(),
+            released: Vec::new(),
             stats: stats.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -157,6 +165,18 @@ impl Committer {
             .send(Op::Append(append))
             .await
             .map_err(|_| ApiError::ShuttingDown)
+    }
+
+    /// Frees files no message holds that were uploaded before `before`
+    /// (run on the committer, the only writer of which messages hold which
+    /// files, so a file is never freed under a message being stored).
+    pub async fn sweep_files(&self, before: Millis) -> Result<usize, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Op::SweepFiles(before, tx))
+            .await
+            .map_err(|_| ApiError::ShuttingDown)?;
+        rx.await.map_err(|_| ApiError::ShuttingDown)
     }
 
     /// Asks the committer to commit what is queued and stop; join its
@@ -181,6 +201,9 @@ struct Worker {
     /// Events written but not yet known durable (a flush failed); they are
     /// published after the next successful flush so subscribers see no gap.
     unpublished: Vec<(RoomId, Seq, EventRecord, String)>,
+    /// Files whose message this group redacts: freed once the group is
+    /// durable, if no other message holds them.
+    released: Vec<FileId>,
     stats: Arc<CommitStats>,
 }
 
@@ -210,12 +233,18 @@ impl Worker {
             match rx.blocking_recv() {
                 Some(Op::Append(a)) => group.push(a),
                 Some(Op::Recover) => self.recover(),
+                Some(Op::SweepFiles(before, done)) => {
+                    let _ = done.send(self.sweep_files(before));
+                }
                 Some(Op::Stop) | None => stopping = true,
             }
             while group.len() < self.max_group {
                 match rx.try_recv() {
                     Ok(Op::Append(a)) => group.push(a),
                     Ok(Op::Recover) => self.recover(),
+                    Ok(Op::SweepFiles(before, done)) => {
+                        let _ = done.send(self.sweep_files(before));
+                    }
                     Ok(Op::Stop) => stopping = true,
                     Err(_) => break,
                 }
@@ -253,7 +282,60 @@ impl Worker {
         };
         let (batch, mut outcomes) = self.plan(&log, group);
         self.apply(&log, batch, group, &mut outcomes);
+        let durable = !self.stats.failing.load(Relaxed);
         self.settle(group, outcomes);
+        let released = std::mem::take(&mut self.released);
+        if durable {
+            self.free_files(&log, released);
+        }
+    }
+
+    /// Frees each file no message holds any more: its record, and its blob
+    /// once no other file has the same bytes.
+    fn free_files(&self, log: &RoomLog, files: Vec<FileId>) -> usize {
+        let mut freed = 0;
+        for id in files {
+            let free = log.file_holders(id).map(|h| h.is_empty());
+            match free.and_then(|free| {
+                if free {
+                    self.store.remove_file(id)
+                } else {
+                    Ok(None)
+                }
+            }) {
+                Ok(Some(_)) => freed += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(file = %id, error = %e, "Could not free a file; the sweep will.")
+                }
+            }
+        }
+        freed
+    }
+
+    /// Frees uploads made before `before` that no message holds, and blobs
+    /// that no file uses (left by a crash mid-upload).
+    fn sweep_files(&self, before: Millis) -> usize {
+        let Ok(log) = self.store.log() else {
+            return 0;
+        };
+        let old: Vec<FileId> = self
+            .store
+            .all_files()
+            .filter_map(|f| f.ok())
+            .filter(|f| f.created_at < before)
+            .map(|f| f.file.id)
+            .collect();
+        let freed = self.free_files(&log, old);
+        for (hash, _) in self.store.blobs_on_disk() {
+            if let Err(e) = self.store.remove_unused_blob(&hash) {
+                tracing::warn!(error = %e, "Could not remove an unused blob.");
+            }
+        }
+        if freed > 0 {
+            tracing::info!(freed, "Unattached uploads freed.");
+        }
+        freed
     }
 
     /// Decides what each append becomes: a new event with the room's next
@@ -281,14 +363,18 @@ impl Worker {
                     reply_to,
                     mentions,
                     mentions_room,
-                } => Ok(Some(EventKind::Message {
-                    author: a.author,
-                    body: body.clone(),
-                    client_id,
-                    reply_to: *reply_to,
-                    mentions: mentions.clone(),
-                    mentions_room: *mentions_room,
-                })),
+                    files,
+                } => self.still_stored(files).map(|()| {
+                    Some(EventKind::Message {
+                        author: a.author,
+                        body: body.clone(),
+                        client_id,
+                        reply_to: *reply_to,
+                        mentions: mentions.clone(),
+                        mentions_room: *mentions_room,
+                        files: files.clone(),
+                    })
+                }),
                 change => Self::target(log, &mut targets, a.room, change)
                     .and_then(|target| judge(target, a.author, change, client_id)),
             };
@@ -328,6 +414,10 @@ impl Worker {
                     batch.put_state(a.room, target_seq, &t.state);
                     if t.state.deleted && !was_deleted {
                         redact(log, &made, &mut batch, a.room, target_seq, t);
+                        if let EventKind::Message { files, .. } = &t.message.kind {
+                            batch.release_files(a.room, target_seq, files);
+                            self.released.extend(files.iter().map(|f| f.id));
+                        }
                     }
                 }
             }
@@ -339,6 +429,17 @@ impl Worker {
             outcomes.push(Outcome::New(seq, event));
         }
         (batch, outcomes)
+    }
+
+    /// Every attached file still has its record (none was freed since the
+    /// action checked): `invalid_file` otherwise.
+    fn still_stored(&self, files: &[FileRef]) -> Result<(), ApiError> {
+        for f in files {
+            if self.store.file(f.id)?.is_none() {
+                return Err(ApiError::InvalidFile);
+            }
+        }
+        Ok(())
     }
 
     /// The message a change aims at, read once per group.

@@ -61,6 +61,7 @@ struct RawConfig {
     limits: RawLimits,
     sessions: RawSessions,
     storage: RawStorage,
+    files: RawFiles,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +127,16 @@ struct RawStorage {
     group_commit_max: u32,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    max_upload_bytes: u64,
+    upload_quota_mb: u64,
+    uploads_per_minute: u32,
+    uploads_at_once: u32,
+    orphan_upload_secs: u64,
+}
+
 /// A checked configuration. Every field is valid by construction.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -152,6 +163,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub sessions: SessionsConfig,
     pub storage: StorageConfig,
+    pub files: FilesConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +237,21 @@ pub struct LimitsConfig {
 pub struct SessionsConfig {
     pub idle: Duration,
     pub absolute: Duration,
+}
+
+/// File uploads (attachments).
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// The largest file accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes one user's uploads may hold at once.
+    pub upload_quota_bytes: u64,
+    /// Uploads per user and minute.
+    pub uploads_per_minute: u32,
+    /// Uploads one user may have in progress at once.
+    pub uploads_at_once: usize,
+    /// How long an upload no message holds is kept before it is freed.
+    pub orphan_upload_age: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,6 +522,7 @@ impl RawConfig {
         let limits = self.limits.validate(p);
         let sessions = self.sessions.validate(p);
         let storage = self.storage.validate(p);
+        let files = self.files.validate(p);
         match problems.len() {
             0 => {}
             1 => return Err(problems.remove(0)),
@@ -517,6 +545,7 @@ impl RawConfig {
             limits,
             sessions,
             storage,
+            files,
         })
     }
 }
@@ -681,6 +710,29 @@ impl RawStorage {
             cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             durability,
             group_commit_max: self.group_commit_max as usize,
+        }
+    }
+}
+
+impl RawFiles {
+    fn validate(self, p: &mut Vec<ConfigError>) -> FilesConfig {
+        positive(p, "files.max_upload_bytes", self.max_upload_bytes);
+        // 1 TiB, as for the cache: past any disk a quota could mean.
+        at_most(p, "files.upload_quota_mb", self.upload_quota_mb, 1 << 20);
+        positive(p, "files.upload_quota_mb", self.upload_quota_mb);
+        positive(
+            p,
+            "files.uploads_per_minute",
+            self.uploads_per_minute.into(),
+        );
+        positive(p, "files.uploads_at_once", self.uploads_at_once.into());
+        positive(p, "files.orphan_upload_secs", self.orphan_upload_secs);
+        FilesConfig {
+            max_upload_bytes: self.max_upload_bytes,
+            upload_quota_bytes: self.upload_quota_mb.saturating_mul(1024 * 1024),
+            uploads_per_minute: self.uploads_per_minute,
+            uploads_at_once: self.uploads_at_once as usize,
+            orphan_upload_age: Duration::from_secs(self.orphan_upload_secs),
         }
     }
 }

@@ -73,6 +73,16 @@ pub enum ApiError {
     InvalidImage(&'static str),
     #[error("This user has no avatar.")]
     AvatarNotFound,
+    #[error("An attachment must be a file you uploaded to this room that still exists (its id from POST …/uploads).")]
+    InvalidFile,
+    #[error("A message can carry at most {0} files.")]
+    TooManyFiles(usize),
+    #[error("Your uploads use up your quota of {0} MiB; delete messages with files to make room.")]
+    QuotaExceeded(u64),
+    #[error("No such file.")]
+    FileNotFound,
+    #[error("The requested range is not within the file.")]
+    RangeNotSatisfiable,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -162,6 +172,11 @@ impl ApiError {
             InvalidProfile => "invalid_profile",
             InvalidImage(_) => "invalid_image",
             AvatarNotFound => "avatar_not_found",
+            InvalidFile => "invalid_file",
+            TooManyFiles(_) => "too_many_files",
+            QuotaExceeded(_) => "quota_exceeded",
+            FileNotFound => "file_not_found",
+            RangeNotSatisfiable => "range_not_satisfiable",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

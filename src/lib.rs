@@ -139,6 +139,10 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         config.storage.durability,
     )
     .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+    // No upload is in progress: what one left half-received is of no use.
+    store
+        .clear_upload_temps()
+        .context("cannot clear unfinished uploads")?;
     let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
@@ -160,7 +164,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
             config.limits.hash_on_idle_cpu,
         ),
         images: Thumbnailer::default(),
-        limits: Limits::new(&config.limits),
+        limits: Limits::new(&config.limits, &config.files),
         presence: Presence::default(),
         callbacks_changed: tokio::sync::Notify::new(),
         metrics: Metrics::new(&committer.stats.histograms),
@@ -217,6 +221,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
         tokio::spawn(actions::bots::supervise(state.clone())),
+        tokio::spawn(actions::files::sweep(state.clone())),
     ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {

@@ -144,7 +144,7 @@ pub struct Snapshot {
     pub storage_reopens: u64,
     /// Refusals by limit name: `send`, `signup`, `login_ip`,
     /// `login_failures`, `avatar`.
-    pub rate_limited: [(&'static str, u64); 5],
+    pub rate_limited: [(&'static str, u64); 6],
 }
 
 impl Collector for Snapshot {

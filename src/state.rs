@@ -72,6 +72,10 @@ impl AppState {
                 ("login_ip", l.login_ip.rejected.load(Relaxed)),
                 ("login_failures", l.logins.rejected.load(Relaxed)),
                 ("avatar", l.avatar.rejected.load(Relaxed)),
+                (
+                    "upload",
+                    l.upload.rejected.load(Relaxed) + l.uploading.rejected.load(Relaxed),
+                ),
             ],
         })
     }

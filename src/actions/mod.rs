@@ -17,7 +17,8 @@
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
-//! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
+//! accounts and webhooks), [`files`] (uploads, attachments, downloads,
+//! the sweep), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
 //! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
 //! backup: the operator's tools).
@@ -25,6 +26,7 @@
 pub mod accounts;
 pub mod avatars;
 pub mod bots;
+pub mod files;
 pub mod messages;
 pub mod operator;
 pub mod presence;

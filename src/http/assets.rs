@@ -6,12 +6,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use http_body_util::Full;
+
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use rust_embed::RustEmbed;
 
-use super::request::{error_response, Body};
+use super::request::{error_response, full, Body};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -43,7 +43,7 @@ pub fn serve<B>(req: &Request<B>, state: &Arc<AppState>) -> Response<Body> {
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes())
     {
-        let mut r = Response::new(Full::new(Bytes::new()));
+        let mut r = Response::new(full(Bytes::new()));
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
@@ -57,8 +57,8 @@ pub fn serve<B>(req: &Request<B>, state: &Arc<AppState>) -> Response<Body> {
             .then(|| gzipped(path, &file.data))
             .flatten();
         let mut r = match &gz {
-            Some(body) => Response::new(Full::new(body.clone())),
-            None => Response::new(Full::new(Bytes::copy_from_slice(&file.data))),
+            Some(body) => Response::new(full(body.clone())),
+            None => Response::new(full(Bytes::copy_from_slice(&file.data))),
         };
         if gz.is_some() {
             r.headers_mut()

@@ -6,6 +6,7 @@ mod admission;
 mod api;
 mod assets;
 mod bots;
+mod files;
 mod ops;
 mod request;
 mod router;

@@ -24,6 +24,9 @@
 //! | `hooksecret_hook`  | SHA-256 of a webhook's secret (32)    | [`HookRecord`]            |
 //! | `userid_callback`  | a bot's user id (16)                  | [`CallbackRecord`]        |
 //! | `userid_roomid_notify` | user id (16) ‖ room id (16)       | notification level (1 byte: all, mentions, none) |
+//! | `fileid_file`      | file id (16)                          | [`records::FileRecord`]   |
+//! | `hash_fileid`      | content hash (32) ‖ file id (16)      | empty (who uses a blob)   |
+//! | `userid_fileid`    | uploader (16) ‖ file id (16)          | size (u64 BE), for quotas |
 //!
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
@@ -41,6 +44,7 @@
 mod avatars;
 pub mod backup;
 mod error;
+pub mod files;
 mod hooks;
 mod invites;
 pub mod log;

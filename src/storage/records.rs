@@ -5,7 +5,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
-use crate::ids::{AvatarVersion, EventId, HookId, Millis, RoomId, Seq, UserId};
+use crate::ids::{
+    AvatarVersion, ContentHash, EventId, FileId, HookId, Millis, RoomId, Seq, UserId,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -184,6 +186,10 @@ pub enum EventKind {
         /// `@room` from someone allowed to: every member is mentioned.
         #[serde(default)]
         mentions_room: bool,
+        /// Attached files, as they were when sent (a file never changes):
+        /// the log alone says which messages hold which files.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<FileRef>,
     },
     /// The author replaced the body of message `target`.
     Edit {
@@ -228,6 +234,36 @@ impl EventKind {
             | EventKind::Reaction { client_id, .. } => client_id.as_deref(),
         }
     }
+}
+
+/// A file as a message carries it: everything a client shows of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub id: FileId,
+    pub name: String,
+    /// The media type it is served with.
+    pub mime: String,
+    pub size: u64,
+    pub hash: ContentHash,
+    /// A picture's size in pixels, when it could be read.
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// Whether a thumbnail was made (pictures within the decoding limits).
+    #[serde(default)]
+    pub thumb: bool,
+}
+
+/// An uploaded file (`fileid_file`): a [`FileRef`] with who uploaded it,
+/// where, and when. Its bytes are the blob named by `file.hash`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub file: FileRef,
+    pub uploader: UserId,
+    /// The room it was uploaded to: it can be attached there only.
+    pub room: RoomId,
+    pub created_at: Millis,
 }
 
 /// What later events made of a message, kept beside the log so history
@@ -314,11 +350,13 @@ impl EventKind {
                 body,
                 mentions,
                 mentions_room,
+                files,
                 ..
             } => {
                 body.clear();
                 mentions.clear();
                 *mentions_room = false;
+                files.clear();
             }
             EventKind::Edit { body, .. } => body.clear(),
             EventKind::Delete { .. } | EventKind::Reaction { .. } => {}
@@ -410,6 +448,7 @@ mod proptests {
                 reply_to: None,
                 mentions: vec![],
                 mentions_room: false,
+                files: vec![],
             },
         };
         vec![
