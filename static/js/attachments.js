@@ -300,8 +300,11 @@ export class Attachments {
 export function uploadError(name, size, error) {
   const file = `“${name}”`;
   switch (error.code) {
-    case 'payload_too_large':
-      return `${file} (${humanSize(size)}) is too large to attach. ${error.message}`;
+    case 'payload_too_large': {
+      // The server names its limit in bytes; said in the units the sizes are shown in.
+      const limit = /(\d+) bytes/.exec(error.message)?.[1];
+      return `${file} (${humanSize(size)}) is too large to attach. ${limit ? `Files can be at most ${humanSize(Number(limit))}.` : error.message}`;
+    }
     case 'quota_exceeded':
       return `${file} was not attached: you have used all the space this server gives you for files. ${error.message}`;
     case 'rate_limited':
