@@ -14,6 +14,10 @@ import { fileIcon, humanSize } from './file-view.js';
 
 /** The most files one message may carry (the server's limit too). */
 export const MAX_FILES = 10;
+// Uploads run side by side, at most this many: the server refuses more at once
+// from one person (`uploads_at_once`, 3 by default), and one at a time would
+// leave a fast line idle.
+const UPLOADS_AT_ONCE = 2;
 
 /**
  * @typedef {object} Pending
@@ -21,7 +25,7 @@ export const MAX_FILES = 10;
  * @property {string} name
  * @property {number} size
  * @property {string} type
- * @property {'uploading'|'done'} state
+ * @property {'queued'|'uploading'|'done'} state
  * @property {number} loaded bytes sent so far
  * @property {object|null} file the server's FILE once uploaded
  * @property {(() => void)|null} abort stops the upload
@@ -47,6 +51,10 @@ export class Attachments {
     /** @type {Map<string, Pending[]>} room id → its pending files, in the order added */
     this.byRoom = new Map();
     this.nextKey = 1;
+    /** @type {Pending[]} uploads waiting for their turn, oldest first */
+    this.queue = [];
+    /** Uploads in progress. */
+    this.running = 0;
 
     byId('attach-button').addEventListener('click', () => this.picker.click());
     this.picker.addEventListener('change', () => {
@@ -76,7 +84,7 @@ export class Attachments {
 
   /** Stops every upload and forgets every pending file (logging out). */
   clear() {
-    for (const pending of this.byRoom.values()) for (const item of pending) item.abort?.();
+    for (const pending of this.byRoom.values()) for (const item of [...pending]) item.abort?.();
     this.byRoom.clear();
     this.render();
   }
@@ -98,6 +106,7 @@ export class Attachments {
     for (const file of files.slice(0, Math.max(0, room))) pending.push(this.start(roomId, file));
     this.byRoom.set(roomId, pending);
     this.render();
+    this.pump();
   }
 
   /**
@@ -137,7 +146,10 @@ export class Attachments {
     });
   }
 
-  /** Uploads one file, updating its chip as it goes. */
+  /**
+   * Queues one file for upload; it starts when fewer than UPLOADS_AT_ONCE
+   * are running, and updates its chip as it goes.
+   */
   start(roomId, file) {
     const name = file.name || `pasted.${(file.type.split('/')[1] ?? 'bin').replace(/[^a-z0-9]/gi, '')}`;
     /** @type {Pending} */
@@ -146,34 +158,57 @@ export class Attachments {
       name,
       size: file.size,
       type: file.type,
-      state: 'uploading',
+      state: 'queued',
       loaded: 0,
       file: null,
       abort: null,
       cancelled: false,
       sending: false,
     };
-    const upload = uploadFile(roomId, file, name, (loaded) => {
-      item.loaded = loaded;
-      this.renderProgress(item);
+    let settle;
+    item.done = new Promise((resolve) => {
+      settle = resolve;
     });
-    item.abort = upload.abort;
-    item.done = upload.done.then(
-      (uploaded) => {
-        item.state = 'done';
-        item.file = uploaded;
-        item.abort = null;
-        this.render();
-        return uploaded;
-      },
-      (error) => {
-        item.abort = null;
-        this.drop(roomId, item);
-        if (error.code !== 'aborted') this.onError(uploadError(name, file.size, error));
-        return null;
-      },
-    );
+    const failed = (error) => {
+      item.abort = null;
+      this.drop(roomId, item);
+      if (error.code !== 'aborted') this.onError(uploadError(name, file.size, error));
+      settle(null);
+    };
+    // Until it starts, cancelling only takes it out of the queue.
+    item.abort = () => {
+      this.queue = this.queue.filter((queued) => queued !== item);
+      failed({ code: 'aborted' });
+    };
+    item.begin = () => {
+      item.state = 'uploading';
+      this.running += 1;
+      const upload = uploadFile(roomId, file, name, (loaded) => {
+        item.loaded = loaded;
+        this.renderProgress(item);
+      });
+      item.abort = upload.abort;
+      upload.done
+        .then((uploaded) => {
+          item.state = 'done';
+          item.file = uploaded;
+          item.abort = null;
+          this.render();
+          settle(uploaded);
+        }, failed)
+        .finally(() => {
+          this.running -= 1;
+          this.pump();
+        });
+      this.render();
+    };
+    this.queue.push(item);
     return item;
+  }
+
+  /** Starts queued uploads while fewer than UPLOADS_AT_ONCE run. */
+  pump() {
+    while (this.running < UPLOADS_AT_ONCE && this.queue.length) this.queue.shift().begin();
   }
 
   /** The chip's button: cancels an upload, or takes an uploaded file off the message. */
@@ -207,7 +242,7 @@ export class Attachments {
   }
 
   chip(item) {
-    const uploading = item.state === 'uploading';
+    const uploading = item.state !== 'done';
     const label = uploading ? `Cancel upload of ${item.name}` : `Remove ${item.name}`;
     return h(
       'li',
@@ -224,7 +259,7 @@ export class Attachments {
             class: 'attachment-progress',
             max: String(Math.max(1, item.size)),
             value: String(item.loaded),
-            'aria-label': `Uploading ${item.name}`,
+            'aria-label': item.state === 'queued' ? `Waiting to upload ${item.name}` : `Uploading ${item.name}`,
           })
         : h('span', { class: 'visually-hidden', text: 'Uploaded' }),
       h(
@@ -242,7 +277,7 @@ export class Attachments {
 
   /** "Your message will be sent when its 2 uploads finish." while a sent message waits. */
   renderStatus() {
-    const left = this.pending().filter((item) => item.sending && item.state === 'uploading').length;
+    const left = this.pending().filter((item) => item.sending && item.state !== 'done').length;
     const text = !left
       ? ''
       : left === 1
@@ -306,9 +341,9 @@ export function uploadError(name, size, error) {
       return `${file} (${humanSize(size)}) is too large to attach. ${limit ? `Files can be at most ${humanSize(Number(limit))}.` : error.message}`;
     }
     case 'quota_exceeded':
-      return `${file} was not attached: you have used all the space this server gives you for files. ${error.message}`;
+      return `${file} was not attached: ${error.message}`;
     case 'rate_limited':
-      return `${file} was not attached: too many uploads at once. Try again${error.retryAfter ? ` in ${error.retryAfter} seconds` : ' in a moment'}.`;
+      return `${file} was not attached: too many uploads in a short time. Try again${error.retryAfter ? ` in ${error.retryAfter} seconds` : ' in a moment'}.`;
     case 'invalid_file':
       return `${file} could not be attached: ${error.message}`;
     case 'network_error':

@@ -42,10 +42,13 @@ function png(width, height, [r, g, b]) {
   ]);
 }
 
-/** Bytes that do not compress, so a throttled upload takes its full time. */
-function noise(size) {
+/**
+ * Bytes that do not compress, so a throttled upload takes its full time;
+ * another `seed` gives other bytes (the server stores equal files once).
+ */
+function noise(size, seed = 1) {
   const bytes = Buffer.alloc(size);
-  let x = 2463534242;
+  let x = (2463534242 + seed * 7919) >>> 0;
   for (let i = 0; i < size; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
@@ -389,6 +392,36 @@ test('a file over the server\'s limit is refused in words, and nothing is sent',
   assert.equal(overflow, 0);
   await b.page.getByRole('button', { name: 'Send message' }).click();
   await alice.locator('#messages li[data-seq] button.file-preview').waitFor();
+  assert.deepEqual(await a.trouble.problems(), []);
+});
+
+test('several files upload a few at a time; the quota and the upload rate are refused in words', async (t) => {
+  const server = await TestServer.start({ HEARTH_UPLOAD_QUOTA_MB: '1', HEARTH_UPLOADS_PER_MINUTE: '7' });
+  t.after(() => server.stop());
+  const { a } = await twoInARoom(server, t);
+  const alice = a.page;
+  const error = alice.locator('#composer-error');
+  // Five at once: the page never has more in flight than the server takes from one person (3).
+  await attachByButton(
+    alice,
+    [1, 2, 3, 4, 5].map((seed) => ({ name: `part${seed}.bin`, mimeType: 'application/octet-stream', buffer: noise(200 * 1024, seed) })),
+  );
+  await uploadedChips(alice, 5);
+  assert.ok(await error.isHidden(), 'no upload was refused');
+  // 1000 KiB used of 1 MiB: 100 KiB more is over the quota.
+  await attachByButton(alice, [{ name: 'part6.bin', mimeType: 'application/octet-stream', buffer: noise(100 * 1024, 6) }]);
+  await eventually(async () => /“part6\.bin” was not attached: .*quota of 1 MiB/.test(await error.innerText().catch(() => '')), {
+    message: 'the quota in words',
+  });
+  // The eighth upload this minute is over the rate (seven a minute).
+  await attachByButton(alice, [{ name: 'tiny.txt', mimeType: 'text/plain', buffer: Buffer.from('hi') }]);
+  await uploadedChips(alice, 6);
+  await alice.getByRole('button', { name: 'Remove tiny.txt' }).click();
+  await attachByButton(alice, [{ name: 'tiny.txt', mimeType: 'text/plain', buffer: Buffer.from('hi') }]);
+  await eventually(async () => /“tiny\.txt” was not attached: too many uploads in a short time\. Try again in \d+ seconds\./.test(await error.innerText().catch(() => '')), {
+    message: 'the rate limit in words',
+  });
+  assert.deepEqual(await chips(alice), ['part1.bin', 'part2.bin', 'part3.bin', 'part4.bin', 'part5.bin'], 'the refused files are not on the message');
   assert.deepEqual(await a.trouble.problems(), []);
 });
 
