@@ -6,6 +6,7 @@
 // a file over the server's limit is refused in words. At 390 px it all fits.
 
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import zlib from 'node:zlib';
 import { TestServer, eventually, launchBrowser, logInInUi, openPerson } from './harness.mjs';
@@ -177,7 +178,7 @@ test('files attached by button, drop and paste reach the other person live as pr
   });
   const chip = message.locator('a.file-chip');
   assert.equal(await chip.count(), 1);
-  assert.equal(await chip.getAttribute('aria-label'), 'Download notes.txt, 1.4 KiB');
+  assert.ok(await message.getByRole('link', { name: /^Download notes\.txt ?, 1\.4 KiB$/ }).isVisible(), 'the chip is named by its file and size');
   assert.equal(await chip.getAttribute('download'), 'notes.txt');
   const href = await chip.getAttribute('href');
   const fetched = await fetch(`${server.url}${href}`, { headers: { Cookie: await cookieHeader(b.context) } });
@@ -423,6 +424,52 @@ test('several files upload a few at a time; the quota and the upload rate are re
   });
   assert.deepEqual(await chips(alice), ['part1.bin', 'part2.bin', 'part3.bin', 'part4.bin', 'part5.bin'], 'the refused files are not on the message');
   assert.deepEqual(await a.trouble.problems(), []);
+});
+
+test('attaching and showing files pass axe in light and dark', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const alice = await server.createUser('alice');
+  const { room } = await server.must(201, 'POST', '/rooms', { token: alice.token, body: { name: 'photos' } });
+  // axe is injected as a script, which the page's own CSP rightly forbids; this profile skips the CSP.
+  const { context, page } = await openPerson(browser, { bypassCSP: true });
+  t.after(() => context.close());
+  await logInInUi(page, server, 'alice');
+  await page.goto(`${server.url}/#/room/${room.id}`);
+  await page.locator('#room-title', { hasText: 'photos' }).waitFor();
+  const audit = async (label) => {
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ['violations'] });
+      return result.violations.map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    });
+    return violations.map((line) => `${label}: ${line}`);
+  };
+  const found = [];
+  await attachByButton(page, [
+    { name: 'one.png', mimeType: 'image/png', buffer: png(400, 300, [200, 100, 0]) },
+    { name: 'two.png', mimeType: 'image/png', buffer: png(300, 400, [0, 100, 200]) },
+    { name: 'minutes.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 not really') },
+  ]);
+  await uploadedChips(page, 3);
+  await page.getByLabel('Message', { exact: true }).fill('the pictures');
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(`${scheme} chips`)));
+  }
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+  await page.locator('#messages li[data-seq] a.file-chip').waitFor();
+  const dropped = await dataTransfer(page, { name: 'x.txt', mimeType: 'text/plain', buffer: Buffer.from('x') });
+  await page.dispatchEvent('#timeline', 'dragenter', { dataTransfer: dropped });
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(`${scheme} previews, chip and drop zone`)));
+  }
+  await page.dispatchEvent('#timeline', 'dragleave', { dataTransfer: dropped });
+  await page.locator('button.file-preview').first().click();
+  await page.getByRole('dialog', { name: 'one.png' }).waitFor();
+  found.push(...(await audit('lightbox')));
+  assert.deepEqual(found, []);
 });
 
 /** The browser profile's cookies as a Cookie header, to fetch as that person. */
