@@ -4,7 +4,8 @@
 // (saved, so a reload keeps it) and grows with its text up to a limit.
 // Above the box, "Replying to NAME: excerpt" while a reply is being written;
 // typing `@` offers the room's members (arrows, then Enter or Tab); the Up
-// arrow in an empty box edits this person's last message.
+// arrow in an empty box edits this person's last message. Files come along
+// through the attach button, a drop or a paste (attachments.js).
 
 import { Attachments } from './attachments.js';
 import { avatarFor } from './avatars.js';

@@ -47,7 +47,9 @@ export class DesktopNotifier {
     if (level === 'mentions' && !mentionsMe(message, this.store.me?.id)) return;
     const who = message.author?.username ?? 'Someone';
     const title = entry.direct ? who : `${who} in ${entry.name}`;
-    const body = Array.from(message.body ?? '').slice(0, EXCERPT).join('');
+    // A message of only files is told by their names.
+    const text = message.body || (message.files ?? []).map((file) => file.name).join(', ');
+    const body = Array.from(text).slice(0, EXCERPT).join('');
     const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/favicon.svg' });
     note.onclick = () => {
       window.focus();
