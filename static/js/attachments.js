@@ -77,11 +77,6 @@ export class Attachments {
     this.listenForDrops();
   }
 
-  /** The box is shown for a room: its pending files with it. */
-  show() {
-    this.render();
-  }
-
   /** Stops every upload and forgets every pending file (logging out). */
   clear() {
     for (const pending of this.byRoom.values()) for (const item of [...pending]) item.abort?.();
@@ -234,6 +229,7 @@ export class Attachments {
 
   // ---- Rendering -----------------------------------------------------------------
 
+  /** Shows the open room's pending files (none when no room is open). */
   render() {
     const pending = this.pending();
     this.list.replaceChildren(...pending.map((item) => this.chip(item)));

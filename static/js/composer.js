@@ -118,7 +118,7 @@ export class Composer {
     this.resize();
     this.setRoomName(roomName);
     setMessage(this.error, '');
-    this.attachments.show();
+    this.attachments.render();
   }
 
   /** The placeholder names the room (again, after a rename). */
@@ -132,7 +132,7 @@ export class Composer {
     this.roomId = null;
     this.cancelReply();
     this.closeMentions();
-    this.attachments.show();
+    this.attachments.render();
   }
 
   /**
