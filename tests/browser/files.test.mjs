@@ -472,6 +472,57 @@ test('attaching and showing files pass axe in light and dark', async (t) => {
   assert.deepEqual(found, []);
 });
 
+test('a message with files sent while offline waits in the outbox, survives a reload and goes once, files and all', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  const { room, alice, a, b } = await twoInARoom(server, t);
+  const page = a.page;
+  // A tunnel for messages: the socket is refused and every message post is lost; uploads still get through.
+  let inTunnel = true;
+  await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => (inTunnel ? ws.close() : ws.connectToServer()));
+  await page.route('**/api/v1/rooms/*/messages', (route) =>
+    route.request().method() === 'POST' ? route.abort('internetdisconnected') : route.fallback(),
+  );
+  await page.reload();
+  await page.locator('#conn-banner').waitFor({ state: 'visible' });
+  await attachByButton(page, [
+    { name: 'map.png', mimeType: 'image/png', buffer: png(200, 100, [0, 120, 0]) },
+    { name: 'route.txt', mimeType: 'text/plain', buffer: Buffer.from('left, then right') },
+  ]);
+  await uploadedChips(page, 2);
+  await page.getByLabel('Message', { exact: true }).fill('the way');
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+  const queued = page.locator('#messages li.outgoing');
+  await queued.waitFor();
+  await page.waitForTimeout(500);
+  assert.equal(await queued.getAttribute('data-status'), 'pending', 'offline, it waits rather than fails');
+  assert.equal(await queued.locator('button.file-preview').count(), 1, 'the waiting message shows its picture');
+  assert.equal(await queued.locator('a.file-chip', { hasText: 'route.txt' }).count(), 1, 'and its file');
+  const clientId = await queued.getAttribute('data-client-id');
+
+  await page.reload();
+  await page.locator('#room-title', { hasText: 'photos' }).waitFor();
+  await queued.waitFor();
+  assert.equal(await queued.getAttribute('data-client-id'), clientId);
+  assert.equal(await queued.locator('button.file-preview, a.file-chip').count(), 2, 'its files are still on it after a reload');
+
+  inTunnel = false;
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  const retry = page.getByRole('button', { name: 'Reconnect now' });
+  if (await retry.isVisible()) await retry.click();
+  const arrived = b.page.locator('#messages li[data-seq]', { hasText: 'the way' });
+  await arrived.waitFor({ timeout: 20_000 });
+  assert.equal(await arrived.locator('button.file-preview').count(), 1);
+  assert.equal(await arrived.locator('a.file-chip', { hasText: 'route.txt' }).count(), 1);
+  await eventually(async () => (await queued.count()) === 0, { message: 'the outgoing copy replaced' });
+  const { messages } = await server.must(200, 'GET', `/rooms/${room.id}/messages`, { token: alice.token });
+  assert.deepEqual(
+    messages.map((m) => [m.body, m.client_id, m.files.map((f) => f.name)]),
+    [['the way', clientId, ['map.png', 'route.txt']]],
+    'stored once, with its files',
+  );
+});
+
 /** The browser profile's cookies as a Cookie header, to fetch as that person. */
 async function cookieHeader(context) {
   return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
