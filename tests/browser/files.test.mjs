@@ -233,7 +233,7 @@ test('files attached by button, drop and paste reach the other person live as pr
   assert.deepEqual(await b.trouble.problems(), []);
 });
 
-test('an upload shows its progress and can be cancelled; a message sent meanwhile waits for its upload', async (t) => {
+test('an upload shows its progress and can be cancelled; a message sent meanwhile waits for its upload, and gets its text back if the upload breaks off', async (t) => {
   const server = await TestServer.start();
   t.after(() => server.stop());
   const { a, b } = await twoInARoom(server, t);
@@ -274,7 +274,21 @@ test('an upload shows its progress and can be cancelled; a message sent meanwhil
   await b.page.locator('#messages li[data-seq]', { hasText: 'the slides' }).locator('a.file-chip', { hasText: 'slides.pdf' }).waitFor({ timeout: 30_000 });
   assert.ok(await alice.locator('#attachment-status').isHidden());
   assert.deepEqual(await chips(alice), []);
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+
+  // An upload that breaks off while its message waits: the text comes back to the box, and why is said.
+  await attachByButton(alice, [{ name: 'lost.bin', mimeType: 'application/octet-stream', buffer: noise(1536 * 1024, 2) }]);
+  await alice.getByRole('progressbar', { name: 'Uploading lost.bin' }).waitFor();
+  await alice.getByLabel('Message', { exact: true }).fill('this one will not make it');
+  await alice.getByLabel('Message', { exact: true }).press('Enter');
+  await alice.locator('#attachment-status').waitFor();
+  await server.kill(); // the connection breaks off mid-upload
+  await eventually(async () => (await alice.getByLabel('Message', { exact: true }).inputValue()) === 'this one will not make it', {
+    message: 'the text back in the box',
+  });
+  assert.match(await alice.locator('#composer-error').innerText(), /“lost\.bin” could not be uploaded: the connection to the server broke off/);
+  assert.deepEqual(await chips(alice), []);
+  assert.ok(await alice.locator('#attachment-status').isHidden());
+  assert.equal(await alice.locator('#messages li', { hasText: 'will not make it' }).count(), 0, 'nothing was sent');
   assert.deepEqual(await a.trouble.problems(), []);
 });
 
