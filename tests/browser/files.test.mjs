@@ -307,8 +307,10 @@ test('an HTML file and an SVG with a script never run it on hearth\'s origin', a
     ['disguised.png', 'image/png', page],
     // A real picture, which is shown inline: the sandbox is what guards it.
     ['real.png', 'image/png', png(20, 20, [0, 0, 0])],
+    // Markup in a name is only ever text.
+    ['<img src=x onerror=alert(1)>.txt', 'text/plain', 'hi'],
   ]) {
-    const reply = await fetch(`${server.url}/api/v1/rooms/${room.id}/uploads?name=${name}`, {
+    const reply = await fetch(`${server.url}/api/v1/rooms/${room.id}/uploads?${new URLSearchParams({ name })}`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${alice.token}`, 'Content-Type': type },
       body,
@@ -326,9 +328,9 @@ test('an HTML file and an SVG with a script never run it on hearth\'s origin', a
   // In the timeline the three hostile files are download chips, never rendered; only the real picture is a preview.
   const message = bob.locator('#messages li[data-seq]', { hasText: 'look' });
   await message.waitFor();
-  assert.deepEqual(await message.locator('a.file-chip .file-chip-name').allInnerTexts(), ['evil.html', 'evil.svg', 'disguised.png']);
+  assert.deepEqual(await message.locator('a.file-chip .file-chip-name').allInnerTexts(), ['evil.html', 'evil.svg', 'disguised.png', '<img src=x onerror=alert(1)>.txt']);
   assert.equal(await message.locator('button.file-preview').count(), 1);
-  assert.equal(await message.locator('iframe, object, embed').count(), 0);
+  assert.equal(await message.locator('iframe, object, embed, .file-chip img').count(), 0);
 
   // Served so a browser cannot run them as hearth: sandboxed and not sniffed; all but the real picture as downloads.
   for (const file of Object.values(uploads)) {
@@ -338,6 +340,7 @@ test('an HTML file and an SVG with a script never run it on hearth\'s origin', a
     assert.equal(reply.headers.get('x-content-type-options'), 'nosniff', file.name);
     assert.match(reply.headers.get('content-disposition') ?? '', file.name === 'real.png' ? /^inline/ : /^attachment/, file.name);
   }
+  delete uploads['<img src=x onerror=alert(1)>.txt'];
 
   // bob opens each file's address in his browser, signed in, with something of hearth's in storage.
   await bob.evaluate(() => localStorage.setItem('hearth-test', 'kept'));
