@@ -227,7 +227,8 @@ test('files attached by button, drop and paste reach the other person live as pr
   await eventually(() => image.evaluate((img) => img.complete && img.naturalWidth > 0), { message: 'the lightbox picture at 390 px' });
   const box = await image.boundingBox();
   assert.ok(box.x >= 0 && box.x + box.width <= 390, `the picture fits the phone screen: ${JSON.stringify(box)}`);
-  await bob.getByRole('button', { name: 'Close' }).click();
+  await bob.locator('dialog.lightbox').getByRole('button', { name: 'Close', exact: true }).click();
+  await eventually(async () => !(await bob.locator('dialog.lightbox').evaluate((d) => d.open)), { message: 'the lightbox closes at 390 px' });
 
   assert.deepEqual(await a.trouble.problems(), []);
   assert.deepEqual(await b.trouble.problems(), []);
