@@ -1,7 +1,8 @@
 // Files on their way into a message. They come from the attach button, from
 // a drop anywhere on the room, or pasted into the message box; each uploads
-// at once, as a chip above the box with a progress bar and a button that
-// cancels it (or, once uploaded, takes it off the message). Sending while
+// straight away (two at a time, the rest queued), as a chip above the box with
+// a progress bar and a button that cancels it (or, once uploaded, takes it
+// off the message). Sending while
 // some still upload clears the box and sends when they finish; a failed
 // upload is told in words and the text comes back to the box.
 //
@@ -28,7 +29,8 @@ const UPLOADS_AT_ONCE = 2;
  * @property {'queued'|'uploading'|'done'} state
  * @property {number} loaded bytes sent so far
  * @property {object|null} file the server's FILE once uploaded
- * @property {(() => void)|null} abort stops the upload
+ * @property {(() => void)|null} abort stops the upload (or takes it out of the queue)
+ * @property {() => void} begin starts the upload when its turn comes
  * @property {boolean} cancelled the person cancelled or removed it
  * @property {boolean} sending a sent message waits for it
  * @property {Promise<object|null>} done the FILE, or null if it failed or was cancelled
