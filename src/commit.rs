@@ -282,12 +282,13 @@ impl Worker {
         };
         let (batch, mut outcomes) = self.plan(&log, group);
         self.apply(&log, batch, group, &mut outcomes);
-        let durable = !self.stats.failing.load(Relaxed);
-        self.settle(group, outcomes);
+        // Before the acks: whoever learns of a deletion finds its files
+        // gone too.
         let released = std::mem::take(&mut self.released);
-        if durable {
+        if !self.stats.failing.load(Relaxed) {
             self.free_files(&log, released);
         }
+        self.settle(group, outcomes);
     }
 
     /// Frees each file no message holds any more: its record, and its blob

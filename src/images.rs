@@ -243,8 +243,12 @@ pub fn preview(upload: &[u8]) -> Preview {
     let Ok((picture, orientation)) = decode(upload, PREVIEW_FORMATS) else {
         return out;
     };
-    let mut small = picture.thumbnail(PREVIEW_PX, PREVIEW_PX);
-    drop(picture);
+    // Scaled down only: a small picture is its own preview.
+    let mut small = if picture.width() > PREVIEW_PX || picture.height() > PREVIEW_PX {
+        picture.thumbnail(PREVIEW_PX, PREVIEW_PX)
+    } else {
+        picture
+    };
     if let Some(o) = orientation {
         small.apply_orientation(o);
         // Upright: a quarter turn swaps the sides.

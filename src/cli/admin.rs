@@ -386,11 +386,12 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Restored {} users, {} rooms, {} messages, {} avatars into {}.",
+            "Restored {} users, {} rooms, {} messages, {} avatars, {} files into {}.",
             summary.users,
             summary.rooms,
             summary.events,
             summary.avatars,
+            summary.files,
             data.display()
         );
         print_report(&report);
@@ -623,11 +624,12 @@ fn print(reply: &Reply, json: bool) {
             counts.documents, counts.live_messages
         ),
         Reply::Backup { path, summary } => println!(
-            "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
+            "Backed up {} users, {} rooms, {} messages, {} avatars, {} files to {}.",
             summary.users,
             summary.rooms,
             summary.events,
             summary.avatars,
+            summary.files,
             path.display()
         ),
     }
@@ -635,14 +637,15 @@ fn print(reply: &Reply, json: bool) {
 
 fn print_report(report: &crate::storage::verify::Report) {
     println!(
-        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars.",
+        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars, {} files.",
         report.users,
         report.sessions,
         report.rooms,
         report.memberships,
         report.events,
         report.invites,
-        report.avatars
+        report.avatars,
+        report.files
     );
     if report.ok() {
         println!("OK: every invariant holds.");

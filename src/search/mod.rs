@@ -324,6 +324,7 @@ mod tests {
                 reply_to: None,
                 mentions: Vec::new(),
                 mentions_room: false,
+                files: Vec::new(),
             },
         }
     }

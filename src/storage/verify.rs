@@ -26,6 +26,9 @@ pub struct Report {
     pub invites: u64,
     #[serde(default)]
     pub avatars: u64,
+    /// Uploaded files, each re-hashed.
+    #[serde(default)]
+    pub files: u64,
     /// Every broken invariant, one sentence each naming the tree and key.
     pub problems: Vec<String>,
 }
@@ -57,6 +60,7 @@ impl Store {
         v.read_cursors()?;
         v.invites()?;
         v.avatars()?;
+        v.files()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
                 .problems
@@ -637,6 +641,103 @@ impl Verifier<'_> {
                     "userid_user/{}: names avatar {named}, but userid_avatar has none",
                     record.id
                 ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Verifier<'_> {
+    /// Every file's blob is on disk and hashes to its name (and its size),
+    /// a file with a thumbnail has it, its index entries exist, and the
+    /// room log's file holds are exactly those its messages make, each
+    /// naming a file that exists. Holds past a room's head (appends racing
+    /// the scan) are not judged.
+    fn files(&mut self) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let log = self.store.log()?;
+        let heads: HashMap<RoomId, Seq> = log.heads().collect::<Result<_>>()?;
+        let settled = |room: &RoomId, seq: &Seq| heads.get(room).is_some_and(|h| seq <= h);
+        let stored = log.stored_file_refs()?;
+        let derived = log.derived_file_refs()?;
+        for (file, room, seq) in stored.symmetric_difference(&derived) {
+            if !settled(room, seq) {
+                continue;
+            }
+            if stored.contains(&(*file, *room, *seq)) {
+                self.problem(format!(
+                    "roomlog/{room}/{seq}: holds file {file}, but the message does not carry it"
+                ));
+            } else {
+                self.problem(format!(
+                    "roomlog/{room}/{seq}: the message carries file {file}, but no hold records it"
+                ));
+            }
+        }
+        let i = self.store.inner()?;
+        let mut held_missing = Vec::new();
+        for (file, room, seq) in &derived {
+            if settled(room, seq) && !i.fileid_file.contains_key(file.to_bytes())? {
+                held_missing.push(format!(
+                    "roomlog/{room}/{seq}: carries file {file}, which has no record (fileid_file)"
+                ));
+            }
+        }
+        for p in held_missing {
+            self.problem(p);
+        }
+        for record in self.store.all_files() {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            self.report.files += 1;
+            let f = &record.file;
+            let path = self.store.blob_path(&f.hash);
+            match std::fs::File::open(&path) {
+                Err(e) => self.problem(format!(
+                    "fileid_file/{}: its bytes {} cannot be read: {e}",
+                    f.id,
+                    path.display()
+                )),
+                Ok(mut blob) => {
+                    let mut hasher = Sha256::new();
+                    match std::io::copy(&mut blob, &mut hasher) {
+                        Err(e) => self.problem(format!(
+                            "fileid_file/{}: its bytes {} cannot be read: {e}",
+                            f.id,
+                            path.display()
+                        )),
+                        Ok(n) => {
+                            let found = hex(&hasher.finalize());
+                            if found != f.hash.to_string() || n != f.size {
+                                self.problem(format!(
+                                    "fileid_file/{}: its bytes {} are damaged (SHA-256 {found}, {n} bytes; expected {}, {} bytes)",
+                                    f.id,
+                                    path.display(),
+                                    f.hash,
+                                    f.size
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if f.thumb && !self.store.thumb_path(&f.hash).exists() {
+                self.problem(format!("fileid_file/{}: its thumbnail is missing", f.id));
+            }
+            let mut blob_key = f.hash.0.to_vec();
+            blob_key.extend_from_slice(&f.id.to_bytes());
+            let mut user_key = record.uploader.to_bytes().to_vec();
+            user_key.extend_from_slice(&f.id.to_bytes());
+            if !i.hash_fileid.contains_key(blob_key)? {
+                self.problem(format!("hash_fileid: no entry for file {}", f.id));
+            }
+            if !i.userid_fileid.contains_key(user_key)? {
+                self.problem(format!("userid_fileid: no entry for file {}", f.id));
             }
         }
         Ok(())

@@ -98,7 +98,11 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
             .or_insert_with(|| how.to_string());
     };
 
-    let s = TestServer::spawn_with(&[("HEARTH_BODY_READ_TIMEOUT_SECS", "1")]).await;
+    let s = TestServer::spawn_with(&[
+        ("HEARTH_BODY_READ_TIMEOUT_SECS", "1"),
+        ("HEARTH_UPLOAD_QUOTA_MB", "1"),
+    ])
+    .await;
     let admin = s.user("admin").await; // the first account administers
     let bob = s.user("bob").await;
     let room = s.room(&admin, "general").await;
@@ -425,6 +429,56 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         )
         .await;
     note(code(&r), "the avatar of someone who has none");
+
+    // Files: attachments that are not one's uploads, too many, a quota
+    // used up, a file one cannot see, a range past its end.
+    let messages = format!("/api/v1/rooms/{bobs}/messages");
+    let post = |files: Value| {
+        s.request(
+            "POST",
+            &messages,
+            &bob.token,
+            json!({"body": "", "files": files}),
+        )
+    };
+    let unknown = "0190b5c2-0000-7000-8000-000000000000";
+    note(
+        code(&post(json!([unknown])).await.body),
+        "attaching an unknown file",
+    );
+    note(
+        code(&post(json!(vec![unknown; 11])).await.body),
+        "attaching 11 files",
+    );
+    let upload = |name: &str, bytes: Vec<u8>| {
+        s.call("POST", &format!("/api/v1/rooms/{bobs}/uploads?name={name}"))
+            .header("Authorization", &format!("Bearer {}", bob.token))
+            .body("application/octet-stream", bytes)
+            .send()
+    };
+    let first = upload("a.bin", vec![0; 1024 * 1024 - 1000]).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    note(
+        code(&upload("b.bin", vec![1; 2000]).await.body),
+        "an upload past the quota",
+    );
+    let (_, r) = s
+        .get(&format!("/api/v1/files/{unknown}"), Some(&bob.token))
+        .await;
+    note(code(&r), "downloading an unknown file");
+    let r = s
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/files/{}",
+                first.body["file"]["id"].as_str().unwrap_or_default()
+            ),
+        )
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .header("Range", "bytes=2000000-")
+        .send()
+        .await;
+    note(code(&r.body), "a range past the end of a file");
 
     // Webhooks: an unknown secret, and one hook too many.
     let (_, r) = s

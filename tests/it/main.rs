@@ -21,6 +21,7 @@ mod chaos;
 mod conversations;
 mod crash;
 mod error_codes;
+mod files;
 mod hostile_http;
 mod hostile_ws;
 mod lifecycle;
