@@ -80,8 +80,8 @@ export class App {
     });
     this.outbox = new Outbox({
       sendFrame: (frame) => this.connection.send(frame),
-      post: (room, body, clientId, replyTo) =>
-        api.postMessage(room, body, clientId, replyTo).then((reply) => reply.message),
+      post: (room, body, clientId, replyTo, files) =>
+        api.postMessage(room, body, clientId, replyTo, files).then((reply) => reply.message),
     });
     this.presence = new Presence();
     /** Rooms this page is leaving itself: their `left` frame needs no explaining. */
@@ -136,7 +136,7 @@ export class App {
       presence: this.presence,
     });
     this.composer = new Composer({
-      onSend: (body, replyTo) => this.send(body, replyTo),
+      onSend: (body, replyTo, files, roomId) => this.send(body, replyTo, files, roomId),
       onEditLast: () => this.editLast(),
       members: (roomId) => this.mentionable(roomId),
       onTyping: (roomId) => this.typingNotice.typed(roomId),
@@ -975,11 +975,16 @@ export class App {
     }
   }
 
-  /** @param {{seq: number, author: object, excerpt: string}|null} replyTo */
-  send(body, replyTo = null) {
-    const entry = this.store.openRoom;
+  /**
+   * @param {{seq: number, author: object, excerpt: string}|null} replyTo
+   * @param {object[]} [files] uploaded files the message carries
+   * @param {string|null} [roomId] the room it was written in, when that is no
+   *   longer the open one (it waited for its uploads)
+   */
+  send(body, replyTo = null, files = [], roomId = null) {
+    const entry = roomId ? this.store.rooms.get(roomId) : this.store.openRoom;
     if (!entry) return;
-    this.outbox.send(entry.id, body, replyTo);
+    this.outbox.send(entry.id, body, replyTo, files);
     this.timeline.scrollToBottom();
   }
 

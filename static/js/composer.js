@@ -5,8 +5,10 @@
 // Above the box, "Replying to NAME: excerpt" while a reply is being written;
 // typing `@` offers the room's members (arrows, then Enter or Tab); the Up
 // arrow in an empty box edits this person's last message; Ctrl+B and Ctrl+I
-// mark the selection bold or italic (format-keys.js).
+// mark the selection bold or italic (format-keys.js). Files come along
+// through the attach button, a drop or a paste (attachments.js).
 
+import { Attachments } from './attachments.js';
 import { avatarFor } from './avatars.js';
 import { byId, h, setMessage } from './dom.js';
 import { installFormatKeys } from './format-keys.js';
@@ -24,7 +26,8 @@ const MENTION_BEFORE_CARET = /(?:^|[\s([{])@([\p{L}\p{N}_.-]*)$/u;
 export class Composer {
   /**
    * @param {object} handlers
-   * @param {(body: string, replyTo: object|null) => void} handlers.onSend
+   * @param {(body: string, replyTo: object|null, files: object[], roomId: string) => void} handlers.onSend
+   *   `files`: uploaded files it carries (the body may then be empty)
    * @param {() => boolean} handlers.onEditLast Up in an empty box; true if an edit began
    * @param {(roomId: string) => Promise<Array<{id: string, username: string}>>} handlers.members
    *   who can be mentioned in a room
@@ -49,6 +52,8 @@ export class Composer {
     /** @type {import('./saved.js').SavedMap|null} room id → unsent text */
     this.drafts = null;
     this.roomId = null;
+    /** Files being attached: the button, drops, pastes, and their chips above the box. */
+    this.attachments = new Attachments({ roomId: () => this.roomId, onError: (text) => this.showError(text) });
 
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -116,6 +121,7 @@ export class Composer {
     this.resize();
     this.setRoomName(roomName);
     setMessage(this.error, '');
+    this.attachments.render();
   }
 
   /** The placeholder names the room (again, after a rename). */
@@ -129,6 +135,7 @@ export class Composer {
     this.roomId = null;
     this.cancelReply();
     this.closeMentions();
+    this.attachments.render();
   }
 
   /**
@@ -157,6 +164,7 @@ export class Composer {
 
   /** Empties the box, e.g. when the person logs out; saved drafts stay theirs. */
   clear() {
+    this.attachments.clear();
     this.input.value = '';
     this.resize();
     this.hide();
@@ -172,19 +180,35 @@ export class Composer {
 
   submit() {
     const body = this.input.value.trim();
-    if (!body) return;
+    if (!body && !this.attachments.pending().length) return;
     // The server counts characters, not UTF-16 units: spread counts code points.
     const length = [...body].length;
     if (length > MAX_CHARS) {
       setMessage(this.error, `Messages can be at most ${MAX_CHARS} characters; this one has ${length}.`);
       return;
     }
-    this.onSend(body, this.reply);
+    const { roomId, reply } = this;
+    // Sent now, or once its files have uploaded; if one fails, the text comes back.
+    this.attachments.sendWhenReady(
+      (files) => {
+        if (body || files.length) this.onSend(body, reply, files, roomId);
+      },
+      () => this.restore(roomId, body, reply),
+    );
     this.cancelReply();
     this.closeMentions();
     this.input.value = '';
     this.drafts?.set(this.roomId, '');
     this.resize();
+  }
+
+  /** Puts back a message whose files failed to upload, unless something new was typed. */
+  restore(roomId, body, reply) {
+    if (roomId !== this.roomId || this.input.value.trim()) return;
+    this.input.value = body;
+    this.drafts?.set(roomId, body);
+    this.resize();
+    if (reply) this.replyTo(reply);
   }
 
   // ---- `@` suggestions ------------------------------------------------------

@@ -48,8 +48,10 @@ export class DesktopNotifier {
     if (level === 'mentions' && !mentionsMe(message, this.store.me?.id)) return;
     const who = message.author?.username ?? 'Someone';
     const title = entry.direct ? who : `${who} in ${entry.name}`;
-    // Plain text: the formatting's words without its marks.
-    const body = Array.from(plainText(message.body ?? '')).slice(0, EXCERPT).join('');
+    // Plain text: the formatting's words without its marks; a message of
+    // only files is told by their names.
+    const text = plainText(message.body ?? '') || (message.files ?? []).map((file) => file.name).join(', ');
+    const body = Array.from(text).slice(0, EXCERPT).join('');
     const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/favicon.svg' });
     note.onclick = () => {
       window.focus();

@@ -19,6 +19,7 @@ import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
 import { installFormatKeys } from './format-keys.js';
 import { renderBody } from './markdown.js';
+import { filesElement, Lightbox } from './file-view.js';
 import { mentionsMe as mentions } from './store.js';
 import { dayKey, dayLabel, timeElement } from './text.js';
 
@@ -96,6 +97,7 @@ export class TimelineView {
     });
     this.listenForLongPress();
     this.listenForArrows();
+    this.lightbox = new Lightbox(this.list);
   }
 
   /**
@@ -348,7 +350,7 @@ export class TimelineView {
       'data-status': item.status,
       tabindex: '-1',
     });
-    const [avatar, main] = this.messageParts(me, item.createdAt, item.body, { reply_to: item.replyTo ?? null });
+    const [avatar, main] = this.messageParts(me, item.createdAt, item.body, { reply_to: item.replyTo ?? null, files: item.files });
     const meta = main.querySelector('.message-meta');
     if (item.status === 'pending') meta.append(h('span', { class: 'message-state', text: 'Sending…' }));
     if (item.status === 'sent') meta.append(h('span', { class: 'message-state', text: 'Sent' }));
@@ -432,6 +434,7 @@ export class TimelineView {
       meta,
       message.reply_to ? quoteElement(message.reply_to) : null,
       text,
+      message.deleted ? null : filesElement(message.files),
       message.reactions?.length && !message.deleted ? this.reactionsElement(message) : null,
     );
     return [avatar, main];
