@@ -479,7 +479,11 @@ impl RawConfig {
             });
         }
         positive(p, "push_away_secs", self.push_away_secs);
-        positive(p, "push_max_subscriptions", self.push_max_subscriptions.into());
+        positive(
+            p,
+            "push_max_subscriptions",
+            self.push_max_subscriptions.into(),
+        );
         positive(p, "push_queue", self.push_queue.into());
         positive(p, "push_timeout_secs", self.push_timeout_secs);
         at_most(p, "push_away_secs", self.push_away_secs, 86_400);

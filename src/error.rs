@@ -61,7 +61,9 @@ pub enum ApiError {
     InvalidCallback,
     #[error("A push endpoint must be an https URL (the push service's, as the browser gave it).")]
     InvalidPushEndpoint,
-    #[error("keys.p256dh must be a P-256 public key (65 bytes) and keys.auth 16 bytes, both base64url.")]
+    #[error(
+        "keys.p256dh must be a P-256 public key (65 bytes) and keys.auth 16 bytes, both base64url."
+    )]
     InvalidPushKeys,
     #[error("A push subscription's endpoint is at most 1024 bytes, and its keys at most 128 characters each.")]
     PushSubscriptionTooLarge,

@@ -197,7 +197,7 @@ impl Collector for Snapshot {
             let c = ConstCounter::new(value);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        let mut family = encoder.encode_descriptor(
+        let mut pushes = encoder.encode_descriptor(
             "push_notifications",
             "Web Push notifications since start, by outcome: sent (accepted by the push service), failed (refused, or failing after every retry), dropped (collapsed or dropped from a full queue)",
             None,
@@ -205,9 +205,8 @@ impl Collector for Snapshot {
         )?;
         for (outcome, value) in self.push {
             let labels = [("outcome", outcome)];
-            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+            ConstCounter::new(value).encode(pushes.encode_family(&labels)?)?;
         }
-        drop(family);
         let mut family = encoder.encode_descriptor(
             "rate_limited",
             "Requests refused by a rate limit, by limit",

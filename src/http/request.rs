@@ -259,8 +259,14 @@ pub fn status(e: &ApiError) -> StatusCode {
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
         | HookNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
-        | TooManyHooks | DirectRoom | TooManyPushSubscriptions => StatusCode::CONFLICT,
+        UsernameTaken
+        | EmailTaken
+        | RoomNameTaken
+        | MessageDeleted
+        | TooManyReactions
+        | TooManyHooks
+        | DirectRoom
+        | TooManyPushSubscriptions => StatusCode::CONFLICT,
         PayloadTooLarge(_) | PushSubscriptionTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -113,7 +113,9 @@ impl Dispatcher {
         let direct = room.record.visibility == Visibility::Direct;
         let config = &state.config.push;
         let sender = state.directory.get(p.author);
-        let sender_name = author_view(p.author, sender.as_deref()).username.to_string();
+        let sender_name = author_view(p.author, sender.as_deref())
+            .username
+            .to_string();
         let display_name = sender.as_ref().and_then(|s| s.display_name.clone());
         for member in room.members() {
             if member == p.author {
@@ -226,18 +228,17 @@ impl Dispatcher {
                     q.items.pop_front();
                 }
                 let dropped = before - q.items.len();
-                self.state.push.stats.dropped.fetch_add(dropped as u64, Relaxed);
+                self.state
+                    .push
+                    .stats
+                    .dropped
+                    .fetch_add(dropped as u64, Relaxed);
             }
             q.items.push_back(notice);
             !std::mem::replace(&mut q.running, true)
         };
         if start {
-            tokio::spawn(drain(
-                self.state.clone(),
-                user,
-                queue,
-                self.limit.clone(),
-            ));
+            tokio::spawn(drain(self.state.clone(), user, queue, self.limit.clone()));
         }
     }
 }
@@ -375,7 +376,11 @@ async fn send(
                 return;
             }
             Ok(a) if a.status >= 500 || a.status == 429 => {
-                tracing::debug!(status = a.status, attempt, "A push service failed; will retry.");
+                tracing::debug!(
+                    status = a.status,
+                    attempt,
+                    "A push service failed; will retry."
+                );
             }
             Ok(a) => {
                 tracing::warn!(

@@ -56,7 +56,8 @@ pub mod verify;
 
 pub use error::{Result, StorageError};
 pub use records::{
-    CallbackRecord, HookRecord, InviteRecord, PushSubRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
+    CallbackRecord, HookRecord, InviteRecord, PushSubRecord, RoomRecord, SessionRecord, UserRecord,
+    Visibility,
 };
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -493,15 +493,17 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     let p256dh = {
         use p256::elliptic_curve::sec1::ToEncodedPoint;
         let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("a scalar");
-        secret.public_key().to_encoded_point(false).as_bytes().to_vec()
+        secret
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
     };
     let b64 = |bytes: &[u8]| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
-    let sub = |endpoint: String, auth: &[u8]| {
-        json!({"endpoint": endpoint, "keys": {"p256dh": b64(&p256dh), "auth": b64(auth)}})
-    };
+    let sub = |endpoint: String, auth: &[u8]| json!({"endpoint": endpoint, "keys": {"p256dh": b64(&p256dh), "auth": b64(auth)}});
     for (body, how) in [
         (
             sub("http://127.0.0.1:9/push".into(), &[1; 16]),
@@ -512,7 +514,10 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
             "a 15-byte push auth secret",
         ),
         (
-            sub(format!("https://push.example.net/{}", "x".repeat(1100)), &[1; 16]),
+            sub(
+                format!("https://push.example.net/{}", "x".repeat(1100)),
+                &[1; 16],
+            ),
             "a push endpoint over 1024 bytes",
         ),
     ] {

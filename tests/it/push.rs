@@ -88,7 +88,7 @@ impl PushService {
                             let body = req.into_body().collect().await?.to_bytes();
                             let act = plan
                                 .lock()
-                                .unwrap()
+                                .expect("the script lock")
                                 .get_mut(&path)
                                 .and_then(VecDeque::pop_front)
                                 .unwrap_or(Act::Answer(201));
@@ -109,7 +109,7 @@ impl PushService {
                                 Response::builder()
                                     .status(status)
                                     .body(Full::new(Bytes::new()))
-                                    .unwrap(),
+                                    .expect("well-formed"),
                             )
                         }
                     });
@@ -130,7 +130,7 @@ impl PushService {
     fn plan(&self, browser: &Browser, acts: &[Act]) {
         self.script
             .lock()
-            .unwrap()
+            .expect("the script lock")
             .entry(browser.path.clone())
             .or_default()
             .extend(acts.iter().copied());
@@ -222,7 +222,7 @@ impl Browser {
     /// Decrypts an `aes128gcm` body (RFC 8188 with RFC 8291's keys).
     fn open(&self, body: &[u8]) -> Value {
         let (salt, rest) = body.split_at(16);
-        let record_size = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let record_size = u32::from_be_bytes(rest[..4].try_into().expect("well-formed")) as usize;
         let id_len = rest[4] as usize;
         let sender_key = &rest[5..5 + id_len];
         let ciphertext = &rest[5 + id_len..];
@@ -236,14 +236,15 @@ impl Browser {
         let mut ikm = [0u8; 32];
         hkdf::Hkdf::<Sha256>::new(Some(&self.auth), shared.raw_secret_bytes())
             .expand(&info, &mut ikm)
-            .unwrap();
+            .expect("well-formed");
         let prk = hkdf::Hkdf::<Sha256>::new(Some(salt), &ikm);
         let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
         prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
-            .unwrap();
-        prk.expand(b"Content-Encoding: nonce\0", &mut nonce).unwrap();
+            .expect("well-formed");
+        prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+            .expect("well-formed");
         let mut plain = Aes128Gcm::new_from_slice(&cek)
-            .unwrap()
+            .expect("well-formed")
             .decrypt(Nonce::from_slice(&nonce), ciphertext)
             .expect("the push decrypts with the browser's keys");
         while plain.last() == Some(&0) {
@@ -306,7 +307,7 @@ fn check_headers(got: &Got, service: &PushService, key: &str, urgency: &str) {
             .get(name)
             .unwrap_or_else(|| panic!("no {name} header"))
             .to_str()
-            .unwrap()
+            .expect("well-formed")
             .to_string()
     };
     assert_eq!(h("content-encoding"), "aes128gcm");
@@ -319,24 +320,31 @@ fn check_headers(got: &Got, service: &PushService, key: &str, urgency: &str) {
     assert_eq!(k, key, "k is the key the API gives");
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a JWT");
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("well-formed"))
+            .expect("well-formed");
     assert_eq!(header["alg"], "ES256");
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("well-formed"))
+            .expect("well-formed");
     assert_eq!(claims["aud"], format!("http://{}", service.addr));
     assert_eq!(claims["sub"], CONTACT);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("well-formed")
         .as_secs();
     let exp = claims["exp"].as_u64().expect("exp");
     assert!(
         exp > now && exp <= now + 24 * 3600,
         "exp within a day: {exp}"
     );
-    let verifying =
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(&URL_SAFE_NO_PAD.decode(k).unwrap()).unwrap();
+    let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+        &URL_SAFE_NO_PAD.decode(k).expect("well-formed"),
+    )
+    .expect("well-formed");
     let signature =
-        p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
+        p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).expect("well-formed"))
+            .expect("well-formed");
     verifying
         .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
         .expect("the VAPID token is signed by the server's key");
@@ -383,12 +391,18 @@ async fn away_members_get_dms_mentions_and_rooms_set_to_all_and_the_sender_nothi
     say(&s, &ann, &general, "hello everyone").await;
     let long = format!("@bob {}", "é".repeat(300));
     let seq = say(&s, &ann, &general, &long).await;
-    let got = push.next(&bobs, Duration::from_secs(10)).await.expect("a push");
+    let got = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a push");
     check_headers(&got, &push, &key, "high");
     let v = bobs.open(&got.body);
-    assert_eq!((v["seq"].as_u64(), &v["reason"]), (Some(seq), &json!("mention")));
     assert_eq!(
-        v["excerpt"].as_str().unwrap(),
+        (v["seq"].as_u64(), &v["reason"]),
+        (Some(seq), &json!("mention"))
+    );
+    assert_eq!(
+        v["excerpt"].as_str().expect("well-formed"),
         long.chars().take(140).collect::<String>()
     );
     assert_eq!(v["room"]["name"], "general");
@@ -396,10 +410,16 @@ async fn away_members_get_dms_mentions_and_rooms_set_to_all_and_the_sender_nothi
     // "all": every message, urgency normal.
     set_level(&s, &bob, &general, "all").await;
     let seq = say(&s, &ann, &general, "lunch?").await;
-    let got = push.next(&bobs, Duration::from_secs(10)).await.expect("a push");
+    let got = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a push");
     check_headers(&got, &push, &key, "normal");
     let v = bobs.open(&got.body);
-    assert_eq!((v["seq"].as_u64(), &v["reason"]), (Some(seq), &json!("all")));
+    assert_eq!(
+        (v["seq"].as_u64(), &v["reason"]),
+        (Some(seq), &json!("all"))
+    );
 
     // "none": not even a mention; back to "mentions", the next one is.
     set_level(&s, &bob, &general, "none").await;
@@ -408,7 +428,10 @@ async fn away_members_get_dms_mentions_and_rooms_set_to_all_and_the_sender_nothi
     set_level(&s, &bob, &general, "mentions").await;
     let seq = say(&s, &ann, &general, "@room anyone at all").await;
     let v = push.expect(&bobs).await;
-    assert_eq!((v["seq"].as_u64(), &v["reason"]), (Some(seq), &json!("mention")));
+    assert_eq!(
+        (v["seq"].as_u64(), &v["reason"]),
+        (Some(seq), &json!("mention"))
+    );
 
     // Ann's own messages never reached her.
     push.expect_none(&anns, Duration::from_millis(500)).await;
@@ -463,8 +486,14 @@ async fn a_gone_subscription_is_dropped_and_a_failing_one_retried() {
 
     let seq = say(&s, &ann, &direct, "hello").await;
     assert_eq!(push.expect(&gone).await["seq"].as_u64(), Some(seq));
-    let first = push.next(&flaky, Duration::from_secs(10)).await.expect("tried");
-    let again = push.next(&flaky, Duration::from_secs(10)).await.expect("retried");
+    let first = push
+        .next(&flaky, Duration::from_secs(10))
+        .await
+        .expect("tried");
+    let again = push
+        .next(&flaky, Duration::from_secs(10))
+        .await
+        .expect("retried");
     assert!(again.at.duration_since(first.at) >= Duration::from_millis(900));
     assert_eq!(flaky.open(&first.body), flaky.open(&again.body));
 
@@ -507,24 +536,35 @@ async fn a_hanging_push_service_delays_nobody_else_and_a_full_queue_collapses_pe
         set_level(&s, user, room, "all").await;
     }
     push.plan(&carols, &[Act::Hang(Duration::from_secs(30))]);
-    push.plan(&bobs, &[Act::Answer(201), Act::Hang(Duration::from_secs(3))]);
+    push.plan(
+        &bobs,
+        &[Act::Answer(201), Act::Hang(Duration::from_secs(3))],
+    );
 
     // Carol's push service hangs; Bob's push comes at once all the same.
     let sent = Instant::now();
     let first = say(&s, &ann, &busy, "first").await;
-    let got = push.next(&bobs, Duration::from_secs(10)).await.expect("a push");
+    let got = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a push");
     assert!(
         got.at.duration_since(sent) < Duration::from_millis(1500),
         "bob waited {:?}",
         got.at.duration_since(sent)
     );
     assert_eq!(bobs.open(&got.body)["seq"].as_u64(), Some(first));
-    push.next(&carols, Duration::from_secs(5)).await.expect("carol's push tried");
+    push.next(&carols, Duration::from_secs(5))
+        .await
+        .expect("carol's push tried");
 
     // Bob's service now takes 3 s for one push: twelve more messages wait
     // in a queue of four, which keeps the newest of each room.
     let second = say(&s, &ann, &busy, "second").await;
-    let slow = push.next(&bobs, Duration::from_secs(10)).await.expect("a push");
+    let slow = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a push");
     assert_eq!(bobs.open(&slow.body)["seq"].as_u64(), Some(second));
     let mut last = 0;
     for i in 0..10 {
@@ -534,10 +574,17 @@ async fn a_hanging_push_service_delays_nobody_else_and_a_full_queue_collapses_pe
     let mut heard = Vec::new();
     while let Some(got) = push.next(&bobs, Duration::from_secs(6)).await {
         let v = bobs.open(&got.body);
-        heard.push((v["room"]["id"].as_str().unwrap().to_string(), v["seq"].as_u64().unwrap()));
+        heard.push((
+            v["room"]["id"].as_str().expect("well-formed").to_string(),
+            v["seq"].as_u64().expect("well-formed"),
+        ));
     }
     assert!(heard.len() < 11, "collapsed: {heard:?}");
-    assert_eq!(heard.iter().rev().find(|(r, _)| *r == busy).map(|x| x.1), Some(last), "{heard:?}");
+    assert_eq!(
+        heard.iter().rev().find(|(r, _)| *r == busy).map(|x| x.1),
+        Some(last),
+        "{heard:?}"
+    );
     assert!(heard.contains(&(other.clone(), aside)), "{heard:?}");
     let (_, metrics) = metrics_text(&s).await;
     let dropped = metrics
@@ -563,9 +610,16 @@ async fn reading_on_another_device_clears_the_notification() {
 
     let one = say(&s, &ann, &direct, "are you up?").await;
     let v = push.expect(&bobs).await;
-    assert_eq!(v["excerpt"], Value::Null, "no excerpt when push_excerpt is off");
+    assert_eq!(
+        v["excerpt"],
+        Value::Null,
+        "no excerpt when push_excerpt is off"
+    );
     assert_eq!(read(one).await.status, 204);
-    let got = push.next(&bobs, Duration::from_secs(10)).await.expect("a clear");
+    let got = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a clear");
     check_headers(&got, &push, &server_key(&s).await, "normal");
     assert_eq!(
         bobs.open(&got.body),
@@ -575,7 +629,10 @@ async fn reading_on_another_device_clears_the_notification() {
     let two = say(&s, &ann, &direct, "hello?").await;
     assert_eq!(push.expect(&bobs).await["seq"].as_u64(), Some(two));
     assert_eq!(read(two).await.status, 204);
-    let later = push.next(&bobs, Duration::from_secs(10)).await.expect("a clear");
+    let later = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a clear");
     assert_eq!(
         bobs.open(&later.body),
         json!({"type": "clear", "room": direct, "seq": two})
@@ -607,7 +664,9 @@ async fn subscriptions_are_checked_and_end_with_their_session() {
     post(wrong).await.assert_error(400, "invalid_push_endpoint");
     let mut huge = phone.subscription();
     huge["endpoint"] = json!(format!("https://push.example.net/{}", "a".repeat(2000)));
-    post(huge).await.assert_error(413, "push_subscription_too_large");
+    post(huge)
+        .await
+        .assert_error(413, "push_subscription_too_large");
     let mut short = phone.subscription();
     short["keys"]["auth"] = json!(URL_SAFE_NO_PAD.encode([7u8; 10]));
     post(short).await.assert_error(400, "invalid_push_keys");
@@ -627,7 +686,9 @@ async fn subscriptions_are_checked_and_end_with_their_session() {
     assert_eq!(push.expect(&desk).await["seq"].as_u64(), Some(seq));
 
     // The laptop logs out: its subscription ends with its session.
-    let (status, _) = s.post("/api/v1/logout", Some(&laptop.token), json!({})).await;
+    let (status, _) = s
+        .post("/api/v1/logout", Some(&laptop.token), json!({}))
+        .await;
     assert_eq!(status, 204);
     let seq = say(&s, &ann, &direct, "two").await;
     assert_eq!(push.expect(&phone).await["seq"].as_u64(), Some(seq));
@@ -659,12 +720,22 @@ async fn the_key_survives_a_restart_and_a_backup_and_restore() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("backup");
-    hearth(&s.data_dir(), &["backup", file.to_str().unwrap()]);
+    hearth(
+        &s.data_dir(),
+        &["backup", file.to_str().expect("well-formed")],
+    );
     s.terminate();
     std::fs::remove_dir_all(s.data_dir()).expect("wipe the data directory");
-    hearth(&s.data_dir(), &["restore", file.to_str().unwrap()]);
+    hearth(
+        &s.data_dir(),
+        &["restore", file.to_str().expect("well-formed")],
+    );
     s.restart();
-    assert_eq!(server_key(&s).await, key, "the restored server signs as before");
+    assert_eq!(
+        server_key(&s).await,
+        key,
+        "the restored server signs as before"
+    );
 }
 
 fn hearth(data: &Path, args: &[&str]) {
