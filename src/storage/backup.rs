@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
 use super::log;
-use super::records::{self, RoomRecord, SessionRecord, UserRecord};
+use super::records::{self, PushSubRecord, RoomRecord, SessionRecord, UserRecord};
 use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::config::Durability;
 use crate::ids::{RoomId, UserId};
@@ -215,17 +215,28 @@ impl Store {
             out.summary.memberships += 1;
         }
 
+        let mut sessions: HashSet<Vec<u8>> = HashSet::new();
         for kv in i.tokenhash_session.iter() {
             let (k, v) = kv?;
             let session: SessionRecord = records::decode("tokenhash_session", &hex(&k), &v)?;
             if !live_user(Some(session.user)) {
                 continue;
             }
+            sessions.insert(k.to_vec());
             let mut index = session.user.to_bytes().to_vec();
             index.extend_from_slice(&k);
             out.entry("tokenhash_session", &k, &v)?;
             out.entry("userid_tokenhash", &index, &[])?;
             out.summary.sessions += 1;
+        }
+
+        // Push subscriptions of the sessions kept (they end together).
+        for kv in i.userid_endpointhash_pushsub.iter() {
+            let (k, v) = kv?;
+            let sub: PushSubRecord = records::decode("userid_endpointhash_pushsub", &hex(&k), &v)?;
+            if sessions.contains(sub.session.as_slice()) {
+                out.entry("userid_endpointhash_pushsub", &k, &v)?;
+            }
         }
 
         for kv in i.invitecode_invite.iter() {

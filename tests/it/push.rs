@@ -708,34 +708,45 @@ async fn subscriptions_are_checked_and_end_with_their_session() {
 }
 
 #[tokio::test]
-async fn the_key_survives_a_restart_and_a_backup_and_restore() {
-    let mut s = TestServer::spawn().await;
+async fn the_key_and_subscriptions_survive_a_restart_and_a_backup_and_restore() {
+    let mut push = PushService::start().await;
+    let mut s = TestServer::spawn_with(&env(&[])).await;
     let key = server_key(&s).await;
     let raw = URL_SAFE_NO_PAD.decode(&key).expect("base64url");
     assert_eq!((raw.len(), raw[0]), (65, 4), "an uncompressed P-256 point");
     p256::PublicKey::from_sec1_bytes(&raw).expect("on the curve");
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let bobs = Browser::new(&push, "bob");
+    subscribe(&s, &bob, &bobs).await;
+    let direct = dm(&s, &ann, &bob).await;
     s.terminate();
     s.restart();
     assert_eq!(server_key(&s).await, key);
+    let seq = say(&s, &ann, &direct, "after a restart").await;
+    assert_eq!(push.expect(&bobs).await["seq"].as_u64(), Some(seq));
 
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("backup");
-    hearth(
-        &s.data_dir(),
-        &["backup", file.to_str().expect("well-formed")],
-    );
+    // `verify` checks subscriptions too; restore runs it on what it wrote.
+    hearth(&s.data_dir(), &["verify"]);
+    hearth(&s.data_dir(), &["backup", file.to_str().expect("path")]);
     s.terminate();
     std::fs::remove_dir_all(s.data_dir()).expect("wipe the data directory");
-    hearth(
-        &s.data_dir(),
-        &["restore", file.to_str().expect("well-formed")],
-    );
+    hearth(&s.data_dir(), &["restore", file.to_str().expect("path")]);
     s.restart();
     assert_eq!(
         server_key(&s).await,
         key,
         "the restored server signs as before"
     );
+    let seq = say(&s, &ann, &direct, "after the restore").await;
+    let got = push
+        .next(&bobs, Duration::from_secs(10))
+        .await
+        .expect("a push");
+    check_headers(&got, &push, &key, "high");
+    assert_eq!(bobs.open(&got.body)["seq"].as_u64(), Some(seq));
 }
 
 fn hearth(data: &Path, args: &[&str]) {
