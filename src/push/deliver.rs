@@ -319,7 +319,13 @@ async fn send(
     limit: Arc<Semaphore>,
 ) {
     let stats = &state.push.stats;
-    if !matches!(state.store.session(&TokenHash(sub.session)), Ok(Some(_))) {
+    // An ended session took its subscriptions with it; one that expired
+    // unused ends here, and takes them too.
+    if state
+        .sessions
+        .ended(&TokenHash(sub.session))
+        .unwrap_or(true)
+    {
         let _ = state.store.remove_push_sub(user, &sub.endpoint);
         return;
     }

@@ -708,6 +708,21 @@ async fn subscriptions_are_checked_and_end_with_their_session() {
 }
 
 #[tokio::test]
+async fn a_subscription_ends_when_its_session_expires_unused() {
+    let mut push = PushService::start().await;
+    let s = TestServer::spawn_with(&env(&[("HEARTH_IDLE_SECS", "2")])).await;
+    let bob = s.user("bob").await;
+    let bobs = Browser::new(&push, "bob");
+    subscribe(&s, &bob, &bobs).await;
+    // Bob's session idles out; pushes are no use of it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ann = s.user("ann").await;
+    let direct = dm(&s, &ann, &bob).await;
+    say(&s, &ann, &direct, "still there?").await;
+    push.expect_none(&bobs, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn the_key_and_subscriptions_survive_a_restart_and_a_backup_and_restore() {
     let mut push = PushService::start().await;
     let mut s = TestServer::spawn_with(&env(&[])).await;
