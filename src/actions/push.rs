@@ -59,6 +59,7 @@ pub async fn subscribe(
     };
     state.store.put_push_sub(me.user, &record)?;
     state.store.flush_async().await?;
+    state.push.subscribed(me.user);
     Ok(new)
 }
 

@@ -117,7 +117,18 @@ impl Dispatcher {
             .username
             .to_string();
         let display_name = sender.as_ref().and_then(|s| s.display_name.clone());
-        for member in room.members() {
+        // Whichever is fewer: the room's members, or the users who subscribed.
+        let subscribers = &state.push.subscribers;
+        let candidates: Vec<UserId> = if subscribers.len() < room.member_count() {
+            let mut c = subscribers.snapshot();
+            c.retain(|u| room.is_member(*u));
+            c
+        } else {
+            let mut c = room.members();
+            c.retain(|u| subscribers.contains(*u));
+            c
+        };
+        for member in candidates {
             if member == p.author {
                 continue;
             }
@@ -130,12 +141,13 @@ impl Dispatcher {
             if state.hub.is_active(member, config.away_after) {
                 continue;
             }
-            if !state
-                .store
-                .push_subs_of(member)
-                .is_ok_and(|subs| !subs.is_empty())
-            {
-                continue;
+            match state.store.push_subs_of(member) {
+                Ok(subs) if subs.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot read push subscriptions.");
+                    continue;
+                }
             }
             let payload = json!({
                 "type": "message",

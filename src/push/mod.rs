@@ -17,13 +17,14 @@
 pub mod crypto;
 pub mod deliver;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::mpsc;
 
 use crate::ids::{RoomId, Seq, UserId};
-use crate::locks::lock;
+use crate::locks::{lock, read, write};
 use crate::storage::{self, Store};
 use crypto::Vapid;
 
@@ -66,12 +67,36 @@ pub struct PushStats {
     pub expired: AtomicU64,
 }
 
+/// The users who may have a subscription: everyone who had one at start
+/// or subscribed since (one whose subscriptions ended stays: forgetting
+/// could race a new subscription). It only saves looking in the store, and
+/// at room members, for the many who never subscribed.
+#[derive(Default)]
+pub(crate) struct Subscribers {
+    users: RwLock<HashSet<UserId>>,
+}
+
+impl Subscribers {
+    pub(crate) fn contains(&self, user: UserId) -> bool {
+        read(&self.users).contains(&user)
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<UserId> {
+        read(&self.users).iter().copied().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        read(&self.users).len()
+    }
+}
+
 /// The server's side of Web Push: its key, and the queue into the push task.
 pub struct Push {
     vapid: Vapid,
     feed: Feed,
     /// Taken once by the task that delivers (none runs without a server).
     queue: Mutex<Option<mpsc::Receiver<Op>>>,
+    pub(crate) subscribers: Arc<Subscribers>,
     pub stats: Arc<PushStats>,
 }
 
@@ -79,6 +104,7 @@ pub struct Push {
 #[derive(Clone)]
 pub struct Feed {
     tx: mpsc::Sender<Op>,
+    subscribers: Arc<Subscribers>,
     stats: Arc<PushStats>,
 }
 
@@ -98,13 +124,18 @@ impl Push {
         let vapid = Vapid::from_pkcs8(&pkcs8)?;
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         let stats = Arc::new(PushStats::default());
+        let subscribers = Arc::new(Subscribers {
+            users: RwLock::new(store.push_subscribers()?),
+        });
         Ok(Push {
             vapid,
             feed: Feed {
                 tx,
+                subscribers: subscribers.clone(),
                 stats: stats.clone(),
             },
             queue: Mutex::new(Some(rx)),
+            subscribers,
             stats,
         })
     }
@@ -121,6 +152,11 @@ impl Push {
     /// `user` has read `room` up to `seq` (on any device).
     pub fn read(&self, user: UserId, room: RoomId, seq: Seq) {
         self.feed.send(Op::Read { user, room, seq });
+    }
+
+    /// `user` subscribed a browser.
+    pub fn subscribed(&self, user: UserId) {
+        write(&self.subscribers.users).insert(user);
     }
 
     /// The queue, for the task that delivers (once).
@@ -144,6 +180,10 @@ impl Feed {
         mentions: &[UserId],
         mentions_room: bool,
     ) {
+        // Most servers, and every benchmark, have no subscriber at all.
+        if self.subscribers.len() == 0 {
+            return;
+        }
         let excerpt = body.chars().take(EXCERPT_CHARS).collect();
         self.send(Op::Message(Box::new(Posted {
             room,

@@ -6,6 +6,8 @@
 //! | `userid_endpointhash_pushsub` | user id (16) · SHA-256 of endpoint (32) | `PushSubRecord` |
 //! | `meta`                        | `vapid_pkcs8`                         | PKCS#8 P-256 key |
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
 
 use super::error::Result;
@@ -48,6 +50,18 @@ impl Store {
             .userid_endpointhash_pushsub
             .remove(key(user, endpoint))?
             .is_some())
+    }
+
+    /// Every user with a subscription.
+    pub fn push_subscribers(&self) -> Result<HashSet<UserId>> {
+        let mut out = HashSet::new();
+        for kv in self.scan(|i| &i.userid_endpointhash_pushsub) {
+            let (k, _) = kv?;
+            if let Some(user) = k.get(..16).and_then(UserId::from_slice) {
+                out.insert(user);
+            }
+        }
+        Ok(out)
     }
 
     /// Every subscription of `user`.
