@@ -29,6 +29,9 @@ const TRIES: u32 = 4;
 /// Requests to push services in flight at once, over every user.
 const CONCURRENCY: usize = 64;
 
+/// Users' queues kept before the idle ones are let go.
+const IDLE_QUEUES_KEPT: usize = 4096;
+
 /// How long a push service keeps a notification for a browser that is off.
 const TTL_MESSAGE_SECS: u32 = 24 * 3600;
 const TTL_CLEAR_SECS: u32 = 3600;
@@ -229,6 +232,12 @@ impl Dispatcher {
     /// Adds to the user's queue (a full one first keeps one notification
     /// per room) and starts its drain if none runs.
     fn enqueue(&mut self, user: UserId, notice: Notice) {
+        if self.queues.len() >= IDLE_QUEUES_KEPT {
+            self.queues.retain(|_, q| {
+                let q = lock(&q.state);
+                q.running || !q.items.is_empty()
+            });
+        }
         let queue = self.queues.entry(user).or_default().clone();
         let cap = self.state.config.push.queue;
         let start = {
