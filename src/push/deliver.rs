@@ -62,8 +62,9 @@ struct QueueState {
 struct Dispatcher {
     state: Arc<AppState>,
     queues: HashMap<UserId, Arc<UserQueue>>,
-    /// The newest message pushed per user and room: a read past it clears.
-    pushed: HashMap<(UserId, RoomId), Seq>,
+    /// The oldest and newest message pushed per user and room and not yet
+    /// cleared: a read past the oldest clears.
+    pushed: HashMap<(UserId, RoomId), (Seq, Seq)>,
     /// When the last `clear` went, per user and room.
     cleared: HashMap<(UserId, RoomId), Instant>,
     /// Clears held back by [`CLEAR_EVERY`]: the seq read to, and when due.
@@ -160,7 +161,10 @@ impl Dispatcher {
                 "excerpt": config.excerpt.then_some(&p.excerpt),
                 "reason": reason,
             });
-            self.pushed.insert((member, p.room), p.seq);
+            self.pushed
+                .entry((member, p.room))
+                .and_modify(|(_, newest)| *newest = p.seq)
+                .or_insert((p.seq, p.seq));
             self.enqueue(
                 member,
                 Notice {
@@ -178,10 +182,18 @@ impl Dispatcher {
     /// most once per [`CLEAR_EVERY`] per room.
     fn on_read(&mut self, user: UserId, room: RoomId, seq: Seq) {
         let key = (user, room);
-        let passed = self.pushed.get(&key).is_some_and(|pushed| *pushed <= seq);
-        if passed {
-            self.pushed.remove(&key);
-        }
+        let passed = match self.pushed.get(&key) {
+            Some(&(oldest, newest)) if oldest <= seq => {
+                // Messages pushed after the read wait for a later one.
+                if newest > seq {
+                    self.pushed.insert(key, (newest, newest));
+                } else {
+                    self.pushed.remove(&key);
+                }
+                true
+            }
+            _ => false,
+        };
         if let Some((pending, _)) = self.pending.get_mut(&key) {
             *pending = (*pending).max(seq);
             return;
