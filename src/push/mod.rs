@@ -151,7 +151,9 @@ impl Push {
 
     /// `user` has read `room` up to `seq` (on any device).
     pub fn read(&self, user: UserId, room: RoomId, seq: Seq) {
-        self.feed.send(Op::Read { user, room, seq });
+        if self.subscribers.contains(user) {
+            self.feed.send(Op::Read { user, room, seq });
+        }
     }
 
     /// `user` subscribed a browser.
