@@ -9,6 +9,7 @@ mod assets;
 mod bots;
 mod files;
 mod ops;
+mod push;
 mod request;
 mod router;
 mod upgrade;

@@ -272,16 +272,26 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
         | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
         | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) | InvalidQuery(_)
-        | InvalidCursor | InvalidFile | TooManyFiles(_) => StatusCode::BAD_REQUEST,
+        | InvalidCursor | InvalidFile | TooManyFiles(_) | InvalidPushEndpoint | InvalidPushKeys => {
+            StatusCode::BAD_REQUEST
+        }
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | InvalidResetLink
         | NotAnAdmin | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
         | HookNotFound | FileNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
-        | TooManyHooks | DirectRoom => StatusCode::CONFLICT,
-        PayloadTooLarge(_) | QuotaExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        UsernameTaken
+        | EmailTaken
+        | RoomNameTaken
+        | MessageDeleted
+        | TooManyReactions
+        | TooManyHooks
+        | DirectRoom
+        | TooManyPushSubscriptions => StatusCode::CONFLICT,
+        PayloadTooLarge(_) | QuotaExceeded(_) | PushSubscriptionTooLarge => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

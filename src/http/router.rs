@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{admin, api, assets, bots, files, ops, upgrade};
+use super::{admin, api, assets, bots, files, ops, push, upgrade};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -52,6 +52,8 @@ enum Route {
     Uploads,
     File,
     FileThumb,
+    PushKey,
+    PushSubscriptions,
     UserDisable,
     UserEnable,
     Avatar,
@@ -72,7 +74,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 55] = [
+const ROUTES: [(&str, Route); 57] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/password-reset", Route::PasswordReset),
@@ -114,6 +116,8 @@ const ROUTES: [(&str, Route); 55] = [
     ("/api/v1/rooms/{id}/uploads", Route::Uploads),
     ("/api/v1/files/{id}", Route::File),
     ("/api/v1/files/{id}/thumb", Route::FileThumb),
+    ("/api/v1/push/key", Route::PushKey),
+    ("/api/v1/push/subscriptions", Route::PushSubscriptions),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/users/{id}/avatar", Route::Avatar),
@@ -260,6 +264,9 @@ impl Router {
             (Route::Uploads, Method::POST) => files::upload(ctx, id_of(&id)).await,
             (Route::File, Method::GET) => files::download(ctx, id_of(&id)).await,
             (Route::FileThumb, Method::GET) => files::thumb(ctx, id_of(&id)).await,
+            (Route::PushKey, Method::GET) => push::key(ctx).await,
+            (Route::PushSubscriptions, Method::POST) => push::subscribe(ctx).await,
+            (Route::PushSubscriptions, Method::DELETE) => push::unsubscribe(ctx).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
 use super::log;
-use super::records::{self, ResetRecord, RoomRecord, SessionRecord, UserRecord};
+use super::records::{self, PushSubRecord, ResetRecord, RoomRecord, SessionRecord, UserRecord};
 use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::config::Durability;
 use crate::ids::{RoomId, UserId};
@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 23] = [
+const TREES: [&str; 24] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -63,6 +63,7 @@ const TREES: [&str; 23] = [
     "fileid_file",
     "hash_fileid",
     "userid_fileid",
+    "userid_endpointhash_pushsub",
     // Not trees: a file's bytes and its thumbnail, keyed by content hash,
     // restored to the data directory's `files/`.
     BLOB,
@@ -262,17 +263,28 @@ impl Store {
             }
         }
 
+        let mut sessions: HashSet<Vec<u8>> = HashSet::new();
         for kv in i.tokenhash_session.iter() {
             let (k, v) = kv?;
             let session: SessionRecord = records::decode("tokenhash_session", &hex(&k), &v)?;
             if !live_user(Some(session.user)) {
                 continue;
             }
+            sessions.insert(k.to_vec());
             let mut index = session.user.to_bytes().to_vec();
             index.extend_from_slice(&k);
             out.entry("tokenhash_session", &k, &v)?;
             out.entry("userid_tokenhash", &index, &[])?;
             out.summary.sessions += 1;
+        }
+
+        // Push subscriptions of the sessions kept (they end together).
+        for kv in i.userid_endpointhash_pushsub.iter() {
+            let (k, v) = kv?;
+            let sub: PushSubRecord = records::decode("userid_endpointhash_pushsub", &hex(&k), &v)?;
+            if sessions.contains(sub.session.as_slice()) {
+                out.entry("userid_endpointhash_pushsub", &k, &v)?;
+            }
         }
 
         for kv in i.invitecode_invite.iter() {

@@ -39,7 +39,8 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`] and password-reset codes, [`avatars`], the room [`log`], read cursors in [`reads`]);
+//! [`invites`] and password-reset codes, [`avatars`], the room [`log`], read cursors in [`reads`], Web Push
+//! subscriptions and keys in [`push`]);
 //! [`records`] are the stored values; [`backup`] and [`verify`] walk all of
 //! them.
 
@@ -50,6 +51,7 @@ pub mod files;
 mod hooks;
 mod invites;
 pub mod log;
+mod push;
 mod reads;
 pub mod records;
 mod resets;
@@ -62,8 +64,8 @@ pub mod verify;
 
 pub use error::{Result, StorageError};
 pub use records::{
-    CallbackRecord, HookRecord, InviteRecord, ResetRecord, RoomRecord, SessionRecord, UserRecord,
-    Visibility,
+    CallbackRecord, HookRecord, InviteRecord, PushSubRecord, ResetRecord, RoomRecord,
+    SessionRecord, UserRecord, Visibility,
 };
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -68,6 +68,7 @@ pub(super) struct Inner {
     pub(super) fileid_file: sled::Tree,
     pub(super) hash_fileid: sled::Tree,
     pub(super) userid_fileid: sled::Tree,
+    pub(super) userid_endpointhash_pushsub: sled::Tree,
 }
 
 impl Inner {
@@ -135,6 +136,7 @@ impl Inner {
             fileid_file: tree("fileid_file")?,
             hash_fileid: tree("hash_fileid")?,
             userid_fileid: tree("userid_fileid")?,
+            userid_endpointhash_pushsub: tree("userid_endpointhash_pushsub")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::error::{Result, StorageError};
 use super::log;
-use super::records::{self, EventKind, EventRecord, RoomRecord, SessionRecord, UserRecord};
+use super::records::{
+    self, EventKind, EventRecord, PushSubRecord, RoomRecord, SessionRecord, UserRecord,
+};
 use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::ids::{AvatarVersion, RoomId, Seq, UserId};
 
@@ -62,6 +64,7 @@ impl Store {
         v.resets()?;
         v.avatars()?;
         v.files()?;
+        v.push_subscriptions()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
                 .problems
@@ -672,6 +675,59 @@ impl Verifier<'_> {
                 self.problem(format!(
                     "userid_user/{}: names avatar {named}, but userid_avatar has none",
                     record.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each push subscription is keyed by its user and its endpoint's hash,
+    /// has keys of the right sizes, and belongs to a live session of its
+    /// user (ending a session removes its subscriptions).
+    fn push_subscriptions(&mut self) -> Result<()> {
+        use sha2::Digest;
+        let i = &self.store.inner()?;
+        for kv in i.userid_endpointhash_pushsub.iter() {
+            let (k, v) = kv?;
+            let key = hex(&k);
+            let Some(user) = k
+                .get(..16)
+                .and_then(UserId::from_slice)
+                .filter(|_| k.len() == 48)
+            else {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: key is not user id ‖ endpoint hash"
+                ));
+                continue;
+            };
+            let sub: PushSubRecord = match records::decode("userid_endpointhash_pushsub", &key, &v)
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            if sha2::Sha256::digest(sub.endpoint.as_bytes()).as_slice() != &k[16..] {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: the key does not hash its endpoint"
+                ));
+            }
+            if sub.p256dh.len() != 65 || sub.auth.len() != 16 {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: keys of {} and {} bytes, expected 65 and 16",
+                    sub.p256dh.len(),
+                    sub.auth.len()
+                ));
+            }
+            let session = i.tokenhash_session.get(sub.session)?;
+            let owner = session
+                .and_then(|s| records::decode::<SessionRecord>("tokenhash_session", &key, &s).ok())
+                .map(|s| s.user);
+            if owner != Some(user) {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: its session {} is not one of user {user}",
+                    hex(&sub.session)
                 ));
             }
         }

@@ -555,6 +555,55 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     note(code(&r), "a search with indexing turned off");
 
     // Limits: a send flood, and a login flood at one hashing thread.
+    // Web Push subscriptions, by an account in no room (nothing is ever
+    // pushed to the made-up endpoints).
+    let pushy = s.user("pushy").await;
+    let p256dh = {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("a scalar");
+        secret
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
+    };
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let sub = |endpoint: String, auth: &[u8]| json!({"endpoint": endpoint, "keys": {"p256dh": b64(&p256dh), "auth": b64(auth)}});
+    for (body, how) in [
+        (
+            sub("http://127.0.0.1:9/push".into(), &[1; 16]),
+            "a plain-http push endpoint",
+        ),
+        (
+            sub("https://push.example.net/x".into(), &[1; 15]),
+            "a 15-byte push auth secret",
+        ),
+        (
+            sub(
+                format!("https://push.example.net/{}", "x".repeat(1100)),
+                &[1; 16],
+            ),
+            "a push endpoint over 1024 bytes",
+        ),
+    ] {
+        let r = s
+            .request("POST", "/api/v1/push/subscriptions", &pushy.token, body)
+            .await;
+        note(code(&r.body), how);
+    }
+    for i in 0..11 {
+        let body = sub(format!("https://push.example.net/{i}"), &[1; 16]);
+        let r = s
+            .request("POST", "/api/v1/push/subscriptions", &pushy.token, body)
+            .await;
+        if r.status != 201 {
+            note(code(&r.body), "an 11th push subscription");
+        }
+    }
+
     let tight = TestServer::spawn_with(&[
         ("HEARTH_SEND_PER_SEC", "1"),
         ("HEARTH_SEND_BURST", "1"),

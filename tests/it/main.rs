@@ -32,6 +32,7 @@ mod moderation;
 mod observability;
 mod parity;
 mod private_rooms;
+mod push;
 mod reads;
 mod search;
 mod storage;
