@@ -27,8 +27,10 @@ export class Composer {
    * @param {(roomId: string) => Promise<Array<{id: string, username: string}>>} handlers.members
    *   who can be mentioned in a room
    * @param {(roomId: string) => void} handlers.onTyping a keystroke left text in the focused box
+   * @param {(body: string) => string|null} [handlers.onCommand] what to send for a body (a
+   *   slash command may change it), or null when it was a command done without sending
    */
-  constructor({ onSend, onEditLast, members, onTyping }) {
+  constructor({ onSend, onEditLast, members, onTyping, onCommand = (body) => body }) {
     this.form = byId('composer');
     this.input = byId('composer-input');
     this.error = byId('composer-error');
@@ -40,6 +42,7 @@ export class Composer {
     this.onEditLast = onEditLast;
     this.members = members;
     this.onTyping = onTyping;
+    this.onCommand = onCommand;
     /** @type {{seq: number, author: object, excerpt: string}|null} the message being answered */
     this.reply = null;
     /** @type {{start: number, matches: object[], active: number}|null} the open `@` suggestions */
@@ -92,7 +95,7 @@ export class Composer {
     const describeKeys = () => {
       this.hint.textContent = TOUCH.matches
         ? 'Enter starts a new line. The send button sends.'
-        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message.';
+        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message. Slash starts a command; /help lists them.';
     };
     TOUCH.addEventListener('change', describeKeys);
     describeKeys();
@@ -176,11 +179,18 @@ export class Composer {
       setMessage(this.error, `Messages can be at most ${MAX_CHARS} characters; this one has ${length}.`);
       return;
     }
-    this.onSend(body, this.reply);
+    const sent = this.onCommand(body);
+    if (sent === null) return; // A command: it empties the box itself once done.
+    this.onSend(sent, this.reply);
     this.cancelReply();
     this.closeMentions();
-    this.input.value = '';
-    this.drafts?.set(this.roomId, '');
+    this.setText('');
+  }
+
+  /** Puts `text` in the box (and the room's draft), the caret at its end. */
+  setText(text) {
+    this.input.value = text;
+    this.drafts?.set(this.roomId, text);
     this.resize();
   }
 

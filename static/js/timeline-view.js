@@ -16,6 +16,7 @@ import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
+import { emoteAction, emoteBody } from './emote.js';
 import { mentionsMe as mentions } from './store.js';
 import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
 
@@ -419,6 +420,8 @@ export class TimelineView {
     let text;
     if (message.deleted) {
       text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
+    } else if (emoteAction(body) !== null) {
+      text = emoteBody(author, emoteAction(body), appendLinkified);
     } else {
       text = h('div', { class: 'message-body', dir: 'auto' });
       appendLinkified(text, body ?? '');
