@@ -124,6 +124,7 @@ impl Committer {
         directory: Arc<Directory>,
         hub: Arc<Hub>,
         index: Feed,
+        push: crate::push::Feed,
         max_group: usize,
     ) -> (Committer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_group * 4);
@@ -134,6 +135,7 @@ impl Committer {
             directory,
             hub,
             index,
+            push,
             max_group,
             heads: HashMap::new(),
             unpublished: Vec::new(),
@@ -174,6 +176,9 @@ struct Worker {
     /// The search index's queue: every durable message, edit and deletion
     /// is handed over after it is published, without waiting.
     index: Feed,
+    /// The push task's queue: every durable new message is handed over
+    /// after it is published, without waiting.
+    push: crate::push::Feed,
     max_group: usize,
     /// Next-seq bookkeeping: the last seq assigned per room (may be ahead
     /// of the durable head while a group is in flight).
@@ -565,7 +570,17 @@ impl Worker {
         let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);
         match &event.kind {
-            EventKind::Message { .. } => self.index.touched(room, seq, seq),
+            EventKind::Message {
+                author,
+                body,
+                mentions,
+                mentions_room,
+                ..
+            } => {
+                self.index.touched(room, seq, seq);
+                self.push
+                    .message(room, seq, *author, body, mentions, *mentions_room);
+            }
             EventKind::Edit { target, .. } | EventKind::Delete { target, .. } => {
                 self.index.touched(room, seq, *target)
             }

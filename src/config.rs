@@ -51,6 +51,13 @@ struct RawConfig {
     allowed_origins: Vec<String>,
     webhook_allow: Vec<String>,
     webhook_retry_max_secs: u64,
+    push_excerpt: bool,
+    push_away_secs: u64,
+    push_contact: String,
+    push_max_subscriptions: u32,
+    push_queue: u32,
+    push_timeout_secs: u64,
+    push_allow_insecure_loopback: bool,
     log_level: String,
     log_format: String,
     registration: String,
@@ -138,6 +145,7 @@ pub struct Config {
     pub webhook_allow: Vec<String>,
     /// The longest wait between two tries of a failing webhook delivery.
     pub webhook_retry_max: Duration,
+    pub push: PushConfig,
     pub log_level: String,
     pub log_format: LogFormat,
     /// Who may sign up.
@@ -152,6 +160,24 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub sessions: SessionsConfig,
     pub storage: StorageConfig,
+}
+
+/// Web Push settings.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Whether a notification carries the start of the message.
+    pub excerpt: bool,
+    /// How long a socket stays active after its user last did something.
+    pub away_after: Duration,
+    /// The VAPID `sub` claim.
+    pub contact: String,
+    pub max_subscriptions: usize,
+    /// Notifications waiting per user before they collapse per room.
+    pub queue: usize,
+    /// The deadline of one request to a push service.
+    pub timeout: Duration,
+    /// Whether `http://` endpoints on loopback hosts are accepted (tests).
+    pub allow_insecure_loopback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,6 +478,32 @@ impl RawConfig {
                 message: "must be from 1 to 3600".into(),
             });
         }
+        positive(p, "push_away_secs", self.push_away_secs);
+        positive(p, "push_max_subscriptions", self.push_max_subscriptions.into());
+        positive(p, "push_queue", self.push_queue.into());
+        positive(p, "push_timeout_secs", self.push_timeout_secs);
+        at_most(p, "push_away_secs", self.push_away_secs, 86_400);
+        at_most(p, "push_queue", self.push_queue.into(), 10_000);
+        at_most(p, "push_timeout_secs", self.push_timeout_secs, 600);
+        if !(self.push_contact.starts_with("mailto:") || self.push_contact.starts_with("https://"))
+        {
+            p.push(ConfigError::Value {
+                key: "push_contact",
+                message: format!(
+                    "{:?} must start with \"mailto:\" or \"https://\"",
+                    self.push_contact
+                ),
+            });
+        }
+        let push = PushConfig {
+            excerpt: self.push_excerpt,
+            away_after: Duration::from_secs(self.push_away_secs),
+            contact: self.push_contact,
+            max_subscriptions: self.push_max_subscriptions as usize,
+            queue: self.push_queue as usize,
+            timeout: Duration::from_secs(self.push_timeout_secs),
+            allow_insecure_loopback: self.push_allow_insecure_loopback,
+        };
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -506,6 +558,7 @@ impl RawConfig {
             allowed_origins,
             webhook_allow,
             webhook_retry_max: Duration::from_secs(self.webhook_retry_max_secs.clamp(1, 3600)),
+            push,
             log_level: self.log_level,
             log_format,
             registration,

@@ -59,6 +59,14 @@ pub enum ApiError {
     TooManyHooks,
     #[error("The callback URL must be under one of the server's webhook_allow prefixes (set by the operator).")]
     InvalidCallback,
+    #[error("A push endpoint must be an https URL (the push service's, as the browser gave it).")]
+    InvalidPushEndpoint,
+    #[error("keys.p256dh must be a P-256 public key (65 bytes) and keys.auth 16 bytes, both base64url.")]
+    InvalidPushKeys,
+    #[error("A push subscription's endpoint is at most 1024 bytes, and its keys at most 128 characters each.")]
+    PushSubscriptionTooLarge,
+    #[error("You have too many push subscriptions; remove one (or log out elsewhere) first.")]
+    TooManyPushSubscriptions,
     #[error("A direct room keeps the people it was started with: it cannot be joined, left or added to.")]
     DirectRoom,
     #[error("A direct room is with 1 to 8 other active accounts.")]
@@ -156,6 +164,10 @@ impl ApiError {
             TooManyHooks => "too_many_hooks",
             InvalidCallback => "invalid_callback",
             SessionNotFound => "session_not_found",
+            InvalidPushEndpoint => "invalid_push_endpoint",
+            InvalidPushKeys => "invalid_push_keys",
+            PushSubscriptionTooLarge => "push_subscription_too_large",
+            TooManyPushSubscriptions => "too_many_push_subscriptions",
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",
             Banned => "banned",

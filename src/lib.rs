@@ -15,7 +15,8 @@
 //!    once per format by [`wire`], onto the outbox of every connection in
 //!    the room. The committer then hands the event to the [`search`] index's queue
 //!    without waiting; an indexer thread makes it searchable within half a
-//!    second.
+//!    second. A new message also goes, without waiting, to the [`push`]
+//!    task, which sends Web Push notifications to members who are away.
 //! 4. Each connection's single writer ([`ws`]'s writer) drains its whole
 //!    outbox into one vectored write. A connection whose outbox fills is cut
 //!    off and resumes later from its last seq, so nobody waits for it.
@@ -24,7 +25,7 @@
 //!
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
-//! lives once; actions use the engine ([`commit`], [`hub`], [`search`],
+//! lives once; actions use the engine ([`commit`], [`hub`], [`search`], [`push`],
 //! [`rooms`], [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`]). `docs/architecture.md` walks the files and says where a
@@ -57,6 +58,7 @@ pub mod outbound;
 pub mod presence;
 mod priority;
 pub mod protocol;
+pub mod push;
 pub mod rooms;
 pub mod search;
 pub mod state;
@@ -87,6 +89,7 @@ use crate::hub::Hub;
 use crate::images::Thumbnailer;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
+use crate::push::Push;
 use crate::rooms::Rooms;
 use crate::search::Search;
 use crate::state::AppState;
@@ -142,6 +145,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
+    let push = Push::open(&store).context("cannot load the Web Push key")?;
     // Derived from the log, beside the database (backups leave it out).
     let (search, index_thread) = Search::open(&config.data.join("index"), store.clone())
         .context("cannot open the search index")?;
@@ -151,6 +155,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         directory.clone(),
         hub.clone(),
         search.feed(),
+        push.feed(),
         config.storage.group_commit_max,
     );
     let state = Arc::new(AppState {
@@ -172,6 +177,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         hub,
         committer,
         search,
+        push,
         shutdown,
         tracker: TaskTracker::new(),
     });
@@ -217,6 +223,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
         tokio::spawn(actions::bots::supervise(state.clone())),
+        tokio::spawn(push::deliver::run(state.clone())),
     ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {

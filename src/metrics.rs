@@ -142,6 +142,10 @@ pub struct Snapshot {
     pub commit_groups: u64,
     pub deliveries: u64,
     pub storage_reopens: u64,
+    /// Push notifications by outcome: `sent`, `failed`, `dropped`.
+    pub push: [(&'static str, u64); 3],
+    /// Push subscriptions removed because their push service said gone.
+    pub push_expired: u64,
     /// Refusals by limit name: `send`, `signup`, `login_ip`,
     /// `login_failures`, `avatar`.
     pub rate_limited: [(&'static str, u64); 5],
@@ -179,6 +183,11 @@ impl Collector for Snapshot {
                 self.deliveries,
             ),
             (
+                "push_subscriptions_expired",
+                "Push subscriptions removed since start because their push service answered 404 or 410",
+                self.push_expired,
+            ),
+            (
                 "storage_reopens",
                 "Times the database was reopened after a write failure since start",
                 self.storage_reopens,
@@ -188,6 +197,17 @@ impl Collector for Snapshot {
             let c = ConstCounter::new(value);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        let mut family = encoder.encode_descriptor(
+            "push_notifications",
+            "Web Push notifications since start, by outcome: sent (accepted by the push service), failed (refused, or failing after every retry), dropped (collapsed or dropped from a full queue)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, value) in self.push {
+            let labels = [("outcome", outcome)];
+            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        }
+        drop(family);
         let mut family = encoder.encode_descriptor(
             "rate_limited",
             "Requests refused by a rate limit, by limit",

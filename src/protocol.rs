@@ -57,6 +57,11 @@ pub enum ClientFrame {
         #[serde(default)]
         force: bool,
     },
+    /// Whether the client is in front of its user (window focused, page
+    /// visible); with recent use, it keeps push notifications away.
+    Focus {
+        active: bool,
+    },
     Ping,
 }
 
@@ -71,8 +76,8 @@ struct Probe {
 }
 
 /// The `type`s a client may send.
-const CLIENT_TYPES: [&str; 8] = [
-    "hello", "send", "edit", "delete", "react", "typing", "read", "ping",
+const CLIENT_TYPES: [&str; 9] = [
+    "hello", "send", "edit", "delete", "react", "typing", "read", "focus", "ping",
 ];
 
 /// Why a client frame was not understood.

@@ -19,7 +19,7 @@
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
 //! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
-//! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
+//! [`reads`] (read cursors), [`push`] (Web Push subscriptions) and [`operator`] (invites, stats, verify,
 //! backup: the operator's tools).
 
 pub mod accounts;
@@ -28,6 +28,7 @@ pub mod bots;
 pub mod messages;
 pub mod operator;
 pub mod presence;
+pub mod push;
 pub mod reads;
 pub mod rooms;
 pub mod search;

@@ -7,6 +7,7 @@ mod api;
 mod assets;
 mod bots;
 mod ops;
+mod push;
 mod request;
 mod router;
 mod upgrade;

@@ -252,7 +252,7 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
         | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
         | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) | InvalidQuery(_)
-        | InvalidCursor => StatusCode::BAD_REQUEST,
+        | InvalidCursor | InvalidPushEndpoint | InvalidPushKeys => StatusCode::BAD_REQUEST,
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
         BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
         | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
@@ -260,8 +260,8 @@ pub fn status(e: &ApiError) -> StatusCode {
         | HookNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
-        | TooManyHooks | DirectRoom => StatusCode::CONFLICT,
-        PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        | TooManyHooks | DirectRoom | TooManyPushSubscriptions => StatusCode::CONFLICT,
+        PayloadTooLarge(_) | PushSubscriptionTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Busy | ShuttingDown | StorageFailed | Storage(_) => StatusCode::SERVICE_UNAVAILABLE,

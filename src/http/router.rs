@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{api, assets, bots, ops, upgrade};
+use super::{api, assets, bots, ops, push, upgrade};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -48,6 +48,8 @@ enum Route {
     BotToken,
     BotCallback,
     Search,
+    PushKey,
+    PushSubscriptions,
     UserDisable,
     UserEnable,
     Avatar,
@@ -58,7 +60,7 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 41] = [
+const ROUTES: [(&str, Route); 43] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
     ("/api/v1/logout", Route::Logout),
@@ -96,6 +98,8 @@ const ROUTES: [(&str, Route); 41] = [
     ("/api/v1/bots/{id}/token", Route::BotToken),
     ("/api/v1/bots/{id}/callback", Route::BotCallback),
     ("/api/v1/search", Route::Search),
+    ("/api/v1/push/key", Route::PushKey),
+    ("/api/v1/push/subscriptions", Route::PushSubscriptions),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/users/{id}/avatar", Route::Avatar),
@@ -226,6 +230,9 @@ impl Router {
             (Route::BotCallback, Method::GET) => bots::get_callback(ctx, id_of(&id)).await,
             (Route::BotCallback, Method::DELETE) => bots::clear_callback(ctx, id_of(&id)).await,
             (Route::Search, Method::GET) => api::search_messages(ctx).await,
+            (Route::PushKey, Method::GET) => push::key(ctx).await,
+            (Route::PushSubscriptions, Method::POST) => push::subscribe(ctx).await,
+            (Route::PushSubscriptions, Method::DELETE) => push::unsubscribe(ctx).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,

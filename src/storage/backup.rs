@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 17] = [
+const TREES: [&str; 18] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -59,6 +59,7 @@ const TREES: [&str; 17] = [
     "hooksecret_hook",
     "userid_callback",
     "userid_roomid_notify",
+    "userid_endpointhash_pushsub",
 ];
 
 /// What a backup or restore copied.

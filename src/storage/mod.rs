@@ -34,7 +34,8 @@
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per
 //! domain reads and writes its trees ([`users`], [`sessions`], [`rooms`],
-//! [`invites`], [`avatars`], the room [`log`], read cursors in [`reads`]);
+//! [`invites`], [`avatars`], the room [`log`], read cursors in [`reads`], Web Push
+//! subscriptions and keys in [`push`]);
 //! [`records`] are the stored values; [`backup`] and [`verify`] walk all of
 //! them.
 
@@ -44,6 +45,7 @@ mod error;
 mod hooks;
 mod invites;
 pub mod log;
+mod push;
 mod reads;
 pub mod records;
 mod rooms;
@@ -54,7 +56,7 @@ pub mod verify;
 
 pub use error::{Result, StorageError};
 pub use records::{
-    CallbackRecord, HookRecord, InviteRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
+    CallbackRecord, HookRecord, InviteRecord, PushSubRecord, RoomRecord, SessionRecord, UserRecord, Visibility,
 };
 pub use store::{hex, Store, SCHEMA_VERSION};
 pub use users::Taken;

@@ -155,6 +155,21 @@ pub struct CallbackRecord {
     pub parked: Option<String>,
 }
 
+/// A browser's Web Push subscription (RFC 8030): where its push service
+/// takes messages for it, and the keys to encrypt them with (RFC 8291).
+/// It belongs to the session that made it and goes when that session ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubRecord {
+    pub endpoint: String,
+    /// The browser's P-256 public key, uncompressed (65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The 16-byte authentication secret.
+    pub auth: Vec<u8>,
+    /// The hash of the session that made it.
+    pub session: [u8; 32],
+    pub created_at: Millis,
+}
+
 /// One entry of a room's log. Every change to a room's messages is an
 /// event with the room's next seq: messages, edits, deletions and
 /// reactions share one gap-free sequence and one resume. What a message

@@ -44,6 +44,8 @@ impl Store {
         let mut index_key = rec.user.to_bytes().to_vec();
         index_key.extend_from_slice(hash.as_bytes());
         i.userid_tokenhash.remove(index_key)?;
+        // A subscription lives as long as the session that made it.
+        self.remove_push_subs_of_session(rec.user, hash)?;
         Ok(Some(rec))
     }
 

@@ -60,6 +60,7 @@ pub(super) struct Inner {
     pub(super) hooksecret_hook: sled::Tree,
     pub(super) userid_callback: sled::Tree,
     pub(super) userid_roomid_notify: sled::Tree,
+    pub(super) userid_endpointhash_pushsub: sled::Tree,
 }
 
 impl Inner {
@@ -123,6 +124,7 @@ impl Inner {
             hooksecret_hook: tree("hooksecret_hook")?,
             userid_callback: tree("userid_callback")?,
             userid_roomid_notify: tree("userid_roomid_notify")?,
+            userid_endpointhash_pushsub: tree("userid_endpointhash_pushsub")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,

@@ -194,9 +194,16 @@ impl Connection {
                 return None;
             }
         };
+        if !matches!(frame, ClientFrame::Ping) {
+            self.outbox.used();
+        }
         match frame {
             ClientFrame::Ping => {
                 self.push(&ServerFrame::Pong);
+                None
+            }
+            ClientFrame::Focus { active } => {
+                self.outbox.set_focus(active);
                 None
             }
             ClientFrame::Hello { resume } => {
