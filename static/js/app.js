@@ -254,9 +254,8 @@ export class App {
    * knows them).
    */
   async subscribePush() {
-    const trouble = await this.push.subscribe();
-    if (this.active && this.push.serverSends) this.focusReporter.enable();
-    return trouble;
+    if ((await this.push.learnServer()) && this.active) this.focusReporter.enable();
+    return this.push.subscribe();
   }
 
   /** Tears the signed-in state down; the caller shows the login screen. */

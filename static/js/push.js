@@ -14,6 +14,18 @@ export function base64UrlBytes(text) {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
+// A browser whose push service cannot be reached may never answer.
+const SUBSCRIBE_TIMEOUT_MS = 20_000;
+
+/** `promise`, or an Error saying `why` once `ms` have passed. */
+function withTimeout(promise, ms, why) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(why)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 const WHILE_OPEN = 'Notifications show while hearth is open in a tab.';
 
 export class PushSubscriber extends EventTarget {
@@ -78,7 +90,11 @@ export class PushSubscriber extends EventTarget {
         await subscription.unsubscribe().catch(() => {});
         subscription = null;
       }
-      subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+      subscription ??= await withTimeout(
+        registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }),
+        SUBSCRIBE_TIMEOUT_MS,
+        'the browser’s push service did not answer',
+      );
     } catch (error) {
       return this.setStatus(
         `This browser could not sign up for notifications while hearth is closed (${error?.message || 'no push service'}). ${WHILE_OPEN}`,
