@@ -102,7 +102,10 @@ test('slash commands: suggestions by keyboard, emotes, topic, invite, dm, leave,
   await error.filter({ hasText: 'There is no command /frobnicate.' }).waitFor();
   assert.equal(await box.inputValue(), '/frobnicate now');
   assert.equal(await error.getAttribute('role'), 'alert');
+  // Enter on a suggestion that takes words completes it; an empty /me is then refused.
   await box.fill('/me');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), '/me ');
   await box.press('Enter');
   await error.filter({ hasText: 'Say what you are doing after /me' }).waitFor();
 
@@ -124,12 +127,17 @@ test('slash commands: suggestions by keyboard, emotes, topic, invite, dm, leave,
   assert.equal(await bobBox.inputValue(), '/topic mine now');
 
   // /dm opens (making it the first time) the direct conversation.
-  await box.fill('/dm @bob');
+  // The `@` suggestions work in commands too: Enter picks bob, the next Enter runs it.
+  await box.fill('');
+  await box.pressSequentially('/dm @bo');
+  await page.getByRole('listbox', { name: 'People in this room' }).getByRole('option', { name: 'bob' }).waitFor();
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), '/dm @bob ');
   await box.press('Enter');
   await page.locator('#room-title', { hasText: 'bob' }).waitFor();
   const dmId = decodeURIComponent(/^#\/room\/([^/]+)/.exec(new URL(page.url()).hash)[1]);
   const dm = (await server.must(200, 'GET', `/rooms/${dmId}`, { token: alice.token })).room;
-  assert.equal(dm.kind ?? (dm.direct ? 'direct' : ''), dm.kind ? 'direct' : 'direct');
+  assert.equal(dm.visibility, 'direct');
   await box.fill('/leave');
   await box.press('Enter');
   await error.filter({ hasText: 'A direct conversation cannot be left.' }).waitFor();
