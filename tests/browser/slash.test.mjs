@@ -6,6 +6,7 @@
 // "/text".
 
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { TestServer, eventually, launchBrowser, logInInUi, openPerson } from './harness.mjs';
 
@@ -159,4 +160,37 @@ test('slash commands: suggestions by keyboard, emotes, topic, invite, dm, leave,
   assert.deepEqual(await bodies(), ['/me waves at everyone', '/etc/hosts is the file']);
   assert.deepEqual(await a.trouble.problems(), []);
   assert.deepEqual(await b.trouble.problems(), []);
+});
+
+test('the command suggestions, an emote and a command error pass axe in light and dark', async (t) => {
+  const server = await TestServer.start();
+  t.after(() => server.stop());
+  await server.createUser('root');
+  const alice = await server.createUser('alice');
+  const { room } = await server.must(201, 'POST', '/rooms', { token: alice.token, body: { name: 'lobby' } });
+  await server.post(alice.token, room.id, '/me lights the fire');
+  // axe is injected as a script, which the page's CSP forbids: this profile skips the CSP.
+  const { page } = await openPerson(browser, { bypassCSP: true });
+  await logInInUi(page, server, 'alice');
+  await page.goto(`${server.url}/#/room/${room.id}`);
+  await page.locator('.message-body.emote', { hasText: 'lights the fire' }).waitFor();
+  const box = page.getByLabel('Message', { exact: true });
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await box.fill('/nope');
+    await box.press('Enter');
+    await page.locator('#composer-error', { hasText: 'There is no command /nope.' }).waitFor();
+    await box.fill('');
+    await box.pressSequentially('/');
+    await page.getByRole('listbox', { name: 'Commands' }).waitFor();
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document, { resultTypes: ['violations'] });
+      return result.violations.map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    });
+    found.push(...violations.map((line) => `${scheme}: ${line}`));
+    await box.press('Escape');
+  }
+  assert.deepEqual(found, []);
 });
