@@ -1522,7 +1522,7 @@ class ConnectionBanner {
       tick();
       this.ticker = setInterval(tick, 1000);
     } else if (this.everReady || !this.root.hidden) {
-      this.show('Connection lost.');
+      this.show(navigator.onLine ? 'Connection lost.' : 'You are offline.');
       this.countdown.textContent = 'Reconnecting…';
     }
   }

@@ -11,7 +11,7 @@ import { peopleError } from './people-picker.js';
 
 export const COMMANDS = [
   { name: 'me', args: 'action', about: 'Say what you are doing: /me waves shows “* you waves”' },
-  { name: 'topic', args: 'text', about: 'Set this room’s topic (owner and moderators)' },
+  { name: 'topic', args: 'text', about: 'Set this room’s topic (owner and moderators); alone, show it' },
   { name: 'invite', args: '@name', about: 'Add someone to this room' },
   { name: 'leave', args: '', about: 'Leave this room' },
   { name: 'dm', args: '@name', about: 'Open a direct conversation' },
@@ -95,10 +95,17 @@ export class SlashCommands {
             fail('A direct conversation has no topic.');
             return;
           }
+          // Alone, it tells the topic: clearing it is for the room's details, not a slip of Enter.
+          if (!args) {
+            done();
+            const topic = entry.room.topic;
+            this.say(topic ? `The topic of ${entry.name} is “${topic}”.` : `${entry.name} has no topic. /topic and some words sets one.`);
+            return;
+          }
           const { room } = await api.updateRoom(entry.id, { topic: args });
           this.roomChanged(room);
           done();
-          this.say(args ? `Topic of ${entry.name} set to “${args}”.` : `Topic of ${entry.name} cleared.`);
+          this.say(`Topic of ${entry.name} set to “${args}”.`);
           return;
         }
         case 'invite': {

@@ -192,10 +192,12 @@ test('reloaded without a network, or with the server down, the kept shell shows 
   await banner.waitFor({ state: 'hidden' });
 
   // The server gone (a real network failure for the worker's own fetch): the same.
+  // (Between tries the banner counts down to the next one instead.)
   await server.kill();
   await page.reload();
-  await banner.getByText('Reconnecting…').waitFor();
-  assert.match(await banner.innerText(), /Cannot reach the server\.|Connection lost\./);
+  await eventually(async () => /^(Cannot reach the server\.|Connection lost\.) (Reconnecting…|Trying again in \d+ s…)/.test(await banner.innerText()), {
+    message: 'the banner',
+  });
   assert.equal(await page.locator('#app-view').isVisible(), true);
   await server.restart();
   await page.locator('#room-title', { hasText: 'lobby' }).waitFor({ timeout: 20_000 });

@@ -78,6 +78,11 @@ test('slash commands: suggestions by keyboard, emotes, topic, invite, dm, leave,
   assert.equal(await box.inputValue(), '');
   await b.page.locator('#room-topic', { hasText: 'Weekly plans' }).waitFor();
   assert.equal((await server.must(200, 'GET', `/rooms/${lobby.id}`, { token: alice.token })).room.topic, 'Weekly plans');
+  // Alone, /topic tells it (and never clears it).
+  await box.fill('/topic ');
+  await box.press('Enter');
+  await toast.filter({ hasText: 'The topic of lobby is “Weekly plans”.' }).waitFor();
+  assert.equal((await server.must(200, 'GET', `/rooms/${lobby.id}`, { token: alice.token })).room.topic, 'Weekly plans');
 
   // /me: sent as typed, shown as an emote on both pages.
   await box.fill('/me waves at everyone');
