@@ -162,6 +162,21 @@ test('the manifest and icons are valid, Chromium finds the app installable, and 
   for (const path of loaded.filter((p) => !p.startsWith('/api/') && p !== '/sw.js')) assert.ok(kept.includes(path), `${path} is kept`);
   assert.deepEqual(kept.filter((path) => path.startsWith('/api/')), [], 'no API answer is kept');
 
+  // An older version's shell (left by an earlier server) goes when a worker activates;
+  // another site's cache on the same origin is not hearth's to remove.
+  await page.evaluate(async () => {
+    await (await caches.open('hearth-shell-0123456789abcdef')).put('/', new Response('old shell'));
+    await (await caches.open('someone-else')).put('/x', new Response('x'));
+    await (await navigator.serviceWorker.ready).unregister();
+  });
+  await page.reload();
+  await page.locator('#room-title', { hasText: 'lobby' }).waitFor();
+  await controlled(page);
+  await eventually(async () => !Object.keys(await cachedPaths(page)).includes('hearth-shell-0123456789abcdef'), {
+    message: 'the old shell dropped',
+  });
+  assert.deepEqual(Object.keys(await cachedPaths(page)).sort(), [`hearth-shell-${version}`, 'someone-else']);
+
   assert.deepEqual(await trouble.problems(), []);
 });
 
