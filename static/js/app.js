@@ -340,6 +340,8 @@ export class App {
       throw error;
     }
     this.leave();
+    // The server forgot this browser with the account; the browser forgets it too.
+    this.push.unsubscribe();
     this.onSessionEnded('Your account was deleted.');
   }
 

@@ -3,7 +3,7 @@
 // the page remembers so that, opened without a network, it shows the app
 // reconnecting rather than an error.
 
-import { placeFromHash, roomHash } from './sidebar-view.js';
+import { roomHash } from './sidebar-view.js';
 
 /** Where the page remembers who was last logged in here (not a secret: id and name). */
 const LAST_USER = 'hearth:v1:last-user';
@@ -23,8 +23,7 @@ export function registerServiceWorker() {
     if (data?.type !== 'open-room' || typeof data.room !== 'string') return;
     const seq = Number.isSafeInteger(data.seq) ? data.seq : null;
     const hash = roomHash(data.room, seq);
-    const here = placeFromHash();
-    if (location.hash !== hash || here?.roomId !== data.room) location.hash = hash;
+    if (location.hash !== hash) location.hash = hash; // hashchange opens it
   });
 }
 
