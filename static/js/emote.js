@@ -11,9 +11,16 @@ export function emoteAction(body) {
   return EMOTE.exec(body ?? '')?.[1] ?? null;
 }
 
-/** "* alice waves": an emote's body element (text only, as every body). */
-export function emoteBody(author, action, appendText) {
-  const body = h('div', { class: 'message-body emote', dir: 'auto' }, '* ', h('span', { class: 'emote-name', text: author?.username ?? 'someone' }), ' ');
-  appendText(body, action);
-  return body;
+/**
+ * Turns a rendered body into an emote, if its text is one: the leading
+ * `/me ` gives way to "* NAME ". It works on what the body renderer made
+ * (text nodes only), so it does not care how the rest was rendered.
+ */
+export function markEmote(element, author, body) {
+  if (emoteAction(body) === null) return;
+  const first = document.createTreeWalker(element, NodeFilter.SHOW_TEXT).nextNode();
+  if (!first || !/^\/me\s/.test(first.data)) return;
+  first.data = first.data.replace(/^\/me\s+/, '');
+  first.before('* ', h('span', { class: 'emote-name', text: author?.username ?? 'someone' }), ' ');
+  element.classList.add('emote');
 }

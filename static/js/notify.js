@@ -7,7 +7,6 @@
 // chime plays too, if the person turned it on (sound.js).
 
 import { mentionsMe } from './store.js';
-import { emoteAction } from './emote.js';
 import { roomHash } from './sidebar-view.js';
 import { sound } from './sound.js';
 
@@ -65,10 +64,8 @@ export class DesktopNotifier {
     if (!this.supported || Notification.permission !== 'granted') return;
     const who = message.author?.username ?? 'Someone';
     const title = entry.direct ? who : `${who} in ${entry.name}`;
-    const action = emoteAction(message.body);
-    const text = action === null ? message.body ?? '' : `* ${who} ${action}`;
-    const body = Array.from(text).slice(0, EXCERPT).join('');
-    const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/icon-192.png' });
+    const body = Array.from(message.body ?? '').slice(0, EXCERPT).join('');
+    const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/favicon.svg' });
     note.onclick = () => {
       window.focus();
       location.hash = roomHash(entry.id);

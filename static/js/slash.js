@@ -214,6 +214,7 @@ export class SlashCommands {
       ),
     );
     this.list.hidden = false;
+    this.composer.input.setAttribute('aria-controls', 'slash-list');
     this.composer.input.setAttribute('aria-activedescendant', `slash-option-${active}`);
     byId(`slash-option-${active}`).scrollIntoView({ block: 'nearest' });
   }
@@ -255,6 +256,7 @@ export class SlashCommands {
     this.open = null;
     this.list.hidden = true;
     this.list.replaceChildren();
+    this.composer.input.setAttribute('aria-controls', 'mention-list');
     this.composer.input.removeAttribute('aria-activedescendant');
   }
 }

@@ -12,11 +12,11 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
+import { markEmote } from './emote.js';
 import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
-import { emoteAction, emoteBody } from './emote.js';
 import { mentionsMe as mentions } from './store.js';
 import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
 
@@ -420,12 +420,11 @@ export class TimelineView {
     let text;
     if (message.deleted) {
       text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
-    } else if (emoteAction(body) !== null) {
-      text = emoteBody(author, emoteAction(body), appendLinkified);
     } else {
       text = h('div', { class: 'message-body', dir: 'auto' });
       appendLinkified(text, body ?? '');
     }
+    markEmote(text, author, body);
     const main = h(
       'div',
       { class: 'message-main' },
