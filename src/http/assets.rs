@@ -38,16 +38,15 @@ pub fn serve<B>(req: &Request<B>, state: &Arc<AppState>) -> Response<Body> {
     }
     let path = req.uri().path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
-    let Some(file) = Static::get(path) else {
+    let Some(mut file) = Static::get(path) else {
         return error_response(&ApiError::NotFound);
     };
-    let (data, hash): (Cow<'static, [u8]>, [u8; 32]) = if path == SERVICE_WORKER {
-        let (body, hash) = service_worker();
-        (Cow::Borrowed(body.as_slice()), *hash)
-    } else {
-        let hash = file.metadata.sha256_hash();
-        (file.data, hash)
-    };
+    let mut hash = file.metadata.sha256_hash();
+    if path == SERVICE_WORKER {
+        let (body, worker_hash) = service_worker();
+        file.data = Cow::Borrowed(body.as_slice());
+        hash = *worker_hash;
+    }
     let etag = format!("\"{}\"", crate::storage::hex(&hash[..16]));
     let mut resp = if req
         .headers()
@@ -65,11 +64,11 @@ pub fn serve<B>(req: &Request<B>, state: &Arc<AppState>) -> Response<Body> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("gzip"));
         let gz = (accepts_gzip && compressible(&mime))
-            .then(|| gzipped(path, &data))
+            .then(|| gzipped(path, &file.data))
             .flatten();
         let mut r = match &gz {
             Some(body) => Response::new(Full::new(body.clone())),
-            None => Response::new(Full::new(Bytes::copy_from_slice(&data))),
+            None => Response::new(Full::new(Bytes::copy_from_slice(&file.data))),
         };
         if gz.is_some() {
             r.headers_mut()

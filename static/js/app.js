@@ -156,6 +156,7 @@ export class App {
         this.goToRoom(room.id, true);
       },
       me: () => this.store.me,
+      send: (body, replyTo) => this.send(body, replyTo),
     });
     this.typingNotice = new TypingNotice((frame) => this.connection.send(frame));
     this.push = new PushSubscriber();

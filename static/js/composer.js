@@ -27,8 +27,8 @@ export class Composer {
    * @param {(roomId: string) => Promise<Array<{id: string, username: string}>>} handlers.members
    *   who can be mentioned in a room
    * @param {(roomId: string) => void} handlers.onTyping a keystroke left text in the focused box
-   * @param {(body: string) => string|null} [handlers.onCommand] what to send for a body (a
-   *   slash command may change it), or null when it was a command done without sending
+   * @param {(body: string) => string|null} [handlers.onCommand] null when the body was a
+   *   command, done without sending it (slash.js)
    */
   constructor({ onSend, onEditLast, members, onTyping, onCommand = (body) => body }) {
     this.form = byId('composer');
@@ -166,6 +166,13 @@ export class Composer {
     this.input.focus();
   }
 
+  /** Puts `text` in the box (and the room's draft). */
+  setText(text) {
+    this.input.value = text;
+    this.drafts?.set(this.roomId, text);
+    this.resize();
+  }
+
   showError(text) {
     setMessage(this.error, text);
   }
@@ -175,22 +182,17 @@ export class Composer {
     if (!body) return;
     // The server counts characters, not UTF-16 units: spread counts code points.
     const length = [...body].length;
+    // A slash command is done where it belongs; it empties the box itself once done.
+    if (this.onCommand(body) === null) return;
     if (length > MAX_CHARS) {
       setMessage(this.error, `Messages can be at most ${MAX_CHARS} characters; this one has ${length}.`);
       return;
     }
-    const sent = this.onCommand(body);
-    if (sent === null) return; // A command: it empties the box itself once done.
-    this.onSend(sent, this.reply);
+    this.onSend(body, this.reply);
     this.cancelReply();
     this.closeMentions();
-    this.setText('');
-  }
-
-  /** Puts `text` in the box (and the room's draft), the caret at its end. */
-  setText(text) {
-    this.input.value = text;
-    this.drafts?.set(this.roomId, text);
+    this.input.value = '';
+    this.drafts?.set(this.roomId, '');
     this.resize();
   }
 

@@ -35,9 +35,11 @@ export class SlashCommands {
    * @param {(room: object) => void} options.roomChanged the server's new version of a room
    * @param {(room: object) => void} options.openDirect a direct room to open
    * @param {() => object|null} options.me the signed-in user
+   * @param {(body: string, replyTo: object|null) => void} options.send sends a message to the open room
    */
-  constructor({ composer, openRoom, say, leave, roomChanged, openDirect, me }) {
+  constructor({ composer, openRoom, say, leave, roomChanged, openDirect, me, send }) {
     this.composer = composer;
+    this.send = send;
     this.openRoom = openRoom;
     this.say = say;
     this.leave = leave;
@@ -61,13 +63,19 @@ export class SlashCommands {
   }
 
   /**
-   * What the box sends for `body`: the body itself (plain text, and `/me`),
-   * "/text" for `//text`, or null when it is a command done here.
+   * What becomes of `body`: sent as it is (plain text, and `/me`), or null
+   * when it is done here: a command, or `//text` sent as "/text".
    */
   route(body) {
     if (!body.startsWith('/')) return body;
-    if (body.startsWith('//')) return body.slice(1);
     if (emoteAction(body) !== null) return body;
+    if (body.startsWith('//')) {
+      this.close();
+      this.send(body.slice(1), this.composer.reply);
+      this.composer.cancelReply();
+      this.composer.setText('');
+      return null;
+    }
     this.close();
     this.run(body);
     return null;
