@@ -425,6 +425,19 @@ test('turning notifications on subscribes to push, and without a push service sa
   await page.keyboard.press('Shift');
   assert.equal(focusFrames().length, before);
 
+  // Another tab in front: the page loses focus and says so; back in front, it says so too.
+  // (Playwright emulates focus for every page unless told not to.)
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Emulation.setFocusEmulationEnabled', { enabled: false });
+  const other = await context.newPage();
+  await other.goto('about:blank');
+  await other.bringToFront();
+  await eventually(() => focusFrames().at(-1)?.active === false, { message: 'active: false' });
+  await page.bringToFront();
+  await page.mouse.click(5, 400);
+  await eventually(() => focusFrames().at(-1)?.active === true, { message: 'active: true again' });
+  await other.close();
+
   // Choosing a level that notifies: permission is there, the key is fetched, and the
   // browser's subscribe fails (headless Chromium has no push service to reach, so it
   // never answers and the page gives up after 20 s): said in words.
