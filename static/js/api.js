@@ -211,4 +211,10 @@ export const api = {
   deleteHook: (id, hookId) => request('DELETE', `${room(id)}/hooks/${encodeURIComponent(hookId)}`),
   /** @param {{name?: string, topic?: string}} changes */
   updateRoom: (id, changes) => request('PATCH', room(id), changes),
+
+  /** The server's Web Push public key, as `{key}` (base64url); 404 where the server sends no push. */
+  pushKey: () => request('GET', '/push/key'),
+  /** @param {{endpoint: string, keys: {p256dh: string, auth: string}}} subscription */
+  addPushSubscription: (subscription) => request('POST', '/push/subscriptions', subscription),
+  removePushSubscription: (endpoint) => request('DELETE', '/push/subscriptions', { endpoint }),
 };

@@ -11,6 +11,8 @@ import { Composer } from './composer.js';
 import { Connection } from './connection.js';
 import { byId, h, hueClass, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
+import { showUnreadOnIcon } from './favicon-badge.js';
+import { FocusReporter } from './focus.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
 import { plainText } from './markdown.js';
@@ -19,10 +21,13 @@ import { DesktopNotifier } from './notify.js';
 import { Outbox } from './outbox.js';
 import { PeoplePicker, peopleError } from './people-picker.js';
 import { Presence } from './presence.js';
+import { PushSubscriber } from './push.js';
+import { rememberUser } from './pwa.js';
 import { ReactionPicker } from './reaction-picker.js';
 import { confirmAction, RoomDetails } from './room-details.js';
 import { Saved, SavedMap } from './saved.js';
 import { Search } from './search.js';
+import { SlashCommands } from './slash.js';
 import { placeFromHash, roomHash, SidebarView, unreadPhrase } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
@@ -140,11 +145,29 @@ export class App {
       onEditLast: () => this.editLast(),
       members: (roomId) => this.mentionable(roomId),
       onTyping: (roomId) => this.typingNotice.typed(roomId),
+      onCommand: (body) => this.slash.route(body),
+    });
+    this.slash = new SlashCommands({
+      composer: this.composer,
+      openRoom: () => this.store.openRoom,
+      say: (text) => this.toast.show(text),
+      leave: () => this.leaveOpenRoom(),
+      roomChanged: (room) => this.roomUpdated(room),
+      openDirect: (room) => {
+        this.store.upsertRoom({ ...room, joined: true });
+        this.renderRoomState();
+        this.goToRoom(room.id, true);
+      },
+      me: () => this.store.me,
+      send: (body, replyTo) => this.send(body, replyTo),
     });
     this.typingNotice = new TypingNotice((frame) => this.connection.send(frame));
+    this.push = new PushSubscriber();
+    this.focusReporter = new FocusReporter((frame) => this.connection.send(frame));
     this.typingLine = new TypingLine();
     this.account = new AccountDialog({
       me: () => this.store.me,
+      push: this.push,
       onLogOutEverywhere: () => this.logOutEverywhere(),
       onDelete: (password) => this.deleteAccount(password),
       onUser: (user) => this.userUpdated(user),
@@ -156,7 +179,7 @@ export class App {
     bots.addEventListener('changed', ({ detail }) => this.timeline.markBots(detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
-    this.notifier = new DesktopNotifier(this.store);
+    this.notifier = new DesktopNotifier(this.store, { onAllowed: () => this.subscribePush() });
     this.details = new RoomDetails({
       store: this.store,
       presence: this.presence,
@@ -188,11 +211,17 @@ export class App {
 
   /**
    * @param {object} user
-   * @param {{justLoggedIn?: boolean}} [options] after the login form (not a
-   *   reload): focus goes where the person will type next.
+   * @param {{justLoggedIn?: boolean, offline?: boolean}} [options] `justLoggedIn`: after
+   *   the login form (not a reload), focus goes where the person will type
+   *   next. `offline`: the server could not be reached; `user` is the one last
+   *   logged in here, and the app shows itself reconnecting.
    */
-  async enter(user, { justLoggedIn = false } = {}) {
+  async enter(user, { justLoggedIn = false, offline = false } = {}) {
     this.active = true;
+    /** Opened without the server: the room in the address opens once it answers. */
+    this.startedOffline = offline;
+    if (offline) this.banner.offline();
+    else rememberUser(user);
     this.endingOnPurpose = false;
     this.typingNotice.reset();
     this.store.reset(user);
@@ -220,6 +249,18 @@ export class App {
     this.refreshTimer = setInterval(() => {
       if (!document.hidden && this.connection.isReady) this.refreshRooms();
     }, ROOM_LIST_REFRESH_MS);
+    if (!offline) this.subscribePush();
+  }
+
+  /**
+   * Renews this browser's push subscription with the server where
+   * notifications are allowed, and tells the server, through `focus`
+   * frames, when this page is in front (only a server that sends push
+   * knows them).
+   */
+  async subscribePush() {
+    if ((await this.push.learnServer()) && this.active) this.focusReporter.enable();
+    return this.push.subscribe();
   }
 
   /** Tears the signed-in state down; the caller shows the login screen. */
@@ -227,6 +268,9 @@ export class App {
     if (!this.active) return;
     this.active = false;
     clearInterval(this.refreshTimer);
+    rememberUser(null);
+    this.focusReporter.disable();
+    this.push.reset();
     this.connection.stop();
     this.outbox.clear();
     this.store.reset(null);
@@ -266,6 +310,8 @@ export class App {
 
   async logOut() {
     this.leave();
+    // Before the session goes: the server must hear which subscription to drop.
+    await this.push.unsubscribe();
     try {
       await api.logout();
     } catch {
@@ -277,6 +323,7 @@ export class App {
   /** Ends every session of the account, this one too; the API's error is thrown to the dialog. */
   async logOutEverywhere() {
     this.endingOnPurpose = true;
+    await this.push.unsubscribe();
     try {
       await api.logoutEverywhere();
     } catch (error) {
@@ -299,6 +346,8 @@ export class App {
       throw error;
     }
     this.leave();
+    // The server forgot this browser with the account; the browser forgets it too.
+    this.push.unsubscribe();
     this.onSessionEnded('Your account was deleted.');
   }
 
@@ -1168,11 +1217,16 @@ export class App {
       // A read lost with the last socket is made again if the person is looking.
       this.readIfSeen(this.store.openRoom);
       this.outbox.connected();
+      this.focusReporter.connected();
       // Membership may have changed while away; the replay that follows
       // `ready` fills each room's gap, and catch-up covers opened rooms.
       this.refreshRooms().then(() => {
         const open = this.store.openRoom;
         if (open?.timeline) this.catchUp(open);
+        if (this.startedOffline && this.active) {
+          this.startedOffline = false;
+          if (!open) this.openFromHash();
+        }
       });
     });
     connection.addEventListener('frame', ({ detail: frame }) => this.handleFrame(frame));
@@ -1358,6 +1412,7 @@ export class App {
   updateTitle() {
     const unread = this.active ? this.store.totalUnread() : 0;
     document.title = unread ? `(${unread}) hearth` : 'hearth';
+    showUnreadOnIcon(unread, this.active ? this.store.totalMentions() : 0);
   }
 
   openDrawer(moveFocus) {
@@ -1471,7 +1526,11 @@ class ConnectionBanner {
       this.hide();
       return;
     }
-    if (state === 'waiting') {
+    if (state === 'waiting' && !navigator.onLine) {
+      // The browser's `online` event reconnects at once: no countdown.
+      this.show('You are offline.');
+      this.countdown.textContent = 'Reconnecting…';
+    } else if (state === 'waiting') {
       this.show('Connection lost.');
       const tick = () => {
         const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
@@ -1480,9 +1539,16 @@ class ConnectionBanner {
       tick();
       this.ticker = setInterval(tick, 1000);
     } else if (this.everReady || !this.root.hidden) {
-      this.show('Connection lost.');
+      this.show(navigator.onLine ? 'Connection lost.' : 'You are offline.');
       this.countdown.textContent = 'Reconnecting…';
     }
+  }
+
+  /** The app opened without reaching the server: it says so from the start. */
+  offline() {
+    this.everReady = true;
+    this.show(navigator.onLine ? 'Cannot reach the server.' : 'You are offline.');
+    this.countdown.textContent = 'Reconnecting…';
   }
 
   show(text) {

@@ -32,8 +32,10 @@ export class Composer {
    * @param {(roomId: string) => Promise<Array<{id: string, username: string}>>} handlers.members
    *   who can be mentioned in a room
    * @param {(roomId: string) => void} handlers.onTyping a keystroke left text in the focused box
+   * @param {(body: string) => string|null} [handlers.onCommand] null when the body was a
+   *   command, done without sending it (slash.js)
    */
-  constructor({ onSend, onEditLast, members, onTyping }) {
+  constructor({ onSend, onEditLast, members, onTyping, onCommand = (body) => body }) {
     this.form = byId('composer');
     this.input = byId('composer-input');
     this.error = byId('composer-error');
@@ -45,6 +47,7 @@ export class Composer {
     this.onEditLast = onEditLast;
     this.members = members;
     this.onTyping = onTyping;
+    this.onCommand = onCommand;
     /** @type {{seq: number, author: object, excerpt: string}|null} the message being answered */
     this.reply = null;
     /** @type {{start: number, matches: object[], active: number}|null} the open `@` suggestions */
@@ -100,7 +103,7 @@ export class Composer {
     const describeKeys = () => {
       this.hint.textContent = TOUCH.matches
         ? 'Enter starts a new line. The send button sends.'
-        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message.';
+        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message. Slash starts a command; /help lists them.';
     };
     TOUCH.addEventListener('change', describeKeys);
     describeKeys();
@@ -174,6 +177,13 @@ export class Composer {
     this.input.focus();
   }
 
+  /** Puts `text` in the box (and the room's draft). */
+  setText(text) {
+    this.input.value = text;
+    this.drafts?.set(this.roomId, text);
+    this.resize();
+  }
+
   showError(text) {
     setMessage(this.error, text);
   }
@@ -183,6 +193,8 @@ export class Composer {
     if (!body && !this.attachments.pending().length) return;
     // The server counts characters, not UTF-16 units: spread counts code points.
     const length = [...body].length;
+    // A slash command is done where it belongs; it empties the box itself once done.
+    if (this.onCommand(body) === null) return;
     if (length > MAX_CHARS) {
       setMessage(this.error, `Messages can be at most ${MAX_CHARS} characters; this one has ${length}.`);
       return;

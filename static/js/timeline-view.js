@@ -13,6 +13,7 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
+import { markEmote } from './emote.js';
 import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
@@ -428,6 +429,7 @@ export class TimelineView {
       text = h('div', { class: 'message-body', dir: 'auto' });
       renderBody(text, body ?? '', { mentions: mentionedNames(message, this.me) });
     }
+    markEmote(text, author, body);
     const main = h(
       'div',
       { class: 'message-main' },

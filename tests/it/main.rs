@@ -37,4 +37,5 @@ mod reads;
 mod search;
 mod storage;
 mod tls;
+mod web_app;
 mod websocket;
