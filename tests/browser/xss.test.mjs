@@ -205,10 +205,11 @@ test('the server sends the strict CSP with the page', async (t) => {
     assert.ok(csp.includes(directive), `CSP "${csp}" lacks ${directive}`);
   }
   // Formatting needs nothing looser: the policy is exactly this, with no
-  // 'unsafe-inline', no eval and no script or style source of its own.
+  // 'unsafe-inline', no eval and no script or style source of its own (the
+  // service worker and the manifest come from this origin only).
   assert.equal(
     csp,
-    `default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:${server.port}`,
+    `default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:${server.port}; worker-src 'self'; manifest-src 'self'`,
   );
   assert.doesNotMatch(csp, /unsafe|script-src|style-src/);
 });

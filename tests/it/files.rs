@@ -173,6 +173,23 @@ async fn a_file_goes_up_onto_a_message_and_down_to_the_rooms_members() {
     assert_eq!(live["message"]["files"], json!([file]));
     let history = s.history(&bob, &room).await;
     assert_eq!(history[0]["files"], json!([file]));
+    // A reply quotes a message of only files by their names.
+    let r = s
+        .request(
+            "POST",
+            &format!("/api/v1/rooms/{room}/messages"),
+            &bob.token,
+            json!({"body": "thanks", "reply_to": message["seq"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let quoted = format!("📎 {}", file["name"].as_str().expect("name"));
+    assert_eq!(
+        r.body["message"]["reply_to"]["excerpt"],
+        quoted.as_str(),
+        "{}",
+        r.body
+    );
     let got = fetch(&s, &format!("/api/v1/files/{}", id(&file)), &bob).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.bytes, report);
