@@ -173,23 +173,6 @@ async fn a_file_goes_up_onto_a_message_and_down_to_the_rooms_members() {
     assert_eq!(live["message"]["files"], json!([file]));
     let history = s.history(&bob, &room).await;
     assert_eq!(history[0]["files"], json!([file]));
-    // A reply quotes a message of only files by their names.
-    let r = s
-        .request(
-            "POST",
-            &format!("/api/v1/rooms/{room}/messages"),
-            &bob.token,
-            json!({"body": "thanks", "reply_to": message["seq"]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let quoted = format!("📎 {}", file["name"].as_str().expect("name"));
-    assert_eq!(
-        r.body["message"]["reply_to"]["excerpt"],
-        quoted.as_str(),
-        "{}",
-        r.body
-    );
     let got = fetch(&s, &format!("/api/v1/files/{}", id(&file)), &bob).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.bytes, report);
@@ -241,6 +224,23 @@ async fn a_file_goes_up_onto_a_message_and_down_to_the_rooms_members() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(found["message"]["files"], json!([second]), "{found}");
+    // A reply quotes a message of only files by their names.
+    let r = s
+        .request(
+            "POST",
+            &format!("/api/v1/rooms/{room}/messages"),
+            &bob.token,
+            json!({"body": "thanks", "reply_to": message["seq"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let quoted = format!("📎 {}", file["name"].as_str().expect("name"));
+    assert_eq!(
+        r.body["message"]["reply_to"]["excerpt"],
+        quoted.as_str(),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
