@@ -464,6 +464,11 @@ async fn nothing_is_pushed_while_the_user_has_an_active_socket() {
     ws.send_json(json!({"type": "ping"})).await;
     ws.expect("pong").await;
     say(&s, &ann, &direct, "three").await;
+    // Whether someone is away is judged when the push task takes the
+    // message, a moment after its ack: give it that moment before the
+    // window loses focus (a message that arrives as one looks away may
+    // well be pushed).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     ws.send_json(focus(false)).await;
     ws.send_json(json!({"type": "ping"})).await;
     ws.expect("pong").await;
