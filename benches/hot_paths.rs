@@ -37,6 +37,7 @@ fn event(body_len: usize) -> EventRecord {
             reply_to: None,
             mentions: Vec::new(),
             mentions_room: false,
+            files: Vec::new(),
         },
     }
 }

@@ -25,12 +25,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::directory::{author_view, Directory};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox};
-use crate::ids::{ClientId, EventId, Millis, RoomId, Seq, UserId};
+use crate::ids::{ClientId, EventId, FileId, Millis, RoomId, Seq, UserId};
 use crate::protocol::{AuthorView, EventView, MessageView, ServerFrame};
 use crate::rooms::Rooms;
 use crate::search::Feed;
 use crate::storage::log::{AppendBatch, RoomLog};
-use crate::storage::records::{EventKind, EventRecord, MessageState};
+use crate::storage::records::{EventKind, EventRecord, FileRef, MessageState};
 use crate::storage::Store;
 use crate::views;
 use crate::wire::Encoded;
@@ -43,6 +43,11 @@ pub struct Append {
     pub client_id: Option<ClientId>,
     pub change: Change,
     pub reply: Reply,
+    /// When the action took the request, for the ack latency metric.
+    pub received: Instant,
+    /// The event's id and time when it is restored from an export
+    /// (`hearth import`); `None` for a new event: a fresh id, now.
+    pub origin: Option<(EventId, Millis)>,
 }
 
 /// What an append does.
@@ -53,6 +58,10 @@ pub enum Change {
         reply_to: Option<Seq>,
         mentions: Vec<UserId>,
         mentions_room: bool,
+        /// Attached files, checked by the action to be the author's own
+        /// uploads to this room (checked again here: one may be freed
+        /// meanwhile).
+        files: Vec<FileRef>,
     },
     /// A new body for the author's own message.
     Edit { target: Seq, body: String },
@@ -102,6 +111,9 @@ pub struct CommitStats {
 
 enum Op {
     Append(Append),
+    /// Frees uploads older than the given time that no message holds, and
+    /// blobs no file uses; answers how many files were freed.
+    SweepFiles(Millis, oneshot::Sender<usize>),
     /// The store refuses writes: reopen it if the disk takes writes again.
     Recover,
     /// Commit what is queued, then stop.
@@ -124,6 +136,7 @@ impl Committer {
         directory: Arc<Directory>,
         hub: Arc<Hub>,
         index: Feed,
+        push: crate::push::Feed,
         max_group: usize,
     ) -> (Committer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_group * 4);
@@ -134,9 +147,11 @@ impl Committer {
             directory,
             hub,
             index,
+            push,
             max_group,
             heads: HashMap::new(),
             unpublished: Vec::new(),
+            released: Vec::new(),
             stats: stats.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -159,6 +174,18 @@ impl Committer {
             .map_err(|_| ApiError::ShuttingDown)
     }
 
+    /// Frees files no message holds that were uploaded before `before`
+    /// (run on the committer, the only writer of which messages hold which
+    /// files, so a file is never freed under a message being stored).
+    pub async fn sweep_files(&self, before: Millis) -> Result<usize, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Op::SweepFiles(before, tx))
+            .await
+            .map_err(|_| ApiError::ShuttingDown)?;
+        rx.await.map_err(|_| ApiError::ShuttingDown)
+    }
+
     /// Asks the committer to commit what is queued and stop; join its
     /// thread to wait for that.
     pub async fn stop(&self) {
@@ -174,6 +201,9 @@ struct Worker {
     /// The search index's queue: every durable message, edit and deletion
     /// is handed over after it is published, without waiting.
     index: Feed,
+    /// The push task's queue: every durable new message is handed over
+    /// after it is published, without waiting.
+    push: crate::push::Feed,
     max_group: usize,
     /// Next-seq bookkeeping: the last seq assigned per room (may be ahead
     /// of the durable head while a group is in flight).
@@ -181,6 +211,9 @@ struct Worker {
     /// Events written but not yet known durable (a flush failed); they are
     /// published after the next successful flush so subscribers see no gap.
     unpublished: Vec<(RoomId, Seq, EventRecord, String)>,
+    /// Files whose message this group redacts: freed once the group is
+    /// durable, if no other message holds them.
+    released: Vec<FileId>,
     stats: Arc<CommitStats>,
 }
 
@@ -210,12 +243,18 @@ impl Worker {
             match rx.blocking_recv() {
                 Some(Op::Append(a)) => group.push(a),
                 Some(Op::Recover) => self.recover(),
+                Some(Op::SweepFiles(before, done)) => {
+                    let _ = done.send(self.sweep_files(before));
+                }
                 Some(Op::Stop) | None => stopping = true,
             }
             while group.len() < self.max_group {
                 match rx.try_recv() {
                     Ok(Op::Append(a)) => group.push(a),
                     Ok(Op::Recover) => self.recover(),
+                    Ok(Op::SweepFiles(before, done)) => {
+                        let _ = done.send(self.sweep_files(before));
+                    }
                     Ok(Op::Stop) => stopping = true,
                     Err(_) => break,
                 }
@@ -253,7 +292,61 @@ impl Worker {
         };
         let (batch, mut outcomes) = self.plan(&log, group);
         self.apply(&log, batch, group, &mut outcomes);
+        // Before the acks: whoever learns of a deletion finds its files
+        // gone too.
+        let released = std::mem::take(&mut self.released);
+        if !self.stats.failing.load(Relaxed) {
+            self.free_files(&log, released);
+        }
         self.settle(group, outcomes);
+    }
+
+    /// Frees each file no message holds any more: its record, and its blob
+    /// once no other file has the same bytes.
+    fn free_files(&self, log: &RoomLog, files: Vec<FileId>) -> usize {
+        let mut freed = 0;
+        for id in files {
+            let free = log.file_holders(id).map(|h| h.is_empty());
+            match free.and_then(|free| {
+                if free {
+                    self.store.remove_file(id)
+                } else {
+                    Ok(None)
+                }
+            }) {
+                Ok(Some(_)) => freed += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(file = %id, error = %e, "Could not free a file; the sweep will.")
+                }
+            }
+        }
+        freed
+    }
+
+    /// Frees uploads made before `before` that no message holds, and blobs
+    /// that no file uses (left by a crash mid-upload).
+    fn sweep_files(&self, before: Millis) -> usize {
+        let Ok(log) = self.store.log() else {
+            return 0;
+        };
+        let old: Vec<FileId> = self
+            .store
+            .all_files()
+            .filter_map(|f| f.ok())
+            .filter(|f| f.created_at < before)
+            .map(|f| f.file.id)
+            .collect();
+        let freed = self.free_files(&log, old);
+        for (hash, _) in self.store.blobs_on_disk() {
+            if let Err(e) = self.store.remove_unused_blob(&hash) {
+                tracing::warn!(error = %e, "Could not remove an unused blob.");
+            }
+        }
+        if freed > 0 {
+            tracing::info!(freed, "Unattached uploads freed.");
+        }
+        freed
     }
 
     /// Decides what each append becomes: a new event with the room's next
@@ -281,14 +374,18 @@ impl Worker {
                     reply_to,
                     mentions,
                     mentions_room,
-                } => Ok(Some(EventKind::Message {
-                    author: a.author,
-                    body: body.clone(),
-                    client_id,
-                    reply_to: *reply_to,
-                    mentions: mentions.clone(),
-                    mentions_room: *mentions_room,
-                })),
+                    files,
+                } => self.still_stored(files).map(|()| {
+                    Some(EventKind::Message {
+                        author: a.author,
+                        body: body.clone(),
+                        client_id,
+                        reply_to: *reply_to,
+                        mentions: mentions.clone(),
+                        mentions_room: *mentions_room,
+                        files: files.clone(),
+                    })
+                }),
                 change => Self::target(log, &mut targets, a.room, change)
                     .and_then(|target| judge(target, a.author, change, client_id)),
             };
@@ -310,11 +407,8 @@ impl Worker {
                     continue;
                 }
             };
-            let event = EventRecord {
-                id: EventId::generate(),
-                at: now,
-                kind,
-            };
+            let (id, at) = a.origin.unwrap_or_else(|| (EventId::generate(), now));
+            let event = EventRecord { id, at, kind };
             batch.push(
                 a.room,
                 seq,
@@ -328,6 +422,10 @@ impl Worker {
                     batch.put_state(a.room, target_seq, &t.state);
                     if t.state.deleted && !was_deleted {
                         redact(log, &made, &mut batch, a.room, target_seq, t);
+                        if let EventKind::Message { files, .. } = &t.message.kind {
+                            batch.release_files(a.room, target_seq, files);
+                            self.released.extend(files.iter().map(|f| f.id));
+                        }
                     }
                 }
             }
@@ -339,6 +437,17 @@ impl Worker {
             outcomes.push(Outcome::New(seq, event));
         }
         (batch, outcomes)
+    }
+
+    /// Every attached file still has its record (none was freed since the
+    /// action checked): `invalid_file` otherwise.
+    fn still_stored(&self, files: &[FileRef]) -> Result<(), ApiError> {
+        for f in files {
+            if self.store.file(f.id)?.is_none() {
+                return Err(ApiError::InvalidFile);
+            }
+        }
+        Ok(())
     }
 
     /// The message a change aims at, read once per group.
@@ -453,6 +562,10 @@ impl Worker {
             };
             if let Some((seq, event)) = &published {
                 self.rooms.advance(a.room, *seq, &event.kind);
+                self.stats
+                    .histograms
+                    .ack_seconds
+                    .observe(a.received.elapsed().as_secs_f64());
             }
             reply(
                 a.reply,
@@ -565,7 +678,17 @@ impl Worker {
         let encoded = Encoded::new(&frame);
         self.hub.publish(room, seq, &encoded);
         match &event.kind {
-            EventKind::Message { .. } => self.index.touched(room, seq, seq),
+            EventKind::Message {
+                author,
+                body,
+                mentions,
+                mentions_room,
+                ..
+            } => {
+                self.index.touched(room, seq, seq);
+                self.push
+                    .message(room, seq, *author, body, mentions, *mentions_room);
+            }
             EventKind::Edit { target, .. } | EventKind::Delete { target, .. } => {
                 self.index.touched(room, seq, *target)
             }
@@ -702,6 +825,9 @@ pub struct CommitHistograms {
     pub batch_size: Histogram,
     /// Time to write and flush one group.
     pub flush_seconds: Histogram,
+    /// Time from a send reaching the server to its ack: the queue, the
+    /// group's write and flush.
+    pub ack_seconds: Histogram,
 }
 
 impl Default for CommitHistograms {
@@ -709,6 +835,7 @@ impl Default for CommitHistograms {
         CommitHistograms {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            ack_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
         }
     }
 }

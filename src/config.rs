@@ -51,6 +51,13 @@ struct RawConfig {
     allowed_origins: Vec<String>,
     webhook_allow: Vec<String>,
     webhook_retry_max_secs: u64,
+    push_excerpt: bool,
+    push_away_secs: u64,
+    push_contact: String,
+    push_max_subscriptions: u32,
+    push_queue: u32,
+    push_timeout_secs: u64,
+    push_allow_insecure_loopback: bool,
     log_level: String,
     log_format: String,
     registration: String,
@@ -61,6 +68,7 @@ struct RawConfig {
     limits: RawLimits,
     sessions: RawSessions,
     storage: RawStorage,
+    files: RawFiles,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +135,16 @@ struct RawStorage {
     search_index: bool,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    max_upload_bytes: u64,
+    upload_quota_mb: u64,
+    uploads_per_minute: u32,
+    uploads_at_once: u32,
+    orphan_upload_secs: u64,
+}
+
 /// A checked configuration. Every field is valid by construction.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,6 +157,7 @@ pub struct Config {
     pub webhook_allow: Vec<String>,
     /// The longest wait between two tries of a failing webhook delivery.
     pub webhook_retry_max: Duration,
+    pub push: PushConfig,
     pub log_level: String,
     pub log_format: LogFormat,
     /// Who may sign up.
@@ -153,6 +172,25 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub sessions: SessionsConfig,
     pub storage: StorageConfig,
+    pub files: FilesConfig,
+}
+
+/// Web Push settings.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Whether a notification carries the start of the message.
+    pub excerpt: bool,
+    /// How long a socket stays active after its user last did something.
+    pub away_after: Duration,
+    /// The VAPID `sub` claim.
+    pub contact: String,
+    pub max_subscriptions: usize,
+    /// Notifications waiting per user before they collapse per room.
+    pub queue: usize,
+    /// The deadline of one request to a push service.
+    pub timeout: Duration,
+    /// Whether `http://` endpoints on loopback hosts are accepted (tests).
+    pub allow_insecure_loopback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +199,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Who may create an account over the API.
+/// Who may create an account over the API. The `registration` key is
+/// the default; an administrator's choice kept in the store wins over it
+/// (see `actions::operator::registration`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Open,
@@ -169,6 +209,26 @@ pub enum Registration {
     Invite,
     /// Only operators, with `hearth user add`.
     Closed,
+}
+
+impl Registration {
+    /// The mode named as in `config.toml`: "open", "invite" or "closed".
+    pub fn parse(name: &str) -> Option<Registration> {
+        match name {
+            "open" => Some(Registration::Open),
+            "invite" => Some(Registration::Invite),
+            "closed" => Some(Registration::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Open => "open",
+            Registration::Invite => "invite",
+            Registration::Closed => "closed",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +286,21 @@ pub struct LimitsConfig {
 pub struct SessionsConfig {
     pub idle: Duration,
     pub absolute: Duration,
+}
+
+/// File uploads (attachments).
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// The largest file accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes one user's uploads may hold at once.
+    pub upload_quota_bytes: u64,
+    /// Uploads per user and minute.
+    pub uploads_per_minute: u32,
+    /// Uploads one user may have in progress at once.
+    pub uploads_at_once: usize,
+    /// How long an upload no message holds is kept before it is freed.
+    pub orphan_upload_age: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -455,6 +530,36 @@ impl RawConfig {
                 message: "must be from 1 to 3600".into(),
             });
         }
+        positive(p, "push_away_secs", self.push_away_secs);
+        positive(
+            p,
+            "push_max_subscriptions",
+            self.push_max_subscriptions.into(),
+        );
+        positive(p, "push_queue", self.push_queue.into());
+        positive(p, "push_timeout_secs", self.push_timeout_secs);
+        at_most(p, "push_away_secs", self.push_away_secs, 86_400);
+        at_most(p, "push_queue", self.push_queue.into(), 10_000);
+        at_most(p, "push_timeout_secs", self.push_timeout_secs, 600);
+        if !(self.push_contact.starts_with("mailto:") || self.push_contact.starts_with("https://"))
+        {
+            p.push(ConfigError::Value {
+                key: "push_contact",
+                message: format!(
+                    "{:?} must start with \"mailto:\" or \"https://\"",
+                    self.push_contact
+                ),
+            });
+        }
+        let push = PushConfig {
+            excerpt: self.push_excerpt,
+            away_after: Duration::from_secs(self.push_away_secs),
+            contact: self.push_contact,
+            max_subscriptions: self.push_max_subscriptions as usize,
+            queue: self.push_queue as usize,
+            timeout: Duration::from_secs(self.push_timeout_secs),
+            allow_insecure_loopback: self.push_allow_insecure_loopback,
+        };
         let log_format = match self.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -466,14 +571,15 @@ impl RawConfig {
                 LogFormat::Text
             }
         };
-        let registration = match self.registration.as_str() {
-            "open" => Registration::Open,
-            "invite" => Registration::Invite,
-            "closed" => Registration::Closed,
-            other => {
+        let registration = match Registration::parse(&self.registration) {
+            Some(mode) => mode,
+            None => {
                 p.push(ConfigError::Value {
                     key: "registration",
-                    message: format!("{other:?} is not \"open\", \"invite\" or \"closed\""),
+                    message: format!(
+                        "{:?} is not \"open\", \"invite\" or \"closed\"",
+                        self.registration
+                    ),
                 });
                 Registration::Closed
             }
@@ -498,6 +604,7 @@ impl RawConfig {
         let limits = self.limits.validate(p);
         let sessions = self.sessions.validate(p);
         let storage = self.storage.validate(p);
+        let files = self.files.validate(p);
         match problems.len() {
             0 => {}
             1 => return Err(problems.remove(0)),
@@ -509,6 +616,7 @@ impl RawConfig {
             allowed_origins,
             webhook_allow,
             webhook_retry_max: Duration::from_secs(self.webhook_retry_max_secs.clamp(1, 3600)),
+            push,
             log_level: self.log_level,
             log_format,
             registration,
@@ -520,6 +628,7 @@ impl RawConfig {
             limits,
             sessions,
             storage,
+            files,
         })
     }
 }
@@ -685,6 +794,29 @@ impl RawStorage {
             durability,
             group_commit_max: self.group_commit_max as usize,
             search_index: self.search_index,
+        }
+    }
+}
+
+impl RawFiles {
+    fn validate(self, p: &mut Vec<ConfigError>) -> FilesConfig {
+        positive(p, "files.max_upload_bytes", self.max_upload_bytes);
+        // 1 TiB, as for the cache: past any disk a quota could mean.
+        at_most(p, "files.upload_quota_mb", self.upload_quota_mb, 1 << 20);
+        positive(p, "files.upload_quota_mb", self.upload_quota_mb);
+        positive(
+            p,
+            "files.uploads_per_minute",
+            self.uploads_per_minute.into(),
+        );
+        positive(p, "files.uploads_at_once", self.uploads_at_once.into());
+        positive(p, "files.orphan_upload_secs", self.orphan_upload_secs);
+        FilesConfig {
+            max_upload_bytes: self.max_upload_bytes,
+            upload_quota_bytes: self.upload_quota_mb.saturating_mul(1024 * 1024),
+            uploads_per_minute: self.uploads_per_minute,
+            uploads_at_once: self.uploads_at_once as usize,
+            orphan_upload_age: Duration::from_secs(self.orphan_upload_secs),
         }
     }
 }

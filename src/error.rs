@@ -33,6 +33,8 @@ pub enum ApiError {
     InvalidInvite,
     #[error("Only an administrator may do that.")]
     NotAnAdmin,
+    #[error("This password reset link is unknown, already used or expired; ask an administrator for a new one.")]
+    InvalidResetLink,
     #[error("No such message.")]
     MessageNotFound,
     #[error("Only the author may edit a message.")]
@@ -59,6 +61,16 @@ pub enum ApiError {
     TooManyHooks,
     #[error("The callback URL must be under one of the server's webhook_allow prefixes (set by the operator).")]
     InvalidCallback,
+    #[error("A push endpoint must be an https URL (the push service's, as the browser gave it).")]
+    InvalidPushEndpoint,
+    #[error(
+        "keys.p256dh must be a P-256 public key (65 bytes) and keys.auth 16 bytes, both base64url."
+    )]
+    InvalidPushKeys,
+    #[error("A push subscription's endpoint is at most 1024 bytes, and its keys at most 128 characters each.")]
+    PushSubscriptionTooLarge,
+    #[error("You have too many push subscriptions; remove one (or log out elsewhere) first.")]
+    TooManyPushSubscriptions,
     #[error("A direct room keeps the people it was started with: it cannot be joined, left or added to.")]
     DirectRoom,
     #[error("A direct room is with 1 to 8 other active accounts.")]
@@ -73,6 +85,16 @@ pub enum ApiError {
     InvalidImage(&'static str),
     #[error("This user has no avatar.")]
     AvatarNotFound,
+    #[error("An attachment must be a file you uploaded to this room that still exists (its id from POST …/uploads).")]
+    InvalidFile,
+    #[error("A message can carry at most {0} files.")]
+    TooManyFiles(usize),
+    #[error("Your uploads use up your quota of {0} MiB; delete messages with files to make room.")]
+    QuotaExceeded(u64),
+    #[error("No such file.")]
+    FileNotFound,
+    #[error("The requested range is not within the file.")]
+    RangeNotSatisfiable,
     #[error("Room names must be 1 to 64 characters.")]
     InvalidRoomName,
     #[error("Room topics may be at most 256 characters.")]
@@ -145,6 +167,7 @@ impl ApiError {
             RegistrationClosed => "registration_closed",
             InvalidInvite => "invalid_invite",
             NotAnAdmin => "not_an_admin",
+            InvalidResetLink => "invalid_reset_link",
             MessageNotFound => "message_not_found",
             NotTheAuthor => "not_the_author",
             MessageDeleted => "message_deleted",
@@ -158,12 +181,21 @@ impl ApiError {
             TooManyHooks => "too_many_hooks",
             InvalidCallback => "invalid_callback",
             SessionNotFound => "session_not_found",
+            InvalidPushEndpoint => "invalid_push_endpoint",
+            InvalidPushKeys => "invalid_push_keys",
+            PushSubscriptionTooLarge => "push_subscription_too_large",
+            TooManyPushSubscriptions => "too_many_push_subscriptions",
             DirectRoom => "direct_room",
             InvalidDirect => "invalid_direct",
             Banned => "banned",
             InvalidProfile => "invalid_profile",
             InvalidImage(_) => "invalid_image",
             AvatarNotFound => "avatar_not_found",
+            InvalidFile => "invalid_file",
+            TooManyFiles(_) => "too_many_files",
+            QuotaExceeded(_) => "quota_exceeded",
+            FileNotFound => "file_not_found",
+            RangeNotSatisfiable => "range_not_satisfiable",
             InvalidRoomName => "invalid_room_name",
             InvalidTopic => "invalid_topic",
             RoomNameTaken => "room_name_taken",

@@ -70,6 +70,38 @@ uuid_id!(
     /// An incoming webhook.
     HookId
 );
+uuid_id!(
+    /// One uploaded file: its name, type and uploader, over bytes that
+    /// may be shared with other uploads of the same content.
+    FileId
+);
+
+/// The SHA-256 of a stored file's bytes: where its blob lives on disk and
+/// its `ETag`. Identical bytes are stored once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    pub fn from_slice(bytes: &[u8]) -> Option<ContentHash> {
+        bytes.try_into().ok().map(ContentHash)
+    }
+}
+
+impl fmt::Display for ContentHash {
+    /// 64 lower-case hex digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ContentHash({self})")
+    }
+}
 
 /// A position in one room's log: starts at 1, never skips, never repeats.
 /// The SHA-256 of a secret a client holds (a session token, an invite

@@ -15,7 +15,8 @@
 //!    once per format by [`wire`], onto the outbox of every connection in
 //!    the room. The committer then hands the event to the [`search`] index's queue
 //!    without waiting; an indexer thread makes it searchable within half a
-//!    second.
+//!    second. A new message also goes, without waiting, to the [`push`]
+//!    task, which sends Web Push notifications to members who are away.
 //! 4. Each connection's single writer ([`ws`]'s writer) drains its whole
 //!    outbox into one vectored write. A connection whose outbox fills is cut
 //!    off and resumes later from its last seq, so nobody waits for it.
@@ -24,10 +25,10 @@
 //!
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
-//! lives once; actions use the engine ([`commit`], [`hub`], [`search`],
+//! lives once; actions use the engine ([`commit`], [`hub`], [`search`], [`push`],
 //! [`rooms`], [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
-//! [`config`]). `docs/architecture.md` walks the files and says where a
+//! [`config`], and [`archive`], the export file format). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
 //!
 //! [`open`] builds the shared state over a data directory; [`start`] adds
@@ -40,6 +41,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod archive;
 pub mod auth;
 pub mod cli;
 pub mod codec;
@@ -57,6 +59,7 @@ pub mod outbound;
 pub mod presence;
 mod priority;
 pub mod protocol;
+pub mod push;
 pub mod rooms;
 pub mod search;
 pub mod state;
@@ -87,6 +90,7 @@ use crate::hub::Hub;
 use crate::images::Thumbnailer;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
+use crate::push::Push;
 use crate::rooms::Rooms;
 use crate::search::Search;
 use crate::state::AppState;
@@ -140,9 +144,14 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         config.storage.durability,
     )
     .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+    // No upload is in progress: what one left half-received is of no use.
+    store
+        .clear_upload_temps()
+        .context("cannot clear unfinished uploads")?;
     let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
+    let push = Push::open(&store).context("cannot load the Web Push key")?;
     // Derived from the log, beside the database (backups leave it out).
     let (search, index_thread) = if config.storage.search_index {
         let (search, thread) = Search::open(&config.data.join("index"), store.clone())
@@ -157,6 +166,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         directory.clone(),
         hub.clone(),
         search.feed(),
+        push.feed(),
         config.storage.group_commit_max,
     );
     let state = Arc::new(AppState {
@@ -166,7 +176,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
             config.limits.hash_on_idle_cpu,
         ),
         images: Thumbnailer::default(),
-        limits: Limits::new(&config.limits),
+        limits: Limits::new(&config.limits, &config.files),
         presence: Presence::default(),
         callbacks_changed: tokio::sync::Notify::new(),
         metrics: Metrics::new(&committer.stats.histograms),
@@ -178,8 +188,10 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         hub,
         committer,
         search,
+        push,
         shutdown,
         tracker: TaskTracker::new(),
+        started: std::time::Instant::now(),
     });
     Ok(App {
         state,
@@ -224,6 +236,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
         tokio::spawn(actions::bots::supervise(state.clone())),
+        tokio::spawn(actions::files::sweep(state.clone())),
+        tokio::spawn(push::deliver::run(state.clone())),
     ];
     // The store's lock is held, so no other server owns this socket.
     match admin::socket::bind(&config.data) {

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub tls_handshake_failures: Counter,
     /// WebSockets cut off because their outbound queue filled (close 1013).
     pub queue_full_disconnects: Counter,
+    /// The committer's send-to-ack latency, also read for the admin panel.
+    ack_seconds: Histogram,
 }
 
 impl Metrics {
@@ -93,6 +95,12 @@ impl Metrics {
             Unit::Seconds,
             commit.flush_seconds.clone(),
         );
+        r.register_with_unit(
+            ACK_NAME,
+            ACK_HELP,
+            Unit::Seconds,
+            commit.ack_seconds.clone(),
+        );
         Metrics {
             registry: r,
             http_requests,
@@ -100,7 +108,19 @@ impl Metrics {
             refused_connections,
             tls_handshake_failures,
             queue_full_disconnects,
+            ack_seconds: commit.ack_seconds.clone(),
         }
+    }
+
+    /// The send-to-ack histogram as it is now, read through the same
+    /// encoding `/metrics` serves (the crate keeps bucket counts private).
+    pub fn ack_latency(&self) -> HistogramReading {
+        let mut r = Registry::default();
+        r.register_with_unit(ACK_NAME, ACK_HELP, Unit::Seconds, self.ack_seconds.clone());
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut text, &r);
+        HistogramReading::parse(&text)
     }
 
     /// Records one answered HTTP request.
@@ -131,6 +151,43 @@ impl Metrics {
     }
 }
 
+const ACK_NAME: &str = "ack_duration";
+const ACK_HELP: &str = "Time from a message reaching the server to its ack (queue, write, flush)";
+
+/// A histogram's cumulative counts at one moment: `buckets` are
+/// `[upper bound in seconds, observations at or below it]`, ascending, the
+/// last bound infinite (written as `null` in JSON).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HistogramReading {
+    pub count: u64,
+    pub sum: f64,
+    pub buckets: Vec<(Option<f64>, u64)>,
+}
+
+impl HistogramReading {
+    /// From the OpenMetrics text of a registry holding one histogram.
+    fn parse(text: &str) -> HistogramReading {
+        let mut out = HistogramReading::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if name.ends_with("_count") {
+                out.count = value.parse().unwrap_or(0);
+            } else if name.ends_with("_sum") {
+                out.sum = value.parse().unwrap_or(0.0);
+            } else if let Some(le) = name
+                .split_once("le=\"")
+                .and_then(|(_, rest)| rest.split('"').next())
+            {
+                let bound = le.parse::<f64>().ok().filter(|b| b.is_finite());
+                out.buckets.push((bound, value.parse().unwrap_or(0)));
+            }
+        }
+        out
+    }
+}
+
 /// The server's own counts, read once per scrape (by
 /// `AppState::metrics_text`), so the hot paths do no work for them.
 #[derive(Debug)]
@@ -142,9 +199,13 @@ pub struct Snapshot {
     pub commit_groups: u64,
     pub deliveries: u64,
     pub storage_reopens: u64,
+    /// Push notifications by outcome: `sent`, `failed`, `dropped`.
+    pub push: [(&'static str, u64); 3],
+    /// Push subscriptions removed because their push service said gone.
+    pub push_expired: u64,
     /// Refusals by limit name: `send`, `signup`, `login_ip`,
     /// `login_failures`, `avatar`.
-    pub rate_limited: [(&'static str, u64); 5],
+    pub rate_limited: [(&'static str, u64); 6],
 }
 
 impl Collector for Snapshot {
@@ -179,6 +240,11 @@ impl Collector for Snapshot {
                 self.deliveries,
             ),
             (
+                "push_subscriptions_expired",
+                "Push subscriptions removed since start because their push service answered 404 or 410",
+                self.push_expired,
+            ),
+            (
                 "storage_reopens",
                 "Times the database was reopened after a write failure since start",
                 self.storage_reopens,
@@ -187,6 +253,16 @@ impl Collector for Snapshot {
         for (name, help, value) in counters {
             let c = ConstCounter::new(value);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let mut pushes = encoder.encode_descriptor(
+            "push_notifications",
+            "Web Push notifications since start, by outcome: sent (accepted by the push service), failed (refused, or failing after every retry), dropped (collapsed or dropped from a full queue)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, value) in self.push {
+            let labels = [("outcome", outcome)];
+            ConstCounter::new(value).encode(pushes.encode_family(&labels)?)?;
         }
         let mut family = encoder.encode_descriptor(
             "rate_limited",

@@ -1,5 +1,5 @@
-//! Outgoing HTTP: one POST to a URL the operator allowed, for bots'
-//! callbacks. Small on purpose: a fresh connection per request (deliveries
+//! Outgoing HTTP: one POST, for bots' callbacks (to a URL the operator
+//! allowed) and Web Push (to a browser's push service). Small on purpose: a fresh connection per request (deliveries
 //! to one bot go one at a time), HTTP/1.1, `https` checked against the
 //! system's CA roots, no redirects followed (a redirect could point
 //! anywhere, past the allowlist), a hard deadline, and a bounded answer.
@@ -53,13 +53,30 @@ pub async fn post(
     body: Vec<u8>,
     deadline: Duration,
 ) -> Result<Answer, String> {
-    match tokio::time::timeout(deadline, exchange(url, headers, body)).await {
+    post_as(url, "application/json", headers, body, deadline).await
+}
+
+/// [`post`] with a body of another `content_type`.
+pub async fn post_as(
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    deadline: Duration,
+) -> Result<Answer, String> {
+    let exchange = exchange(url, content_type, headers, body);
+    match tokio::time::timeout(deadline, exchange).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {} s", deadline.as_secs())),
     }
 }
 
-async fn exchange(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<Answer, String> {
+async fn exchange(
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<Answer, String> {
     let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let host = uri.host().ok_or("the URL has no host")?.to_string();
     let https = uri.scheme_str() == Some("https");
@@ -75,7 +92,7 @@ async fn exchange(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Resul
         .unwrap_or(host.clone());
     let mut req = Request::post(path)
         .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CONTENT_TYPE, content_type)
         .header(
             hyper::header::USER_AGENT,
             concat!("hearth/", env!("CARGO_PKG_VERSION")),

@@ -26,15 +26,80 @@ pub fn lowest() {
     }
 }
 
-#[allow(unsafe_code)]
 fn set_idle_class() -> bool {
+    to_idle(0)
+}
+
+/// Moves thread `tid` of this process (0: the calling thread) to the idle
+/// scheduling class, at niceness 0 (which that class ignores, but a later
+/// move back to the normal class finds); false where that is refused.
+#[allow(unsafe_code)]
+pub fn to_idle(tid: i32) -> bool {
     #[cfg(target_os = "linux")]
-    // SAFETY: only changes this thread's scheduling class; the param is a
-    // plain struct that outlives the call.
+    // SAFETY: only changes the scheduling class and niceness of a thread
+    // of this process; the param is a plain struct that outlives the call.
     unsafe {
         let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0
+        let idle = libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) == 0;
+        if idle {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 0);
+        }
+        idle
     }
     #[cfg(not(target_os = "linux"))]
-    false
+    {
+        let _ = tid;
+        false
+    }
+}
+
+/// The calling thread's id, for [`raise_from_idle`] from another thread.
+#[allow(unsafe_code)]
+pub fn thread_id() -> i32 {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions.
+    unsafe {
+        libc::gettid()
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// Moves thread `tid` of this process out of the idle class into the
+/// normal one at niceness `nice` (or 19, where `nice` is not allowed).
+/// Returns false where neither is allowed: leaving the idle class needs
+/// `CAP_SYS_NICE` or a `RLIMIT_NICE` that covers the niceness.
+#[allow(unsafe_code)]
+pub fn raise_from_idle(tid: i32, nice: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    // SAFETY: only changes the niceness and class of a thread of this
+    // process; the param is a plain struct that outlives the call.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        for n in [nice, LOWEST] {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, n);
+            if libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) == 0 {
+                return true;
+            }
+        }
+        false
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (tid, nice);
+        false
+    }
+}
+
+/// This process's CPU time so far (user + system, all threads), seconds.
+pub fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    // utime and stime are fields 14 and 15 of the line (11 and 12 here).
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    // USER_HZ is 100 on every Linux ABI.
+    Some((utime + stime) / 100.0)
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::msgpack_from_slice;
 use crate::error::ApiError;
-use crate::ids::{AvatarVersion, EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
-use crate::storage::records::{EventKind, EventRecord, MessageState, Visibility};
+use crate::ids::{AvatarVersion, EventId, FileId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
+use crate::storage::records::{EventKind, EventRecord, FileRef, MessageState, Visibility};
 
 /// A frame from a client.
 #[derive(Debug, Deserialize)]
@@ -27,6 +27,9 @@ pub enum ClientFrame {
         /// The seq of the message this one answers.
         #[serde(default)]
         reply_to: Option<u64>,
+        /// Ids of the sender's uploads to attach.
+        #[serde(default)]
+        files: Vec<String>,
     },
     Edit {
         room: String,
@@ -57,6 +60,11 @@ pub enum ClientFrame {
         #[serde(default)]
         force: bool,
     },
+    /// Whether the client is in front of its user (window focused, page
+    /// visible); with recent use, it keeps push notifications away.
+    Focus {
+        active: bool,
+    },
     Ping,
 }
 
@@ -71,8 +79,8 @@ struct Probe {
 }
 
 /// The `type`s a client may send.
-const CLIENT_TYPES: [&str; 8] = [
-    "hello", "send", "edit", "delete", "react", "typing", "read", "ping",
+const CLIENT_TYPES: [&str; 9] = [
+    "hello", "send", "edit", "delete", "react", "typing", "read", "focus", "ping",
 ];
 
 /// Why a client frame was not understood.
@@ -340,6 +348,38 @@ pub struct MessageView<'a> {
     pub mentions: &'a [UserId],
     /// It says `@room`, from someone allowed to: every member is mentioned.
     pub mentions_room: bool,
+    /// Attached files (none once deleted).
+    pub files: Vec<FileView<'a>>,
+}
+
+/// A file attached to a message, as clients see it. Its bytes are at
+/// `/api/v1/files/{id}`, its thumbnail (when `thumb`) at `…/thumb`.
+#[derive(Debug, Serialize)]
+pub struct FileView<'a> {
+    pub id: FileId,
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub mime: &'a str,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub thumb: bool,
+}
+
+impl<'a> FileView<'a> {
+    pub fn of(f: &'a FileRef) -> FileView<'a> {
+        FileView {
+            id: f.id,
+            name: &f.name,
+            mime: &f.mime,
+            size: f.size,
+            width: f.width,
+            height: f.height,
+            thumb: f.thumb,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -385,6 +425,7 @@ impl<'a> MessageView<'a> {
             client_id,
             mentions,
             mentions_room,
+            files,
             ..
         } = &event.kind
         else {
@@ -399,11 +440,13 @@ impl<'a> MessageView<'a> {
             client_id: client_id.as_deref(),
             created_at: SerdeRfc3339(event.at),
             edited_at: None,
-            deleted: body.is_empty(),
+            // A redaction empties both; a message of files alone has no body.
+            deleted: body.is_empty() && files.is_empty(),
             reactions: Vec::new(),
             reply_to: None,
             mentions,
             mentions_room: *mentions_room,
+            files: files.iter().map(FileView::of).collect(),
         })
     }
 
@@ -419,6 +462,7 @@ impl<'a> MessageView<'a> {
             self.body = "";
             self.mentions = &[];
             self.mentions_room = false;
+            self.files.clear();
         }
         self.reactions = state
             .reactions

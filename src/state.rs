@@ -16,6 +16,7 @@ use crate::hub::Hub;
 use crate::images::Thumbnailer;
 use crate::metrics::{Metrics, Snapshot};
 use crate::presence::Presence;
+use crate::push::Push;
 use crate::rooms::Rooms;
 use crate::search::Search;
 use crate::storage::Store;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub committer: Committer,
     /// The full-text index of messages, fed by the committer.
     pub search: Search,
+    /// Web Push: the server's key and the queue of notifications.
+    pub push: Push,
     pub sessions: Sessions,
     pub hasher: Hasher,
     /// Turns uploaded pictures into avatars, a few at a time.
@@ -51,6 +54,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// When the instance was opened, for the uptime the admin panel shows.
+    pub started: std::time::Instant,
 }
 
 impl AppState {
@@ -66,12 +71,22 @@ impl AppState {
             commit_groups: self.committer.stats.groups.load(Relaxed),
             deliveries: self.hub.deliveries.load(Relaxed),
             storage_reopens: self.store.reopened(),
+            push: [
+                ("sent", self.push.stats.sent.load(Relaxed)),
+                ("failed", self.push.stats.failed.load(Relaxed)),
+                ("dropped", self.push.stats.dropped.load(Relaxed)),
+            ],
+            push_expired: self.push.stats.expired.load(Relaxed),
             rate_limited: [
                 ("send", l.send.rejected.load(Relaxed)),
                 ("signup", l.signup.rejected.load(Relaxed)),
                 ("login_ip", l.login_ip.rejected.load(Relaxed)),
                 ("login_failures", l.logins.rejected.load(Relaxed)),
                 ("avatar", l.avatar.rejected.load(Relaxed)),
+                (
+                    "upload",
+                    l.upload.rejected.load(Relaxed) + l.uploading.rejected.load(Relaxed),
+                ),
             ],
         })
     }

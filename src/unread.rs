@@ -453,6 +453,7 @@ mod tests {
             reply_to: None,
             mentions,
             mentions_room: room,
+            files: Vec::new(),
         }
     }
 

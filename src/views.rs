@@ -87,8 +87,8 @@ pub fn logged_event<'a>(
 }
 
 /// What a reply to message `seq` quotes of it now: its author and the start
-/// of its current body (empty once deleted). `None` if there is no such
-/// message.
+/// of its current body (empty once deleted; the files' names after a 📎 for
+/// a message that is only files). `None` if there is no such message.
 pub fn reply(
     log: &RoomLog,
     directory: &Directory,
@@ -98,14 +98,27 @@ pub fn reply(
     let Some(event) = log.event(room, seq)? else {
         return Ok(None);
     };
-    let EventKind::Message { author, body, .. } = &event.kind else {
+    let EventKind::Message {
+        author,
+        body,
+        files,
+        ..
+    } = &event.kind
+    else {
         return Ok(None);
     };
     let state = log.state(room, seq)?;
+    let text = state.body.as_deref().unwrap_or(body);
+    let named;
     let current = if state.deleted {
         ""
+    } else if text.trim().is_empty() && !files.is_empty() {
+        // Only files: the quote names them.
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        named = format!("📎 {}", names.join(", "));
+        &named
     } else {
-        state.body.as_deref().unwrap_or(body)
+        text
     };
     let summary = directory.get(*author);
     let who = author_view(*author, summary.as_deref());

@@ -1,5 +1,5 @@
 //! Accounts: sign-up, login and logout, passwords, and the administrator's
-//! disable, enable, delete and revoke.
+//! list, disable, enable, delete, revoke and administrator role.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -35,7 +35,8 @@ pub async fn sign_up(
 ) -> Result<UserRecord, ApiError> {
     state.limits.signup.check(&ip)?;
     check_new(&account)?;
-    let admission = invites::admit(&state.store, state.config.registration, invite)?;
+    let mode = super::operator::registration(state)?;
+    let admission = invites::admit(&state.store, mode, invite)?;
     let created = create(state, account).await;
     if created.is_err() {
         invites::undo(&state.store, admission);
@@ -394,6 +395,81 @@ pub async fn revoke_sessions(
     Ok(n)
 }
 
+/// One page of accounts, for an administrator.
+pub struct AccountPage {
+    pub users: Vec<UserRecord>,
+    /// How many accounts match, over all pages.
+    pub total: usize,
+}
+
+/// Most accounts the API shows on one page of [`list`] (the operator's
+/// `user list` takes them all).
+pub const LIST_LIMIT_MAX: usize = 200;
+
+/// Live accounts (bots included) whose username or email contains `query`
+/// ignoring case (every one when it is empty), sorted by username; the
+/// page from `offset`, at most `limit` long.
+pub fn list(
+    state: &AppState,
+    actor: Actor,
+    query: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<AccountPage, ApiError> {
+    actor.require_admin(state)?;
+    let query = query.trim().to_lowercase();
+    if query.chars().count() > 320 {
+        return Err(ApiError::InvalidRequest(
+            "The search is at most 320 characters.".into(),
+        ));
+    }
+    let mut users = Vec::new();
+    for u in state.store.users() {
+        let u = u?;
+        if u.deleted {
+            continue;
+        }
+        if query.is_empty()
+            || u.username.to_lowercase().contains(&query)
+            || u.email.to_lowercase().contains(&query)
+        {
+            users.push(u);
+        }
+    }
+    users.sort_by_cached_key(|u| u.username.to_lowercase());
+    let total = users.len();
+    let users = users.into_iter().skip(offset).take(limit).collect();
+    Ok(AccountPage { users, total })
+}
+
+/// An administrator makes an account an administrator, or no longer one.
+/// Nobody takes their own role away, so a server always keeps one.
+pub async fn set_admin(
+    state: &AppState,
+    actor: Actor,
+    user: UserId,
+    admin: bool,
+) -> Result<UserRecord, ApiError> {
+    actor.require_admin(state)?;
+    if !admin && actor == Actor::User(user) {
+        return Err(ApiError::InvalidRequest(
+            "Administrators cannot take their own role away; ask another administrator.".into(),
+        ));
+    }
+    let mut u = live_user(state, user)?;
+    if admin && u.bot {
+        return Err(ApiError::InvalidRequest(
+            "A bot cannot be an administrator.".into(),
+        ));
+    }
+    u.admin = admin;
+    state.store.put_user(&u)?;
+    state.store.flush_async().await?;
+    state.directory.put(&u);
+    tracing::info!(user = %u.id, admin, ?actor, "Administrator role changed.");
+    Ok(u)
+}
+
 /// The account, if it exists and is not deleted.
 pub fn live_user(state: &AppState, user: UserId) -> Result<UserRecord, ApiError> {
     state
@@ -417,7 +493,7 @@ async fn confirm(state: &AppState, user: UserId, password: String) -> Result<Use
 }
 
 /// Revokes every session of `user` and closes their sockets at once.
-fn end_sessions(state: &AppState, user: UserId) -> Result<(), ApiError> {
+pub(super) fn end_sessions(state: &AppState, user: UserId) -> Result<(), ApiError> {
     state.sessions.revoke_all(user, None)?;
     state.hub.close_user(user, None, CloseReason::Revoked);
     Ok(())

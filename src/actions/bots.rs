@@ -189,6 +189,7 @@ pub async fn post(
         body,
         client_id,
         reply_to: None,
+        files: Vec::new(),
     };
     let sent = messages::send(state, hook.bot, send, Via::Wait)
         .await
@@ -485,6 +486,7 @@ async fn attempt(
             // A redelivery's reply is the same reply, stored once.
             client_id: Some(format!("reply-{}", seq.0)),
             reply_to: Some(seq.0),
+            files: Vec::new(),
         };
         if let Err(e) = messages::send(state, bot, send, Via::Wait).await {
             tracing::warn!(user = %bot, error = %e, "A bot's reply was refused.");

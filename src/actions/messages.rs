@@ -28,6 +28,9 @@ pub struct Send<'a> {
     pub client_id: Option<String>,
     /// The seq of the message this one answers.
     pub reply_to: Option<u64>,
+    /// Ids of the sender's uploads to attach (at most 10); with any, the
+    /// body may be empty.
+    pub files: Vec<String>,
 }
 
 /// Where a change's outcome goes.
@@ -61,10 +64,14 @@ pub async fn send(
 ) -> Result<Sent, ApiError> {
     let client_id = msg.client_id.map(validate::client_id).transpose()?;
     let room = member_room(state, msg.room, author)?;
-    validate::body(&msg.body)?;
+    // Files may go without words.
+    if msg.files.is_empty() || !msg.body.trim().is_empty() {
+        validate::body(&msg.body)?;
+    }
     if let Some(sent) = stored_retry(state, &room, author, client_id.as_ref())? {
         return Ok(sent);
     }
+    let files = super::files::attachable(state, &room, author, &msg.files)?;
     let reply_to = match msg.reply_to {
         None => None,
         Some(seq) => Some(replied(state, &room, Seq(seq))?),
@@ -75,6 +82,7 @@ pub async fn send(
         reply_to,
         mentions,
         mentions_room,
+        files,
     };
     submit(state, &room, author, client_id, change, via).await
 }
@@ -230,6 +238,8 @@ async fn submit(
             client_id,
             change,
             reply,
+            received: std::time::Instant::now(),
+            origin: None,
         })
         .await?;
     let Some(rx) = waiting else {

@@ -17,18 +17,25 @@
 //!
 //! Files by domain: [`accounts`] (sign-up, login, passwords, disable,
 //! delete, profile), [`avatars`] (set, remove, serve), [`bots`] (bot
-//! accounts and webhooks), [`rooms`] (create, join, leave, rename, delete),
+//! accounts and webhooks), [`files`] (uploads, attachments, downloads,
+//! the sweep), [`rooms`] (create, join, leave, rename, delete),
 //! [`messages`] (send, history, removal), [`search`] (message search),
-//! [`reads`] (read cursors) and [`operator`] (invites, stats, verify,
-//! backup: the operator's tools).
+//! [`reads`] (read cursors), [`push`] (Web Push subscriptions),
+//! [`reset_links`] (one-time links to set a new password), [`exchange`]
+//! (export and import) and [`operator`] (invites, the registration mode,
+//! stats and live figures, verify, backup: the operator's tools).
 
 pub mod accounts;
 pub mod avatars;
 pub mod bots;
+pub mod exchange;
+pub mod files;
 pub mod messages;
 pub mod operator;
 pub mod presence;
+pub mod push;
 pub mod reads;
+pub mod reset_links;
 pub mod rooms;
 pub mod search;
 

@@ -1,6 +1,7 @@
-//! The operator's tools: invite codes, counts, the store's check and
-//! online backup. Reached from the admin socket (and the CLI on a stopped
-//! server); every one needs an administrator.
+//! The operator's tools: invite codes, the registration mode, counts and
+//! live figures, the store's check and online backup. Reached from the
+//! admin socket (and the CLI on a stopped server) and the admin API; every
+//! one needs an administrator.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Actor;
 use crate::auth::invites;
+use crate::config::Registration;
 use crate::error::ApiError;
 use crate::ids::Millis;
 use crate::search::{Counts, SearchError};
@@ -213,4 +215,141 @@ pub async fn backup(state: &AppState, actor: Actor, path: &Path) -> Result<Summa
         .map_err(|_| ApiError::Internal)??;
     tracing::info!(path = %path.display(), events = summary.events, "Backup written.");
     Ok(summary)
+}
+
+/// The registration mode in force: an administrator's choice kept in the
+/// store wins over the `registration` key of the config, which is the
+/// default until someone chooses (and again after `set_registration(None)`).
+pub fn registration(state: &AppState) -> Result<Registration, ApiError> {
+    Ok(registration_setting(state)?.mode)
+}
+
+/// The mode in force, and where it comes from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct RegistrationSetting {
+    #[serde(with = "registration_name")]
+    pub mode: Registration,
+    /// `admin` when chosen at runtime, `config` when the config's applies.
+    pub source: RegistrationSource,
+    /// The config's value, which applies when no choice is kept.
+    #[serde(with = "registration_name")]
+    pub config: Registration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationSource {
+    Admin,
+    Config,
+}
+
+fn registration_setting(state: &AppState) -> Result<RegistrationSetting, ApiError> {
+    let config = state.config.registration;
+    // A name this binary does not know (written by hand) counts as none:
+    // `verify` reports it.
+    let chosen = state
+        .store
+        .registration_setting()?
+        .and_then(|m| Registration::parse(&m));
+    Ok(RegistrationSetting {
+        mode: chosen.unwrap_or(config),
+        source: match chosen {
+            Some(_) => RegistrationSource::Admin,
+            None => RegistrationSource::Config,
+        },
+        config,
+    })
+}
+
+/// Who may sign up, for an administrator.
+pub fn registration_for(state: &AppState, actor: Actor) -> Result<RegistrationSetting, ApiError> {
+    actor.require_admin(state)?;
+    registration_setting(state)
+}
+
+/// Changes who may sign up, at once and across restarts; `None` goes back
+/// to the config's value.
+pub async fn set_registration(
+    state: &AppState,
+    actor: Actor,
+    mode: Option<Registration>,
+) -> Result<RegistrationSetting, ApiError> {
+    actor.require_admin(state)?;
+    state
+        .store
+        .set_registration_setting(mode.map(Registration::as_str))?;
+    state.store.flush_async().await?;
+    let setting = registration_setting(state)?;
+    tracing::info!(
+        mode = setting.mode.as_str(),
+        ?actor,
+        "Registration mode set."
+    );
+    Ok(setting)
+}
+
+mod registration_name {
+    use crate::config::Registration;
+
+    pub fn serialize<S: serde::Serializer>(r: &Registration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(r.as_str())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Registration, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(d)?;
+        Registration::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{name:?} is not \"open\", \"invite\" or \"closed\""
+            ))
+        })
+    }
+}
+
+/// The server's figures as they are now, for the admin panel's charts:
+/// gauges, and counters since start that the panel turns into rates.
+#[derive(Debug, Serialize)]
+pub struct Live {
+    /// When these were read (milliseconds since the epoch), so rates use
+    /// the server's clock.
+    pub at: u64,
+    /// Seconds since the server started.
+    pub uptime_secs: u64,
+    pub websockets: usize,
+    pub http_connections: i64,
+    pub sessions: usize,
+    pub users: usize,
+    pub rooms: usize,
+    /// Counters since start.
+    pub messages_stored: u64,
+    pub deliveries: u64,
+    pub commit_groups: u64,
+    /// Time from a send reaching the server to its ack, since start: the
+    /// panel takes a percentile of the difference between two readings.
+    pub ack_latency: crate::metrics::HistogramReading,
+    pub disk_bytes: u64,
+    /// Whether the store takes writes (as `/readyz` reports).
+    pub storage_ok: bool,
+}
+
+/// Reads the server's live figures (from the metrics registry and the
+/// counts the server keeps), for an administrator.
+pub fn live(state: &AppState, actor: Actor) -> Result<Live, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    actor.require_admin(state)?;
+    let stats = &state.committer.stats;
+    Ok(Live {
+        at: Millis::now().0,
+        uptime_secs: state.started.elapsed().as_secs(),
+        websockets: state.hub.connection_count(),
+        http_connections: state.metrics.open_connections.get(),
+        sessions: state.store.session_count()?,
+        users: state.directory.count(),
+        rooms: state.rooms.count(),
+        messages_stored: stats.messages.load(Relaxed),
+        deliveries: state.hub.deliveries.load(Relaxed),
+        commit_groups: stats.groups.load(Relaxed),
+        ack_latency: state.metrics.ack_latency(),
+        disk_bytes: state.store.size_on_disk()?,
+        storage_ok: !stats.failing.load(Relaxed),
+    })
 }

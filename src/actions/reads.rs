@@ -41,6 +41,7 @@ pub fn mark(
             conn.send(&frame);
         }
     }
+    state.push.read(user, room.record.id, now.read_seq);
     Ok(now)
 }
 

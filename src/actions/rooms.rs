@@ -1,5 +1,5 @@
 //! Rooms: create (public or private), direct rooms, join, add, leave, and
-//! the administrator's rename and delete.
+//! the administrator's list, rename and delete.
 //! Membership and room changes are not in the room log; every open socket
 //! concerned hears of them as frames (see docs/protocol.md).
 
@@ -354,6 +354,46 @@ async fn kick(state: &AppState, room: &Room, user: UserId) -> Result<(), ApiErro
     Ok(())
 }
 
+/// A room as an administrator's list shows it.
+pub struct RoomSummary {
+    pub room: Arc<Room>,
+    /// When its newest event (message, edit, reaction) was stored; `None`
+    /// for a room without one.
+    pub last_activity: Option<Millis>,
+}
+
+/// Every room the actor may know of (the operator: all; an administrator's
+/// account: public ones and those it is in, as for [`delete`]), newest
+/// activity first, with when each was last active.
+pub fn list_all(state: &AppState, actor: Actor) -> Result<Vec<RoomSummary>, ApiError> {
+    actor.require_admin(state)?;
+    let log = state.store.log()?;
+    let mut out = Vec::new();
+    for room in state.rooms.all() {
+        if let Actor::User(admin) = actor {
+            if !room.visible_to(admin) {
+                continue;
+            }
+        }
+        let head = room.head();
+        let last_activity = if head.0 == 0 {
+            None
+        } else {
+            log.event(room.record.id, head)?.map(|e| e.at)
+        };
+        out.push(RoomSummary {
+            room,
+            last_activity,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.last_activity
+            .cmp(&a.last_activity)
+            .then_with(|| a.room.record.name.cmp(&b.room.record.name))
+    });
+    Ok(out)
+}
+
 /// The room, if `viewer` may know it exists.
 pub fn visible_room(
     state: &AppState,
@@ -507,7 +547,7 @@ pub async fn delete(
 /// Subscribes the user's live connections to a room they just joined and
 /// tells them, from every device. Subscribing before reading the head means
 /// every message after `last_seq` in the `joined` frame arrives live.
-fn announce_join(state: &AppState, user: UserId, room: &Room) {
+pub(super) fn announce_join(state: &AppState, user: UserId, room: &Room) {
     for conn in state.hub.subscribe_user(user, room.record.id) {
         conn.send(&ServerFrame::Joined {
             room: room.view(user, &state.directory),

@@ -19,11 +19,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::actions::operator::{InviteInfo, Stats};
+pub use crate::actions::operator::{InviteInfo, RegistrationSetting, Stats};
 
 use crate::actions::accounts::{self, NewAccount};
+use crate::actions::exchange::{self, ExchangeError, ExportRequest, ExportSummary, ImportSummary};
 use crate::actions::operator::{self, BackupFailed};
-use crate::actions::{avatars, bots, messages, rooms, Actor};
+use crate::actions::{avatars, bots, messages, reset_links, rooms, Actor};
 use crate::error::ApiError;
 use crate::ids::{Millis, RoomId, Seq, UserId};
 use crate::rooms::Room;
@@ -67,6 +68,16 @@ pub enum Request {
     UserRemoveAvatar {
         user: String,
     },
+    /// Make an account an administrator (`admin: true`), or no longer one.
+    UserAdmin {
+        user: String,
+        admin: bool,
+    },
+    /// A one-time password-reset code for the account, valid this long.
+    UserResetLink {
+        user: String,
+        valid_for_secs: u64,
+    },
     BotCreate {
         username: String,
     },
@@ -108,6 +119,12 @@ pub enum Request {
     InviteRevoke {
         id: String,
     },
+    /// Shows the registration mode in force and where it comes from.
+    Registration,
+    /// Sets the registration mode; `mode: None` goes back to the config's.
+    RegistrationSet {
+        mode: Option<String>,
+    },
     Stats,
     Verify,
     /// Empty the search index and index every message again.
@@ -115,6 +132,20 @@ pub enum Request {
     /// `path` is absolute: the server may run in another directory.
     Backup {
         path: PathBuf,
+    },
+    /// Write an export (absolute paths); `rooms` empty: every room.
+    Export {
+        path: PathBuf,
+        #[serde(default)]
+        rooms: Vec<String>,
+        #[serde(default)]
+        with_files: Option<PathBuf>,
+    },
+    /// Restore an export (or, with `slack`, a Slack workspace export).
+    Import {
+        path: PathBuf,
+        #[serde(default)]
+        slack: bool,
     },
 }
 
@@ -142,6 +173,12 @@ pub enum Reply {
         uses: u32,
         expires_at: Option<String>,
     },
+    /// A password-reset code, shown this once.
+    ResetCode {
+        user: UserInfo,
+        code: String,
+        expires_at: String,
+    },
     /// A bot's new token, shown this once.
     BotToken {
         user: UserInfo,
@@ -158,6 +195,9 @@ pub enum Reply {
     Stats {
         stats: Stats,
     },
+    Registration {
+        setting: RegistrationSetting,
+    },
     Verify {
         report: Report,
     },
@@ -167,6 +207,13 @@ pub enum Reply {
     Backup {
         path: PathBuf,
         summary: Summary,
+    },
+    Exported {
+        path: PathBuf,
+        summary: ExportSummary,
+    },
+    Imported {
+        summary: ImportSummary,
     },
 }
 
@@ -216,6 +263,8 @@ pub enum AdminError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Backup(#[from] BackupError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     #[error("the server stopped before the action finished")]
     Interrupted,
 }
@@ -242,17 +291,45 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             password,
             admin,
         } => user_add(state, username, email, password, admin).await,
-        UserList => user_list(state),
+        UserList => Ok(Reply::Users {
+            users: accounts::list(state, Actor::Operator, "", 0, usize::MAX)?
+                .users
+                .iter()
+                .map(user_info)
+                .collect(),
+        }),
         UserShow { user } => user_show(state, &user),
         UserPasswd { user, password } => user_passwd(state, &user, password).await,
         UserDisable { user } => user_set_disabled(state, &user, true).await,
         UserEnable { user } => user_set_disabled(state, &user, false).await,
         UserDelete { user } => user_delete(state, &user).await,
         UserRevokeSessions { user } => user_revoke_sessions(state, &user).await,
+        UserAdmin { user, admin } => {
+            let u = find_user(state, &user)?;
+            let u = accounts::set_admin(state, Actor::Operator, u.id, admin).await?;
+            if admin {
+                done(format!("{} is an administrator.", u.username))
+            } else {
+                done(format!("{} is no longer an administrator.", u.username))
+            }
+        }
         UserRemoveAvatar { user } => {
             let u = find_user(state, &user)?;
             avatars::remove(state, Actor::Operator, u.id).await?;
             done(format!("{} has no avatar now.", u.username))
+        }
+        UserResetLink {
+            user,
+            valid_for_secs,
+        } => {
+            let u = find_user(state, &user)?;
+            let valid_for = Duration::from_secs(valid_for_secs.max(1));
+            let link = reset_links::create(state, Actor::Operator, u.id, Some(valid_for)).await?;
+            Ok(Reply::ResetCode {
+                user: user_info(&link.user),
+                code: link.code,
+                expires_at: link.expires_at.to_rfc3339(),
+            })
         }
         BotCreate { username } => {
             let (bot, token) = bots::create(state, Actor::Operator, &username).await?;
@@ -305,7 +382,10 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             })
         }
         RoomList => Ok(Reply::Rooms {
-            rooms: state.rooms.all().iter().map(|r| room_info(r)).collect(),
+            rooms: rooms::list_all(state, Actor::Operator)?
+                .iter()
+                .map(|s| room_info(&s.room))
+                .collect(),
         }),
         RoomShow { room } => room_show(state, &room),
         RoomRename { room, name } => room_rename(state, &room, &name).await,
@@ -332,6 +412,23 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             let id = operator::invite_revoke(state, Actor::Operator, &id).await?;
             done(format!("Invite {} is revoked.", &id[..id.len().min(12)]))
         }
+        Registration => Ok(Reply::Registration {
+            setting: operator::registration_for(state, Actor::Operator)?,
+        }),
+        RegistrationSet { mode } => {
+            let mode = mode
+                .map(|m| {
+                    crate::config::Registration::parse(&m).ok_or_else(|| {
+                        AdminError::Invalid(format!(
+                            "{m:?} is not \"open\", \"invite\", \"closed\" or \"default\""
+                        ))
+                    })
+                })
+                .transpose()?;
+            Ok(Reply::Registration {
+                setting: operator::set_registration(state, Actor::Operator, mode).await?,
+            })
+        }
         Stats => Ok(Reply::Stats {
             stats: operator::stats(state, Actor::Operator)?,
         }),
@@ -350,6 +447,37 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
                     e @ BackupFailed::RelativePath(_) => AdminError::Invalid(e.to_string()),
                 })?;
             Ok(Reply::Backup { path, summary })
+        }
+        Export {
+            path,
+            rooms,
+            with_files,
+        } => {
+            let rooms = if rooms.is_empty() {
+                None
+            } else {
+                Some(
+                    rooms
+                        .iter()
+                        .map(|r| find_room(state, r).map(|r| r.record.id))
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            };
+            let request = ExportRequest {
+                path: path.clone(),
+                rooms,
+                with_files,
+            };
+            let summary = exchange::export(state, Actor::Operator, request).await?;
+            Ok(Reply::Exported { path, summary })
+        }
+        Import { path, slack } => {
+            let summary = if slack {
+                exchange::import_slack(state, Actor::Operator, path).await?
+            } else {
+                exchange::import(state, Actor::Operator, path).await?
+            };
+            Ok(Reply::Imported { summary })
         }
     }
 }
@@ -371,18 +499,6 @@ async fn user_add(
     Ok(Reply::User {
         user: user_info(&user),
     })
-}
-
-fn user_list(state: &AppState) -> Result<Reply> {
-    let mut users = Vec::new();
-    for u in state.store.users() {
-        let u = u?;
-        if !u.deleted {
-            users.push(user_info(&u));
-        }
-    }
-    users.sort_by_key(|u| u.username.to_lowercase());
-    Ok(Reply::Users { users })
 }
 
 fn user_show(state: &AppState, key: &str) -> Result<Reply> {

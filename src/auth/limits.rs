@@ -1,18 +1,21 @@
 //! Rate limits, each a keyed token bucket (governor's GCRA), answering with
 //! how long to wait so clients get a `Retry-After`.
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::LimitsConfig;
+use crate::config::{FilesConfig, LimitsConfig};
 use crate::error::ApiError;
 use crate::ids::{RoomId, UserId};
+use crate::locks::lock;
 
 /// At most one typing notice per user and room this often.
 pub const TYPING_EVERY: Duration = Duration::from_secs(2);
@@ -69,11 +72,71 @@ pub struct Limits {
     /// Message searches per user (`limits.search_per_sec`, `search_burst`):
     /// each one runs a query over the index.
     pub message_search: Limiter<UserId>,
+    /// File uploads started per user (`files.uploads_per_minute`).
+    pub upload: Limiter<UserId>,
+    /// File uploads in progress per user (`files.uploads_at_once`).
+    pub uploading: InFlight<UserId>,
+}
+
+/// Work in progress per key, at most `per_key` at once: a key past it is
+/// `rate_limited` until one of its own finishes.
+pub struct InFlight<K: Hash + Eq + Clone> {
+    per_key: usize,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
+    /// Requests refused, for `/metrics`.
+    pub rejected: AtomicU64,
+}
+
+/// One unit of work in progress; dropping it frees its place.
+pub struct InFlightGuard<K: Hash + Eq + Clone> {
+    key: K,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+impl<K: Hash + Eq + Clone> InFlight<K> {
+    pub fn new(per_key: usize) -> Self {
+        InFlight {
+            per_key,
+            counts: Arc::default(),
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    /// A place for one more of `key`'s, or `rate_limited` (wait a second).
+    pub fn enter(&self, key: &K) -> Result<InFlightGuard<K>, ApiError> {
+        let mut counts = lock(&self.counts);
+        let n = counts.entry(key.clone()).or_insert(0);
+        if *n >= self.per_key {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::RateLimited {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        *n += 1;
+        Ok(InFlightGuard {
+            key: key.clone(),
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+impl<K: Hash + Eq + Clone> Drop for InFlightGuard<K> {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.counts);
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Limits {
-    pub fn new(c: &LimitsConfig) -> Limits {
+    pub fn new(c: &LimitsConfig, files: &FilesConfig) -> Limits {
         Limits {
+            upload: Limiter::new(Quota::per_minute(nz(files.uploads_per_minute))),
+            uploading: InFlight::new(files.uploads_at_once),
             send: Limiter::new(Quota::per_second(nz(c.send_per_sec)).allow_burst(nz(c.send_burst))),
             signup: Limiter::new(
                 Quota::with_period(c.signup_refill)
@@ -103,6 +166,7 @@ impl Limits {
         self.search.sweep();
         self.avatar.sweep();
         self.message_search.sweep();
+        self.upload.sweep();
     }
 }
 

@@ -161,10 +161,14 @@ impl Sessions {
         Ok(self.live(hash)?.is_some())
     }
 
-    /// The session, if it has not expired: ends it if it has, and records
-    /// this use (written back at most every [`LAST_SEEN_WRITE_EVERY`], or
-    /// more often when the idle lifetime is shorter than that).
-    fn live(&self, hash: &TokenHash) -> storage::Result<Option<Arc<CachedSession>>> {
+    /// Whether the session has ended (or expired, which ends it now),
+    /// without counting as a use of it: a push to its browser is not one.
+    pub fn ended(&self, hash: &TokenHash) -> storage::Result<bool> {
+        Ok(self.unexpired(hash)?.is_none())
+    }
+
+    /// The session, if it has not expired: ends it if it has.
+    fn unexpired(&self, hash: &TokenHash) -> storage::Result<Option<Arc<CachedSession>>> {
         let cached = match self.cache.get(hash) {
             Some(c) => c,
             None => {
@@ -190,6 +194,18 @@ impl Sessions {
             self.revoke(hash)?;
             return Ok(None);
         }
+        Ok(Some(cached))
+    }
+
+    /// The session, if it has not expired: ends it if it has, and records
+    /// this use (written back at most every [`LAST_SEEN_WRITE_EVERY`], or
+    /// more often when the idle lifetime is shorter than that).
+    fn live(&self, hash: &TokenHash) -> storage::Result<Option<Arc<CachedSession>>> {
+        let Some(cached) = self.unexpired(hash)? else {
+            return Ok(None);
+        };
+        let now = Millis::now().0;
+        let idle = self.lifetimes.idle.as_millis() as u64;
         cached.last_seen.fetch_max(now, Ordering::Relaxed);
         let write_every = (LAST_SEEN_WRITE_EVERY.as_millis() as u64).min(idle / 4);
         let written = cached.last_written.load(Ordering::Relaxed);

@@ -78,6 +78,33 @@ enum UserCommand {
     /// Remove an account's avatar (a picture that should not be shown);
     /// everyone connected sees it go at once.
     RemoveAvatar { user: String },
+    /// Make an account an administrator, or with --off no longer one.
+    Admin {
+        user: String,
+        #[arg(long)]
+        off: bool,
+    },
+    /// Make a one-time link that lets the account's owner set a password
+    /// (an imported account has none). Printed once; it works once.
+    ResetLink {
+        user: String,
+        /// How long the link is valid, e.g. 24h or 7d.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        expires: Duration,
+        /// The server's public address, for the link (e.g.
+        /// https://chat.example.com); `listen` by default.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RegistrationArgs {
+    #[command(flatten)]
+    common: Common,
+    /// open, invite or closed; `default` goes back to the config's
+    /// `registration`. Without it, shows the mode in force and its source.
+    mode: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +246,34 @@ pub struct RestoreArgs {
     file: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The export file to create (JSON Lines; it must not exist yet).
+    file: PathBuf,
+    /// Export only this room (a name or an id); repeat for several. Only
+    /// the accounts these rooms name are exported with them.
+    #[arg(long = "room", value_name = "ROOM")]
+    rooms: Vec<String>,
+    /// Also write the files messages carry into DIR, one per content hash.
+    #[arg(long, value_name = "DIR")]
+    with_files: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A file written by `hearth export` (or, with --slack, Slack's
+    /// workspace export, a zip).
+    file: PathBuf,
+    /// The file is a Slack workspace export (users.json, channels.json and
+    /// a folder of daily JSON files per channel, zipped).
+    #[arg(long)]
+    slack: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertCommand {
     /// Write a self-signed certificate and key (cert.pem, key.pem) for
@@ -277,6 +332,44 @@ pub fn user(args: UserArgs) -> anyhow::Result<()> {
         UserCommand::Delete { user } => Request::UserDelete { user },
         UserCommand::RevokeSessions { user } => Request::UserRevokeSessions { user },
         UserCommand::RemoveAvatar { user } => Request::UserRemoveAvatar { user },
+        UserCommand::Admin { user, off } => Request::UserAdmin { user, admin: !off },
+        UserCommand::ResetLink { user, expires, url } => {
+            let base = match url {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => format!("http://{}", load(&args.common.instance)?.listen),
+            };
+            let request = Request::UserResetLink {
+                user,
+                valid_for_secs: expires.as_secs(),
+            };
+            let reply = run(&args.common, true, request)?;
+            let Reply::ResetCode {
+                user,
+                code,
+                expires_at,
+            } = reply
+            else {
+                print(&reply, args.common.json);
+                return Ok(());
+            };
+            // The code rides in the fragment: browsers never send it to
+            // the server, so no access log holds it.
+            let link = format!("{base}/#reset={code}");
+            if args.common.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"user": user, "code": code, "link": link, "expires_at": expires_at})
+                );
+            } else {
+                println!(
+                    "Password-reset link for {} (works once, until {expires_at}):",
+                    user.username
+                );
+                println!("{link}");
+                println!("Or: POST /api/v1/password-reset {{\"code\": \"{code}\", \"password\": \"...\"}}");
+            }
+            return Ok(());
+        }
     };
     print(&run(&args.common, true, request)?, args.common.json);
     Ok(())
@@ -337,6 +430,17 @@ pub fn bot(args: BotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn registration(args: RegistrationArgs) -> anyhow::Result<()> {
+    let request = match args.mode {
+        None => Request::Registration,
+        Some(m) if m == "default" => Request::RegistrationSet { mode: None },
+        Some(m) => Request::RegistrationSet { mode: Some(m) },
+    };
+    let reply = run(&args.common, true, request)?;
+    print(&reply, args.common.json);
+    Ok(())
+}
+
 pub fn stats(args: StatsArgs) -> anyhow::Result<()> {
     print(&run(&args.common, true, Request::Stats)?, args.common.json);
     Ok(())
@@ -371,6 +475,30 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let absolute = |p: &PathBuf| {
+        std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+    };
+    let request = Request::Export {
+        path: absolute(&args.file)?,
+        rooms: args.rooms,
+        with_files: args.with_files.as_ref().map(absolute).transpose()?,
+    };
+    print(&run(&args.common, true, request)?, args.common.json);
+    Ok(())
+}
+
+pub fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let path = std::path::absolute(&args.file)
+        .with_context(|| format!("cannot resolve {}", args.file.display()))?;
+    let request = Request::Import {
+        path,
+        slack: args.slack,
+    };
+    print(&run(&args.common, false, request)?, args.common.json);
+    Ok(())
+}
+
 pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let Some(data) = args.common.instance.data.clone() else {
         bail!("give the new data directory with --data DIR");
@@ -386,11 +514,12 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Restored {} users, {} rooms, {} messages, {} avatars into {}.",
+            "Restored {} users, {} rooms, {} messages, {} avatars, {} files into {}.",
             summary.users,
             summary.rooms,
             summary.events,
             summary.avatars,
+            summary.files,
             data.display()
         );
         print_report(&report);
@@ -488,6 +617,7 @@ fn print(reply: &Reply, json: bool) {
             Reply::Rooms { rooms } => serde_json::to_value(rooms),
             Reply::Room { room } => serde_json::to_value(room),
             Reply::Stats { stats } => serde_json::to_value(stats),
+            Reply::Registration { setting } => serde_json::to_value(setting),
             Reply::Invites { invites } => serde_json::to_value(invites),
             Reply::Verify { report } => serde_json::to_value(report),
             Reply::IndexRebuilt { counts } => serde_json::to_value(counts),
@@ -550,6 +680,14 @@ fn print(reply: &Reply, json: bool) {
             }
         }
         Reply::Done { message } => println!("{message}"),
+        Reply::Registration { setting: s } => {
+            let source = match s.source {
+                crate::actions::operator::RegistrationSource::Admin => "set by an administrator",
+                crate::actions::operator::RegistrationSource::Config => "from the config",
+            };
+            println!("registration: {} ({source})", s.mode.as_str());
+            println!("config:       {}", s.config.as_str());
+        }
         Reply::Bot { user, callback } => {
             println!("bot:        {} ({})", user.username, user.id);
             match callback {
@@ -622,12 +760,50 @@ fn print(reply: &Reply, json: bool) {
             "Search index rebuilt: {} documents for {} live messages.",
             counts.documents, counts.live_messages
         ),
+        Reply::ResetCode {
+            user,
+            code,
+            expires_at,
+        } => println!(
+            "Password-reset code for {} (works once, until {expires_at}): {code}",
+            user.username
+        ),
+        Reply::Exported { path, summary } => println!(
+            "Exported {} users, {} rooms, {} messages and {} edits, deletions and reactions to {}.",
+            summary.users,
+            summary.rooms,
+            summary.messages,
+            summary.changes,
+            path.display()
+        ),
+        Reply::Imported { summary } => {
+            println!(
+                "Imported {} users, {} rooms, {} memberships and {} events ({} were already here).",
+                summary.users_added,
+                summary.rooms_added,
+                summary.members_added,
+                summary.events_added,
+                summary.events_present
+            );
+            if summary.files_skipped > 0 {
+                println!(
+                    "{} attached files were not imported (this server stores no files).",
+                    summary.files_skipped
+                );
+            }
+            if summary.users_added > 0 {
+                println!(
+                    "Imported accounts have no password: give each a link from `hearth user reset-link USER`."
+                );
+            }
+        }
         Reply::Backup { path, summary } => println!(
-            "Backed up {} users, {} rooms, {} messages, {} avatars to {}.",
+            "Backed up {} users, {} rooms, {} messages, {} avatars, {} files to {}.",
             summary.users,
             summary.rooms,
             summary.events,
             summary.avatars,
+            summary.files,
             path.display()
         ),
     }
@@ -635,14 +811,15 @@ fn print(reply: &Reply, json: bool) {
 
 fn print_report(report: &crate::storage::verify::Report) {
     println!(
-        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars.",
+        "Checked {} users, {} sessions, {} rooms, {} memberships, {} messages, {} invites, {} avatars, {} files.",
         report.users,
         report.sessions,
         report.rooms,
         report.memberships,
         report.events,
         report.invites,
-        report.avatars
+        report.avatars,
+        report.files
     );
     if report.ok() {
         println!("OK: every invariant holds.");

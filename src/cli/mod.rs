@@ -48,6 +48,10 @@ pub enum Command {
     Room(admin::RoomArgs),
     /// Make, list and revoke invite codes for `registration = "invite"`.
     Invite(admin::InviteArgs),
+    /// Show or change who may sign up (open, invite, closed) while the
+    /// server runs; the choice outlives restarts and wins over the config's
+    /// `registration` until set back with `default`.
+    Registration(admin::RegistrationArgs),
     /// Print counts: users, rooms, messages, connections, disk use.
     Stats(admin::StatsArgs),
     /// Check every invariant of the store; exits 1 with a report of each
@@ -63,6 +67,14 @@ pub enum Command {
     Backup(admin::BackupArgs),
     /// Restore a backup FILE into a new, empty data directory, then verify it.
     Restore(admin::RestoreArgs),
+    /// Export users, rooms, memberships and messages (with edits,
+    /// deletions and reactions) to a JSON Lines FILE, while the server
+    /// runs or from a stopped server's data directory.
+    Export(admin::ExportArgs),
+    /// Import a FILE written by `hearth export` (or a Slack export with
+    /// --slack) into this server, empty or not. Importing again changes
+    /// nothing.
+    Import(admin::ImportArgs),
     /// Make TLS certificates for local use.
     #[command(subcommand)]
     Cert(admin::CertCommand),
@@ -111,12 +123,15 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => admin::user(args),
         Command::Room(args) => admin::room(args),
         Command::Invite(args) => admin::invite(args),
+        Command::Registration(args) => admin::registration(args),
         Command::Bot(args) => admin::bot(args),
         Command::Stats(args) => admin::stats(args),
         Command::Verify(args) => admin::verify(args),
         Command::Index(args) => admin::index(args),
         Command::Backup(args) => admin::backup(args),
         Command::Restore(args) => admin::restore(args),
+        Command::Export(args) => admin::export(args),
+        Command::Import(args) => admin::import(args),
         Command::Cert(command) => admin::cert(command),
         Command::Healthcheck(args) => health::check(args),
         Command::Config(ConfigCommand::Check { file }) => {

@@ -8,7 +8,7 @@ use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::request::{empty_response, json_response, session_cookie, Body, Ctx};
+use super::request::{empty_response, full, json_response, session_cookie, Body, Ctx};
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::messages::{
     self, Edit, EditKind, Page, Sent, Via, EVENTS_MAX, PAGE_DEFAULT, PAGE_MAX,
@@ -206,7 +206,7 @@ pub async fn get_avatar(ctx: Ctx, user_id: &str) -> Handled {
     let mut resp = if unchanged {
         empty_response(StatusCode::NOT_MODIFIED)
     } else {
-        let mut resp = Response::new(Body::new(Bytes::from(png)));
+        let mut resp = Response::new(full(Bytes::from(png)));
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
         resp
@@ -540,7 +540,7 @@ pub async fn search_messages(ctx: Ctx) -> Handled {
 
 /// A query-string value: `+` is a space (HTML forms send it so), then
 /// percent-decoding.
-fn form_decode(text: &str) -> Option<String> {
+pub(super) fn form_decode(text: &str) -> Option<String> {
     percent_decode(&text.replace('+', " "))
 }
 
@@ -668,7 +668,7 @@ pub async fn list_events(ctx: Ctx, room_id: &str) -> Handled {
     Ok(json_response(StatusCode::OK, &EventsPage { events }))
 }
 
-fn limit_param(ctx: &Ctx, default: usize, max: usize) -> Result<usize, ApiError> {
+pub(super) fn limit_param(ctx: &Ctx, default: usize, max: usize) -> Result<usize, ApiError> {
     match ctx.query("limit") {
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
@@ -692,7 +692,11 @@ fn seq_param(ctx: &Ctx, key: &str) -> Result<Option<Seq>, ApiError> {
 
 #[derive(Deserialize)]
 struct PostMessageBody {
-    body: String,
+    /// May be left out when files are attached.
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    files: Vec<String>,
     #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
@@ -705,11 +709,21 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
     // whatever they post.
     member_room(&ctx.state, room_id, me.user)?;
     let body: PostMessageBody = ctx.json().await?;
+    let text =
+        match body.body {
+            Some(text) => text,
+            None if !body.files.is_empty() => String::new(),
+            None => return Err(ApiError::InvalidRequest(
+                "The request body is missing something or has a wrong type: missing field `body`."
+                    .into(),
+            )),
+        };
     let send = messages::Send {
         room: room_id,
-        body: body.body,
+        body: text,
         client_id: body.client_id,
         reply_to: body.reply_to,
+        files: body.files,
     };
     let Sent::Stored(c) = messages::send(&ctx.state, me.user, send, Via::Wait).await? else {
         return Err(ApiError::Internal);
@@ -793,7 +807,7 @@ fn message_seq(seq: &str) -> Result<Seq, ApiError> {
 
 /// `%XX` escapes decoded (an emoji in a path arrives so); `None` if they
 /// do not make UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
+pub(super) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -2,11 +2,14 @@
 //! hyper, and routing requests to the API, the WebSocket gateway or the
 //! embedded web UI.
 
+mod admin;
 mod admission;
 mod api;
 mod assets;
 mod bots;
+mod files;
 mod ops;
+mod push;
 mod request;
 mod router;
 mod upgrade;

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use super::request::{json_response, Body};
+use super::request::{full, json_response, Body};
 use crate::state::AppState;
 
 /// `GET /healthz`: the process answers.
@@ -48,7 +48,7 @@ pub fn readyz(state: &Arc<AppState>) -> Response<Body> {
 
 /// `GET /metrics` in the Prometheus (OpenMetrics) text format.
 pub fn metrics(state: &Arc<AppState>) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(state.metrics_text())));
+    let mut resp = Response::new(full(Bytes::from(state.metrics_text())));
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -17,7 +18,16 @@ use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub type Body = Full<Bytes>;
+/// A response body: most are whole in memory ([`full`]); a stored file
+/// streams from disk.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A body of bytes already in memory.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// The cookie that carries a browser's session token.
 pub const SESSION_COOKIE: &str = "hearth_session";
@@ -117,6 +127,13 @@ impl Ctx {
         }
     }
 
+    /// The body itself, to stream (at most once).
+    pub fn take_body(&mut self) -> Result<Incoming, ApiError> {
+        self.body
+            .take()
+            .ok_or_else(|| ApiError::InvalidRequest("The request body was already read.".into()))
+    }
+
     /// The token and where it came from: `Authorization: Bearer`, else the cookie.
     pub fn credentials(&self) -> Option<(String, CredentialSource)> {
         let headers = &self.parts.headers;
@@ -208,7 +225,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     let body =
         serde_json::to_vec(value).expect("API responses are plain data and always serialize");
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -220,7 +237,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
 }
 
 pub fn empty_response(status: StatusCode) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+    let mut resp = Response::new(full(Bytes::new()));
     *resp.status_mut() = status;
     resp
 }
@@ -235,7 +252,10 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
     }
     // The body was not read to its end: the connection cannot carry another
     // request, and saying so keeps a client from reusing it (and failing).
-    if matches!(e, ApiError::PayloadTooLarge(_) | ApiError::RequestTimeout) {
+    if matches!(
+        e,
+        ApiError::PayloadTooLarge(_) | ApiError::QuotaExceeded(_) | ApiError::RequestTimeout
+    ) {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -252,16 +272,27 @@ pub fn status(e: &ApiError) -> StatusCode {
         | InvalidBody | InvalidClientId | InvalidRequest(_) | InvalidJson(_) | InvalidFrame(_)
         | UnknownType(_) | HelloFirst | AlreadyGreeted | InvalidEmoji | InvalidReply
         | InvalidDirect | InvalidProfile | InvalidCallback | InvalidImage(_) | InvalidQuery(_)
-        | InvalidCursor => StatusCode::BAD_REQUEST,
+        | InvalidCursor | InvalidFile | TooManyFiles(_) | InvalidPushEndpoint | InvalidPushKeys => {
+            StatusCode::BAD_REQUEST
+        }
         InvalidCredentials | Unauthenticated => StatusCode::UNAUTHORIZED,
-        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | NotAnAdmin
-        | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
+        BadOrigin | AccountDisabled | RegistrationClosed | InvalidInvite | InvalidResetLink
+        | NotAnAdmin | NotAMember | NotTheAuthor | Forbidden | Banned => StatusCode::FORBIDDEN,
         RoomNotFound | UserNotFound | SessionNotFound | MessageNotFound | AvatarNotFound
-        | HookNotFound | NotFound => StatusCode::NOT_FOUND,
+        | HookNotFound | FileNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        UsernameTaken | EmailTaken | RoomNameTaken | MessageDeleted | TooManyReactions
-        | TooManyHooks | DirectRoom => StatusCode::CONFLICT,
-        PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        UsernameTaken
+        | EmailTaken
+        | RoomNameTaken
+        | MessageDeleted
+        | TooManyReactions
+        | TooManyHooks
+        | DirectRoom
+        | TooManyPushSubscriptions => StatusCode::CONFLICT,
+        PayloadTooLarge(_) | QuotaExceeded(_) | PushSubscriptionTooLarge => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Busy | ShuttingDown | StorageFailed | Storage(_) | SearchDisabled => {

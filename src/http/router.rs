@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::request::{error_response, Body, Ctx};
-use super::{api, assets, bots, ops, upgrade};
+use super::{admin, api, assets, bots, files, ops, push, upgrade};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -16,6 +16,7 @@ use crate::state::AppState;
 enum Route {
     Signup,
     Login,
+    PasswordReset,
     Logout,
     Me,
     MyAvatar,
@@ -48,9 +49,24 @@ enum Route {
     BotToken,
     BotCallback,
     Search,
+    Uploads,
+    File,
+    FileThumb,
+    PushKey,
+    PushSubscriptions,
     UserDisable,
     UserEnable,
     Avatar,
+    AdminUsers,
+    AdminUser,
+    AdminUserAdmin,
+    AdminUserSessions,
+    AdminResetLink,
+    AdminInvites,
+    AdminInvite,
+    AdminRegistration,
+    AdminRooms,
+    AdminStats,
     Ws,
     Healthz,
     Readyz,
@@ -58,9 +74,10 @@ enum Route {
 }
 
 /// Every path, with the route name logged for it.
-const ROUTES: [(&str, Route); 41] = [
+const ROUTES: [(&str, Route); 57] = [
     ("/api/v1/signup", Route::Signup),
     ("/api/v1/login", Route::Login),
+    ("/api/v1/password-reset", Route::PasswordReset),
     ("/api/v1/logout", Route::Logout),
     ("/api/v1/me", Route::Me),
     ("/api/v1/me/password", Route::Password),
@@ -96,9 +113,27 @@ const ROUTES: [(&str, Route); 41] = [
     ("/api/v1/bots/{id}/token", Route::BotToken),
     ("/api/v1/bots/{id}/callback", Route::BotCallback),
     ("/api/v1/search", Route::Search),
+    ("/api/v1/rooms/{id}/uploads", Route::Uploads),
+    ("/api/v1/files/{id}", Route::File),
+    ("/api/v1/files/{id}/thumb", Route::FileThumb),
+    ("/api/v1/push/key", Route::PushKey),
+    ("/api/v1/push/subscriptions", Route::PushSubscriptions),
     ("/api/v1/users/{id}/disable", Route::UserDisable),
     ("/api/v1/users/{id}/enable", Route::UserEnable),
     ("/api/v1/users/{id}/avatar", Route::Avatar),
+    ("/api/v1/admin/users", Route::AdminUsers),
+    ("/api/v1/admin/users/{id}", Route::AdminUser),
+    ("/api/v1/admin/users/{id}/admin", Route::AdminUserAdmin),
+    (
+        "/api/v1/admin/users/{id}/sessions",
+        Route::AdminUserSessions,
+    ),
+    ("/api/v1/admin/users/{id}/reset-link", Route::AdminResetLink),
+    ("/api/v1/admin/invites", Route::AdminInvites),
+    ("/api/v1/admin/invites/{id}", Route::AdminInvite),
+    ("/api/v1/admin/registration", Route::AdminRegistration),
+    ("/api/v1/admin/rooms", Route::AdminRooms),
+    ("/api/v1/admin/stats", Route::AdminStats),
     ("/api/v1/ws", Route::Ws),
     ("/healthz", Route::Healthz),
     ("/readyz", Route::Readyz),
@@ -226,10 +261,31 @@ impl Router {
             (Route::BotCallback, Method::GET) => bots::get_callback(ctx, id_of(&id)).await,
             (Route::BotCallback, Method::DELETE) => bots::clear_callback(ctx, id_of(&id)).await,
             (Route::Search, Method::GET) => api::search_messages(ctx).await,
+            (Route::Uploads, Method::POST) => files::upload(ctx, id_of(&id)).await,
+            (Route::File, Method::GET) => files::download(ctx, id_of(&id)).await,
+            (Route::FileThumb, Method::GET) => files::thumb(ctx, id_of(&id)).await,
+            (Route::PushKey, Method::GET) => push::key(ctx).await,
+            (Route::PushSubscriptions, Method::POST) => push::subscribe(ctx).await,
+            (Route::PushSubscriptions, Method::DELETE) => push::unsubscribe(ctx).await,
             (Route::UserDisable, Method::POST) => api::set_disabled(ctx, id_of(&id), true).await,
             (Route::UserEnable, Method::POST) => api::set_disabled(ctx, id_of(&id), false).await,
             (Route::Avatar, Method::GET) => api::get_avatar(ctx, id_of(&id)).await,
             (Route::Avatar, Method::DELETE) => api::delete_avatar(ctx, Some(id_of(&id))).await,
+            (Route::AdminUsers, Method::GET) => admin::users(ctx).await,
+            (Route::AdminUser, Method::DELETE) => admin::delete_user(ctx, id_of(&id)).await,
+            (Route::AdminUserAdmin, Method::PUT) => admin::set_admin(ctx, id_of(&id)).await,
+            (Route::AdminUserSessions, Method::DELETE) => {
+                admin::revoke_sessions(ctx, id_of(&id)).await
+            }
+            (Route::AdminResetLink, Method::POST) => admin::reset_link(ctx, id_of(&id)).await,
+            (Route::PasswordReset, Method::POST) => admin::redeem_reset_link(ctx).await,
+            (Route::AdminInvites, Method::GET) => admin::invites(ctx).await,
+            (Route::AdminInvites, Method::POST) => admin::create_invite(ctx).await,
+            (Route::AdminInvite, Method::DELETE) => admin::revoke_invite(ctx, id_of(&id)).await,
+            (Route::AdminRegistration, Method::GET) => admin::registration(ctx).await,
+            (Route::AdminRegistration, Method::PUT) => admin::set_registration(ctx).await,
+            (Route::AdminRooms, Method::GET) => admin::rooms(ctx).await,
+            (Route::AdminStats, Method::GET) => admin::stats(ctx).await,
             (Route::Ws, Method::GET) => upgrade::chat(ctx).await,
             (Route::Healthz, Method::GET) => Ok(ops::healthz()),
             (Route::Readyz, Method::GET) => Ok(ops::readyz(state)),

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
 
 use super::admission::Admission;
-use super::request::{Body, Ctx};
+use super::request::{full, Body, Ctx};
 use crate::error::ApiError;
 use crate::protocol::{Format, MSGPACK_SUBPROTOCOL};
 use crate::state::AppState;
@@ -77,7 +77,7 @@ where
             HeaderValue::from_static(MSGPACK_SUBPROTOCOL),
         );
     }
-    Ok(Response::from_parts(parts, Full::new(Bytes::new())))
+    Ok(Response::from_parts(parts, full(Bytes::new())))
 }
 
 fn offered_protocols(req: &Request<()>) -> impl Iterator<Item = &str> {

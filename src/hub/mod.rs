@@ -199,6 +199,14 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// Whether any connection of `user` is in front of them (see
+    /// [`Outbox::is_active`]); if none is, they are away.
+    pub fn is_active(&self, user: UserId, window: std::time::Duration) -> bool {
+        read(&self.users)
+            .get(&user)
+            .is_some_and(|c| c.values().any(|o| o.is_active(window)))
+    }
+
     /// Starts delivering `room` to every connection of `user` (a join made
     /// on any device reaches all of them).
     pub fn subscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {

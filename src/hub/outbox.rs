@@ -27,7 +27,7 @@ use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::ids::{RoomId, Seq, TokenHash, UserId};
+use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
 use crate::wire::{self, CloseReason, Encoded};
 
@@ -55,6 +55,12 @@ pub struct Outbox {
     /// Set once the client has its `ready`: only then does it hear of
     /// presence changes (its `ready` holds the state before).
     greeted: std::sync::atomic::AtomicBool,
+    /// Whether the client's last `focus` frame said its user looks at it
+    /// (true until it says otherwise). With `last_used`, decides whether
+    /// the user is away and gets push notifications.
+    focused: std::sync::atomic::AtomicBool,
+    /// When the client last sent anything but a ping, in ms since the epoch.
+    last_used: std::sync::atomic::AtomicU64,
     capacity: usize,
 }
 
@@ -144,6 +150,8 @@ impl Outbox {
             sink: tokio::sync::Mutex::new(Sink::default()),
             closing,
             greeted: std::sync::atomic::AtomicBool::new(false),
+            focused: std::sync::atomic::AtomicBool::new(true),
+            last_used: std::sync::atomic::AtomicU64::new(Millis::now().0),
             capacity,
         })
     }
@@ -155,6 +163,26 @@ impl Outbox {
 
     pub fn is_greeted(&self) -> bool {
         self.greeted.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The client sent something its user did (any frame but a ping).
+    pub fn used(&self) {
+        self.last_used
+            .store(Millis::now().0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The client said whether its user looks at it (`focus` frame).
+    pub fn set_focus(&self, active: bool) {
+        self.focused
+            .store(active, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the user looks at this client: it is in focus and was used
+    /// within `window`.
+    pub fn is_active(&self, window: std::time::Duration) -> bool {
+        let used = self.last_used.load(std::sync::atomic::Ordering::Relaxed);
+        self.focused.load(std::sync::atomic::Ordering::Relaxed)
+            && Millis::now().0.saturating_sub(used) < window.as_millis() as u64
     }
 
     /// Queues a reply to this client (ack, error, pong, ready, a join on

@@ -349,6 +349,7 @@ mod tests {
                 reply_to: None,
                 mentions: Vec::new(),
                 mentions_room: false,
+                files: Vec::new(),
             },
         }
     }
@@ -392,7 +393,8 @@ mod tests {
         }
         log.apply(batch).expect("append");
         // Three events dropped (a full queue), then one handed over.
-        search.flags.behind.store(true, SeqCst);
+        let on = search.on.as_ref().expect("indexing is on");
+        on.flags.behind.store(true, SeqCst);
         let mut batch = AppendBatch::default();
         batch.push(room, Seq(4), &message(ann, "handed over"), None);
         log.apply(batch).expect("append");

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
 use super::log;
-use super::records::{self, RoomRecord, SessionRecord, UserRecord};
+use super::records::{self, PushSubRecord, ResetRecord, RoomRecord, SessionRecord, UserRecord};
 use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::config::Durability;
 use crate::ids::{RoomId, UserId};
@@ -41,7 +41,7 @@ const END: u8 = 0xFF;
 
 /// The trees a backup holds, in the order written. The index is the byte
 /// each entry starts with.
-const TREES: [&str; 17] = [
+const TREES: [&str; 24] = [
     "meta",
     "userid_user",
     "username_userid",
@@ -59,7 +59,21 @@ const TREES: [&str; 17] = [
     "hooksecret_hook",
     "userid_callback",
     "userid_roomid_notify",
+    "resetcode_reset",
+    "fileid_file",
+    "hash_fileid",
+    "userid_fileid",
+    "userid_endpointhash_pushsub",
+    // Not trees: a file's bytes and its thumbnail, keyed by content hash,
+    // restored to the data directory's `files/`.
+    BLOB,
+    THUMB,
 ];
+
+/// The entries holding a blob's bytes (key: content hash).
+const BLOB: &str = "file_blob";
+/// The entries holding a thumbnail's PNG (key: content hash).
+const THUMB: &str = "file_thumb";
 
 /// What a backup or restore copied.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -72,6 +86,8 @@ pub struct Summary {
     pub events: u64,
     #[serde(default)]
     pub avatars: u64,
+    #[serde(default)]
+    pub files: u64,
     /// Every key/value written, all trees together.
     pub entries: u64,
 }
@@ -214,12 +230,47 @@ impl Store {
             out.summary.memberships += 1;
         }
 
+        // Per member and room: read cursors and notification levels, for
+        // live members of rooms that exist.
+        let member_room = |k: &[u8]| {
+            let user = k.get(..16).and_then(UserId::from_slice);
+            let room = k.get(16..32).and_then(RoomId::from_slice);
+            k.len() == 32 && live_user(user) && room.is_some_and(|r| rooms.contains(&r))
+        };
+        for (name, tree) in [
+            ("userid_roomid_readseq", &i.userid_roomid_readseq),
+            ("userid_roomid_notify", &i.userid_roomid_notify),
+        ] {
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                if member_room(&k) {
+                    out.entry(name, &k, &v)?;
+                }
+            }
+        }
+        // Webhooks of rooms that exist, and live bots' callbacks.
+        for kv in i.hooksecret_hook.iter() {
+            let (k, v) = kv?;
+            let hook: records::HookRecord = records::decode("hooksecret_hook", &hex(&k), &v)?;
+            if rooms.contains(&hook.room) && live_user(Some(hook.bot)) {
+                out.entry("hooksecret_hook", &k, &v)?;
+            }
+        }
+        for kv in i.userid_callback.iter() {
+            let (k, v) = kv?;
+            if live_user(UserId::from_slice(&k)) {
+                out.entry("userid_callback", &k, &v)?;
+            }
+        }
+
+        let mut sessions: HashSet<Vec<u8>> = HashSet::new();
         for kv in i.tokenhash_session.iter() {
             let (k, v) = kv?;
             let session: SessionRecord = records::decode("tokenhash_session", &hex(&k), &v)?;
             if !live_user(Some(session.user)) {
                 continue;
             }
+            sessions.insert(k.to_vec());
             let mut index = session.user.to_bytes().to_vec();
             index.extend_from_slice(&k);
             out.entry("tokenhash_session", &k, &v)?;
@@ -227,10 +278,27 @@ impl Store {
             out.summary.sessions += 1;
         }
 
+        // Push subscriptions of the sessions kept (they end together).
+        for kv in i.userid_endpointhash_pushsub.iter() {
+            let (k, v) = kv?;
+            let sub: PushSubRecord = records::decode("userid_endpointhash_pushsub", &hex(&k), &v)?;
+            if sessions.contains(sub.session.as_slice()) {
+                out.entry("userid_endpointhash_pushsub", &k, &v)?;
+            }
+        }
+
         for kv in i.invitecode_invite.iter() {
             let (k, v) = kv?;
             out.entry("invitecode_invite", &k, &v)?;
             out.summary.invites += 1;
+        }
+
+        for kv in i.resetcode_reset.iter() {
+            let (k, v) = kv?;
+            let reset: ResetRecord = records::decode("resetcode_reset", &hex(&k), &v)?;
+            if live_user(Some(reset.user)) {
+                out.entry("resetcode_reset", &k, &v)?;
+            }
         }
 
         let roomlog = self.log()?;
@@ -257,6 +325,36 @@ impl Store {
                 }
             }
             out.entry("roomlog", &log::head_key(room), &head.0.to_be_bytes())?;
+        }
+
+        // After the log: a file attached after its message was copied is
+        // left out with the message. A file freed meanwhile is missing from
+        // the copy (verify after a restore says so).
+        let mut blobs_written = HashSet::new();
+        for record in self.all_files() {
+            let record = record?;
+            let f = &record.file;
+            let blob = self.blob_path(&f.hash);
+            let Ok(meta) = std::fs::metadata(&blob) else {
+                tracing::warn!(file = %f.id, "A file's bytes are missing; it is left out of the backup.");
+                continue;
+            };
+            if blobs_written.insert(f.hash) {
+                let thumb = self.thumb_path(&f.hash);
+                out.entry_from_file(BLOB, &f.hash.0, &blob, meta.len())?;
+                if let Ok(png) = std::fs::read(&thumb) {
+                    out.entry(THUMB, &f.hash.0, &png)?;
+                }
+            }
+            let id = f.id.to_bytes();
+            out.entry("fileid_file", &id, &records::encode(&record))?;
+            let mut by_hash = f.hash.0.to_vec();
+            by_hash.extend_from_slice(&id);
+            out.entry("hash_fileid", &by_hash, &[])?;
+            let mut by_user = record.uploader.to_bytes().to_vec();
+            by_user.extend_from_slice(&id);
+            out.entry("userid_fileid", &by_user, &f.size.to_be_bytes())?;
+            out.summary.files += 1;
         }
 
         let mut end = vec![END];
@@ -346,9 +444,12 @@ fn import(
         why,
     };
     let inner = store.inner()?;
-    let trees: Vec<sled::Tree> = names
+    let trees: Vec<Option<sled::Tree>> = names
         .iter()
-        .map(|n| inner.db.open_tree(n))
+        .map(|n| match n.as_str() {
+            BLOB | THUMB => Ok(None),
+            n => inner.db.open_tree(n).map(Some),
+        })
         .collect::<Result<_, _>>()
         .map_err(StorageError::from)?;
     let mut batches: Vec<sled::Batch> = names.iter().map(|_| sled::Batch::default()).collect();
@@ -376,6 +477,19 @@ fn import(
             return Err(invalid(format!("an entry names tree #{t}")));
         }
         let key = read_bytes(input).map_err(io(backup))?;
+        if let BLOB | THUMB = names[t].as_str() {
+            let hash = crate::ids::ContentHash::from_slice(&key)
+                .ok_or_else(|| invalid("a file's key is not a content hash".into()))?;
+            let path = if names[t] == BLOB {
+                store.blob_path(&hash)
+            } else {
+                store.thumb_path(&hash)
+            };
+            let len = read_u32(input).map_err(io(backup))?;
+            write_file(store, &path, &mut input.take(u64::from(len)), len)?;
+            summary.entries += 1;
+            continue;
+        }
         let value = read_bytes(input).map_err(io(backup))?;
         match names[t].as_str() {
             "userid_user" => summary.users += 1,
@@ -384,6 +498,7 @@ fn import(
             "tokenhash_session" => summary.sessions += 1,
             "invitecode_invite" => summary.invites += 1,
             "userid_avatar" => summary.avatars += 1,
+            "fileid_file" => summary.files += 1,
             "roomlog" if key.first() == Some(&log::EVENT) => summary.events += 1,
             _ => {}
         }
@@ -392,20 +507,52 @@ fn import(
         pending += 1;
         if pending >= 10_000 {
             for (tree, batch) in trees.iter().zip(batches.iter_mut()) {
-                tree.apply_batch(std::mem::take(batch))
-                    .map_err(StorageError::from)?;
+                if let Some(tree) = tree {
+                    tree.apply_batch(std::mem::take(batch))
+                        .map_err(StorageError::from)?;
+                }
             }
             pending = 0;
         }
     }
     for (tree, batch) in trees.iter().zip(batches) {
-        tree.apply_batch(batch).map_err(StorageError::from)?;
+        if let Some(tree) = tree {
+            tree.apply_batch(batch).map_err(StorageError::from)?;
+        }
     }
     // Restored into an empty directory: a backup without a schema version
     // is from before versions were recorded, not damage.
     inner.migrate(false)?;
     inner.flush()?;
     Ok(summary)
+}
+
+/// Writes `len` bytes from `input` to `path` as a new file: to `files/tmp/`
+/// first, fsynced, then renamed into place.
+fn write_file(
+    store: &Store,
+    path: &Path,
+    input: &mut impl Read,
+    len: u32,
+) -> Result<(), BackupError> {
+    let (tmp, mut file) = store.upload_temp()?;
+    let copied = std::io::copy(input, &mut file)
+        .and_then(|n| {
+            if n == u64::from(len) {
+                file.sync_all()
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            }
+        })
+        .and_then(|()| {
+            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            std::fs::rename(&tmp, path)
+        });
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    Ok(())
 }
 
 struct Writer<W: Write> {
@@ -419,6 +566,37 @@ impl<W: Write> Writer<W> {
             path: "the backup file".into(),
             source,
         })
+    }
+
+    /// An entry whose value is a file's `len` bytes, streamed from disk.
+    fn entry_from_file(
+        &mut self,
+        tree: &str,
+        key: &[u8],
+        path: &Path,
+        len: u64,
+    ) -> Result<(), BackupError> {
+        let len32 = u32::try_from(len).map_err(|_| BackupError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other("a file of 4 GiB or more cannot be backed up"),
+        })?;
+        let index = TREES
+            .iter()
+            .position(|t| *t == tree)
+            .expect("every tree written is listed in TREES") as u8;
+        let mut head = Vec::with_capacity(9);
+        head.push(index);
+        head.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        self.raw(&head)?;
+        self.raw(key)?;
+        self.raw(&len32.to_be_bytes())?;
+        let file = std::fs::File::open(path).map_err(io(path))?;
+        let copied = std::io::copy(&mut file.take(len), &mut self.out).map_err(io(path))?;
+        if copied != len {
+            return Err(io(path)(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.summary.entries += 1;
+        Ok(())
     }
 
     fn entry(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), BackupError> {

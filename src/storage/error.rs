@@ -22,6 +22,8 @@ pub enum StorageError {
     Open { path: PathBuf, message: String },
     #[error("cannot sync the database to disk: {0}")]
     Sync(std::io::Error),
+    #[error("cannot write or read a stored file: {0}")]
+    Files(std::io::Error),
     #[error("the database is being reopened after a storage failure")]
     Unavailable,
 }

@@ -10,6 +10,12 @@
 //! | 0x01 | room id (16) ‖ author id (16) ‖ client_id      | seq (8)            |
 //! | 0x02 | room id (16)                                   | head seq (8)       |
 //! | 0x03 | room id (16) ‖ seq of a message (8)            | [`MessageState`]   |
+//! | 0x04 | file id (16) ‖ room id (16) ‖ seq (8)          | empty              |
+//!
+//! A 0x04 key says that message `seq` of the room holds the file: written
+//! with the message, removed with its redaction (in the same batch), so
+//! which files are in use is a pure function of the events, and a file
+//! with no such key may be freed.
 //!
 //! An append writes event, dedup key, head and (for an edit, deletion or
 //! reaction) the target's new state in one batch; the committer flushes
@@ -19,13 +25,14 @@
 use std::collections::BTreeMap;
 
 use super::error::Result;
-use super::records::{self, EventKind, EventRecord, MessageState};
-use crate::ids::{RoomId, Seq, UserId};
+use super::records::{self, EventKind, EventRecord, FileRef, MessageState};
+use crate::ids::{FileId, RoomId, Seq, UserId};
 
 pub(super) const EVENT: u8 = 0x00;
 pub(super) const DEDUP: u8 = 0x01;
 pub(super) const HEAD: u8 = 0x02;
 pub(super) const STATE: u8 = 0x03;
+pub(super) const FILE_REF: u8 = 0x04;
 
 pub struct RoomLog {
     tree: sled::Tree,
@@ -54,7 +61,19 @@ impl AppendBatch {
                 .insert(dedup_key(room, author, client_id), &seq.0.to_be_bytes());
         }
         self.batch.insert(&head_key(room)[..], &seq.0.to_be_bytes());
+        if let EventKind::Message { files, .. } = &event.kind {
+            for f in files {
+                self.batch.insert(&file_ref_key(f.id, room, seq)[..], &[]);
+            }
+        }
         self.len += 1;
+    }
+
+    /// Message `seq` of `room` no longer holds `files` (it was redacted).
+    pub fn release_files(&mut self, room: RoomId, seq: Seq, files: &[FileRef]) {
+        for f in files {
+            self.batch.remove(&file_ref_key(f.id, room, seq)[..]);
+        }
     }
 
     /// Sets what message `seq` of `room` now looks like.
@@ -109,8 +128,63 @@ impl RoomLog {
             }
         }
         batch.remove(&head_key(room)[..]);
+        // Its files are held by nothing now; the sweep frees them.
+        for k in self.tree.scan_prefix([FILE_REF]).keys() {
+            let k = k?;
+            if k.get(17..33) == Some(&room.to_bytes()[..]) {
+                batch.remove(k);
+            }
+        }
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// The messages that hold file `id`, as (room, seq).
+    pub fn file_holders(&self, id: FileId) -> Result<Vec<(RoomId, Seq)>> {
+        let mut prefix = vec![FILE_REF];
+        prefix.extend_from_slice(&id.to_bytes());
+        let mut out = Vec::new();
+        for k in self.tree.scan_prefix(prefix).keys() {
+            let k = k?;
+            if let (Some(room), Some(seq)) = (
+                k.get(17..33).and_then(RoomId::from_slice),
+                k.get(33..41).map(seq_value),
+            ) {
+                out.push((room, seq));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every file hold as stored: (file, room, seq).
+    pub fn stored_file_refs(&self) -> Result<std::collections::BTreeSet<(FileId, RoomId, Seq)>> {
+        let mut out = std::collections::BTreeSet::new();
+        for k in self.tree.scan_prefix([FILE_REF]).keys() {
+            let k = k?;
+            if let (Some(file), Some(room), Some(seq)) = (
+                k.get(1..17).and_then(FileId::from_slice),
+                k.get(17..33).and_then(RoomId::from_slice),
+                k.get(33..41).map(seq_value),
+            ) {
+                out.insert((file, room, seq));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every file hold the events make: each message's files (a redacted
+    /// message holds none).
+    pub fn derived_file_refs(&self) -> Result<std::collections::BTreeSet<(FileId, RoomId, Seq)>> {
+        let mut out = std::collections::BTreeSet::new();
+        for e in self.all_events() {
+            let (room, seq, event) = e?;
+            if let EventKind::Message { files, .. } = &event.kind {
+                for f in files {
+                    out.insert((f.id, room, seq));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// What later events made of message `seq` (the default if none).
@@ -171,12 +245,15 @@ impl RoomLog {
         Ok(out)
     }
 
-    /// Writes the message states derived from the log (after a restore,
-    /// which carries events only).
+    /// Writes the message states and file holds derived from the log
+    /// (after a restore, which carries events only).
     pub fn rebuild_states(&self) -> Result<()> {
         let mut batch = sled::Batch::default();
         for ((room, seq), state) in self.derived_states()? {
             batch.insert(&state_key(room, seq)[..], records::encode(&state));
+        }
+        for (file, room, seq) in self.derived_file_refs()? {
+            batch.insert(&file_ref_key(file, room, seq)[..], &[]);
         }
         self.tree.apply_batch(batch)?;
         Ok(())
@@ -309,6 +386,15 @@ fn dedup_key(room: RoomId, author: UserId, client_id: &str) -> Vec<u8> {
 pub(super) fn state_key(room: RoomId, seq: Seq) -> [u8; 25] {
     let mut k = event_key(room, seq);
     k[0] = STATE;
+    k
+}
+
+pub(super) fn file_ref_key(file: FileId, room: RoomId, seq: Seq) -> [u8; 41] {
+    let mut k = [0u8; 41];
+    k[0] = FILE_REF;
+    k[1..17].copy_from_slice(&file.to_bytes());
+    k[17..33].copy_from_slice(&room.to_bytes());
+    k[33..].copy_from_slice(&seq.0.to_be_bytes());
     k
 }
 

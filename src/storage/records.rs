@@ -5,7 +5,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StorageError};
-use crate::ids::{AvatarVersion, EventId, HookId, Millis, RoomId, Seq, UserId};
+use crate::ids::{
+    AvatarVersion, ContentHash, EventId, FileId, HookId, Millis, RoomId, Seq, UserId,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -127,6 +129,15 @@ pub struct InviteRecord {
     pub note: String,
 }
 
+/// A one-time link to set a new password, made by an administrator. Only
+/// the code's hash is stored; using it removes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResetRecord {
+    pub user: UserId,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 /// An incoming webhook: a secret URL that posts into one room as the
 /// hook's own bot account. Only the secret's hash is stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,6 +164,21 @@ pub struct CallbackRecord {
     /// they run.
     #[serde(default)]
     pub parked: Option<String>,
+}
+
+/// A browser's Web Push subscription (RFC 8030): where its push service
+/// takes messages for it, and the keys to encrypt them with (RFC 8291).
+/// It belongs to the session that made it and goes when that session ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubRecord {
+    pub endpoint: String,
+    /// The browser's P-256 public key, uncompressed (65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The 16-byte authentication secret.
+    pub auth: Vec<u8>,
+    /// The hash of the session that made it.
+    pub session: [u8; 32],
+    pub created_at: Millis,
 }
 
 /// One entry of a room's log. Every change to a room's messages is an
@@ -184,6 +210,10 @@ pub enum EventKind {
         /// `@room` from someone allowed to: every member is mentioned.
         #[serde(default)]
         mentions_room: bool,
+        /// Attached files, as they were when sent (a file never changes):
+        /// the log alone says which messages hold which files.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<FileRef>,
     },
     /// The author replaced the body of message `target`.
     Edit {
@@ -228,6 +258,36 @@ impl EventKind {
             | EventKind::Reaction { client_id, .. } => client_id.as_deref(),
         }
     }
+}
+
+/// A file as a message carries it: everything a client shows of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub id: FileId,
+    pub name: String,
+    /// The media type it is served with.
+    pub mime: String,
+    pub size: u64,
+    pub hash: ContentHash,
+    /// A picture's size in pixels, when it could be read.
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// Whether a thumbnail was made (pictures within the decoding limits).
+    #[serde(default)]
+    pub thumb: bool,
+}
+
+/// An uploaded file (`fileid_file`): a [`FileRef`] with who uploaded it,
+/// where, and when. Its bytes are the blob named by `file.hash`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub file: FileRef,
+    pub uploader: UserId,
+    /// The room it was uploaded to: it can be attached there only.
+    pub room: RoomId,
+    pub created_at: Millis,
 }
 
 /// What later events made of a message, kept beside the log so history
@@ -314,11 +374,13 @@ impl EventKind {
                 body,
                 mentions,
                 mentions_room,
+                files,
                 ..
             } => {
                 body.clear();
                 mentions.clear();
                 *mentions_room = false;
+                files.clear();
             }
             EventKind::Edit { body, .. } => body.clear(),
             EventKind::Delete { .. } | EventKind::Reaction { .. } => {}
@@ -410,6 +472,7 @@ mod proptests {
                 reply_to: None,
                 mentions: vec![],
                 mentions_room: false,
+                files: vec![],
             },
         };
         vec![

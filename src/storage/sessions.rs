@@ -44,10 +44,18 @@ impl Store {
         let mut index_key = rec.user.to_bytes().to_vec();
         index_key.extend_from_slice(hash.as_bytes());
         i.userid_tokenhash.remove(index_key)?;
+        // A subscription lives as long as the session that made it.
+        self.remove_push_subs_of_session(rec.user, hash)?;
         Ok(Some(rec))
     }
 
     /// Every session hash of one user.
+    /// Sessions stored, expired ones not yet swept included (a walk over
+    /// the tree: for the admin panel, not for hot paths).
+    pub fn session_count(&self) -> Result<usize> {
+        Ok(self.inner()?.tokenhash_session.len())
+    }
+
     pub fn sessions_of(&self, user: UserId) -> Result<Vec<TokenHash>> {
         let mut out = Vec::new();
         for kv in self.inner()?.userid_tokenhash.scan_prefix(user.to_bytes()) {

@@ -35,6 +35,10 @@ struct Shared {
     current: RwLock<Option<Arc<Inner>>>,
     /// How many times the database was reopened.
     reopened: AtomicU64,
+    /// Held while a file's blob is placed and its records written, or its
+    /// records removed and its blob perhaps deleted: an upload of the same
+    /// bytes never finds its blob deleted under it.
+    pub(super) blobs: std::sync::Mutex<()>,
 }
 
 pub(super) struct Inner {
@@ -54,12 +58,17 @@ pub(super) struct Inner {
     pub(super) userid_roomid: sled::Tree,
     pub(super) roomlog: sled::Tree,
     pub(super) invitecode_invite: sled::Tree,
+    pub(super) resetcode_reset: sled::Tree,
     pub(super) userid_roomid_readseq: sled::Tree,
     pub(super) roomid_tally: sled::Tree,
     pub(super) userid_avatar: sled::Tree,
     pub(super) hooksecret_hook: sled::Tree,
     pub(super) userid_callback: sled::Tree,
     pub(super) userid_roomid_notify: sled::Tree,
+    pub(super) fileid_file: sled::Tree,
+    pub(super) hash_fileid: sled::Tree,
+    pub(super) userid_fileid: sled::Tree,
+    pub(super) userid_endpointhash_pushsub: sled::Tree,
 }
 
 impl Inner {
@@ -117,12 +126,17 @@ impl Inner {
             userid_roomid: tree("userid_roomid")?,
             roomlog: tree("roomlog")?,
             invitecode_invite: tree("invitecode_invite")?,
+            resetcode_reset: tree("resetcode_reset")?,
             userid_roomid_readseq: tree("userid_roomid_readseq")?,
             roomid_tally: tree("roomid_tally")?,
             userid_avatar: tree("userid_avatar")?,
             hooksecret_hook: tree("hooksecret_hook")?,
             userid_callback: tree("userid_callback")?,
             userid_roomid_notify: tree("userid_roomid_notify")?,
+            fileid_file: tree("fileid_file")?,
+            hash_fileid: tree("hash_fileid")?,
+            userid_fileid: tree("userid_fileid")?,
+            userid_endpointhash_pushsub: tree("userid_endpointhash_pushsub")?,
             db,
             dir: dir.to_path_buf(),
             sync_file,
@@ -188,6 +202,7 @@ impl Store {
                 durability,
                 current: RwLock::new(Some(Arc::new(inner))),
                 reopened: AtomicU64::new(0),
+                blobs: std::sync::Mutex::new(()),
             }),
         })
     }
@@ -281,6 +296,11 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// The lock of placing and removing file blobs (see [`super::files`]).
+    pub(super) fn blob_lock(&self) -> &std::sync::Mutex<()> {
+        &self.shared.blobs
     }
 
     /// Makes everything written so far durable to the configured level.

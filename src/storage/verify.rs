@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::error::{Result, StorageError};
 use super::log;
-use super::records::{self, EventKind, EventRecord, RoomRecord, SessionRecord, UserRecord};
+use super::records::{
+    self, EventKind, EventRecord, PushSubRecord, RoomRecord, SessionRecord, UserRecord,
+};
 use super::store::{hex, Store, SCHEMA_VERSION};
 use crate::ids::{AvatarVersion, RoomId, Seq, UserId};
 
@@ -26,6 +28,9 @@ pub struct Report {
     pub invites: u64,
     #[serde(default)]
     pub avatars: u64,
+    /// Uploaded files, each re-hashed.
+    #[serde(default)]
+    pub files: u64,
     /// Every broken invariant, one sentence each naming the tree and key.
     pub problems: Vec<String>,
 }
@@ -56,7 +61,10 @@ impl Store {
         v.message_states()?;
         v.read_cursors()?;
         v.invites()?;
+        v.resets()?;
         v.avatars()?;
+        v.files()?;
+        v.push_subscriptions()?;
         if v.report.problems.len() >= MAX_PROBLEMS {
             v.report
                 .problems
@@ -86,6 +94,14 @@ impl Verifier<'_> {
                 hex(&v)
             )),
             None => self.problem("meta/schema_version: missing".into()),
+        }
+        match self.store.registration_setting() {
+            Ok(None) => {}
+            Ok(Some(m)) if crate::config::Registration::parse(&m).is_some() => {}
+            Ok(Some(m)) => self.problem(format!(
+                "meta/registration: is {m:?}, expected \"open\", \"invite\" or \"closed\""
+            )),
+            Err(e) => self.problem(e.to_string()),
         }
         Ok(())
     }
@@ -579,6 +595,29 @@ impl Verifier<'_> {
         }
         Ok(())
     }
+
+    /// Each reset code is a 32-byte hash naming an account that exists.
+    fn resets(&mut self) -> Result<()> {
+        for kv in self.store.inner()?.resetcode_reset.iter() {
+            let (k, v) = kv?;
+            if k.len() != 32 {
+                self.problem(format!(
+                    "resetcode_reset/{}: key is not a 32-byte hash",
+                    hex(&k)
+                ));
+            }
+            match records::decode::<records::ResetRecord>("resetcode_reset", &hex(&k), &v) {
+                Err(e) => self.problem(e.to_string()),
+                Ok(r) if self.user(r.user)?.is_none() => self.problem(format!(
+                    "resetcode_reset/{}: names user {}, who does not exist",
+                    hex(&k),
+                    r.user
+                )),
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Verifier<'_> {
@@ -637,6 +676,156 @@ impl Verifier<'_> {
                     "userid_user/{}: names avatar {named}, but userid_avatar has none",
                     record.id
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each push subscription is keyed by its user and its endpoint's hash,
+    /// has keys of the right sizes, and belongs to a live session of its
+    /// user (ending a session removes its subscriptions).
+    fn push_subscriptions(&mut self) -> Result<()> {
+        use sha2::Digest;
+        let i = &self.store.inner()?;
+        for kv in i.userid_endpointhash_pushsub.iter() {
+            let (k, v) = kv?;
+            let key = hex(&k);
+            let Some(user) = k
+                .get(..16)
+                .and_then(UserId::from_slice)
+                .filter(|_| k.len() == 48)
+            else {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: key is not user id ‖ endpoint hash"
+                ));
+                continue;
+            };
+            let sub: PushSubRecord = match records::decode("userid_endpointhash_pushsub", &key, &v)
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            if sha2::Sha256::digest(sub.endpoint.as_bytes()).as_slice() != &k[16..] {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: the key does not hash its endpoint"
+                ));
+            }
+            if sub.p256dh.len() != 65 || sub.auth.len() != 16 {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: keys of {} and {} bytes, expected 65 and 16",
+                    sub.p256dh.len(),
+                    sub.auth.len()
+                ));
+            }
+            let session = i.tokenhash_session.get(sub.session)?;
+            let owner = session
+                .and_then(|s| records::decode::<SessionRecord>("tokenhash_session", &key, &s).ok())
+                .map(|s| s.user);
+            if owner != Some(user) {
+                self.problem(format!(
+                    "userid_endpointhash_pushsub/{key}: its session {} is not one of user {user}",
+                    hex(&sub.session)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Verifier<'_> {
+    /// Every file's blob is on disk and hashes to its name (and its size),
+    /// a file with a thumbnail has it, its index entries exist, and the
+    /// room log's file holds are exactly those its messages make, each
+    /// naming a file that exists. Holds past a room's head (appends racing
+    /// the scan) are not judged.
+    fn files(&mut self) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let log = self.store.log()?;
+        let heads: HashMap<RoomId, Seq> = log.heads().collect::<Result<_>>()?;
+        let settled = |room: &RoomId, seq: &Seq| heads.get(room).is_some_and(|h| seq <= h);
+        let stored = log.stored_file_refs()?;
+        let derived = log.derived_file_refs()?;
+        for (file, room, seq) in stored.symmetric_difference(&derived) {
+            if !settled(room, seq) {
+                continue;
+            }
+            if stored.contains(&(*file, *room, *seq)) {
+                self.problem(format!(
+                    "roomlog/{room}/{seq}: holds file {file}, but the message does not carry it"
+                ));
+            } else {
+                self.problem(format!(
+                    "roomlog/{room}/{seq}: the message carries file {file}, but no hold records it"
+                ));
+            }
+        }
+        let i = self.store.inner()?;
+        let mut held_missing = Vec::new();
+        for (file, room, seq) in &derived {
+            if settled(room, seq) && !i.fileid_file.contains_key(file.to_bytes())? {
+                held_missing.push(format!(
+                    "roomlog/{room}/{seq}: carries file {file}, which has no record (fileid_file)"
+                ));
+            }
+        }
+        for p in held_missing {
+            self.problem(p);
+        }
+        for record in self.store.all_files() {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    self.problem(e.to_string());
+                    continue;
+                }
+            };
+            self.report.files += 1;
+            let f = &record.file;
+            let path = self.store.blob_path(&f.hash);
+            match std::fs::File::open(&path) {
+                Err(e) => self.problem(format!(
+                    "fileid_file/{}: its bytes {} cannot be read: {e}",
+                    f.id,
+                    path.display()
+                )),
+                Ok(mut blob) => {
+                    let mut hasher = Sha256::new();
+                    match std::io::copy(&mut blob, &mut hasher) {
+                        Err(e) => self.problem(format!(
+                            "fileid_file/{}: its bytes {} cannot be read: {e}",
+                            f.id,
+                            path.display()
+                        )),
+                        Ok(n) => {
+                            let found = hex(&hasher.finalize());
+                            if found != f.hash.to_string() || n != f.size {
+                                self.problem(format!(
+                                    "fileid_file/{}: its bytes {} are damaged (SHA-256 {found}, {n} bytes; expected {}, {} bytes)",
+                                    f.id,
+                                    path.display(),
+                                    f.hash,
+                                    f.size
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if f.thumb && !self.store.thumb_path(&f.hash).exists() {
+                self.problem(format!("fileid_file/{}: its thumbnail is missing", f.id));
+            }
+            let mut blob_key = f.hash.0.to_vec();
+            blob_key.extend_from_slice(&f.id.to_bytes());
+            let mut user_key = record.uploader.to_bytes().to_vec();
+            user_key.extend_from_slice(&f.id.to_bytes());
+            if !i.hash_fileid.contains_key(blob_key)? {
+                self.problem(format!("hash_fileid: no entry for file {}", f.id));
+            }
+            if !i.userid_fileid.contains_key(user_key)? {
+                self.problem(format!("userid_fileid: no entry for file {}", f.id));
             }
         }
         Ok(())

@@ -187,9 +187,16 @@ impl Connection {
                 return None;
             }
         };
+        if !matches!(frame, ClientFrame::Ping) {
+            self.outbox.used();
+        }
         match frame {
             ClientFrame::Ping => {
                 self.push(&ServerFrame::Pong);
+                None
+            }
+            ClientFrame::Focus { active } => {
+                self.outbox.set_focus(active);
                 None
             }
             ClientFrame::Hello { resume } => {
@@ -204,6 +211,7 @@ impl Connection {
                 client_id,
                 body,
                 reply_to,
+                files,
             } => {
                 if !self.greeted {
                     self.send_error(&ApiError::HelloFirst, Some(&client_id));
@@ -214,6 +222,7 @@ impl Connection {
                     body,
                     client_id: Some(client_id.clone()),
                     reply_to,
+                    files,
                 };
                 let via = Via::Socket(self.outbox.clone());
                 let outcome = messages::send(&self.state, self.identity.user, msg, via).await;

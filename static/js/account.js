@@ -8,6 +8,7 @@ import { api } from './api.js';
 import { avatars } from './avatars.js';
 import { byId, closeOnOutsideClick, h, hueClass, setMessage } from './dom.js';
 import { checkFilled, clearErrors, setFieldError, whileBusy } from './forms.js';
+import { sound } from './sound.js';
 
 // The server's limit for a picture; a bigger file is not sent at all.
 const MAX_PICTURE_BYTES = 2 * 1024 * 1024;
@@ -26,8 +27,9 @@ export class AccountDialog {
    * @param {() => Promise<void>} handlers.onLogOutEverywhere throws the API's error
    * @param {(password: string) => Promise<void>} handlers.onDelete throws the API's error
    * @param {(user: object) => void} handlers.onUser the server's new version of this person (a picture changed)
+   * @param {import('./push.js').PushSubscriber} [handlers.push] whose status the dialog shows
    */
-  constructor({ me, onLogOutEverywhere, onDelete, onUser }) {
+  constructor({ me, onLogOutEverywhere, onDelete, onUser, push = null }) {
     this.dialog = byId('account-dialog');
     this.passwordForm = byId('password-form');
     this.sessionsList = byId('sessions-list');
@@ -39,6 +41,15 @@ export class AccountDialog {
     this.onDelete = onDelete;
     this.onUser = onUser;
     this.pictureInput = byId('avatar-input');
+    this.soundToggle = byId('sound-toggle');
+    this.soundToggle.addEventListener('change', () => {
+      sound.on = this.soundToggle.checked;
+      // Turned on: a sample, which also lets the browser play it later.
+      sound.play();
+    });
+    push?.addEventListener('changed', ({ detail }) => {
+      byId('push-status').textContent = detail;
+    });
 
     byId('account-close').addEventListener('click', () => this.dialog.close());
     byId('avatar-upload').addEventListener('click', () => {
@@ -90,6 +101,7 @@ export class AccountDialog {
     setMessage(byId('avatar-error'), '');
     setMessage(byId('avatar-done'), '');
     this.showPicture();
+    this.soundToggle.checked = sound.on;
     this.dialog.showModal();
     this.loadSessions();
   }

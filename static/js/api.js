@@ -65,6 +65,53 @@ export async function request(method, path, body, { authenticated = true } = {})
   throw error;
 }
 
+/**
+ * Uploads one file to a room for a message to carry, with progress. fetch
+ * reports no upload progress, so this one call uses XMLHttpRequest; its
+ * errors are the same ApiError as every other call's.
+ * @param {string} roomId
+ * @param {File|Blob} file sent as the raw body, with its own type
+ * @param {string} name the file's name as people will see it
+ * @param {(loaded: number, total: number) => void} onProgress
+ * @returns {{done: Promise<object>, abort: () => void}} `done` gives the
+ *   server's FILE; `abort` stops the upload (`done` then fails with code `aborted`)
+ */
+export function uploadFile(roomId, file, name, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise((resolve, reject) => {
+    xhr.open('POST', `/api/v1${room(roomId)}/uploads?${new URLSearchParams({ name })}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    xhr.upload.addEventListener('progress', (event) => onProgress(event.loaded, event.total || file.size));
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        // A proxy's HTML error page: the status alone speaks.
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && data?.file) {
+        resolve(data.file);
+        return;
+      }
+      const error = new ApiError(
+        xhr.status,
+        data?.error?.code ?? `http_${xhr.status}`,
+        data?.error?.message ?? `The server answered with status ${xhr.status}.`,
+      );
+      error.retryAfter = Number(xhr.getResponseHeader('Retry-After')) || null;
+      if (xhr.status === 401) sessionLostHandler(error);
+      reject(error);
+    });
+    xhr.addEventListener('error', () =>
+      reject(new ApiError(0, 'network_error', 'Could not reach the server. Check your connection and try again.')),
+    );
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.')));
+    xhr.send(file);
+  });
+  return { done, abort: () => xhr.abort() };
+}
+
 const room = (id) => `/rooms/${encodeURIComponent(id)}`;
 const message = (id, seq) => `${room(id)}/messages/${Number(seq)}`;
 
@@ -115,9 +162,16 @@ export const api = {
     const suffix = query.size ? `?${query}` : '';
     return request('GET', `${room(id)}/messages${suffix}`);
   },
-  /** @param {number|null} [replyTo] the seq of the message this one answers */
-  postMessage: (id, body, clientId, replyTo = null) =>
-    request('POST', `${room(id)}/messages`, replyTo == null ? { body, client_id: clientId } : { body, client_id: clientId, reply_to: replyTo }),
+  /**
+   * @param {number|null} [replyTo] the seq of the message this one answers
+   * @param {string[]} [files] ids of uploaded files the message carries
+   */
+  postMessage(id, body, clientId, replyTo = null, files = []) {
+    const message = { body, client_id: clientId };
+    if (replyTo != null) message.reply_to = replyTo;
+    if (files.length) message.files = files;
+    return request('POST', `${room(id)}/messages`, message);
+  },
   /** Every kind of event after `after` (messages, edits, deletions, reactions), in seq order. */
   events: (id, after, limit) => request('GET', `${room(id)}/events?after=${Number(after)}&limit=${Number(limit)}`),
   editMessage: (id, seq, body) => request('PATCH', message(id, seq), { body }),
@@ -157,4 +211,10 @@ export const api = {
   deleteHook: (id, hookId) => request('DELETE', `${room(id)}/hooks/${encodeURIComponent(hookId)}`),
   /** @param {{name?: string, topic?: string}} changes */
   updateRoom: (id, changes) => request('PATCH', room(id), changes),
+
+  /** The server's Web Push public key, as `{key}` (base64url); 404 where the server sends no push. */
+  pushKey: () => request('GET', '/push/key'),
+  /** @param {{endpoint: string, keys: {p256dh: string, auth: string}}} subscription */
+  addPushSubscription: (subscription) => request('POST', '/push/subscriptions', subscription),
+  removePushSubscription: (endpoint) => request('DELETE', '/push/subscriptions', { endpoint }),
 };

@@ -3,6 +3,7 @@
 // report what the person did.
 
 import { AccountDialog } from './account.js';
+import { AdminPanel } from './admin-panel.js';
 import { bots } from './bots.js';
 import { api } from './api.js';
 import { avatars } from './avatars.js';
@@ -10,17 +11,23 @@ import { Composer } from './composer.js';
 import { Connection } from './connection.js';
 import { byId, h, hueClass, setMessage } from './dom.js';
 import { EditHistory } from './edit-history.js';
+import { showUnreadOnIcon } from './favicon-badge.js';
+import { FocusReporter } from './focus.js';
 import { lockIcon } from './icons.js';
 import { emojiName, QUICK_EMOJI } from './emoji.js';
+import { plainText } from './markdown.js';
 import { MessageMenu } from './message-menu.js';
 import { DesktopNotifier } from './notify.js';
 import { Outbox } from './outbox.js';
 import { PeoplePicker, peopleError } from './people-picker.js';
 import { Presence } from './presence.js';
+import { PushSubscriber } from './push.js';
+import { rememberUser } from './pwa.js';
 import { ReactionPicker } from './reaction-picker.js';
 import { confirmAction, RoomDetails } from './room-details.js';
 import { Saved, SavedMap } from './saved.js';
 import { Search } from './search.js';
+import { SlashCommands } from './slash.js';
 import { placeFromHash, roomHash, SidebarView, unreadPhrase } from './sidebar-view.js';
 import { excerptOf, Store, Timeline } from './store.js';
 import { Switcher } from './switcher.js';
@@ -78,8 +85,8 @@ export class App {
     });
     this.outbox = new Outbox({
       sendFrame: (frame) => this.connection.send(frame),
-      post: (room, body, clientId, replyTo) =>
-        api.postMessage(room, body, clientId, replyTo).then((reply) => reply.message),
+      post: (room, body, clientId, replyTo, files) =>
+        api.postMessage(room, body, clientId, replyTo, files).then((reply) => reply.message),
     });
     this.presence = new Presence();
     /** Rooms this page is leaving itself: their `left` frame needs no explaining. */
@@ -108,7 +115,8 @@ export class App {
       {
         label: 'Copy text',
         when: standing,
-        run: (li) => this.copy(li.querySelector('.message-body')?.textContent ?? '', 'Text copied.'),
+        // The source text, with its formatting marks, as it was typed.
+        run: (li) => this.copy(this.loaded(seqOf(li))?.message.body ?? li.querySelector('.message-body')?.textContent ?? '', 'Text copied.'),
       },
       // Administrators may delete anyone's message (the server checks too).
       {
@@ -133,26 +141,45 @@ export class App {
       presence: this.presence,
     });
     this.composer = new Composer({
-      onSend: (body, replyTo) => this.send(body, replyTo),
+      onSend: (body, replyTo, files, roomId) => this.send(body, replyTo, files, roomId),
       onEditLast: () => this.editLast(),
       members: (roomId) => this.mentionable(roomId),
       onTyping: (roomId) => this.typingNotice.typed(roomId),
+      onCommand: (body) => this.slash.route(body),
+    });
+    this.slash = new SlashCommands({
+      composer: this.composer,
+      openRoom: () => this.store.openRoom,
+      say: (text) => this.toast.show(text),
+      leave: () => this.leaveOpenRoom(),
+      roomChanged: (room) => this.roomUpdated(room),
+      openDirect: (room) => {
+        this.store.upsertRoom({ ...room, joined: true });
+        this.renderRoomState();
+        this.goToRoom(room.id, true);
+      },
+      me: () => this.store.me,
+      send: (body, replyTo) => this.send(body, replyTo),
     });
     this.typingNotice = new TypingNotice((frame) => this.connection.send(frame));
+    this.push = new PushSubscriber();
+    this.focusReporter = new FocusReporter((frame) => this.connection.send(frame));
     this.typingLine = new TypingLine();
     this.account = new AccountDialog({
       me: () => this.store.me,
+      push: this.push,
       onLogOutEverywhere: () => this.logOutEverywhere(),
       onDelete: (password) => this.deleteAccount(password),
       onUser: (user) => this.userUpdated(user),
     });
+    this.adminPanel = new AdminPanel({ me: () => this.store.me });
     // A picture learned or changed shows on every avatar of that person at once.
     avatars.addEventListener('changed', ({ detail }) => avatars.refresh(document, detail));
     // An author learnt to be a bot gets the tag on the messages already shown.
     bots.addEventListener('changed', ({ detail }) => this.timeline.markBots(detail));
     this.picker = new ReactionPicker();
     this.people = new PeoplePicker({ me: () => this.store.me });
-    this.notifier = new DesktopNotifier(this.store);
+    this.notifier = new DesktopNotifier(this.store, { onAllowed: () => this.subscribePush() });
     this.details = new RoomDetails({
       store: this.store,
       presence: this.presence,
@@ -184,11 +211,17 @@ export class App {
 
   /**
    * @param {object} user
-   * @param {{justLoggedIn?: boolean}} [options] after the login form (not a
-   *   reload): focus goes where the person will type next.
+   * @param {{justLoggedIn?: boolean, offline?: boolean}} [options] `justLoggedIn`: after
+   *   the login form (not a reload), focus goes where the person will type
+   *   next. `offline`: the server could not be reached; `user` is the one last
+   *   logged in here, and the app shows itself reconnecting.
    */
-  async enter(user, { justLoggedIn = false } = {}) {
+  async enter(user, { justLoggedIn = false, offline = false } = {}) {
     this.active = true;
+    /** Opened without the server: the room in the address opens once it answers. */
+    this.startedOffline = offline;
+    if (offline) this.banner.offline();
+    else rememberUser(user);
     this.endingOnPurpose = false;
     this.typingNotice.reset();
     this.store.reset(user);
@@ -216,6 +249,18 @@ export class App {
     this.refreshTimer = setInterval(() => {
       if (!document.hidden && this.connection.isReady) this.refreshRooms();
     }, ROOM_LIST_REFRESH_MS);
+    if (!offline) this.subscribePush();
+  }
+
+  /**
+   * Renews this browser's push subscription with the server where
+   * notifications are allowed, and tells the server, through `focus`
+   * frames, when this page is in front (only a server that sends push
+   * knows them).
+   */
+  async subscribePush() {
+    if ((await this.push.learnServer()) && this.active) this.focusReporter.enable();
+    return this.push.subscribe();
   }
 
   /** Tears the signed-in state down; the caller shows the login screen. */
@@ -223,6 +268,9 @@ export class App {
     if (!this.active) return;
     this.active = false;
     clearInterval(this.refreshTimer);
+    rememberUser(null);
+    this.focusReporter.disable();
+    this.push.reset();
     this.connection.stop();
     this.outbox.clear();
     this.store.reset(null);
@@ -244,6 +292,7 @@ export class App {
     this.leaving.clear();
     this.typingLine.clear();
     this.account.close();
+    this.adminPanel.close();
     this.search.reset();
     this.closeDrawer(false);
     for (const id of ['confirm-dialog', 'members-dialog', 'switcher', 'delete-dialog', 'reaction-picker', 'people-dialog']) byId(id).close();
@@ -261,6 +310,8 @@ export class App {
 
   async logOut() {
     this.leave();
+    // Before the session goes: the server must hear which subscription to drop.
+    await this.push.unsubscribe();
     try {
       await api.logout();
     } catch {
@@ -272,6 +323,7 @@ export class App {
   /** Ends every session of the account, this one too; the API's error is thrown to the dialog. */
   async logOutEverywhere() {
     this.endingOnPurpose = true;
+    await this.push.unsubscribe();
     try {
       await api.logoutEverywhere();
     } catch (error) {
@@ -294,6 +346,8 @@ export class App {
       throw error;
     }
     this.leave();
+    // The server forgot this browser with the account; the browser forgets it too.
+    this.push.unsubscribe();
     this.onSessionEnded('Your account was deleted.');
   }
 
@@ -931,7 +985,7 @@ export class App {
     this.showAdded(entry, added);
     // Their message is what they were typing.
     if (message.author?.id) this.typingLine.stopped(entry.id, message.author.id);
-    if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${message.body}`, entry.name);
+    if (isOpen && fresh && !mine) this.announcer.say(`${message.author.username}: ${plainText(message.body)}`, entry.name);
     if (fresh && !mine) this.notifier.maybeShow(entry, message);
     // Arrived unseen in the open room (tab hidden, scrolled up): the divider
     // marks where the unread part starts, if nothing marked it yet.
@@ -970,11 +1024,16 @@ export class App {
     }
   }
 
-  /** @param {{seq: number, author: object, excerpt: string}|null} replyTo */
-  send(body, replyTo = null) {
-    const entry = this.store.openRoom;
+  /**
+   * @param {{seq: number, author: object, excerpt: string}|null} replyTo
+   * @param {object[]} [files] uploaded files the message carries
+   * @param {string|null} [roomId] the room it was written in, when that is no
+   *   longer the open one (it waited for its uploads)
+   */
+  send(body, replyTo = null, files = [], roomId = null) {
+    const entry = roomId ? this.store.rooms.get(roomId) : this.store.openRoom;
     if (!entry) return;
-    this.outbox.send(entry.id, body, replyTo);
+    this.outbox.send(entry.id, body, replyTo, files);
     this.timeline.scrollToBottom();
   }
 
@@ -1158,11 +1217,16 @@ export class App {
       // A read lost with the last socket is made again if the person is looking.
       this.readIfSeen(this.store.openRoom);
       this.outbox.connected();
+      this.focusReporter.connected();
       // Membership may have changed while away; the replay that follows
       // `ready` fills each room's gap, and catch-up covers opened rooms.
       this.refreshRooms().then(() => {
         const open = this.store.openRoom;
         if (open?.timeline) this.catchUp(open);
+        if (this.startedOffline && this.active) {
+          this.startedOffline = false;
+          if (!open) this.openFromHash();
+        }
       });
     });
     connection.addEventListener('frame', ({ detail: frame }) => this.handleFrame(frame));
@@ -1268,7 +1332,11 @@ export class App {
       else (byId('sidebar').querySelector('a, button:not([hidden])') ?? byId('chat')).focus();
     });
     byId('logout').addEventListener('click', () => this.logOut());
-    byId('account-button').addEventListener('click', () => this.account.open());
+    byId('account-button').addEventListener('click', () => {
+      this.adminPanel.update(this.store.me);
+      this.account.open();
+    });
+    this.adminPanel.attach(byId('admin-entry'), byId('admin-open'));
     byId('search-open').addEventListener('click', () => this.search.open());
     byId('rooms-refresh').addEventListener('click', () => this.refreshRooms());
     byId('leave-button').addEventListener('click', () => this.leaveOpenRoom());
@@ -1344,6 +1412,7 @@ export class App {
   updateTitle() {
     const unread = this.active ? this.store.totalUnread() : 0;
     document.title = unread ? `(${unread}) hearth` : 'hearth';
+    showUnreadOnIcon(unread, this.active ? this.store.totalMentions() : 0);
   }
 
   openDrawer(moveFocus) {
@@ -1457,7 +1526,11 @@ class ConnectionBanner {
       this.hide();
       return;
     }
-    if (state === 'waiting') {
+    if (state === 'waiting' && !navigator.onLine) {
+      // The browser's `online` event reconnects at once: no countdown.
+      this.show('You are offline.');
+      this.countdown.textContent = 'Reconnecting…';
+    } else if (state === 'waiting') {
       this.show('Connection lost.');
       const tick = () => {
         const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
@@ -1466,9 +1539,16 @@ class ConnectionBanner {
       tick();
       this.ticker = setInterval(tick, 1000);
     } else if (this.everReady || !this.root.hidden) {
-      this.show('Connection lost.');
+      this.show(navigator.onLine ? 'Connection lost.' : 'You are offline.');
       this.countdown.textContent = 'Reconnecting…';
     }
+  }
+
+  /** The app opened without reaching the server: it says so from the start. */
+  offline() {
+    this.everReady = true;
+    this.show(navigator.onLine ? 'Cannot reach the server.' : 'You are offline.');
+    this.countdown.textContent = 'Reconnecting…';
   }
 
   show(text) {

@@ -4,10 +4,14 @@
 // (saved, so a reload keeps it) and grows with its text up to a limit.
 // Above the box, "Replying to NAME: excerpt" while a reply is being written;
 // typing `@` offers the room's members (arrows, then Enter or Tab); the Up
-// arrow in an empty box edits this person's last message.
+// arrow in an empty box edits this person's last message; Ctrl+B and Ctrl+I
+// mark the selection bold or italic (format-keys.js). Files come along
+// through the attach button, a drop or a paste (attachments.js).
 
+import { Attachments } from './attachments.js';
 import { avatarFor } from './avatars.js';
 import { byId, h, setMessage } from './dom.js';
+import { installFormatKeys } from './format-keys.js';
 
 const MAX_CHARS = 4000;
 const MAX_ROWS = 8;
@@ -22,13 +26,16 @@ const MENTION_BEFORE_CARET = /(?:^|[\s([{])@([\p{L}\p{N}_.-]*)$/u;
 export class Composer {
   /**
    * @param {object} handlers
-   * @param {(body: string, replyTo: object|null) => void} handlers.onSend
+   * @param {(body: string, replyTo: object|null, files: object[], roomId: string) => void} handlers.onSend
+   *   `files`: uploaded files it carries (the body may then be empty)
    * @param {() => boolean} handlers.onEditLast Up in an empty box; true if an edit began
    * @param {(roomId: string) => Promise<Array<{id: string, username: string}>>} handlers.members
    *   who can be mentioned in a room
    * @param {(roomId: string) => void} handlers.onTyping a keystroke left text in the focused box
+   * @param {(body: string) => string|null} [handlers.onCommand] null when the body was a
+   *   command, done without sending it (slash.js)
    */
-  constructor({ onSend, onEditLast, members, onTyping }) {
+  constructor({ onSend, onEditLast, members, onTyping, onCommand = (body) => body }) {
     this.form = byId('composer');
     this.input = byId('composer-input');
     this.error = byId('composer-error');
@@ -40,6 +47,7 @@ export class Composer {
     this.onEditLast = onEditLast;
     this.members = members;
     this.onTyping = onTyping;
+    this.onCommand = onCommand;
     /** @type {{seq: number, author: object, excerpt: string}|null} the message being answered */
     this.reply = null;
     /** @type {{start: number, matches: object[], active: number}|null} the open `@` suggestions */
@@ -47,6 +55,8 @@ export class Composer {
     /** @type {import('./saved.js').SavedMap|null} room id → unsent text */
     this.drafts = null;
     this.roomId = null;
+    /** Files being attached: the button, drops, pastes, and their chips above the box. */
+    this.attachments = new Attachments({ roomId: () => this.roomId, onError: (text) => this.showError(text) });
 
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -78,6 +88,7 @@ export class Composer {
       if (this.roomId && this.input.value.trim() && document.activeElement === this.input) this.onTyping(this.roomId);
     });
     this.input.addEventListener('blur', () => this.closeMentions());
+    installFormatKeys(this.input);
     this.input.addEventListener('click', () => this.suggestMentions());
     // Choosing with the pointer must not take focus from the box.
     this.mentionList.addEventListener('pointerdown', (event) => event.preventDefault());
@@ -92,7 +103,7 @@ export class Composer {
     const describeKeys = () => {
       this.hint.textContent = TOUCH.matches
         ? 'Enter starts a new line. The send button sends.'
-        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message.';
+        : 'Enter sends. Shift plus Enter starts a new line. In an empty box, Up edits your last message. Slash starts a command; /help lists them.';
     };
     TOUCH.addEventListener('change', describeKeys);
     describeKeys();
@@ -113,6 +124,7 @@ export class Composer {
     this.resize();
     this.setRoomName(roomName);
     setMessage(this.error, '');
+    this.attachments.render();
   }
 
   /** The placeholder names the room (again, after a rename). */
@@ -126,6 +138,7 @@ export class Composer {
     this.roomId = null;
     this.cancelReply();
     this.closeMentions();
+    this.attachments.render();
   }
 
   /**
@@ -154,6 +167,7 @@ export class Composer {
 
   /** Empties the box, e.g. when the person logs out; saved drafts stay theirs. */
   clear() {
+    this.attachments.clear();
     this.input.value = '';
     this.resize();
     this.hide();
@@ -163,25 +177,50 @@ export class Composer {
     this.input.focus();
   }
 
+  /** Puts `text` in the box (and the room's draft). */
+  setText(text) {
+    this.input.value = text;
+    this.drafts?.set(this.roomId, text);
+    this.resize();
+  }
+
   showError(text) {
     setMessage(this.error, text);
   }
 
   submit() {
     const body = this.input.value.trim();
-    if (!body) return;
+    if (!body && !this.attachments.pending().length) return;
     // The server counts characters, not UTF-16 units: spread counts code points.
     const length = [...body].length;
+    // A slash command is done where it belongs; it empties the box itself once done.
+    if (this.onCommand(body) === null) return;
     if (length > MAX_CHARS) {
       setMessage(this.error, `Messages can be at most ${MAX_CHARS} characters; this one has ${length}.`);
       return;
     }
-    this.onSend(body, this.reply);
+    const { roomId, reply } = this;
+    // Sent now, or once its files have uploaded; if one fails, the text comes back.
+    this.attachments.sendWhenReady(
+      (files) => {
+        if (body || files.length) this.onSend(body, reply, files, roomId);
+      },
+      () => this.restore(roomId, body, reply),
+    );
     this.cancelReply();
     this.closeMentions();
     this.input.value = '';
     this.drafts?.set(this.roomId, '');
     this.resize();
+  }
+
+  /** Puts back a message whose files failed to upload, unless something new was typed. */
+  restore(roomId, body, reply) {
+    if (roomId !== this.roomId || this.input.value.trim()) return;
+    this.input.value = body;
+    this.drafts?.set(roomId, body);
+    this.resize();
+    if (reply) this.replyTo(reply);
   }
 
   // ---- `@` suggestions ------------------------------------------------------

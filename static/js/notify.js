@@ -2,10 +2,14 @@
 // know of (by the room's notification level: every message, mentions, or
 // nothing), while they look at another room or another window. Nothing is
 // shown without the browser's permission, which is asked for only when the
-// person chooses a level that notifies.
+// person chooses a level that notifies. Once it is given, this browser also
+// subscribes to Web Push (push.js), for while no hearth window is open. A
+// chime plays too, if the person turned it on (sound.js).
 
+import { plainText } from './markdown.js';
 import { mentionsMe } from './store.js';
 import { roomHash } from './sidebar-view.js';
+import { sound } from './sound.js';
 
 /** The most of a message's text a notification shows. */
 const EXCERPT = 140;
@@ -16,9 +20,14 @@ export function levelOf(entry) {
 }
 
 export class DesktopNotifier {
-  /** @param {import('./store.js').Store} store */
-  constructor(store) {
+  /**
+   * @param {import('./store.js').Store} store
+   * @param {{onAllowed?: () => Promise<string|null>}} [options] run once notifications
+   *   are allowed; answers a sentence when push could not be set up
+   */
+  constructor(store, { onAllowed = async () => null } = {}) {
     this.store = store;
+    this.onAllowed = onAllowed;
   }
 
   /** Whether this browser can show them at all. */
@@ -26,11 +35,19 @@ export class DesktopNotifier {
     return typeof Notification === 'function';
   }
 
-  /** Asks for permission, if not yet asked (call from a click). */
+  /**
+   * Asks for permission, if not yet asked (call from a click); once given,
+   * sets up push. Answers a sentence when something stood in the way.
+   * @returns {Promise<string|null>}
+   */
   async ask() {
-    if (this.supported && Notification.permission === 'default') {
+    if (!this.supported) return 'This browser cannot show notifications.';
+    if (Notification.permission === 'default') {
       await Notification.requestPermission().catch(() => {});
     }
+    if (Notification.permission === 'denied') return 'Notifications are blocked for this site in the browser’s settings.';
+    if (Notification.permission !== 'granted') return null;
+    return this.onAllowed();
   }
 
   /**
@@ -38,16 +55,20 @@ export class DesktopNotifier {
    * already looking at that room.
    */
   maybeShow(entry, message) {
-    if (!this.supported || Notification.permission !== 'granted') return;
     if (message.author?.id === this.store.me?.id) return;
     const watching = entry.id === this.store.openRoomId && document.visibilityState === 'visible' && document.hasFocus();
     if (watching) return;
     const level = levelOf(entry);
     if (level === 'none') return;
     if (level === 'mentions' && !mentionsMe(message, this.store.me?.id)) return;
+    sound.play();
+    if (!this.supported || Notification.permission !== 'granted') return;
     const who = message.author?.username ?? 'Someone';
     const title = entry.direct ? who : `${who} in ${entry.name}`;
-    const body = Array.from(message.body ?? '').slice(0, EXCERPT).join('');
+    // Plain text: the formatting's words without its marks; a message of
+    // only files is told by their names.
+    const text = plainText(message.body ?? '') || (message.files ?? []).map((file) => file.name).join(', ');
+    const body = Array.from(text).slice(0, EXCERPT).join('');
     const note = new Notification(title, { body, tag: `room-${entry.id}`, icon: '/favicon.svg' });
     note.onclick = () => {
       window.focus();

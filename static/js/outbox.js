@@ -22,6 +22,8 @@ const TRANSIENT_RETRY_MS = 3000;
  * @property {string} createdAt ISO time the person pressed Enter
  * @property {{seq: number, author: object, excerpt: string}|null} [replyTo]
  *   the message this one answers, as its quote is shown
+ * @property {object[]} [files] the uploaded files it carries (FILE objects,
+ *   shown while it waits; only their ids are sent)
  * @property {'pending'|'sent'|'failed'} status `sent`: acked, waiting for
  *   its message frame to take its place in the timeline
  * @property {string} [error] why the server refused it, shown next to Retry
@@ -31,7 +33,7 @@ export class Outbox extends EventTarget {
   /**
    * @param {object} transport
    * @param {(frame: object) => boolean} transport.sendFrame false if not connected
-   * @param {(room: string, body: string, clientId: string, replyTo: number|null) => Promise<object>} transport.post
+   * @param {(room: string, body: string, clientId: string, replyTo: number|null, files: string[]) => Promise<object>} transport.post
    *   the HTTP fallback for when the socket is down
    */
   constructor(transport) {
@@ -61,13 +63,15 @@ export class Outbox extends EventTarget {
   /**
    * Queues a new message and sends it if it can.
    * @param {Outgoing['replyTo']} [replyTo]
+   * @param {object[]} [files] uploaded files (FILE objects) it carries
    */
-  send(room, body, replyTo = null) {
+  send(room, body, replyTo = null, files = []) {
     const item = {
       clientId: crypto.randomUUID(),
       room,
       body,
       replyTo,
+      files,
       createdAt: new Date().toISOString(),
       status: 'pending',
     };
@@ -152,6 +156,7 @@ export class Outbox extends EventTarget {
       if (this.onSocket.has(item.clientId)) continue;
       const frame = { type: 'send', room: item.room, client_id: item.clientId, body: item.body };
       if (item.replyTo) frame.reply_to = item.replyTo.seq;
+      if (item.files?.length) frame.files = fileIds(item);
       if (!this.transport.sendFrame(frame)) {
         this.postInOrder();
         return;
@@ -174,7 +179,7 @@ export class Outbox extends EventTarget {
         if (!item) return;
         let message;
         try {
-          message = await this.transport.post(item.room, item.body, item.clientId, item.replyTo?.seq ?? null);
+          message = await this.transport.post(item.room, item.body, item.clientId, item.replyTo?.seq ?? null, fileIds(item));
         } catch (error) {
           if (error.status >= 400 && error.status < 500 && !TRANSIENT.has(error.code)) {
             if (this.items.get(item.clientId) === item && item.status === 'pending') {
@@ -218,11 +223,12 @@ export class Outbox extends EventTarget {
   save() {
     this.saved?.write(
       'outbox',
-      [...this.items.values()].map(({ clientId, room, body, replyTo, createdAt, status, error }) => ({
+      [...this.items.values()].map(({ clientId, room, body, replyTo, files, createdAt, status, error }) => ({
         clientId,
         room,
         body,
         replyTo,
+        files,
         createdAt,
         status,
         error,
@@ -233,4 +239,9 @@ export class Outbox extends EventTarget {
   emit(type, item) {
     this.dispatchEvent(new CustomEvent(type, { detail: item }));
   }
+}
+
+/** The ids of the files an outgoing message carries, as the server wants them. */
+function fileIds(item) {
+  return (item.files ?? []).map((file) => file.id);
 }

@@ -188,11 +188,14 @@ export class RoomDetails {
     const status = byId('notify-status');
     const before = levelOf(entry);
     // Asked from this change (a click): the browser shows its own question.
-    if (level !== 'none') this.notifier?.ask();
+    const asked = level !== 'none' ? this.notifier?.ask() : null;
     try {
       await api.setNotifications(entry.id, level);
       entry.room.notifications = level;
       status.textContent = 'Saved.';
+      // Notifications blocked, or only while hearth is open: said after "Saved.".
+      const trouble = await asked?.catch(() => null);
+      if (trouble && this.entry === entry) status.textContent = `Saved. ${trouble}`;
     } catch (error) {
       this.notifyLevel.value = before;
       status.textContent = error.message;

@@ -6,40 +6,35 @@
 //
 // The server's highlights are [start, end) ranges of Unicode scalar values
 // (code points), not UTF-16 units: the body is cut with Array.from, so an
-// emoji before a match does not shift the mark. Everything is text nodes.
+// emoji before a match does not shift the mark. The body is formatted by
+// markdown.js, inline only, with the marks laid over its text.
 
 import { api } from './api.js';
 import { bots, botTag } from './bots.js';
 import { byId, closeOnOutsideClick, h, setMessage } from './dom.js';
+import { renderBody } from './markdown.js';
 import { roomHash } from './sidebar-view.js';
 import { timeElement } from './text.js';
 
 const PAGE_SIZE = 20;
 
 /**
- * Cuts `body` into plain and marked parts by code-point ranges.
+ * The server's [start, end) ranges in code points as ranges of UTF-16 units
+ * of `body`, clamped to it; malformed ranges are dropped.
  * @param {string} body
- * @param {Array<[number, number]>} ranges [start, end) in code points
- * @returns {Array<{text: string, marked: boolean}>}
+ * @param {Array<[number, number]>} ranges
+ * @returns {Array<[number, number]>}
  */
-export function highlightParts(body, ranges) {
-  const chars = Array.from(String(body ?? ''));
-  const sorted = (Array.isArray(ranges) ? ranges : [])
+export function utf16Ranges(body, ranges) {
+  const chars = Array.from(body);
+  const offsets = [0];
+  for (const ch of chars) offsets.push(offsets.at(-1) + ch.length);
+  const clamp = (n) => offsets[Math.max(0, Math.min(n, chars.length))];
+  return (Array.isArray(ranges) ? ranges : [])
     .filter((range) => Array.isArray(range) && range.length === 2)
     .map(([start, end]) => [Number(start), Number(end)])
-    .filter(([start, end]) => Number.isInteger(start) && Number.isInteger(end))
-    .sort((a, b) => a[0] - b[0]);
-  const parts = [];
-  let at = 0;
-  for (const [rawStart, rawEnd] of sorted) {
-    const start = Math.max(at, Math.min(rawStart, chars.length));
-    const end = Math.max(start, Math.min(rawEnd, chars.length));
-    if (start > at) parts.push({ text: chars.slice(at, start).join(''), marked: false });
-    if (end > start) parts.push({ text: chars.slice(start, end).join(''), marked: true });
-    at = Math.max(at, end);
-  }
-  if (at < chars.length) parts.push({ text: chars.slice(at).join(''), marked: false });
-  return parts;
+    .filter(([start, end]) => Number.isInteger(start) && Number.isInteger(end) && end > start)
+    .map(([start, end]) => [clamp(start), clamp(end)]);
 }
 
 export class Search {
@@ -201,10 +196,10 @@ export class Search {
     const roomLabel = `${where?.direct ? '@' : '#'}${where?.name ?? 'a room'}`;
     const isBot = message?.author?.id && (message.author.bot === true || bots.has(message.author.id));
     const author = (isBot && bots.nameOf(message.author.id)) || (message?.author?.username ?? 'deleted user');
+    // Formatting shows inline only: the hit is a link, and holds no other.
     const body = h('span', { class: 'search-hit-body', dir: 'auto' });
-    for (const part of highlightParts(message?.body ?? '', highlights)) {
-      body.append(part.marked ? h('mark', { text: part.text }) : part.text);
-    }
+    const source = String(message?.body ?? '');
+    renderBody(body, source, { inline: true, marks: utf16Ranges(source, highlights) });
     return h(
       'li',
       { class: 'search-result' },

@@ -245,7 +245,10 @@ export function mentionsMe(message, meId) {
 
 /** Up to 100 characters of a message's current body, as the server quotes replies. */
 export function excerptOf(message) {
-  return message.deleted ? '' : [...(message.body ?? '')].slice(0, 100).join('');
+  if (message.deleted) return '';
+  // A message of only files is known by their names.
+  const text = message.body || (message.files ?? []).map((file) => file.name).join(', ');
+  return [...text].slice(0, 100).join('');
 }
 
 /**

@@ -3,7 +3,8 @@
 // person's unconfirmed messages (pending or failed, with retry) at the end.
 // Each message carries its day separator when it starts a day, the "New
 // messages" divider when it is the first unread one, the quote of the
-// message it replies to, "(edited)", its reactions, a fold when it is long,
+// message it replies to, "(edited)", its body formatted by markdown.js (the
+// reader's own `@name` marked), its reactions, a fold when it is long,
 // and a button that opens the message menu. Edits, deletions and reactions
 // re-render a message in place; it keeps its place, focus and menu.
 //
@@ -12,12 +13,16 @@
 // quote, "(edited)" and reaction chips) are in the tab order (a roving
 // tabindex), so fifty messages are not fifty Tab presses.
 
+import { markEmote } from './emote.js';
 import { bots, botTag } from './bots.js';
 import { avatarFor } from './avatars.js';
 import { byId, h } from './dom.js';
 import { emojiName } from './emoji.js';
+import { installFormatKeys } from './format-keys.js';
+import { renderBody } from './markdown.js';
+import { filesElement, Lightbox } from './file-view.js';
 import { mentionsMe as mentions } from './store.js';
-import { appendLinkified, dayKey, dayLabel, timeElement } from './text.js';
+import { dayKey, dayLabel, timeElement } from './text.js';
 
 // Messages from one author this close together share one header.
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -93,6 +98,7 @@ export class TimelineView {
     });
     this.listenForLongPress();
     this.listenForArrows();
+    this.lightbox = new Lightbox(this.list);
   }
 
   /**
@@ -345,7 +351,7 @@ export class TimelineView {
       'data-status': item.status,
       tabindex: '-1',
     });
-    const [avatar, main] = this.messageParts(me, item.createdAt, item.body, { reply_to: item.replyTo ?? null });
+    const [avatar, main] = this.messageParts(me, item.createdAt, item.body, { reply_to: item.replyTo ?? null, files: item.files });
     const meta = main.querySelector('.message-meta');
     if (item.status === 'pending') meta.append(h('span', { class: 'message-state', text: 'Sending…' }));
     if (item.status === 'sent') meta.append(h('span', { class: 'message-state', text: 'Sent' }));
@@ -421,14 +427,16 @@ export class TimelineView {
       text = h('p', { class: 'message-body deleted-body', text: 'message deleted' });
     } else {
       text = h('div', { class: 'message-body', dir: 'auto' });
-      appendLinkified(text, body ?? '');
+      renderBody(text, body ?? '', { mentions: mentionedNames(message, this.me) });
     }
+    markEmote(text, author, body);
     const main = h(
       'div',
       { class: 'message-main' },
       meta,
       message.reply_to ? quoteElement(message.reply_to) : null,
       text,
+      message.deleted ? null : filesElement(message.files),
       message.reactions?.length && !message.deleted ? this.reactionsElement(message) : null,
     );
     return [avatar, main];
@@ -495,6 +503,7 @@ export class TimelineView {
       'aria-describedby': `${id}-hint`,
     });
     input.value = message.body;
+    installFormatKeys(input);
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const form = h(
       'form',
@@ -781,6 +790,12 @@ function mentionsMe(message, me) {
   return mentions(message, me?.id);
 }
 
+/** The names whose `@name` in a message means the reader: none unless the server said so. */
+function mentionedNames(message, me) {
+  if (!mentionsMe(message, me)) return null;
+  return message.mentions_room ? [me.username, 'room'] : [me.username];
+}
+
 /** The quote above a reply; pressing it goes to the message it answers. */
 function quoteElement(reply) {
   const name = reply.author?.username ?? 'unknown';
@@ -797,8 +812,15 @@ function quoteElement(reply) {
     },
     h('span', { class: 'reply-author', dir: 'auto', text: name }),
     ' ',
-    h('span', { class: 'reply-excerpt', dir: 'auto', text: excerpt }),
+    excerptElement(excerpt),
   );
+}
+
+/** The quoted excerpt, its formatting shown inline (no links: the quote is a button). */
+function excerptElement(excerpt) {
+  const span = h('span', { class: 'reply-excerpt', dir: 'auto' });
+  renderBody(span, excerpt, { inline: true });
+  return span;
 }
 
 /** "you, ana and 2 others": who reacted, as far as this page knows. */

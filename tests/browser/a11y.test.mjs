@@ -1,5 +1,6 @@
 // Accessibility: axe-core audits every main screen (light and dark, desktop
-// and phone, a conversation with edits, deletions, reactions and a reply, the
+// and phone, a conversation with edits, deletions, reactions and a reply,
+// formatted messages and the formatting help, the
 // account dialog with its picture, the "is typing" line, direct messages, the new-message
 // dialog, a private room and message search), and the keyboard path a screen-reader user takes: skip link to
 // the message box, typing, and hearing new messages in a polite live region.
@@ -65,11 +66,21 @@ test('every main screen passes axe in light and dark', async (t) => {
   await createRoomInUi(page, 'audited', 'A room under review');
   const auditorId = (await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()))).user.id;
   await sendInUi(page, 'Hello https://example.com');
-  await page.locator('#messages li[data-seq]').first().waitFor();
+  // Every kind of formatting, for its contrast in both schemes.
+  await sendInUi(page, '**bold** _italic_ ~~struck~~ `code` [a link](https://example.com)\n> a quote\n- one\n  - nested\n1. first\n```js\nconst x = 1;\n```');
+  await page.locator('#messages li[data-seq] pre').waitFor();
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
     found.push(...(await audit(page, `${scheme} chat`)));
   }
+  await page.getByRole('button', { name: 'Formatting help' }).click();
+  await page.getByRole('dialog', { name: 'Formatting' }).waitFor();
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    found.push(...(await audit(page, `${scheme} formatting help`)));
+  }
+  await page.keyboard.press('Escape');
+  await page.emulateMedia({ colorScheme: 'light' });
   await page.getByRole('button', { name: /^Members/ }).click();
   await page.locator('#members-list li').first().waitFor();
   found.push(...(await audit(page, 'members dialog')));

@@ -60,7 +60,7 @@ test('two people create, join and talk in a room live', async (t) => {
   const link = multiLine.locator('a');
   assert.equal(await link.getAttribute('href'), 'https://example.com/releases/v2_(final)');
   assert.equal(await link.getAttribute('target'), '_blank');
-  assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+  assert.equal(await link.getAttribute('rel'), 'noopener noreferrer nofollow');
 
   await sendInUi(alice.page, 'Great, thanks! Lunch at noon?');
   await sendInUi(alice.page, 'The ramen place on Fifth is open again.');

@@ -58,8 +58,9 @@ test('a room notifies by its level while one looks elsewhere, and the level is c
   const page = (await recordingPerson(server, 'bob', lobby)).page;
   // Rooms default to mentions: a plain message is not shown, a mention is.
   await say(ops, 'deploy started');
-  await say(ops, '@bob can you look?');
+  await say(ops, '**@bob** can you _look_?');
   await eventually(async () => (await notes(page)).length === 1, { message: 'one notification' });
+  // Plain text: the formatting's words, without its marks.
   assert.deepEqual(await notes(page), [{ title: 'alice in ops', body: '@bob can you look?', tag: `room-${ops.id}` }]);
   // The open room, being watched, notifies of nothing.
   await say(lobby, '@bob here');

@@ -1,11 +1,13 @@
 // Hostile text everywhere a person can type: messages, room names and
 // topics (public and private, in the header and the room's details), usernames, the user agents in the sessions list, invite links. Every payload must render as the exact text typed, run
 // nothing (a `window.__pwned` canary stays false, no dialog opens) and trip
-// no CSP violation; only http(s) URLs become links.
+// no CSP violation; only http(s) URLs become links. Over a hundred more try to
+// smuggle markup or a `javascript:` link through message formatting: they may
+// only ever become the formatting elements, links only to http, https or mailto.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PASSWORD, TestServer, launchBrowser, logInInUi, openPerson } from './harness.mjs';
+import { PASSWORD, TestServer, eventually, launchBrowser, logInInUi, openPerson } from './harness.mjs';
 
 const PAYLOADS = [
   '<img src=x onerror=alert(1)>',
@@ -40,6 +42,144 @@ const PAYLOADS = [
   'data:text/html,<script>alert(1)</script>',
 ];
 
+// Formatting and link smuggling: every one is sent as a message and must show
+// inert, with only the formatting elements markdown.js makes, and links only to
+// http, https and mailto.
+const FORMATTING_PAYLOADS = [
+  // `javascript:` in a link, spelt every way a browser might still follow.
+  '[x](javascript:alert(1))',
+  '[x](JAVASCRIPT:alert(1))',
+  '[x](JaVaScRiPt:window.__pwned=true)',
+  '[x](java\tscript:alert(1))',
+  '[x](java\nscript:alert(1))',
+  '[x]( javascript:alert(1))',
+  '[x](\tjavascript:alert(1))',
+  '[x](%20javascript:alert(1))',
+  '[x](javascript&#58;alert(1))',
+  '[x](javascript&colon;alert(1))',
+  '[x](&#106;avascript:alert(1))',
+  '[x](&#x6A;avascript:alert(1))',
+  '[x](&#0000106&#0000097&#0000118&#0000097&#0000115&#0000099&#0000114&#0000105&#0000112&#0000116&#0000058alert(1))',
+  '[x](javascript%3Aalert(1))',
+  '[x](javascript://%0aalert(1))',
+  '[x](javascript://example.com/%0Aalert(1))',
+  '[x](javascript:alert(1)//https://ok.example)',
+  '[x](javascript:alert(1) "title")',
+  '[x](<javascript:alert(1)>)',
+  '[x](\\javascript:alert(1))',
+  '[x](javascript\\:alert(1))',
+  '[x](java script:alert(1))',
+  '[x](jav&#x09;ascript:alert(1))',
+  '[x](java\u200Bscript:alert(1))',
+  '[x](ja\u200Dvascript:alert(1))',
+  '[x](\uFEFFjavascript:alert(1))',
+  '[x](java\u00ADscript:alert(1))',
+  '[x](\u2028javascript:alert(1))',
+  '[x](ｊａｖａｓｃｒｉｐｔ:alert(1))',
+  '[x](javascript:/*--></title></style></textarea></script><svg/onload=alert(1)>)',
+  // Other schemes and places that are not http(s) or mailto.
+  '[x](vbscript:msgbox(1))',
+  '[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
+  '[x](data:text/html,<script>alert(1)</script>)',
+  '[x](//evil.example/x)',
+  '[x](/relative/path)',
+  '[x](file:///etc/passwd)',
+  '[x](blob:https://ok.example/0000)',
+  '[x](ftp://ok.example/)',
+  '[x](about:blank)',
+  '[x](https:javascript:alert(1))',
+  '[x](http://javascript:alert(1))',
+  '[x](ｈｔｔｐｓ://ok.example)',
+  '![img](javascript:alert(1))',
+  '[x]: javascript:alert(1)\n\n[x]',
+  // Nested and unbalanced brackets and parentheses.
+  '[a](javascript:x)(http://ok.example)',
+  '[[x](javascript:alert(1))](https://ok.example)',
+  '[[x](https://ok.example)](javascript:alert(1))',
+  '[x](https://ok.example)(javascript:alert(1))',
+  '[[[[[[x](javascript:alert(1))]]]]]',
+  '[x](https://ok.example/((javascript:alert(1))',
+  '[x](https://en.wikipedia.org/wiki/Fire_(element)) [y](javascript:alert(1)))',
+  '\\[x\\](javascript:alert(1))',
+  '[x](javascript:alert(1)\\)',
+  '[x](javascript:alert(1))[y](https://ok.example)',
+  `${'['.repeat(300)}x](javascript:alert(1))`,
+  // Attributes smuggled through a URL or a link's text.
+  '[x](https://ok.example" onmouseover="alert(1))',
+  '[x](https://ok.example/"onmouseover="alert(1))',
+  "[x](https://ok.example/'><script>alert(1)</script>)",
+  '[<img src=x onerror=alert(1)>](https://ok.example)',
+  '[**<svg onload=alert(1)>**](https://ok.example)',
+  '[`<script>window.__pwned=true</script>`](https://ok.example)',
+  '[x](https://ok.example)<script>window.__pwned=true</script>',
+  '**[x](javascript:alert(1))**',
+  '[mail](mailto:javascript:alert(1))',
+  // Markup inside formatting, code spans and fenced blocks.
+  '`<img src=x onerror=alert(1)>`',
+  '`<script>window.__pwned=true</script>`',
+  '```html\n<script>window.__pwned=true</script>\n<img src=x onerror=alert(1)>\n```',
+  '```<script>alert(1)</script>\ncode\n```',
+  '```" onmouseover="alert(1)\ncode\n```',
+  '```js onload=alert(1)\nx\n```',
+  '```js" style="display:none\nx\n```',
+  '~~~javascript:alert(1)\nx\n~~~',
+  '```\nunclosed <svg onload=alert(1)>',
+  '```css\n</style><script>window.__pwned=true</script>\n```',
+  '> <img src=x onerror=alert(1)>\n> > <svg onload=alert(1)>',
+  '- <script>window.__pwned=true</script>\n  - <img src=x onerror=alert(1)>',
+  '1. [x](javascript:alert(1))\n2. **<b>bold</b>**',
+  '**<img src=x onerror=alert(1)>**',
+  '*<svg onload=alert(1)>*',
+  '~~<iframe src=javascript:alert(1)>~~',
+  '__<style>*{display:none}</style>__',
+  '_<a href=javascript:alert(1)>x</a>_',
+  '\\<script\\>window.__pwned=true\\</script\\>',
+  '&#60;script&#62;window.__pwned=true&#60;/script&#62;',
+  '<!-- [x](javascript:alert(1)) -->',
+  `${'*'.repeat(500)}<img src=x onerror=alert(1)>`,
+  `${'>'.repeat(300)} <svg onload=alert(1)>`,
+  // Bare URLs and addresses.
+  'javascript:alert(1)//http://ok.example',
+  'https://ok.example/<script>alert(1)</script>',
+  'https://ok.example/"onmouseover="alert(1)',
+  "https://ok.example/'onmouseover='alert(1)",
+  'http://javascript:alert(1)',
+  'https://ok.example/javascript:alert(1)',
+  'hxxp://evil.example https:// http://',
+  '<https://ok.example>',
+  'https://ok.example)](javascript:alert(1))',
+  '**https://ok.example/**bold**',
+  'user@example.com"><script>alert(1)</script>',
+  'javascript:alert(1)@example.com',
+  'mailto:javascript:alert(1)',
+  'data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==',
+  'https://ok.example/?q=<img src=x onerror=alert(1)>',
+  // Direction and look-alike tricks.
+  '\u202E[x](https://ok.example)\u202C gnp.exe',
+  '[https://ok.example](https://evil.example)',
+  // Styles: there is no way to set one.
+  '<div style="position:fixed;inset:0;background:red">x</div>',
+  '[x](https://ok.example){: style="color:red" onclick="alert(1)"}',
+  '`style="background:url(javascript:alert(1))"`',
+  "<style>@import 'https://evil.example/x.css';</style>",
+];
+
+/** What markdown.js may put in a body: element → the attributes it may carry. */
+const FORMATTING_ELEMENTS = {
+  strong: [],
+  em: [],
+  del: [],
+  code: ['class'],
+  pre: ['data-lang'],
+  blockquote: [],
+  ul: [],
+  ol: ['start'],
+  li: [],
+  a: ['href', 'title', 'target', 'rel'],
+  mark: [],
+  span: ['class'],
+};
+
 let browser;
 before(async () => {
   browser = await launchBrowser();
@@ -64,6 +204,14 @@ test('the server sends the strict CSP with the page', async (t) => {
   for (const directive of directives) {
     assert.ok(csp.includes(directive), `CSP "${csp}" lacks ${directive}`);
   }
+  // Formatting needs nothing looser: the policy is exactly this, with no
+  // 'unsafe-inline', no eval and no script or style source of its own (the
+  // service worker and the manifest come from this origin only).
+  assert.equal(
+    csp,
+    `default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:${server.port}; worker-src 'self'; manifest-src 'self'`,
+  );
+  assert.doesNotMatch(csp, /unsafe|script-src|style-src/);
 });
 
 test('thirty XSS payloads render as inert text', async (t) => {
@@ -175,6 +323,109 @@ test('thirty XSS payloads render as inert text', async (t) => {
   assert.deepEqual(injected, [], 'no element came from user text');
   const hrefs = await page.locator('#messages a').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
   for (const href of hrefs) assert.match(href, /^https?:\/\//, `only http(s) links, got ${href}`);
+  assert.deepEqual(await trouble.problems(), []);
+});
+
+test('over a hundred formatting and link-smuggling payloads render inert, as whitelisted formatting only', async (t) => {
+  assert.ok(FORMATTING_PAYLOADS.length >= 100, `only ${FORMATTING_PAYLOADS.length} payloads`);
+  const server = await TestServer.start({ HEARTH_SEND_BURST: '1000', HEARTH_SEND_PER_SEC: '1000' });
+  t.after(() => server.stop());
+  const { token } = await server.createUser('mallory');
+  const viewer = await server.createUser('viewer');
+  // Thirty to a room (one page of history), each replying to the one before,
+  // so every payload also shows in a reply quote.
+  const rooms = [];
+  for (let at = 0; at < FORMATTING_PAYLOADS.length; at += 30) {
+    const payloads = FORMATTING_PAYLOADS.slice(at, at + 30);
+    const { room } = await server.must(201, 'POST', '/rooms', { token, body: { name: `smuggling ${at}` } });
+    await server.must(200, 'POST', `/rooms/${room.id}/join`, { token: viewer.token });
+    let previous = null;
+    for (const body of payloads) {
+      const { message } = await server.must(201, 'POST', `/rooms/${room.id}/messages`, {
+        token,
+        body: previous ? { body, reply_to: previous } : { body },
+      });
+      previous = message.seq;
+    }
+    // The API keeps and returns the source text, byte for byte.
+    const { messages } = await server.must(200, 'GET', `/rooms/${room.id}/messages?limit=50`, { token });
+    assert.deepEqual(
+      messages.map((m) => m.body),
+      payloads,
+    );
+    rooms.push({ id: room.id, payloads });
+  }
+
+  const { page, trouble } = await openPerson(browser);
+  await logInInUi(page, server, 'viewer');
+  const links = [];
+  for (const room of rooms) {
+    await page.goto(`${server.url}/#/room/${encodeURIComponent(room.id)}`);
+    await page.locator('#messages li[data-seq]').nth(room.payloads.length - 1).waitFor();
+    assert.equal(await page.locator('#messages li[data-seq] .message-body').count(), room.payloads.length);
+    const found = await page.evaluate((allowed) => {
+      const foreign = [];
+      for (const el of document.querySelectorAll('#messages :is(.message-body, .reply-excerpt) *')) {
+        const tag = el.tagName.toLowerCase();
+        if (!Object.hasOwn(allowed, tag)) foreign.push(tag);
+        else for (const { name } of el.attributes) if (!allowed[tag].includes(name)) foreign.push(`${tag}[${name}]`);
+      }
+      const languages = [...document.querySelectorAll('#messages pre[data-lang]')].map((pre) => pre.dataset.lang);
+      const anchors = [...document.querySelectorAll('#messages .message-body a')].map((a) => ({
+        href: a.getAttribute('href'),
+        rel: a.rel,
+        target: a.target,
+        title: a.title,
+        text: a.textContent,
+      }));
+      const quoteLinks = document.querySelectorAll('#messages .reply-excerpt a').length;
+      return { foreign, languages, anchors, quoteLinks };
+    }, FORMATTING_ELEMENTS);
+    assert.deepEqual(found.foreign, [], 'only formatting elements, with only their own attributes');
+    for (const lang of found.languages) assert.match(lang, /^[\w+#.-]{1,32}$/, `language ${lang}`);
+    assert.equal(found.quoteLinks, 0, 'a reply quote is a button and holds no link');
+    links.push(...found.anchors);
+  }
+  for (const link of links) {
+    // The attribute itself is absolute: nothing relative, nothing the page resolves.
+    assert.ok(['http:', 'https:', 'mailto:'].includes(new URL(link.href).protocol), `link to ${link.href}`);
+    assert.equal(link.rel, 'noopener noreferrer nofollow');
+    assert.equal(link.target, '_blank');
+  }
+  // Real links were made, so the checks above had something to check.
+  const hrefs = links.map((link) => link.href);
+  assert.ok(hrefs.includes('https://ok.example/'), 'a [x](https://…) link');
+  assert.ok(hrefs.includes('https://en.wikipedia.org/wiki/Fire_(element)'), 'a URL with balanced parentheses');
+  assert.ok(hrefs.includes('mailto:javascript:alert(1)'), 'a mailto link is only ever a mail link');
+  assert.ok(!hrefs.some((href) => /^\s*j\s*a\s*v\s*a/i.test(href)), 'no javascript: in any spelling');
+  // A link whose text looks like another address says on hover where it goes.
+  const lookalike = links.find((link) => link.href === 'https://evil.example/');
+  assert.equal(lookalike?.text, 'https://ok.example');
+  assert.equal(lookalike.title, 'https://evil.example/');
+
+  // Search hits show the same bodies, inline only and without links of their own.
+  await page.keyboard.press('Control+Shift+F');
+  const input = page.getByLabel('Search for');
+  await input.fill('alert');
+  await eventually(
+    async () => {
+      await input.press('Enter');
+      return page
+        .locator('#search-results .search-hit')
+        .nth(9)
+        .waitFor({ timeout: 1500 })
+        .then(() => true, () => false);
+    },
+    { timeout: 15_000, interval: 200, message: 'search hits for alert' },
+  );
+  const hitTags = await page
+    .locator('#search-results .search-hit-body *')
+    .evaluateAll((els) => els.map((el) => el.tagName.toLowerCase()));
+  for (const tag of hitTags) assert.ok(['strong', 'em', 'del', 'code', 'mark'].includes(tag), `search hit holds ${tag}`);
+  assert.ok(hitTags.includes('mark'), 'the matched word is marked');
+
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => window.__pwned), false, 'the canary was touched');
   assert.deepEqual(await trouble.problems(), []);
 });
 

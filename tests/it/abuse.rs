@@ -986,6 +986,12 @@ async fn hashing_threads_run_on_idle_cpu_unless_configured_otherwise() {
     const SCHED_IDLE: i64 = 5;
     let idle = TestServer::spawn_with(&[("HEARTH_HASH_CONCURRENCY", "2")]).await;
     idle.user("alice").await;
+    // On a host other programs keep busy, the hash may have raised them
+    // for a moment (see the next test): they go back once it is done.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hash_thread_scheduling(&idle) != vec![(SCHED_IDLE, 0); 2] && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         hash_thread_scheduling(&idle),
         vec![(SCHED_IDLE, 0); 2],
@@ -1002,4 +1008,90 @@ async fn hashing_threads_run_on_idle_cpu_unless_configured_otherwise() {
         vec![(SCHED_OTHER, 19); 2],
         "both hashing threads at niceness 19"
     );
+}
+
+/// Whether this process may raise a thread out of the idle class.
+fn has_cap_sys_nice() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 23) != 0)
+}
+
+/// Other programs keeping every CPU busy starve idle-class hashing even
+/// while the server itself is quiet: the starving hashes raise the hashing
+/// threads to the normal class, logins are answered, and once nothing
+/// waits the threads go back to the idle class.
+#[tokio::test]
+async fn logins_are_answered_while_other_programs_keep_every_cpu_busy() {
+    const SCHED_IDLE: i64 = 5;
+    if !has_cap_sys_nice() {
+        eprintln!("SKIPPED: leaving the idle class needs CAP_SYS_NICE, which this test lacks");
+        return;
+    }
+    let s = TestServer::spawn_logged(&[
+        ("HEARTH_HASH_CONCURRENCY", "2"),
+        ("HEARTH_LOG_LEVEL", "info"),
+    ])
+    .await;
+    s.user("alice").await;
+    // The server on one CPU, and a busy loop of another program on it for
+    // at most 30 s: that CPU is busy, the server quiet. (One CPU only, so
+    // the tests running beside this one keep the others.)
+    let cpu = "0";
+    let pid = s.pid().expect("server running").to_string();
+    let pinned = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpu, &pid])
+        .output()
+        .expect("taskset runs");
+    assert!(pinned.status.success(), "{pinned:?}");
+    let mut spinner = std::process::Command::new("taskset")
+        .args([
+            "-c",
+            cpu,
+            "timeout",
+            "30",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ])
+        .spawn()
+        .expect("a busy loop starts");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, r) = s
+            .post(
+                "/api/v1/login",
+                None,
+                json!({"login": "alice", "password": "password-alice"}),
+            )
+            .await;
+        answers.push((status, started.elapsed(), r));
+    }
+    // TERM, which `timeout` passes on to the loop (a KILL would orphan it).
+    crate::harness::unsafe_free_kill(spinner.id(), "TERM");
+    let _ = spinner.wait();
+    for (status, took, r) in &answers {
+        assert_eq!(*status, 200, "a login on a busy host took {took:?}: {r}");
+    }
+    assert!(
+        s.log()
+            .contains("Password hashes starve while this server is quiet"),
+        "{}",
+        s.log()
+    );
+    // Nothing waits any more: both threads are idle-class again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let policies = hash_thread_scheduling(&s);
+        if policies == [(SCHED_IDLE, 0); 2] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still raised: {policies:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -702,3 +702,47 @@ fn the_operations_manual_documents_every_key() {
         "docs/operations.md lacks rows: {missing:#?}"
     );
 }
+
+#[tokio::test]
+async fn the_registration_mode_and_the_admin_role_from_the_cli() {
+    let s = TestServer::spawn().await;
+    let data = s.data_dir();
+    let root = s.user("root").await;
+    let bob = s.user("bob").await;
+    let shown = json_of(&data, &["registration"]);
+    assert_eq!(
+        shown,
+        json!({"mode": "open", "source": "config", "config": "open"})
+    );
+    // Set on the running server: the next signup is refused at once, and the
+    // admin API sees the same setting.
+    let set = json_of(&data, &["registration", "closed"]);
+    assert_eq!(set["mode"], "closed");
+    assert_eq!(set["source"], "admin");
+    let (status, r) = s
+        .post(
+            "/api/v1/signup",
+            None,
+            json!({"username": "eve", "email": "eve@example.com", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(
+        (status, r["error"]["code"].as_str()),
+        (403, Some("registration_closed"))
+    );
+    let (_, api) = s.get("/api/v1/admin/registration", Some(&root.token)).await;
+    assert_eq!(api["mode"], "closed");
+    let out = hearth(&data, &["registration", "sometimes"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+    let back = json_of(&data, &["registration", "default"]);
+    assert_eq!(back["source"], "config");
+    assert!(ok(&data, &["registration"]).contains("registration: open (from the config)"));
+
+    assert!(ok(&data, &["user", "admin", "bob"]).contains("bob is an administrator."));
+    let (_, me) = s.get("/api/v1/me", Some(&bob.token)).await;
+    assert_eq!(me["user"]["admin"], true);
+    assert!(ok(&data, &["user", "admin", "bob", "--off"]).contains("no longer"));
+    let (status, _) = s.get("/api/v1/admin/stats", Some(&bob.token)).await;
+    assert_eq!(status, 403);
+}

@@ -1084,6 +1084,7 @@ async fn a_posted_message_is_returned_whole_and_numbered_without_gaps() {
                 "created_at",
                 "deleted",
                 "edited_at",
+                "files",
                 "id",
                 "mentions",
                 "mentions_room",

@@ -303,3 +303,43 @@ fn a_short_search_bench_finds_every_probe_and_reports_the_index() {
         );
     }
 }
+
+#[test]
+fn http_benches_measure_hearth_against_the_raw_http_ceiling() {
+    for scenario in ["history", "post"] {
+        let r = run(
+            &[
+                scenario,
+                "--clients",
+                "4",
+                "--duration",
+                "1",
+                "--prefill",
+                "120",
+                "--threads",
+                "1",
+            ],
+            &[],
+        );
+        for side in ["hearth", "ceiling"] {
+            let s = &r[side];
+            assert_eq!(s["failed"], 0, "{scenario} {side}: {r:#}");
+            assert!(
+                s["requests"].as_u64().unwrap_or(0) > 0,
+                "{scenario} {side}: {r:#}"
+            );
+            assert!(
+                s["server_cpu_us_per_request"]
+                    .as_f64()
+                    .is_some_and(|c| c > 0.0),
+                "{scenario} {side}: {r:#}"
+            );
+        }
+        for ratio in ["throughput_ratio", "cpu_per_request_ratio"] {
+            assert!(
+                r[ratio].as_f64().is_some_and(|x| x > 0.0),
+                "{scenario} {ratio}: {r:#}"
+            );
+        }
+    }
+}

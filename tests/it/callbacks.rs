@@ -429,3 +429,97 @@ async fn callbacks_stay_inside_the_allowlist_and_redirects_are_not_followed() {
         .await;
     assert_eq!(got.last().unwrap().body["message"]["body"], "disk full");
 }
+
+/// `hearth backup` then `hearth restore` into the server's own data
+/// directory, emptied (the server stopped), then a start on it.
+fn backup_and_restore_in_place(s: &mut TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("backup.hearth");
+    let data = s.data_dir();
+    let hearth = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .env_remove("HEARTH_CONFIG")
+            .output()
+            .expect("run hearth");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    hearth(&["backup", file.to_str().expect("utf-8 path")]);
+    s.terminate();
+    std::fs::remove_dir_all(&data).expect("empty the data directory");
+    hearth(&["restore", file.to_str().expect("utf-8 path")]);
+    hearth(&["verify"]);
+    s.restart();
+}
+
+#[tokio::test]
+async fn a_restored_backup_keeps_read_cursors_notification_levels_hooks_and_callbacks() {
+    let mut s = TestServer::spawn_with(ENV).await;
+    let admin = s.user("admin").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&admin, "ops").await;
+    s.join(&bob, &room).await;
+    let rx = Receiver::start(vec![Behaviour::Ok(None)]).await;
+    let (bot, _) = bot_with_callback(&s, &admin, &room, "echobot", &rx.url, true).await;
+    for i in 0..3 {
+        s.say(&admin, &room, &format!("m{i}"), None).await;
+    }
+    let r = s
+        .request(
+            "POST",
+            &format!("/api/v1/rooms/{room}/read"),
+            &bob.token,
+            json!({"seq": 2}),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.body);
+    let r = s
+        .request(
+            "PUT",
+            &format!("/api/v1/rooms/{room}/notifications"),
+            &bob.token,
+            json!({"level": "none"}),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.body);
+    let (status, made) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/hooks"),
+            Some(&admin.token),
+            json!({"name": "Grafana"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let hook = made["url"].as_str().expect("url").to_string();
+    // Cursors are saved within a second; the backup reads the store.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    backup_and_restore_in_place(&mut s);
+
+    let bob = s.login("bob", "password-bob").await;
+    let (status, rooms) = s.get("/api/v1/rooms", Some(&bob.token)).await;
+    assert_eq!(status, 200, "{rooms}");
+    let listed = rooms["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["id"] == room.as_str())
+        .expect("bob's room")
+        .clone();
+    assert_eq!(listed["read_seq"], 2, "{listed}");
+    assert_eq!(listed["notifications"], "none", "{listed}");
+    let (status, posted) = s.post(&hook, None, json!({"body": "from the hook"})).await;
+    assert_eq!(status, 201, "the hook survived the restore: {posted}");
+    let admin = s.login("admin", "password-admin").await;
+    let r = s
+        .request(
+            "GET",
+            &format!("/api/v1/bots/{}/callback", bot.id),
+            &admin.token,
+            json!(null),
+        )
+        .await;
+    assert_eq!(r.body["callback"]["url"], rx.url.as_str(), "{}", r.body);
+}

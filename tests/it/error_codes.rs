@@ -98,7 +98,11 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
             .or_insert_with(|| how.to_string());
     };
 
-    let s = TestServer::spawn_with(&[("HEARTH_BODY_READ_TIMEOUT_SECS", "1")]).await;
+    let s = TestServer::spawn_with(&[
+        ("HEARTH_BODY_READ_TIMEOUT_SECS", "1"),
+        ("HEARTH_UPLOAD_QUOTA_MB", "1"),
+    ])
+    .await;
     let admin = s.user("admin").await; // the first account administers
     let bob = s.user("bob").await;
     let room = s.room(&admin, "general").await;
@@ -141,6 +145,14 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     note(code(&r), "login");
     let (_, r) = s.get("/api/v1/me", None).await;
     note(code(&r), "GET /me without a token");
+    let (_, r) = s
+        .post(
+            "/api/v1/password-reset",
+            None,
+            json!({"code": "not-a-code", "password": "long enough"}),
+        )
+        .await;
+    note(code(&r), "a password reset with an unknown code");
     let r = s
         .call("POST", "/api/v1/rooms")
         .header("Cookie", &format!("hearth_session={}", bob.token))
@@ -426,6 +438,56 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
         .await;
     note(code(&r), "the avatar of someone who has none");
 
+    // Files: attachments that are not one's uploads, too many, a quota
+    // used up, a file one cannot see, a range past its end.
+    let messages = format!("/api/v1/rooms/{bobs}/messages");
+    let post = |files: Value| {
+        s.request(
+            "POST",
+            &messages,
+            &bob.token,
+            json!({"body": "", "files": files}),
+        )
+    };
+    let unknown = "0190b5c2-0000-7000-8000-000000000000";
+    note(
+        code(&post(json!([unknown])).await.body),
+        "attaching an unknown file",
+    );
+    note(
+        code(&post(json!(vec![unknown; 11])).await.body),
+        "attaching 11 files",
+    );
+    let upload = |name: &str, bytes: Vec<u8>| {
+        s.call("POST", &format!("/api/v1/rooms/{bobs}/uploads?name={name}"))
+            .header("Authorization", &format!("Bearer {}", bob.token))
+            .body("application/octet-stream", bytes)
+            .send()
+    };
+    let first = upload("a.bin", vec![0; 1024 * 1024 - 1000]).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    note(
+        code(&upload("b.bin", vec![1; 2000]).await.body),
+        "an upload past the quota",
+    );
+    let (_, r) = s
+        .get(&format!("/api/v1/files/{unknown}"), Some(&bob.token))
+        .await;
+    note(code(&r), "downloading an unknown file");
+    let r = s
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/files/{}",
+                first.body["file"]["id"].as_str().unwrap_or_default()
+            ),
+        )
+        .header("Authorization", &format!("Bearer {}", bob.token))
+        .header("Range", "bytes=2000000-")
+        .send()
+        .await;
+    note(code(&r.body), "a range past the end of a file");
+
     // Webhooks: an unknown secret, and one hook too many.
     let (_, r) = s
         .post("/api/v1/hooks/not-a-secret", None, json!({"body": "x"}))
@@ -493,6 +555,55 @@ async fn every_documented_error_code_is_reached_through_the_real_server() {
     note(code(&r), "a search with indexing turned off");
 
     // Limits: a send flood, and a login flood at one hashing thread.
+    // Web Push subscriptions, by an account in no room (nothing is ever
+    // pushed to the made-up endpoints).
+    let pushy = s.user("pushy").await;
+    let p256dh = {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("a scalar");
+        secret
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
+    };
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let sub = |endpoint: String, auth: &[u8]| json!({"endpoint": endpoint, "keys": {"p256dh": b64(&p256dh), "auth": b64(auth)}});
+    for (body, how) in [
+        (
+            sub("http://127.0.0.1:9/push".into(), &[1; 16]),
+            "a plain-http push endpoint",
+        ),
+        (
+            sub("https://push.example.net/x".into(), &[1; 15]),
+            "a 15-byte push auth secret",
+        ),
+        (
+            sub(
+                format!("https://push.example.net/{}", "x".repeat(1100)),
+                &[1; 16],
+            ),
+            "a push endpoint over 1024 bytes",
+        ),
+    ] {
+        let r = s
+            .request("POST", "/api/v1/push/subscriptions", &pushy.token, body)
+            .await;
+        note(code(&r.body), how);
+    }
+    for i in 0..11 {
+        let body = sub(format!("https://push.example.net/{i}"), &[1; 16]);
+        let r = s
+            .request("POST", "/api/v1/push/subscriptions", &pushy.token, body)
+            .await;
+        if r.status != 201 {
+            note(code(&r.body), "an 11th push subscription");
+        }
+    }
+
     let tight = TestServer::spawn_with(&[
         ("HEARTH_SEND_PER_SEC", "1"),
         ("HEARTH_SEND_BURST", "1"),

@@ -1,6 +1,9 @@
 //! `hearth bench post` and `hearth bench history`: HTTP throughput with a
 //! fixed number of keep-alive clients, each sending its next request as
-//! soon as the last one is answered (closed loop).
+//! soon as the last one is answered (closed loop); then the same clients
+//! against the raw HTTP ceiling ([`super::httpceiling`]), a bare server
+//! answering the same bytes, so hearth is judged by its ratio to what the
+//! machine can do at all.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -29,6 +32,9 @@ pub struct HttpArgs {
     /// Messages stored before a history run, so pages are full.
     #[arg(long, default_value_t = 2000)]
     pub prefill: u64,
+    /// Skip the raw HTTP ceiling run.
+    #[arg(long)]
+    pub no_ceiling: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -41,13 +47,9 @@ pub enum Kind {
     History,
 }
 
+/// One side's closed-loop run: hearth's, or the raw ceiling's.
 #[derive(Debug, Serialize)]
-struct HttpReport {
-    scenario: &'static str,
-    command: String,
-    machine: Machine,
-    clients: usize,
-    duration_secs: f64,
+struct Side {
     requests: u64,
     failed: u64,
     requests_per_sec: f64,
@@ -56,6 +58,23 @@ struct HttpReport {
     server_cores: Option<f64>,
     server_cpu_us_per_request: Option<f64>,
     generator_cpu_secs: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct HttpReport {
+    scenario: &'static str,
+    command: String,
+    machine: Machine,
+    clients: usize,
+    duration_secs: f64,
+    hearth: Side,
+    /// The same clients against a bare hyper server answering the bytes
+    /// hearth answered (none with `--no-ceiling` or `--url`).
+    ceiling: Option<Side>,
+    /// hearth's requests/s over the ceiling's.
+    throughput_ratio: Option<f64>,
+    /// hearth's server CPU per request over the ceiling's.
+    cpu_per_request_ratio: Option<f64>,
     passed: bool,
 }
 
@@ -99,20 +118,113 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
             |k| format!("history filler {k} with some ordinary length to it"),
         ))?;
     }
+    let load = Load {
+        kind,
+        clients: args.clients,
+        duration: Duration::from_secs_f64(args.duration),
+        tokens: fixture.tokens.clone(),
+        room: room.clone(),
+        prefill: args.prefill.max(1),
+        quiet: args.common.quiet,
+    };
+    let hearth = drive(&rt, addr, pid, &load, "hearth")?;
+    // What hearth answers to one request of this kind, for the ceiling.
+    let sample = rt.block_on(async {
+        let mut http = Http::connect(addr).await?;
+        let token = Some(fixture.tokens[0].as_str());
+        match kind {
+            Kind::Post => {
+                let body = json!({"body": "post 0 0 sample", "client_id": "sample"});
+                let path = format!("/api/v1/rooms/{room}/messages");
+                http.raw(Method::POST, &path, token, Some(&body)).await
+            }
+            Kind::History => {
+                let path = format!("/api/v1/rooms/{room}/messages?limit=50");
+                http.raw(Method::GET, &path, token, None).await
+            }
+        }
+    })?;
+    drop(server);
+    let ceiling = if args.no_ceiling || args.common.url.is_some() {
+        None
+    } else {
+        let dir = tempfile::tempdir()?;
+        let body = dir.path().join("body.json");
+        std::fs::write(&body, &sample.1)?;
+        let p = Process::http_ceiling(args.common.server_cpus.as_deref(), sample.0, &body)?;
+        let side = drive(&rt, p.addr, Some(p.pid()), &load, "ceiling")?;
+        drop(p);
+        Some(side)
+    };
+    let ratio = |f: fn(&Side) -> Option<f64>| {
+        ceiling
+            .as_ref()
+            .and_then(|c| Some(f(&hearth)? / f(c)?))
+            .filter(|r| r.is_finite())
+    };
+    let report = HttpReport {
+        scenario: match kind {
+            Kind::Post => "post",
+            Kind::History => "history",
+        },
+        command,
+        machine,
+        clients: args.clients,
+        duration_secs: args.duration,
+        throughput_ratio: ratio(|s| Some(s.requests_per_sec)),
+        cpu_per_request_ratio: ratio(|s| s.server_cpu_us_per_request),
+        passed: hearth.failed == 0 && ceiling.as_ref().is_none_or(|c| c.failed == 0),
+        hearth,
+        ceiling,
+    };
+    args.common.emit(&report, table, markdown)?;
+    if !report.passed {
+        bail!("some requests failed");
+    }
+    Ok(())
+}
+
+/// The closed-loop clients and what to ask.
+struct Load {
+    kind: Kind,
+    clients: usize,
+    duration: Duration,
+    tokens: Vec<String>,
+    room: String,
+    prefill: u64,
+    quiet: bool,
+}
+
+/// Runs the clients against `addr` for the load's duration, measuring the
+/// server process `pid`'s CPU.
+fn drive(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    pid: Option<u32>,
+    load: &Load,
+    label: &str,
+) -> anyhow::Result<Side> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    // Connected before the clock starts, so both sides time requests only.
+    let conns = rt.block_on(async {
+        let mut conns = Vec::with_capacity(load.clients);
+        for _ in 0..load.clients {
+            conns.push(Http::connect(addr).await?);
+        }
+        anyhow::Ok(conns)
+    })?;
     let cpu0 = pid.map(target::sample).transpose()?;
     let gen0 = target::sample(std::process::id())?;
     let began = Instant::now();
-    let tasks: Vec<_> = (0..args.clients)
-        .map(|i| {
-            let token = fixture.tokens[i % fixture.tokens.len()].clone();
-            let room = room.clone();
-            let stop = stop.clone();
-            let done = done.clone();
-            let prefill = args.prefill.max(1);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut http)| {
+            let token = load.tokens[i % load.tokens.len()].clone();
+            let room = load.room.clone();
+            let (stop, done, kind, prefill) = (stop.clone(), done.clone(), load.kind, load.prefill);
             rt.spawn(async move {
-                let mut http = Http::connect(addr).await?;
                 let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
                 let mut failed = 0u64;
                 let mut n = 0u64;
@@ -122,7 +234,7 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
                     let (status, _) = match kind {
                         Kind::Post => {
                             let body = json!({"body": format!("post {i} {n}"), "client_id": format!("h{i}-{n}")});
-                            http.call(Method::POST, &format!("/api/v1/rooms/{room}/messages"), Some(&token), Some(&body)).await?
+                            http.raw(Method::POST, &format!("/api/v1/rooms/{room}/messages"), Some(&token), Some(&body)).await?
                         }
                         Kind::History => {
                             let before = (n * 7919 + i as u64 * 104_729) % prefill + 1;
@@ -131,7 +243,7 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
                             } else {
                                 format!("/api/v1/rooms/{room}/messages?limit=50")
                             };
-                            http.call(Method::GET, &path, Some(&token), None).await?
+                            http.raw(Method::GET, &path, Some(&token), None).await?
                         }
                     };
                     let _ = latency.record((t.elapsed().as_micros() as u64).max(1));
@@ -144,12 +256,13 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let total = Duration::from_secs_f64(args.duration);
-    while began.elapsed() < total {
-        std::thread::sleep(Duration::from_millis(500).min(total.saturating_sub(began.elapsed())));
-        if !args.common.quiet {
+    while began.elapsed() < load.duration {
+        std::thread::sleep(
+            Duration::from_millis(500).min(load.duration.saturating_sub(began.elapsed())),
+        );
+        if !load.quiet {
             eprintln!(
-                "{:>5.1}s  {} requests",
+                "{label} {:>5.1}s  {} requests",
                 began.elapsed().as_secs_f64(),
                 done.load(Relaxed)
             );
@@ -166,18 +279,9 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
     let wall = began.elapsed().as_secs_f64();
     let cpu1 = pid.map(target::sample).transpose()?;
     let gen1 = target::sample(std::process::id())?;
-    drop(server);
     let requests = latency.len();
     let cpu = cpu0.zip(cpu1).map(|(a, b)| b.cpu_secs - a.cpu_secs);
-    let report = HttpReport {
-        scenario: match kind {
-            Kind::Post => "post",
-            Kind::History => "history",
-        },
-        command,
-        machine,
-        clients: args.clients,
-        duration_secs: wall,
+    Ok(Side {
         requests,
         failed,
         requests_per_sec: requests as f64 / wall,
@@ -186,59 +290,67 @@ pub fn run(kind: Kind, args: HttpArgs) -> anyhow::Result<()> {
         server_cores: cpu.map(|c| c / wall),
         server_cpu_us_per_request: cpu.map(|c| c * 1e6 / requests.max(1) as f64),
         generator_cpu_secs: gen1.cpu_secs - gen0.cpu_secs,
-        passed: failed == 0,
-    };
-    let json = serde_json::to_string_pretty(&report)?;
-    if args.common.json {
-        println!("{json}");
-    } else {
-        println!(
-            "{}: {} clients, {} requests in {:.1}s = {:.0} req/s; latency p50 {:.2} / p99 {:.2} / max {:.2} ms; \
-             server CPU {} ; {} failed",
-            report.scenario,
-            report.clients,
-            report.requests,
-            wall,
-            report.requests_per_sec,
-            report.latency_ms.p50,
-            report.latency_ms.p99,
-            report.latency_ms.max,
-            report
-                .server_cores
-                .map(|c| format!("{c:.2} cores, {:.1} µs/request", report.server_cpu_us_per_request.unwrap_or(0.0)))
-                .unwrap_or_else(|| "-".into()),
-            failed
-        );
+    })
+}
+
+fn side_line(name: &str, s: &Side) -> String {
+    format!(
+        "{name}: {} requests = {:.0} req/s; latency p50 {:.2} / p99 {:.2} / max {:.2} ms; server {}; generator {:.1} CPU s; {} failed\n",
+        s.requests,
+        s.requests_per_sec,
+        s.latency_ms.p50,
+        s.latency_ms.p99,
+        s.latency_ms.max,
+        s.server_cores.map_or("-".into(), |c| format!(
+            "{c:.2} cores, {:.1} µs/request",
+            s.server_cpu_us_per_request.unwrap_or(0.0)
+        )),
+        s.generator_cpu_secs,
+        s.failed
+    )
+}
+
+fn table(r: &HttpReport) -> String {
+    let mut out = format!(
+        "{}: {} clients, {:.0} s each\n",
+        r.scenario, r.clients, r.duration_secs
+    );
+    out += &side_line("  hearth ", &r.hearth);
+    if let Some(c) = &r.ceiling {
+        out += &side_line("  ceiling", c);
     }
-    if let Some(p) = &args.common.json_file {
-        std::fs::write(p, format!("{json}\n"))?;
+    if let (Some(t), Some(c)) = (r.throughput_ratio, r.cpu_per_request_ratio) {
+        out +=
+            &format!("  hearth / ceiling: {t:.2}× the requests/s, {c:.2}× the CPU per request\n");
     }
-    if let Some(p) = &args.common.report {
-        let md = format!(
-            "## `{}`\n\nMachine: {} × {}; load average before: {}.\n\n\
-             | clients | requests | req/s | p50 / p99 / max ms | server cores | server CPU µs per request | failed |\n\
-             |---:|---:|---:|---:|---:|---:|---:|\n\
-             | {} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {} | {} |\n",
-            report.command,
-            report.machine.nproc,
-            report.machine.cpu_model,
-            report.machine.loadavg_before,
-            report.clients,
-            report.requests,
-            report.requests_per_sec,
-            report.latency_ms.p50,
-            report.latency_ms.p99,
-            report.latency_ms.max,
-            report.server_cores.map_or("-".into(), |c| format!("{c:.2}")),
-            report
-                .server_cpu_us_per_request
+    out
+}
+
+fn markdown(r: &HttpReport) -> String {
+    let row = |name: &str, s: &Side| {
+        format!(
+            "| {name} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {} | {:.1} | {} |\n",
+            s.requests,
+            s.requests_per_sec,
+            s.latency_ms.p50,
+            s.latency_ms.p99,
+            s.latency_ms.max,
+            s.server_cores.map_or("-".into(), |c| format!("{c:.2}")),
+            s.server_cpu_us_per_request
                 .map_or("-".into(), |c| format!("{c:.1}")),
-            report.failed,
-        );
-        std::fs::write(p, md).with_context(|| format!("cannot write {}", p.display()))?;
+            s.generator_cpu_secs,
+            s.failed,
+        )
+    };
+    let mut md = format!(
+        "## `{}`\n\nMachine: {} × {}; load average before: {}; {} clients.\n\n\
+         | server | requests | req/s | p50 / p99 / max ms | server cores | server CPU µs per request | generator CPU s | failed |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        r.command, r.machine.nproc, r.machine.cpu_model, r.machine.loadavg_before, r.clients
+    );
+    md += &row("hearth", &r.hearth);
+    if let Some(c) = &r.ceiling {
+        md += &row("raw ceiling", c);
     }
-    if failed > 0 {
-        bail!("{failed} requests failed");
-    }
-    Ok(())
+    md
 }

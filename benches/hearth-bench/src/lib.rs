@@ -38,6 +38,7 @@ pub mod common;
 pub mod crash;
 pub mod fanout;
 pub mod http;
+pub mod httpceiling;
 pub mod idle;
 pub mod load;
 pub mod login;
@@ -95,6 +96,9 @@ pub enum Scenario {
     /// The raw ceiling writer (started by `bench fanout`; not for people).
     #[command(hide = true)]
     Ceiling(ceiling::CeilingArgs),
+    /// The raw HTTP ceiling (started by `bench post` and `bench history`).
+    #[command(hide = true)]
+    HttpCeiling(httpceiling::HttpCeilingArgs),
 }
 
 /// Runs a benchmark scenario; an error (or a failed verification) makes
@@ -111,5 +115,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Crash(a) => crash::run(a),
         Scenario::Unread(a) => unread::run(a),
         Scenario::Ceiling(a) => ceiling::run(a),
+        Scenario::HttpCeiling(a) => httpceiling::run(a),
     }
 }

@@ -82,6 +82,20 @@ impl Process {
         Self::spawn(cmd, None)
     }
 
+    /// Starts the raw HTTP ceiling answering `status` with the body in `body`.
+    pub fn http_ceiling(cpus: Option<&str>, status: u16, body: &Path) -> anyhow::Result<Process> {
+        let mut cmd = command(cpus)?;
+        cmd.args([
+            "bench",
+            "http-ceiling",
+            "--status",
+            &status.to_string(),
+            "--body",
+        ])
+        .arg(body);
+        Self::spawn(cmd, None)
+    }
+
     fn spawn(mut cmd: Command, dir: Option<tempfile::TempDir>) -> anyhow::Result<Process> {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
