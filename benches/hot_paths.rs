@@ -110,7 +110,6 @@ fn fanout_publish_and_drain(b: Bencher, n: usize) {
     b.counter(divan::counter::ItemsCount::new(n))
         .bench_local(|| {
             hub.publish(room, Seq(1), &Encoded::new(&frame));
-            // Drained by hand, as a flusher would (no flusher runs here).
             for o in &outboxes {
                 o.drain(&mut scratch);
                 scratch.clear();

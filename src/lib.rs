@@ -230,7 +230,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
-    state.hub.start_flushers(config.websocket.coalesce);
     let mut tasks = vec![
         tokio::spawn(sweep_limits(state.clone())),
         tokio::spawn(announce_presence(state.clone())),

@@ -5,30 +5,21 @@
 //! durable; each recipient gets a clone of the same framed [`Bytes`] pushed
 //! onto its [`Outbox`]. No per-delivery allocation, no broadcast channel
 //! with thousands of receivers: one read lock and a loop of queue pushes.
-//!
-//! Nor a wake-up per delivery: a connection's writer task is not woken by
-//! room events. Each runtime worker has a [`Flusher`] task; an outbox that
-//! gets its first frame since it was last written goes on its flusher's
-//! list (one list push per connection per window, one wake-up per flusher
-//! per window), and the flusher writes every listed outbox at most once
-//! per coalescing window, whatever it is owed, in one vectored write each.
 
 pub mod outbox;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
-use tokio::sync::Notify;
-
-pub use outbox::{ConnId, Flushed, Outbox};
+pub use outbox::{ConnId, Outbox};
 
 use crate::ids::{RoomId, Seq, TokenHash, UserId};
-use crate::locks::{lock, read, write};
+use crate::locks::{read, write};
 use crate::protocol::ServerFrame;
 use crate::wire::{CloseReason, Encoded};
 
+#[derive(Default)]
 pub struct Hub {
     /// Room → the connections listening to it.
     rooms: RwLock<HashMap<RoomId, HashMap<ConnId, Arc<Outbox>>>>,
@@ -37,57 +28,11 @@ pub struct Hub {
     next_id: AtomicU64,
     /// Deliveries queued, for metrics and the benchmark.
     pub deliveries: AtomicU64,
-    /// One per worker thread; a connection's is `flushers[id % len]`.
-    flushers: Vec<Arc<Flusher>>,
-}
-
-impl Default for Hub {
-    fn default() -> Hub {
-        Hub::new()
-    }
 }
 
 impl Hub {
-    /// A hub with one flusher per CPU this process may run on (the
-    /// runtime's worker count).
     pub fn new() -> Hub {
-        let n = std::thread::available_parallelism().map_or(1, usize::from);
-        Hub {
-            rooms: RwLock::default(),
-            users: RwLock::default(),
-            next_id: AtomicU64::new(0),
-            deliveries: AtomicU64::new(0),
-            flushers: (0..n).map(|_| Arc::new(Flusher::default())).collect(),
-        }
-    }
-
-    /// Starts the flusher tasks, which write room events at most once per
-    /// `window` per connection. Call once, inside the runtime.
-    pub fn start_flushers(&self, window: Duration) {
-        for f in &self.flushers {
-            tokio::spawn(f.clone().run(window));
-        }
-    }
-
-    /// Puts outboxes that just became dirty on their flushers' lists,
-    /// taking each list's lock once.
-    fn enlist(&self, dirty: Vec<Arc<Outbox>>) {
-        if dirty.is_empty() {
-            return;
-        }
-        if let [only] = self.flushers.as_slice() {
-            only.enlist(dirty);
-            return;
-        }
-        let n = self.flushers.len() as u64;
-        for (i, f) in self.flushers.iter().enumerate() {
-            let mine: Vec<Arc<Outbox>> = dirty
-                .iter()
-                .filter(|o| o.id.0 % n == i as u64)
-                .cloned()
-                .collect();
-            f.enlist(mine);
-        }
+        Hub::default()
     }
 
     pub fn next_conn_id(&self) -> ConnId {
@@ -138,16 +83,11 @@ impl Hub {
     pub fn publish(&self, room: RoomId, seq: Seq, encoded: &Encoded) {
         let map = read(&self.rooms);
         let Some(subs) = map.get(&room) else { return };
-        let mut dirty = Vec::new();
         for outbox in subs.values() {
-            if outbox.push_event(room, seq, encoded) {
-                dirty.push(outbox.clone());
-            }
+            outbox.push_event(room, seq, encoded);
         }
         self.deliveries
             .fetch_add(subs.len() as u64, Ordering::Relaxed);
-        drop(map);
-        self.enlist(dirty);
     }
 
     /// Sends a frame that is not part of any room's log (a room created or
@@ -180,15 +120,11 @@ impl Hub {
     /// to the connections listening to `room`, but not to `except`'s.
     pub fn send_room_droppable(&self, room: RoomId, frame: &ServerFrame<'_>, except: UserId) {
         let encoded = Encoded::new(frame);
-        let mut dirty = Vec::new();
         if let Some(subs) = read(&self.rooms).get(&room) {
             for c in subs.values().filter(|c| c.user != except) {
-                if c.push_droppable(encoded.for_format(c.format)) {
-                    dirty.push(c.clone());
-                }
+                c.push_droppable(encoded.for_format(c.format));
             }
         }
-        self.enlist(dirty);
     }
 
     /// The user's live connections, e.g. to tell them about a join.
@@ -254,68 +190,5 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         read(&self.users).values().map(HashMap::len).sum()
-    }
-}
-
-/// Writes room events for its share of the connections: a list of dirty
-/// outboxes, walked at most once per coalescing window. The first frame
-/// after a quiet spell goes out at once; frames that follow within the
-/// window wait and go out together, so under load one syscall carries many
-/// frames, and a busy flusher's walk simply takes longer than a window
-/// (more frames per write, no backlog of wake-ups).
-#[derive(Default)]
-pub struct Flusher {
-    dirty: Mutex<Vec<Arc<Outbox>>>,
-    /// Woken by the first outbox listed after a walk took the list.
-    wake: Notify,
-}
-
-/// Outboxes written between two yields to the runtime, so a long walk
-/// does not hold up the readers on the same worker.
-const FLUSH_SLICE: usize = 256;
-
-impl Flusher {
-    fn enlist(&self, outboxes: Vec<Arc<Outbox>>) {
-        if outboxes.is_empty() {
-            return;
-        }
-        let mut list = lock(&self.dirty);
-        let was_empty = list.is_empty();
-        if was_empty && list.capacity() == 0 {
-            *list = outboxes;
-        } else {
-            list.extend(outboxes);
-        }
-        drop(list);
-        if was_empty {
-            self.wake.notify_one();
-        }
-    }
-
-    async fn run(self: Arc<Self>, window: Duration) {
-        let mut walk: Vec<Arc<Outbox>> = Vec::new();
-        let mut busy: Vec<Arc<Outbox>> = Vec::new();
-        let mut batch = Vec::new();
-        let mut last: Option<tokio::time::Instant> = None;
-        loop {
-            self.wake.notified().await;
-            if let Some(end) = last.map(|t| t + window) {
-                if end > tokio::time::Instant::now() {
-                    tokio::time::sleep_until(end).await;
-                }
-            }
-            std::mem::swap(&mut *lock(&self.dirty), &mut walk);
-            last = Some(tokio::time::Instant::now());
-            for (i, outbox) in walk.drain(..).enumerate() {
-                if outbox.flush(&mut batch) == Flushed::Busy {
-                    busy.push(outbox);
-                }
-                if i % FLUSH_SLICE == FLUSH_SLICE - 1 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            // Their writer tasks hold the socket now; try again next window.
-            self.enlist(std::mem::take(&mut busy));
-        }
     }
 }

@@ -48,7 +48,14 @@ where
     // fragments is checked as they are joined.
     let mut reader = FrameReader::new(rd, ws.max_message_bytes);
 
-    let (outbox, writer) = writer::start(wr, &state, identity.user, identity.session, format);
+    let (outbox, writer) = writer::start(
+        wr,
+        &state,
+        identity.user,
+        identity.session,
+        format,
+        ws.coalesce,
+    );
     // Known to the hub as its user's from the start, not only after hello,
     // so ending the session (logout, disable, delete) also closes a socket
     // that has not said hello yet. An end that raced the upgrade is seen here.

@@ -1,9 +1,6 @@
-//! A connection's writer task: replies (acks, errors, pongs), replays,
-//! heartbeat pings and the close, and the rest of any write its flusher
-//! could not finish without waiting. Room events are written by the
-//! connection's flusher (see [`crate::hub::Flusher`]), not here, so this
-//! task is not woken per delivery. Whatever it writes, it drains the whole
-//! outbox and writes it with vectored writes.
+//! The one writer of a connection: it drains the whole outbox at each
+//! wake-up and writes it with vectored writes, so a burst of fan-out costs
+//! about one syscall per connection rather than one per frame.
 
 use std::io::IoSlice;
 use std::sync::Arc;
@@ -36,16 +33,23 @@ pub struct Pacing {
     /// A write blocked longer than this means the peer stopped reading: it
     /// is cut off (1013) so its queue does not grow, and resumes later.
     pub stall: Duration,
+    /// Minimum time between two writes of room events. The first frame
+    /// after a quiet spell goes out at once; events that follow within this
+    /// window wait and go out together, so under load one syscall carries
+    /// many frames and an idle writer is not woken once per delivery. A
+    /// reply to the client (ack, error, pong) ends the window early.
+    pub coalesce: Duration,
 }
 
-/// Creates a connection's outbox, gives it the socket's write half and
-/// spawns its writer task, paced by the configuration.
+/// Creates a connection's outbox and spawns its writer, paced by the
+/// configuration (`coalesce` given separately: the echo endpoint uses 0).
 pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
     io: W,
     state: &AppState,
     user: UserId,
     session: TokenHash,
     format: Format,
+    coalesce: Duration,
 ) -> (Arc<Outbox>, tokio::task::JoinHandle<()>) {
     let ws = &state.config.websocket;
     let outbox = Outbox::new(
@@ -58,100 +62,96 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
         // every socket, after the listener is gone (see `lib.rs`).
         tokio_util::sync::CancellationToken::new(),
     );
-    outbox.attach(Box::pin(io));
     let pacing = Pacing {
         ping_every: ws.ping_interval,
         stall: ws.write_timeout,
+        coalesce,
     };
-    let writer = tokio::spawn(run(outbox.clone(), pacing));
+    let writer = tokio::spawn(run(io, outbox.clone(), pacing));
     (outbox, writer)
 }
 
 /// Writes the connection's frames until it closes.
-pub async fn run(outbox: Arc<Outbox>, pacing: Pacing) {
-    let Pacing { ping_every, stall } = pacing;
+pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: Pacing) {
+    let Pacing {
+        ping_every,
+        stall,
+        coalesce,
+    } = pacing;
+    let mut last_write: Option<tokio::time::Instant> = None;
     // Grows with the first burst; an idle connection holds no buffer.
     let mut batch: Vec<Bytes> = Vec::new();
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
-    let mut ping_due = false;
     loop {
-        tokio::select! {
-            _ = outbox.wait() => {}
-            _ = ping.tick() => ping_due = true,
+        let drained = outbox.drain(&mut batch);
+        if let Some(reason) = drained.close {
+            if reason == CloseReason::TooSlow || reason == CloseReason::Gone {
+                // A slow or gone peer gets nothing more; the socket is dropped.
+                batch.clear();
+            }
+            if let Some((code, why)) = reason.frame() {
+                batch.push(wire::close(code, why));
+            }
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                write_all(&mut io, &batch).await?;
+                io.shutdown().await
+            })
+            .await;
+            return;
         }
-        let mut sink = outbox.sink.lock().await;
-        let sink = &mut *sink;
-        let Some(io) = sink.io.as_mut() else { return };
-        loop {
-            let drained = outbox.drain(&mut batch);
-            // What the flusher could not write goes first.
-            let mut frames = std::mem::take(&mut sink.carry);
-            if let Some(reason) = drained.close {
-                if reason == CloseReason::TooSlow || reason == CloseReason::Gone {
-                    // A slow or gone peer gets nothing more; the socket is dropped.
-                    frames.clear();
-                    batch.clear();
+        if batch.is_empty() {
+            tokio::select! {
+                _ = outbox.wait() => {}
+                _ = ping.tick() => batch.push(Bytes::from_static(&PING)),
+            }
+            if batch.is_empty() {
+                let window_end = last_write.map(|t| t + coalesce);
+                if let Some(end) = window_end.filter(|e| *e > tokio::time::Instant::now()) {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(end) => {}
+                        _ = outbox.closing.cancelled() => {}
+                        _ = outbox.replied() => {}
+                    }
                 }
-                frames.append(&mut batch);
-                if let Some((code, why)) = reason.frame() {
-                    frames.push(wire::close(code, why));
-                }
-                let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                    write_all(io, &frames).await?;
-                    io.shutdown().await
-                })
-                .await;
-                return;
+                continue;
             }
-            frames.append(&mut batch);
-            if std::mem::take(&mut ping_due) {
-                frames.push(Bytes::from_static(&PING));
-            }
-            if frames.is_empty() && !sink.unflushed {
-                break;
-            }
-            sink.unflushed = false;
-            let written = {
-                let write = write_all(io, &frames);
-                tokio::pin!(write);
-                tokio::select! {
-                    r = tokio::time::timeout(stall, &mut write) => match r {
+        }
+        let written = {
+            let write = write_all(&mut io, &batch);
+            tokio::pin!(write);
+            tokio::select! {
+                r = tokio::time::timeout(stall, &mut write) => match r {
+                    Ok(r) => r,
+                    Err(_) => {
+                        outbox.close(CloseReason::TooSlow);
+                        return;
+                    }
+                },
+                // Closed while the write is blocked: a peer being cut off
+                // gets nothing more; any other close lets the write finish.
+                _ = outbox.closing.cancelled() => match outbox.close_reason() {
+                    Some(CloseReason::TooSlow | CloseReason::Gone) | None => return,
+                    Some(_) => match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
                         Ok(r) => r,
-                        Err(_) => {
-                            outbox.close(CloseReason::TooSlow);
-                            return;
-                        }
+                        Err(_) => return,
                     },
-                    // Closed while the write is blocked: a peer being cut off
-                    // gets nothing more; any other close lets the write finish.
-                    _ = outbox.closing.cancelled() => match outbox.close_reason() {
-                        Some(CloseReason::TooSlow | CloseReason::Gone) | None => return,
-                        Some(_) => match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
-                            Ok(r) => r,
-                            Err(_) => return,
-                        },
-                    },
-                }
-            };
-            // Reused: its allocation is kept for the next drain.
-            frames.clear();
-            batch = frames;
-            outbox.drained();
-            if written.is_err() {
-                outbox.close(CloseReason::Gone);
-                return;
+                },
             }
+        };
+        batch.clear();
+        last_write = Some(tokio::time::Instant::now());
+        outbox.drained();
+        if written.is_err() {
+            outbox.close(CloseReason::Gone);
+            return;
         }
     }
 }
 
 /// Writes every frame, in order, in as few syscalls as the socket allows.
-async fn write_all<W: AsyncWrite + Unpin + ?Sized>(
-    io: &mut W,
-    frames: &[Bytes],
-) -> std::io::Result<()> {
+async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, frames: &[Bytes]) -> std::io::Result<()> {
     for chunk in frames.chunks(IOV_BATCH) {
         let mut slices: [IoSlice<'_>; IOV_BATCH] = [IoSlice::new(&[]); IOV_BATCH];
         for (s, f) in slices.iter_mut().zip(chunk) {
