@@ -101,6 +101,9 @@ pub struct ImportSummary {
     pub events_added: u64,
     /// Events the server held already (a repeated import).
     pub events_present: u64,
+    /// Files stored and attached from `--files DIR`.
+    #[serde(default)]
+    pub files_added: u64,
     /// Files named by messages that this server could not attach.
     pub files_skipped: u64,
 }
@@ -448,15 +451,22 @@ fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Restores an export into this server (see the module comment).
-pub async fn import(state: &Arc<AppState>, actor: Actor, path: PathBuf) -> Result<ImportSummary> {
+pub async fn import(
+    state: &Arc<AppState>,
+    actor: Actor,
+    path: PathBuf,
+    files: Option<PathBuf>,
+) -> Result<ImportSummary> {
     actor.require_admin(state)?;
-    if !path.is_absolute() {
-        return Err(ExchangeError::RelativePath(path));
+    for p in std::iter::once(&path).chain(files.as_ref()) {
+        if !p.is_absolute() {
+            return Err(ExchangeError::RelativePath(p.clone()));
+        }
     }
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        check(&state, &path)?;
-        apply(&state, &path)
+        check(&state, &path, files.as_deref())?;
+        apply(&state, &path, files.as_deref())
     })
     .await
     .map_err(|_| ApiError::Internal)?
@@ -501,7 +511,7 @@ struct Checker<'a> {
 
 /// The first pass: every line read and checked against the format and the
 /// server; nothing is written.
-fn check(state: &AppState, path: &Path) -> Result<()> {
+fn check(state: &AppState, path: &Path, files: Option<&Path>) -> Result<()> {
     let mut c = Checker {
         state,
         log: state.store.log()?,
@@ -522,7 +532,12 @@ fn check(state: &AppState, path: &Path) -> Result<()> {
         match &record {
             Record::User(u) => c.user(line, u)?,
             Record::Room(r) => c.room(line, r)?,
-            Record::Header(_) | Record::End(_) | Record::File(_) => {}
+            Record::File(f) => {
+                if let Some(dir) = files {
+                    blob_in(dir, f).map_err(|why| ExchangeError::conflict(line, why))?;
+                }
+            }
+            Record::Header(_) | Record::End(_) => {}
             event => c.event(line, event)?,
         }
     }
@@ -761,7 +776,7 @@ struct Pending {
 }
 
 /// The second pass: what the first found missing is written.
-fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
+fn apply(state: &AppState, path: &Path, files: Option<&Path>) -> Result<ImportSummary> {
     let store = &state.store;
     let log = store.log()?;
     let runtime = tokio::runtime::Handle::current();
@@ -773,6 +788,8 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
     let mut created: Vec<(RoomId, Vec<UserId>)> = Vec::new();
     // Members added to rooms that were here.
     let mut joined: Vec<(RoomId, UserId)> = Vec::new();
+    // Blobs beside the file (`--files DIR`), checked by the first pass.
+    let mut blobs: HashMap<String, PathBuf> = HashMap::new();
     for item in open(path)? {
         let (line, record) = item?;
         match record {
@@ -836,7 +853,12 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                 }
                 heads.insert(r.id, log.head(r.id)?);
             }
-            Record::Header(_) | Record::End(_) | Record::File(_) => {}
+            Record::File(f) => {
+                if let Some(dir) = files {
+                    blobs.insert(f.sha256.clone(), dir.join(&f.sha256));
+                }
+            }
+            Record::Header(_) | Record::End(_) => {}
             event => {
                 let Some((room, seq, id)) = event.event_at() else {
                     continue;
@@ -845,8 +867,24 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                     summary.events_present += 1;
                     continue;
                 }
+                // A message's files beside the file are stored as its
+                // author's uploads to the room, then attached.
+                let mut attached = Vec::new();
                 if let Record::Message(m) = &event {
-                    summary.files_skipped += m.files.len() as u64;
+                    for f in &m.files {
+                        let blob = f.sha256.as_ref().and_then(|h| blobs.get(h));
+                        match blob {
+                            Some(blob) => {
+                                let stored =
+                                    runtime.block_on(store_blob(state, m.author, room, f, blob));
+                                attached.push(stored.map_err(|e| {
+                                    ExchangeError::conflict(line, format!("file {}: {e}", f.name))
+                                })?);
+                                summary.files_added += 1;
+                            }
+                            None => summary.files_skipped += 1,
+                        }
+                    }
                 }
                 // The committer judges a change against the stored message
                 // it aims at: that message must be durable first.
@@ -861,7 +899,7 @@ fn apply(state: &AppState, path: &Path) -> Result<ImportSummary> {
                     }
                 }
                 let (tx, rx) = oneshot::channel();
-                let Some(append) = append(event, id, Reply::Request(tx)) else {
+                let Some(append) = append(event, id, attached, Reply::Request(tx)) else {
                     continue;
                 };
                 runtime.block_on(state.committer.submit(append))?;
@@ -938,7 +976,12 @@ fn settle(p: Option<Pending>, summary: &mut ImportSummary) -> Result<()> {
 
 /// The committer's append for one event of the file (`None` for the
 /// other records). Client ids were checked by the first pass.
-fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Append> {
+fn append(
+    record: Record,
+    id: crate::ids::EventId,
+    files: Vec<crate::storage::records::FileRef>,
+    reply: Reply,
+) -> Option<Append> {
     let client = |c: Option<String>| c.and_then(|c| validate::client_id(c).ok());
     let (room, author, client_id, change, at) = match record {
         Record::Message(m) => (
@@ -953,7 +996,7 @@ fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Appen
                     String::new()
                 } else {
                     let body = m.sent_body.unwrap_or(m.body);
-                    if body.trim().is_empty() && !m.files.is_empty() {
+                    if body.trim().is_empty() && files.is_empty() && !m.files.is_empty() {
                         let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
                         format!("📎 {}", names.join(", "))
                     } else {
@@ -963,7 +1006,7 @@ fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Appen
                 reply_to: m.reply_to,
                 mentions: m.mentions,
                 mentions_room: m.mentions_room,
-                files: Vec::new(),
+                files,
             },
             m.at,
         ),
@@ -1015,6 +1058,95 @@ fn append(record: Record, id: crate::ids::EventId, reply: Reply) -> Option<Appen
     })
 }
 
+/// Whether `DIR/<sha256>` is there with the size and content the `file`
+/// line gives; the reason when it is not.
+fn blob_in(dir: &Path, f: &archive::File) -> std::result::Result<(), String> {
+    let valid = f.sha256.len() == 64 && f.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(format!("{:?} is not a SHA-256", f.sha256));
+    }
+    let path = dir.join(&f.sha256);
+    let (hash, size) = hash_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if size != f.size || hash.to_string() != f.sha256.to_ascii_lowercase() {
+        return Err(format!(
+            "{} is not the file the export names (size {size}, not {})",
+            path.display(),
+            f.size
+        ));
+    }
+    Ok(())
+}
+
+/// The SHA-256 and length of a file, read as a stream.
+fn hash_file(path: &Path) -> std::io::Result<(crate::ids::ContentHash, u64)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((crate::ids::ContentHash(hasher.finalize().into()), size))
+}
+
+/// Stores the blob at `blob` as `author`'s upload to `room` (named and
+/// typed as the export says; a picture gets its thumbnail) and returns
+/// what a message attaching it carries.
+async fn store_blob(
+    state: &AppState,
+    author: UserId,
+    room: RoomId,
+    f: &archive::FileRef,
+    blob: &Path,
+) -> std::result::Result<crate::storage::records::FileRef, ApiError> {
+    use crate::storage::records::{FileRecord, FileRef};
+    let files_err = |e: std::io::Error| ApiError::Storage(StorageError::Files(e));
+    let (temp, _) = state.store.upload_temp()?;
+    let copied = std::fs::copy(blob, &temp)
+        .and_then(|_| File::open(&temp)?.sync_all())
+        .map_err(files_err);
+    let hashed = copied.and_then(|()| hash_file(&temp).map_err(files_err));
+    let (hash, size) = match hashed {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    let bytes = bytes::Bytes::from(std::fs::read(&temp).map_err(files_err)?);
+    let picture = crate::images::picture_type(&bytes[..bytes.len().min(64)]);
+    let preview = match picture {
+        Some(_) => state.images.preview(bytes).await,
+        None => crate::images::Preview::default(),
+    };
+    let record = FileRecord {
+        file: FileRef {
+            id: crate::ids::FileId::generate(),
+            name: f.name.clone(),
+            mime: picture.map_or_else(|| f.content_type.clone(), str::to_string),
+            size,
+            hash,
+            width: preview.width,
+            height: preview.height,
+            thumb: preview.png.is_some(),
+        },
+        uploader: author,
+        room,
+        created_at: Millis::now(),
+    };
+    state
+        .store
+        .add_file(&temp, preview.png.as_deref(), &record)?;
+    Ok(record.file)
+}
+
 /// Copies the stored blob with this hex hash to `to` (kept if a copy is
 /// there already: blobs are named by their content).
 fn copy_blob(store: &Store, hex: &str, to: &Path) -> Result<()> {
@@ -1058,7 +1190,7 @@ pub async fn import_slack(
     tokio::task::spawn_blocking(move || archive::slack::convert(&src, &dst))
         .await
         .map_err(|_| ApiError::Internal)??;
-    let result = import(state, actor, converted.clone()).await;
+    let result = import(state, actor, converted.clone(), None).await;
     let _ = std::fs::remove_file(&converted);
     result
 }

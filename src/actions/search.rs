@@ -40,6 +40,9 @@ pub struct Results {
     pub next: Option<String>,
 }
 
+/// How long a search waits for its turn before `503 busy`.
+const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One page of the caller's messages matching `ask.q`. Rate-limited per
 /// caller; a message the index has not caught up with yet (an edit within
 /// the last second, a deletion) is shown as it is now or left out.
@@ -58,17 +61,26 @@ pub async fn messages(state: &AppState, me: UserId, ask: Ask<'_>) -> Result<Resu
     let search = state.search.clone();
     let (order, limit) = (ask.order, ask.limit);
     let compiled = query.clone();
-    let found =
-        tokio::task::spawn_blocking(move || search.find(&compiled, &scope, order, after, limit))
-            .await
-            .map_err(|_| ApiError::Internal)?
-            .map_err(|e| match e {
-                SearchError::Off => ApiError::SearchDisabled,
-                e => {
-                    tracing::error!(error = %e, "Search failed.");
-                    ApiError::Internal
-                }
-            })?;
+    // One search per CPU at a time; the others wait here, briefly.
+    let turn = tokio::time::timeout(SEARCH_WAIT, state.search.turn())
+        .await
+        .ok()
+        .flatten()
+        .ok_or(ApiError::Busy)?;
+    let found = tokio::task::spawn_blocking(move || {
+        let found = search.find(&compiled, &scope, order, after, limit);
+        drop(turn);
+        found
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(|e| match e {
+        SearchError::Off => ApiError::SearchDisabled,
+        e => {
+            tracing::error!(error = %e, "Search failed.");
+            ApiError::Internal
+        }
+    })?;
     let log = state.store.log()?;
     let mut hits = Vec::with_capacity(found.hits.len());
     for (room, seq) in found.hits {

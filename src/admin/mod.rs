@@ -146,6 +146,9 @@ pub enum Request {
         path: PathBuf,
         #[serde(default)]
         slack: bool,
+        /// Where the export's files are (`--with-files DIR` of the export).
+        #[serde(default)]
+        files: Option<PathBuf>,
     },
 }
 
@@ -471,11 +474,11 @@ pub async fn execute(state: &Arc<AppState>, request: Request) -> Result<Reply> {
             let summary = exchange::export(state, Actor::Operator, request).await?;
             Ok(Reply::Exported { path, summary })
         }
-        Import { path, slack } => {
+        Import { path, slack, files } => {
             let summary = if slack {
                 exchange::import_slack(state, Actor::Operator, path).await?
             } else {
-                exchange::import(state, Actor::Operator, path).await?
+                exchange::import(state, Actor::Operator, path, files).await?
             };
             Ok(Reply::Imported { summary })
         }

@@ -272,6 +272,11 @@ pub struct ImportArgs {
     /// a folder of daily JSON files per channel, zipped).
     #[arg(long)]
     slack: bool,
+    /// The directory the export wrote its files to (`hearth export
+    /// --with-files DIR`): messages get their files back. Without it, files
+    /// are counted as skipped.
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,9 +496,15 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
 pub fn import(args: ImportArgs) -> anyhow::Result<()> {
     let path = std::path::absolute(&args.file)
         .with_context(|| format!("cannot resolve {}", args.file.display()))?;
+    let files = args
+        .files
+        .as_ref()
+        .map(|d| std::path::absolute(d).with_context(|| format!("cannot resolve {}", d.display())))
+        .transpose()?;
     let request = Request::Import {
         path,
         slack: args.slack,
+        files,
     };
     print(&run(&args.common, false, request)?, args.common.json);
     Ok(())
@@ -785,9 +796,12 @@ fn print(reply: &Reply, json: bool) {
                 summary.events_added,
                 summary.events_present
             );
+            if summary.files_added > 0 {
+                println!("{} attached files were stored again.", summary.files_added);
+            }
             if summary.files_skipped > 0 {
                 println!(
-                    "{} attached files were not imported (this server stores no files).",
+                    "{} attached files were not imported: they are not beside the export (give its --with-files directory with --files DIR).",
                     summary.files_skipped
                 );
             }

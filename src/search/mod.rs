@@ -55,6 +55,16 @@ const FEED_CAPACITY: usize = 8192;
 #[derive(Clone)]
 pub struct Search {
     on: Option<Open>,
+    /// Searches running at once: one per CPU. A search is CPU-bound (tens
+    /// of milliseconds over a million messages), so more at once would
+    /// only share the same cores and starve the committer and the fan-out
+    /// of them; the rest wait their turn.
+    running: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many searches run at once: the CPUs this process may use.
+fn search_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[derive(Clone)]
@@ -150,13 +160,28 @@ impl Search {
             tx,
             flags,
         };
-        Ok((Search { on: Some(on) }, handle))
+        let running = Arc::new(tokio::sync::Semaphore::new(search_slots()));
+        Ok((
+            Search {
+                on: Some(on),
+                running,
+            },
+            handle,
+        ))
     }
 
     /// No index: nothing is indexed, and searches and operator requests
     /// answer [`SearchError::Off`].
     pub fn off() -> Search {
-        Search { on: None }
+        Search {
+            on: None,
+            running: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
+
+    /// A turn to run a search (see `running`).
+    pub async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.running.clone().acquire_owned().await.ok()
     }
 
     pub fn is_on(&self) -> bool {

@@ -618,3 +618,89 @@ async fn ben_id(s: &TestServer) -> String {
     let v: Value = serde_json::from_str(&out).expect("JSON");
     v["id"].as_str().expect("id").to_string()
 }
+
+#[tokio::test]
+async fn files_go_with_an_export_and_come_back_with_an_import() {
+    let a = TestServer::spawn().await;
+    let alice = a.user("alice").await;
+    let room = a.room(&alice, "general").await;
+    let bytes = b"quarterly numbers\n".repeat(50);
+    let r = a
+        .call(
+            "POST",
+            &format!("/api/v1/rooms/{room}/uploads?name=report.txt"),
+        )
+        .auth(crate::harness::Auth::Bearer(&alice.token))
+        .body("text/plain", bytes.clone())
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let file = r.body["file"].clone();
+    let r = a
+        .request(
+            "POST",
+            &format!("/api/v1/rooms/{room}/messages"),
+            &alice.token,
+            json!({"body": "", "files": [file["id"]], "client_id": "with-file"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("all.jsonl");
+    let blobs = dir.path().join("files");
+    let summary = export(&a.data_dir(), &out, &["--with-files", path(&blobs)]);
+    assert_eq!(summary["summary"]["files"], 1, "{summary}");
+    let listed = records(&out, "file");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let sha = listed[0]["sha256"].as_str().expect("sha256").to_string();
+    assert_eq!(std::fs::read(blobs.join(&sha)).expect("the blob"), bytes);
+    let message = &records(&out, "message")[0];
+    assert_eq!(message["files"][0]["sha256"], sha.as_str(), "{message}");
+    assert_eq!(message["files"][0]["name"], "report.txt");
+
+    // Without the directory the file is counted, not attached; with it,
+    // the message has its file again, byte for byte.
+    let b = TestServer::spawn().await;
+    let data = b.data_dir();
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir(&damaged).expect("mkdir");
+    std::fs::write(damaged.join(&sha), b"not the report").expect("write");
+    let said = fails(&data, &["import", path(&out), "--files", path(&damaged)]);
+    assert!(said.contains("is not the file the export names"), "{said}");
+    let imported: Value = serde_json::from_str(&ok(
+        &data,
+        &["import", path(&out), "--files", path(&blobs), "--json"],
+    ))
+    .expect("JSON");
+    assert_eq!(imported["summary"]["files_added"], 1, "{imported}");
+    assert_eq!(imported["summary"]["files_skipped"], 0, "{imported}");
+    let set = hearth_in(
+        &data,
+        &["user", "passwd", "alice", "--password-stdin"],
+        "alice's new password\n",
+    );
+    assert!(set.status.success(), "{set:?}");
+    let alice_b = b.login("alice", "alice's new password").await;
+    let history = b.history(&alice_b, &room).await;
+    let got = &history[0]["files"][0];
+    assert_eq!(got["name"], "report.txt", "{}", history[0]);
+    assert_eq!(got["size"], bytes.len());
+    let fetched = b
+        .call(
+            "GET",
+            &format!("/api/v1/files/{}", got["id"].as_str().expect("id")),
+        )
+        .auth(crate::harness::Auth::Bearer(&alice_b.token))
+        .fetch()
+        .await;
+    assert_eq!(fetched.bytes, bytes);
+    // The same file again on the way out.
+    let again = dir.path().join("again.jsonl");
+    export(&data, &again, &[]);
+    assert_eq!(
+        records(&again, "message")[0]["files"],
+        records(&out, "message")[0]["files"]
+    );
+    ok(&data, &["verify"]);
+}
