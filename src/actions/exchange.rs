@@ -1120,10 +1120,20 @@ async fn store_blob(
             return Err(e);
         }
     };
-    let bytes = bytes::Bytes::from(std::fs::read(&temp).map_err(files_err)?);
-    let picture = crate::images::picture_type(&bytes[..bytes.len().min(64)]);
+    // Only a picture is read whole (for its thumbnail); its first bytes say.
+    let mut head = [0u8; 64];
+    let read = {
+        use std::io::Read;
+        File::open(&temp)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(files_err)?
+    };
+    let picture = crate::images::picture_type(&head[..read]);
     let preview = match picture {
-        Some(_) => state.images.preview(bytes).await,
+        Some(_) => {
+            let bytes = bytes::Bytes::from(std::fs::read(&temp).map_err(files_err)?);
+            state.images.preview(bytes).await
+        }
         None => crate::images::Preview::default(),
     };
     let record = FileRecord {

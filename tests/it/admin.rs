@@ -1,36 +1,14 @@
 //! The operator's CLI against a real server and a real data directory:
 //! accounts, rooms, invites, stats, verify, backup and restore, config.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::harness::TestServer;
-
-/// Runs `hearth ARGS --data DATA`, feeding `stdin`.
-fn hearth_in(data: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("HEARTH_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hearth");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("hearth output")
-}
+use crate::harness::{hearth_in, TestServer};
 
 fn hearth(data: &Path, args: &[&str]) -> Output {
     hearth_in(data, args, "")

@@ -4,31 +4,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::harness::{TestServer, User};
-
-fn hearth_in(data: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("HEARTH_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hearth");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("hearth output")
-}
+use crate::harness::{hearth_in, TestServer, User};
 
 fn ok(data: &Path, args: &[&str]) -> String {
     let out = hearth_in(data, args, "");

@@ -328,6 +328,29 @@ impl Drop for TestServer {
 }
 
 /// Sends a signal by name with the `kill` command (the crate forbids unsafe).
+/// Runs the CLI, `hearth ARGS --data DATA`, as an operator would, feeding
+/// `stdin`.
+pub fn hearth_in(data: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("HEARTH_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hearth");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("hearth output")
+}
+
 pub fn unsafe_free_kill(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
