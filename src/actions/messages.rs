@@ -350,11 +350,19 @@ pub fn history(
     } else {
         log.messages(rid, from, to, limit)?
     };
-    let mut out = Vec::with_capacity(events.len());
-    for (seq, event) in events {
-        let state = log.state(rid, seq)?;
-        out.push(Current { seq, event, state });
-    }
+    let (first, last) = match (events.first(), events.last()) {
+        (Some((f, _)), Some((l, _))) => (*f, *l),
+        _ => return Ok((rid, Vec::new())),
+    };
+    let mut states = log.states(rid, first, last)?;
+    let out = events
+        .into_iter()
+        .map(|(seq, event)| Current {
+            seq,
+            event,
+            state: states.remove(&seq).unwrap_or_default(),
+        })
+        .collect();
     Ok((rid, out))
 }
 

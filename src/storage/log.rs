@@ -22,7 +22,7 @@
 //! before it acknowledges anything, so a reader never has to reconcile
 //! them. A message with no state entry was never changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::error::Result;
 use super::records::{self, EventKind, EventRecord, FileRef, MessageState};
@@ -195,6 +195,23 @@ impl RoomLog {
             .map(|v| records::decode("roomlog", &format!("{room}/state/{seq}"), &v))
             .transpose()?
             .unwrap_or_default())
+    }
+
+    /// The states of the messages in `from..=to` that later events
+    /// changed (edited, deleted, reacted to), in one scan: a page of
+    /// history reads them at once rather than one lookup per message.
+    pub fn states(&self, room: RoomId, from: Seq, to: Seq) -> Result<HashMap<Seq, MessageState>> {
+        let mut out = HashMap::new();
+        if from > to {
+            return Ok(out);
+        }
+        for kv in self.tree.range(state_key(room, from)..=state_key(room, to)) {
+            let (k, v) = kv?;
+            let seq = seq_value(&k[17..]);
+            let state = records::decode("roomlog", &format!("{room}/state/{seq}"), &v)?;
+            out.insert(seq, state);
+        }
+        Ok(out)
     }
 
     /// Every message state of every room, recomputed from the events alone
