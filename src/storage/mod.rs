@@ -67,5 +67,5 @@ pub use records::{
     CallbackRecord, HookRecord, InviteRecord, PushSubRecord, ResetRecord, RoomRecord,
     SessionRecord, UserRecord, Visibility,
 };
-pub use store::{hex, Store, SCHEMA_VERSION};
+pub use store::{hex, snapshot_for_next_open, Store, SCHEMA_VERSION};
 pub use users::Taken;

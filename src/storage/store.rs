@@ -340,6 +340,42 @@ pub(super) fn tx_error(e: TransactionError<()>) -> StorageError {
     }
 }
 
+/// Makes the next open of the database in `dir/db` quick: call it once
+/// every handle on the database is gone (after a clean shutdown).
+///
+/// sled 0.34 writes its snapshot (where each page lives) only when it
+/// opens a database; every open then reads the whole log written since the
+/// last snapshot. After a long run that is everything written since the
+/// server started (over 200 ms for a million messages). Opening and
+/// closing the database here moves that reading from the next start to
+/// this shutdown, so a restart answers at once. A database another handle
+/// still holds (or that cannot be opened) is left alone: the next start
+/// reads the log, as it does after a crash. Returns whether it was done.
+pub fn snapshot_for_next_open(dir: &Path) -> bool {
+    let db_dir = dir.join("db");
+    if !db_dir.join("db").exists() {
+        return false;
+    }
+    let opened = std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(&db_dir)
+            .cache_capacity(8 << 20)
+            .flush_every_ms(None)
+            .open()
+    });
+    match opened {
+        Ok(Ok(db)) => {
+            drop(db);
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %describe_open_error(&e), "Could not prepare the database for the next start.");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 fn describe_open_error(e: &sled::Error) -> String {
     match e {
         sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {

@@ -78,13 +78,31 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
         stall,
         coalesce,
     } = pacing;
-    let mut last_write: Option<tokio::time::Instant> = None;
     // Grows with the first burst; an idle connection holds no buffer.
     let mut batch: Vec<Bytes> = Vec::new();
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    // Set after a write: wait out the coalescing window before looking
+    // at the queue again.
+    let mut window_end: Option<tokio::time::Instant> = None;
     loop {
+        // Sleeping out the window here, before the queue is even looked
+        // at, leaves the writer unparked: the fan-out queues what arrives
+        // meanwhile without waking it. Under steady load a connection
+        // then costs one timer wake-up per write, not a timer and a
+        // wake-up from the publisher. Only a writer that finds its queue
+        // empty after its window parks, and the first event after a quiet
+        // spell goes out at once.
+        if let Some(end) = window_end.take() {
+            if end > tokio::time::Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(end) => {}
+                    _ = outbox.closing.cancelled() => {}
+                    _ = outbox.replied() => {}
+                }
+            }
+        }
         let drained = outbox.drain(&mut batch);
         if let Some(reason) = drained.close {
             if reason == CloseReason::TooSlow || reason == CloseReason::Gone {
@@ -107,14 +125,6 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 _ = ping.tick() => batch.push(Bytes::from_static(&PING)),
             }
             if batch.is_empty() {
-                let window_end = last_write.map(|t| t + coalesce);
-                if let Some(end) = window_end.filter(|e| *e > tokio::time::Instant::now()) {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(end) => {}
-                        _ = outbox.closing.cancelled() => {}
-                        _ = outbox.replied() => {}
-                    }
-                }
                 continue;
             }
         }
@@ -141,7 +151,9 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
             }
         };
         batch.clear();
-        last_write = Some(tokio::time::Instant::now());
+        if !coalesce.is_zero() {
+            window_end = Some(tokio::time::Instant::now() + coalesce);
+        }
         outbox.drained();
         if written.is_err() {
             outbox.close(CloseReason::Gone);

@@ -330,3 +330,36 @@ async fn every_acked_message_survives_kill_9() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// The newest sled snapshot in the data directory: its name is the log
+/// position it covers, in hex.
+fn newest_snapshot(s: &TestServer) -> u64 {
+    std::fs::read_dir(s.data_dir().join("db"))
+        .expect("the database directory")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_prefix("snap.")?, 16).ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_clean_stop_snapshots_the_database_so_the_next_start_replays_nothing() {
+    let mut s = TestServer::spawn().await;
+    let kai = s.user("kai").await;
+    let room = s.room(&kai, "snapshots").await;
+    s.post_many(&kai, &room, 200).await;
+    // sled wrote its snapshot when the server opened the database; the
+    // messages since are only in its log.
+    let while_running = newest_snapshot(&s);
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{status:?}");
+    let after_stop = newest_snapshot(&s);
+    assert!(
+        after_stop > while_running,
+        "no newer snapshot after a clean stop: {while_running:#x} then {after_stop:#x}"
+    );
+    s.restart();
+    assert_contiguous(&s.history(&kai, &room).await, 200);
+}
