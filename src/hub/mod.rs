@@ -2,16 +2,20 @@
 //! the fan-out of committed events to them.
 //!
 //! The committer calls [`Hub::publish`] once per event, after the event is
-//! durable; each recipient gets a clone of the same framed [`Bytes`] pushed
-//! onto its [`Outbox`]. No per-delivery allocation, no broadcast channel
-//! with thousands of receivers: one read lock and a loop of queue pushes.
+//! durable: the frame, encoded once per format, is appended to the room's
+//! [`Feed`], and each listening connection's writer copies it from there
+//! (a clone of the same framed bytes) when its coalescing window ends. A
+//! publish costs the same for two listeners or fifteen thousand, and wakes
+//! only the writers that wait for something to send.
 
+pub mod feed;
 pub mod outbox;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+pub use feed::Feed;
 pub use outbox::{ConnId, Outbox};
 
 use crate::ids::{RoomId, Seq, TokenHash, UserId};
@@ -19,10 +23,30 @@ use crate::locks::{read, write};
 use crate::protocol::ServerFrame;
 use crate::wire::{CloseReason, Encoded};
 
+/// A room with listeners: its feed, and who listens.
+struct Listened {
+    feed: Arc<Feed>,
+    conns: HashMap<ConnId, Arc<Outbox>>,
+}
+
+impl Listened {
+    fn new(capacity: usize) -> Listened {
+        Listened {
+            feed: Arc::new(Feed::new(capacity)),
+            conns: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, room: RoomId, outbox: &Arc<Outbox>) {
+        outbox.subscribe(room, &self.feed);
+        self.conns.insert(outbox.id, outbox.clone());
+    }
+}
+
 #[derive(Default)]
 pub struct Hub {
-    /// Room → the connections listening to it.
-    rooms: RwLock<HashMap<RoomId, HashMap<ConnId, Arc<Outbox>>>>,
+    /// Room → its feed and the connections listening to it.
+    rooms: RwLock<HashMap<RoomId, Listened>>,
     /// User → that user's connections, for joins, leaves and revocation.
     users: RwLock<HashMap<UserId, HashMap<ConnId, Arc<Outbox>>>>,
     next_id: AtomicU64,
@@ -39,16 +63,16 @@ impl Hub {
         ConnId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Registers a connection and subscribes it to `rooms`. Its outbox holds
-    /// live events until [`Outbox::release`], so the caller can replay
+    /// Registers a connection and subscribes it to `rooms`. It reads their
+    /// feeds only after [`Outbox::release`], so the caller can replay
     /// history first without a gap or a duplicate.
     pub fn connect(&self, outbox: &Arc<Outbox>, rooms: &[RoomId]) {
         {
             let mut map = write(&self.rooms);
             for room in rooms {
                 map.entry(*room)
-                    .or_default()
-                    .insert(outbox.id, outbox.clone());
+                    .or_insert_with(|| Listened::new(outbox.capacity))
+                    .add(*room, outbox);
             }
         }
         write(&self.users)
@@ -62,14 +86,15 @@ impl Hub {
         {
             let mut map = write(&self.rooms);
             for room in rooms {
-                if let Some(subs) = map.get_mut(&room) {
-                    subs.remove(&outbox.id);
-                    if subs.is_empty() {
+                if let Some(l) = map.get_mut(&room) {
+                    l.conns.remove(&outbox.id);
+                    if l.conns.is_empty() {
                         map.remove(&room);
                     }
                 }
             }
         }
+        outbox.unsubscribe_all();
         let mut users = write(&self.users);
         if let Some(conns) = users.get_mut(&outbox.user) {
             conns.remove(&outbox.id);
@@ -79,15 +104,16 @@ impl Hub {
         }
     }
 
-    /// Delivers a committed event to every connection listening to `room`.
+    /// Delivers a committed event to every connection listening to `room`:
+    /// one append to the room's feed.
     pub fn publish(&self, room: RoomId, seq: Seq, encoded: &Encoded) {
         let map = read(&self.rooms);
-        let Some(subs) = map.get(&room) else { return };
-        for outbox in subs.values() {
-            outbox.push_event(room, seq, encoded);
-        }
+        let Some(l) = map.get(&room) else { return };
+        let lost = l.feed.publish(seq, encoded);
         self.deliveries
-            .fetch_add(subs.len() as u64, Ordering::Relaxed);
+            .fetch_add(l.conns.len() as u64, Ordering::Relaxed);
+        drop(map);
+        feed::cut(lost);
     }
 
     /// Sends a frame that is not part of any room's log (a room created or
@@ -109,8 +135,8 @@ impl Hub {
     /// or left) to every connection listening to `room`.
     pub fn send_room(&self, room: RoomId, frame: &ServerFrame<'_>) {
         let encoded = Encoded::new(frame);
-        if let Some(subs) = read(&self.rooms).get(&room) {
-            for c in subs.values() {
+        if let Some(l) = read(&self.rooms).get(&room) {
+            for c in l.conns.values() {
                 c.push(encoded.for_format(c.format));
             }
         }
@@ -120,8 +146,8 @@ impl Hub {
     /// to the connections listening to `room`, but not to `except`'s.
     pub fn send_room_droppable(&self, room: RoomId, frame: &ServerFrame<'_>, except: UserId) {
         let encoded = Encoded::new(frame);
-        if let Some(subs) = read(&self.rooms).get(&room) {
-            for c in subs.values().filter(|c| c.user != except) {
+        if let Some(l) = read(&self.rooms).get(&room) {
+            for c in l.conns.values().filter(|c| c.user != except) {
                 c.push_droppable(encoded.for_format(c.format));
             }
         }
@@ -147,10 +173,15 @@ impl Hub {
     /// on any device reaches all of them).
     pub fn subscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {
         let conns = self.connections_of(user);
+        if conns.is_empty() {
+            return conns;
+        }
         let mut map = write(&self.rooms);
-        let subs = map.entry(room).or_default();
+        let l = map
+            .entry(room)
+            .or_insert_with(|| Listened::new(conns[0].capacity));
         for c in &conns {
-            subs.insert(c.id, c.clone());
+            l.add(room, c);
         }
         conns
     }
@@ -159,11 +190,12 @@ impl Hub {
     pub fn unsubscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {
         let conns = self.connections_of(user);
         let mut map = write(&self.rooms);
-        if let Some(subs) = map.get_mut(&room) {
+        if let Some(l) = map.get_mut(&room) {
             for c in &conns {
-                subs.remove(&c.id);
+                l.conns.remove(&c.id);
+                c.unsubscribe(room);
             }
-            if subs.is_empty() {
+            if l.conns.is_empty() {
                 map.remove(&room);
             }
         }

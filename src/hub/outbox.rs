@@ -1,10 +1,14 @@
-//! One connection's outgoing queue: bounded, drained whole by its writer.
+//! One connection's outgoing queue: its own frames, plus a cursor into the
+//! feed of each room it listens to, drained whole by its writer.
 //!
-//! Producers (the committer's fan-out, the connection's own reader) push
-//! shared frame bytes under a short lock; the writer swaps the whole queue
-//! out and writes it with one vectored write. A queue that reaches its bound
-//! marks the connection too slow: it is cut off and the client resumes from
-//! its last seq, so one stalled reader never holds memory or its room back.
+//! Room events are not pushed here: they wait in the room's shared
+//! [`Feed`], and the writer copies what lies past its cursors when it
+//! drains. Producers of the connection's own frames (acks, errors, pongs,
+//! presence) push shared frame bytes under a short lock. The writer takes
+//! both, in the order they were queued, and writes them with one vectored
+//! write. A queue (or a cursor) that falls too far behind marks the
+//! connection too slow: it is cut off and the client resumes from its last
+//! seq, so one stalled reader never holds memory or its room back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,9 +17,10 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::feed::{self, Cursor, Feed, Read};
 use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
-use crate::wire::{self, CloseReason, Encoded};
+use crate::wire::{self, CloseReason};
 
 /// Identifies a connection within the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,43 +53,35 @@ pub struct Outbox {
     focused: std::sync::atomic::AtomicBool,
     /// When the client last sent anything but a ping, in ms since the epoch.
     last_used: std::sync::atomic::AtomicU64,
-    capacity: usize,
+    pub(super) capacity: usize,
 }
 
 struct State {
-    frames: Vec<Bytes>,
-    /// While the connection replays history, live room events wait here
-    /// (see [`Outbox::release`]); `None` once it is live.
-    held: Option<Vec<(RoomId, Seq, Bytes)>>,
-    /// After the replay, per room, the last seq the client already has. A
-    /// head can be read (and replayed) a moment before the committer
-    /// publishes that event, so the first live events of a room may repeat
-    /// the replay's tail; they are dropped here. A room's entry goes once
-    /// a newer event passes, so the steady path pays one emptiness check.
-    floors: HashMap<RoomId, Seq>,
+    /// The connection's own frames, each with its place in the queueing
+    /// order (see [`feed::next_order`]), ascending.
+    frames: Vec<(u64, Bytes)>,
+    /// The rooms it listens to.
+    subs: Vec<Sub>,
+    /// While the connection replays history, its rooms' feeds are not read
+    /// (their cursors hold what is published meanwhile); see
+    /// [`Outbox::release`].
+    replaying: bool,
     close: Option<CloseReason>,
-    /// The writer found the queue empty and waits for a wake-up. Only then
-    /// does a room event need to wake it: a writer in its coalescing
-    /// window, or busy writing, drains the queue on its own, so most of a
-    /// fan-out touches no wake-up state at all.
+    /// The writer found nothing to send and waits for a wake-up: only then
+    /// does a frame nobody waits for (a typing notice) need to wake it.
     parked: bool,
 }
 
-impl State {
-    /// Whether a live event is one the client already has.
-    fn already_sent(&mut self, room: RoomId, seq: Seq) -> bool {
-        if self.floors.is_empty() {
-            return false;
-        }
-        match self.floors.get(&room) {
-            Some(&floor) if seq <= floor => true,
-            Some(_) => {
-                self.floors.remove(&room);
-                false
-            }
-            None => false,
-        }
-    }
+/// A room the connection listens to: its place in the room's feed.
+struct Sub {
+    room: RoomId,
+    feed: Arc<Feed>,
+    cursor: Arc<Cursor>,
+    /// The last seq of the room the client already has (replayed, or known
+    /// to it when it resumed). A head can be read (and replayed) a moment
+    /// before the committer publishes that event, so the first live events
+    /// may repeat the replay's tail; they are skipped.
+    floor: Seq,
 }
 
 /// What the writer takes from the queue in one go.
@@ -108,8 +105,8 @@ impl Outbox {
             format,
             state: Mutex::new(State {
                 frames: Vec::new(),
-                held: Some(Vec::new()),
-                floors: HashMap::new(),
+                subs: Vec::new(),
+                replaying: true,
                 close: None,
                 parked: false,
             }),
@@ -171,7 +168,7 @@ impl Outbox {
             self.close(CloseReason::TooSlow);
             return;
         }
-        s.frames.push(frame);
+        s.frames.push((feed::next_order(), frame));
         drop(s);
         self.notify.notify_one();
         self.replied.notify_one();
@@ -182,10 +179,10 @@ impl Outbox {
     /// a reason to cut the connection.
     pub fn push_droppable(&self, frame: Bytes) {
         let mut s = self.lock();
-        if s.close.is_some() || s.held.is_some() || s.frames.len() >= self.capacity / 2 {
+        if s.close.is_some() || s.replaying || s.frames.len() >= self.capacity / 2 {
             return;
         }
-        s.frames.push(frame);
+        s.frames.push((feed::next_order(), frame));
         let wake = std::mem::take(&mut s.parked);
         drop(s);
         if wake {
@@ -193,47 +190,86 @@ impl Outbox {
         }
     }
 
-    /// Queues the frame of a room event, in that room's seq order.
-    pub fn push_event(&self, room: RoomId, seq: Seq, encoded: &Encoded) {
-        let frame = encoded.for_format(self.format);
+    /// Starts reading `room`'s feed from the next event published (after
+    /// the replay, if one is under way).
+    pub(super) fn subscribe(self: &Arc<Self>, room: RoomId, feed: &Arc<Feed>) {
         let mut s = self.lock();
-        if s.close.is_some() {
+        if s.subs.iter().any(|sub| sub.room == room) {
             return;
         }
-        let over = if let Some(held) = &mut s.held {
-            // Held events wait for the replay to end: no wake-up.
-            held.push((room, seq, frame));
-            held.len() > self.capacity
-        } else if s.already_sent(room, seq) {
+        let cursor = feed.subscribe(self);
+        s.subs.push(Sub {
+            room,
+            feed: feed.clone(),
+            cursor,
+            floor: Seq::ZERO,
+        });
+    }
+
+    /// Stops reading `room`'s feed. What was published before and not yet
+    /// sent still goes out, before anything queued after this call (a
+    /// `left` frame comes after the room's last events).
+    pub(super) fn unsubscribe(&self, room: RoomId) {
+        let mut s = self.lock();
+        let Some(i) = s.subs.iter().position(|sub| sub.room == room) else {
             return;
-        } else if s.frames.len() >= self.capacity {
-            true
-        } else {
-            s.frames.push(frame);
-            false
         };
-        let wake = std::mem::take(&mut s.parked);
-        drop(s);
-        if over {
-            self.close(CloseReason::TooSlow);
-        } else if wake {
-            self.notify.notify_one();
+        let sub = s.subs.swap_remove(i);
+        let unread = sub.feed.unsubscribe(self, sub.floor);
+        if !s.replaying && s.close.is_none() && !unread.is_empty() {
+            s.frames.extend(unread);
+            s.frames.sort_by_key(|(order, _)| *order);
+            let wake = std::mem::take(&mut s.parked);
+            drop(s);
+            if wake {
+                self.notify.notify_one();
+            }
         }
     }
 
-    /// Ends the replay: queues the held live events that come after what
-    /// was replayed (`replayed` gives, per room, the last seq already sent
-    /// or known to the client), and sends live from then on.
+    /// Leaves every room's feed (the connection is gone).
+    pub(super) fn unsubscribe_all(&self) {
+        let subs = std::mem::take(&mut self.lock().subs);
+        for sub in subs {
+            let _ = sub.feed.unsubscribe(self, sub.floor);
+        }
+    }
+
+    /// A room the connection listens to has a new event and its writer is
+    /// parked (see [`Feed::publish`]).
+    pub(super) fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Ends the replay: the live stream starts after what was replayed
+    /// (`replayed` gives, per room, the last seq already sent or known to
+    /// the client). What the rooms published during the replay is queued
+    /// now, after the replayed frames.
     pub fn release(&self, replayed: &HashMap<RoomId, Seq>) {
         let mut s = self.lock();
-        let Some(held) = s.held.take() else { return };
-        s.floors = replayed.clone();
-        for (room, seq, frame) in held {
-            if !s.already_sent(room, seq) {
-                s.frames.push(frame);
+        if !s.replaying {
+            return;
+        }
+        s.replaying = false;
+        let mut held = Vec::new();
+        let mut lost = false;
+        let State { subs, frames, .. } = &mut *s;
+        for sub in subs.iter_mut() {
+            sub.floor = replayed.get(&sub.room).copied().unwrap_or(Seq::ZERO);
+            if let Read::Lost = sub
+                .feed
+                .read(&sub.cursor, self.format, sub.floor, &mut held, false)
+            {
+                lost = true;
             }
         }
-        let over = s.frames.len() > self.capacity;
+        // In the order published, after the replayed frames.
+        held.sort_by_key(|(order, _)| *order);
+        for (order, _) in &mut held {
+            *order = feed::next_order();
+        }
+        frames.extend(held);
+        let over = lost || frames.len() > self.capacity;
         drop(s);
         if over {
             self.close(CloseReason::TooSlow);
@@ -269,7 +305,7 @@ impl Outbox {
                     return false;
                 }
                 if s.frames.len() < self.capacity / 2 {
-                    s.frames.push(frame);
+                    s.frames.push((feed::next_order(), frame));
                     drop(s);
                     self.notify.notify_one();
                     return true;
@@ -287,12 +323,42 @@ impl Outbox {
         self.drained.notify_waiters();
     }
 
-    /// Moves every queued frame into `into` (which the writer reuses, so
-    /// draining allocates nothing) and reports a pending close. Finding
-    /// nothing, the writer is about to wait: the next event wakes it.
-    pub fn drain(&self, into: &mut Vec<Bytes>) -> Drained {
+    /// Moves every frame waiting for the connection into `into` (which the
+    /// writer reuses, so draining allocates nothing): its own frames and
+    /// what its rooms published past its cursors, in the order queued.
+    /// Finding nothing, the writer is about to wait: the connection is
+    /// put on its rooms' waiting lists, so the next event wakes it.
+    pub fn drain(&self, into: &mut Vec<(u64, Bytes)>) -> Drained {
         let mut s = self.lock();
         std::mem::swap(&mut s.frames, into);
+        if s.close.is_none() && !s.replaying {
+            let mut lost = false;
+            for park in [false, true] {
+                // The second look, with nothing found, parks.
+                if park && !into.is_empty() {
+                    break;
+                }
+                for sub in &s.subs {
+                    if let Read::Lost =
+                        sub.feed
+                            .read(&sub.cursor, self.format, sub.floor, into, park)
+                    {
+                        lost = true;
+                    }
+                }
+            }
+            if lost {
+                s.close = Some(CloseReason::TooSlow);
+                drop(s);
+                self.closing.cancel();
+                return Drained {
+                    close: Some(CloseReason::TooSlow),
+                };
+            }
+            if !into.is_sorted_by_key(|(order, _)| *order) {
+                into.sort_by_key(|(order, _)| *order);
+            }
+        }
         s.parked = into.is_empty();
         Drained { close: s.close }
     }
@@ -314,28 +380,109 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Encoded;
 
-    #[test]
-    fn a_late_publish_of_a_replayed_event_is_not_sent_twice() {
-        let room = RoomId::generate();
-        let outbox = Outbox::new(
+    fn outbox(capacity: usize) -> Arc<Outbox> {
+        Outbox::new(
             ConnId(1),
             UserId::generate(),
             TokenHash([0; 32]),
             Format::Json,
-            16,
+            capacity,
             CancellationToken::new(),
-        );
-        let pong = ServerFrame::Pong;
-        let event = Encoded::new(&pong);
-        // The head read for the replay already included seq 5, whose
-        // publish reaches the outbox only after the replay ended.
-        outbox.release(&HashMap::from([(room, Seq(5))]));
-        outbox.push_event(room, Seq(5), &event);
-        outbox.push_event(room, Seq(6), &event);
-        outbox.push_event(room, Seq(7), &event);
+        )
+    }
+
+    fn publish(feed: &Feed, seq: u64) -> Vec<Arc<Outbox>> {
+        let frame = ServerFrame::Pong;
+        feed.publish(Seq(seq), &Encoded::new(&frame))
+    }
+
+    fn drained(outbox: &Outbox) -> (Vec<u64>, Option<CloseReason>) {
         let mut frames = Vec::new();
-        outbox.drain(&mut frames);
-        assert_eq!(frames.len(), 2, "seq 5 was replayed; only 6 and 7 go live");
+        let d = outbox.drain(&mut frames);
+        (frames.iter().map(|(o, _)| *o).collect(), d.close)
+    }
+
+    #[test]
+    fn a_late_publish_of_a_replayed_event_is_not_sent_twice() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
+        outbox.subscribe(room, &feed);
+        // The head read for the replay already included seq 5, whose
+        // publish reaches the feed only after the replay ended.
+        outbox.release(&HashMap::from([(room, Seq(5))]));
+        for seq in 5..=7 {
+            publish(&feed, seq);
+        }
+        let (frames, close) = drained(&outbox);
+        assert_eq!(
+            (frames.len(), close),
+            (2, None),
+            "seq 5 was replayed; only 6 and 7 go live"
+        );
+    }
+
+    #[test]
+    fn events_published_during_a_replay_follow_the_replayed_frames() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
+        outbox.subscribe(room, &feed);
+        publish(&feed, 1);
+        outbox.push(Bytes::from_static(b"replayed"));
+        publish(&feed, 2);
+        assert!(drained(&outbox).0.len() == 1, "only the replayed frame");
+        outbox.release(&HashMap::new());
+        let (frames, _) = drained(&outbox);
+        assert_eq!(frames.len(), 2);
+        assert!(frames.is_sorted());
+    }
+
+    #[test]
+    fn a_reader_that_falls_a_feed_behind_is_cut_off() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(4), Arc::new(Feed::new(4)));
+        outbox.subscribe(room, &feed);
+        outbox.release(&HashMap::new());
+        let mut lost = Vec::new();
+        for seq in 1..=5 {
+            lost.extend(publish(&feed, seq));
+        }
+        assert_eq!(lost.len(), 1, "the publish that dropped its entry says so");
+        assert!(feed.len() <= 4, "the feed stays bounded");
+        assert_eq!(drained(&outbox).1, Some(CloseReason::TooSlow));
+    }
+
+    #[test]
+    fn leaving_a_room_still_sends_what_it_published_before() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
+        outbox.subscribe(room, &feed);
+        outbox.release(&HashMap::new());
+        publish(&feed, 1);
+        outbox.unsubscribe(room);
+        publish(&feed, 2);
+        outbox.push(Bytes::from_static(b"left"));
+        let (frames, _) = drained(&outbox);
+        assert_eq!(frames.len(), 2, "seq 1, then the left frame; not seq 2");
+        assert!(frames.is_sorted());
+        assert!(feed.is_empty() || feed.len() <= 2);
+    }
+
+    #[test]
+    fn every_reader_has_passed_an_entry_once_it_is_trimmed() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(4096), Arc::new(Feed::new(4096)));
+        outbox.subscribe(room, &feed);
+        outbox.release(&HashMap::new());
+        for seq in 1..=200 {
+            publish(&feed, seq);
+            let _ = drained(&outbox);
+        }
+        assert!(
+            feed.len() < 64,
+            "entries every reader passed are dropped: {} left",
+            feed.len()
+        );
     }
 }

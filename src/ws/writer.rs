@@ -79,7 +79,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
         coalesce,
     } = pacing;
     // Grows with the first burst; an idle connection holds no buffer.
-    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch: Vec<(u64, Bytes)> = Vec::new();
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
@@ -110,7 +110,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 batch.clear();
             }
             if let Some((code, why)) = reason.frame() {
-                batch.push(wire::close(code, why));
+                batch.push((u64::MAX, wire::close(code, why)));
             }
             let _ = tokio::time::timeout(CLOSE_GRACE, async {
                 write_all(&mut io, &batch).await?;
@@ -122,7 +122,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
         if batch.is_empty() {
             tokio::select! {
                 _ = outbox.wait() => {}
-                _ = ping.tick() => batch.push(Bytes::from_static(&PING)),
+                _ = ping.tick() => batch.push((0, Bytes::from_static(&PING))),
             }
             if batch.is_empty() {
                 continue;
@@ -163,10 +163,13 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
 }
 
 /// Writes every frame, in order, in as few syscalls as the socket allows.
-async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, frames: &[Bytes]) -> std::io::Result<()> {
+async fn write_all<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    frames: &[(u64, Bytes)],
+) -> std::io::Result<()> {
     for chunk in frames.chunks(IOV_BATCH) {
         let mut slices: [IoSlice<'_>; IOV_BATCH] = [IoSlice::new(&[]); IOV_BATCH];
-        for (s, f) in slices.iter_mut().zip(chunk) {
+        for (s, (_, f)) in slices.iter_mut().zip(chunk) {
             *s = IoSlice::new(f);
         }
         let mut bufs = &mut slices[..chunk.len()];
