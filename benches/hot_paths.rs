@@ -106,7 +106,7 @@ fn fanout_publish_and_drain(b: Bencher, n: usize) {
         .collect();
     let e = event(0);
     let frame = message_frame(room, 1, &e);
-    let mut scratch: Vec<Bytes> = Vec::with_capacity(64);
+    let mut scratch: Vec<(u64, Bytes)> = Vec::with_capacity(64);
     b.counter(divan::counter::ItemsCount::new(n))
         .bench_local(|| {
             hub.publish(room, Seq(1), &Encoded::new(&frame));
