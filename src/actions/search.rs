@@ -9,6 +9,7 @@ use crate::search::highlight;
 use crate::search::{Cursor, Order, Query, Scope, SearchError};
 use crate::state::AppState;
 use crate::storage::records::EventKind;
+use std::sync::Arc;
 use crate::views::Current;
 
 /// Most results in one page, and how many when the client does not say.
@@ -100,7 +101,7 @@ pub async fn messages(state: &AppState, me: UserId, ask: Ask<'_>) -> Result<Resu
             room,
             current: Current {
                 seq,
-                event,
+                event: Arc::new(event),
                 state: message_state,
             },
             highlights,
