@@ -149,7 +149,8 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     store
         .clear_upload_temps()
         .context("cannot clear unfinished uploads")?;
-    let rooms = Arc::new(Rooms::load(&store, config.storage.history_window).context("cannot load rooms")?);
+    let rooms =
+        Arc::new(Rooms::load(&store, config.storage.history_window).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
     let push = Push::open(&store).context("cannot load the Web Push key")?;

@@ -43,6 +43,14 @@ use crate::views::Current;
 /// A window not read for this long is dropped (checked every minute).
 pub const IDLE: Duration = Duration::from_secs(600);
 
+/// Reads answered from windows and from storage, since start, for
+/// `/metrics`: whether the window is sized for what people read.
+#[derive(Debug, Default)]
+pub struct ReadCounts {
+    pub window: AtomicU64,
+    pub storage: AtomicU64,
+}
+
 pub struct Recent {
     /// The last seq that is durable and published. Readers (history,
     /// resume) never look past it, so nothing unacknowledged is ever
@@ -51,6 +59,8 @@ pub struct Recent {
     /// Events the window holds at most; 0: no window.
     capacity: usize,
     inner: Mutex<Inner>,
+    /// Shared by every room.
+    counts: Arc<ReadCounts>,
 }
 
 #[derive(Default)]
@@ -83,10 +93,11 @@ pub struct Span {
 }
 
 impl Recent {
-    pub fn new(head: Seq, capacity: usize) -> Recent {
+    pub fn new(head: Seq, capacity: usize, counts: Arc<ReadCounts>) -> Recent {
         Recent {
             head: AtomicU64::new(head.0),
             capacity,
+            counts,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -199,8 +210,10 @@ impl Recent {
             return Ok(None);
         }
         if let Some(found) = self.from_window(|w| w.message(seq)) {
+            self.counts.window.fetch_add(1, Ordering::Relaxed);
             return Ok(found);
         }
+        self.counts.storage.fetch_add(1, Ordering::Relaxed);
         let log = store.log()?;
         match log.event(room, seq)? {
             Some(
@@ -225,14 +238,17 @@ impl Recent {
         room: RoomId,
         read: impl Fn(&Window) -> Option<T>,
     ) -> Result<Option<T>> {
-        if let Some(found) = self.from_window(&read) {
-            return Ok(Some(found));
-        }
-        if self.capacity > 0 && !self.has_window() {
+        let mut found = self.from_window(&read);
+        if found.is_none() && self.capacity > 0 && !self.has_window() {
             self.load(store, room)?;
-            return Ok(self.from_window(&read));
+            found = self.from_window(&read);
         }
-        Ok(None)
+        let source = match found {
+            Some(_) => &self.counts.window,
+            None => &self.counts.storage,
+        };
+        source.fetch_add(1, Ordering::Relaxed);
+        Ok(found)
     }
 
     fn from_window<T>(&self, read: impl Fn(&Window) -> Option<T>) -> Option<T> {

@@ -12,7 +12,7 @@ use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{lock, read, write};
 use crate::protocol::{MemberPreview, NotifyLevel, Role, RoomView};
-use crate::recent::Recent;
+use crate::recent::{ReadCounts, Recent};
 use crate::storage::log::RoomLog;
 use crate::storage::records::{EventKind, EventRecord};
 use crate::storage::{self, RoomRecord, Store, Visibility};
@@ -176,6 +176,8 @@ pub struct Rooms {
     by_id: RwLock<HashMap<RoomId, Arc<Room>>>,
     /// Events each room's recent window holds (0: no windows).
     window: usize,
+    /// History reads answered by the windows and by storage.
+    pub reads: Arc<ReadCounts>,
     by_user: RwLock<HashMap<UserId, HashSet<RoomId>>>,
     /// Read cursors moved in memory and not yet written to the store.
     unsaved_reads: Mutex<HashSet<(UserId, RoomId)>>,
@@ -202,7 +204,10 @@ impl Rooms {
             for record in store.rooms() {
                 let record = record?;
                 let head = heads.get(&record.id).copied().unwrap_or(Seq::ZERO);
-                by_id.insert(record.id, Arc::new(Room::new(record, head, window)));
+                by_id.insert(
+                    record.id,
+                    Arc::new(Room::new(record, head, window, rooms.reads.clone())),
+                );
             }
         }
         for r in read(&rooms.by_id).values() {
@@ -305,7 +310,14 @@ impl Rooms {
     pub fn insert(&self, record: RoomRecord, members: &[UserId]) -> Arc<Room> {
         let room = write(&self.by_id)
             .entry(record.id)
-            .or_insert_with(|| Arc::new(Room::new(record, Seq::ZERO, self.window)))
+            .or_insert_with(|| {
+                Arc::new(Room::new(
+                    record,
+                    Seq::ZERO,
+                    self.window,
+                    self.reads.clone(),
+                ))
+            })
             .clone();
         for m in members {
             self.add_member_in_memory(room.record.id, *m);
@@ -410,6 +422,14 @@ impl Rooms {
         }
     }
 
+    /// Rooms holding a recent window now.
+    pub fn window_count(&self) -> usize {
+        read(&self.by_id)
+            .values()
+            .filter(|r| r.live.recent.has_window())
+            .count()
+    }
+
     /// Drops the recent windows no reader used for a while, so memory goes
     /// to the rooms people read.
     pub fn drop_idle_windows(&self) {
@@ -482,12 +502,12 @@ impl Rooms {
 }
 
 impl Room {
-    fn new(record: RoomRecord, head: Seq, window: usize) -> Room {
+    fn new(record: RoomRecord, head: Seq, window: usize, reads: Arc<ReadCounts>) -> Room {
         Room {
             record,
             live: Arc::new(Live {
                 members: RwLock::new(HashSet::new()),
-                recent: Recent::new(head, window),
+                recent: Recent::new(head, window, reads),
                 tally: Mutex::new(Tally::default()),
                 notify: Mutex::new(HashMap::new()),
             }),

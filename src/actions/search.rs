@@ -9,8 +9,8 @@ use crate::search::highlight;
 use crate::search::{Cursor, Order, Query, Scope, SearchError};
 use crate::state::AppState;
 use crate::storage::records::EventKind;
-use std::sync::Arc;
 use crate::views::Current;
+use std::sync::Arc;
 
 /// Most results in one page, and how many when the client does not say.
 pub const PAGE_MAX: usize = 50;
