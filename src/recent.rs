@@ -77,10 +77,13 @@ struct Inner {
 struct Window {
     from: Seq,
     end: Seq,
-    events: VecDeque<(Seq, Arc<EventRecord>)>,
+    events: VecDeque<Logged>,
     /// The states of the messages in the window that later events changed.
     states: HashMap<Seq, MessageState>,
 }
+
+/// An event at its seq, as the log holds it (shared with the window).
+pub type Logged = (Seq, Arc<EventRecord>);
 
 /// Which messages a history page reads.
 #[derive(Debug, Clone, Copy)]
@@ -181,7 +184,7 @@ impl Recent {
         from: Seq,
         to: Seq,
         limit: usize,
-    ) -> Result<Vec<(Seq, Arc<EventRecord>)>> {
+    ) -> Result<Vec<Logged>> {
         if from > to || limit == 0 {
             return Ok(Vec::new());
         }
@@ -209,7 +212,7 @@ impl Recent {
         if seq > to {
             return Ok(None);
         }
-        if let Some(found) = self.from_window(|w| w.message(seq)) {
+        if let Some(found) = self.in_window(|w| w.message(seq)) {
             self.counts.window.fetch_add(1, Ordering::Relaxed);
             return Ok(found);
         }
@@ -238,10 +241,10 @@ impl Recent {
         room: RoomId,
         read: impl Fn(&Window) -> Option<T>,
     ) -> Result<Option<T>> {
-        let mut found = self.from_window(&read);
+        let mut found = self.in_window(&read);
         if found.is_none() && self.capacity > 0 && !self.has_window() {
             self.load(store, room)?;
-            found = self.from_window(&read);
+            found = self.in_window(&read);
         }
         let source = match found {
             Some(_) => &self.counts.window,
@@ -251,7 +254,7 @@ impl Recent {
         Ok(found)
     }
 
-    fn from_window<T>(&self, read: impl Fn(&Window) -> Option<T>) -> Option<T> {
+    fn in_window<T>(&self, read: impl Fn(&Window) -> Option<T>) -> Option<T> {
         let mut inner = lock(&self.inner);
         let found = read(inner.window.as_ref()?);
         inner.read_at = Some(Instant::now());
@@ -414,7 +417,7 @@ impl Window {
     }
 
     /// As [`RoomLog::range`](crate::storage::log::RoomLog::range), if the window holds `from..=to`.
-    fn range(&self, from: Seq, to: Seq, limit: usize) -> Option<Vec<(Seq, Arc<EventRecord>)>> {
+    fn range(&self, from: Seq, to: Seq, limit: usize) -> Option<Vec<Logged>> {
         if !self.covers(from, to) {
             return None;
         }

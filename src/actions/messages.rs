@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::{MemberView, ServerFrame};
-use crate::recent::Span;
+use crate::recent::{Logged, Span};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::records::{EventKind, EventRecord};
@@ -362,7 +362,7 @@ pub fn events(
     room_id: &str,
     after: Seq,
     limit: usize,
-) -> Result<(RoomId, Vec<(Seq, Arc<EventRecord>)>), ApiError> {
+) -> Result<(RoomId, Vec<Logged>), ApiError> {
     let room = member_room(state, room_id, reader)?;
     let rid = room.record.id;
     let events = room
