@@ -26,7 +26,7 @@
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
 //! lives once; actions use the engine ([`commit`], [`hub`], [`search`], [`push`],
-//! [`rooms`], [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
+//! [`rooms`] with each room's [`recent`] window, [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`], and [`archive`], the export file format). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
