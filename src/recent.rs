@@ -139,7 +139,7 @@ impl Recent {
         }
     }
 
-    /// Whether the room has a window now (for tests of memory and metrics).
+    /// Whether the room has a window now.
     pub fn has_window(&self) -> bool {
         lock(&self.inner).window.is_some()
     }
