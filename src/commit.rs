@@ -510,7 +510,7 @@ impl Worker {
         let Err((e, applied)) = durable else {
             // Earlier events whose flush had failed are durable now too.
             for (room, seq, event, name) in std::mem::take(&mut self.unpublished) {
-                self.rooms.advance(room, seq, &event.kind);
+                self.rooms.advance(room, seq, &event);
                 self.publish(room, seq, &event, &name);
             }
             return;
@@ -561,7 +561,7 @@ impl Worker {
                 _ => None,
             };
             if let Some((seq, event)) = &published {
-                self.rooms.advance(a.room, *seq, &event.kind);
+                self.rooms.advance(a.room, *seq, event);
                 self.stats
                     .histograms
                     .ack_seconds
@@ -598,6 +598,7 @@ impl Worker {
             return;
         }
         self.heads.clear();
+        self.rooms.reset_windows();
         // An account change whose flush failed may have reached the files:
         // the directory follows what is stored.
         for user in self.store.users().flatten() {
@@ -613,7 +614,7 @@ impl Worker {
                 .ok()
                 .flatten();
             if stored.is_some_and(|e| e.id == event.id) {
-                self.rooms.advance(room, seq, &event.kind);
+                self.rooms.advance(room, seq, &event);
                 self.publish(room, seq, &event, &name);
                 kept += 1;
             } else {

@@ -133,6 +133,7 @@ struct RawStorage {
     durability: String,
     group_commit_max: u32,
     search_index: bool,
+    history_window: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,6 +319,9 @@ pub struct StorageConfig {
     pub group_commit_max: usize,
     /// Whether messages are indexed for search (`DATA/index`).
     pub search_index: bool,
+    /// Newest events each room being read keeps decoded in memory for
+    /// history and resume (0: none, storage answers every read).
+    pub history_window: usize,
 }
 
 impl Config {
@@ -772,6 +776,10 @@ impl RawSessions {
     }
 }
 
+/// The largest recent window: a room's window is walked on a history miss
+/// and on a deletion, so it stays small.
+const MAX_HISTORY_WINDOW: u64 = 4096;
+
 impl RawStorage {
     fn validate(self, p: &mut Vec<ConfigError>) -> StorageConfig {
         let durability = match self.durability.as_str() {
@@ -789,11 +797,18 @@ impl RawStorage {
         at_most(p, "storage.cache_mb", self.cache_mb, 1 << 20);
         positive(p, "storage.cache_mb", self.cache_mb);
         positive(p, "storage.group_commit_max", self.group_commit_max.into());
+        at_most(
+            p,
+            "storage.history_window",
+            self.history_window.into(),
+            MAX_HISTORY_WINDOW,
+        );
         StorageConfig {
             cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             durability,
             group_commit_max: self.group_commit_max as usize,
             search_index: self.search_index,
+            history_window: self.history_window as usize,
         }
     }
 }

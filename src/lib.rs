@@ -26,7 +26,7 @@
 //! Imports point one way: transports ([`http`], [`ws`], the [`admin`]
 //! socket, [`cli`]) call [`actions`], where every state-changing operation
 //! lives once; actions use the engine ([`commit`], [`hub`], [`search`], [`push`],
-//! [`rooms`], [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
+//! [`rooms`] with each room's [`recent`] window, [`directory`], [`auth`], [`images`], [`state`]), which uses the data layer
 //! ([`storage`], [`protocol`], [`wire`], [`codec`], [`error`], [`ids`],
 //! [`config`], and [`archive`], the export file format). `docs/architecture.md` walks the files and says where a
 //! new operation goes.
@@ -60,6 +60,7 @@ pub mod presence;
 mod priority;
 pub mod protocol;
 pub mod push;
+pub mod recent;
 pub mod rooms;
 pub mod search;
 pub mod state;
@@ -148,7 +149,8 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     store
         .clear_upload_temps()
         .context("cannot clear unfinished uploads")?;
-    let rooms = Arc::new(Rooms::load(&store).context("cannot load rooms")?);
+    let rooms =
+        Arc::new(Rooms::load(&store, config.storage.history_window).context("cannot load rooms")?);
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
     let push = Push::open(&store).context("cannot load the Web Push key")?;
@@ -231,7 +233,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .map(TcpListener::local_addr)
         .transpose()?;
     let mut tasks = vec![
-        tokio::spawn(sweep_limits(state.clone())),
+        tokio::spawn(sweep_idle(state.clone())),
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
         tokio::spawn(actions::bots::supervise(state.clone())),
@@ -359,11 +361,13 @@ async fn save_reads(state: Arc<AppState>) {
     }
 }
 
-/// Forgets idle rate-limit buckets now and then, bounding their memory.
-async fn sweep_limits(state: Arc<AppState>) {
+/// Forgets idle rate-limit buckets and the recent windows of rooms nobody
+/// read lately, now and then, bounding their memory.
+async fn sweep_idle(state: Arc<AppState>) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         every.tick().await;
         state.limits.sweep();
+        state.rooms.drop_idle_windows();
     }
 }

@@ -206,6 +206,10 @@ pub struct Snapshot {
     /// Refusals by limit name: `send`, `signup`, `login_ip`,
     /// `login_failures`, `avatar`.
     pub rate_limited: [(&'static str, u64); 6],
+    /// Rooms holding a recent window.
+    pub history_windows: i64,
+    /// History reads by source: `window`, `storage`.
+    pub history_reads: [(&'static str, u64); 2],
 }
 
 impl Collector for Snapshot {
@@ -218,6 +222,11 @@ impl Collector for Snapshot {
             ),
             ("users", "Accounts, deleted ones included", self.users),
             ("rooms", "Rooms", self.rooms),
+            (
+                "history_windows",
+                "Rooms keeping their newest events in memory for history and resume",
+                self.history_windows,
+            ),
         ];
         for (name, help, value) in gauges {
             let g = ConstGauge::new(value);
@@ -273,6 +282,16 @@ impl Collector for Snapshot {
         for (limit, value) in self.rate_limited {
             let labels = [("limit", limit)];
             ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        }
+        let mut reads = encoder.encode_descriptor(
+            "history_reads",
+            "History, event and resume reads since start, by source: window (a room's newest events in memory) or storage",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (source, value) in self.history_reads {
+            let labels = [("source", source)];
+            ConstCounter::new(value).encode(reads.encode_family(&labels)?)?;
         }
         Ok(())
     }

@@ -6,15 +6,15 @@
 //! change is written there first.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{lock, read, write};
 use crate::protocol::{MemberPreview, NotifyLevel, Role, RoomView};
+use crate::recent::{ReadCounts, Recent};
 use crate::storage::log::RoomLog;
-use crate::storage::records::EventKind;
+use crate::storage::records::{EventKind, EventRecord};
 use crate::storage::{self, RoomRecord, Store, Visibility};
 use crate::unread::{ReadState, Tally};
 
@@ -31,9 +31,8 @@ pub struct Room {
 
 struct Live {
     members: RwLock<HashSet<UserId>>,
-    /// The last seq that is durable and published. Readers (history,
-    /// resume) never look past it, so nothing unacknowledged is ever shown.
-    head: AtomicU64,
+    /// The durable head, and the newest events for history and resume.
+    recent: Recent,
     /// Read cursors and what unread counts are made of.
     tally: Mutex<Tally>,
     /// Members' chosen notification levels (the default is not stored).
@@ -41,8 +40,16 @@ struct Live {
 }
 
 impl Room {
+    /// The last seq that is durable and published. Readers (history,
+    /// resume) never look past it, so nothing unacknowledged is ever shown.
     pub fn head(&self) -> Seq {
-        Seq(self.live.head.load(Ordering::SeqCst))
+        self.live.recent.head()
+    }
+
+    /// The room's events as readers get them: the recent window, or
+    /// storage.
+    pub fn recent(&self) -> &Recent {
+        &self.live.recent
     }
 
     pub fn is_member(&self, user: UserId) -> bool {
@@ -167,6 +174,10 @@ impl Room {
 #[derive(Default)]
 pub struct Rooms {
     by_id: RwLock<HashMap<RoomId, Arc<Room>>>,
+    /// Events each room's recent window holds (0: no windows).
+    window: usize,
+    /// History reads answered by the windows and by storage.
+    pub reads: Arc<ReadCounts>,
     by_user: RwLock<HashMap<UserId, HashSet<RoomId>>>,
     /// Read cursors moved in memory and not yet written to the store.
     unsaved_reads: Mutex<HashSet<(UserId, RoomId)>>,
@@ -180,8 +191,12 @@ pub type CursorWrite = ((UserId, RoomId), Option<Seq>);
 impl Rooms {
     /// Loads every room, membership, head and read cursor from the store,
     /// and derives each room's unread tally from its log.
-    pub fn load(store: &Store) -> storage::Result<Rooms> {
-        let rooms = Rooms::default();
+    /// Each room being read keeps its newest `window` events in memory.
+    pub fn load(store: &Store, window: usize) -> storage::Result<Rooms> {
+        let rooms = Rooms {
+            window,
+            ..Rooms::default()
+        };
         let log = store.log()?;
         let heads: HashMap<RoomId, Seq> = log.heads().collect::<Result<_, _>>()?;
         {
@@ -189,7 +204,10 @@ impl Rooms {
             for record in store.rooms() {
                 let record = record?;
                 let head = heads.get(&record.id).copied().unwrap_or(Seq::ZERO);
-                by_id.insert(record.id, Arc::new(Room::new(record, head)));
+                by_id.insert(
+                    record.id,
+                    Arc::new(Room::new(record, head, window, rooms.reads.clone())),
+                );
             }
         }
         for r in read(&rooms.by_id).values() {
@@ -292,7 +310,14 @@ impl Rooms {
     pub fn insert(&self, record: RoomRecord, members: &[UserId]) -> Arc<Room> {
         let room = write(&self.by_id)
             .entry(record.id)
-            .or_insert_with(|| Arc::new(Room::new(record, Seq::ZERO)))
+            .or_insert_with(|| {
+                Arc::new(Room::new(
+                    record,
+                    Seq::ZERO,
+                    self.window,
+                    self.reads.clone(),
+                ))
+            })
             .clone();
         for m in members {
             self.add_member_in_memory(room.record.id, *m);
@@ -376,16 +401,41 @@ impl Rooms {
     /// Makes a durable event visible: history and resume may read up to
     /// it, and it counts toward unread. A message moves its author's
     /// cursor to it. The committer calls this before it publishes.
-    pub(crate) fn advance(&self, room: RoomId, seq: Seq, event: &EventKind) {
+    pub(crate) fn advance(&self, room: RoomId, seq: Seq, event: &EventRecord) {
         let Some(r) = self.get(room) else { return };
-        r.live.head.store(seq.0, Ordering::SeqCst);
+        r.live.recent.advance(seq, event);
         let mut tally = lock(&r.live.tally);
-        tally.apply(seq, event);
-        if let EventKind::Message { author, .. } = event {
+        tally.apply(seq, &event.kind);
+        if let EventKind::Message { author, .. } = &event.kind {
             if tally.mark(*author, seq, false).is_some() {
                 drop(tally);
                 lock(&self.unsaved_reads).insert((*author, room));
             }
+        }
+    }
+
+    /// Drops every room's recent window: the store was reopened after a
+    /// failure, and a window may hold what never became durable.
+    pub(crate) fn reset_windows(&self) {
+        for r in self.all() {
+            r.live.recent.reset();
+        }
+    }
+
+    /// Rooms holding a recent window now.
+    pub fn window_count(&self) -> usize {
+        read(&self.by_id)
+            .values()
+            .filter(|r| r.live.recent.has_window())
+            .count()
+    }
+
+    /// Drops the recent windows no reader used for a while, so memory goes
+    /// to the rooms people read.
+    pub fn drop_idle_windows(&self) {
+        let now = std::time::Instant::now();
+        for r in read(&self.by_id).values() {
+            r.live.recent.drop_if_idle(now);
         }
     }
 
@@ -452,12 +502,12 @@ impl Rooms {
 }
 
 impl Room {
-    fn new(record: RoomRecord, head: Seq) -> Room {
+    fn new(record: RoomRecord, head: Seq, window: usize, reads: Arc<ReadCounts>) -> Room {
         Room {
             record,
             live: Arc::new(Live {
                 members: RwLock::new(HashSet::new()),
-                head: AtomicU64::new(head.0),
+                recent: Recent::new(head, window, reads),
                 tally: Mutex::new(Tally::default()),
                 notify: Mutex::new(HashMap::new()),
             }),

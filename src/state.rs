@@ -88,6 +88,11 @@ impl AppState {
                     l.upload.rejected.load(Relaxed) + l.uploading.rejected.load(Relaxed),
                 ),
             ],
+            history_windows: self.rooms.window_count() as i64,
+            history_reads: [
+                ("window", self.rooms.reads.window.load(Relaxed)),
+                ("storage", self.rooms.reads.storage.load(Relaxed)),
+            ],
         })
     }
 }

@@ -16,7 +16,8 @@ use crate::storage::Result;
 /// A stored message with what later events made of it.
 pub struct Current {
     pub seq: Seq,
-    pub event: EventRecord,
+    /// Shared with the room's recent window when read from it.
+    pub event: Arc<EventRecord>,
     pub state: MessageState,
 }
 

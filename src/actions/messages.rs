@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::hub::Outbox;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::{MemberView, ServerFrame};
+use crate::recent::{Logged, Span};
 use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::records::{EventKind, EventRecord};
@@ -338,32 +339,19 @@ pub fn history(
 ) -> Result<(RoomId, Vec<Current>), ApiError> {
     let room = member_room(state, room_id, reader)?;
     let head = room.head();
-    let log = state.store.log()?;
-    let rid = room.record.id;
-    let (limit, newest, from, to) = match page {
-        Page::Before(b, limit) => (limit, true, Seq(1), Seq(b.0.saturating_sub(1).min(head.0))),
-        Page::After(a, limit) => (limit, false, Seq(a.0.saturating_add(1)), head),
-        Page::Newest(limit) => (limit, true, Seq(1), head),
+    let (from, to, limit, newest) = match page {
+        Page::Before(b, limit) => (Seq(1), Seq(b.0.saturating_sub(1).min(head.0)), limit, true),
+        Page::After(a, limit) => (Seq(a.0.saturating_add(1)), head, limit, false),
+        Page::Newest(limit) => (Seq(1), head, limit, true),
     };
-    let events = if newest {
-        log.messages_newest(rid, from, to, limit)?
-    } else {
-        log.messages(rid, from, to, limit)?
+    let span = Span {
+        from,
+        to,
+        limit,
+        newest,
     };
-    let (first, last) = match (events.first(), events.last()) {
-        (Some((f, _)), Some((l, _))) => (*f, *l),
-        _ => return Ok((rid, Vec::new())),
-    };
-    let mut states = log.states(rid, first, last)?;
-    let out = events
-        .into_iter()
-        .map(|(seq, event)| Current {
-            seq,
-            event,
-            state: states.remove(&seq).unwrap_or_default(),
-        })
-        .collect();
-    Ok((rid, out))
+    let page = room.recent().messages(&state.store, room.record.id, span)?;
+    Ok((room.record.id, page))
 }
 
 /// The raw log of a room after `after`: every event as it happened (a
@@ -374,11 +362,13 @@ pub fn events(
     room_id: &str,
     after: Seq,
     limit: usize,
-) -> Result<(RoomId, Vec<(Seq, EventRecord)>), ApiError> {
+) -> Result<(RoomId, Vec<Logged>), ApiError> {
     let room = member_room(state, room_id, reader)?;
-    let log = state.store.log()?;
-    let events = log.range(room.record.id, after.next(), room.head(), limit)?;
-    Ok((room.record.id, events))
+    let rid = room.record.id;
+    let events = room
+        .recent()
+        .range(&state.store, rid, after.next(), room.head(), limit)?;
+    Ok((rid, events))
 }
 
 /// One message now, for a member (the answer to an edit over REST).
@@ -389,20 +379,11 @@ pub fn current(
     seq: Seq,
 ) -> Result<(RoomId, Current), ApiError> {
     let room = member_room(state, room_id, reader)?;
-    let log = state.store.log()?;
     let rid = room.record.id;
-    match log.event(rid, seq)? {
-        Some(
-            event @ EventRecord {
-                kind: EventKind::Message { .. },
-                ..
-            },
-        ) if seq <= room.head() => {
-            let state = log.state(rid, seq)?;
-            Ok((rid, Current { seq, event, state }))
-        }
-        _ => Err(ApiError::MessageNotFound),
-    }
+    room.recent()
+        .message(&state.store, rid, seq, room.head())?
+        .map(|c| (rid, c))
+        .ok_or(ApiError::MessageNotFound)
 }
 
 /// A message's versions, the original first (empty texts once deleted).

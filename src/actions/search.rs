@@ -10,6 +10,7 @@ use crate::search::{Cursor, Order, Query, Scope, SearchError};
 use crate::state::AppState;
 use crate::storage::records::EventKind;
 use crate::views::Current;
+use std::sync::Arc;
 
 /// Most results in one page, and how many when the client does not say.
 pub const PAGE_MAX: usize = 50;
@@ -100,7 +101,7 @@ pub async fn messages(state: &AppState, me: UserId, ask: Ask<'_>) -> Result<Resu
             room,
             current: Current {
                 seq,
-                event,
+                event: Arc::new(event),
                 state: message_state,
             },
             highlights,

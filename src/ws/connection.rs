@@ -347,13 +347,15 @@ impl Connection {
 
     /// Queues the events of `room` with `after < seq <= head`.
     async fn replay(&self, room: RoomId, after: Seq, head: Seq) -> bool {
+        // A room deleted meanwhile has nothing left to replay.
+        let Some(r) = self.state.rooms.get(room) else {
+            return true;
+        };
         let mut from = after.next();
         while from <= head {
-            let page = match self
-                .state
-                .store
-                .log()
-                .and_then(|log| log.range(room, from, head, REPLAY_PAGE))
+            let page = match r
+                .recent()
+                .range(&self.state.store, room, from, head, REPLAY_PAGE)
             {
                 Ok(p) => p,
                 Err(e) => {

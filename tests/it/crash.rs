@@ -851,6 +851,9 @@ impl FullDisk {
         cids.sort();
         cids.dedup();
         assert_eq!(cids.len(), history.len(), "a client_id stored twice");
+        // The newest page comes from the room's window, which the failure
+        // and recovery must have left as storage has it.
+        let newest = newest_page(s, alice, room).await;
         s.kill9();
         s.restart();
         let after = s.history(alice, room).await;
@@ -859,7 +862,25 @@ impl FullDisk {
             history.len(),
             "acknowledged messages lost after the full disk"
         );
+        assert_eq!(
+            newest_page(s, alice, room).await,
+            newest,
+            "the newest page differs after a restart"
+        );
     }
+}
+
+/// The newest 200 messages as the server sends them.
+async fn newest_page(s: &TestServer, user: &User, room: &str) -> String {
+    s.http
+        .get(s.url(&format!("/api/v1/rooms/{room}/messages?limit=200")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .expect("history")
+        .text()
+        .await
+        .expect("history body")
 }
 
 #[tokio::test]

@@ -1,0 +1,452 @@
+//! Each room's durable head and its recent window: the newest events,
+//! decoded, with the states of the messages among them, so the pages read
+//! most (the newest messages, a resume after a short absence) cost no
+//! storage read and no decoding. What the window does not cover is read
+//! from storage, here and nowhere else.
+//!
+//! The window is a copy of the log, never a second truth: for every seq in
+//! `from..=head` it holds exactly what storage holds, because
+//! - it is loaded from storage (the newest events up to the
+//!   head) and installed only if the head did not move and nothing dropped
+//!   the window while storage was read;
+//! - the committer appends each event as it makes it durable, under the
+//!   lock that moves the head, so no reader sees a head past the window;
+//! - a deletion redacts the message and each of its edits here in that
+//!   same step, as the committer's batch did in storage
+//!   ([`EventKind::redacted`]);
+//! - a message's state is the fold of the events aiming at it
+//!   ([`MessageState::apply`], the function that makes the stored states
+//!   and that `hearth verify` checks them against). Every such event comes
+//!   after the message, so for a message in the window all of them are in
+//!   the window too;
+//! - when the committer reopens the store after a storage failure, every
+//!   window is dropped: events written but never made durable may have
+//!   been read into one.
+//!
+//! Memory: a room has a window only while it is read (loaded by its first
+//! history page or resume, dropped after [`IDLE`] without a read), and
+//! holds at most `storage.history_window` events (256 by default: the
+//! newest page of 50, or the largest of 200, with the edits and reactions
+//! among them).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::ids::{RoomId, Seq};
+use crate::locks::lock;
+use crate::storage::records::{EventKind, EventRecord, MessageState};
+use crate::storage::{Result, Store};
+use crate::views::Current;
+
+/// A window not read for this long is dropped (checked every minute).
+pub const IDLE: Duration = Duration::from_secs(600);
+
+/// Reads answered from windows and from storage, since start, for
+/// `/metrics`: whether the window is sized for what people read.
+#[derive(Debug, Default)]
+pub struct ReadCounts {
+    pub window: AtomicU64,
+    pub storage: AtomicU64,
+}
+
+pub struct Recent {
+    /// The last seq that is durable and published. Readers (history,
+    /// resume) never look past it, so nothing unacknowledged is ever
+    /// shown. Moved only under `inner`'s lock, with the window.
+    head: AtomicU64,
+    /// Events the window holds at most; 0: no window.
+    capacity: usize,
+    inner: Mutex<Inner>,
+    /// Shared by every room.
+    counts: Arc<ReadCounts>,
+}
+
+#[derive(Default)]
+struct Inner {
+    window: Option<Window>,
+    /// Counts the windows dropped: a load that read storage before a drop
+    /// may hold what the drop was for, and is not installed.
+    generation: u64,
+    /// When a reader last used the window, for [`Recent::drop_if_idle`].
+    read_at: Option<Instant>,
+}
+
+/// Every event of the room with `from <= seq <= end`, as storage holds it.
+struct Window {
+    from: Seq,
+    end: Seq,
+    events: VecDeque<Logged>,
+    /// The states of the messages in the window that later events changed.
+    states: HashMap<Seq, MessageState>,
+}
+
+/// An event at its seq, as the log holds it (shared with the window).
+pub type Logged = (Seq, Arc<EventRecord>);
+
+/// Which messages a history page reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub from: Seq,
+    pub to: Seq,
+    pub limit: usize,
+    /// The newest `limit` of the span, rather than the oldest.
+    pub newest: bool,
+}
+
+impl Recent {
+    pub fn new(head: Seq, capacity: usize, counts: Arc<ReadCounts>) -> Recent {
+        Recent {
+            head: AtomicU64::new(head.0),
+            capacity,
+            counts,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub fn head(&self) -> Seq {
+        Seq(self.head.load(Ordering::SeqCst))
+    }
+
+    /// Makes the durable event at `seq` visible: it joins the window (a
+    /// deletion redacting what it deletes) and the head moves to it.
+    pub(crate) fn advance(&self, seq: Seq, event: &EventRecord) {
+        let mut inner = lock(&self.inner);
+        match &mut inner.window {
+            Some(w) if seq == w.end.next() => w.push(seq, event, self.capacity),
+            // Not the next event (cannot happen while the committer is the
+            // one writer): storage answers until a reader loads it again.
+            Some(_) => inner.drop_window(),
+            None => {}
+        }
+        self.head.store(seq.0, Ordering::SeqCst);
+    }
+
+    /// Forgets the window (the store was reopened after a failure).
+    pub(crate) fn reset(&self) {
+        lock(&self.inner).drop_window();
+    }
+
+    /// Forgets the window if no reader used it for [`IDLE`].
+    pub(crate) fn drop_if_idle(&self, now: Instant) {
+        let mut inner = lock(&self.inner);
+        let idle = inner
+            .read_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= IDLE);
+        if inner.window.is_some() && idle {
+            inner.drop_window();
+        }
+    }
+
+    /// Whether the room has a window now.
+    pub fn has_window(&self) -> bool {
+        lock(&self.inner).window.is_some()
+    }
+
+    /// A page of messages (only messages, each with its state), oldest
+    /// first: the window's answer when it covers the span, storage's
+    /// otherwise. The first page read loads the window.
+    pub fn messages(&self, store: &Store, room: RoomId, span: Span) -> Result<Vec<Current>> {
+        if span.from > span.to || span.limit == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(page) = self.cached(store, room, |w| w.messages(span))? {
+            return Ok(page);
+        }
+        let log = store.log()?;
+        let events = if span.newest {
+            log.messages_newest(room, span.from, span.to, span.limit)?
+        } else {
+            log.messages(room, span.from, span.to, span.limit)?
+        };
+        let (first, last) = match (events.first(), events.last()) {
+            (Some((f, _)), Some((l, _))) => (*f, *l),
+            _ => return Ok(Vec::new()),
+        };
+        let mut states = log.states(room, first, last)?;
+        Ok(events
+            .into_iter()
+            .map(|(seq, event)| Current {
+                seq,
+                event: Arc::new(event),
+                state: states.remove(&seq).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Events with `from <= seq <= to`, at most `limit` of the oldest, as
+    /// the log holds them. Loads the window like [`Recent::messages`].
+    pub fn range(
+        &self,
+        store: &Store,
+        room: RoomId,
+        from: Seq,
+        to: Seq,
+        limit: usize,
+    ) -> Result<Vec<Logged>> {
+        if from > to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(events) = self.cached(store, room, |w| w.range(from, to, limit))? {
+            return Ok(events);
+        }
+        Ok(store
+            .log()?
+            .range(room, from, to, limit)?
+            .into_iter()
+            .map(|(seq, e)| (seq, Arc::new(e)))
+            .collect())
+    }
+
+    /// Message `seq` with its state, if it is a message at most `to`. Uses
+    /// the window if there is one but does not load it: one message is
+    /// cheaper read from storage than a window.
+    pub fn message(
+        &self,
+        store: &Store,
+        room: RoomId,
+        seq: Seq,
+        to: Seq,
+    ) -> Result<Option<Current>> {
+        if seq > to {
+            return Ok(None);
+        }
+        if let Some(found) = self.in_window(|w| w.message(seq)) {
+            self.counts.window.fetch_add(1, Ordering::Relaxed);
+            return Ok(found);
+        }
+        self.counts.storage.fetch_add(1, Ordering::Relaxed);
+        let log = store.log()?;
+        match log.event(room, seq)? {
+            Some(
+                event @ EventRecord {
+                    kind: EventKind::Message { .. },
+                    ..
+                },
+            ) => Ok(Some(Current {
+                seq,
+                event: Arc::new(event),
+                state: log.state(room, seq)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// `read`'s answer from the window (loading it first if there is
+    /// none), or `None` where the window does not cover what is asked.
+    fn cached<T>(
+        &self,
+        store: &Store,
+        room: RoomId,
+        read: impl Fn(&Window) -> Option<T>,
+    ) -> Result<Option<T>> {
+        let mut found = self.in_window(&read);
+        if found.is_none() && self.capacity > 0 && !self.has_window() {
+            self.load(store, room)?;
+            found = self.in_window(&read);
+        }
+        let source = match found {
+            Some(_) => &self.counts.window,
+            None => &self.counts.storage,
+        };
+        source.fetch_add(1, Ordering::Relaxed);
+        Ok(found)
+    }
+
+    fn in_window<T>(&self, read: impl Fn(&Window) -> Option<T>) -> Option<T> {
+        let mut inner = lock(&self.inner);
+        let found = read(inner.window.as_ref()?);
+        inner.read_at = Some(Instant::now());
+        found
+    }
+
+    /// Reads the newest events from storage and makes them the
+    /// window, unless an event became durable or the window was dropped
+    /// meanwhile (then the next read tries again). The log is opened after
+    /// the generation is read: a store reopened after a failure is reopened
+    /// before the windows are dropped, so a load that passes the check read
+    /// the reopened store.
+    fn load(&self, store: &Store, room: RoomId) -> Result<()> {
+        let (generation, head) = {
+            let inner = lock(&self.inner);
+            if inner.window.is_some() {
+                return Ok(());
+            }
+            (inner.generation, self.head())
+        };
+        let events = store
+            .log()?
+            .range_newest(room, Seq(1), head, self.capacity)?;
+        let from = match events.first() {
+            Some((first, _)) if events.len() == self.capacity => *first,
+            // Fewer: the window holds the room's whole log.
+            _ => Seq(1),
+        };
+        let window = Window::of(from, head, events);
+        let mut inner = lock(&self.inner);
+        if inner.window.is_none() && inner.generation == generation && self.head() == head {
+            inner.window = Some(window);
+            inner.read_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn drop_window(&mut self) {
+        self.window = None;
+        self.generation += 1;
+    }
+}
+
+impl Window {
+    /// A window of events read from storage (already redacted where a
+    /// deletion blanked them), its states folded from them.
+    fn of(from: Seq, end: Seq, events: Vec<(Seq, EventRecord)>) -> Window {
+        let mut w = Window {
+            from,
+            end,
+            events: VecDeque::with_capacity(events.len().max(1)),
+            states: HashMap::new(),
+        };
+        for (seq, event) in events {
+            w.fold(seq, &event);
+            w.events.push_back((seq, Arc::new(event)));
+        }
+        w
+    }
+
+    /// Appends the next durable event; the oldest leave past `capacity`.
+    fn push(&mut self, seq: Seq, event: &EventRecord, capacity: usize) {
+        if let EventKind::Delete { target, .. } = event.kind {
+            self.redact(target);
+        }
+        self.fold(seq, event);
+        self.events.push_back((seq, Arc::new(event.clone())));
+        self.end = seq;
+        while self.events.len() > capacity {
+            if let Some((gone, _)) = self.events.pop_front() {
+                self.states.remove(&gone);
+                self.from = gone.next();
+            }
+        }
+    }
+
+    /// Applies an event to the state of the message it aims at, if that
+    /// message is in the window.
+    fn fold(&mut self, seq: Seq, event: &EventRecord) {
+        if let Some(target) = event.kind.target().filter(|t| *t >= self.from) {
+            self.states.entry(target).or_default().apply(seq, event);
+        }
+    }
+
+    /// Blanks message `target` and each of its edits, as the committer's
+    /// redaction did in storage (the message may be older than the window;
+    /// its edits in the window are blanked all the same).
+    fn redact(&mut self, target: Seq) {
+        for (seq, event) in self.events.iter_mut() {
+            let aims = match &event.kind {
+                EventKind::Message { .. } => *seq == target,
+                EventKind::Edit { target: t, .. } => *t == target,
+                EventKind::Delete { .. } | EventKind::Reaction { .. } => false,
+            };
+            if aims {
+                let mut blank = EventRecord::clone(event);
+                blank.kind = blank.kind.redacted();
+                *event = Arc::new(blank);
+            }
+        }
+    }
+
+    fn current(&self, seq: Seq, event: &Arc<EventRecord>) -> Current {
+        Current {
+            seq,
+            event: event.clone(),
+            state: self.states.get(&seq).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The position of the first event at or after `seq`.
+    fn index(&self, seq: Seq) -> usize {
+        self.events.partition_point(|(s, _)| *s < seq)
+    }
+
+    /// Whether the window holds every event of `from..=to`.
+    fn covers(&self, from: Seq, to: Seq) -> bool {
+        self.from <= from && to <= self.end
+    }
+
+    /// As [`RoomLog::messages`](crate::storage::log::RoomLog::messages) and `messages_newest` with the
+    /// states, if the window holds every event those would look at.
+    fn messages(&self, span: Span) -> Option<Vec<Current>> {
+        if span.to > self.end {
+            return None;
+        }
+        let mut out = Vec::with_capacity(span.limit.min(self.events.len()));
+        if span.newest {
+            // Walking down from `to`: full before the window's start, or
+            // the whole span in the window.
+            let upto = self.index(span.to.next());
+            for (seq, event) in self.events.range(..upto).rev() {
+                if out.len() == span.limit || *seq < span.from {
+                    break;
+                }
+                if is_message(event) {
+                    out.push(self.current(*seq, event));
+                }
+            }
+            if out.len() < span.limit && !self.covers(span.from, span.to) {
+                return None;
+            }
+            out.reverse();
+        } else {
+            if !self.covers(span.from, span.to) {
+                return None;
+            }
+            for (seq, event) in self.events.range(self.index(span.from)..) {
+                if out.len() == span.limit || *seq > span.to {
+                    break;
+                }
+                if is_message(event) {
+                    out.push(self.current(*seq, event));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// As [`RoomLog::range`](crate::storage::log::RoomLog::range), if the window holds `from..=to`.
+    fn range(&self, from: Seq, to: Seq, limit: usize) -> Option<Vec<Logged>> {
+        if !self.covers(from, to) {
+            return None;
+        }
+        Some(
+            self.events
+                .range(self.index(from)..)
+                .take_while(|(seq, _)| *seq <= to)
+                .take(limit)
+                .map(|(seq, e)| (*seq, e.clone()))
+                .collect(),
+        )
+    }
+
+    /// Message `seq` with its state (`Some(None)`: not a message), if the
+    /// window holds `seq`.
+    fn message(&self, seq: Seq) -> Option<Option<Current>> {
+        if !self.covers(seq, seq) {
+            return None;
+        }
+        let at = self.index(seq);
+        Some(
+            self.events
+                .get(at)
+                .filter(|(s, e)| *s == seq && is_message(e))
+                .map(|(s, e)| self.current(*s, e)),
+        )
+    }
+}
+
+fn is_message(event: &EventRecord) -> bool {
+    matches!(event.kind, EventKind::Message { .. })
+}

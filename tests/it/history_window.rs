@@ -1,0 +1,307 @@
+//! The recent window: history, event pages, single messages and resume
+//! answered from a room's newest events in memory are byte for byte what
+//! storage answers, across edits, reactions, replies and deletions (which
+//! rewrite stored events), pages that straddle the window's start, and a
+//! restart (window empty, loaded again from storage).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::harness::{TestServer, User};
+
+/// A small window, so a few hundred events push pages across its start.
+const WINDOW: &str = "24";
+
+/// Every read the window may answer, as (what was asked, status and body).
+async fn reads(s: &TestServer, user: &User, room: &str) -> BTreeMap<String, String> {
+    let (_, head) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&user.token))
+        .await;
+    let head = head["room"]["last_seq"].as_u64().expect("last_seq");
+    let mut paths = Vec::new();
+    for limit in [1, 5, 50, 200] {
+        paths.push(format!("messages?limit={limit}"));
+    }
+    for at in (0..=head + 2).step_by(3) {
+        for limit in [1, 4, 30] {
+            paths.push(format!("messages?limit={limit}&before={at}"));
+            paths.push(format!("messages?limit={limit}&after={at}"));
+        }
+        paths.push(format!("events?after={at}&limit=7"));
+    }
+    paths.push("events".to_string());
+    for seq in 0..=head + 1 {
+        paths.push(format!("messages/{seq}"));
+        paths.push(format!("messages/{seq}/edits"));
+    }
+    let mut out = BTreeMap::new();
+    for p in paths {
+        let r = s
+            .http
+            .get(s.url(&format!("/api/v1/rooms/{room}/{p}")))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let body = r.text().await.expect("body");
+        out.insert(p, format!("{status} {body}"));
+    }
+    out
+}
+
+/// Every frame a resume from each point replays, raw, up to the head.
+async fn replays(s: &TestServer, user: &User, room: &str, head: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for after in [0, head / 2, head.saturating_sub(30), head.saturating_sub(3)] {
+        let mut ws = s.ws(user).await;
+        ws.hello(Some(json!({ room: after }))).await;
+        let mut seen = after;
+        while seen < head {
+            let f = ws.next().await.expect("replayed frames up to the head");
+            let seq = match f["type"].as_str() {
+                Some("message") => f["message"]["seq"].as_u64(),
+                Some("event") => f["event"]["seq"].as_u64(),
+                _ => None,
+            };
+            if let Some(seq) = seq {
+                seen = seq;
+                out.push(f.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn metrics(s: &TestServer) -> String {
+    s.http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+async fn call(s: &TestServer, user: &User, method: &str, path: &str, body: Value) {
+    let r = s.request(method, path, &user.token, body).await;
+    assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.body);
+}
+
+#[tokio::test]
+async fn pages_from_the_window_are_what_storage_answers() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_HISTORY_WINDOW", WINDOW)]).await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "window").await;
+    s.join(&bob, &room).await;
+    let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
+    let react = |seq: u64, emoji: &str| {
+        let encoded: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+        format!("/api/v1/rooms/{room}/messages/{seq}/reactions/{encoded}")
+    };
+
+    s.post_many(&ann, &room, 20).await;
+    // The first page loads the window; from here the committer keeps it.
+    let (_, first) = s
+        .get(&format!("/api/v1/rooms/{room}/messages"), Some(&bob.token))
+        .await;
+    assert_eq!(first["messages"].as_array().map(Vec::len), Some(20));
+
+    // Edits, reactions put on and taken back, replies.
+    call(&s, &ann, "PATCH", &msg(2), json!({"body": "two, edited"})).await;
+    call(
+        &s,
+        &ann,
+        "PATCH",
+        &msg(2),
+        json!({"body": "two, edited again"}),
+    )
+    .await;
+    call(&s, &bob, "PUT", &react(3, "👍"), json!({})).await;
+    call(&s, &ann, "PUT", &react(3, "👍"), json!({})).await;
+    call(&s, &bob, "DELETE", &react(3, "👍"), json!({})).await;
+    call(&s, &bob, "PUT", &react(3, "🎉"), json!({})).await;
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&bob.token),
+            json!({"body": "answering two", "reply_to": 2}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    // A message deleted with its edits while all are in the window.
+    call(
+        &s,
+        &ann,
+        "PATCH",
+        &msg(18),
+        json!({"body": "eighteen, edited"}),
+    )
+    .await;
+    call(&s, &ann, "DELETE", &msg(18), json!({})).await;
+
+    // Enough to push all that out of the window.
+    s.post_many(&bob, &room, 30).await;
+    // A message older than the window, edited now (the edit is in the
+    // window), then deleted: the edit in the window is blanked too.
+    call(
+        &s,
+        &ann,
+        "PATCH",
+        &msg(5),
+        json!({"body": "five, edited late"}),
+    )
+    .await;
+    call(&s, &ann, "PUT", &react(5, "👀"), json!({})).await;
+    call(&s, &ann, "DELETE", &msg(5), json!({})).await;
+    // A message in the window, replied to, then deleted: the reply's quote
+    // follows.
+    let (_, m) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&ann.token),
+            json!({"body": "soon gone"}),
+        )
+        .await;
+    let gone = m["message"]["seq"].as_u64().expect("seq");
+    call(
+        &s,
+        &ann,
+        "PATCH",
+        &msg(gone),
+        json!({"body": "soon gone, edited"}),
+    )
+    .await;
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&bob.token),
+            json!({"body": "what?", "reply_to": gone}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    call(&s, &bob, "PUT", &react(gone, "😮"), json!({})).await;
+    call(&s, &ann, "DELETE", &msg(gone), json!({})).await;
+    for i in 0..5 {
+        s.say(&ann, &room, &format!("after the deletion {i}"), None)
+            .await;
+    }
+
+    let (_, r) = s
+        .get(&format!("/api/v1/rooms/{room}"), Some(&bob.token))
+        .await;
+    let head = r["room"]["last_seq"].as_u64().expect("last_seq");
+    assert!(head > 60, "{head}");
+
+    let before_reads = metric(
+        &metrics(&s).await,
+        "hearth_history_reads_total{source=\"window\"}",
+    );
+    let windowed = reads(&s, &bob, &room).await;
+    let windowed_replay = replays(&s, &bob, &room, head).await;
+    let m = metrics(&s).await;
+    assert!(
+        metric(&m, "hearth_history_reads_total{source=\"window\"}") > before_reads + 50,
+        "the window answered the recent reads: {m}"
+    );
+    assert!(
+        metric(&m, "hearth_history_reads_total{source=\"storage\"}") > 0,
+        "older pages came from storage: {m}"
+    );
+    assert_eq!(metric(&m, "hearth_history_windows"), 1, "{m}");
+
+    // Storage alone answers the same, byte for byte.
+    s.terminate();
+    s.set_env("HEARTH_HISTORY_WINDOW", "0");
+    s.restart();
+    let stored = reads(&s, &bob, &room).await;
+    let stored_replay = replays(&s, &bob, &room, head).await;
+    let m = metrics(&s).await;
+    assert_eq!(
+        metric(&m, "hearth_history_reads_total{source=\"window\"}"),
+        0,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "hearth_history_windows"), 0, "{m}");
+    assert_same(&windowed, &stored);
+    assert_eq!(windowed_replay, stored_replay);
+
+    // And so does a window loaded from storage after a restart.
+    s.terminate();
+    s.set_env("HEARTH_HISTORY_WINDOW", WINDOW);
+    s.restart();
+    let reloaded = reads(&s, &bob, &room).await;
+    assert_same(&reloaded, &stored);
+    assert_eq!(replays(&s, &bob, &room, head).await, stored_replay);
+}
+
+#[tokio::test]
+async fn the_window_follows_changes_made_after_a_restart() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_HISTORY_WINDOW", WINDOW)]).await;
+    let ann = s.user("ann").await;
+    let room = s.room(&ann, "after restart").await;
+    let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
+    s.post_many(&ann, &room, 40).await;
+    call(
+        &s,
+        &ann,
+        "PATCH",
+        &msg(38),
+        json!({"body": "edited before"}),
+    )
+    .await;
+    s.terminate();
+    s.restart();
+    // Loaded from storage by this read, then kept by the committer.
+    let (_, page) = s
+        .get(
+            &format!("/api/v1/rooms/{room}/messages?limit=3"),
+            Some(&ann.token),
+        )
+        .await;
+    assert_eq!(page["messages"][0]["body"], "edited before", "{page}");
+    call(&s, &ann, "DELETE", &msg(38), json!({})).await;
+    call(
+        &s,
+        &ann,
+        "PUT",
+        &format!("{}/reactions/%F0%9F%91%8D", msg(39)),
+        json!({}),
+    )
+    .await;
+    s.say(&ann, &room, "after the restart", None).await;
+    let windowed = reads(&s, &ann, &room).await;
+    let (_, page) = s
+        .get(
+            &format!("/api/v1/rooms/{room}/messages?limit=6"),
+            Some(&ann.token),
+        )
+        .await;
+    let deleted = page["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["seq"] == 38))
+        .expect("message 38 on the page");
+    assert_eq!(deleted["deleted"], true, "{page}");
+    assert_eq!(deleted["body"], "", "{page}");
+    s.terminate();
+    s.set_env("HEARTH_HISTORY_WINDOW", "0");
+    s.restart();
+    assert_same(&windowed, &reads(&s, &ann, &room).await);
+}
+
+/// Names the first read that differs, rather than two huge maps.
+fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) {
+    assert_eq!(got.len(), want.len());
+    for (path, body) in want {
+        assert_eq!(got.get(path), Some(body), "{path}");
+    }
+}
