@@ -7,11 +7,11 @@
 //! its last seq, so one stalled reader never holds memory or its room back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
@@ -29,25 +29,28 @@ pub struct Outbox {
     pub session: TokenHash,
     pub format: Format,
     state: Mutex<State>,
-    /// Wakes the writer; a permit is stored if it is busy, so no wake is lost.
+    /// Wakes the writer; a permit is stored if it is busy, so no wake is
+    /// lost. A reply (see `State::replied`) wakes it in its coalescing
+    /// window too.
     notify: Notify,
     /// Wakes a replay waiting for the writer to make room.
     drained: Notify,
-    /// Wakes a writer waiting out its coalescing window: a reply to this
-    /// client (an ack, an error, a pong) goes out at once, so a client with
-    /// one request in flight is not held to one answer per window.
-    replied: Notify,
-    /// Cancelled once the connection is closing, to stop its reader.
-    pub closing: CancellationToken,
+    /// Wakes everything waiting on [`Outbox::closing`] (the reader, the
+    /// writer, a replay) once the connection is closing. Two words here
+    /// rather than a cancellation token's own allocation: every idle
+    /// connection has one.
+    closed: Notify,
+    /// Set, with `State::close`, once the connection is closing.
+    is_closing: AtomicBool,
     /// Set once the client has its `ready`: only then does it hear of
     /// presence changes (its `ready` holds the state before).
-    greeted: std::sync::atomic::AtomicBool,
+    greeted: AtomicBool,
     /// Whether the client's last `focus` frame said its user looks at it
     /// (true until it says otherwise). With `last_used`, decides whether
     /// the user is away and gets push notifications.
-    focused: std::sync::atomic::AtomicBool,
+    focused: AtomicBool,
     /// When the client last sent anything but a ping, in ms since the epoch.
-    last_used: std::sync::atomic::AtomicU64,
+    last_used: AtomicU64,
     capacity: usize,
 }
 
@@ -70,6 +73,10 @@ struct State {
     /// window, or busy writing, drains the queue on its own, so most of a
     /// fan-out touches no wake-up state at all.
     parked: bool,
+    /// A reply to this client (an ack, an error, a pong) is queued: it ends
+    /// the writer's coalescing window, so a client with one request in
+    /// flight is not held to one answer per window.
+    replied: bool,
 }
 
 impl State {
@@ -104,7 +111,6 @@ impl Outbox {
         session: TokenHash,
         format: Format,
         capacity: usize,
-        closing: CancellationToken,
     ) -> Arc<Outbox> {
         Arc::new(Outbox {
             id,
@@ -117,44 +123,45 @@ impl Outbox {
                 floors: Vec::new(),
                 close: None,
                 parked: false,
+                replied: false,
             }),
             notify: Notify::new(),
             drained: Notify::new(),
-            replied: Notify::new(),
-            closing,
-            greeted: std::sync::atomic::AtomicBool::new(false),
-            focused: std::sync::atomic::AtomicBool::new(true),
-            last_used: std::sync::atomic::AtomicU64::new(Millis::now().0),
+            closed: Notify::new(),
+            is_closing: AtomicBool::new(false),
+            greeted: AtomicBool::new(false),
+            focused: AtomicBool::new(true),
+            last_used: AtomicU64::new(Millis::now().0),
             capacity,
         })
     }
 
     pub fn mark_greeted(&self) {
         self.greeted
-            .store(true, std::sync::atomic::Ordering::Release);
+            .store(true, Ordering::Release);
     }
 
     pub fn is_greeted(&self) -> bool {
-        self.greeted.load(std::sync::atomic::Ordering::Acquire)
+        self.greeted.load(Ordering::Acquire)
     }
 
     /// The client sent something its user did (any frame but a ping).
     pub fn used(&self) {
         self.last_used
-            .store(Millis::now().0, std::sync::atomic::Ordering::Relaxed);
+            .store(Millis::now().0, Ordering::Relaxed);
     }
 
     /// The client said whether its user looks at it (`focus` frame).
     pub fn set_focus(&self, active: bool) {
         self.focused
-            .store(active, std::sync::atomic::Ordering::Relaxed);
+            .store(active, Ordering::Relaxed);
     }
 
     /// Whether the user looks at this client: it is in focus and was used
     /// within `window`.
     pub fn is_active(&self, window: std::time::Duration) -> bool {
-        let used = self.last_used.load(std::sync::atomic::Ordering::Relaxed);
-        self.focused.load(std::sync::atomic::Ordering::Relaxed)
+        let used = self.last_used.load(Ordering::Relaxed);
+        self.focused.load(Ordering::Relaxed)
             && Millis::now().0.saturating_sub(used) < window.as_millis() as u64
     }
 
@@ -177,9 +184,9 @@ impl Outbox {
             return;
         }
         s.frames.push(frame);
+        s.replied = true;
         drop(s);
         self.notify.notify_one();
-        self.replied.notify_one();
     }
 
     /// Queues a frame nobody must wait for (a typing notice): dropped when
@@ -232,7 +239,8 @@ impl Outbox {
     pub fn release(&self, replayed: &HashMap<RoomId, Seq>) {
         let mut s = self.lock();
         let Some(held) = s.held.take() else { return };
-        let mut floors: Vec<(RoomId, Seq)> = replayed.iter().map(|(r, s)| (*r, *s)).collect();
+        let mut floors = Vec::with_capacity(replayed.len());
+        floors.extend(replayed.iter().map(|(r, s)| (*r, *s)));
         floors.sort_unstable_by_key(|&(r, _)| r);
         s.floors = floors;
         for (room, seq, frame) in held {
@@ -256,8 +264,24 @@ impl Outbox {
             s.close = Some(reason);
         }
         drop(s);
-        self.closing.cancel();
+        self.is_closing.store(true, Ordering::Release);
+        self.closed.notify_waiters();
         self.notify.notify_one();
+    }
+
+    /// Resolves once the connection is closing (at once if it is).
+    pub async fn closing(&self) {
+        loop {
+            let woken = self.closed.notified();
+            tokio::pin!(woken);
+            // Registered before the flag is read: a close in between still
+            // wakes it.
+            woken.as_mut().enable();
+            if self.is_closing.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
@@ -284,7 +308,7 @@ impl Outbox {
             }
             tokio::select! {
                 _ = room => {}
-                _ = self.closing.cancelled() => return false,
+                _ = self.closing() => return false,
             }
         }
     }
@@ -301,6 +325,7 @@ impl Outbox {
         let mut s = self.lock();
         std::mem::swap(&mut s.frames, into);
         s.parked = into.is_empty();
+        s.replied = false;
         Drained { close: s.close }
     }
 
@@ -308,9 +333,9 @@ impl Outbox {
         self.notify.notified().await;
     }
 
-    /// Resolves once a reply (not a room event) is queued; see `replied`.
-    pub async fn replied(&self) {
-        self.replied.notified().await;
+    /// Whether a reply (not a room event) is queued; see `State::replied`.
+    pub fn has_reply(&self) -> bool {
+        self.lock().replied
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -331,7 +356,6 @@ mod tests {
             TokenHash([0; 32]),
             Format::Json,
             16,
-            CancellationToken::new(),
         );
         let pong = ServerFrame::Pong;
         let event = Encoded::new(&pong);

@@ -149,7 +149,7 @@ impl Connection {
             };
             timer.as_mut().reset(deadline.min(expires));
             let read = tokio::select! {
-                _ = self.outbox.closing.cancelled() => {
+                _ = self.outbox.closing() => {
                     return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
                 }
                 _ = &mut timer => {

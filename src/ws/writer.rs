@@ -57,10 +57,9 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
         user,
         session,
         format,
+        // Not closed by the shutdown token: at shutdown the hub closes every
+        // socket, after the listener is gone (see `lib.rs`).
         ws.outbound_queue_frames,
-        // Not a child of the shutdown token: at shutdown the hub closes
-        // every socket, after the listener is gone (see `lib.rs`).
-        tokio_util::sync::CancellationToken::new(),
     );
     let pacing = Pacing {
         ping_every: ws.ping_interval,
@@ -109,10 +108,14 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
             if batch.is_empty() {
                 let window_end = last_write.map(|t| t + coalesce);
                 if let Some(end) = window_end.filter(|e| *e > tokio::time::Instant::now()) {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(end) => {}
-                        _ = outbox.closing.cancelled() => {}
-                        _ = outbox.replied() => {}
+                    // Room events that arrive in the window do not wake the
+                    // writer (it is not parked); a reply does, and ends it.
+                    while !outbox.has_reply() {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(end) => break,
+                            _ = outbox.closing() => break,
+                            _ = outbox.wait() => {}
+                        }
                     }
                 }
                 continue;
@@ -131,7 +134,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 },
                 // Closed while the write is blocked: a peer being cut off
                 // gets nothing more; any other close lets the write finish.
-                _ = outbox.closing.cancelled() => match outbox.close_reason() {
+                _ = outbox.closing() => match outbox.close_reason() {
                     Some(CloseReason::TooSlow | CloseReason::Gone) | None => return,
                     Some(_) => match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
                         Ok(r) => r,
@@ -231,7 +234,7 @@ mod tests {
         ];
         assert_eq!(advance(&frames, 0, 0, 2), (0, 2));
         assert_eq!(advance(&frames, 0, 2, 1), (1, 0));
-        assert_eq!(advance(&frames, 0, 1, 3), (1, 2));
+        assert_eq!(advance(&frames, 0, 1, 3), (1, 1));
         assert_eq!(advance(&frames, 1, 1, 2), (3, 0));
     }
 }
