@@ -54,7 +54,6 @@ pub mod hub;
 pub mod ids;
 pub mod images;
 mod locks;
-pub mod memory;
 pub mod metrics;
 pub mod outbound;
 pub mod presence;
@@ -233,7 +232,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .transpose()?;
     let mut tasks = vec![
         tokio::spawn(sweep_limits(state.clone())),
-        tokio::spawn(memory::trim_after_bursts(state.clone())),
         tokio::spawn(announce_presence(state.clone())),
         tokio::spawn(save_reads(state.clone())),
         tokio::spawn(actions::bots::supervise(state.clone())),

@@ -39,11 +39,6 @@ impl Hub {
         ConnId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// How many connections were ever opened.
-    pub fn opened(&self) -> u64 {
-        self.next_id.load(Ordering::Relaxed)
-    }
-
     /// Registers a connection and subscribes it to `rooms`. Its outbox holds
     /// live events until [`Outbox::release`], so the caller can replay
     /// history first without a gap or a duplicate.

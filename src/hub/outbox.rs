@@ -137,8 +137,7 @@ impl Outbox {
     }
 
     pub fn mark_greeted(&self) {
-        self.greeted
-            .store(true, Ordering::Release);
+        self.greeted.store(true, Ordering::Release);
     }
 
     pub fn is_greeted(&self) -> bool {
@@ -147,14 +146,12 @@ impl Outbox {
 
     /// The client sent something its user did (any frame but a ping).
     pub fn used(&self) {
-        self.last_used
-            .store(Millis::now().0, Ordering::Relaxed);
+        self.last_used.store(Millis::now().0, Ordering::Relaxed);
     }
 
     /// The client said whether its user looks at it (`focus` frame).
     pub fn set_focus(&self, active: bool) {
-        self.focused
-            .store(active, Ordering::Relaxed);
+        self.focused.store(active, Ordering::Relaxed);
     }
 
     /// Whether the user looks at this client: it is in focus and was used
