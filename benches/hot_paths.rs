@@ -19,7 +19,6 @@ use hearth::storage::log::AppendBatch;
 use hearth::storage::records::{EventKind, EventRecord};
 use hearth::storage::Store;
 use hearth::wire::{self, Encoded};
-use tokio_util::sync::CancellationToken;
 
 fn main() {
     divan::main();
@@ -97,7 +96,6 @@ fn fanout_publish_and_drain(b: Bencher, n: usize) {
                 TokenHash([0; 32]),
                 Format::Json,
                 4096,
-                CancellationToken::new(),
             );
             hub.connect(&o, &[room]);
             o.release(&HashMap::new());

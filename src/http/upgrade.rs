@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 
 use super::admission::Admission;
 use super::request::{full, Body, Ctx};
@@ -35,7 +36,7 @@ pub async fn echo(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     handshake(ctx, |io, _, state| crate::ws::echo::run(io, state)).await
 }
 
-type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 /// Answers the upgrade and runs `serve` on the socket once hyper hands it
 /// over, holding the connection's admission for the socket's life.
@@ -56,19 +57,25 @@ where
     } else {
         Format::Json
     };
-    let (response, upgraded) = fastwebsockets::upgrade::upgrade(&mut req).map_err(|e| {
-        ApiError::InvalidRequest(format!("The WebSocket handshake is invalid: {e}."))
-    })?;
+    let response = accept(&req)?;
+    // The socket comes from hyper itself, not from fastwebsockets' upgrade
+    // future: that one wraps it in a `WebSocket` whose 8 KiB read buffer we
+    // never use, allocated and freed once per connection.
+    let upgraded = hyper::upgrade::on(&mut req);
     let state = ctx.state.clone();
     let peer = ctx.peer;
     let admission = req.extensions_mut().remove::<Arc<Admission>>();
     state.tracker.clone().spawn(async move {
         // Held for the socket's life: it counts against the connection caps.
         let _admission = admission;
-        match upgraded.await {
-            Ok(ws) => serve(ws.into_inner(), format, state).await,
-            Err(e) => tracing::debug!(%peer, error = %e, "WebSocket upgrade failed."),
-        }
+        let io = match upgraded.await {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "WebSocket upgrade failed.");
+                return;
+            }
+        };
+        serve(TokioIo::new(io), format, state).await
     });
     let (mut parts, _) = response.into_parts();
     if format == Format::Msgpack {
@@ -78,6 +85,21 @@ where
         );
     }
     Ok(Response::from_parts(parts, full(Bytes::new())))
+}
+
+/// The `101 Switching Protocols` answer, from fastwebsockets, which checks
+/// the key and version. It is shown only those two headers, so the
+/// request's own upgrade (its `OnUpgrade`) stays with the request.
+fn accept(req: &Request<()>) -> Result<Response<http_body_util::Empty<Bytes>>, ApiError> {
+    let mut handshake = Request::new(());
+    for name in [header::SEC_WEBSOCKET_KEY, header::SEC_WEBSOCKET_VERSION] {
+        if let Some(value) = req.headers().get(&name) {
+            handshake.headers_mut().insert(name, value.clone());
+        }
+    }
+    fastwebsockets::upgrade::upgrade(&mut handshake)
+        .map(|(response, _)| response)
+        .map_err(|e| ApiError::InvalidRequest(format!("The WebSocket handshake is invalid: {e}.")))
 }
 
 fn offered_protocols(req: &Request<()>) -> impl Iterator<Item = &str> {

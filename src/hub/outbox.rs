@@ -11,11 +11,11 @@
 //! seq, so one stalled reader never holds memory or its room back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::feed::{self, Cursor, Feed, Read};
 use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
@@ -34,25 +34,28 @@ pub struct Outbox {
     pub session: TokenHash,
     pub format: Format,
     state: Mutex<State>,
-    /// Wakes the writer; a permit is stored if it is busy, so no wake is lost.
+    /// Wakes the writer; a permit is stored if it is busy, so no wake is
+    /// lost. A reply (see `State::replied`) wakes it in its coalescing
+    /// window too.
     notify: Notify,
     /// Wakes a replay waiting for the writer to make room.
     drained: Notify,
-    /// Wakes a writer waiting out its coalescing window: a reply to this
-    /// client (an ack, an error, a pong) goes out at once, so a client with
-    /// one request in flight is not held to one answer per window.
-    replied: Notify,
-    /// Cancelled once the connection is closing, to stop its reader.
-    pub closing: CancellationToken,
+    /// Wakes everything waiting on [`Outbox::closing`] (the reader, the
+    /// writer, a replay) once the connection is closing. Two words here
+    /// rather than a cancellation token's own allocation: every idle
+    /// connection has one.
+    closed: Notify,
+    /// Set, with `State::close`, once the connection is closing.
+    is_closing: AtomicBool,
     /// Set once the client has its `ready`: only then does it hear of
     /// presence changes (its `ready` holds the state before).
-    greeted: std::sync::atomic::AtomicBool,
+    greeted: AtomicBool,
     /// Whether the client's last `focus` frame said its user looks at it
     /// (true until it says otherwise). With `last_used`, decides whether
     /// the user is away and gets push notifications.
-    focused: std::sync::atomic::AtomicBool,
+    focused: AtomicBool,
     /// When the client last sent anything but a ping, in ms since the epoch.
-    last_used: std::sync::atomic::AtomicU64,
+    last_used: AtomicU64,
     pub(super) capacity: usize,
 }
 
@@ -70,6 +73,10 @@ struct State {
     /// The writer found nothing to send and waits for a wake-up: only then
     /// does a frame nobody waits for (a typing notice) need to wake it.
     parked: bool,
+    /// A reply to this client (an ack, an error, a pong) is queued: it ends
+    /// the writer's coalescing window, so a client with one request in
+    /// flight is not held to one answer per window.
+    replied: bool,
 }
 
 /// A room the connection listens to: its place in the room's feed.
@@ -96,7 +103,6 @@ impl Outbox {
         session: TokenHash,
         format: Format,
         capacity: usize,
-        closing: CancellationToken,
     ) -> Arc<Outbox> {
         Arc::new(Outbox {
             id,
@@ -109,44 +115,42 @@ impl Outbox {
                 replaying: true,
                 close: None,
                 parked: false,
+                replied: false,
             }),
             notify: Notify::new(),
             drained: Notify::new(),
-            replied: Notify::new(),
-            closing,
-            greeted: std::sync::atomic::AtomicBool::new(false),
-            focused: std::sync::atomic::AtomicBool::new(true),
-            last_used: std::sync::atomic::AtomicU64::new(Millis::now().0),
+            closed: Notify::new(),
+            is_closing: AtomicBool::new(false),
+            greeted: AtomicBool::new(false),
+            focused: AtomicBool::new(true),
+            last_used: AtomicU64::new(Millis::now().0),
             capacity,
         })
     }
 
     pub fn mark_greeted(&self) {
-        self.greeted
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.greeted.store(true, Ordering::Release);
     }
 
     pub fn is_greeted(&self) -> bool {
-        self.greeted.load(std::sync::atomic::Ordering::Acquire)
+        self.greeted.load(Ordering::Acquire)
     }
 
     /// The client sent something its user did (any frame but a ping).
     pub fn used(&self) {
-        self.last_used
-            .store(Millis::now().0, std::sync::atomic::Ordering::Relaxed);
+        self.last_used.store(Millis::now().0, Ordering::Relaxed);
     }
 
     /// The client said whether its user looks at it (`focus` frame).
     pub fn set_focus(&self, active: bool) {
-        self.focused
-            .store(active, std::sync::atomic::Ordering::Relaxed);
+        self.focused.store(active, Ordering::Relaxed);
     }
 
     /// Whether the user looks at this client: it is in focus and was used
     /// within `window`.
     pub fn is_active(&self, window: std::time::Duration) -> bool {
-        let used = self.last_used.load(std::sync::atomic::Ordering::Relaxed);
-        self.focused.load(std::sync::atomic::Ordering::Relaxed)
+        let used = self.last_used.load(Ordering::Relaxed);
+        self.focused.load(Ordering::Relaxed)
             && Millis::now().0.saturating_sub(used) < window.as_millis() as u64
     }
 
@@ -169,9 +173,9 @@ impl Outbox {
             return;
         }
         s.frames.push((feed::next_order(), frame));
+        s.replied = true;
         drop(s);
         self.notify.notify_one();
-        self.replied.notify_one();
     }
 
     /// Queues a frame nobody must wait for (a typing notice): dropped when
@@ -285,8 +289,24 @@ impl Outbox {
             s.close = Some(reason);
         }
         drop(s);
-        self.closing.cancel();
+        self.is_closing.store(true, Ordering::Release);
+        self.closed.notify_waiters();
         self.notify.notify_one();
+    }
+
+    /// Resolves once the connection is closing (at once if it is).
+    pub async fn closing(&self) {
+        loop {
+            let woken = self.closed.notified();
+            tokio::pin!(woken);
+            // Registered before the flag is read: a close in between still
+            // wakes it.
+            woken.as_mut().enable();
+            if self.is_closing.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
@@ -313,7 +333,7 @@ impl Outbox {
             }
             tokio::select! {
                 _ = room => {}
-                _ = self.closing.cancelled() => return false,
+                _ = self.closing() => return false,
             }
         }
     }
@@ -348,9 +368,8 @@ impl Outbox {
                 }
             }
             if lost {
-                s.close = Some(CloseReason::TooSlow);
                 drop(s);
-                self.closing.cancel();
+                self.close(CloseReason::TooSlow);
                 return Drained {
                     close: Some(CloseReason::TooSlow),
                 };
@@ -360,6 +379,7 @@ impl Outbox {
             }
         }
         s.parked = into.is_empty();
+        s.replied = false;
         Drained { close: s.close }
     }
 
@@ -367,9 +387,9 @@ impl Outbox {
         self.notify.notified().await;
     }
 
-    /// Resolves once a reply (not a room event) is queued; see `replied`.
-    pub async fn replied(&self) {
-        self.replied.notified().await;
+    /// Whether a reply (not a room event) is queued; see `State::replied`.
+    pub fn has_reply(&self) -> bool {
+        self.lock().replied
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -389,7 +409,6 @@ mod tests {
             TokenHash([0; 32]),
             Format::Json,
             capacity,
-            CancellationToken::new(),
         )
     }
 

@@ -128,34 +128,44 @@ impl Connection {
         &mut self,
         reader: &mut FrameReader<S>,
     ) -> CloseReason {
-        let ws = self.state.config.websocket.clone();
+        let ws = &self.state.config.websocket;
+        let (idle_timeout, max_message_bytes) = (ws.idle_timeout, ws.max_message_bytes);
         let start = tokio::time::Instant::now();
         let hello_deadline = start + ws.hello_timeout;
-        // One timer for the session's end, not one per frame read.
-        let expiry = tokio::time::sleep_until(
-            start + Duration::from_millis(self.identity.expires.0.saturating_sub(Millis::now().0)),
-        );
-        tokio::pin!(expiry);
+        let expires =
+            start + Duration::from_millis(self.identity.expires.0.saturating_sub(Millis::now().0));
+        // One timer, reset after each frame to the nearer of the session's
+        // end and the hello or idle deadline: every idle connection keeps
+        // it, so it is not two.
+        let timer = tokio::time::sleep_until(hello_deadline.min(expires));
+        tokio::pin!(timer);
         let mut touched = start;
-        let mut messages = Assembler::new(ws.max_message_bytes);
+        let mut messages = Assembler::new(max_message_bytes);
         loop {
             let deadline = if self.greeted {
-                tokio::time::Instant::now() + ws.idle_timeout
+                tokio::time::Instant::now() + idle_timeout
             } else {
                 hello_deadline
             };
+            timer.as_mut().reset(deadline.min(expires));
             let read = tokio::select! {
-                _ = self.outbox.closing.cancelled() => {
+                _ = self.outbox.closing() => {
                     return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
                 }
-                _ = &mut expiry => return CloseReason::Expired,
-                r = tokio::time::timeout_at(deadline, reader.next()) => r,
+                _ = &mut timer => {
+                    return if tokio::time::Instant::now() >= expires {
+                        CloseReason::Expired
+                    } else if !self.greeted {
+                        CloseReason::Policy("no hello in time")
+                    } else {
+                        CloseReason::Idle
+                    };
+                }
+                r = reader.next() => r,
             };
             let frame = match read {
-                Err(_) if !self.greeted => return CloseReason::Policy("no hello in time"),
-                Err(_) => return CloseReason::Idle,
-                Ok(Err(e)) => return e.into(),
-                Ok(Ok(f)) => f,
+                Err(e) => return e.into(),
+                Ok(f) => f,
             };
             // Any frame, pongs to our heartbeat included, is a use of the
             // session: an open connection keeps it from idling out.
@@ -169,7 +179,11 @@ impl Connection {
                 Err(reason) => return reason,
                 Ok(None) => {}
                 Ok(Some(msg)) => {
-                    if let Some(reason) = self.on_message(msg).await {
+                    // Boxed: acting on a message (a send, a hello with its
+                    // replay) takes a future several times the size of an
+                    // idle read, and every idle connection would hold that
+                    // much inline.
+                    if let Some(reason) = Box::pin(self.on_message(msg)).await {
                         return reason;
                     }
                 }

@@ -45,7 +45,7 @@ where
     let mut messages = Assembler::new(ws.max_message_bytes);
     let reason = loop {
         let frame = tokio::select! {
-            _ = outbox.closing.cancelled() => break CloseReason::ShuttingDown,
+            _ = outbox.closing() => break CloseReason::ShuttingDown,
             f = reader.next() => f,
         };
         let frame = match frame {

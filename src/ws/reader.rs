@@ -3,17 +3,25 @@
 //! fastwebsockets' reader leaves out checks a server facing the internet
 //! needs (unmasked client frames, oversized close and pong frames are
 //! accepted), keeps an 8 KiB buffer per connection even when idle, and is
-//! not cancel-safe. This reader is small, strict about RFC 6455 §5, starts
-//! each connection with a small buffer, and keeps partial input in its own
-//! buffer, so a `select!` that drops a read loses nothing.
+//! not cancel-safe. This reader is small, strict about RFC 6455 §5, holds
+//! no buffer between frames (an idle connection waits with nothing
+//! allocated), and keeps partial input in its own buffer, so a `select!`
+//! that drops a read loses nothing.
+
+use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use crate::wire::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 
-/// Initial read buffer; grows for large frames and shrinks back after.
+/// What a read adds to a partial frame's buffer at least.
 const SMALL_BUFFER: usize = 512;
+
+/// The first read after a quiet spell goes into a stack buffer of this
+/// size; only what arrived is copied to the heap.
+const FIRST_READ: usize = 2048;
 
 /// One frame, unmasked.
 #[derive(Debug)]
@@ -43,7 +51,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(io: R, max_payload: usize) -> Self {
         FrameReader {
             io,
-            buf: BytesMut::with_capacity(SMALL_BUFFER),
+            buf: BytesMut::new(),
             max_payload,
         }
     }
@@ -52,11 +60,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// bytes: after our close frame, so the socket is not reset under it
     /// while the client still has frames in flight.
     pub async fn discard_until_eof(&mut self, limit: usize) {
-        self.buf.clear();
+        // Read into the heap buffer, not an array in the future: the
+        // connection's future, this state included, is held whole for as
+        // long as the connection is open.
         let mut seen = 0;
-        let mut chunk = [0u8; 1024];
         while seen < limit {
-            match self.io.read(&mut chunk).await {
+            self.buf.clear();
+            self.buf.reserve(SMALL_BUFFER);
+            match self.io.read_buf(&mut self.buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => seen += n,
             }
@@ -67,20 +78,46 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub async fn next(&mut self) -> Result<RawFrame, ReadError> {
         loop {
             if let Some(frame) = self.parse()? {
-                if self.buf.is_empty() && self.buf.capacity() > 4 * SMALL_BUFFER {
-                    // Give back what a large message needed.
-                    self.buf = BytesMut::with_capacity(SMALL_BUFFER);
+                if self.buf.is_empty() {
+                    // Nothing of the next frame yet: let the buffer go (the
+                    // frame's payload keeps its own share until dropped).
+                    self.buf = BytesMut::new();
                 }
                 return Ok(frame);
             }
-            if self.buf.capacity() - self.buf.len() < SMALL_BUFFER / 2 {
-                self.buf.reserve(SMALL_BUFFER);
-            }
-            match self.io.read_buf(&mut self.buf).await {
+            let read = if self.buf.is_empty() {
+                self.read_first().await
+            } else {
+                if self.buf.capacity() - self.buf.len() < SMALL_BUFFER / 2 {
+                    self.buf.reserve(SMALL_BUFFER);
+                }
+                self.io.read_buf(&mut self.buf).await
+            };
+            match read {
                 Ok(0) | Err(_) => return Err(ReadError::Gone),
                 Ok(_) => {}
             }
         }
+    }
+
+    /// Reads into a stack buffer and copies what came to the heap, so the
+    /// wait for a frame, however long, holds no allocation. The stack
+    /// buffer is local to each poll, not kept in the future. Cancel-safe:
+    /// what is read is in `self.buf` before the poll returns.
+    async fn read_first(&mut self) -> std::io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut stack = [0u8; FIRST_READ];
+            let mut read = ReadBuf::new(&mut stack);
+            match Pin::new(&mut self.io).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    self.buf.extend_from_slice(read.filled());
+                    Poll::Ready(Ok(read.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Parses one frame from the buffer, or `None` if more bytes are needed.

@@ -3,6 +3,7 @@
 //! about one syscall per connection rather than one per frame.
 
 use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,7 @@ static PING: [u8; 2] = [0x80 | wire::OP_PING, 0];
 /// How long the final frames and the close frame may take to go out.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Frames per vectored write (well under the kernel's IOV_MAX of 1024). The
-/// slice array lives in every idle writer's task, so it is kept small.
+/// Frames per vectored write (well under the kernel's IOV_MAX of 1024).
 const IOV_BATCH: usize = 64;
 
 /// How a connection's writer paces itself.
@@ -57,10 +57,9 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
         user,
         session,
         format,
+        // Not closed by the shutdown token: at shutdown the hub closes every
+        // socket, after the listener is gone (see `lib.rs`).
         ws.outbound_queue_frames,
-        // Not a child of the shutdown token: at shutdown the hub closes
-        // every socket, after the listener is gone (see `lib.rs`).
-        tokio_util::sync::CancellationToken::new(),
     );
     let pacing = Pacing {
         ping_every: ws.ping_interval,
@@ -96,10 +95,14 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
         // spell goes out at once.
         if let Some(end) = window_end.take() {
             if end > tokio::time::Instant::now() {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(end) => {}
-                    _ = outbox.closing.cancelled() => {}
-                    _ = outbox.replied() => {}
+                // Room events that arrive in the window do not wake the
+                // writer (it is not parked); a reply does, and ends it.
+                while !outbox.has_reply() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(end) => break,
+                        _ = outbox.closing() => break,
+                        _ = outbox.wait() => {}
+                    }
                 }
             }
         }
@@ -141,7 +144,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 },
                 // Closed while the write is blocked: a peer being cut off
                 // gets nothing more; any other close lets the write finish.
-                _ = outbox.closing.cancelled() => match outbox.close_reason() {
+                _ = outbox.closing() => match outbox.close_reason() {
                     Some(CloseReason::TooSlow | CloseReason::Gone) | None => return,
                     Some(_) => match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
                         Ok(r) => r,
@@ -163,23 +166,93 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
 }
 
 /// Writes every frame, in order, in as few syscalls as the socket allows.
+///
+/// The slices of each vectored write are built on the stack at each poll,
+/// from a frame index and an offset into that frame: the writer's future,
+/// which every idle connection keeps whole, then holds two counters rather
+/// than an array of [`IOV_BATCH`] slices (1 KiB).
 async fn write_all<W: AsyncWrite + Unpin>(
     io: &mut W,
     frames: &[(u64, Bytes)],
 ) -> std::io::Result<()> {
-    for chunk in frames.chunks(IOV_BATCH) {
-        let mut slices: [IoSlice<'_>; IOV_BATCH] = [IoSlice::new(&[]); IOV_BATCH];
-        for (s, (_, f)) in slices.iter_mut().zip(chunk) {
-            *s = IoSlice::new(f);
-        }
-        let mut bufs = &mut slices[..chunk.len()];
-        while !bufs.is_empty() {
-            let n = io.write_vectored(bufs).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
+    // The first frame not yet fully written, and how much of it is.
+    let (mut next, mut offset) = (0, 0);
+    while next < frames.len() {
+        let n = std::future::poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); IOV_BATCH];
+            let mut count = 0;
+            for (slot, (_, frame)) in slices.iter_mut().zip(&frames[next..]) {
+                *slot = IoSlice::new(if count == 0 { &frame[offset..] } else { frame });
+                count += 1;
             }
-            IoSlice::advance_slices(&mut bufs, n);
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
+        (next, offset) = advance(frames, next, offset, n);
     }
     io.flush().await
+}
+
+/// Where writing resumes after `written` more bytes from frame `next` at
+/// `offset`.
+fn advance(
+    frames: &[(u64, Bytes)],
+    mut next: usize,
+    mut offset: usize,
+    mut written: usize,
+) -> (usize, usize) {
+    while let Some((_, frame)) = frames.get(next) {
+        let left = frame.len() - offset;
+        if written < left {
+            return (next, offset + written);
+        }
+        written -= left;
+        next += 1;
+        offset = 0;
+    }
+    (next, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn short_vectored_writes_resume_mid_frame_and_keep_the_order() {
+        // More frames than one vectored write takes, through a pipe that
+        // accepts 7 bytes at a time.
+        let frames: Vec<(u64, Bytes)> = (0..200u32)
+            .map(|i| {
+                let frame = Bytes::from(format!("frame {i};").repeat(1 + i as usize % 3));
+                (u64::from(i), frame)
+            })
+            .collect();
+        let want: Vec<u8> = frames.iter().flat_map(|(_, f)| f.to_vec()).collect();
+        let (mut tx, mut rx) = tokio::io::duplex(7);
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut rx, &mut got)
+                .await
+                .map(|_| got)
+        });
+        write_all(&mut tx, &frames).await.expect("written");
+        drop(tx);
+        assert_eq!(reading.await.expect("joined").expect("read"), want);
+    }
+
+    #[test]
+    fn advancing_skips_whole_frames_and_stops_inside_one() {
+        let frames = [
+            (1, Bytes::from_static(b"abc")),
+            (2, Bytes::from_static(b"de")),
+            (3, Bytes::from_static(b"f")),
+        ];
+        assert_eq!(advance(&frames, 0, 0, 2), (0, 2));
+        assert_eq!(advance(&frames, 0, 2, 1), (1, 0));
+        assert_eq!(advance(&frames, 0, 1, 3), (1, 1));
+        assert_eq!(advance(&frames, 1, 1, 2), (3, 0));
+    }
 }
