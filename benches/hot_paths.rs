@@ -109,7 +109,7 @@ fn fanout_publish_and_drain(b: Bencher, n: usize) {
         .bench_local(|| {
             hub.publish(room, Seq(1), &Encoded::new(&frame));
             for o in &outboxes {
-                o.drain(&mut scratch);
+                o.drain(&mut scratch, true);
                 scratch.clear();
             }
         });

@@ -346,22 +346,24 @@ impl Outbox {
     /// Moves every frame waiting for the connection into `into` (which the
     /// writer reuses, so draining allocates nothing): its own frames and
     /// what its rooms published past its cursors, in the order queued.
-    /// Finding nothing, the writer is about to wait: the connection is
-    /// put on its rooms' waiting lists, so the next event wakes it.
-    pub fn drain(&self, into: &mut Vec<(u64, Bytes)>) -> Drained {
+    /// Finding nothing with `park`, the writer is about to wait: the
+    /// connection is put on its rooms' waiting lists, so the next event
+    /// wakes it. Without `park` (a writer in its coalescing window) no
+    /// event wakes it.
+    pub fn drain(&self, into: &mut Vec<(u64, Bytes)>, park: bool) -> Drained {
         let mut s = self.lock();
         std::mem::swap(&mut s.frames, into);
         if s.close.is_none() && !s.replaying {
             let mut lost = false;
-            for park in [false, true] {
+            for look in [false, true] {
                 // The second look, with nothing found, parks.
-                if park && !into.is_empty() {
+                if look && (!park || !into.is_empty()) {
                     break;
                 }
                 for sub in &s.subs {
                     if let Read::Lost =
                         sub.feed
-                            .read(&sub.cursor, self.format, sub.floor, into, park)
+                            .read(&sub.cursor, self.format, sub.floor, into, look)
                     {
                         lost = true;
                     }
@@ -378,7 +380,7 @@ impl Outbox {
                 into.sort_by_key(|(order, _)| *order);
             }
         }
-        s.parked = into.is_empty();
+        s.parked = park && into.is_empty();
         s.replied = false;
         Drained { close: s.close }
     }
@@ -387,9 +389,11 @@ impl Outbox {
         self.notify.notified().await;
     }
 
-    /// Whether a reply (not a room event) is queued; see `State::replied`.
-    pub fn has_reply(&self) -> bool {
-        self.lock().replied
+    /// Whether a reply (not a room event) is queued (see
+    /// `State::replied`), or the connection is closing.
+    pub fn has_reply_or_close(&self) -> bool {
+        let s = self.lock();
+        s.replied || s.close.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -419,7 +423,7 @@ mod tests {
 
     fn drained(outbox: &Outbox) -> (Vec<u64>, Option<CloseReason>) {
         let mut frames = Vec::new();
-        let d = outbox.drain(&mut frames);
+        let d = outbox.drain(&mut frames, true);
         (frames.iter().map(|(o, _)| *o).collect(), d.close)
     }
 

@@ -82,31 +82,11 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
-    // Set after a write: wait out the coalescing window before looking
-    // at the queue again.
-    let mut window_end: Option<tokio::time::Instant> = None;
+    // When the last write was: events that arrive within the coalescing
+    // window after it wait for one write together.
+    let mut last_write: Option<tokio::time::Instant> = None;
     loop {
-        // Sleeping out the window here, before the queue is even looked
-        // at, leaves the writer unparked: the fan-out queues what arrives
-        // meanwhile without waking it. Under steady load a connection
-        // then costs one timer wake-up per write, not a timer and a
-        // wake-up from the publisher. Only a writer that finds its queue
-        // empty after its window parks, and the first event after a quiet
-        // spell goes out at once.
-        if let Some(end) = window_end.take() {
-            if end > tokio::time::Instant::now() {
-                // Room events that arrive in the window do not wake the
-                // writer (it is not parked); a reply does, and ends it.
-                while !outbox.has_reply() {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(end) => break,
-                        _ = outbox.closing() => break,
-                        _ = outbox.wait() => {}
-                    }
-                }
-            }
-        }
-        let drained = outbox.drain(&mut batch);
+        let drained = outbox.drain(&mut batch, true);
         if let Some(reason) = drained.close {
             if reason == CloseReason::TooSlow || reason == CloseReason::Gone {
                 // A slow or gone peer gets nothing more; the socket is dropped.
@@ -123,11 +103,26 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
             return;
         }
         if batch.is_empty() {
+            // Parked: the next event of one of its rooms, or a reply,
+            // wakes it.
             tokio::select! {
                 _ = outbox.wait() => {}
                 _ = ping.tick() => batch.push((0, Bytes::from_static(&PING))),
             }
             if batch.is_empty() {
+                let window_end = last_write.map(|t| t + coalesce);
+                if let Some(end) = window_end.filter(|e| *e > tokio::time::Instant::now()) {
+                    // Woken within the window: the events wait for its end
+                    // (they do not wake the writer again, it is not parked);
+                    // a reply or a close ends it early.
+                    while !outbox.has_reply_or_close() {
+                        tokio::select! {
+                            biased;
+                            _ = tokio::time::sleep_until(end) => break,
+                            _ = outbox.wait() => {}
+                        }
+                    }
+                }
                 continue;
             }
         }
@@ -154,9 +149,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
             }
         };
         batch.clear();
-        if !coalesce.is_zero() {
-            window_end = Some(tokio::time::Instant::now() + coalesce);
-        }
+        last_write = Some(tokio::time::Instant::now());
         outbox.drained();
         if written.is_err() {
             outbox.close(CloseReason::Gone);
