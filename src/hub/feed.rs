@@ -16,10 +16,17 @@ use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 
-use super::outbox::{ConnId, Outbox};
 use crate::ids::Seq;
 use crate::protocol::Format;
-use crate::wire::{CloseReason, Encoded};
+use crate::wire::Encoded;
+
+/// What reads a feed (a connection's outbox), as the feed sees it.
+pub trait Listener: Send + Sync {
+    /// It is parked and something was appended.
+    fn wake(&self);
+    /// It fell too far behind: what it missed is gone.
+    fn cut(&self);
+}
 
 /// The order in which frames were queued, across feeds and connections'
 /// own queues, so a writer merging them keeps the order they were
@@ -47,7 +54,8 @@ struct Inner {
     /// The absolute index of `entries[0]`.
     base: u64,
     entries: VecDeque<Entry>,
-    cursors: HashMap<ConnId, Arc<Cursor>>,
+    /// Per listener (by its connection's id).
+    cursors: HashMap<u64, Arc<Cursor>>,
     /// Parked readers to wake at the next append.
     waiting: Vec<Arc<Cursor>>,
 }
@@ -74,7 +82,7 @@ pub struct Cursor {
     next: AtomicU64,
     /// In the feed's `waiting` list.
     parked: AtomicBool,
-    outbox: Weak<Outbox>,
+    listener: Weak<dyn Listener>,
 }
 
 /// What a reader gets from [`Feed::read`].
@@ -108,16 +116,21 @@ impl Feed {
     }
 
     /// Adds a reader that starts at the next entry appended.
-    pub(super) fn subscribe(&self, outbox: &Arc<Outbox>) -> Arc<Cursor> {
+    pub(super) fn subscribe(
+        &self,
+        id: u64,
+        format: Format,
+        listener: Weak<dyn Listener>,
+    ) -> Arc<Cursor> {
         let mut inner = self.lock();
         let end = inner.base + inner.entries.len() as u64;
         let cursor = Arc::new(Cursor {
             next: AtomicU64::new(end),
             parked: AtomicBool::new(false),
-            outbox: Arc::downgrade(outbox),
+            listener,
         });
-        if inner.cursors.insert(outbox.id, cursor.clone()).is_none() {
-            self.readers(outbox.format).fetch_add(1, Relaxed);
+        if inner.cursors.insert(id, cursor.clone()).is_none() {
+            self.readers(format).fetch_add(1, Relaxed);
         }
         cursor
     }
@@ -125,20 +138,20 @@ impl Feed {
     /// Removes a reader; what it had not read yet is returned (in order,
     /// with the floor applied), for the connection to send before anything
     /// queued after this.
-    pub(super) fn unsubscribe(&self, outbox: &Outbox, floor: Seq) -> Vec<(u64, Bytes)> {
+    pub(super) fn unsubscribe(&self, id: u64, format: Format, floor: Seq) -> Vec<(u64, Bytes)> {
         let mut inner = self.lock();
-        let Some(cursor) = inner.cursors.remove(&outbox.id) else {
+        let Some(cursor) = inner.cursors.remove(&id) else {
             return Vec::new();
         };
-        self.readers(outbox.format).fetch_sub(1, Relaxed);
+        self.readers(format).fetch_sub(1, Relaxed);
         let mut out = Vec::new();
-        let _ = Self::copy(&inner, &cursor, outbox.format, floor, &mut out);
+        let _ = Self::copy(&inner, &cursor, format, floor, &mut out);
         out
     }
 
     /// Appends a committed event's frame, then wakes the parked readers.
     /// Returns the connections that fell too far behind.
-    pub fn publish(&self, seq: Seq, encoded: &Encoded) -> Vec<Arc<Outbox>> {
+    pub fn publish(&self, seq: Seq, encoded: &Encoded) -> Vec<Arc<dyn Listener>> {
         let wanted = |f: Format| (self.readers(f).load(Relaxed) > 0).then(|| encoded.for_format(f));
         let (mut json, mut msgpack) = (wanted(Format::Json), wanted(Format::Msgpack));
         let mut inner = self.lock();
@@ -164,8 +177,8 @@ impl Feed {
         drop(inner);
         for c in waiting {
             c.parked.store(false, Relaxed);
-            if let Some(o) = c.outbox.upgrade() {
-                o.wake();
+            if let Some(l) = c.listener.upgrade() {
+                l.wake();
             }
         }
         lost
@@ -173,7 +186,7 @@ impl Feed {
 
     /// Drops the entries every reader has passed, and beyond that the
     /// oldest past `capacity`; readers that had not read those are lost.
-    fn trim(&self, inner: &mut Inner, lost: &mut Vec<Arc<Outbox>>) {
+    fn trim(&self, inner: &mut Inner, lost: &mut Vec<Arc<dyn Listener>>) {
         let end = inner.base + inner.entries.len() as u64;
         let keep_from = end.saturating_sub(self.capacity as u64);
         let slowest = inner
@@ -186,8 +199,8 @@ impl Feed {
         if slowest < new_base {
             for c in inner.cursors.values() {
                 if c.next.load(Relaxed) < new_base {
-                    if let Some(o) = c.outbox.upgrade() {
-                        lost.push(o);
+                    if let Some(l) = c.listener.upgrade() {
+                        lost.push(l);
                     }
                 }
             }
@@ -260,9 +273,9 @@ impl Feed {
     }
 }
 
-/// Closes the connections a publish found too slow (outside any feed lock).
-pub(super) fn cut(lost: Vec<Arc<Outbox>>) {
-    for o in lost {
-        o.close(CloseReason::TooSlow);
+/// Cuts the listeners a publish found too slow (outside any feed lock).
+pub(super) fn cut(lost: Vec<Arc<dyn Listener>>) {
+    for l in lost {
+        l.cut();
     }
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::feed::{self, Cursor, Feed, Read};
+use super::feed::{self, Cursor, Feed, Listener, Read};
 use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
 use crate::wire::{self, CloseReason};
@@ -201,7 +201,8 @@ impl Outbox {
         if s.subs.iter().any(|sub| sub.room == room) {
             return;
         }
-        let cursor = feed.subscribe(self);
+        let listener: std::sync::Weak<dyn Listener> = Arc::downgrade(self) as _;
+        let cursor = feed.subscribe(self.id.0, self.format, listener);
         s.subs.push(Sub {
             room,
             feed: feed.clone(),
@@ -219,7 +220,7 @@ impl Outbox {
             return;
         };
         let sub = s.subs.swap_remove(i);
-        let unread = sub.feed.unsubscribe(self, sub.floor);
+        let unread = sub.feed.unsubscribe(self.id.0, self.format, sub.floor);
         if !s.replaying && s.close.is_none() && !unread.is_empty() {
             s.frames.extend(unread);
             s.frames.sort_by_key(|(order, _)| *order);
@@ -235,14 +236,8 @@ impl Outbox {
     pub(super) fn unsubscribe_all(&self) {
         let subs = std::mem::take(&mut self.lock().subs);
         for sub in subs {
-            let _ = sub.feed.unsubscribe(self, sub.floor);
+            let _ = sub.feed.unsubscribe(self.id.0, self.format, sub.floor);
         }
-    }
-
-    /// A room the connection listens to has a new event and its writer is
-    /// parked (see [`Feed::publish`]).
-    pub(super) fn wake(&self) {
-        self.notify.notify_one();
     }
 
     /// Ends the replay: the live stream starts after what was replayed
@@ -401,6 +396,18 @@ impl Outbox {
     }
 }
 
+impl Listener for Outbox {
+    /// A room the connection listens to has a new event and its writer is
+    /// parked (see [`Feed::publish`]).
+    fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    fn cut(&self) {
+        self.close(CloseReason::TooSlow);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,7 +423,7 @@ mod tests {
         )
     }
 
-    fn publish(feed: &Feed, seq: u64) -> Vec<Arc<Outbox>> {
+    fn publish(feed: &Feed, seq: u64) -> Vec<Arc<dyn Listener>> {
         let frame = ServerFrame::Pong;
         feed.publish(Seq(seq), &Encoded::new(&frame))
     }
