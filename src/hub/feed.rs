@@ -3,12 +3,12 @@
 //!
 //! Publishing appends one entry (the frame, encoded once per format in use)
 //! and touches none of the room's connections: each keeps a [`Cursor`] into
-//! the feed, and its writer copies what lies past the cursor when its
-//! coalescing window ends. Only writers that found nothing and parked are
-//! woken, one wake-up each. Entries every cursor has passed are dropped; a
-//! cursor that falls [`Feed::capacity`] entries behind the newest loses
-//! what it missed and its connection is cut off as too slow (1013), to
-//! resume from its last seq.
+//! the feed, and its writer copies what lies past the cursor when it next
+//! writes. Only writers that found nothing and parked are woken, one
+//! wake-up each. Entries every cursor has passed are dropped; a cursor that
+//! falls `outbound_queue_frames` entries behind the newest loses what it
+//! missed and its connection is cut off as too slow (1013), to resume from
+//! its last seq.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
