@@ -263,36 +263,48 @@ impl Collector for Snapshot {
             let c = ConstCounter::new(value);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        let mut pushes = encoder.encode_descriptor(
+        counter_family(
+            &mut encoder,
             "push_notifications",
             "Web Push notifications since start, by outcome: sent (accepted by the push service), failed (refused, or failing after every retry), dropped (collapsed or dropped from a full queue)",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            "outcome",
+            &self.push,
         )?;
-        for (outcome, value) in self.push {
-            let labels = [("outcome", outcome)];
-            ConstCounter::new(value).encode(pushes.encode_family(&labels)?)?;
-        }
-        let mut family = encoder.encode_descriptor(
+        counter_family(
+            &mut encoder,
             "rate_limited",
             "Requests refused by a rate limit, by limit",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            "limit",
+            &self.rate_limited,
         )?;
-        for (limit, value) in self.rate_limited {
-            let labels = [("limit", limit)];
-            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
-        }
-        let mut reads = encoder.encode_descriptor(
+        counter_family(
+            &mut encoder,
             "history_reads",
             "History, event and resume reads since start, by source: window (a room's newest events in memory) or storage",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            "source",
+            &self.history_reads,
         )?;
-        for (source, value) in self.history_reads {
-            let labels = [("source", source)];
-            ConstCounter::new(value).encode(reads.encode_family(&labels)?)?;
-        }
         Ok(())
     }
+}
+
+/// One counter per value of `label`, under one name.
+fn counter_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: &[(&'static str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (value_of_label, value) in values {
+        let labels = [(label, *value_of_label)];
+        ConstCounter::new(*value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
