@@ -423,6 +423,15 @@ mod tests {
         )
     }
 
+    /// An outbox of `capacity` listening to a new room's feed, live.
+    fn live(capacity: usize) -> (RoomId, Arc<Outbox>, Arc<Feed>) {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(capacity), Arc::new(Feed::new(capacity)));
+        outbox.subscribe(room, &feed);
+        outbox.release(&HashMap::new());
+        (room, outbox, feed)
+    }
+
     fn publish(feed: &Feed, seq: u64) -> Vec<Arc<dyn Listener>> {
         let frame = ServerFrame::Pong;
         feed.publish(Seq(seq), &Encoded::new(&frame))
@@ -470,10 +479,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_falls_a_feed_behind_is_cut_off() {
-        let room = RoomId::generate();
-        let (outbox, feed) = (outbox(4), Arc::new(Feed::new(4)));
-        outbox.subscribe(room, &feed);
-        outbox.release(&HashMap::new());
+        let (_, outbox, feed) = live(4);
         let mut lost = Vec::new();
         for seq in 1..=5 {
             lost.extend(publish(&feed, seq));
@@ -485,10 +491,7 @@ mod tests {
 
     #[test]
     fn leaving_a_room_still_sends_what_it_published_before() {
-        let room = RoomId::generate();
-        let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
-        outbox.subscribe(room, &feed);
-        outbox.release(&HashMap::new());
+        let (room, outbox, feed) = live(16);
         publish(&feed, 1);
         outbox.unsubscribe(room);
         publish(&feed, 2);
@@ -501,10 +504,7 @@ mod tests {
 
     #[test]
     fn every_reader_has_passed_an_entry_once_it_is_trimmed() {
-        let room = RoomId::generate();
-        let (outbox, feed) = (outbox(4096), Arc::new(Feed::new(4096)));
-        outbox.subscribe(room, &feed);
-        outbox.release(&HashMap::new());
+        let (_, outbox, feed) = live(4096);
         for seq in 1..=200 {
             publish(&feed, seq);
             let _ = drained(&outbox);
