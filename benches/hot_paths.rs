@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use divan::{black_box, Bencher};
 use hearth::config::Durability;
-use hearth::hub::{Hub, Outbox};
+use hearth::hub::{Hub, Outbox, Piece};
 use hearth::ids::{EventId, Millis, RoomId, Seq, TokenHash, UserId};
 use hearth::protocol::{AuthorView, Format, MessageView, ServerFrame};
 use hearth::storage::log::AppendBatch;
@@ -104,7 +104,7 @@ fn fanout_publish_and_drain(b: Bencher, n: usize) {
         .collect();
     let e = event(0);
     let frame = message_frame(room, 1, &e);
-    let mut scratch: Vec<(u64, Bytes)> = Vec::with_capacity(64);
+    let mut scratch: Vec<Piece> = Vec::with_capacity(64);
     b.counter(divan::counter::ItemsCount::new(n))
         .bench_local(|| {
             hub.publish(room, Seq(1), &Encoded::new(&frame));

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use feed::Feed;
+pub use feed::{Feed, Piece};
 pub use outbox::{ConnId, Outbox};
 
 use crate::ids::{RoomId, Seq, TokenHash, UserId};

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::feed::{self, Cursor, Feed, Listener, Read};
+use super::feed::{self, Cursor, Feed, Listener, Piece, Read};
 use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
 use crate::wire::{self, CloseReason};
@@ -60,9 +60,9 @@ pub struct Outbox {
 }
 
 struct State {
-    /// The connection's own frames, each with its place in the queueing
-    /// order (see [`feed::next_order`]), ascending.
-    frames: Vec<(u64, Bytes)>,
+    /// The connection's own frames ([`Piece::Own`]), each with its place
+    /// in the queueing order (see [`feed::next_order`]), ascending.
+    frames: Vec<Piece>,
     /// The rooms it listens to.
     subs: Vec<Sub>,
     /// While the connection replays history, its rooms' feeds are not read
@@ -172,7 +172,7 @@ impl Outbox {
             self.close(CloseReason::TooSlow);
             return;
         }
-        s.frames.push((feed::next_order(), frame));
+        s.frames.push(Piece::Own(feed::next_order(), frame));
         s.replied = true;
         drop(s);
         self.notify.notify_one();
@@ -186,7 +186,7 @@ impl Outbox {
         if s.close.is_some() || s.replaying || s.frames.len() >= self.capacity / 2 {
             return;
         }
-        s.frames.push((feed::next_order(), frame));
+        s.frames.push(Piece::Own(feed::next_order(), frame));
         let wake = std::mem::take(&mut s.parked);
         drop(s);
         if wake {
@@ -222,8 +222,9 @@ impl Outbox {
         let sub = s.subs.swap_remove(i);
         let unread = sub.feed.unsubscribe(self.id.0, self.format, sub.floor);
         if !s.replaying && s.close.is_none() && !unread.is_empty() {
-            s.frames.extend(unread);
-            s.frames.sort_by_key(|(order, _)| *order);
+            s.frames
+                .extend(unread.into_iter().map(|(order, f)| Piece::Own(order, f)));
+            s.frames.sort_by_key(|p| p.orders().0);
             let wake = std::mem::take(&mut s.parked);
             drop(s);
             if wake {
@@ -257,17 +258,17 @@ impl Outbox {
             sub.floor = replayed.get(&sub.room).copied().unwrap_or(Seq::ZERO);
             if let Read::Lost = sub
                 .feed
-                .read(&sub.cursor, self.format, sub.floor, &mut held, false)
+                .copy_frames(&sub.cursor, self.format, sub.floor, &mut held)
             {
                 lost = true;
             }
         }
         // In the order published, after the replayed frames.
         held.sort_by_key(|(order, _)| *order);
-        for (order, _) in &mut held {
-            *order = feed::next_order();
-        }
-        frames.extend(held);
+        frames.extend(
+            held.into_iter()
+                .map(|(_, f)| Piece::Own(feed::next_order(), f)),
+        );
         let over = lost || frames.len() > self.capacity;
         drop(s);
         if over {
@@ -320,7 +321,7 @@ impl Outbox {
                     return false;
                 }
                 if s.frames.len() < self.capacity / 2 {
-                    s.frames.push((feed::next_order(), frame));
+                    s.frames.push(Piece::Own(feed::next_order(), frame));
                     drop(s);
                     self.notify.notify_one();
                     return true;
@@ -345,7 +346,7 @@ impl Outbox {
     /// connection is put on its rooms' waiting lists, so the next event
     /// wakes it. Without `park` (a writer in its coalescing window) no
     /// event wakes it.
-    pub fn drain(&self, into: &mut Vec<(u64, Bytes)>, park: bool) -> Drained {
+    pub fn drain(&self, into: &mut Vec<Piece>, park: bool) -> Drained {
         let mut s = self.lock();
         std::mem::swap(&mut s.frames, into);
         if s.close.is_none() && !s.replaying {
@@ -371,9 +372,7 @@ impl Outbox {
                     close: Some(CloseReason::TooSlow),
                 };
             }
-            if !into.is_sorted_by_key(|(order, _)| *order) {
-                into.sort_by_key(|(order, _)| *order);
-            }
+            feed::sort(into);
         }
         s.parked = park && into.is_empty();
         s.replied = false;
@@ -438,9 +437,13 @@ mod tests {
     }
 
     fn drained(outbox: &Outbox) -> (Vec<u64>, Option<CloseReason>) {
-        let mut frames = Vec::new();
-        let d = outbox.drain(&mut frames, true);
-        (frames.iter().map(|(o, _)| *o).collect(), d.close)
+        let mut pieces = Vec::new();
+        let d = outbox.drain(&mut pieces, true);
+        let orders = pieces
+            .iter()
+            .flat_map(|p| (0..p.frames()).map(move |i| p.order(i)))
+            .collect();
+        (orders, d.close)
     }
 
     #[test]

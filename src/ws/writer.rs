@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::hub::Outbox;
+use crate::hub::{Outbox, Piece};
 use crate::ids::{TokenHash, UserId};
 use crate::protocol::Format;
 use crate::state::AppState;
@@ -78,7 +78,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
         coalesce,
     } = pacing;
     // Grows with the first burst; an idle connection holds no buffer.
-    let mut batch: Vec<(u64, Bytes)> = Vec::new();
+    let mut batch: Vec<Piece> = Vec::new();
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
@@ -93,7 +93,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 batch.clear();
             }
             if let Some((code, why)) = reason.frame() {
-                batch.push((u64::MAX, wire::close(code, why)));
+                batch.push(Piece::Own(u64::MAX, wire::close(code, why)));
             }
             let _ = tokio::time::timeout(CLOSE_GRACE, async {
                 write_all(&mut io, &batch).await?;
@@ -107,7 +107,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
             // wakes it.
             tokio::select! {
                 _ = outbox.wait() => {}
-                _ = ping.tick() => batch.push((0, Bytes::from_static(&PING))),
+                _ = ping.tick() => batch.push(Piece::Own(0, Bytes::from_static(&PING))),
             }
             if batch.is_empty() {
                 let window_end = last_write.map(|t| t + coalesce);
@@ -161,22 +161,26 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
 /// Writes every frame, in order, in as few syscalls as the socket allows.
 ///
 /// The slices of each vectored write are built on the stack at each poll,
-/// from a frame index and an offset into that frame: the writer's future,
-/// which every idle connection keeps whole, then holds two counters rather
-/// than an array of [`IOV_BATCH`] slices (1 KiB).
-async fn write_all<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    frames: &[(u64, Bytes)],
-) -> std::io::Result<()> {
-    // The first frame not yet fully written, and how much of it is.
-    let (mut next, mut offset) = (0, 0);
-    while next < frames.len() {
+/// from a position (piece, frame in it, offset into that frame): the
+/// writer's future, which every idle connection keeps whole, then holds
+/// three counters rather than an array of [`IOV_BATCH`] slices (1 KiB).
+async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, pieces: &[Piece]) -> std::io::Result<()> {
+    let mut at = At::default();
+    while at.piece < pieces.len() {
         let n = std::future::poll_fn(|cx| {
             let mut slices = [IoSlice::new(&[]); IOV_BATCH];
             let mut count = 0;
-            for (slot, (_, frame)) in slices.iter_mut().zip(&frames[next..]) {
-                *slot = IoSlice::new(if count == 0 { &frame[offset..] } else { frame });
-                count += 1;
+            let (mut piece, mut frame, mut offset) = (at.piece, at.frame, at.offset);
+            'fill: while let Some(p) = pieces.get(piece) {
+                while frame < p.frames() {
+                    if count == IOV_BATCH {
+                        break 'fill;
+                    }
+                    slices[count] = IoSlice::new(&p.frame(frame)[offset..]);
+                    count += 1;
+                    (frame, offset) = (frame + 1, 0);
+                }
+                (piece, frame) = (piece + 1, 0);
             }
             Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count])
         })
@@ -184,46 +188,62 @@ async fn write_all<W: AsyncWrite + Unpin>(
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        (next, offset) = advance(frames, next, offset, n);
+        at = at.advance(pieces, n);
     }
     io.flush().await
 }
 
-/// Where writing resumes after `written` more bytes from frame `next` at
-/// `offset`.
-fn advance(
-    frames: &[(u64, Bytes)],
-    mut next: usize,
-    mut offset: usize,
-    mut written: usize,
-) -> (usize, usize) {
-    while let Some((_, frame)) = frames.get(next) {
-        let left = frame.len() - offset;
-        if written < left {
-            return (next, offset + written);
+/// Where writing resumes: the piece, the frame in it, the offset into that
+/// frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct At {
+    piece: usize,
+    frame: usize,
+    offset: usize,
+}
+
+impl At {
+    /// The position `written` bytes further on (never the end of a piece:
+    /// past its last frame is the start of the next).
+    fn advance(mut self, pieces: &[Piece], mut written: usize) -> At {
+        while let Some(p) = pieces.get(self.piece) {
+            if self.frame == p.frames() {
+                (self.piece, self.frame) = (self.piece + 1, 0);
+                continue;
+            }
+            if written == 0 {
+                break;
+            }
+            let left = p.frame(self.frame).len() - self.offset;
+            if written < left {
+                self.offset += written;
+                break;
+            }
+            written -= left;
+            (self.frame, self.offset) = (self.frame + 1, 0);
         }
-        written -= left;
-        next += 1;
-        offset = 0;
+        self
     }
-    (next, 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::{ConnId, Hub};
+    use crate::ids::{RoomId, Seq, TokenHash, UserId};
+    use crate::protocol::{Format, ServerFrame};
+    use crate::wire::Encoded;
 
-    #[tokio::test]
-    async fn short_vectored_writes_resume_mid_frame_and_keep_the_order() {
-        // More frames than one vectored write takes, through a pipe that
-        // accepts 7 bytes at a time.
-        let frames: Vec<(u64, Bytes)> = (0..200u32)
-            .map(|i| {
-                let frame = Bytes::from(format!("frame {i};").repeat(1 + i as usize % 3));
-                (u64::from(i), frame)
-            })
-            .collect();
-        let want: Vec<u8> = frames.iter().flat_map(|(_, f)| f.to_vec()).collect();
+    fn own(frames: &[&'static [u8]]) -> Vec<Piece> {
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Piece::Own(i as u64, Bytes::from_static(f)))
+            .collect()
+    }
+
+    /// Writes `pieces` through a pipe that takes 7 bytes at a time.
+    async fn through_a_narrow_pipe(pieces: &[Piece]) -> Vec<u8> {
         let (mut tx, mut rx) = tokio::io::duplex(7);
         let reading = tokio::spawn(async move {
             let mut got = Vec::new();
@@ -231,21 +251,77 @@ mod tests {
                 .await
                 .map(|_| got)
         });
-        write_all(&mut tx, &frames).await.expect("written");
+        write_all(&mut tx, pieces).await.expect("written");
         drop(tx);
-        assert_eq!(reading.await.expect("joined").expect("read"), want);
+        reading.await.expect("joined").expect("read")
+    }
+
+    #[tokio::test]
+    async fn short_vectored_writes_resume_mid_frame_and_keep_the_order() {
+        // More frames than one vectored write takes.
+        let pieces: Vec<Piece> = (0..200u32)
+            .map(|i| {
+                let frame = Bytes::from(format!("frame {i};").repeat(1 + i as usize % 3));
+                Piece::Own(u64::from(i), frame)
+            })
+            .collect();
+        let want: Vec<u8> = pieces.iter().flat_map(|p| p.frame(0).to_vec()).collect();
+        assert_eq!(through_a_narrow_pipe(&pieces).await, want);
+    }
+
+    #[tokio::test]
+    async fn runs_of_a_room_feed_are_written_whole_across_segments() {
+        // 100 events of one room: several feed segments, each taken as one
+        // run, mixed with the connection's own frames.
+        let hub = Hub::new();
+        let room = RoomId::generate();
+        let outbox = Outbox::new(
+            ConnId(1),
+            UserId::generate(),
+            TokenHash([0; 32]),
+            Format::Json,
+            4096,
+        );
+        hub.connect(&outbox, &[room]);
+        outbox.release(&std::collections::HashMap::new());
+        let mut want = Vec::new();
+        for seq in 1..=100u64 {
+            let error = format!("event {seq}");
+            let frame = ServerFrame::Error {
+                code: "x",
+                message: &error,
+                client_id: None,
+            };
+            let encoded = Encoded::new(&frame);
+            want.extend_from_slice(&encoded.for_format(Format::Json));
+            hub.publish(room, Seq(seq), &encoded);
+            if seq % 40 == 0 {
+                let own = Bytes::from(format!("own {seq}"));
+                want.extend_from_slice(&own);
+                outbox.push(own);
+            }
+        }
+        let mut pieces = Vec::new();
+        outbox.drain(&mut pieces, true);
+        assert!(
+            pieces.len() < 20,
+            "runs, not a piece per frame: {}",
+            pieces.len()
+        );
+        assert_eq!(through_a_narrow_pipe(&pieces).await, want);
     }
 
     #[test]
     fn advancing_skips_whole_frames_and_stops_inside_one() {
-        let frames = [
-            (1, Bytes::from_static(b"abc")),
-            (2, Bytes::from_static(b"de")),
-            (3, Bytes::from_static(b"f")),
-        ];
-        assert_eq!(advance(&frames, 0, 0, 2), (0, 2));
-        assert_eq!(advance(&frames, 0, 2, 1), (1, 0));
-        assert_eq!(advance(&frames, 0, 1, 3), (1, 1));
-        assert_eq!(advance(&frames, 1, 1, 2), (3, 0));
+        let pieces = own(&[b"abc", b"de", b"f"]);
+        let at = |piece, frame, offset| At {
+            piece,
+            frame,
+            offset,
+        };
+        assert_eq!(at(0, 0, 0).advance(&pieces, 2), at(0, 0, 2));
+        assert_eq!(at(0, 0, 2).advance(&pieces, 1), at(1, 0, 0));
+        assert_eq!(at(0, 0, 1).advance(&pieces, 3), at(1, 0, 1));
+        assert_eq!(at(1, 0, 1).advance(&pieces, 2), at(3, 0, 0));
     }
 }
