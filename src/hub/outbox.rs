@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
@@ -37,7 +38,7 @@ pub struct Outbox {
     /// Wakes the writer; a permit is stored if it is busy, so no wake is
     /// lost. A reply (see `State::replied`) wakes it in its coalescing
     /// window too.
-    notify: Notify,
+    notify: Signal,
     /// Wakes a replay waiting for the writer to make room.
     drained: Notify,
     /// Wakes everything waiting on [`Outbox::closing`] (the reader, the
@@ -117,7 +118,7 @@ impl Outbox {
                 parked: false,
                 replied: false,
             }),
-            notify: Notify::new(),
+            notify: Signal::default(),
             drained: Notify::new(),
             closed: Notify::new(),
             is_closing: AtomicBool::new(false),
@@ -175,7 +176,7 @@ impl Outbox {
         s.frames.push(Piece::Own(feed::next_order(), frame));
         s.replied = true;
         drop(s);
-        self.notify.notify_one();
+        self.notify.raise();
     }
 
     /// Queues a frame nobody must wait for (a typing notice): dropped when
@@ -190,7 +191,7 @@ impl Outbox {
         let wake = std::mem::take(&mut s.parked);
         drop(s);
         if wake {
-            self.notify.notify_one();
+            self.notify.raise();
         }
     }
 
@@ -228,7 +229,7 @@ impl Outbox {
             let wake = std::mem::take(&mut s.parked);
             drop(s);
             if wake {
-                self.notify.notify_one();
+                self.notify.raise();
             }
         }
     }
@@ -274,7 +275,7 @@ impl Outbox {
         if over {
             self.close(CloseReason::TooSlow);
         } else {
-            self.notify.notify_one();
+            self.notify.raise();
         }
     }
 
@@ -287,7 +288,7 @@ impl Outbox {
         drop(s);
         self.is_closing.store(true, Ordering::Release);
         self.closed.notify_waiters();
-        self.notify.notify_one();
+        self.notify.raise();
     }
 
     /// Resolves once the connection is closing (at once if it is).
@@ -323,7 +324,7 @@ impl Outbox {
                 if s.frames.len() < self.capacity / 2 {
                     s.frames.push(Piece::Own(feed::next_order(), frame));
                     drop(s);
-                    self.notify.notify_one();
+                    self.notify.raise();
                     return true;
                 }
             }
@@ -380,7 +381,7 @@ impl Outbox {
     }
 
     pub async fn wait(&self) {
-        self.notify.notified().await;
+        self.notify.lowered().await;
     }
 
     /// Whether a reply (not a room event) is queued (see
@@ -399,11 +400,45 @@ impl Listener for Outbox {
     /// A room the connection listens to has a new event and its writer is
     /// parked (see [`Feed::publish`]).
     fn wake(&self) {
-        self.notify.notify_one();
+        self.notify.raise();
     }
 
     fn cut(&self) {
         self.close(CloseReason::TooSlow);
+    }
+}
+
+/// A wake-up for one waiting task (the writer) that many may raise: a
+/// flag and the waiter's waker, no lock and no list of waiters, as the
+/// publish path raises it once per parked connection.
+#[derive(Default)]
+struct Signal {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    /// Wakes the waiter, or lets its next wait return at once.
+    fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Resolves once raised (at once if it was since the last time),
+    /// taking the permit. Only one task may wait.
+    async fn lowered(&self) {
+        std::future::poll_fn(|cx| {
+            if self.raised.swap(false, Ordering::Acquire) {
+                return std::task::Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            // Raised between the look and the registration.
+            if self.raised.swap(false, Ordering::Acquire) {
+                return std::task::Poll::Ready(());
+            }
+            std::task::Poll::Pending
+        })
+        .await
     }
 }
 
@@ -444,6 +479,26 @@ mod tests {
             .flat_map(|p| (0..p.frames()).map(move |i| p.order(i)))
             .collect();
         (orders, d.close)
+    }
+
+    #[tokio::test]
+    async fn a_signal_raised_before_the_wait_or_during_it_is_not_lost() {
+        let signal = Arc::new(Signal::default());
+        signal.raise();
+        signal.raise();
+        // One permit, however often raised while nobody waited.
+        signal.lowered().await;
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), signal.lowered());
+        assert!(waiting.await.is_err(), "the permit was taken");
+        let raiser = signal.clone();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            raiser.raise();
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(5), signal.lowered())
+            .await
+            .expect("woken from another thread");
+        thread.join().expect("joined");
     }
 
     #[test]
