@@ -390,6 +390,21 @@ pub struct ReactionView<'a> {
     pub me: bool,
 }
 
+impl ReactionView<'_> {
+    /// A message's reactions as `viewer` sees them.
+    pub fn all(state: &MessageState, viewer: UserId) -> Vec<ReactionView<'_>> {
+        state
+            .reactions
+            .iter()
+            .map(|(emoji, by)| ReactionView {
+                emoji,
+                count: by.len(),
+                me: by.contains(&viewer),
+            })
+            .collect()
+    }
+}
+
 /// The message a reply answers, as it reads now.
 #[derive(Debug, Serialize)]
 pub struct ReplyView {
@@ -464,15 +479,7 @@ impl<'a> MessageView<'a> {
             self.mentions_room = false;
             self.files.clear();
         }
-        self.reactions = state
-            .reactions
-            .iter()
-            .map(|(emoji, by)| ReactionView {
-                emoji,
-                count: by.len(),
-                me: by.contains(&viewer),
-            })
-            .collect();
+        self.reactions = ReactionView::all(state, viewer);
         self
     }
 
@@ -480,6 +487,113 @@ impl<'a> MessageView<'a> {
         self.reply_to = reply;
         self
     }
+}
+
+/// A message's JSON with three holes: its author (a rename changes it),
+/// its reactions (each reader has a `me` of their own) and the quote of
+/// the message it answers (which changes with that message). The rest
+/// depends only on the stored event and its state, so it is encoded once
+/// and kept beside them ([`crate::recent`]); [`MessageJson::write`] fills
+/// the holes and gives what [`MessageView`] serializes to, byte for byte.
+#[derive(Debug)]
+pub struct MessageJson {
+    /// `"id":…,"room":…,"seq":…` (the fields before `author`).
+    head: Box<[u8]>,
+    /// `"body":…` up to `"deleted":…` (between `author` and `reactions`).
+    middle: Box<[u8]>,
+    /// `"mentions":…` to the end (after `reply_to`).
+    tail: Box<[u8]>,
+}
+
+impl MessageJson {
+    /// The fixed parts of `view` (its author, reactions and quote are
+    /// left out, whatever they are).
+    pub fn of(view: &MessageView<'_>) -> MessageJson {
+        // The field lists below are MessageView's, in its order; the unit
+        // test `message_json_is_what_the_view_serializes_to` holds them to it.
+        #[derive(Serialize)]
+        struct Head {
+            id: EventId,
+            room: RoomId,
+            seq: Seq,
+        }
+        #[derive(Serialize)]
+        struct Middle<'a> {
+            body: &'a str,
+            client_id: Option<&'a str>,
+            created_at: &'a SerdeRfc3339,
+            edited_at: &'a Option<SerdeRfc3339>,
+            deleted: bool,
+        }
+        #[derive(Serialize)]
+        struct Tail<'a> {
+            mentions: &'a [UserId],
+            mentions_room: bool,
+            files: &'a [FileView<'a>],
+        }
+        MessageJson {
+            head: fields(&Head {
+                id: view.id,
+                room: view.room,
+                seq: view.seq,
+            }),
+            middle: fields(&Middle {
+                body: view.body,
+                client_id: view.client_id,
+                created_at: &view.created_at,
+                edited_at: &view.edited_at,
+                deleted: view.deleted,
+            }),
+            tail: fields(&Tail {
+                mentions: view.mentions,
+                mentions_room: view.mentions_room,
+                files: &view.files,
+            }),
+        }
+    }
+
+    /// Appends the whole message with its author (already encoded, as
+    /// [`AuthorView`] serializes), `reactions` and `reply`.
+    pub fn write(
+        &self,
+        out: &mut Vec<u8>,
+        author: &[u8],
+        reactions: &[ReactionView<'_>],
+        reply: Option<&ReplyView>,
+    ) {
+        out.push(b'{');
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(b",\"author\":");
+        out.extend_from_slice(author);
+        out.push(b',');
+        out.extend_from_slice(&self.middle);
+        out.extend_from_slice(b",\"reactions\":");
+        if reactions.is_empty() {
+            out.extend_from_slice(b"[]");
+        } else {
+            write_json(out, &reactions);
+        }
+        out.extend_from_slice(b",\"reply_to\":");
+        match reply {
+            None => out.extend_from_slice(b"null"),
+            Some(r) => write_json(out, r),
+        }
+        out.push(b',');
+        out.extend_from_slice(&self.tail);
+        out.push(b'}');
+    }
+}
+
+/// Appends `value` as JSON.
+pub fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("API views are plain data and always serialize");
+}
+
+/// A struct's JSON fields without the braces around them.
+fn fields<T: Serialize>(value: &T) -> Box<[u8]> {
+    let json = serde_json::to_vec(value).expect("API views are plain data and always serialize");
+    // A struct serializes as `{…}`.
+    json[1..json.len() - 1].into()
 }
 
 /// One event of a room's log as clients see it: `message` (new messages
