@@ -962,3 +962,90 @@ mod proptests {
         assert!(ClientFrame::decode(Format::Msgpack, &map).is_err());
     }
 }
+
+#[cfg(test)]
+mod message_json {
+    //! A message copied from its kept JSON must be what its view
+    //! serializes to, whatever the message holds and whoever reads it.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ids::ContentHash;
+
+    fn file(name: String, width: Option<u32>) -> FileRef {
+        FileRef {
+            id: FileId::generate(),
+            name,
+            mime: "image/png".into(),
+            size: 12_345,
+            hash: ContentHash([7; 32]),
+            width,
+            height: width.map(|w| w / 2),
+            thumb: width.is_some(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn message_json_is_what_the_view_serializes_to(
+            body in ".{0,80}", edited in proptest::option::of(".{0,40}"),
+            client_id in proptest::option::of("[a-z0-9\"\\\\]{1,12}"),
+            deleted in any::<bool>(), mentions in 0usize..3, mentions_room in any::<bool>(),
+            files in proptest::collection::vec((".{1,20}", proptest::option::of(1u32..5000)), 0..3),
+            reactions in proptest::collection::vec((".{1,4}", 0usize..3), 0..3),
+            username in ".{1,20}", author_deleted in any::<bool>(), reply in any::<bool>(),
+            at in 0u64..4_000_000_000_000,
+        ) {
+            let (author, viewer) = (UserId::generate(), UserId::generate());
+            let event = EventRecord {
+                id: EventId::generate(),
+                at: Millis(at),
+                kind: EventKind::Message {
+                    author,
+                    body,
+                    client_id,
+                    reply_to: None,
+                    mentions: (0..mentions).map(|_| UserId::generate()).collect(),
+                    mentions_room,
+                    files: files.into_iter().map(|(n, w)| file(n, w)).collect(),
+                },
+            };
+            let state = MessageState {
+                edited_at: edited.as_ref().map(|_| Millis(at + 1)),
+                body: edited,
+                edits: Vec::new(),
+                deleted,
+                reactions: reactions
+                    .into_iter()
+                    .map(|(emoji, n)| {
+                        let mut by: Vec<UserId> = (0..n).map(|_| UserId::generate()).collect();
+                        if n == 2 {
+                            by.push(viewer);
+                        }
+                        (emoji, by)
+                    })
+                    .collect(),
+            };
+            let (room, seq) = (RoomId::generate(), Seq(42));
+            let by = AuthorView { id: author, username: &username, deleted: author_deleted };
+            let quote = reply.then(|| ReplyView {
+                seq: Seq(7),
+                author: ReplyAuthor { id: author, username: username.clone(), deleted: false },
+                excerpt: "a \"quoted\" line".into(),
+            });
+            let view = MessageView::of(room, seq, &event, by)
+                .expect("a message")
+                .with_state(&state, viewer);
+            let nobody = AuthorView { id: UserId::NIL, username: "", deleted: false };
+            let kept = MessageJson::of(
+                &MessageView::of(room, seq, &event, nobody).expect("a message").with_state(&state, UserId::NIL),
+            );
+            let author_json = serde_json::to_vec(&view.author).expect("json");
+            let mut copied = Vec::new();
+            kept.write(&mut copied, &author_json, &view.reactions, quote.as_ref());
+            let whole = serde_json::to_vec(&view.with_reply(quote)).expect("json");
+            prop_assert_eq!(String::from_utf8(copied).expect("utf-8"), String::from_utf8(whole).expect("utf-8"));
+        }
+    }
+}
