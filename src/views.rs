@@ -102,7 +102,14 @@ pub fn messages_json(
     let mut first = true;
     for c in page {
         let Some(json) = &c.json else {
-            for view in current_messages(log, directory, authors, room, std::slice::from_ref(c), viewer) {
+            for view in current_messages(
+                log,
+                directory,
+                authors,
+                room,
+                std::slice::from_ref(c),
+                viewer,
+            ) {
                 if !std::mem::take(&mut first) {
                     out.push(b',');
                 }

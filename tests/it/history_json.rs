@@ -139,8 +139,18 @@ async fn pages_copied_from_kept_json_are_what_storage_encodes() {
         let page = newest(&s, r, &room).await;
         let reactions = &find(&page, 5)["reactions"];
         assert_eq!(reactions[0]["count"], 2, "{reactions}");
-        assert_eq!(reactions[0]["me"], r.name != "ann", "{} {reactions}", r.name);
-        assert_eq!(reactions[1]["me"], r.name == "cat", "{} {reactions}", r.name);
+        assert_eq!(
+            reactions[0]["me"],
+            r.name != "ann",
+            "{} {reactions}",
+            r.name
+        );
+        assert_eq!(
+            reactions[1]["me"],
+            r.name == "cat",
+            "{} {reactions}",
+            r.name
+        );
     }
     matches_storage(&mut s, &readers, &room).await;
 
