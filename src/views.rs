@@ -40,7 +40,13 @@ struct Author {
 impl Authors {
     pub fn of(directory: &Directory, ids: impl IntoIterator<Item = UserId>) -> Authors {
         let mut map = HashMap::new();
+        let mut last = None;
         for id in ids {
+            // A page is often a run of messages by one person: one lookup
+            // per run.
+            if last.replace(id) == Some(id) {
+                continue;
+            }
             map.entry(id).or_insert_with(|| Author {
                 summary: directory.get(id),
                 json: OnceLock::new(),
@@ -100,6 +106,9 @@ pub fn messages_json(
     let mut out = Vec::with_capacity(64 + page.len() * 512);
     out.extend_from_slice(b"{\"messages\":[");
     let mut first = true;
+    // The author of the message before, as JSON: runs by one person look
+    // their author up once.
+    let mut last: Option<(UserId, Cow<'_, [u8]>)> = None;
     for c in page {
         let Some(json) = &c.json else {
             for view in current_messages(
@@ -121,13 +130,18 @@ pub fn messages_json(
             out.push(b',');
         }
         let reply = quote(log, directory, room, c);
-        let author = authors.json(c.event.kind.actor());
+        let id = c.event.kind.actor();
+        let author = match last.take() {
+            Some((was, json)) if was == id => json,
+            _ => authors.json(id),
+        };
         json.write(
             &mut out,
             &author,
             &ReactionView::all(&c.state, viewer),
             reply.as_ref(),
         );
+        last = Some((id, author));
     }
     out.extend_from_slice(b"]}");
     out
