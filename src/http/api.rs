@@ -637,8 +637,9 @@ pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
         (None, None) => Page::Newest(limit),
     };
     let (rid, page) = messages::history(state, me.user, room_id, page)?;
-    // Serialized straight from views of the stored events: going through
-    // serde_json::Value cost more than reading the page from storage.
+    // Written straight from the stored events (going through
+    // serde_json::Value cost more than reading the page from storage), and
+    // from the JSON the window keeps for the messages it holds.
     let log = state.store.log()?;
     let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
     let body = views::messages_json(&log, &state.directory, &authors, rid, &page, me.user);
