@@ -209,14 +209,19 @@ impl Millis {
 
     /// RFC 3339 in UTC with milliseconds, the API's time format.
     pub fn to_rfc3339(self) -> String {
+        self.rfc3339().to_string()
+    }
+
+    fn rfc3339(self) -> humantime::Rfc3339Timestamp {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0);
-        humantime::format_rfc3339_millis(t).to_string()
+        humantime::format_rfc3339_millis(t)
     }
 }
 
 impl Serialize for SerdeRfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.to_rfc3339())
+        // Written straight into the output: no string of its own per time.
+        s.collect_str(&self.0.rfc3339())
     }
 }
 

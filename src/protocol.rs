@@ -390,6 +390,21 @@ pub struct ReactionView<'a> {
     pub me: bool,
 }
 
+impl ReactionView<'_> {
+    /// A message's reactions as `viewer` sees them.
+    pub fn all(state: &MessageState, viewer: UserId) -> Vec<ReactionView<'_>> {
+        state
+            .reactions
+            .iter()
+            .map(|(emoji, by)| ReactionView {
+                emoji,
+                count: by.len(),
+                me: by.contains(&viewer),
+            })
+            .collect()
+    }
+}
+
 /// The message a reply answers, as it reads now.
 #[derive(Debug, Serialize)]
 pub struct ReplyView {
@@ -464,15 +479,7 @@ impl<'a> MessageView<'a> {
             self.mentions_room = false;
             self.files.clear();
         }
-        self.reactions = state
-            .reactions
-            .iter()
-            .map(|(emoji, by)| ReactionView {
-                emoji,
-                count: by.len(),
-                me: by.contains(&viewer),
-            })
-            .collect();
+        self.reactions = ReactionView::all(state, viewer);
         self
     }
 
@@ -480,6 +487,113 @@ impl<'a> MessageView<'a> {
         self.reply_to = reply;
         self
     }
+}
+
+/// A message's JSON with three holes: its author (a rename changes it),
+/// its reactions (each reader has a `me` of their own) and the quote of
+/// the message it answers (which changes with that message). The rest
+/// depends only on the stored event and its state, so it is encoded once
+/// and kept beside them ([`crate::recent`]); [`MessageJson::write`] fills
+/// the holes and gives what [`MessageView`] serializes to, byte for byte.
+#[derive(Debug)]
+pub struct MessageJson {
+    /// `"id":…,"room":…,"seq":…` (the fields before `author`).
+    head: Box<[u8]>,
+    /// `"body":…` up to `"deleted":…` (between `author` and `reactions`).
+    middle: Box<[u8]>,
+    /// `"mentions":…` to the end (after `reply_to`).
+    tail: Box<[u8]>,
+}
+
+impl MessageJson {
+    /// The fixed parts of `view` (its author, reactions and quote are
+    /// left out, whatever they are).
+    pub fn of(view: &MessageView<'_>) -> MessageJson {
+        // The field lists below are MessageView's, in its order; the unit
+        // test `message_json_is_what_the_view_serializes_to` holds them to it.
+        #[derive(Serialize)]
+        struct Head {
+            id: EventId,
+            room: RoomId,
+            seq: Seq,
+        }
+        #[derive(Serialize)]
+        struct Middle<'a> {
+            body: &'a str,
+            client_id: Option<&'a str>,
+            created_at: &'a SerdeRfc3339,
+            edited_at: &'a Option<SerdeRfc3339>,
+            deleted: bool,
+        }
+        #[derive(Serialize)]
+        struct Tail<'a> {
+            mentions: &'a [UserId],
+            mentions_room: bool,
+            files: &'a [FileView<'a>],
+        }
+        MessageJson {
+            head: fields(&Head {
+                id: view.id,
+                room: view.room,
+                seq: view.seq,
+            }),
+            middle: fields(&Middle {
+                body: view.body,
+                client_id: view.client_id,
+                created_at: &view.created_at,
+                edited_at: &view.edited_at,
+                deleted: view.deleted,
+            }),
+            tail: fields(&Tail {
+                mentions: view.mentions,
+                mentions_room: view.mentions_room,
+                files: &view.files,
+            }),
+        }
+    }
+
+    /// Appends the whole message with its author (already encoded, as
+    /// [`AuthorView`] serializes), `reactions` and `reply`.
+    pub fn write(
+        &self,
+        out: &mut Vec<u8>,
+        author: &[u8],
+        reactions: &[ReactionView<'_>],
+        reply: Option<&ReplyView>,
+    ) {
+        out.push(b'{');
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(b",\"author\":");
+        out.extend_from_slice(author);
+        out.push(b',');
+        out.extend_from_slice(&self.middle);
+        out.extend_from_slice(b",\"reactions\":");
+        if reactions.is_empty() {
+            out.extend_from_slice(b"[]");
+        } else {
+            write_json(out, &reactions);
+        }
+        out.extend_from_slice(b",\"reply_to\":");
+        match reply {
+            None => out.extend_from_slice(b"null"),
+            Some(r) => write_json(out, r),
+        }
+        out.push(b',');
+        out.extend_from_slice(&self.tail);
+        out.push(b'}');
+    }
+}
+
+/// Appends `value` as JSON.
+pub fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("API views are plain data and always serialize");
+}
+
+/// A struct's JSON fields without the braces around them.
+fn fields<T: Serialize>(value: &T) -> Box<[u8]> {
+    let json = serde_json::to_vec(value).expect("API views are plain data and always serialize");
+    // A struct serializes as `{…}`.
+    json[1..json.len() - 1].into()
 }
 
 /// One event of a room's log as clients see it: `message` (new messages
@@ -846,5 +960,92 @@ mod proptests {
         let mut map = vec![0x81u8];
         map.extend(std::iter::repeat_n(0x81u8, 65_000));
         assert!(ClientFrame::decode(Format::Msgpack, &map).is_err());
+    }
+}
+
+#[cfg(test)]
+mod message_json {
+    //! A message copied from its kept JSON must be what its view
+    //! serializes to, whatever the message holds and whoever reads it.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ids::ContentHash;
+
+    fn file(name: String, width: Option<u32>) -> FileRef {
+        FileRef {
+            id: FileId::generate(),
+            name,
+            mime: "image/png".into(),
+            size: 12_345,
+            hash: ContentHash([7; 32]),
+            width,
+            height: width.map(|w| w / 2),
+            thumb: width.is_some(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn message_json_is_what_the_view_serializes_to(
+            body in ".{0,80}", edited in proptest::option::of(".{0,40}"),
+            client_id in proptest::option::of("[a-z0-9\"\\\\]{1,12}"),
+            deleted in any::<bool>(), mentions in 0usize..3, mentions_room in any::<bool>(),
+            files in proptest::collection::vec((".{1,20}", proptest::option::of(1u32..5000)), 0..3),
+            reactions in proptest::collection::vec((".{1,4}", 0usize..3), 0..3),
+            username in ".{1,20}", author_deleted in any::<bool>(), reply in any::<bool>(),
+            at in 0u64..4_000_000_000_000,
+        ) {
+            let (author, viewer) = (UserId::generate(), UserId::generate());
+            let event = EventRecord {
+                id: EventId::generate(),
+                at: Millis(at),
+                kind: EventKind::Message {
+                    author,
+                    body,
+                    client_id,
+                    reply_to: None,
+                    mentions: (0..mentions).map(|_| UserId::generate()).collect(),
+                    mentions_room,
+                    files: files.into_iter().map(|(n, w)| file(n, w)).collect(),
+                },
+            };
+            let state = MessageState {
+                edited_at: edited.as_ref().map(|_| Millis(at + 1)),
+                body: edited,
+                edits: Vec::new(),
+                deleted,
+                reactions: reactions
+                    .into_iter()
+                    .map(|(emoji, n)| {
+                        let mut by: Vec<UserId> = (0..n).map(|_| UserId::generate()).collect();
+                        if n == 2 {
+                            by.push(viewer);
+                        }
+                        (emoji, by)
+                    })
+                    .collect(),
+            };
+            let (room, seq) = (RoomId::generate(), Seq(42));
+            let by = AuthorView { id: author, username: &username, deleted: author_deleted };
+            let quote = reply.then(|| ReplyView {
+                seq: Seq(7),
+                author: ReplyAuthor { id: author, username: username.clone(), deleted: false },
+                excerpt: "a \"quoted\" line".into(),
+            });
+            let view = MessageView::of(room, seq, &event, by)
+                .expect("a message")
+                .with_state(&state, viewer);
+            let nobody = AuthorView { id: UserId::NIL, username: "", deleted: false };
+            let kept = MessageJson::of(
+                &MessageView::of(room, seq, &event, nobody).expect("a message").with_state(&state, UserId::NIL),
+            );
+            let author_json = serde_json::to_vec(&view.author).expect("json");
+            let mut copied = Vec::new();
+            kept.write(&mut copied, &author_json, &view.reactions, quote.as_ref());
+            let whole = serde_json::to_vec(&view.with_reply(quote)).expect("json");
+            prop_assert_eq!(String::from_utf8(copied).expect("utf-8"), String::from_utf8(whole).expect("utf-8"));
+        }
     }
 }

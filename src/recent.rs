@@ -23,19 +23,26 @@
 //!   window is dropped: events written but never made durable may have
 //!   been read into one.
 //!
+//! Each message a history page read from the window also keeps its JSON
+//! ([`MessageJson`]: everything but its author, reactions and quote),
+//! encoded under the window's lock from the event and state beside it and
+//! forgotten in the same step that changes either, so the next page
+//! copies it instead of encoding it again.
+//!
 //! Memory: a room has a window only while it is read (loaded by its first
 //! history page or resume, dropped after [`IDLE`] without a read), and
 //! holds at most `storage.history_window` events (256 by default: the
 //! newest page of 50, or the largest of 200, with the edits and reactions
-//! among them).
+//! among them), and the JSON of the messages among those that were read.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::ids::{RoomId, Seq};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::lock;
+use crate::protocol::{AuthorView, MessageJson, MessageView};
 use crate::storage::records::{EventKind, EventRecord, MessageState};
 use crate::storage::{Result, Store};
 use crate::views::Current;
@@ -80,6 +87,8 @@ struct Window {
     events: VecDeque<Logged>,
     /// The states of the messages in the window that later events changed.
     states: HashMap<Seq, MessageState>,
+    /// The JSON of messages a page read, as their event and state are now.
+    json: HashMap<Seq, Arc<MessageJson>>,
 }
 
 /// An event at its seq, as the log holds it (shared with the window).
@@ -151,7 +160,7 @@ impl Recent {
         if span.from > span.to || span.limit == 0 {
             return Ok(Vec::new());
         }
-        if let Some(page) = self.cached(store, room, |w| w.messages(span))? {
+        if let Some(page) = self.cached(store, room, |w| w.messages(room, span))? {
             return Ok(page);
         }
         let log = store.log()?;
@@ -171,6 +180,7 @@ impl Recent {
                 seq,
                 event: Arc::new(event),
                 state: states.remove(&seq).unwrap_or_default(),
+                json: None,
             })
             .collect())
     }
@@ -228,6 +238,7 @@ impl Recent {
                 seq,
                 event: Arc::new(event),
                 state: log.state(room, seq)?,
+                json: None,
             })),
             _ => Ok(None),
         }
@@ -239,7 +250,7 @@ impl Recent {
         &self,
         store: &Store,
         room: RoomId,
-        read: impl Fn(&Window) -> Option<T>,
+        read: impl Fn(&mut Window) -> Option<T>,
     ) -> Result<Option<T>> {
         let mut found = self.in_window(&read);
         if found.is_none() && self.capacity > 0 && !self.has_window() {
@@ -254,9 +265,9 @@ impl Recent {
         Ok(found)
     }
 
-    fn in_window<T>(&self, read: impl Fn(&Window) -> Option<T>) -> Option<T> {
+    fn in_window<T>(&self, read: impl Fn(&mut Window) -> Option<T>) -> Option<T> {
         let mut inner = lock(&self.inner);
-        let found = read(inner.window.as_ref()?);
+        let found = read(inner.window.as_mut()?);
         inner.read_at = Some(Instant::now());
         found
     }
@@ -309,6 +320,7 @@ impl Window {
             end,
             events: VecDeque::with_capacity(events.len().max(1)),
             states: HashMap::new(),
+            json: HashMap::new(),
         };
         for (seq, event) in events {
             w.fold(seq, &event);
@@ -328,6 +340,7 @@ impl Window {
         while self.events.len() > capacity {
             if let Some((gone, _)) = self.events.pop_front() {
                 self.states.remove(&gone);
+                self.json.remove(&gone);
                 self.from = gone.next();
             }
         }
@@ -338,6 +351,7 @@ impl Window {
     fn fold(&mut self, seq: Seq, event: &EventRecord) {
         if let Some(target) = event.kind.target().filter(|t| *t >= self.from) {
             self.states.entry(target).or_default().apply(seq, event);
+            self.json.remove(&target);
         }
     }
 
@@ -355,6 +369,7 @@ impl Window {
                 let mut blank = EventRecord::clone(event);
                 blank.kind = blank.kind.redacted();
                 *event = Arc::new(blank);
+                self.json.remove(seq);
             }
         }
     }
@@ -364,7 +379,34 @@ impl Window {
             seq,
             event: event.clone(),
             state: self.states.get(&seq).cloned().unwrap_or_default(),
+            json: None,
         }
+    }
+
+    /// As [`Window::current`], with the message's JSON (encoded now if no
+    /// page read it since it last changed).
+    fn current_json(&mut self, room: RoomId, seq: Seq, event: &Arc<EventRecord>) -> Current {
+        let mut current = self.current(seq, event);
+        current.json = match self.json.get(&seq) {
+            Some(json) => Some(json.clone()),
+            None => {
+                // The author and the reader are among the parts left out:
+                // any will do.
+                let nobody = AuthorView {
+                    id: UserId::NIL,
+                    username: "",
+                    deleted: false,
+                };
+                MessageView::of(room, seq, event, nobody).map(|view| {
+                    let json = Arc::new(MessageJson::of(
+                        &view.with_state(&current.state, UserId::NIL),
+                    ));
+                    self.json.insert(seq, json.clone());
+                    json
+                })
+            }
+        };
+        current
     }
 
     /// The position of the first event at or after `seq`.
@@ -379,41 +421,47 @@ impl Window {
 
     /// As [`RoomLog::messages`](crate::storage::log::RoomLog::messages) and `messages_newest` with the
     /// states, if the window holds every event those would look at.
-    fn messages(&self, span: Span) -> Option<Vec<Current>> {
+    /// Each message comes with its JSON.
+    fn messages(&mut self, room: RoomId, span: Span) -> Option<Vec<Current>> {
         if span.to > self.end {
             return None;
         }
-        let mut out = Vec::with_capacity(span.limit.min(self.events.len()));
+        let mut found: Vec<Logged> = Vec::with_capacity(span.limit.min(self.events.len()));
         if span.newest {
             // Walking down from `to`: full before the window's start, or
             // the whole span in the window.
             let upto = self.index(span.to.next());
             for (seq, event) in self.events.range(..upto).rev() {
-                if out.len() == span.limit || *seq < span.from {
+                if found.len() == span.limit || *seq < span.from {
                     break;
                 }
                 if is_message(event) {
-                    out.push(self.current(*seq, event));
+                    found.push((*seq, event.clone()));
                 }
             }
-            if out.len() < span.limit && !self.covers(span.from, span.to) {
+            if found.len() < span.limit && !self.covers(span.from, span.to) {
                 return None;
             }
-            out.reverse();
+            found.reverse();
         } else {
             if !self.covers(span.from, span.to) {
                 return None;
             }
             for (seq, event) in self.events.range(self.index(span.from)..) {
-                if out.len() == span.limit || *seq > span.to {
+                if found.len() == span.limit || *seq > span.to {
                     break;
                 }
                 if is_message(event) {
-                    out.push(self.current(*seq, event));
+                    found.push((*seq, event.clone()));
                 }
             }
         }
-        Some(out)
+        Some(
+            found
+                .iter()
+                .map(|(seq, event)| self.current_json(room, *seq, event))
+                .collect(),
+        )
     }
 
     /// As [`RoomLog::range`](crate::storage::log::RoomLog::range), if the window holds `from..=to`.

@@ -103,6 +103,7 @@ pub async fn messages(state: &AppState, me: UserId, ask: Ask<'_>) -> Result<Resu
                 seq,
                 event: Arc::new(event),
                 state: message_state,
+                json: None,
             },
             highlights,
         });

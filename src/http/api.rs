@@ -8,7 +8,9 @@ use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::request::{empty_response, full, json_response, session_cookie, Body, Ctx};
+use super::request::{
+    empty_response, full, json_bytes_response, json_response, session_cookie, Body, Ctx,
+};
 use crate::actions::accounts::{self, NewAccount};
 use crate::actions::messages::{
     self, Edit, EditKind, Page, Sent, Via, EVENTS_MAX, PAGE_DEFAULT, PAGE_MAX,
@@ -635,16 +637,13 @@ pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
         (None, None) => Page::Newest(limit),
     };
     let (rid, page) = messages::history(state, me.user, room_id, page)?;
-    // Serialized straight from views of the stored events: going through
-    // serde_json::Value cost more than reading the page from storage.
+    // Written straight from the stored events (going through
+    // serde_json::Value cost more than reading the page from storage), and
+    // from the JSON the window keeps for the messages it holds.
     let log = state.store.log()?;
     let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
-    let messages = views::current_messages(&log, &state.directory, &authors, rid, &page, me.user);
-    #[derive(Serialize)]
-    struct MessagesPage<'a> {
-        messages: Vec<MessageView<'a>>,
-    }
-    Ok(json_response(StatusCode::OK, &MessagesPage { messages }))
+    let body = views::messages_json(&log, &state.directory, &authors, rid, &page, me.user);
+    Ok(json_bytes_response(StatusCode::OK, body))
 }
 
 /// `GET /api/v1/rooms/{id}/events?after=SEQ&limit=N`: the log as it

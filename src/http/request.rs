@@ -225,6 +225,11 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     let body =
         serde_json::to_vec(value).expect("API responses are plain data and always serialize");
+    json_bytes_response(status, body)
+}
+
+/// A response with `status` of JSON already encoded.
+pub fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

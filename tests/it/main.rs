@@ -24,6 +24,7 @@ mod crash;
 mod error_codes;
 mod export;
 mod files;
+mod history_json;
 mod history_window;
 mod hostile_http;
 mod hostile_ws;
