@@ -19,8 +19,8 @@ use crate::state::AppState;
 /// `GET /api/v1/ws`: hands the upgraded socket to its connection task.
 pub async fn chat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.identity()?;
-    handshake(ctx, move |io, format, state| async move {
-        crate::ws::run(io, identity, format, state).await
+    handshake(ctx, move |io, format, state| {
+        crate::ws::run(io, identity, format, state)
     })
     .await
 }
@@ -43,7 +43,7 @@ type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 async fn handshake<F, Fut>(ctx: Ctx, serve: F) -> Result<Response<Body>, ApiError>
 where
     F: FnOnce(Upgraded, Format, Arc<AppState>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut req = Request::from_parts(ctx.parts, ());
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
@@ -66,8 +66,6 @@ where
     let peer = ctx.peer;
     let admission = req.extensions_mut().remove::<Arc<Admission>>();
     state.tracker.clone().spawn(async move {
-        // Held for the socket's life: it counts against the connection caps.
-        let _admission = admission;
         let io = match upgraded.await {
             Ok(io) => io,
             Err(e) => {
@@ -75,7 +73,17 @@ where
                 return;
             }
         };
-        serve(TokioIo::new(io), format, state).await
+        // The socket gets a task of its own, holding only its connection's
+        // future and its admission: every idle connection keeps its task
+        // whole, and this one also holds the handshake's state (the upgrade,
+        // the peer's address, what `serve` was given).
+        let tracker = state.tracker.clone();
+        let connection = serve(TokioIo::new(io), format, state);
+        tracker.spawn(async move {
+            connection.await;
+            // Held for the socket's life: it counts against the connection caps.
+            drop(admission);
+        });
     });
     let (mut parts, _) = response.into_parts();
     if format == Format::Msgpack {

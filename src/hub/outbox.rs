@@ -22,6 +22,9 @@ use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
 use crate::wire::{self, CloseReason};
 
+/// An empty WebSocket ping, the heartbeat.
+static PING: [u8; 2] = [0x80 | wire::OP_PING, 0];
+
 /// Identifies a connection within the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -187,6 +190,23 @@ impl Outbox {
             return;
         }
         s.frames.push((feed::next_order(), frame));
+        let wake = std::mem::take(&mut s.parked);
+        drop(s);
+        if wake {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Queues a heartbeat ping, unless frames of the connection's own are
+    /// already waiting (they keep the line busy) or it is closing. Wakes a
+    /// parked writer; a busy one sends it with what it drains next.
+    pub fn ping(&self) {
+        let mut s = self.lock();
+        if s.close.is_some() || !s.frames.is_empty() {
+            return;
+        }
+        s.frames
+            .push((feed::next_order(), Bytes::from_static(&PING)));
         let wake = std::mem::take(&mut s.parked);
         drop(s);
         if wake {
