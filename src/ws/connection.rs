@@ -39,19 +39,22 @@ const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(1);
 const MAX_STRIKES: u32 = 50;
 
 /// Sets up a connection (its outbox, its writer, its place in the hub) and
-/// returns the future that serves it until it closes.
+/// returns the future that serves it until it closes, keeping `hold` (the
+/// connection's admission) until then.
 ///
 /// The setup is not part of that future: every idle connection keeps its
 /// future whole, and an `async fn` would also keep its arguments (the
 /// socket, the identity) beside the copies the connection holds.
-pub fn run<S>(
+pub fn run<S, H>(
     io: S,
     identity: Identity,
     format: Format,
     state: Arc<AppState>,
+    hold: H,
 ) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Send + 'static,
 {
     let (rd, wr) = tokio::io::split(io);
     let ws = &state.config.websocket;
@@ -90,7 +93,7 @@ where
         strikes: 0,
         frames,
     };
-    conn.serve(reader, writer)
+    conn.serve(reader, writer, hold)
 }
 
 fn frame_limiter(per_sec: u32) -> governor::DefaultDirectRateLimiter {
@@ -120,10 +123,11 @@ impl Connection {
     /// hub, lets the writer finish and lingers for the client's close.
     ///
     /// Not an `async fn`, for the same reason as [`run`].
-    fn serve<S: AsyncRead + Unpin>(
+    fn serve<S: AsyncRead + Unpin, H>(
         mut self,
         mut reader: FrameReader<S>,
         writer: tokio::task::JoinHandle<()>,
+        hold: H,
     ) -> impl std::future::Future<Output = ()> {
         async move {
             let reason = self.read_loop(&mut reader).await;
@@ -148,6 +152,7 @@ impl Connection {
                 let _ = tokio::time::timeout(LINGER, reader.discard_until_eof(LINGER_BYTES)).await;
             }
             tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
+            drop(hold);
         }
     }
 

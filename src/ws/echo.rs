@@ -23,8 +23,9 @@ pub fn enabled() -> bool {
     std::env::var_os("HEARTH_TEST_ECHO").is_some_and(|v| v == "1")
 }
 
-/// Echoes every message with its opcode until the peer closes.
-pub async fn run<S>(io: S, state: Arc<AppState>)
+/// Echoes every message with its opcode until the peer closes, keeping
+/// `hold` (the connection's admission) until then.
+pub async fn run<S, H>(io: S, state: Arc<AppState>, hold: H)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -67,4 +68,5 @@ where
     };
     outbox.close(reason);
     let _ = writer.await;
+    drop(hold);
 }
