@@ -123,6 +123,7 @@ impl Connection {
     /// hub, lets the writer finish and lingers for the client's close.
     ///
     /// Not an `async fn`, for the same reason as [`run`].
+    #[allow(clippy::manual_async_fn)]
     fn serve<S: AsyncRead + Unpin, H>(
         mut self,
         mut reader: FrameReader<S>,
