@@ -497,6 +497,38 @@ mod tests {
         assert!(frames.is_sorted());
     }
 
+    #[tokio::test]
+    async fn a_ping_wakes_a_parked_writer_and_waits_behind_queued_frames() {
+        let (_, outbox, _feed) = live(16);
+        let quick = std::time::Duration::from_millis(50);
+        // The release's wake-up, taken.
+        outbox.wait().await;
+        // The writer found nothing and parked: nothing wakes it but a ping.
+        assert_eq!(drained(&outbox).0.len(), 0);
+        assert!(tokio::time::timeout(quick, outbox.wait()).await.is_err());
+        outbox.ping();
+        tokio::time::timeout(std::time::Duration::from_secs(1), outbox.wait())
+            .await
+            .expect("a ping wakes a parked writer");
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames, true);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(&frames[0].1[..], &PING[..]);
+        // With a frame of the connection's own waiting, the line is busy:
+        // no ping is added.
+        outbox.push(Bytes::from_static(b"reply"));
+        outbox.ping();
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames, true);
+        assert_eq!(frames.len(), 1, "only the reply");
+        // A closing connection gets none.
+        outbox.close(CloseReason::Idle);
+        outbox.ping();
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames, true);
+        assert!(frames.is_empty());
+    }
+
     #[test]
     fn a_reader_that_falls_a_feed_behind_is_cut_off() {
         let (_, outbox, feed) = live(4);
