@@ -3,7 +3,8 @@
 //! `HEARTH_TEST_ECHO=1` is set, so a release binary cannot serve it. It reads
 //! with the same reader, limits and message assembly as the chat gateway and
 //! writes through the same outbox and writer; only the chat protocol on top
-//! is left out.
+//! is left out, and with it the heartbeat (the chat connection's reader
+//! queues the pings).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -78,7 +78,7 @@ pub fn run<W: AsyncWrite + Unpin>(
 ) -> impl std::future::Future<Output = ()> {
     let mut io = io;
     async move {
-        // Grows with the first burst; an idle connection holds no buffer.
+        // Empty until the first frames; it keeps its capacity after them.
         let mut batch: Vec<(u64, Bytes)> = Vec::new();
         // When the last write was: events that arrive within the coalescing
         // window after it wait for one write together.
