@@ -19,8 +19,8 @@ use crate::state::AppState;
 /// `GET /api/v1/ws`: hands the upgraded socket to its connection task.
 pub async fn chat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.identity()?;
-    handshake(ctx, move |io, format, state| async move {
-        crate::ws::run(io, identity, format, state).await
+    handshake(ctx, move |io, format, state, admission| {
+        crate::ws::run(io, identity, format, state, admission)
     })
     .await
 }
@@ -33,17 +33,20 @@ pub async fn echo(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     if !crate::ws::echo::enabled() {
         return Err(ApiError::NotFound);
     }
-    handshake(ctx, |io, _, state| crate::ws::echo::run(io, state)).await
+    handshake(ctx, |io, _, state, admission| {
+        crate::ws::echo::run(io, state, admission)
+    })
+    .await
 }
 
 type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 /// Answers the upgrade and runs `serve` on the socket once hyper hands it
-/// over, holding the connection's admission for the socket's life.
+/// over; `serve` holds the connection's admission for the socket's life.
 async fn handshake<F, Fut>(ctx: Ctx, serve: F) -> Result<Response<Body>, ApiError>
 where
-    F: FnOnce(Upgraded, Format, Arc<AppState>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    F: FnOnce(Upgraded, Format, Arc<AppState>, Option<Arc<Admission>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut req = Request::from_parts(ctx.parts, ());
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
@@ -66,8 +69,6 @@ where
     let peer = ctx.peer;
     let admission = req.extensions_mut().remove::<Arc<Admission>>();
     state.tracker.clone().spawn(async move {
-        // Held for the socket's life: it counts against the connection caps.
-        let _admission = admission;
         let io = match upgraded.await {
             Ok(io) => io,
             Err(e) => {
@@ -75,7 +76,13 @@ where
                 return;
             }
         };
-        serve(TokioIo::new(io), format, state).await
+        // The socket gets a task of its own, holding only its connection's
+        // future: every idle connection keeps its task whole, and this one
+        // also holds the handshake's state (the upgrade, the peer's address,
+        // what `serve` was given). The future is spawned as it is, not
+        // awaited inside another, which would keep it twice.
+        let tracker = state.tracker.clone();
+        tracker.spawn(serve(TokioIo::new(io), format, state, admission));
     });
     let (mut parts, _) = response.into_parts();
     if format == Format::Msgpack {

@@ -23,6 +23,9 @@ use crate::ids::{Millis, RoomId, Seq, TokenHash, UserId};
 use crate::protocol::{Format, ServerFrame};
 use crate::wire::{self, CloseReason};
 
+/// An empty WebSocket ping, the heartbeat.
+static PING: [u8; 2] = [0x80 | wire::OP_PING, 0];
+
 /// Identifies a connection within the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -188,6 +191,23 @@ impl Outbox {
             return;
         }
         s.frames.push(Piece::Own(feed::next_order(), frame));
+        let wake = std::mem::take(&mut s.parked);
+        drop(s);
+        if wake {
+            self.notify.raise();
+        }
+    }
+
+    /// Queues a heartbeat ping, unless frames of the connection's own are
+    /// already waiting (they keep the line busy) or it is closing. Wakes a
+    /// parked writer; a busy one sends it with what it drains next.
+    pub fn ping(&self) {
+        let mut s = self.lock();
+        if s.close.is_some() || !s.frames.is_empty() {
+            return;
+        }
+        s.frames
+            .push(Piece::Own(feed::next_order(), Bytes::from_static(&PING)));
         let wake = std::mem::take(&mut s.parked);
         drop(s);
         if wake {
@@ -533,6 +553,38 @@ mod tests {
         let (frames, _) = drained(&outbox);
         assert_eq!(frames.len(), 2);
         assert!(frames.is_sorted());
+    }
+
+    #[tokio::test]
+    async fn a_ping_wakes_a_parked_writer_and_waits_behind_queued_frames() {
+        let (_, outbox, _feed) = live(16);
+        let quick = std::time::Duration::from_millis(50);
+        // The release's wake-up, taken.
+        outbox.wait().await;
+        // The writer found nothing and parked: nothing wakes it but a ping.
+        assert_eq!(drained(&outbox).0.len(), 0);
+        assert!(tokio::time::timeout(quick, outbox.wait()).await.is_err());
+        outbox.ping();
+        tokio::time::timeout(std::time::Duration::from_secs(1), outbox.wait())
+            .await
+            .expect("a ping wakes a parked writer");
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames, true);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].frame(0), &PING[..]);
+        // With a frame of the connection's own waiting, the line is busy:
+        // no ping is added.
+        outbox.push(Bytes::from_static(b"reply"));
+        outbox.ping();
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames, true);
+        assert_eq!(frames.len(), 1, "only the reply");
+        // A closing connection gets none.
+        outbox.close(CloseReason::Idle);
+        outbox.ping();
+        let mut frames = Vec::new();
+        outbox.drain(&mut frames, true);
+        assert!(frames.is_empty());
     }
 
     #[test]

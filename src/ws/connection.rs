@@ -38,15 +38,30 @@ const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(1);
 /// Rate-limited sends in a row that get a connection closed (1008).
 const MAX_STRIKES: u32 = 50;
 
-pub async fn run<S>(io: S, identity: Identity, format: Format, state: Arc<AppState>)
+/// Sets up a connection (its outbox, its writer, its place in the hub) and
+/// returns the future that serves it until it closes, keeping `hold` (the
+/// connection's admission) until then.
+///
+/// The setup is not part of that future: every idle connection keeps its
+/// future whole, and an `async fn` would also keep its arguments (the
+/// socket, the identity) beside the copies the connection holds.
+pub fn run<S, H>(
+    io: S,
+    identity: Identity,
+    format: Format,
+    state: Arc<AppState>,
+    hold: H,
+) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Send + 'static,
 {
     let (rd, wr) = tokio::io::split(io);
     let ws = &state.config.websocket;
     // No single frame may exceed the message limit; the total across
     // fragments is checked as they are joined.
-    let mut reader = FrameReader::new(rd, ws.max_message_bytes);
+    let reader = FrameReader::new(rd, ws.max_message_bytes);
+    let frames = frame_limiter(ws.max_frames_per_sec);
 
     let (outbox, writer) = writer::start(
         wr,
@@ -68,37 +83,17 @@ where
     if state.shutdown.is_cancelled() {
         outbox.close(CloseReason::ShuttingDown);
     }
-    let mut conn = Connection {
-        state: state.clone(),
-        outbox: outbox.clone(),
+    let conn = Connection {
+        state,
+        outbox,
         identity,
         subscribed: Vec::new(),
         greeted: false,
         counted_online: false,
         strikes: 0,
-        frames: frame_limiter(ws.max_frames_per_sec),
+        frames,
     };
-    let reason = conn.read_loop(&mut reader).await;
-    outbox.close(reason);
-    if conn.counted_online {
-        state.presence.gone(identity.user);
-    }
-    let mut rooms = conn.subscribed;
-    rooms.extend(state.rooms.of_user(identity.user));
-    state.hub.disconnect(&outbox, rooms);
-    let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
-    let closed = outbox.close_reason();
-    if closed == Some(CloseReason::TooSlow) {
-        state.metrics.queue_full_disconnects.inc();
-    }
-    // The close frame is out. Read what the client still sends until it
-    // closes too, briefly: dropping a socket with unread input resets it,
-    // and a reset can destroy the close frame before the client reads it.
-    // A peer cut off as too slow, or gone, got no close frame.
-    if !matches!(closed, Some(CloseReason::TooSlow | CloseReason::Gone)) {
-        let _ = tokio::time::timeout(LINGER, reader.discard_until_eof(LINGER_BYTES)).await;
-    }
-    tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
+    conn.serve(reader, writer, hold)
 }
 
 fn frame_limiter(per_sec: u32) -> governor::DefaultDirectRateLimiter {
@@ -124,36 +119,80 @@ struct Connection {
 }
 
 impl Connection {
+    /// Reads client frames until the connection closes, then leaves the
+    /// hub, lets the writer finish and lingers for the client's close.
+    ///
+    /// Not an `async fn`, for the same reason as [`run`].
+    #[allow(clippy::manual_async_fn)]
+    fn serve<S: AsyncRead + Unpin, H>(
+        mut self,
+        mut reader: FrameReader<S>,
+        writer: tokio::task::JoinHandle<()>,
+        hold: H,
+    ) -> impl std::future::Future<Output = ()> {
+        async move {
+            let reason = self.read_loop(&mut reader).await;
+            let (state, outbox, user) = (&self.state, &self.outbox, self.identity.user);
+            outbox.close(reason);
+            if self.counted_online {
+                state.presence.gone(user);
+            }
+            let mut rooms = std::mem::take(&mut self.subscribed);
+            rooms.extend(state.rooms.of_user(user));
+            state.hub.disconnect(outbox, rooms);
+            let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+            let closed = outbox.close_reason();
+            if closed == Some(CloseReason::TooSlow) {
+                state.metrics.queue_full_disconnects.inc();
+            }
+            // The close frame is out. Read what the client still sends until it
+            // closes too, briefly: dropping a socket with unread input resets it,
+            // and a reset can destroy the close frame before the client reads it.
+            // A peer cut off as too slow, or gone, got no close frame.
+            if !matches!(closed, Some(CloseReason::TooSlow | CloseReason::Gone)) {
+                let _ = tokio::time::timeout(LINGER, reader.discard_until_eof(LINGER_BYTES)).await;
+            }
+            tracing::debug!(conn = outbox.id.0, ?reason, "WebSocket closed.");
+            drop(hold);
+        }
+    }
+
     async fn read_loop<S: AsyncRead + Unpin>(
         &mut self,
         reader: &mut FrameReader<S>,
     ) -> CloseReason {
         let ws = &self.state.config.websocket;
-        let (idle_timeout, max_message_bytes) = (ws.idle_timeout, ws.max_message_bytes);
         let start = tokio::time::Instant::now();
-        let hello_deadline = start + ws.hello_timeout;
         let expires =
             start + Duration::from_millis(self.identity.expires.0.saturating_sub(Millis::now().0));
-        // One timer, reset after each frame to the nearer of the session's
-        // end and the hello or idle deadline: every idle connection keeps
-        // it, so it is not two.
-        let timer = tokio::time::sleep_until(hello_deadline.min(expires));
+        // The hello deadline, then (once greeted) the idle one, from the
+        // last frame acted on.
+        let mut deadline = start + ws.hello_timeout;
+        // One timer for the connection, reset to the nearest of the
+        // session's end, the hello or idle deadline and the next heartbeat
+        // ping: every idle connection keeps it, so it is not three (the
+        // writer keeps none).
+        let timer = tokio::time::sleep_until(deadline.min(expires));
         tokio::pin!(timer);
         let mut touched = start;
-        let mut messages = Assembler::new(max_message_bytes);
+        let mut next_ping = start + ws.ping_interval;
+        let mut messages = Assembler::new(ws.max_message_bytes);
         loop {
-            let deadline = if self.greeted {
-                tokio::time::Instant::now() + idle_timeout
-            } else {
-                hello_deadline
-            };
-            timer.as_mut().reset(deadline.min(expires));
+            timer.as_mut().reset(deadline.min(expires).min(next_ping));
             let read = tokio::select! {
                 _ = self.outbox.closing() => {
                     return self.outbox.close_reason().unwrap_or(CloseReason::ShuttingDown);
                 }
                 _ = &mut timer => {
-                    return if tokio::time::Instant::now() >= expires {
+                    let now = tokio::time::Instant::now();
+                    if now < deadline.min(expires) {
+                        // The heartbeat's turn; the next one is due a full
+                        // interval after this.
+                        self.outbox.ping();
+                        next_ping = now + self.state.config.websocket.ping_interval;
+                        continue;
+                    }
+                    return if now >= expires {
                         CloseReason::Expired
                     } else if !self.greeted {
                         CloseReason::Policy("no hello in time")
@@ -187,6 +226,9 @@ impl Connection {
                         return reason;
                     }
                 }
+            }
+            if self.greeted {
+                deadline = tokio::time::Instant::now() + self.state.config.websocket.idle_timeout;
             }
         }
     }

@@ -3,7 +3,8 @@
 //! `HEARTH_TEST_ECHO=1` is set, so a release binary cannot serve it. It reads
 //! with the same reader, limits and message assembly as the chat gateway and
 //! writes through the same outbox and writer; only the chat protocol on top
-//! is left out.
+//! is left out, and with it the heartbeat (the chat connection's reader
+//! queues the pings).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,8 +24,9 @@ pub fn enabled() -> bool {
     std::env::var_os("HEARTH_TEST_ECHO").is_some_and(|v| v == "1")
 }
 
-/// Echoes every message with its opcode until the peer closes.
-pub async fn run<S>(io: S, state: Arc<AppState>)
+/// Echoes every message with its opcode until the peer closes, keeping
+/// `hold` (the connection's admission) until then.
+pub async fn run<S, H>(io: S, state: Arc<AppState>, hold: H)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -67,4 +69,5 @@ where
     };
     outbox.close(reason);
     let _ = writer.await;
+    drop(hold);
 }

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::hub::{Outbox, Piece};
@@ -16,20 +15,17 @@ use crate::protocol::Format;
 use crate::state::AppState;
 use crate::wire::{self, CloseReason};
 
-/// An empty ping, sent on every heartbeat.
-static PING: [u8; 2] = [0x80 | wire::OP_PING, 0];
-
 /// How long the final frames and the close frame may take to go out.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Frames per vectored write (well under the kernel's IOV_MAX of 1024).
 const IOV_BATCH: usize = 64;
 
-/// How a connection's writer paces itself.
+/// How a connection's writer paces itself. Heartbeat pings are not the
+/// writer's: the connection's reader queues them on the timer it already
+/// keeps (see `connection.rs`), so an idle writer holds no timer of its own.
 #[derive(Debug, Clone, Copy)]
 pub struct Pacing {
-    /// Interval between heartbeat pings.
-    pub ping_every: Duration,
     /// A write blocked longer than this means the peer stopped reading: it
     /// is cut off (1013) so its queue does not grow, and resumes later.
     pub stall: Duration,
@@ -62,7 +58,6 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
         ws.outbound_queue_frames,
     );
     let pacing = Pacing {
-        ping_every: ws.ping_interval,
         stall: ws.write_timeout,
         coalesce,
     };
@@ -71,46 +66,44 @@ pub fn start<W: AsyncWrite + Unpin + Send + 'static>(
 }
 
 /// Writes the connection's frames until it closes.
-pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: Pacing) {
-    let Pacing {
-        ping_every,
-        stall,
-        coalesce,
-    } = pacing;
-    // Grows with the first burst; an idle connection holds no buffer.
-    let mut batch: Vec<Piece> = Vec::new();
-    let mut ping = tokio::time::interval(ping_every);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
-    // When the last write was: events that arrive within the coalescing
-    // window after it wait for one write together.
-    let mut last_write: Option<tokio::time::Instant> = None;
-    loop {
-        let drained = outbox.drain(&mut batch, true);
-        if let Some(reason) = drained.close {
-            if reason == CloseReason::TooSlow || reason == CloseReason::Gone {
-                // A slow or gone peer gets nothing more; the socket is dropped.
-                batch.clear();
-            }
-            if let Some((code, why)) = reason.frame() {
-                batch.push(Piece::Own(u64::MAX, wire::close(code, why)));
-            }
-            let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                write_all(&mut io, &batch).await?;
-                io.shutdown().await
-            })
-            .await;
-            return;
-        }
-        if batch.is_empty() {
-            // Parked: the next event of one of its rooms, or a reply,
-            // wakes it.
-            tokio::select! {
-                _ = outbox.wait() => {}
-                _ = ping.tick() => batch.push(Piece::Own(0, Bytes::from_static(&PING))),
+///
+/// Not an `async fn`: the returned future captures its arguments and uses
+/// them in place, rather than keeping them beside copies of its own (every
+/// idle connection keeps this future whole).
+pub fn run<W: AsyncWrite + Unpin>(
+    io: W,
+    outbox: Arc<Outbox>,
+    pacing: Pacing,
+) -> impl std::future::Future<Output = ()> {
+    let mut io = io;
+    async move {
+        // Empty until the first frames; it keeps its capacity after them.
+        let mut batch: Vec<Piece> = Vec::new();
+        // When the last write was: events that arrive within the coalescing
+        // window after it wait for one write together.
+        let mut last_write: Option<tokio::time::Instant> = None;
+        loop {
+            let drained = outbox.drain(&mut batch, true);
+            if let Some(reason) = drained.close {
+                if reason == CloseReason::TooSlow || reason == CloseReason::Gone {
+                    // A slow or gone peer gets nothing more; the socket is dropped.
+                    batch.clear();
+                }
+                if let Some((code, why)) = reason.frame() {
+                    batch.push(Piece::Own(u64::MAX, wire::close(code, why)));
+                }
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    write_all(&mut io, &batch).await?;
+                    io.shutdown().await
+                })
+                .await;
+                return;
             }
             if batch.is_empty() {
-                let window_end = last_write.map(|t| t + coalesce);
+                // Parked: the next event of one of its rooms, a reply or a
+                // heartbeat ping wakes it.
+                outbox.wait().await;
+                let window_end = last_write.map(|t| t + pacing.coalesce);
                 if let Some(end) = window_end.filter(|e| *e > tokio::time::Instant::now()) {
                     // Woken within the window: the events wait for its end
                     // (they do not wake the writer again, it is not parked);
@@ -125,35 +118,35 @@ pub async fn run<W: AsyncWrite + Unpin>(mut io: W, outbox: Arc<Outbox>, pacing: 
                 }
                 continue;
             }
-        }
-        let written = {
-            let write = write_all(&mut io, &batch);
-            tokio::pin!(write);
-            tokio::select! {
-                r = tokio::time::timeout(stall, &mut write) => match r {
-                    Ok(r) => r,
-                    Err(_) => {
-                        outbox.close(CloseReason::TooSlow);
-                        return;
-                    }
-                },
-                // Closed while the write is blocked: a peer being cut off
-                // gets nothing more; any other close lets the write finish.
-                _ = outbox.closing() => match outbox.close_reason() {
-                    Some(CloseReason::TooSlow | CloseReason::Gone) | None => return,
-                    Some(_) => match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
+            let written = {
+                let write = write_all(&mut io, &batch);
+                tokio::pin!(write);
+                tokio::select! {
+                    r = tokio::time::timeout(pacing.stall, &mut write) => match r {
                         Ok(r) => r,
-                        Err(_) => return,
+                        Err(_) => {
+                            outbox.close(CloseReason::TooSlow);
+                            return;
+                        }
                     },
-                },
+                    // Closed while the write is blocked: a peer being cut off
+                    // gets nothing more; any other close lets the write finish.
+                    _ = outbox.closing() => match outbox.close_reason() {
+                        Some(CloseReason::TooSlow | CloseReason::Gone) | None => return,
+                        Some(_) => match tokio::time::timeout(CLOSE_GRACE, &mut write).await {
+                            Ok(r) => r,
+                            Err(_) => return,
+                        },
+                    },
+                }
+            };
+            batch.clear();
+            last_write = Some(tokio::time::Instant::now());
+            outbox.drained();
+            if written.is_err() {
+                outbox.close(CloseReason::Gone);
+                return;
             }
-        };
-        batch.clear();
-        last_write = Some(tokio::time::Instant::now());
-        outbox.drained();
-        if written.is_err() {
-            outbox.close(CloseReason::Gone);
-            return;
         }
     }
 }
@@ -233,6 +226,7 @@ mod tests {
     use crate::ids::{RoomId, Seq, TokenHash, UserId};
     use crate::protocol::{Format, ServerFrame};
     use crate::wire::Encoded;
+    use bytes::Bytes;
 
     fn own(frames: &[&'static [u8]]) -> Vec<Piece> {
         frames
