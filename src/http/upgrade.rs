@@ -9,20 +9,54 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use super::admission::Admission;
 use super::request::{full, Body, Ctx};
+use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::protocol::{Format, MSGPACK_SUBPROTOCOL};
 use crate::state::AppState;
+use crate::ws::Socket;
 
 /// `GET /api/v1/ws`: hands the upgraded socket to its connection task.
 pub async fn chat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.identity()?;
-    handshake(ctx, move |io, format, state, admission| {
-        crate::ws::run(io, identity, format, state, admission)
-    })
-    .await
+    handshake(ctx, Chat(identity)).await
+}
+
+/// What runs on an upgraded socket, whichever halves it comes as.
+trait Serve: Send + 'static {
+    fn serve<R, W>(
+        self,
+        socket: Socket<R, W>,
+        format: Format,
+        state: Arc<AppState>,
+        admission: Option<Arc<Admission>>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static;
+}
+
+/// The chat gateway, for an authenticated user.
+struct Chat(Identity);
+
+impl Serve for Chat {
+    fn serve<R, W>(
+        self,
+        socket: Socket<R, W>,
+        format: Format,
+        state: Arc<AppState>,
+        admission: Option<Arc<Admission>>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        crate::ws::run(socket, self.0, format, state, admission)
+    }
 }
 
 /// `GET /api/v1/test/echo` in debug builds with `HEARTH_TEST_ECHO=1`: an
@@ -33,21 +67,33 @@ pub async fn echo(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     if !crate::ws::echo::enabled() {
         return Err(ApiError::NotFound);
     }
-    handshake(ctx, |io, _, state, admission| {
-        crate::ws::echo::run(io, state, admission)
-    })
-    .await
+    handshake(ctx, Echo).await
 }
 
-type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+/// The conformance echo (debug builds only).
+#[cfg(debug_assertions)]
+struct Echo;
+
+#[cfg(debug_assertions)]
+impl Serve for Echo {
+    fn serve<R, W>(
+        self,
+        socket: Socket<R, W>,
+        _: Format,
+        state: Arc<AppState>,
+        admission: Option<Arc<Admission>>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        crate::ws::echo::run(socket, state, admission)
+    }
+}
 
 /// Answers the upgrade and runs `serve` on the socket once hyper hands it
 /// over; `serve` holds the connection's admission for the socket's life.
-async fn handshake<F, Fut>(ctx: Ctx, serve: F) -> Result<Response<Body>, ApiError>
-where
-    F: FnOnce(Upgraded, Format, Arc<AppState>, Option<Arc<Admission>>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
+async fn handshake(ctx: Ctx, serve: impl Serve) -> Result<Response<Body>, ApiError> {
     let mut req = Request::from_parts(ctx.parts, ());
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
         return Err(ApiError::InvalidRequest(
@@ -82,7 +128,23 @@ where
         // what `serve` was given). The future is spawned as it is, not
         // awaited inside another, which would keep it twice.
         let tracker = state.tracker.clone();
-        tracker.spawn(serve(TokioIo::new(io), format, state, admission));
+        // A plain TCP socket is split into halves that own it (no lock
+        // between reader and writer, no dynamic dispatch per write); any
+        // other (TLS) goes through the upgrade's own type.
+        match io.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let (read, write) = parts.io.into_inner().into_split();
+                let early = parts.read_buf;
+                let socket = Socket { read, write, early };
+                tracker.spawn(serve.serve(socket, format, state, admission));
+            }
+            Err(io) => {
+                let (read, write) = tokio::io::split(TokioIo::new(io));
+                let early = Bytes::new();
+                let socket = Socket { read, write, early };
+                tracker.spawn(serve.serve(socket, format, state, admission));
+            }
+        }
     });
     let (mut parts, _) = response.into_parts();
     if format == Format::Msgpack {

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::message::{Assembler, Message};
 use super::reader::FrameReader;
+use super::socket::Socket;
 use super::writer;
 use crate::actions::messages::{self, Edit, EditKind, Sent, Via};
 use crate::actions::{presence, reads};
@@ -45,22 +46,27 @@ const MAX_STRIKES: u32 = 50;
 /// The setup is not part of that future: every idle connection keeps its
 /// future whole, and an `async fn` would also keep its arguments (the
 /// socket, the identity) beside the copies the connection holds.
-pub fn run<S, H>(
-    io: S,
+pub fn run<R, W, H>(
+    socket: Socket<R, W>,
     identity: Identity,
     format: Format,
     state: Arc<AppState>,
     hold: H,
 ) -> impl std::future::Future<Output = ()> + Send + 'static
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
     H: Send + 'static,
 {
-    let (rd, wr) = tokio::io::split(io);
+    let Socket {
+        read: rd,
+        write: wr,
+        early,
+    } = socket;
     let ws = &state.config.websocket;
     // No single frame may exceed the message limit; the total across
     // fragments is checked as they are joined.
-    let reader = FrameReader::new(rd, ws.max_message_bytes);
+    let reader = FrameReader::with_early(rd, ws.max_message_bytes, &early);
     let frames = frame_limiter(ws.max_frames_per_sec);
 
     let (outbox, writer) = writer::start(

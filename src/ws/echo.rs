@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::message::Assembler;
 use super::reader::FrameReader;
+use super::socket::Socket;
 use super::writer;
 use crate::ids::UserId;
 use crate::protocol::Format;
@@ -26,13 +27,18 @@ pub fn enabled() -> bool {
 
 /// Echoes every message with its opcode until the peer closes, keeping
 /// `hold` (the connection's admission) until then.
-pub async fn run<S, H>(io: S, state: Arc<AppState>, hold: H)
+pub async fn run<R, W, H>(socket: Socket<R, W>, state: Arc<AppState>, hold: H)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (rd, wr) = tokio::io::split(io);
+    let Socket {
+        read: rd,
+        write: wr,
+        early,
+    } = socket;
     let ws = &state.config.websocket;
-    let mut reader = FrameReader::new(rd, ws.max_message_bytes);
+    let mut reader = FrameReader::with_early(rd, ws.max_message_bytes, &early);
     // Every frame is written at once: conformance cases time out on
     // coalescing delays, and throughput is not what is measured here.
     let (outbox, writer) = writer::start(

@@ -11,6 +11,9 @@ mod connection;
 pub mod echo;
 mod message;
 pub mod reader;
+mod socket;
 mod writer;
 
 pub use connection::run;
+
+pub use socket::Socket;

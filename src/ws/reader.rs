@@ -49,9 +49,15 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(io: R, max_payload: usize) -> Self {
+        Self::with_early(io, max_payload, &[])
+    }
+
+    /// A reader that first reads `early` (bytes already taken off the
+    /// socket), then the socket.
+    pub fn with_early(io: R, max_payload: usize, early: &[u8]) -> Self {
         FrameReader {
             io,
-            buf: BytesMut::new(),
+            buf: BytesMut::from(early),
             max_payload,
         }
     }

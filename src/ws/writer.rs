@@ -121,7 +121,10 @@ pub fn run<W: AsyncWrite + Unpin>(
             let written = {
                 let write = write_all(&mut io, &batch);
                 tokio::pin!(write);
+                // The write first: one that completes at once (the usual
+                // case) never registers for the close's wake-up.
                 tokio::select! {
+                    biased;
                     r = tokio::time::timeout(pacing.stall, &mut write) => match r {
                         Ok(r) => r,
                         Err(_) => {

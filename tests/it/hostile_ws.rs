@@ -587,3 +587,50 @@ async fn a_flood_of_any_frames_closes_the_socket_with_1008() {
     let mut again = s.ws(&alice).await;
     again.hello(None).await;
 }
+
+#[tokio::test]
+async fn a_hello_sent_with_the_upgrade_request_is_read() {
+    // A client that does not wait for the 101: its first frame arrives in
+    // the same segment as the request, so hyper has read it already and
+    // hands it over with the socket.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (s, alice, _) = setup(&[]).await;
+    let mut stream = tokio::net::TcpStream::connect(&s.addr)
+        .await
+        .expect("connect");
+    let mut out = format!(
+        "GET /api/v1/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        s.addr, alice.token
+    )
+    .into_bytes();
+    out.extend(masked(
+        true,
+        TEXT,
+        json!({"type": "hello"}).to_string().as_bytes(),
+    ));
+    stream.write_all(&out).await.expect("write");
+    let mut got = Vec::new();
+    let deadline = Instant::now() + CLOSE_WAIT;
+    let ready: &[u8] = br#"{"type":"ready""#;
+    while !got.windows(ready.len()).any(|w| w == ready) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(left, stream.read(&mut chunk))
+            .await
+            .expect("the ready frame within the wait")
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed before ready: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
