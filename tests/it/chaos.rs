@@ -64,8 +64,17 @@ async fn every_client_ends_with_every_seq_exactly_once_in_order() {
         "chaos: {per_room} messages per room, seed {seed} (replay with HEARTH_CHAOS_SEED={seed})"
     );
 
-    // A tiny outbound queue, so a client that reads slowly is cut (1013).
-    let s = Arc::new(TestServer::spawn_with(&[("HEARTH_OUTBOUND_QUEUE_FRAMES", "16")]).await);
+    // A tiny outbound queue and a small kernel send buffer, so a client
+    // that reads slowly blocks its writer within a few messages and falls
+    // out of its rooms' feeds: it is cut (1013) whatever the machine's
+    // load, not only when a resume's replay happens to overlap a burst.
+    let s = Arc::new(
+        TestServer::spawn_with(&[
+            ("HEARTH_OUTBOUND_QUEUE_FRAMES", "16"),
+            ("HEARTH_SEND_BUFFER_KB", "8"),
+        ])
+        .await,
+    );
     let owner = s.user("owner").await;
     let mut rooms = Vec::new();
     for r in 0..ROOMS {
