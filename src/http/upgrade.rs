@@ -23,40 +23,7 @@ use crate::ws::Socket;
 /// `GET /api/v1/ws`: hands the upgraded socket to its connection task.
 pub async fn chat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let identity = ctx.identity()?;
-    handshake(ctx, Chat(identity)).await
-}
-
-/// What runs on an upgraded socket, whichever halves it comes as.
-trait Serve: Send + 'static {
-    fn serve<R, W>(
-        self,
-        socket: Socket<R, W>,
-        format: Format,
-        state: Arc<AppState>,
-        admission: Option<Arc<Admission>>,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static;
-}
-
-/// The chat gateway, for an authenticated user.
-struct Chat(Identity);
-
-impl Serve for Chat {
-    fn serve<R, W>(
-        self,
-        socket: Socket<R, W>,
-        format: Format,
-        state: Arc<AppState>,
-        admission: Option<Arc<Admission>>,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        crate::ws::run(socket, self.0, format, state, admission)
-    }
+    handshake(ctx, Endpoint::Chat(identity)).await
 }
 
 /// `GET /api/v1/test/echo` in debug builds with `HEARTH_TEST_ECHO=1`: an
@@ -67,33 +34,47 @@ pub async fn echo(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     if !crate::ws::echo::enabled() {
         return Err(ApiError::NotFound);
     }
-    handshake(ctx, Echo).await
+    handshake(ctx, Endpoint::Echo).await
 }
 
-/// The conformance echo (debug builds only).
-#[cfg(debug_assertions)]
-struct Echo;
+/// What runs on an upgraded socket.
+enum Endpoint {
+    /// The chat gateway, for an authenticated user.
+    Chat(Identity),
+    /// The conformance echo (debug builds only).
+    #[cfg(debug_assertions)]
+    Echo,
+}
 
-#[cfg(debug_assertions)]
-impl Serve for Echo {
-    fn serve<R, W>(
+impl Endpoint {
+    /// Spawns the connection on `socket`, whichever halves it comes as; the
+    /// connection holds its admission for the socket's life.
+    fn spawn<R, W>(
         self,
         socket: Socket<R, W>,
-        _: Format,
+        format: Format,
         state: Arc<AppState>,
         admission: Option<Arc<Admission>>,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static
-    where
+    ) where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        crate::ws::echo::run(socket, state, admission)
+        let tracker = state.tracker.clone();
+        match self {
+            Endpoint::Chat(identity) => {
+                tracker.spawn(crate::ws::run(socket, identity, format, state, admission));
+            }
+            #[cfg(debug_assertions)]
+            Endpoint::Echo => {
+                tracker.spawn(crate::ws::echo::run(socket, state, admission));
+            }
+        }
     }
 }
 
-/// Answers the upgrade and runs `serve` on the socket once hyper hands it
-/// over; `serve` holds the connection's admission for the socket's life.
-async fn handshake(ctx: Ctx, serve: impl Serve) -> Result<Response<Body>, ApiError> {
+/// Answers the upgrade and runs `endpoint` on the socket once hyper hands
+/// it over.
+async fn handshake(ctx: Ctx, endpoint: Endpoint) -> Result<Response<Body>, ApiError> {
     let mut req = Request::from_parts(ctx.parts, ());
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
         return Err(ApiError::InvalidRequest(
@@ -122,12 +103,12 @@ async fn handshake(ctx: Ctx, serve: impl Serve) -> Result<Response<Body>, ApiErr
                 return;
             }
         };
-        // The socket gets a task of its own, holding only its connection's
-        // future: every idle connection keeps its task whole, and this one
-        // also holds the handshake's state (the upgrade, the peer's address,
-        // what `serve` was given). The future is spawned as it is, not
-        // awaited inside another, which would keep it twice.
-        let tracker = state.tracker.clone();
+        // The socket gets a task of its own (`Endpoint::spawn`), holding
+        // only its connection's future: every idle connection keeps its task
+        // whole, and this one also holds the handshake's state (the upgrade,
+        // the peer's address). The future is spawned as it is, not awaited
+        // inside another, which would keep it twice.
+        //
         // A plain TCP socket is split into halves that own it (no lock
         // between reader and writer, no dynamic dispatch per write); any
         // other (TLS) goes through the upgrade's own type.
@@ -135,14 +116,12 @@ async fn handshake(ctx: Ctx, serve: impl Serve) -> Result<Response<Body>, ApiErr
             Ok(parts) => {
                 let (read, write) = parts.io.into_inner().into_split();
                 let early = parts.read_buf;
-                let socket = Socket { read, write, early };
-                tracker.spawn(serve.serve(socket, format, state, admission));
+                endpoint.spawn(Socket { read, write, early }, format, state, admission);
             }
             Err(io) => {
                 let (read, write) = tokio::io::split(TokioIo::new(io));
                 let early = Bytes::new();
-                let socket = Socket { read, write, early };
-                tracker.spawn(serve.serve(socket, format, state, admission));
+                endpoint.spawn(Socket { read, write, early }, format, state, admission);
             }
         }
     });
