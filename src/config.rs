@@ -62,6 +62,7 @@ struct RawConfig {
     log_format: String,
     registration: String,
     metrics_listen: String,
+    workers: u32,
     http: RawHttp,
     tls: RawTls,
     websocket: RawWebsocket,
@@ -165,6 +166,9 @@ pub struct Config {
     pub registration: Registration,
     /// A separate listener for `/metrics`; `None` serves it on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Threads of the async runtime; `None`: one per CPU the process may
+    /// run on.
+    pub workers: Option<usize>,
     pub http: HttpConfig,
     /// Certificate and key to serve HTTPS with; `None` serves plain HTTP.
     pub tls: Option<TlsConfig>,
@@ -602,6 +606,8 @@ impl RawConfig {
                 })
                 .ok(),
         };
+        at_most(p, "workers", self.workers.into(), 1024);
+        let workers = (self.workers > 0).then_some(self.workers as usize);
         let (tls, tls_handshake_timeout) = self.tls.validate(p);
         let http = self.http.validate(p);
         let websocket = self.websocket.validate(p);
@@ -625,6 +631,7 @@ impl RawConfig {
             log_format,
             registration,
             metrics_listen,
+            workers,
             tls,
             tls_handshake_timeout,
             http,

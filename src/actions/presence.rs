@@ -1,15 +1,16 @@
 //! Announcing presence: each tick, the changes gathered by
 //! [`crate::presence::Presence`] go to the sockets of the people who share
 //! a room (of at most `presence_max_members`) with whoever changed, one
-//! `presence` frame per socket.
+//! `presence` frame per socket, encoded once per person who hears it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::hub::{ConnId, Outbox};
+use crate::hub::Outbox;
 use crate::ids::UserId;
 use crate::protocol::{MemberView, PresenceChange, ServerFrame};
 use crate::state::AppState;
+use crate::wire::Encoded;
 
 pub fn announce(state: &AppState) {
     let _quiet = state.presence.hold();
@@ -18,8 +19,8 @@ pub fn announce(state: &AppState) {
         return;
     }
     let max = state.config.websocket.presence_max_members;
-    // Per recipient socket, the changes it hears of (each person once).
-    let mut to: HashMap<ConnId, (Arc<Outbox>, BTreeMap<UserId, bool>)> = HashMap::new();
+    // Per person who hears of it, the changes they hear of (each once).
+    let mut heard: HashMap<UserId, BTreeMap<UserId, bool>> = HashMap::new();
     for (user, online) in &changes {
         for room in state.rooms.of_user(*user) {
             let Some(room) = state.rooms.get(room) else {
@@ -29,19 +30,8 @@ pub fn announce(state: &AppState) {
                 continue;
             }
             for member in room.members() {
-                if member == *user {
-                    continue;
-                }
-                for conn in state
-                    .hub
-                    .connections_of(member)
-                    .into_iter()
-                    .filter(|c| c.is_greeted())
-                {
-                    to.entry(conn.id)
-                        .or_insert_with(|| (conn.clone(), BTreeMap::new()))
-                        .1
-                        .insert(*user, *online);
+                if member != *user {
+                    heard.entry(member).or_default().insert(*user, *online);
                 }
             }
         }
@@ -50,7 +40,19 @@ pub fn announce(state: &AppState) {
         .iter()
         .filter_map(|(u, _)| Some((*u, state.directory.get(*u)?.username.clone())))
         .collect();
-    for (conn, heard) in to.into_values() {
+    // One frame per person, encoded once for all their greeted sockets:
+    // a hundred people on ten thousand sockets coming online at once cost
+    // a hundred encodings, not ten thousand.
+    for (member, heard) in heard {
+        let sockets: Vec<Arc<Outbox>> = state
+            .hub
+            .connections_of(member)
+            .into_iter()
+            .filter(|c| c.is_greeted())
+            .collect();
+        if sockets.is_empty() {
+            continue;
+        }
         let changes = heard
             .iter()
             .filter_map(|(user, online)| {
@@ -63,7 +65,11 @@ pub fn announce(state: &AppState) {
                 })
             })
             .collect();
-        conn.send(&ServerFrame::Presence { changes });
+        let frame = ServerFrame::Presence { changes };
+        let encoded = Encoded::new(&frame);
+        for socket in sockets {
+            socket.push(encoded.for_format(socket.format));
+        }
     }
 }
 

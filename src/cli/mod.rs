@@ -164,7 +164,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
     }
     init_logging(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime
         .enable_all()
         .thread_name("hearth-worker")
         .build()

@@ -105,7 +105,7 @@ where
 fn frame_limiter(per_sec: u32) -> governor::DefaultDirectRateLimiter {
     let nz = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
     let quota = governor::Quota::per_second(nz(per_sec)).allow_burst(nz(per_sec.saturating_mul(4)));
-    governor::RateLimiter::direct(quota)
+    governor::RateLimiter::direct_with_clock(quota, crate::auth::limits::clock())
 }
 
 struct Connection {

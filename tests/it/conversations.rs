@@ -592,6 +592,95 @@ async fn people_sharing_a_room_see_each_other_come_and_go() {
     );
 }
 
+/// Who a socket hears of coming online, from its presence frames, until it
+/// has heard of all of `expected` (each change listed once per frame).
+async fn heard_online(frames: Vec<Value>, expected: &[&str]) -> Vec<String> {
+    let mut heard: Vec<String> = Vec::new();
+    for f in frames {
+        assert_eq!(f["type"], "presence", "{f}");
+        let changes = f["changes"].as_array().expect("changes");
+        let mut names: Vec<&str> = changes
+            .iter()
+            .map(|c| c["user"]["username"].as_str().expect("username"))
+            .collect();
+        let all = names.len();
+        names.dedup();
+        assert_eq!(names.len(), all, "one change per person a frame: {f}");
+        heard.extend(names.into_iter().map(String::from));
+    }
+    heard.sort();
+    heard.dedup();
+    assert!(
+        expected.iter().all(|e| heard.iter().any(|h| h == e)),
+        "{heard:?}"
+    );
+    heard
+}
+
+#[tokio::test]
+async fn every_socket_of_a_person_hears_who_came_but_never_of_itself() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let cat = s.user("cat").await;
+    let room = s.room(&ann, "general").await;
+    s.join(&bob, &room).await;
+    s.join(&cat, &room).await;
+    let mut bob_json = s.ws(&bob).await;
+    bob_json.hello(None).await;
+    let (mut bob_msgpack, _) = s.ws_msgpack(&bob).await;
+    bob_msgpack.send_msgpack(json!({"type": "hello"})).await;
+    assert_eq!(
+        bob_msgpack.next_msgpack().await.expect("ready")["type"],
+        "ready"
+    );
+    // Ann and Cat come online together: one announcement can carry both.
+    let mut ann_ws = s.ws(&ann).await;
+    ann_ws.hello(None).await;
+    let mut cat_ws = s.ws(&cat).await;
+    cat_ws.hello(None).await;
+
+    let mut json_frames = Vec::new();
+    let mut msgpack_frames = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    while std::time::Instant::now() < deadline {
+        let heard = |frames: &Vec<Value>, who: &str| {
+            frames.iter().any(|f| {
+                f["changes"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["user"]["username"] == who))
+            })
+        };
+        if ["ann", "cat"]
+            .iter()
+            .all(|w| heard(&json_frames, w) && heard(&msgpack_frames, w))
+        {
+            break;
+        }
+        if !(heard(&json_frames, "ann") && heard(&json_frames, "cat")) {
+            json_frames.push(bob_json.expect("presence").await);
+        }
+        if !(heard(&msgpack_frames, "ann") && heard(&msgpack_frames, "cat")) {
+            let f = bob_msgpack.next_msgpack().await.expect("a presence frame");
+            msgpack_frames.push(f);
+        }
+    }
+    // Both of Bob's sockets, each in its own format, hear of both and of
+    // nobody else: never of Bob himself.
+    assert_eq!(
+        heard_online(json_frames, &["ann", "cat"]).await,
+        ["ann", "cat"]
+    );
+    assert_eq!(
+        heard_online(msgpack_frames, &["ann", "cat"]).await,
+        ["ann", "cat"]
+    );
+    // Ann hears of Cat (and perhaps of Bob, online before her ready), never
+    // of herself.
+    let ann_heard = heard_online(vec![ann_ws.expect("presence").await], &[]).await;
+    assert!(!ann_heard.iter().any(|h| h == "ann"), "{ann_heard:?}");
+}
+
 #[tokio::test]
 async fn rooms_over_the_presence_limit_share_no_presence() {
     let s = TestServer::spawn_with(&[("HEARTH_PRESENCE_MAX_MEMBERS", "1")]).await;
