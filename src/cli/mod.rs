@@ -164,11 +164,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
     }
     init_logging(&config);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.workers {
-        runtime.worker_threads(n);
-    }
-    let runtime = runtime
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.runtime_workers())
         .enable_all()
         .thread_name("hearth-worker")
         .build()
