@@ -193,6 +193,8 @@ impl HistogramReading {
 #[derive(Debug)]
 pub struct Snapshot {
     pub websockets: i64,
+    /// Threads of the async runtime (the `workers` setting).
+    pub runtime_workers: i64,
     pub users: i64,
     pub rooms: i64,
     pub messages: u64,
@@ -219,6 +221,11 @@ impl Collector for Snapshot {
                 "websocket_connections",
                 "Open WebSocket connections",
                 self.websockets,
+            ),
+            (
+                "runtime_workers",
+                "Threads of the async runtime that run connections and requests",
+                self.runtime_workers,
             ),
             ("users", "Accounts, deleted ones included", self.users),
             ("rooms", "Rooms", self.rooms),

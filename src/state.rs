@@ -65,6 +65,8 @@ impl AppState {
         let l = &self.limits;
         self.metrics.render(Snapshot {
             websockets: self.hub.connection_count() as i64,
+            runtime_workers: tokio::runtime::Handle::try_current()
+                .map_or(0, |h| h.metrics().num_workers() as i64),
             users: self.directory.count() as i64,
             rooms: self.rooms.count() as i64,
             messages: self.committer.stats.messages.load(Relaxed),

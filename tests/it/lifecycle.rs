@@ -363,38 +363,3 @@ async fn a_clean_stop_snapshots_the_database_so_the_next_start_replays_nothing()
     s.restart();
     assert_contiguous(&s.history(&kai, &room).await, 200);
 }
-
-/// Runtime worker threads of the server process, by the name it gives them.
-fn worker_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("the server's threads are listed in /proc")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "hearth-worker")
-        .count()
-}
-
-#[tokio::test]
-async fn workers_sets_how_many_threads_run_connections() {
-    let s = TestServer::spawn_with(&[("HEARTH_WORKERS", "3")]).await;
-    let pid = s.pid().expect("the test started the server");
-    assert_eq!(worker_threads(pid), 3);
-    // And it serves on them: a message goes round through a socket.
-    let ana = s.user("ana").await;
-    let room = s.room(&ana, "threads").await;
-    let mut ws = s.ws(&ana).await;
-    ws.hello(None).await;
-    ws.send(&room, "t1", "on three threads").await;
-    ws.expect("ack").await;
-    assert_eq!(
-        ws.expect("message").await["message"]["body"],
-        "on three threads"
-    );
-
-    // Unset: one fewer than the CPUs the server may use, at least one.
-    let auto = TestServer::spawn().await;
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    assert_eq!(
-        worker_threads(auto.pid().expect("started")),
-        cpus.saturating_sub(1).max(1)
-    );
-}

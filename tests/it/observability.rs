@@ -287,3 +287,30 @@ async fn a_stalled_reader_is_counted_as_a_queue_full_disconnect() {
     assert!(cut, "a reader that never reads was not cut off");
     drop(stalled);
 }
+
+#[tokio::test]
+async fn the_runtime_has_as_many_threads_as_workers_says() {
+    let s = TestServer::spawn_with(&[("HEARTH_WORKERS", "3")]).await;
+    let m = scrape(&s, &s.url("/metrics")).await;
+    assert_eq!(get(&m, "hearth_runtime_workers"), 3.0);
+    // And it serves on them: a message goes round through a socket.
+    let ana = s.user("ana").await;
+    let room = s.room(&ana, "threads").await;
+    let mut ws = s.ws(&ana).await;
+    ws.hello(None).await;
+    ws.send(&room, "t1", "on three threads").await;
+    ws.expect("ack").await;
+    assert_eq!(
+        ws.expect("message").await["message"]["body"],
+        "on three threads"
+    );
+
+    // Unset: one fewer than the CPUs the server may use, at least one.
+    let auto = TestServer::spawn().await;
+    let m = scrape(&auto, &auto.url("/metrics")).await;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        get(&m, "hearth_runtime_workers"),
+        cpus.saturating_sub(1).max(1) as f64
+    );
+}
