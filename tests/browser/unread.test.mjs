@@ -427,7 +427,11 @@ test('after a reconnect the counts are the server\'s, and what is replayed is no
   };
   const reconnect = async () => {
     cut = false;
-    await page.getByRole('button', { name: 'Reconnect now' }).click();
+    // The page's own timed retry may get through first and hide the banner
+    // (and its button) just as the click comes: then there is nothing to
+    // click, and the banner going away is what counts.
+    await page.getByRole('button', { name: 'Reconnect now' }).click({ timeout: 5000 })
+      .catch(async (e) => { if (await banner.isVisible()) throw e; });
     await banner.waitFor({ state: 'hidden' });
   };
 
