@@ -1,0 +1,16 @@
+#!/bin/bash
+# HTTP history and post with both cores free (server, ceiling and generator share them):
+# the default runtime (one thread on 2 CPUs) against two threads, alternating.
+# Usage: http-workers.sh BIN OUT_DIR
+bin=$1; out=$2; mkdir -p "$out"
+for i in 1 2; do
+  for kind in history post; do
+    for w in default 2; do
+      env=(); [ $w = 2 ] && env=(--server-env HEARTH_WORKERS=2)
+      label=$kind-workers-$w-$i
+      echo "$(date -u +%FT%TZ) $label load=$(cut -d' ' -f1-3 /proc/loadavg) cmd: BIN bench $kind --duration 10 ${env[*]}" >> "$out/runs.log"
+      "$bin" bench $kind --duration 10 "${env[@]}" --json-file "$out/$label.json" > "$out/$label.txt" 2>&1
+      echo "$label: $(grep -E 'req|ratio|/ ceiling|µs' "$out/$label.txt" | tr -s ' ' | tr '\n' '|')"
+    done
+  done
+done
