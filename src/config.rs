@@ -166,8 +166,8 @@ pub struct Config {
     pub registration: Registration,
     /// A separate listener for `/metrics`; `None` serves it on `listen`.
     pub metrics_listen: Option<SocketAddr>,
-    /// Threads of the async runtime, as set; `None` picks them by
-    /// [`auto_workers`] (see [`Config::runtime_workers`]).
+    /// Threads of the async runtime, as set; `None`: one per CPU (see
+    /// [`Config::runtime_workers`]).
     pub workers: Option<usize>,
     pub http: HttpConfig,
     /// Certificate and key to serve HTTPS with; `None` serves plain HTTP.
@@ -844,24 +844,12 @@ impl RawFiles {
 }
 
 impl Config {
-    /// How many threads the async runtime gets: `workers` if set, else
-    /// [`auto_workers`] of the CPUs this process may run on.
+    /// How many threads the async runtime gets: `workers` if set, else one
+    /// per CPU this process may run on.
     pub fn runtime_workers(&self) -> usize {
-        self.workers.unwrap_or_else(|| {
-            auto_workers(std::thread::available_parallelism().map_or(1, usize::from))
-        })
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
     }
-}
-
-/// Runtime threads for `cpus` CPUs when `workers` is 0: all of one, else
-/// one fewer than there are. The CPU left over runs the group committer,
-/// sled's I/O, the search indexer, password hashing and the kernel's
-/// network work, so a group commit does not preempt the writers. Measured
-/// on 2 CPUs (BENCHMARKS.md, "presence encoded once"): one runtime thread
-/// beat two at the seed load (p99 148 ms against 446 ms, 9 % less CPU per
-/// delivery) and with 300 rooms of 50 (0.62× the ceiling against 0.53×).
-pub fn auto_workers(cpus: usize) -> usize {
-    cpus.saturating_sub(1).max(1)
 }
 
 fn at_most(problems: &mut Vec<ConfigError>, key: &'static str, value: u64, max: u64) {
@@ -937,13 +925,11 @@ mod tests {
     }
 
     #[test]
-    fn runtime_threads_leave_a_cpu_over_unless_set() {
-        assert_eq!(auto_workers(1), 1);
-        assert_eq!(auto_workers(2), 1);
-        assert_eq!(auto_workers(8), 7);
-        assert_eq!(auto_workers(0), 1);
+    fn runtime_threads_are_one_per_cpu_unless_set() {
         let mut c = Config::defaults();
         assert_eq!(c.workers, None);
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(c.runtime_workers(), cpus);
         c.workers = Some(3);
         assert_eq!(c.runtime_workers(), 3);
     }

@@ -305,12 +305,9 @@ async fn the_runtime_has_as_many_threads_as_workers_says() {
         "on three threads"
     );
 
-    // Unset: one fewer than the CPUs the server may use, at least one.
+    // Unset: one per CPU the server may use.
     let auto = TestServer::spawn().await;
     let m = scrape(&auto, &auto.url("/metrics")).await;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    assert_eq!(
-        get(&m, "hearth_runtime_workers"),
-        cpus.saturating_sub(1).max(1) as f64
-    );
+    assert_eq!(get(&m, "hearth_runtime_workers"), cpus as f64);
 }

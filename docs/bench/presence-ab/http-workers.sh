@@ -1,6 +1,8 @@
 #!/bin/bash
 # HTTP history and post with both cores free (server, ceiling and generator share them):
-# the default runtime (one thread on 2 CPUs) against two threads, alternating.
+# the default runtime of 040e64f (one thread on 2 CPUs; "workers-default") against two threads
+# ("workers-2"), alternating. Since then the default is one thread per CPU again: on a later build
+# pass --server-env HEARTH_WORKERS=1 for the first.
 # Usage: http-workers.sh BIN OUT_DIR
 bin=$1; out=$2; mkdir -p "$out"
 for i in 1 2; do
