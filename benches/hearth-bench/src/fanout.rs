@@ -855,6 +855,9 @@ impl Bench {
             server_runqueue_wait_secs: cpu_start
                 .zip(cpu_end)
                 .map(|(a, b)| b.runqueue_wait_secs - a.runqueue_wait_secs),
+            server_runqueue_wait_normal_secs: cpu_start
+                .zip(cpu_end)
+                .map(|(a, b)| b.runqueue_wait_normal_secs - a.runqueue_wait_normal_secs),
             generator_runqueue_wait_secs: outcome.runqueue_wait_secs,
         };
         Ok(Driven {

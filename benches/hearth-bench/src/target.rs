@@ -208,6 +208,12 @@ pub struct Sample {
     /// (`/proc/PID/task/*/schedstat`): on a shared machine, how much the
     /// rest of the machine held it back.
     pub runqueue_wait_secs: f64,
+    /// The same for its threads at normal priority only. The server runs
+    /// its background work (search indexing, password hashing) at the
+    /// lowest priority, to be starved by design while the rest is busy:
+    /// their waits fill the figure above, these are the ones that delay
+    /// deliveries.
+    pub runqueue_wait_normal_secs: f64,
 }
 
 /// Linux reports CPU times in USER_HZ ticks, fixed at 100 by its ABI.
@@ -235,24 +241,42 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
+    let (runqueue_wait_secs, runqueue_wait_normal_secs) = runqueue_wait(pid);
     Ok(Sample {
         cpu_secs,
         rss_bytes: rss_kib * 1024,
-        runqueue_wait_secs: runqueue_wait(pid),
+        runqueue_wait_secs,
+        runqueue_wait_normal_secs,
     })
 }
 
-/// The run-queue wait of every live thread of `pid`, in seconds.
-fn runqueue_wait(pid: u32) -> f64 {
+/// The run-queue wait of every live thread of `pid`, and of those at
+/// normal priority (nice 0 or below), in seconds.
+fn runqueue_wait(pid: u32) -> (f64, f64) {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
-    let nanos: u64 = tasks
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .sum();
-    nanos as f64 / 1e9
+    let (mut all, mut normal) = (0u64, 0u64);
+    for task in tasks.filter_map(Result::ok) {
+        let Some(wait) = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        all += wait;
+        if thread_nice(&task.path()).is_some_and(|n| n <= 0) {
+            normal += wait;
+        }
+    }
+    (all as f64 / 1e9, normal as f64 / 1e9)
+}
+
+/// A thread's nice value: field 19 of its `stat`.
+fn thread_nice(task: &std::path::Path) -> Option<i64> {
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19 - 3)?.parse().ok()
 }
 
 /// Samples once RSS has stopped moving (two samples 250 ms apart within
@@ -277,4 +301,40 @@ pub fn sample_settled(pid: u32, limit: Duration) -> anyhow::Result<Sample> {
 /// inherit it) and returns the limit now in force.
 pub fn raise_fd_limit() -> anyhow::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX).context("cannot raise the open-file limit")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_at_the_lowest_priority_are_told_apart() {
+        let pid = std::process::id();
+        let me = std::path::PathBuf::from("/proc/thread-self");
+        assert_eq!(thread_nice(&me), Some(0), "test threads run at nice 0");
+        // A thread at the lowest priority, spinning while it is sampled.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spinner = std::thread::spawn(move || {
+            // This thread only: Linux keeps a nice value per thread.
+            let tid = std::fs::read_link("/proc/thread-self")
+                .ok()
+                .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok())
+                .expect("thread id");
+            std::process::Command::new("renice")
+                .args(["-n", "19", "-p", &tid.to_string()])
+                .output()
+                .expect("renice");
+            tx.send(tid).expect("sent");
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+            while std::time::Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        });
+        let tid = rx.recv().expect("spinner started");
+        let task = std::path::PathBuf::from(format!("/proc/{pid}/task/{tid}"));
+        assert_eq!(thread_nice(&task), Some(19));
+        let (all, normal) = runqueue_wait(pid);
+        assert!(normal <= all, "{normal} of {all}");
+        spinner.join().expect("joined");
+    }
 }
