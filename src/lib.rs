@@ -181,6 +181,9 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         limits: Limits::new(&config.limits, &config.files),
         presence: Presence::default(),
         callbacks_changed: tokio::sync::Notify::new(),
+        replays: tokio::sync::Semaphore::new(
+            tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers()),
+        ),
         metrics: Metrics::new(&committer.stats.histograms),
         tls: config.tls.is_some(),
         config,

@@ -407,19 +407,30 @@ impl Connection {
         None
     }
 
-    /// Queues the events of `room` with `after < seq <= head`.
+    /// Queues the events of `room` with `after < seq <= head`, a page at a
+    /// time. Each page is read and encoded holding one of the server's
+    /// replay permits (one per runtime thread) and yielding to other tasks
+    /// as it goes, then queued with the permit let go: the replays of a
+    /// reconnect storm take turns instead of filling every runtime thread
+    /// while live deliveries wait, and a client slow to read its replay
+    /// holds up nobody else's.
     async fn replay(&self, room: RoomId, after: Seq, head: Seq) -> bool {
         // A room deleted meanwhile has nothing left to replay.
         let Some(r) = self.state.rooms.get(room) else {
             return true;
         };
         let mut from = after.next();
+        let mut frames = Vec::new();
         while from <= head {
-            let page = match r
-                .recent()
-                .range(&self.state.store, room, from, head, REPLAY_PAGE)
-            {
-                Ok(p) => p,
+            let read = {
+                let Ok(_turn) = self.state.replays.acquire().await else {
+                    return false;
+                };
+                self.replay_page(&r, from, head, &mut frames).await
+            };
+            let last = match read {
+                Ok(Some(last)) => last,
+                Ok(None) => break,
                 Err(e) => {
                     tracing::error!(error = %e, %room, "Replay failed to read history.");
                     self.outbox
@@ -427,23 +438,7 @@ impl Connection {
                     return false;
                 }
             };
-            let Some(&(last, _)) = page.last() else { break };
-            let Ok(log) = self.state.store.log() else {
-                self.outbox
-                    .close(CloseReason::Policy("history unavailable; retry"));
-                return false;
-            };
-            let directory = &self.state.directory;
-            let authors = Authors::of(directory, page.iter().map(|(_, e)| e.kind.actor()));
-            for (seq, event) in &page {
-                // The log as it happened, as the live stream delivered it.
-                let frame = match views::logged_event(&log, directory, &authors, room, *seq, event)
-                {
-                    Some(EventView::Message(message)) => ServerFrame::Message { message },
-                    Some(event) => ServerFrame::Event { event },
-                    None => continue,
-                };
-                let bytes = wire::encode(&frame, self.outbox.format);
+            for bytes in frames.drain(..) {
                 if !self.outbox.push_replay(bytes).await {
                     return false;
                 }
@@ -451,6 +446,38 @@ impl Connection {
             from = last.next();
         }
         true
+    }
+
+    /// Encodes the events of one replay page from `from` into `frames`,
+    /// returning the last seq read (`None`: nothing left).
+    async fn replay_page(
+        &self,
+        r: &crate::rooms::Room,
+        from: Seq,
+        head: Seq,
+        frames: &mut Vec<bytes::Bytes>,
+    ) -> crate::storage::Result<Option<Seq>> {
+        let room = r.record.id;
+        let page = r
+            .recent()
+            .range(&self.state.store, room, from, head, REPLAY_PAGE)?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(None);
+        };
+        let log = self.state.store.log()?;
+        let directory = &self.state.directory;
+        let authors = Authors::of(directory, page.iter().map(|(_, e)| e.kind.actor()));
+        for (seq, event) in &page {
+            // The log as it happened, as the live stream delivered it.
+            let frame = match views::logged_event(&log, directory, &authors, room, *seq, event) {
+                Some(EventView::Message(message)) => ServerFrame::Message { message },
+                Some(event) => ServerFrame::Event { event },
+                None => continue,
+            };
+            frames.push(wire::encode(&frame, self.outbox.format));
+            tokio::task::coop::consume_budget().await;
+        }
+        Ok(Some(last))
     }
 
     /// Answers the outcome of a send, edit, deletion or reaction: an ack
