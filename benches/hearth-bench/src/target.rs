@@ -265,18 +265,26 @@ fn runqueue_wait(pid: u32) -> (f64, f64) {
             continue;
         };
         all += wait;
-        if thread_nice(&task.path()).is_some_and(|n| n <= 0) {
+        if thread_priority(&task.path()).is_some_and(|(nice, policy)| {
+            nice <= 0 && policy != SCHED_BATCH && policy != SCHED_IDLE
+        }) {
             normal += wait;
         }
     }
     (all as f64 / 1e9, normal as f64 / 1e9)
 }
 
-/// A thread's nice value: field 19 of its `stat`.
-fn thread_nice(task: &std::path::Path) -> Option<i64> {
+/// Scheduling policies of background threads (`sched(7)`).
+const SCHED_BATCH: u32 = 3;
+const SCHED_IDLE: u32 = 5;
+
+/// A thread's nice value and scheduling policy: fields 19 and 41 of its
+/// `stat`.
+fn thread_priority(task: &std::path::Path) -> Option<(i64, u32)> {
     let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(19 - 3)?.parse().ok()
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied();
+    Some((field(19)?.parse().ok()?, field(41)?.parse().ok()?))
 }
 
 /// Samples once RSS has stopped moving (two samples 250 ms apart within
@@ -311,30 +319,43 @@ mod tests {
     fn threads_at_the_lowest_priority_are_told_apart() {
         let pid = std::process::id();
         let me = std::path::PathBuf::from("/proc/thread-self");
-        assert_eq!(thread_nice(&me), Some(0), "test threads run at nice 0");
-        // A thread at the lowest priority, spinning while it is sampled.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let spinner = std::thread::spawn(move || {
-            // This thread only: Linux keeps a nice value per thread.
-            let tid = std::fs::read_link("/proc/thread-self")
-                .ok()
-                .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok())
-                .expect("thread id");
-            std::process::Command::new("renice")
-                .args(["-n", "19", "-p", &tid.to_string()])
-                .output()
-                .expect("renice");
-            tx.send(tid).expect("sent");
-            let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
-            while std::time::Instant::now() < until {
-                std::hint::spin_loop();
-            }
-        });
-        let tid = rx.recv().expect("spinner started");
-        let task = std::path::PathBuf::from(format!("/proc/{pid}/task/{tid}"));
-        assert_eq!(thread_nice(&task), Some(19));
+        assert_eq!(thread_priority(&me), Some((0, 0)), "nice 0, SCHED_OTHER");
+        // Threads lowered the two ways the server lowers its background
+        // work, spinning while they are looked at.
+        let lowered = |how: &'static [&'static str]| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                // This thread only: Linux keeps a nice value and a policy
+                // per thread.
+                let tid = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok())
+                    .expect("thread id");
+                let mut args: Vec<String> = how.iter().map(|a| a.to_string()).collect();
+                args.push(tid.to_string());
+                let done = std::process::Command::new(args.remove(0))
+                    .args(&args)
+                    .output()
+                    .expect("lowered");
+                assert!(done.status.success(), "{done:?}");
+                tx.send(tid).expect("sent");
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            });
+            let tid = rx.recv().expect("started");
+            let task = std::path::PathBuf::from(format!("/proc/{pid}/task/{tid}"));
+            let priority = thread_priority(&task);
+            thread.join().expect("joined");
+            priority
+        };
+        assert_eq!(lowered(&["renice", "-n", "19", "-p"]), Some((19, 0)));
+        assert_eq!(
+            lowered(&["chrt", "--idle", "-p", "0"]).map(|(_, policy)| policy),
+            Some(SCHED_IDLE)
+        );
         let (all, normal) = runqueue_wait(pid);
         assert!(normal <= all, "{normal} of {all}");
-        spinner.join().expect("joined");
     }
 }
