@@ -209,8 +209,9 @@ pub struct Sample {
     /// rest of the machine held it back.
     pub runqueue_wait_secs: f64,
     /// The same for its threads at normal priority only. The server runs
-    /// its background work (search indexing, password hashing) at the
-    /// lowest priority, to be starved by design while the rest is busy:
+    /// its background work at the lowest priority (search indexing at
+    /// nice 19, password hashing in the idle class), starved by design
+    /// while the rest is busy:
     /// their waits fill the figure above, these are the ones that delay
     /// deliveries.
     pub runqueue_wait_normal_secs: f64,
@@ -251,7 +252,8 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
 }
 
 /// The run-queue wait of every live thread of `pid`, and of those at
-/// normal priority (nice 0 or below), in seconds.
+/// normal priority (nice 0 or below, and neither in the batch nor in the
+/// idle scheduling class), in seconds.
 fn runqueue_wait(pid: u32) -> (f64, f64) {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return (0.0, 0.0);
