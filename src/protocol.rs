@@ -91,7 +91,7 @@ pub struct FrameError {
 }
 
 /// Wire encodings a connection can speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Json,
     /// Negotiated with the `hearth.msgpack` subprotocol.
