@@ -4,7 +4,6 @@
 //! store stays the source of truth; every change is written there first.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::ids::{AvatarVersion, UserId};
@@ -30,10 +29,6 @@ pub struct UserSummary {
 #[derive(Default)]
 pub struct Directory {
     users: RwLock<HashMap<UserId, Arc<UserSummary>>>,
-    /// Counts the changes, each counted once it is visible: what was
-    /// rendered from the directory after reading a count is at least as
-    /// new as that count.
-    changes: AtomicU64,
 }
 
 impl Directory {
@@ -58,12 +53,6 @@ impl Directory {
                 bot: user.bot,
             }),
         );
-        self.changes.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// How many times an account changed here since start.
-    pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::SeqCst)
     }
 
     pub fn get(&self, id: UserId) -> Option<Arc<UserSummary>> {

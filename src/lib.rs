@@ -61,7 +61,6 @@ mod priority;
 pub mod protocol;
 pub mod push;
 pub mod recent;
-pub mod replays;
 pub mod rooms;
 pub mod search;
 pub mod state;
@@ -182,7 +181,7 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
         limits: Limits::new(&config.limits, &config.files),
         presence: Presence::default(),
         callbacks_changed: tokio::sync::Notify::new(),
-        replays: crate::replays::Replays::new(
+        replays: tokio::sync::Semaphore::new(
             tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers()),
         ),
         metrics: Metrics::new(&committer.stats.histograms),

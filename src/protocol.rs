@@ -91,7 +91,7 @@ pub struct FrameError {
 }
 
 /// Wire encodings a connection can speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     /// Negotiated with the `hearth.msgpack` subprotocol.

@@ -68,11 +68,6 @@ pub struct Recent {
     inner: Mutex<Inner>,
     /// Shared by every room.
     counts: Arc<ReadCounts>,
-    /// Counts the events that changed earlier ones (edits, deletions,
-    /// reactions) and the store's reopenings, each counted once visible:
-    /// what was rendered from the log after reading a count is at least
-    /// as new as that count.
-    changes: AtomicU64,
 }
 
 #[derive(Default)]
@@ -116,14 +111,7 @@ impl Recent {
             capacity,
             counts,
             inner: Mutex::new(Inner::default()),
-            changes: AtomicU64::new(0),
         }
-    }
-
-    /// The count of changes to earlier events: bytes rendered from this
-    /// room's events after reading it stay right while it stays the same.
-    pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::SeqCst)
     }
 
     pub fn head(&self) -> Seq {
@@ -142,15 +130,11 @@ impl Recent {
             None => {}
         }
         self.head.store(seq.0, Ordering::SeqCst);
-        if !is_message(event) {
-            self.changes.fetch_add(1, Ordering::SeqCst);
-        }
     }
 
     /// Forgets the window (the store was reopened after a failure).
     pub(crate) fn reset(&self) {
         lock(&self.inner).drop_window();
-        self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Forgets the window if no reader used it for [`IDLE`].

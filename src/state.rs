@@ -46,11 +46,10 @@ pub struct AppState {
     /// Told when a bot's callback is set or cleared, so its deliveries
     /// start or stop (see [`crate::actions::bots::supervise`]).
     pub callbacks_changed: tokio::sync::Notify,
-    /// Resume replays' turns at reading and encoding (one per runtime
-    /// thread: a reconnect storm's replays wait here instead of crowding
-    /// the runtime's queues ahead of live deliveries), and the frames they
-    /// encoded, for the next replay of the same events.
-    pub replays: crate::replays::Replays,
+    /// Turns at reading and encoding resume replays, one per runtime
+    /// thread: a reconnect storm's replays wait their turn here instead of
+    /// crowding the runtime's queues ahead of live deliveries.
+    pub replays: tokio::sync::Semaphore,
     /// Counters and histograms for `/metrics`.
     pub metrics: Metrics,
     /// Whether clients reach us over TLS (cookies get `Secure`, origins `https`).

@@ -423,7 +423,9 @@ impl Connection {
         let mut frames = Vec::new();
         while from <= head {
             let read = {
-                let _turn = self.state.replays.turn().await;
+                let Ok(_turn) = self.state.replays.acquire().await else {
+                    return false;
+                };
                 self.replay_page(&r, from, head, &mut frames).await
             };
             let last = match read {
@@ -447,10 +449,7 @@ impl Connection {
     }
 
     /// Encodes the events of one replay page from `from` into `frames`,
-    /// returning the last seq read (`None`: nothing left). A page whose
-    /// every frame another replay kept (at the room's and the directory's
-    /// counts of changes as they are now) is taken from there; otherwise
-    /// the page is read and encoded, and its frames kept.
+    /// returning the last seq read (`None`: nothing left).
     async fn replay_page(
         &self,
         r: &crate::rooms::Room,
@@ -459,25 +458,6 @@ impl Connection {
         frames: &mut Vec<bytes::Bytes>,
     ) -> crate::storage::Result<Option<Seq>> {
         let room = r.record.id;
-        let format = self.outbox.format;
-        let replays = &self.state.replays;
-        // Read before anything is rendered: see `replays`.
-        let made = (r.recent().changes(), self.state.directory.changes());
-        // Seqs have no gaps: the page is `from..=to` whatever the events.
-        let to = Seq(head.0.min(from.0.saturating_add(REPLAY_PAGE as u64 - 1)));
-        let start = frames.len();
-        for seq in from.0..=to.0 {
-            match replays.kept(room, Seq(seq), format, made) {
-                Some(bytes) => frames.extend(bytes),
-                None => {
-                    frames.truncate(start);
-                    break;
-                }
-            }
-            if seq == to.0 {
-                return Ok(Some(to));
-            }
-        }
         let page = r
             .recent()
             .range(&self.state.store, room, from, head, REPLAY_PAGE)?;
@@ -489,16 +469,12 @@ impl Connection {
         let authors = Authors::of(directory, page.iter().map(|(_, e)| e.kind.actor()));
         for (seq, event) in &page {
             // The log as it happened, as the live stream delivered it.
-            let bytes =
-                views::logged_event(&log, directory, &authors, room, *seq, event).map(|view| {
-                    let frame = match view {
-                        EventView::Message(message) => ServerFrame::Message { message },
-                        event => ServerFrame::Event { event },
-                    };
-                    wire::encode(&frame, format)
-                });
-            replays.keep(room, *seq, format, made, bytes.clone());
-            frames.extend(bytes);
+            let frame = match views::logged_event(&log, directory, &authors, room, *seq, event) {
+                Some(EventView::Message(message)) => ServerFrame::Message { message },
+                Some(event) => ServerFrame::Event { event },
+                None => continue,
+            };
+            frames.push(wire::encode(&frame, self.outbox.format));
             tokio::task::coop::consume_budget().await;
         }
         Ok(Some(last))
