@@ -698,3 +698,88 @@ async fn rooms_over_the_presence_limit_share_no_presence() {
         "{heard:?}"
     );
 }
+
+/// Every message frame a resume from 0 replays, by seq (events skipped).
+async fn replayed_messages(s: &TestServer, user: &User, room: &str, n: u64) -> Vec<Value> {
+    let mut ws = s.ws(user).await;
+    ws.hello(Some(json!({ room: 0 }))).await;
+    let mut out = Vec::new();
+    let mut seen = 0;
+    while seen < n {
+        let f = ws.next().await.expect("a replayed frame");
+        match f["type"].as_str() {
+            Some("message") => {
+                seen += 1;
+                out.push(f["message"].clone());
+            }
+            Some("event") => seen += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_replay_shows_events_as_they_read_now_after_other_replays_of_the_room() {
+    let s = TestServer::spawn().await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "replayed").await;
+    s.join(&bob, &room).await;
+    s.say(&ann, &room, "first", None).await;
+    let (status, reply) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&bob.token),
+            json!({"body": "an answer", "reply_to": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    s.say(&ann, &room, "soon gone", None).await;
+    // Past one replay page (256 events): the first page is then replayed
+    // whole before the events that change it come.
+    s.post_many(&ann, &room, 260).await;
+    let n = 263;
+
+    // Two replays of the same events (whatever a replay keeps for the
+    // next, it must not outlive the changes below).
+    for _ in 0..2 {
+        let m = replayed_messages(&s, &ann, &room, n).await;
+        assert_eq!(m[1]["reply_to"]["excerpt"], "first");
+        assert_eq!(m[1]["author"]["username"], "bob");
+        assert_eq!(m[2]["body"], "soon gone");
+    }
+
+    // An edit changes what the answer quotes; a deletion blanks a message.
+    let (status, body) = edit(&s, &ann, &room, 1, "first, edited").await;
+    assert_eq!(status, 200, "{body}");
+    let r = s
+        .call("DELETE", &format!("/api/v1/rooms/{room}/messages/3"))
+        .auth(Auth::Bearer(&ann.token))
+        .send()
+        .await;
+    assert!(
+        r.status == 200 || r.status == 204,
+        "{} {}",
+        r.status,
+        r.body
+    );
+    let m = replayed_messages(&s, &ann, &room, n + 2).await;
+    assert_eq!(m[1]["reply_to"]["excerpt"], "first, edited");
+    assert_eq!(
+        (m[2]["deleted"].clone(), m[2]["body"].clone()),
+        (json!(true), json!(""))
+    );
+
+    // A deleted account's messages are shown as a deleted user's.
+    let r = s
+        .call("DELETE", "/api/v1/me")
+        .auth(Auth::Bearer(&bob.token))
+        .json(json!({"password": "password-bob"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let m = replayed_messages(&s, &ann, &room, n + 2).await;
+    assert_eq!(m[1]["author"]["deleted"], true, "{}", m[1]);
+    assert_eq!(m[1]["body"], "an answer");
+}
