@@ -432,21 +432,21 @@ impl Listener for Outbox {
 /// flag and the waiter's waker, no lock and no list of waiters, as the
 /// publish path raises it once per parked connection.
 #[derive(Default)]
-struct Signal {
+pub(super) struct Signal {
     raised: AtomicBool,
     waker: AtomicWaker,
 }
 
 impl Signal {
     /// Wakes the waiter, or lets its next wait return at once.
-    fn raise(&self) {
+    pub(super) fn raise(&self) {
         self.raised.store(true, Ordering::Release);
         self.waker.wake();
     }
 
     /// Resolves once raised (at once if it was since the last time),
     /// taking the permit. Only one task may wait.
-    async fn lowered(&self) {
+    pub(super) async fn lowered(&self) {
         std::future::poll_fn(|cx| {
             if self.raised.swap(false, Ordering::Acquire) {
                 return std::task::Poll::Ready(());
@@ -488,7 +488,9 @@ mod tests {
 
     fn publish(feed: &Feed, seq: u64) -> Vec<Arc<dyn Listener>> {
         let frame = ServerFrame::Pong;
-        feed.publish(Seq(seq), &Encoded::new(&frame))
+        let published = feed.publish(Seq(seq), &Encoded::new(&frame));
+        published.parked.wake();
+        published.lost
     }
 
     fn drained(outbox: &Outbox) -> (Vec<u64>, Option<CloseReason>) {
