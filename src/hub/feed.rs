@@ -216,37 +216,6 @@ pub struct Cursor {
     listener: Weak<dyn Listener>,
 }
 
-/// What an append leaves to do outside the feed's lock.
-pub struct Published {
-    /// Readers that had found nothing and parked: each is owed a wake-up.
-    pub parked: Parked,
-    /// Readers that fell too far behind: each is cut off.
-    pub lost: Vec<Arc<dyn Listener>>,
-}
-
-/// Readers taken off a feed's waiting list by an append. Until woken they
-/// stay marked parked, so a later append does not list them again; a
-/// reader woken meanwhile by something else and finding nothing waits
-/// for this wake-up, which reads the later entries too.
-#[must_use = "parked readers wait until they are woken"]
-pub struct Parked(Vec<Arc<Cursor>>);
-
-impl Parked {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Wakes each reader: its next read parks it again.
-    pub fn wake(self) {
-        for c in self.0 {
-            c.parked.store(false, Relaxed);
-            if let Some(l) = c.listener.upgrade() {
-                l.wake();
-            }
-        }
-    }
-}
-
 /// What a reader gets from [`Feed::read`].
 pub(super) enum Read {
     /// Entries were taken (or none were new).
@@ -312,10 +281,9 @@ impl Feed {
         out
     }
 
-    /// Appends a committed event's frame. Returns the readers that had
-    /// parked, for the caller to wake (see [`Parked`]), and the connections
-    /// that fell too far behind.
-    pub fn publish(&self, seq: Seq, encoded: &Encoded) -> Published {
+    /// Appends a committed event's frame, then wakes the parked readers.
+    /// Returns the connections that fell too far behind.
+    pub fn publish(&self, seq: Seq, encoded: &Encoded) -> Vec<Arc<dyn Listener>> {
         let wanted = |f: Format| (self.readers(f).load(Relaxed) > 0).then(|| encoded.for_format(f));
         let (mut json, mut msgpack) = (wanted(Format::Json), wanted(Format::Msgpack));
         let mut inner = self.lock();
@@ -350,9 +318,15 @@ impl Feed {
         if end - inner.base > self.capacity as u64 || end % TRIM_EVERY == 0 {
             self.trim(&mut inner, &mut lost);
         }
-        let parked = Parked(std::mem::take(&mut inner.waiting));
+        let waiting = std::mem::take(&mut inner.waiting);
         drop(inner);
-        Published { parked, lost }
+        for c in waiting {
+            c.parked.store(false, Relaxed);
+            if let Some(l) = c.listener.upgrade() {
+                l.wake();
+            }
+        }
+        lost
     }
 
     /// Drops the entries every reader has passed, and beyond that the
@@ -540,7 +514,7 @@ mod tests {
         let encoded = Encoded::new(&ServerFrame::Pong);
         let mut held = Vec::new();
         for seq in 1..=1000 {
-            feed.publish(Seq(seq), &encoded).parked.wake();
+            let _ = feed.publish(Seq(seq), &encoded);
             let mut out = Vec::new();
             let _ = feed.read(&cursor, Format::Json, Seq::ZERO, &mut out, false);
             assert_eq!(out.iter().map(Piece::frames).sum::<usize>(), 1);

@@ -432,21 +432,21 @@ impl Listener for Outbox {
 /// flag and the waiter's waker, no lock and no list of waiters, as the
 /// publish path raises it once per parked connection.
 #[derive(Default)]
-pub(super) struct Signal {
+struct Signal {
     raised: AtomicBool,
     waker: AtomicWaker,
 }
 
 impl Signal {
     /// Wakes the waiter, or lets its next wait return at once.
-    pub(super) fn raise(&self) {
+    fn raise(&self) {
         self.raised.store(true, Ordering::Release);
         self.waker.wake();
     }
 
     /// Resolves once raised (at once if it was since the last time),
     /// taking the permit. Only one task may wait.
-    pub(super) async fn lowered(&self) {
+    async fn lowered(&self) {
         std::future::poll_fn(|cx| {
             if self.raised.swap(false, Ordering::Acquire) {
                 return std::task::Poll::Ready(());
@@ -488,9 +488,7 @@ mod tests {
 
     fn publish(feed: &Feed, seq: u64) -> Vec<Arc<dyn Listener>> {
         let frame = ServerFrame::Pong;
-        let published = feed.publish(Seq(seq), &Encoded::new(&frame));
-        published.parked.wake();
-        published.lost
+        feed.publish(Seq(seq), &Encoded::new(&frame))
     }
 
     fn drained(outbox: &Outbox) -> (Vec<u64>, Option<CloseReason>) {
