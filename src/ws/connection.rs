@@ -423,9 +423,12 @@ impl Connection {
         let mut frames = Vec::new();
         while from <= head {
             let read = {
-                let Ok(_turn) = self.state.replays.acquire().await else {
-                    return false;
-                };
+                let _turn = self
+                    .state
+                    .replays
+                    .acquire()
+                    .await
+                    .expect("the replay semaphore is never closed");
                 self.replay_page(&r, from, head, &mut frames).await
             };
             let last = match read {

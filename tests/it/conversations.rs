@@ -753,17 +753,14 @@ async fn a_replay_shows_events_as_they_read_now_after_other_replays_of_the_room(
     // An edit changes what the answer quotes; a deletion blanks a message.
     let (status, body) = edit(&s, &ann, &room, 1, "first, edited").await;
     assert_eq!(status, 200, "{body}");
-    let r = s
-        .call("DELETE", &format!("/api/v1/rooms/{room}/messages/3"))
-        .auth(Auth::Bearer(&ann.token))
-        .send()
+    let (status, body) = s
+        .delete(
+            &format!("/api/v1/rooms/{room}/messages/3"),
+            Some(&ann.token),
+            json!({}),
+        )
         .await;
-    assert!(
-        r.status == 200 || r.status == 204,
-        "{} {}",
-        r.status,
-        r.body
-    );
+    assert!(status == 200 || status == 204, "{status} {body}");
     let m = replayed_messages(&s, &ann, &room, n + 2).await;
     assert_eq!(m[1]["reply_to"]["excerpt"], "first, edited");
     assert_eq!(
@@ -772,13 +769,14 @@ async fn a_replay_shows_events_as_they_read_now_after_other_replays_of_the_room(
     );
 
     // A deleted account's messages are shown as a deleted user's.
-    let r = s
-        .call("DELETE", "/api/v1/me")
-        .auth(Auth::Bearer(&bob.token))
-        .json(json!({"password": "password-bob"}))
-        .send()
+    let (status, body) = s
+        .delete(
+            "/api/v1/me",
+            Some(&bob.token),
+            json!({"password": "password-bob"}),
+        )
         .await;
-    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(status, 204, "{body}");
     let m = replayed_messages(&s, &ann, &room, n + 2).await;
     assert_eq!(m[1]["author"]["deleted"], true, "{}", m[1]);
     assert_eq!(m[1]["body"], "an answer");
