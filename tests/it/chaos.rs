@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::harness::{tcp_from, TestServer};
+use crate::harness::{metric, tcp_from, TestServer};
 
 const ROOMS: usize = 3;
 const CLIENTS: usize = 9;
@@ -209,9 +209,16 @@ async fn every_client_ends_with_every_seq_exactly_once_in_order() {
     let hung_up: usize = stories.iter().map(|s| s.hung_up).sum();
     let codes: Vec<u16> = stories.iter().flat_map(|s| s.closed_with.clone()).collect();
     let rotations: usize = stories.iter().map(|s| s.rotations).sum();
+    // The server's count, not the clients' close frames: a cut reader's
+    // 1013 waits behind the backlog it is not reading, and on a loaded
+    // machine its socket's time is often up before it gets there.
+    let cut = metric(
+        &s.scrape(&s.url("/metrics")).await,
+        "hearth_queue_full_disconnects_total",
+    );
     println!(
-        "chaos: {} connections, {hung_up} client hang-ups, server closes {:?}, {rotations} logouts, \
-         {} messages delivered, {:?} in all",
+        "chaos: {} connections, {hung_up} client hang-ups, server closes {:?} ({cut} cut as \
+         too slow), {rotations} logouts, {} messages delivered, {:?} in all",
         stories.iter().map(|s| s.connects).sum::<usize>(),
         count(&codes),
         stories.iter().map(|s| s.received).sum::<usize>(),
@@ -222,8 +229,8 @@ async fn every_client_ends_with_every_seq_exactly_once_in_order() {
         "too few client-side cuts to call it chaos: {hung_up}"
     );
     assert!(
-        codes.contains(&1013),
-        "no slow client was cut with 1013: {codes:?}"
+        cut >= 1.0,
+        "no slow client was cut with 1013 (clients saw {codes:?})"
     );
     assert!(
         codes.contains(&4001),
@@ -273,17 +280,35 @@ async fn run_client(
         }
         // Once posting is over, no more chaos: just catch up.
         let slow_now = how.slow && !done && rng.gen_bool(0.5);
+        // A rotating client rotates on every reconnect until a logout has
+        // cut it (another cut, 1013, can come first on a loaded machine),
+        // so every run sees one; later ones rotate at random.
+        let cut_by_logout = story.closed_with.contains(&4001);
+        let rotate_now = how.rotates && !done && (!cut_by_logout || rng.gen_bool(0.5));
         let lifetime = if done {
             Duration::from_secs(5)
         } else if slow_now {
             // Long enough for the backlog to fill the socket and the queue.
             Duration::from_secs(3)
+        } else if rotate_now {
+            // Until the logout closes it (4001), however slowly a loaded
+            // machine answers.
+            Duration::from_secs(20)
         } else {
             Duration::from_millis(rng.gen_range(100..900))
         };
-        // A rotating client's first reconnect always rotates, so every run
-        // sees a logout cut; later ones rotate at random.
-        let rotate_now = how.rotates && !done && (story.rotations == 0 || rng.gen_bool(0.5));
+        // The new session is made before the socket opens: logging in
+        // hashes a password, in the idle scheduling class, which a busy
+        // machine can hold up past a short socket's lifetime.
+        let fresh = if rotate_now {
+            Some(
+                s.login(&id.name, &format!("password-{}", id.name))
+                    .await
+                    .token,
+            )
+        } else {
+            None
+        };
 
         let stream = tcp_from("127.0.0.1", &s.addr, slow_now.then_some(4096))
             .await
@@ -305,14 +330,13 @@ async fn run_client(
         .await
         .expect("hello");
 
-        let rotation = rotate_now.then(|| {
-            let (s, name, old) = (s.clone(), id.name.clone(), id.token.clone());
+        let rotation = fresh.map(|fresh| {
+            let (s, old) = (s.clone(), id.token.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(150)).await;
-                let fresh = s.login(&name, &format!("password-{name}")).await;
                 let (status, _) = s.post("/api/v1/logout", Some(&old), json!({})).await;
                 assert_eq!(status, 204);
-                fresh.token
+                fresh
             })
         });
 

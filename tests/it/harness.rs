@@ -209,6 +209,30 @@ impl TestServer {
         self.login(name, &password).await
     }
 
+    /// `/metrics` at `url` as a map from `name{labels}` to value, checked
+    /// to be OpenMetrics text.
+    pub async fn scrape(&self, url: &str) -> std::collections::HashMap<String, f64> {
+        let resp = self.http.get(url).send().await.expect("scrape");
+        assert_eq!(resp.status(), 200);
+        let content_type = resp.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(
+            content_type.starts_with("application/openmetrics-text"),
+            "{content_type}"
+        );
+        let text = resp.text().await.expect("text");
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (name, value) = l.rsplit_once(' ').expect("name value");
+                (name.to_string(), value.parse().expect("a number"))
+            })
+            .collect()
+    }
+
     pub async fn login(&self, login: &str, password: &str) -> User {
         let (status, body) = self
             .post(
@@ -1020,4 +1044,10 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// One value of a scrape, which must have it.
+pub fn metric(m: &std::collections::HashMap<String, f64>, key: &str) -> f64 {
+    *m.get(key)
+        .unwrap_or_else(|| panic!("no metric {key}; have {:?}", m.keys().collect::<Vec<_>>()))
 }

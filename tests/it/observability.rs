@@ -2,48 +2,19 @@
 //! metrics listener, one log line per request with no secret in any line,
 //! JSON logs, and `hearth healthcheck`.
 
-use std::collections::HashMap;
 use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::harness::TestServer;
-
-/// `/metrics` as a map from `name{labels}` to value.
-async fn scrape(s: &TestServer, url: &str) -> HashMap<String, f64> {
-    let resp = s.http.get(url).send().await.expect("scrape");
-    assert_eq!(resp.status(), 200);
-    let content_type = resp.headers()["content-type"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    assert!(
-        content_type.starts_with("application/openmetrics-text"),
-        "{content_type}"
-    );
-    let text = resp.text().await.expect("text");
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (name, value) = l.rsplit_once(' ').expect("name value");
-            (name.to_string(), value.parse().expect("a number"))
-        })
-        .collect()
-}
-
-fn get(m: &HashMap<String, f64>, key: &str) -> f64 {
-    *m.get(key)
-        .unwrap_or_else(|| panic!("no metric {key}; have {:?}", m.keys().collect::<Vec<_>>()))
-}
+use crate::harness::{metric, TestServer};
 
 #[tokio::test]
 async fn metrics_count_what_happens() {
     let s = TestServer::spawn_with(&[("HEARTH_SIGNUP_BURST", "3")]).await;
     let url = s.url("/metrics");
-    let before = scrape(&s, &url).await;
-    assert_eq!(get(&before, "hearth_messages_stored_total"), 0.0);
-    assert_eq!(get(&before, "hearth_websocket_connections"), 0.0);
+    let before = s.scrape(&url).await;
+    assert_eq!(metric(&before, "hearth_messages_stored_total"), 0.0);
+    assert_eq!(metric(&before, "hearth_websocket_connections"), 0.0);
 
     let alice = s.user("alice").await;
     let bob = s.user("bob").await;
@@ -70,43 +41,43 @@ async fn metrics_count_what_happens() {
         .await;
     }
 
-    let after = scrape(&s, &url).await;
-    assert_eq!(get(&after, "hearth_messages_stored_total"), 5.0);
+    let after = s.scrape(&url).await;
+    assert_eq!(metric(&after, "hearth_messages_stored_total"), 5.0);
     assert_eq!(
-        get(&after, "hearth_deliveries_total"),
+        metric(&after, "hearth_deliveries_total"),
         10.0,
         "5 messages to 2 sockets"
     );
-    assert_eq!(get(&after, "hearth_websocket_connections"), 2.0);
-    assert!(get(&after, "hearth_commit_groups_total") >= 1.0);
-    assert!(get(&after, "hearth_commit_batch_size_count") >= 1.0);
-    assert_eq!(get(&after, "hearth_commit_batch_size_sum"), 5.0);
-    assert!(get(&after, "hearth_commit_flush_duration_seconds_count") >= 1.0);
+    assert_eq!(metric(&after, "hearth_websocket_connections"), 2.0);
+    assert!(metric(&after, "hearth_commit_groups_total") >= 1.0);
+    assert!(metric(&after, "hearth_commit_batch_size_count") >= 1.0);
+    assert_eq!(metric(&after, "hearth_commit_batch_size_sum"), 5.0);
+    assert!(metric(&after, "hearth_commit_flush_duration_seconds_count") >= 1.0);
     assert!(
-        get(&after, "hearth_http_connections") >= 1.0,
+        metric(&after, "hearth_http_connections") >= 1.0,
         "this scrape's own"
     );
-    assert_eq!(get(&after, "hearth_users"), 3.0);
-    assert_eq!(get(&after, "hearth_rooms"), 1.0);
+    assert_eq!(metric(&after, "hearth_users"), 3.0);
+    assert_eq!(metric(&after, "hearth_rooms"), 1.0);
     assert_eq!(
-        get(&after, r#"hearth_rate_limited_total{limit="signup"}"#),
+        metric(&after, r#"hearth_rate_limited_total{limit="signup"}"#),
         1.0
     );
-    assert_eq!(get(&after, "hearth_queue_full_disconnects_total"), 0.0);
+    assert_eq!(metric(&after, "hearth_queue_full_disconnects_total"), 0.0);
     let signups =
         r#"hearth_http_request_duration_seconds_count{route="/api/v1/signup",status="2xx"}"#;
-    assert_eq!(get(&after, signups), 3.0);
+    assert_eq!(metric(&after, signups), 3.0);
     let limited =
         r#"hearth_http_request_duration_seconds_count{route="/api/v1/signup",status="4xx"}"#;
-    assert_eq!(get(&after, limited), 1.0);
+    assert_eq!(metric(&after, limited), 1.0);
 
     // Unknown paths share one label value, so scanners cannot grow the set.
     for i in 0..20 {
         s.get(&format!("/api/v1/nothing-{i}"), None).await;
     }
-    let scanned = scrape(&s, &url).await;
+    let scanned = s.scrape(&url).await;
     let unknown = r#"hearth_http_request_duration_seconds_count{route="unknown",status="4xx"}"#;
-    assert_eq!(get(&scanned, unknown), 20.0);
+    assert_eq!(metric(&scanned, unknown), 20.0);
     assert!(!scanned.keys().any(|k| k.contains("nothing-")));
 }
 
@@ -120,8 +91,8 @@ async fn metrics_can_have_their_own_listener() {
     let s = TestServer::spawn_with(&[("HEARTH_METRICS_LISTEN", &at)]).await;
     let (status, _) = s.get("/metrics", None).await;
     assert_eq!(status, 404, "not on the public listener");
-    let m = scrape(&s, &format!("http://{at}/metrics")).await;
-    assert_eq!(get(&m, "hearth_users"), 0.0);
+    let m = s.scrape(&format!("http://{at}/metrics")).await;
+    assert_eq!(metric(&m, "hearth_users"), 0.0);
     let health = s
         .http
         .get(format!("http://{at}/healthz"))
@@ -278,8 +249,8 @@ async fn a_stalled_reader_is_counted_as_a_queue_full_disconnect() {
         for _ in 0..20 {
             a.expect("ack").await;
         }
-        let m = scrape(&s, &url).await;
-        if get(&m, "hearth_queue_full_disconnects_total") >= 1.0 {
+        let m = s.scrape(&url).await;
+        if metric(&m, "hearth_queue_full_disconnects_total") >= 1.0 {
             cut = true;
             break;
         }
@@ -291,8 +262,8 @@ async fn a_stalled_reader_is_counted_as_a_queue_full_disconnect() {
 #[tokio::test]
 async fn the_runtime_has_as_many_threads_as_workers_says() {
     let s = TestServer::spawn_with(&[("HEARTH_WORKERS", "3")]).await;
-    let m = scrape(&s, &s.url("/metrics")).await;
-    assert_eq!(get(&m, "hearth_runtime_workers"), 3.0);
+    let m = s.scrape(&s.url("/metrics")).await;
+    assert_eq!(metric(&m, "hearth_runtime_workers"), 3.0);
     // And it serves on them: a message goes round through a socket.
     let ana = s.user("ana").await;
     let room = s.room(&ana, "threads").await;
@@ -307,7 +278,7 @@ async fn the_runtime_has_as_many_threads_as_workers_says() {
 
     // Unset: one per CPU the server may use.
     let auto = TestServer::spawn().await;
-    let m = scrape(&auto, &auto.url("/metrics")).await;
+    let m = auto.scrape(&auto.url("/metrics")).await;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    assert_eq!(get(&m, "hearth_runtime_workers"), cpus as f64);
+    assert_eq!(metric(&m, "hearth_runtime_workers"), cpus as f64);
 }
