@@ -11,9 +11,8 @@ use crate::harness::{Auth, RawWs, TestServer, User};
 /// Signs up without logging in, so per-IP login budgets stay untouched.
 async fn signup_only(s: &TestServer, name: &str) {
     let (status, body) = s
-        .post(
+        .post_until_not_busy(
             "/api/v1/signup",
-            None,
             json!({"username": name, "email": format!("{name}@example.com"), "password": format!("password-{name}")}),
         )
         .await;
@@ -104,10 +103,28 @@ async fn login_attempts_per_ip_are_limited_with_retry_after() {
     signup_only(&s, "erin").await;
     let here = s.http_from("127.0.0.1");
     // Ten attempts at ten different names: only the per-IP limit counts them.
-    for i in 0..10 {
-        let (status, _, body, _) = login_with(&s, &here, &format!("guess{i}"), "wrong").await;
-        assert_eq!(status, 401, "attempt {i}: {body}");
+    // One more comes back every 6 s; on a loaded machine the ten hashes can
+    // take that long, so attempts go on until the first refusal, and there
+    // may be one more allowed per 6 s they took.
+    let started = Instant::now();
+    let mut allowed = 0;
+    loop {
+        let (status, _, body, _) = login_with(&s, &here, &format!("guess{allowed}"), "wrong").await;
+        if status == 429 {
+            break;
+        }
+        // An attempt the hashing queue had no room for spent its budget too.
+        let busy = status == 503 && body["error"]["code"] == "busy";
+        assert!(status == 401 || busy, "attempt {allowed}: {status} {body}");
+        allowed += 1;
+        let refilled = started.elapsed().as_secs() / 6;
+        assert!(
+            allowed <= 10 + refilled + 1,
+            "{allowed} attempts in {:?} and none refused",
+            started.elapsed()
+        );
     }
+    assert!(allowed >= 10, "refused after only {allowed} attempts");
     // The 11th is refused before the password is even checked, right or wrong.
     for password in ["wrong-again", "password-erin"] {
         let (status, retry, body, _) = login_with(&s, &here, "erin", password).await;
@@ -374,7 +391,6 @@ async fn deleting_an_account_closes_its_sockets_at_once() {
     let jay = s.login("jay", "password-jay").await;
     let mut ws = s.ws(&jay).await;
     ws.hello(None).await;
-    let started = Instant::now();
     let (status, body) = s
         .delete(
             "/api/v1/me",
@@ -383,6 +399,9 @@ async fn deleting_an_account_closes_its_sockets_at_once() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    // From the answer, not the request: checking the password first takes
+    // what idle-class hashing gets of a busy machine.
+    let started = Instant::now();
     assert_eq!(ws.close_code().await, Some(4001));
     assert!(
         started.elapsed() < Duration::from_secs(1),
