@@ -125,7 +125,8 @@ async fn login_attempts_per_ip_are_limited_with_retry_after() {
         );
     }
     assert!(allowed >= 10, "refused after only {allowed} attempts");
-    // The 11th is refused before the password is even checked, right or wrong.
+    // Once refused, every attempt is, before the password is even checked,
+    // right or wrong.
     for password in ["wrong-again", "password-erin"] {
         let (status, retry, body, _) = login_with(&s, &here, "erin", password).await;
         assert_eq!(status, 429, "{body}");
