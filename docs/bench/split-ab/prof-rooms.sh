@@ -4,10 +4,10 @@
 # exits), divided by the messages stored; and a call-graph profile of the
 # committer thread for 6 s in the middle of the load (CG="--call-graph dwarf -F 499"
 # for call chains through code built without frame pointers).
-# Usage: prof-rooms.sh BIN OUT_DIR
+# Usage: [EXTRA="--server-env K=V"] prof-rooms.sh BIN OUT_DIR
 bin=$1; out=$2; mkdir -p "$out"
-echo "$(date -u +%FT%TZ) load=$(cut -d' ' -f1-3 /proc/loadavg) cmd: taskset -c 1 BIN bench rooms --clients 15000 --room-size 50 --rate 35100 --duration 10 --server-cpus 0 --no-ceiling" >> "$out/runs.log"
-taskset -c 1 "$bin" bench rooms --clients 15000 --room-size 50 --rate 35100 --duration 10 --server-cpus 0 --no-ceiling --quiet --json-file "$out/r.json" > "$out/bench.txt" 2>&1 &
+echo "$(date -u +%FT%TZ) load=$(cut -d' ' -f1-3 /proc/loadavg) cmd: taskset -c 1 BIN bench rooms --clients 15000 --room-size 50 --rate 35100 --duration 10 --server-cpus 0 --no-ceiling $EXTRA" >> "$out/runs.log"
+taskset -c 1 "$bin" bench rooms --clients 15000 --room-size 50 --rate 35100 --duration 10 --server-cpus 0 --no-ceiling --quiet $EXTRA --json-file "$out/r.json" > "$out/bench.txt" 2>&1 &
 b=$!
 for i in $(seq 1 400); do pid=$(pgrep -P $b -f serve | head -1); [ -n "$pid" ] && break; sleep 0.1; done
 for i in $(seq 1 400); do
