@@ -597,9 +597,16 @@ async fn a_profile_change_and_an_avatar_at_the_same_moment_both_hold() {
 async fn uploads_beyond_those_in_flight_are_refused_busy() {
     use tokio::io::AsyncWriteExt;
     let s = TestServer::spawn().await;
-    let mut slow = Vec::new();
+    // Everyone signs up first: on a loaded machine the password hashes can
+    // take longer than the server waits for a stalled body (408), which
+    // would free the first uploads' places before the last one starts.
+    let mut users = Vec::new();
     for i in 0..8 {
-        let user = s.user(&format!("slow{i}")).await;
+        users.push(s.user(&format!("slow{i}")).await);
+    }
+    let ann = s.user("ann").await;
+    let mut slow = Vec::new();
+    for user in &users {
         let mut tcp = tokio::net::TcpStream::connect(&s.addr)
             .await
             .expect("connect");
@@ -612,8 +619,10 @@ async fn uploads_beyond_those_in_flight_are_refused_busy() {
         slow.push(tcp);
     }
     // Their heads arrive on their own connections: wait until all eight
-    // are being read (a refusal spends none of the rate).
-    let ann = s.user("ann").await;
+    // are being read. A refusal spends none of the rate, but each upload
+    // that gets through spends one of Ann's ten a minute, so tries are
+    // spaced out.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let r = loop {
         let r = s
@@ -625,7 +634,7 @@ async fn uploads_beyond_those_in_flight_are_refused_busy() {
         if r.status != 200 || std::time::Instant::now() > deadline {
             break r;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     };
     r.assert_error(503, "busy");
     assert!(r.header("retry-after").is_some());

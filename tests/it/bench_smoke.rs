@@ -287,7 +287,10 @@ fn a_short_search_bench_finds_every_probe_and_reports_the_index() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(["bench", "search", "--rate", "40", "--searchers", "1"])
-        .args(["--duration", "2", "--prefill", "50", "--max-lag", "3"])
+        // The indexer runs at nice 19: on a loaded machine a probe can take
+        // seconds to be found. Its lag is the benchmark's to judge; here the
+        // limit is the bench's own give-up time for a probe.
+        .args(["--duration", "2", "--prefill", "50", "--max-lag", "10"])
         .args(["--threads", "1", "--json", "--quiet"])
         .output()
         .expect("run hearth bench search");
