@@ -267,8 +267,29 @@ impl Outbox {
     /// the client). What the rooms published during the replay is queued
     /// now, after the replayed frames.
     pub fn release(&self, replayed: &HashMap<RoomId, Seq>) {
+        self.release_after(None, replayed);
+    }
+
+    /// Queues `first` (a `ready` with nothing to replay after it) and ends
+    /// the replay in the same step: once the client can have read `first`,
+    /// the connection is live, so a typing notice sent on seeing it is not
+    /// dropped as if the connection were still catching up.
+    pub fn send_and_release(&self, first: &ServerFrame<'_>, replayed: &HashMap<RoomId, Seq>) {
+        self.release_after(Some(wire::encode(first, self.format)), replayed);
+    }
+
+    fn release_after(&self, first: Option<Bytes>, replayed: &HashMap<RoomId, Seq>) {
         let mut s = self.lock();
+        let queued = s.close.is_none() && first.is_some();
+        if let (true, Some(first)) = (queued, first) {
+            s.frames.push(Piece::Own(feed::next_order(), first));
+            s.replied = true;
+        }
         if !s.replaying {
+            drop(s);
+            if queued {
+                self.notify.raise();
+            }
             return;
         }
         s.replaying = false;
@@ -553,6 +574,28 @@ mod tests {
         let (frames, _) = drained(&outbox);
         assert_eq!(frames.len(), 2);
         assert!(frames.is_sorted());
+    }
+
+    #[test]
+    fn a_typing_notice_after_a_ready_with_nothing_to_replay_is_kept() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
+        outbox.subscribe(room, &feed);
+        // Before the ready, the connection is catching up: a notice is dropped.
+        outbox.push_droppable(Bytes::from_static(b"early"));
+        publish(&feed, 1);
+        outbox.send_and_release(&ServerFrame::Pong, &HashMap::from([(room, Seq(0))]));
+        // Anyone who saw the ready may type at once.
+        outbox.push_droppable(Bytes::from_static(b"typing"));
+        let mut pieces = Vec::new();
+        outbox.drain(&mut pieces, true);
+        let frames: Vec<&[u8]> = pieces
+            .iter()
+            .flat_map(|p| (0..p.frames()).map(move |i| p.frame(i)))
+            .collect();
+        assert_eq!(frames.len(), 3, "ready, seq 1, typing: {frames:?}");
+        assert_eq!(frames[0], wire::encode(&ServerFrame::Pong, Format::Json));
+        assert_eq!(frames[2], b"typing");
     }
 
     #[tokio::test]

@@ -379,27 +379,36 @@ impl Connection {
                 });
             }
         }
+        // What the client missed, in the rooms it resumes that moved on.
+        let missed: Vec<(RoomId, Seq, Seq)> = resume
+            .into_iter()
+            .filter_map(|(room, after)| {
+                let room = room.parse::<RoomId>().ok()?;
+                let head = *heads.get(&room)?;
+                (Seq(after) < head).then_some((room, Seq(after), head))
+            })
+            .collect();
         state.presence.greeted(user);
         self.counted_online = true;
         {
             // The snapshot and the first change this socket hears of, with
             // no change lost or sent before `ready` in between.
             let _quiet = state.presence.hold();
-            self.push(&ServerFrame::Ready {
+            let ready = ServerFrame::Ready {
                 user: UserView::of(&record),
                 rooms: room_heads,
                 online: presence::online_around(&state, user),
-            });
+            };
+            if missed.is_empty() {
+                // Nothing to replay: live from the moment `ready` can be read.
+                self.outbox.send_and_release(&ready, &heads);
+            } else {
+                self.push(&ready);
+            }
             self.outbox.mark_greeted();
         }
-        for (room, after) in resume {
-            let Ok(room) = room.parse::<RoomId>() else {
-                continue;
-            };
-            let Some(&head) = heads.get(&room) else {
-                continue;
-            };
-            if !self.replay(room, Seq(after), head).await {
+        for (room, after, head) in missed {
+            if !self.replay(room, after, head).await {
                 return None;
             }
         }
