@@ -210,6 +210,9 @@ pub struct Snapshot {
     pub rate_limited: [(&'static str, u64); 6],
     /// Rooms holding a recent window.
     pub history_windows: i64,
+    /// Events windows hold beyond `storage.history_window`, having grown
+    /// down for older pages.
+    pub history_window_grown_events: i64,
     /// History reads by source: `window`, `storage`.
     pub history_reads: [(&'static str, u64); 2],
 }
@@ -233,6 +236,11 @@ impl Collector for Snapshot {
                 "history_windows",
                 "Rooms keeping their newest events in memory for history and resume",
                 self.history_windows,
+            ),
+            (
+                "history_window_grown_events",
+                "Events the recent windows hold beyond their size, grown down for older pages",
+                self.history_window_grown_events,
             ),
         ];
         for (name, help, value) in gauges {

@@ -29,11 +29,19 @@
 //! forgotten in the same step that changes either, so the next page
 //! copies it instead of encoding it again.
 //!
+//! A page older than the window grows it down to cover the page (storage
+//! read once, under the same checks as a load: nothing became durable and
+//! nobody dropped the window meanwhile), so people scrolling back through a
+//! room read it from memory after the first of them. A window grows to at
+//! most [`GROW`] times its size, and all rooms' windows together hold at
+//! most [`BEYOND_MAX`] events beyond their size; past that, storage answers.
+//!
 //! Memory: a room has a window only while it is read (loaded by its first
 //! history page or resume, dropped after [`IDLE`] without a read), and
 //! holds at most `storage.history_window` events (256 by default: the
 //! newest page of 50, or the largest of 200, with the edits and reactions
-//! among them), and the JSON of the messages among those that were read.
+//! among them), or what it grew to, and the JSON of the messages among
+//! those that were read.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,12 +58,21 @@ use crate::views::Current;
 /// A window not read for this long is dropped (checked every minute).
 pub const IDLE: Duration = Duration::from_secs(600);
 
+/// A window read further back grows to at most this many times its size.
+pub const GROW: usize = 16;
+
+/// Events all grown windows together hold beyond their size (a few hundred
+/// bytes each, as much again with a message's JSON).
+pub const BEYOND_MAX: usize = 65_536;
+
 /// Reads answered from windows and from storage, since start, for
-/// `/metrics`: whether the window is sized for what people read.
+/// `/metrics`: whether the window is sized for what people read. Also the
+/// events grown windows hold beyond their size, shared by every room.
 #[derive(Debug, Default)]
 pub struct ReadCounts {
     pub window: AtomicU64,
     pub storage: AtomicU64,
+    pub beyond: AtomicU64,
 }
 
 pub struct Recent {
@@ -84,6 +101,10 @@ struct Inner {
 struct Window {
     from: Seq,
     end: Seq,
+    /// The room's window size (`storage.history_window`).
+    size: usize,
+    /// Events it holds at most: `size`, or what it grew to.
+    limit: usize,
     events: VecDeque<Logged>,
     /// The states of the messages in the window that later events changed.
     states: HashMap<Seq, MessageState>,
@@ -123,10 +144,10 @@ impl Recent {
     pub(crate) fn advance(&self, seq: Seq, event: &EventRecord) {
         let mut inner = lock(&self.inner);
         match &mut inner.window {
-            Some(w) if seq == w.end.next() => w.push(seq, event, self.capacity),
+            Some(w) if seq == w.end.next() => w.push(seq, event),
             // Not the next event (cannot happen while the committer is the
             // one writer): storage answers until a reader loads it again.
-            Some(_) => inner.drop_window(),
+            Some(_) => inner.drop_window(&self.counts),
             None => {}
         }
         self.head.store(seq.0, Ordering::SeqCst);
@@ -134,7 +155,7 @@ impl Recent {
 
     /// Forgets the window (the store was reopened after a failure).
     pub(crate) fn reset(&self) {
-        lock(&self.inner).drop_window();
+        lock(&self.inner).drop_window(&self.counts);
     }
 
     /// Forgets the window if no reader used it for [`IDLE`].
@@ -144,7 +165,7 @@ impl Recent {
             .read_at
             .is_none_or(|at| now.saturating_duration_since(at) >= IDLE);
         if inner.window.is_some() && idle {
-            inner.drop_window();
+            inner.drop_window(&self.counts);
         }
     }
 
@@ -160,7 +181,12 @@ impl Recent {
         if span.from > span.to || span.limit == 0 {
             return Ok(Vec::new());
         }
-        if let Some(page) = self.cached(store, room, |w| w.messages(room, span))? {
+        let mut page = self.cached(store, room, |w| w.messages(room, span))?;
+        if page.is_none() {
+            page = self.grown(store, room, span)?;
+        }
+        self.count(page.is_some());
+        if let Some(page) = page {
             return Ok(page);
         }
         let log = store.log()?;
@@ -198,7 +224,9 @@ impl Recent {
         if from > to || limit == 0 {
             return Ok(Vec::new());
         }
-        if let Some(events) = self.cached(store, room, |w| w.range(from, to, limit))? {
+        let found = self.cached(store, room, |w| w.range(from, to, limit))?;
+        self.count(found.is_some());
+        if let Some(events) = found {
             return Ok(events);
         }
         Ok(store
@@ -246,6 +274,7 @@ impl Recent {
 
     /// `read`'s answer from the window (loading it first if there is
     /// none), or `None` where the window does not cover what is asked.
+    /// Not counted: see [`Recent::count`].
     fn cached<T>(
         &self,
         store: &Store,
@@ -257,12 +286,16 @@ impl Recent {
             self.load(store, room)?;
             found = self.in_window(&read);
         }
-        let source = match found {
-            Some(_) => &self.counts.window,
-            None => &self.counts.storage,
+        Ok(found)
+    }
+
+    /// Counts a read answered from the window or from storage.
+    fn count(&self, from_window: bool) {
+        let source = match from_window {
+            true => &self.counts.window,
+            false => &self.counts.storage,
         };
         source.fetch_add(1, Ordering::Relaxed);
-        Ok(found)
     }
 
     fn in_window<T>(&self, read: impl Fn(&mut Window) -> Option<T>) -> Option<T> {
@@ -294,7 +327,7 @@ impl Recent {
             // Fewer: the window holds the room's whole log.
             _ => Seq(1),
         };
-        let window = Window::of(from, head, events);
+        let window = Window::of(from, head, events, self.capacity);
         let mut inner = lock(&self.inner);
         if inner.window.is_none() && inner.generation == generation && self.head() == head {
             inner.window = Some(window);
@@ -304,9 +337,84 @@ impl Recent {
     }
 }
 
+impl Recent {
+    /// The page read from the window after growing it down to cover
+    /// `span` (the span reaches below it), if it may grow that far.
+    /// Storage is read as in [`Recent::load`]: the events below the window
+    /// and their messages' states, installed only if no event became
+    /// durable and the window was not dropped or grown meanwhile.
+    fn grown(&self, store: &Store, room: RoomId, span: Span) -> Result<Option<Vec<Current>>> {
+        let (generation, head, from, held, limit) = {
+            let inner = lock(&self.inner);
+            let Some(w) = inner.window.as_ref() else {
+                return Ok(None);
+            };
+            (
+                inner.generation,
+                self.head(),
+                w.from,
+                w.events.len(),
+                w.limit,
+            )
+        };
+        if from <= span.from.max(Seq(1)) || span.to > head {
+            return Ok(None);
+        }
+        // Events below the window to read: down to the span's start, or,
+        // for the newest messages of the span, the gap to it and twice the
+        // page (edits and reactions among the messages); a page that still
+        // reaches further grows the window again next time.
+        let below = from.0 - 1;
+        let wanted = if span.newest {
+            (below - span.to.0.min(below)) as usize + 2 * span.limit
+        } else {
+            (from.0 - span.from.0) as usize
+        };
+        let wanted = wanted.min(below as usize);
+        let most = self.capacity * GROW;
+        if wanted == 0 || held + wanted > most {
+            return Ok(None);
+        }
+        let more = (held + wanted).saturating_sub(limit);
+        let beyond = &self.counts.beyond;
+        if beyond.fetch_add(more as u64, Ordering::Relaxed) + more as u64 > BEYOND_MAX as u64 {
+            beyond.fetch_sub(more as u64, Ordering::Relaxed);
+            return Ok(None);
+        }
+        // `Some(page)` once grown; the page is `None` if it still reaches
+        // below the window.
+        let installed: Result<Option<Option<Vec<Current>>>> = (|| {
+            let log = store.log()?;
+            let events = log.range_newest(room, Seq(1), Seq(below), wanted)?;
+            if events.is_empty() {
+                return Ok(None);
+            }
+            let mut inner = lock(&self.inner);
+            if inner.generation != generation || self.head() != head {
+                return Ok(None);
+            }
+            let Some(w) = inner.window.as_mut().filter(|w| w.from == from) else {
+                return Ok(None);
+            };
+            w.prepend(events, limit + more);
+            inner.read_at = Some(Instant::now());
+            let page = inner.window.as_mut().and_then(|w| w.messages(room, span));
+            Ok(Some(page))
+        })();
+        if !matches!(installed, Ok(Some(_))) {
+            beyond.fetch_sub(more as u64, Ordering::Relaxed);
+        }
+        Ok(installed?.flatten())
+    }
+}
+
 impl Inner {
-    fn drop_window(&mut self) {
-        self.window = None;
+    fn drop_window(&mut self, counts: &ReadCounts) {
+        if let Some(w) = self.window.take() {
+            counts
+                .beyond
+                .fetch_sub(w.grown_by() as u64, Ordering::Relaxed);
+        }
         self.generation += 1;
     }
 }
@@ -314,10 +422,12 @@ impl Inner {
 impl Window {
     /// A window of events read from storage (already redacted where a
     /// deletion blanked them), its states folded from them.
-    fn of(from: Seq, end: Seq, events: Vec<(Seq, EventRecord)>) -> Window {
+    fn of(from: Seq, end: Seq, events: Vec<(Seq, EventRecord)>, limit: usize) -> Window {
         let mut w = Window {
             from,
             end,
+            size: limit,
+            limit,
             events: VecDeque::with_capacity(events.len().max(1)),
             states: HashMap::new(),
             json: HashMap::new(),
@@ -329,15 +439,53 @@ impl Window {
         w
     }
 
-    /// Appends the next durable event; the oldest leave past `capacity`.
-    fn push(&mut self, seq: Seq, event: &EventRecord, capacity: usize) {
+    /// Puts the events just below the window (ascending, ending at
+    /// `from - 1`, as storage holds them) in front of it, and lets it hold
+    /// `limit` events from now on. Their messages' states are folded from
+    /// the events, theirs and the window's that aim at them, as a load
+    /// folds them: never read from storage, whose states may already hold
+    /// an event the committer has not yet made visible here.
+    fn prepend(&mut self, events: Vec<(Seq, EventRecord)>, limit: usize) {
+        let Some((first, _)) = events.first() else {
+            return;
+        };
+        let (first, old_from) = (*first, self.from);
+        let mut states: HashMap<Seq, MessageState> = HashMap::new();
+        let aimed = |event: &EventRecord| {
+            event
+                .kind
+                .target()
+                .filter(|t| (first..old_from).contains(t))
+        };
+        let older = events.iter().map(|(seq, e)| (*seq, e));
+        let newer = self.events.iter().map(|(seq, e)| (*seq, &**e));
+        for (seq, event) in older.chain(newer) {
+            if let Some(target) = aimed(event) {
+                states.entry(target).or_default().apply(seq, event);
+            }
+        }
+        self.states.extend(states);
+        for (seq, event) in events.into_iter().rev() {
+            self.events.push_front((seq, Arc::new(event)));
+        }
+        self.from = first;
+        self.limit = limit;
+    }
+
+    /// Events it holds beyond the room's window size.
+    fn grown_by(&self) -> usize {
+        self.limit.saturating_sub(self.size)
+    }
+
+    /// Appends the next durable event; the oldest leave past `limit`.
+    fn push(&mut self, seq: Seq, event: &EventRecord) {
         if let EventKind::Delete { target, .. } = event.kind {
             self.redact(target);
         }
         self.fold(seq, event);
         self.events.push_back((seq, Arc::new(event.clone())));
         self.end = seq;
-        while self.events.len() > capacity {
+        while self.events.len() > self.limit {
             if let Some((gone, _)) = self.events.pop_front() {
                 self.states.remove(&gone);
                 self.json.remove(&gone);

@@ -95,6 +95,7 @@ impl AppState {
                 ),
             ],
             history_windows: self.rooms.window_count() as i64,
+            history_window_grown_events: self.rooms.reads.beyond.load(Relaxed) as i64,
             history_reads: [
                 ("window", self.rooms.reads.window.load(Relaxed)),
                 ("storage", self.rooms.reads.storage.load(Relaxed)),

@@ -298,6 +298,156 @@ async fn the_window_follows_changes_made_after_a_restart() {
     assert_same(&windowed, &reads(&s, &ann, &room).await);
 }
 
+#[tokio::test]
+async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_HISTORY_WINDOW", WINDOW)]).await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "grown").await;
+    s.join(&bob, &room).await;
+    let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
+    let page = |query: String| {
+        let (s, room, token) = (&s, &room, bob.token.clone());
+        async move {
+            let (status, page) = s
+                .get(
+                    &format!("/api/v1/rooms/{room}/messages?{query}"),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            page["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .map(|m| m["seq"].as_u64().expect("seq"))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Message 6 gets an edit and a reaction that the window will hold once
+    // it reaches down, before any window exists.
+    s.post_many(&ann, &room, 100).await;
+    call(&s, &ann, "PATCH", &msg(6), json!({"body": "six, edited"})).await;
+    call(
+        &s,
+        &bob,
+        "PUT",
+        &format!("{}/reactions/%F0%9F%91%8D", msg(6)),
+        json!({}),
+    )
+    .await;
+    s.post_many(&bob, &room, 10).await;
+
+    let grown = |m: &str| metric(m, "hearth_history_window_grown_events");
+    assert_eq!(grown(&metrics(&s).await), 0);
+    // The newest page loads the window; a page far below it grows it.
+    assert_eq!(page("limit=5".into()).await.len(), 5);
+    let reads_before = metric(
+        &metrics(&s).await,
+        "hearth_history_reads_total{source=\"window\"}",
+    );
+    assert_eq!(
+        page("limit=5&before=11".into()).await,
+        (6..=10).collect::<Vec<_>>()
+    );
+    let m = metrics(&s).await;
+    assert!(grown(&m) > 0, "the window grew: {m}");
+    assert_eq!(
+        metric(&m, "hearth_history_reads_total{source=\"window\"}"),
+        reads_before + 1,
+        "the old page came from the grown window: {m}"
+    );
+
+    // Now change messages in the grown part, and one below it.
+    call(&s, &ann, "PATCH", &msg(7), json!({"body": "seven, edited"})).await;
+    call(
+        &s,
+        &ann,
+        "PATCH",
+        &msg(6),
+        json!({"body": "six, edited again"}),
+    )
+    .await;
+    call(
+        &s,
+        &ann,
+        "PUT",
+        &format!("{}/reactions/%F0%9F%91%8D", msg(6)),
+        json!({}),
+    )
+    .await;
+    call(
+        &s,
+        &bob,
+        "DELETE",
+        &format!("{}/reactions/%F0%9F%91%8D", msg(6)),
+        json!({}),
+    )
+    .await;
+    call(&s, &ann, "DELETE", &msg(8), json!({})).await;
+    call(&s, &ann, "PATCH", &msg(2), json!({"body": "two, below"})).await;
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&bob.token),
+            json!({"body": "about seven", "reply_to": 7}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    // Grown down to the room's first message, then changes at the bottom.
+    assert_eq!(page("limit=3&before=4".into()).await, [1, 2, 3]);
+    call(
+        &s,
+        &bob,
+        "PUT",
+        &format!("{}/reactions/%F0%9F%8E%89", msg(1)),
+        json!({}),
+    )
+    .await;
+    call(&s, &ann, "DELETE", &msg(2), json!({})).await;
+
+    let windowed = reads(&s, &bob, &room).await;
+    s.terminate();
+    s.set_env("HEARTH_HISTORY_WINDOW", "0");
+    s.restart();
+    assert_same(&windowed, &reads(&s, &bob, &room).await);
+}
+
+#[tokio::test]
+async fn a_window_grows_at_most_sixteen_times_its_size() {
+    let s = TestServer::spawn_with(&[("HEARTH_HISTORY_WINDOW", WINDOW)]).await;
+    let ann = s.user("ann").await;
+    let room = s.room(&ann, "deep").await;
+    s.post_many(&ann, &room, 500).await;
+    let read = |before: u64| {
+        let (s, room, token) = (&s, &room, ann.token.clone());
+        async move {
+            let (status, page) = s
+                .get(
+                    &format!("/api/v1/rooms/{room}/messages?limit=10&before={before}"),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let m = metrics(s).await;
+            (
+                page["messages"][0]["seq"].as_u64(),
+                metric(&m, "hearth_history_reads_total{source=\"storage\"}"),
+                metric(&m, "hearth_history_window_grown_events"),
+            )
+        }
+    };
+    // The newest page loads the window (24 events); 384 is the most it holds.
+    let (_, stored, grown) = read(501).await;
+    assert_eq!(grown, 0);
+    // 400 events below the window's start: storage answers.
+    assert_eq!(read(91).await, (Some(81), stored + 1, 0));
+    // Within reach: the window grows and answers.
+    let (first, still, grown) = read(301).await;
+    assert_eq!((first, still), (Some(291), stored + 1));
+    assert!(grown > 0 && grown <= 16 * 24 - 24, "{grown}");
+}
+
 /// Names the first read that differs, rather than two huge maps.
 fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) {
     assert_eq!(got.len(), want.len());
