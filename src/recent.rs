@@ -107,9 +107,36 @@ struct Window {
     limit: usize,
     events: VecDeque<Logged>,
     /// The states of the messages in the window that later events changed.
-    states: HashMap<Seq, MessageState>,
+    states: BySeq<MessageState>,
     /// The JSON of messages a page read, as their event and state are now.
-    json: HashMap<Seq, Arc<MessageJson>>,
+    json: BySeq<Arc<MessageJson>>,
+}
+
+/// A map by seq. A page looks up each of its messages' state and JSON:
+/// a multiplication hashes a seq (the keys are the window's own numbers,
+/// never chosen by a client), where the default hasher costs more than
+/// the rest of the lookup.
+type BySeq<V> = HashMap<Seq, V, std::hash::BuildHasherDefault<SeqHasher>>;
+
+/// Hashes one `u64` (a seq) by a multiplication by 2^64 / φ, which spreads
+/// consecutive numbers over the whole word (the table reads its top bits).
+#[derive(Default)]
+struct SeqHasher(u64);
+
+impl std::hash::Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// An event at its seq, as the log holds it (shared with the window).
@@ -429,8 +456,8 @@ impl Window {
             size: limit,
             limit,
             events: VecDeque::with_capacity(events.len().max(1)),
-            states: HashMap::new(),
-            json: HashMap::new(),
+            states: BySeq::default(),
+            json: BySeq::default(),
         };
         for (seq, event) in events {
             w.fold(seq, &event);
@@ -450,7 +477,7 @@ impl Window {
             return;
         };
         let (first, old_from) = (*first, self.from);
-        let mut states: HashMap<Seq, MessageState> = HashMap::new();
+        let mut states: BySeq<MessageState> = BySeq::default();
         let aimed = |event: &EventRecord| {
             event
                 .kind
