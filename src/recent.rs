@@ -549,10 +549,10 @@ impl Window {
         }
     }
 
-    fn current(&self, seq: Seq, event: &Arc<EventRecord>) -> Current {
+    fn current(&self, seq: Seq, event: Arc<EventRecord>) -> Current {
         Current {
             seq,
-            event: event.clone(),
+            event,
             state: self.states.get(&seq).cloned().unwrap_or_default(),
             json: None,
         }
@@ -560,7 +560,7 @@ impl Window {
 
     /// As [`Window::current`], with the message's JSON (encoded now if no
     /// page read it since it last changed).
-    fn current_json(&mut self, room: RoomId, seq: Seq, event: &Arc<EventRecord>) -> Current {
+    fn current_json(&mut self, room: RoomId, seq: Seq, event: Arc<EventRecord>) -> Current {
         let mut current = self.current(seq, event);
         current.json = match self.json.get(&seq) {
             Some(json) => Some(json.clone()),
@@ -572,7 +572,7 @@ impl Window {
                     username: "",
                     deleted: false,
                 };
-                MessageView::of(room, seq, event, nobody).map(|view| {
+                MessageView::of(room, seq, &current.event, nobody).map(|view| {
                     let json = Arc::new(MessageJson::of(
                         &view.with_state(&current.state, UserId::NIL),
                     ));
@@ -633,8 +633,8 @@ impl Window {
         }
         Some(
             found
-                .iter()
-                .map(|(seq, event)| self.current_json(room, *seq, event))
+                .into_iter()
+                .map(|(seq, event)| self.current_json(room, seq, event))
                 .collect(),
         )
     }
@@ -665,7 +665,7 @@ impl Window {
             self.events
                 .get(at)
                 .filter(|(s, e)| *s == seq && is_message(e))
-                .map(|(s, e)| self.current(*s, e)),
+                .map(|(s, e)| self.current(*s, e.clone())),
         )
     }
 }
