@@ -307,22 +307,8 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
     s.join(&bob, &room).await;
     let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
     let page = |query: String| {
-        let (s, room, token) = (&s, &room, bob.token.clone());
-        async move {
-            let (status, page) = s
-                .get(
-                    &format!("/api/v1/rooms/{room}/messages?{query}"),
-                    Some(&token),
-                )
-                .await;
-            assert_eq!(status, 200, "{page}");
-            page["messages"]
-                .as_array()
-                .expect("messages")
-                .iter()
-                .map(|m| m["seq"].as_u64().expect("seq"))
-                .collect::<Vec<_>>()
-        }
+        let (s, room, bob) = (&s, &room, &bob);
+        async move { seqs(s, bob, room, &query).await }
     };
     // Message 6 gets an edit and a reaction that the window will hold once
     // it reaches down, before any window exists.
@@ -420,18 +406,12 @@ async fn a_window_grows_at_most_sixteen_times_its_size() {
     let room = s.room(&ann, "deep").await;
     s.post_many(&ann, &room, 500).await;
     let read = |before: u64| {
-        let (s, room, token) = (&s, &room, ann.token.clone());
+        let (s, room, ann) = (&s, &room, &ann);
         async move {
-            let (status, page) = s
-                .get(
-                    &format!("/api/v1/rooms/{room}/messages?limit=10&before={before}"),
-                    Some(&token),
-                )
-                .await;
-            assert_eq!(status, 200, "{page}");
+            let first = seqs(s, ann, room, &format!("limit=10&before={before}")).await;
             let m = metrics(s).await;
             (
-                page["messages"][0]["seq"].as_u64(),
+                first.first().copied(),
                 metric(&m, "hearth_history_reads_total{source=\"storage\"}"),
                 metric(&m, "hearth_history_window_grown_events"),
             )
@@ -446,6 +426,23 @@ async fn a_window_grows_at_most_sixteen_times_its_size() {
     let (first, still, grown) = read(301).await;
     assert_eq!((first, still), (Some(291), stored + 1));
     assert!(grown > 0 && grown <= 16 * 24 - 24, "{grown}");
+}
+
+/// The seqs of the history page `query` asks for.
+async fn seqs(s: &TestServer, user: &User, room: &str, query: &str) -> Vec<u64> {
+    let (status, page) = s
+        .get(
+            &format!("/api/v1/rooms/{room}/messages?{query}"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect()
 }
 
 /// Names the first read that differs, rather than two huge maps.
