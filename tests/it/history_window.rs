@@ -408,10 +408,10 @@ async fn a_window_grows_at_most_sixteen_times_its_size() {
     let read = |before: u64| {
         let (s, room, ann) = (&s, &room, &ann);
         async move {
-            let first = seqs(s, ann, room, &format!("limit=10&before={before}")).await;
+            let page = seqs(s, ann, room, &format!("limit=10&before={before}")).await;
             let m = metrics(s).await;
             (
-                first.first().copied(),
+                page.first().copied(),
                 metric(&m, "hearth_history_reads_total{source=\"storage\"}"),
                 metric(&m, "hearth_history_window_grown_events"),
             )
