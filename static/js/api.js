@@ -25,11 +25,26 @@ export function onSessionLost(handler) {
  * @param {string} method
  * @param {string} path below /api/v1
  * @param {object} [body] sent as JSON
- * @param {{authenticated?: boolean}} [options] `authenticated: false` for the
- *   calls where a 401 is an answer (wrong password, not logged in yet) rather
- *   than a sign that the session ended.
+ * @param {{authenticated?: boolean, busyRetries?: number}} [options]
+ *   `authenticated: false` for the calls where a 401 is an answer (wrong
+ *   password, not logged in yet) rather than a sign that the session ended.
+ *   `busyRetries`: how often a `503 busy` is tried again after its
+ *   `Retry-After` (logins and signups: their password hash waits for a
+ *   server with time to spare, and the person should not have to press again).
  */
-export async function request(method, path, body, { authenticated = true } = {}) {
+export async function request(method, path, body, { authenticated = true, busyRetries = 0 } = {}) {
+  for (let tries = 0; ; tries += 1) {
+    try {
+      return await requestOnce(method, path, body, authenticated);
+    } catch (error) {
+      if (error.code !== 'busy' || tries >= busyRetries) throw error;
+      const wait = Math.min(Math.max(error.retryAfter ?? 1, 1), 5);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    }
+  }
+}
+
+async function requestOnce(method, path, body, authenticated) {
   const headers = { Accept: 'application/json' };
   // A file (a picture) goes as it is, with its own type; anything else as JSON.
   const raw = body instanceof Blob;
@@ -59,6 +74,7 @@ export async function request(method, path, body, { authenticated = true } = {})
     data?.error?.code ?? `http_${response.status}`,
     data?.error?.message ?? `The server answered with status ${response.status}.`,
   );
+  error.retryAfter = Number(response.headers.get('Retry-After')) || null;
   // A wrong password (changing it, deleting the account) is also a 401, but
   // an answer about the password, not a sign that the session ended.
   if (response.status === 401 && authenticated && error.code !== 'invalid_credentials') sessionLostHandler(error);
@@ -121,8 +137,10 @@ export const api = {
   signup: (username, email, password, invite) =>
     request('POST', '/signup', invite ? { username, email, password, invite } : { username, email, password }, {
       authenticated: false,
+      busyRetries: 4,
     }),
-  login: (login, password) => request('POST', '/login', { login, password }, { authenticated: false }),
+  login: (login, password) =>
+    request('POST', '/login', { login, password }, { authenticated: false, busyRetries: 4 }),
   logout: () => request('POST', '/logout', undefined, { authenticated: false }),
   /** Ends every session of the account, this one too. */
   logoutEverywhere: () => request('POST', '/logout', { all: true }),

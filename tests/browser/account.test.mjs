@@ -185,8 +185,8 @@ test('changing the password shows each error by its field and signs the other br
   // The other browser is signed out at once; this one stays.
   await showsLogin(there.page, /session has ended/);
   assert.equal(await page.locator('#app-view').isVisible(), true);
-  assert.equal((await server.api('POST', '/login', { body: { login: 'keeper', password: PASSWORD } })).status, 401);
-  assert.equal((await server.api('POST', '/login', { body: { login: 'keeper', password: NEW_PASSWORD } })).status, 200);
+  await server.mustUnlessBusy(401, 'POST', '/login', { body: { login: 'keeper', password: PASSWORD } });
+  await server.mustUnlessBusy(200, 'POST', '/login', { body: { login: 'keeper', password: NEW_PASSWORD } });
 
   // Escape closes the dialog and focus goes back to the button that opened it.
   await page.keyboard.press('Escape');
@@ -302,7 +302,7 @@ test('deleting the account asks for the password, then it is gone', async (t) =>
   await password.fill(PASSWORD);
   await confirm.getByRole('button', { name: 'Delete account', exact: true }).click();
   await showsLogin(page, /account was deleted/);
-  assert.equal((await server.api('POST', '/login', { body: { login: 'goner', password: PASSWORD } })).status, 401);
+  await server.mustUnlessBusy(401, 'POST', '/login', { body: { login: 'goner', password: PASSWORD } });
   assert.deepEqual(await trouble.problems(), []);
 });
 

@@ -68,7 +68,7 @@ test('an administrator manages accounts from the panel', async (t) => {
   await userRow(panel, 'bob').getByRole('button', { name: 'Disable bob' }).click();
   await users.getByText('bob is disabled and signed out.').waitFor();
   await userRow(panel, 'bob').getByText(/disabled/).waitFor();
-  assert.equal((await server.api('POST', '/login', { body: { login: 'bob', password: PASSWORD } })).status, 403);
+  await server.mustUnlessBusy(403, 'POST', '/login', { body: { login: 'bob', password: PASSWORD } });
   await userRow(panel, 'bob').getByRole('button', { name: 'Enable bob' }).click();
   await users.getByText('bob is enabled.').waitFor();
   const bobAgain = await server.must(200, 'POST', '/login', { body: { login: 'bob', password: PASSWORD } });
@@ -128,12 +128,12 @@ test('an administrator manages accounts from the panel', async (t) => {
   const confirm = page.getByRole('alertdialog', { name: 'Delete carol?' });
   await confirm.waitFor();
   await confirm.getByRole('button', { name: 'Cancel' }).click();
-  assert.equal((await server.api('POST', '/login', { body: { login: 'carol', password: PASSWORD } })).status, 200);
+  await server.mustUnlessBusy(200, 'POST', '/login', { body: { login: 'carol', password: PASSWORD } });
   await userRow(panel, 'carol').getByRole('button', { name: 'Delete… carol' }).click();
   await confirm.getByRole('button', { name: 'Delete account' }).click();
   await users.getByText('carol is deleted.').waitFor();
   await eventually(async () => (await userRow(panel, 'carol').count()) === 0, { message: 'carol gone from the list' });
-  assert.equal((await server.api('POST', '/login', { body: { login: 'carol', password: PASSWORD } })).status, 401);
+  await server.mustUnlessBusy(401, 'POST', '/login', { body: { login: 'carol', password: PASSWORD } });
 
   // An error from the server is shown in words: the account was deleted meanwhile.
   await server.must(204, 'DELETE', `/admin/users/${bobAgain.user.id}`, { token: (await server.must(200, 'POST', '/login', { body: { login: 'root', password: PASSWORD } })).token });
