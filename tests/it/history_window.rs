@@ -426,6 +426,18 @@ async fn a_window_grows_at_most_sixteen_times_its_size() {
     let (first, still, grown) = read(301).await;
     assert_eq!((first, still), (Some(291), stored + 1));
     assert!(grown > 0 && grown <= 16 * 24 - 24, "{grown}");
+
+    // A deleted room gives back what its window grew by.
+    call(
+        &s,
+        &ann,
+        "DELETE",
+        &format!("/api/v1/rooms/{room}"),
+        json!({}),
+    )
+    .await;
+    let m = metrics(&s).await;
+    assert_eq!(metric(&m, "hearth_history_window_grown_events"), 0, "{m}");
 }
 
 /// The seqs of the history page `query` asks for.
