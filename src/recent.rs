@@ -29,12 +29,14 @@
 //! forgotten in the same step that changes either, so the next page
 //! copies it instead of encoding it again.
 //!
-//! A page older than the window grows it down to cover the page (storage
-//! read once, under the same checks as a load: nothing became durable and
-//! nobody dropped the window meanwhile), so people scrolling back through a
-//! room read it from memory after the first of them. A window grows to at
-//! most [`GROW`] times its size, and all rooms' windows together hold at
-//! most [`BEYOND_MAX`] events beyond their size; past that, storage answers.
+//! A page just below the window (within one window's size of its start)
+//! grows it down to cover the page (storage read once, under the same
+//! checks as a load: nothing became durable and nobody dropped the window
+//! meanwhile), so people scrolling back through a room read it from memory
+//! after the first of them. A window grows to at most [`GROW`] times its
+//! size, and all rooms' windows together hold at most [`BEYOND_MAX`] events
+//! beyond their size; past that, and for pages further below, storage
+//! answers.
 //!
 //! Memory: a room has a window only while it is read (loaded by its first
 //! history page or resume, dropped after [`IDLE`] without a read), and
@@ -399,8 +401,12 @@ impl Recent {
             (from.0 - span.from.0) as usize
         };
         let wanted = wanted.min(below as usize);
+        // One step at a time, as people scroll back: a page further below
+        // (a jump to the room's start, say) is read from storage rather
+        // than making one request read and keep all that lies between.
+        let step = self.capacity.max(2 * span.limit);
         let most = self.capacity * GROW;
-        if wanted == 0 || held + wanted > most {
+        if wanted == 0 || wanted > step || held + wanted > most {
             return Ok(None);
         }
         let more = (held + wanted).saturating_sub(limit);

@@ -326,12 +326,30 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
 
     let grown = |m: &str| metric(m, "hearth_history_window_grown_events");
     assert_eq!(grown(&metrics(&s).await), 0);
-    // The newest page loads the window; a page far below it grows it.
+    // The newest page loads the window; far below it, storage answers.
     assert_eq!(page("limit=5".into()).await.len(), 5);
-    let reads_before = metric(
-        &metrics(&s).await,
-        "hearth_history_reads_total{source=\"window\"}",
+    let count = |m: &str, source: &str| {
+        metric(
+            m,
+            &format!("hearth_history_reads_total{{source=\"{source}\"}}"),
+        )
+    };
+    let m = metrics(&s).await;
+    let (window, stored) = (count(&m, "window"), count(&m, "storage"));
+    assert_eq!(
+        page("limit=5&before=11".into()).await,
+        (6..=10).collect::<Vec<_>>()
     );
+    let m = metrics(&s).await;
+    assert_eq!((grown(&m), count(&m, "storage")), (0, stored + 1), "{m}");
+    // Scrolling back a page at a time grows the window down to there, each
+    // page from the window.
+    let mut first = page("limit=10".into()).await[0];
+    let mut pages = 0;
+    while first > 11 {
+        first = page(format!("limit=10&before={first}")).await[0];
+        pages += 1;
+    }
     assert_eq!(
         page("limit=5&before=11".into()).await,
         (6..=10).collect::<Vec<_>>()
@@ -339,9 +357,9 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
     let m = metrics(&s).await;
     assert!(grown(&m) > 0, "the window grew: {m}");
     assert_eq!(
-        metric(&m, "hearth_history_reads_total{source=\"window\"}"),
-        reads_before + 1,
-        "the old page came from the grown window: {m}"
+        (count(&m, "window"), count(&m, "storage")),
+        (window + pages + 2, stored + 1),
+        "the old pages came from the grown window: {m}"
     );
 
     // Now change messages in the grown part, and one below it.
@@ -418,14 +436,27 @@ async fn a_window_grows_at_most_sixteen_times_its_size() {
         }
     };
     // The newest page loads the window (24 events); 384 is the most it holds.
-    let (_, stored, grown) = read(501).await;
-    assert_eq!(grown, 0);
+    let (newest, stored, grown) = read(501).await;
+    assert_eq!((newest, grown), (Some(491), 0));
     // 400 events below the window's start: storage answers.
     assert_eq!(read(91).await, (Some(81), stored + 1, 0));
-    // Within reach: the window grows and answers.
-    let (first, still, grown) = read(301).await;
-    assert_eq!((first, still), (Some(291), stored + 1));
-    assert!(grown > 0 && grown <= 16 * 24 - 24, "{grown}");
+    // Scrolling back a page at a time grows the window, until it would hold
+    // more than 384 events; then storage answers.
+    let (mut before, mut held_beyond) = (491, 0);
+    loop {
+        let (first, now_stored, grown) = read(before).await;
+        if now_stored > stored + 1 {
+            break;
+        }
+        assert!(grown >= held_beyond, "{grown} < {held_beyond}");
+        held_beyond = grown;
+        before = first.expect("a page");
+        assert!(before > 100, "the window grew past 384 events: {before}");
+    }
+    assert!(
+        (300..=16 * 24 - 24).contains(&held_beyond),
+        "{held_beyond} events beyond the window's 24"
+    );
 
     // A deleted room gives back what its window grew by.
     call(
