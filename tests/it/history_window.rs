@@ -104,10 +104,7 @@ async fn pages_from_the_window_are_what_storage_answers() {
     let room = s.room(&ann, "window").await;
     s.join(&bob, &room).await;
     let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
-    let react = |seq: u64, emoji: &str| {
-        let encoded: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
-        format!("/api/v1/rooms/{room}/messages/{seq}/reactions/{encoded}")
-    };
+    let react = |seq: u64, emoji: &str| reaction(&room, seq, emoji);
 
     s.post_many(&ann, &room, 20).await;
     // The first page loads the window; from here the committer keeps it.
@@ -270,14 +267,7 @@ async fn the_window_follows_changes_made_after_a_restart() {
         .await;
     assert_eq!(page["messages"][0]["body"], "edited before", "{page}");
     call(&s, &ann, "DELETE", &msg(38), json!({})).await;
-    call(
-        &s,
-        &ann,
-        "PUT",
-        &format!("{}/reactions/%F0%9F%91%8D", msg(39)),
-        json!({}),
-    )
-    .await;
+    call(&s, &ann, "PUT", &reaction(&room, 39, "👍"), json!({})).await;
     s.say(&ann, &room, "after the restart", None).await;
     let windowed = reads(&s, &ann, &room).await;
     let (_, page) = s
@@ -306,6 +296,8 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
     let room = s.room(&ann, "grown").await;
     s.join(&bob, &room).await;
     let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
+    let react = |seq: u64, emoji: &str| reaction(&room, seq, emoji);
+    let (thumb, party) = ("👍", "🎉");
     let page = |query: String| {
         let (s, room, bob) = (&s, &room, &bob);
         async move { seqs(s, bob, room, &query).await }
@@ -314,14 +306,7 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
     // it reaches down, before any window exists.
     s.post_many(&ann, &room, 100).await;
     call(&s, &ann, "PATCH", &msg(6), json!({"body": "six, edited"})).await;
-    call(
-        &s,
-        &bob,
-        "PUT",
-        &format!("{}/reactions/%F0%9F%91%8D", msg(6)),
-        json!({}),
-    )
-    .await;
+    call(&s, &bob, "PUT", &react(6, thumb), json!({})).await;
     s.post_many(&bob, &room, 10).await;
 
     let grown = |m: &str| metric(m, "hearth_history_window_grown_events");
@@ -372,22 +357,8 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
         json!({"body": "six, edited again"}),
     )
     .await;
-    call(
-        &s,
-        &ann,
-        "PUT",
-        &format!("{}/reactions/%F0%9F%91%8D", msg(6)),
-        json!({}),
-    )
-    .await;
-    call(
-        &s,
-        &bob,
-        "DELETE",
-        &format!("{}/reactions/%F0%9F%91%8D", msg(6)),
-        json!({}),
-    )
-    .await;
+    call(&s, &ann, "PUT", &react(6, thumb), json!({})).await;
+    call(&s, &bob, "DELETE", &react(6, thumb), json!({})).await;
     call(&s, &ann, "DELETE", &msg(8), json!({})).await;
     call(&s, &ann, "PATCH", &msg(2), json!({"body": "two, below"})).await;
     let (st, _) = s
@@ -400,14 +371,7 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
     assert_eq!(st, 201);
     // Grown down to the room's first message, then changes at the bottom.
     assert_eq!(page("limit=3&before=4".into()).await, [1, 2, 3]);
-    call(
-        &s,
-        &bob,
-        "PUT",
-        &format!("{}/reactions/%F0%9F%8E%89", msg(1)),
-        json!({}),
-    )
-    .await;
+    call(&s, &bob, "PUT", &react(1, party), json!({})).await;
     call(&s, &ann, "DELETE", &msg(2), json!({})).await;
 
     let windowed = reads(&s, &bob, &room).await;
@@ -469,6 +433,12 @@ async fn a_window_grows_at_most_sixteen_times_its_size() {
     .await;
     let m = metrics(&s).await;
     assert_eq!(metric(&m, "hearth_history_window_grown_events"), 0, "{m}");
+}
+
+/// The path of `emoji`'s reaction on message `seq` of `room`.
+fn reaction(room: &str, seq: u64, emoji: &str) -> String {
+    let encoded: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+    format!("/api/v1/rooms/{room}/messages/{seq}/reactions/{encoded}")
 }
 
 /// The seqs of the history page `query` asks for.

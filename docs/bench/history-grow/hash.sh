@@ -1,8 +1,11 @@
 #!/bin/bash
-# History A/B, alternating, three rounds: the grown window (747c8ed)
-# against the same with seqs hashed by a multiplication and one Arc clone
-# fewer per message (279aaec). As run.sh: server on CPU 0, generator on CPU 1.
+# History A/B, alternating, rounds 1 2 3 (or ROUNDS): BEFORE_BIN against
+# AFTER_BIN. As run.sh: server on CPU 0, generator on CPU 1. Used for the
+# grown window (747c8ed) against seqs hashed by a multiplication and one
+# Arc clone fewer per message (279aaec), raw in hash/ (rounds 1-3, then
+# ROUNDS="4 5 6"), and by final.sh.
 # Usage: hash.sh BEFORE_BIN AFTER_BIN OUT_DIR
+[ $# -eq 3 ] || { echo "usage: $0 BEFORE_BIN AFTER_BIN OUT_DIR" >&2; exit 2; }
 before=$1; after=$2; out=$3; mkdir -p "$out"
 run() {  # label bin args...
   local label=$1 bin=$2; shift 2
