@@ -103,9 +103,8 @@ struct Inner {
 struct Window {
     from: Seq,
     end: Seq,
-    /// The room's window size (`storage.history_window`).
-    size: usize,
-    /// Events it holds at most: `size`, or what it grew to.
+    /// Events it holds at most: the room's window size
+    /// (`storage.history_window`), or what it grew to.
     limit: usize,
     events: VecDeque<Logged>,
     /// The states of the messages in the window that later events changed.
@@ -177,7 +176,7 @@ impl Recent {
             Some(w) if seq == w.end.next() => w.push(seq, event),
             // Not the next event (cannot happen while the committer is the
             // one writer): storage answers until a reader loads it again.
-            Some(_) => inner.drop_window(&self.counts),
+            Some(_) => inner.drop_window(&self.counts, self.capacity),
             None => {}
         }
         self.head.store(seq.0, Ordering::SeqCst);
@@ -185,7 +184,7 @@ impl Recent {
 
     /// Forgets the window (the store was reopened after a failure).
     pub(crate) fn reset(&self) {
-        lock(&self.inner).drop_window(&self.counts);
+        lock(&self.inner).drop_window(&self.counts, self.capacity);
     }
 
     /// Forgets the window if no reader used it for [`IDLE`].
@@ -195,7 +194,7 @@ impl Recent {
             .read_at
             .is_none_or(|at| now.saturating_duration_since(at) >= IDLE);
         if inner.window.is_some() && idle {
-            inner.drop_window(&self.counts);
+            inner.drop_window(&self.counts, self.capacity);
         }
     }
 
@@ -365,14 +364,12 @@ impl Recent {
         }
         Ok(())
     }
-}
 
-impl Recent {
     /// The page read from the window after growing it down to cover
-    /// `span` (the span reaches below it), if it may grow that far.
-    /// Storage is read as in [`Recent::load`]: the events below the window
-    /// and their messages' states, installed only if no event became
-    /// durable and the window was not dropped or grown meanwhile.
+    /// `span` (the span reaches just below it), if it may grow that far.
+    /// The events below the window are read from storage as in
+    /// [`Recent::load`] and installed only if no event became durable and
+    /// the window was not dropped or grown meanwhile.
     fn grown(&self, store: &Store, room: RoomId, span: Span) -> Result<Option<Vec<Current>>> {
         let (generation, head, from, held, limit) = {
             let inner = lock(&self.inner);
@@ -409,54 +406,54 @@ impl Recent {
         if wanted == 0 || wanted > step || held + wanted > most {
             return Ok(None);
         }
-        let more = (held + wanted).saturating_sub(limit);
+        let more = (held + wanted).saturating_sub(limit) as u64;
         let beyond = &self.counts.beyond;
-        if beyond.fetch_add(more as u64, Ordering::Relaxed) + more as u64 > BEYOND_MAX as u64 {
-            beyond.fetch_sub(more as u64, Ordering::Relaxed);
+        // Looked at first, so a full budget costs no storage read; taken
+        // only once the window is sure to grow.
+        if beyond.load(Ordering::Relaxed) + more > BEYOND_MAX as u64 {
             return Ok(None);
         }
-        // `Some(page)` once grown; the page is `None` if it still reaches
-        // below the window.
-        let installed: Result<Option<Option<Vec<Current>>>> = (|| {
-            let log = store.log()?;
-            let events = log.range_newest(room, Seq(1), Seq(below), wanted)?;
-            if events.is_empty() {
-                return Ok(None);
-            }
-            let mut inner = lock(&self.inner);
-            if inner.generation != generation || self.head() != head {
-                return Ok(None);
-            }
-            let Some(w) = inner.window.as_mut().filter(|w| w.from == from) else {
-                return Ok(None);
-            };
-            w.prepend(events, limit + more);
-            inner.read_at = Some(Instant::now());
-            let page = inner.window.as_mut().and_then(|w| w.messages(room, span));
-            Ok(Some(page))
-        })();
-        if !matches!(installed, Ok(Some(_))) {
-            beyond.fetch_sub(more as u64, Ordering::Relaxed);
+        let events = store
+            .log()?
+            .range_newest(room, Seq(1), Seq(below), wanted)?;
+        if events.is_empty() {
+            return Ok(None);
         }
-        Ok(installed?.flatten())
+        let mut inner = lock(&self.inner);
+        if inner.generation != generation || self.head() != head {
+            return Ok(None);
+        }
+        let Some(w) = inner.window.as_mut().filter(|w| w.from == from) else {
+            return Ok(None);
+        };
+        if beyond.fetch_add(more, Ordering::Relaxed) + more > BEYOND_MAX as u64 {
+            beyond.fetch_sub(more, Ordering::Relaxed);
+            return Ok(None);
+        }
+        w.prepend(events, limit + more as usize);
+        // `None` if the page still reaches below the grown window.
+        let page = w.messages(room, span);
+        inner.read_at = Some(Instant::now());
+        Ok(page)
     }
 }
 
 impl Drop for Recent {
     /// A deleted room gives back what its grown window held.
     fn drop(&mut self) {
+        let (counts, capacity) = (&self.counts, self.capacity);
         if let Ok(inner) = self.inner.get_mut() {
-            inner.drop_window(&self.counts);
+            inner.drop_window(counts, capacity);
         }
     }
 }
 
 impl Inner {
-    fn drop_window(&mut self, counts: &ReadCounts) {
+    /// Forgets the window, giving back what it grew by beyond `capacity`.
+    fn drop_window(&mut self, counts: &ReadCounts, capacity: usize) {
         if let Some(w) = self.window.take() {
-            counts
-                .beyond
-                .fetch_sub(w.grown_by() as u64, Ordering::Relaxed);
+            let grown = w.limit.saturating_sub(capacity) as u64;
+            counts.beyond.fetch_sub(grown, Ordering::Relaxed);
         }
         self.generation += 1;
     }
@@ -469,7 +466,6 @@ impl Window {
         let mut w = Window {
             from,
             end,
-            size: limit,
             limit,
             events: VecDeque::with_capacity(events.len().max(1)),
             states: BySeq::default(),
@@ -513,11 +509,6 @@ impl Window {
         }
         self.from = first;
         self.limit = limit;
-    }
-
-    /// Events it holds beyond the room's window size.
-    fn grown_by(&self) -> usize {
-        self.limit.saturating_sub(self.size)
     }
 
     /// Appends the next durable event; the oldest leave past `limit`.

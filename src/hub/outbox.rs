@@ -280,8 +280,9 @@ impl Outbox {
 
     fn release_after(&self, first: Option<Bytes>, replayed: &HashMap<RoomId, Seq>) {
         let mut s = self.lock();
-        let queued = s.close.is_none() && first.is_some();
-        if let (true, Some(first)) = (queued, first) {
+        let first = first.filter(|_| s.close.is_none());
+        let queued = first.is_some();
+        if let Some(first) = first {
             s.frames.push(Piece::Own(feed::next_order(), first));
             s.replied = true;
         }
