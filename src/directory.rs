@@ -4,6 +4,7 @@
 //! store stays the source of truth; every change is written there first.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::ids::{AvatarVersion, UserId};
@@ -29,6 +30,9 @@ pub struct UserSummary {
 #[derive(Default)]
 pub struct Directory {
     users: RwLock<HashMap<UserId, Arc<UserSummary>>>,
+    /// Counts the changes, for what is kept rendered from it (history
+    /// pages, [`crate::recent`]).
+    version: AtomicU64,
 }
 
 impl Directory {
@@ -53,6 +57,15 @@ impl Directory {
                 bot: user.bot,
             }),
         );
+        // After the change: whoever reads this version and then the
+        // directory sees the change.
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Moves on every change. Read it before reading what is rendered from
+    /// the directory: what was rendered is current while it has not moved.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 
     pub fn get(&self, id: UserId) -> Option<Arc<UserSummary>> {

@@ -213,8 +213,10 @@ pub struct Snapshot {
     /// Events windows hold beyond `storage.history_window`, having grown
     /// down for older pages.
     pub history_window_grown_events: i64,
-    /// History reads by source: `window`, `storage`.
-    pub history_reads: [(&'static str, u64); 2],
+    /// Bytes of the history pages kept encoded for the next reader.
+    pub history_page_bytes: i64,
+    /// History reads by source: `page`, `window`, `storage`.
+    pub history_reads: [(&'static str, u64); 3],
 }
 
 impl Collector for Snapshot {
@@ -241,6 +243,11 @@ impl Collector for Snapshot {
                 "history_window_grown_events",
                 "Events the recent windows hold beyond their size, grown down for older pages",
                 self.history_window_grown_events,
+            ),
+            (
+                "history_page_bytes",
+                "Bytes of the history pages kept encoded, answered again to the next reader of the same page",
+                self.history_page_bytes,
             ),
         ];
         for (name, help, value) in gauges {
@@ -295,7 +302,7 @@ impl Collector for Snapshot {
         counter_family(
             &mut encoder,
             "history_reads",
-            "History, event and resume reads since start, by source: window (a room's newest events in memory) or storage",
+            "History, event and resume reads since start, by source: page (a history page kept encoded from an earlier reader), window (a room's newest events in memory) or storage",
             "source",
             &self.history_reads,
         )?;

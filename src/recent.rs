@@ -38,6 +38,22 @@
 //! beyond their size; past that, and for pages further below, storage
 //! answers.
 //!
+//! Whole pages are kept too, as the JSON the API answers with: the same
+//! page asked again (the newest page, opened by everyone who enters the
+//! room; the pages people scroll back through from there) is answered
+//! with the bytes encoded for the first reader, without reading or
+//! encoding anything. A page is a function of the room's log, of the
+//! directory (its authors' names) and, where it shows reactions, of its
+//! reader (each has a `me` of their own), so a kept page is answered only
+//! while the room has no new event (every event, an edit of an old
+//! message or a reaction included, forgets the room's pages), the
+//! directory has not changed since it was encoded, and, if it shows
+//! reactions, to the reader it was encoded for. A page is kept only if
+//! nothing became durable while it was read and encoded. A room keeps at
+//! most [`PAGES`] pages (the least recently read leave first), and all
+//! rooms together at most [`PAGE_BYTES_MAX`] bytes; the pages go with the
+//! window.
+//!
 //! Memory: a room has a window only while it is read (loaded by its first
 //! history page or resume, dropped after [`IDLE`] without a read), and
 //! holds at most `storage.history_window` events (256 by default: the
@@ -49,6 +65,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::lock;
@@ -67,14 +85,23 @@ pub const GROW: usize = 16;
 /// bytes each, as much again with a message's JSON).
 pub const BEYOND_MAX: usize = 65_536;
 
-/// Reads answered from windows and from storage, since start, for
-/// `/metrics`: whether the window is sized for what people read. Also the
-/// events grown windows hold beyond their size, shared by every room.
+/// Encoded pages a room keeps at most.
+pub const PAGES: usize = 32;
+
+/// Bytes all rooms' kept pages hold at most together.
+pub const PAGE_BYTES_MAX: u64 = 64 << 20;
+
+/// Reads answered from kept pages, from windows and from storage, since
+/// start, for `/metrics`: whether the window is sized for what people
+/// read. Also the events grown windows hold beyond their size and the
+/// bytes of the kept pages, shared by every room.
 #[derive(Debug, Default)]
 pub struct ReadCounts {
+    pub page: AtomicU64,
     pub window: AtomicU64,
     pub storage: AtomicU64,
     pub beyond: AtomicU64,
+    pub page_bytes: AtomicU64,
 }
 
 pub struct Recent {
@@ -97,6 +124,9 @@ struct Inner {
     generation: u64,
     /// When a reader last used the window, for [`Recent::drop_if_idle`].
     read_at: Option<Instant>,
+    /// Counts the events made visible: a page read and encoded while one
+    /// was may not show it, and is not kept.
+    changes: u64,
 }
 
 /// Every event of the room with `from <= seq <= end`, as storage holds it.
@@ -111,6 +141,24 @@ struct Window {
     states: BySeq<MessageState>,
     /// The JSON of messages a page read, as their event and state are now.
     json: BySeq<Arc<MessageJson>>,
+    /// Whole pages as the API answers them, while the room does not change.
+    pages: Vec<Kept>,
+    /// Counts the pages answered, to find the least recently read.
+    tick: u64,
+}
+
+/// A page kept for the next reader who asks for the same.
+struct Kept {
+    span: Span,
+    /// The reader it was encoded for, if it shows reactions; `None`: the
+    /// same for everyone.
+    reader: Option<UserId>,
+    /// [`Directory::version`](crate::directory::Directory::version) when
+    /// it was encoded.
+    directory: u64,
+    body: Bytes,
+    /// The window's `tick` when it was last answered.
+    read: u64,
 }
 
 /// A map by seq. A page looks up each of its messages' state and JSON:
@@ -145,7 +193,7 @@ impl std::hash::Hasher for SeqHasher {
 pub type Logged = (Seq, Arc<EventRecord>);
 
 /// Which messages a history page reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub from: Seq,
     pub to: Seq,
@@ -172,8 +220,12 @@ impl Recent {
     /// deletion redacting what it deletes) and the head moves to it.
     pub(crate) fn advance(&self, seq: Seq, event: &EventRecord) {
         let mut inner = lock(&self.inner);
+        inner.changes += 1;
         match &mut inner.window {
-            Some(w) if seq == w.end.next() => w.push(seq, event),
+            Some(w) if seq == w.end.next() => {
+                w.forget_pages(&self.counts);
+                w.push(seq, event);
+            }
             // Not the next event (cannot happen while the committer is the
             // one writer): storage answers until a reader loads it again.
             Some(_) => inner.drop_window(&self.counts, self.capacity),
@@ -238,6 +290,59 @@ impl Recent {
                 json: None,
             })
             .collect())
+    }
+
+    /// The page `span` as `encode` writes it for `reader` from
+    /// [`Recent::messages`]: a page kept from an earlier reader if there
+    /// is one for them (see the module's doc), else encoded now and kept
+    /// if nothing changed meanwhile. `directory` is the directory's
+    /// [`version`](crate::directory::Directory::version), read before
+    /// anything `encode` looks up there.
+    pub fn page(
+        &self,
+        store: &Store,
+        room: RoomId,
+        span: Span,
+        reader: UserId,
+        directory: u64,
+        encode: impl FnOnce(&[Current]) -> Result<Vec<u8>>,
+    ) -> Result<Bytes> {
+        let seen = {
+            let mut inner = lock(&self.inner);
+            let kept = inner
+                .window
+                .as_mut()
+                .and_then(|w| w.kept(span, reader, directory, &self.counts));
+            if let Some(body) = kept {
+                inner.read_at = Some(Instant::now());
+                self.counts.page.fetch_add(1, Ordering::Relaxed);
+                return Ok(body);
+            }
+            (inner.generation, inner.changes)
+        };
+        let page = self.messages(store, room, span)?;
+        let body = Bytes::from(encode(&page)?);
+        let reader = page
+            .iter()
+            .any(|c| !c.state.reactions.is_empty())
+            .then_some(reader);
+        drop(page);
+        let mut inner = lock(&self.inner);
+        if (inner.generation, inner.changes) == seen {
+            if let Some(w) = inner.window.as_mut() {
+                w.keep(
+                    Kept {
+                        span,
+                        reader,
+                        directory,
+                        body: body.clone(),
+                        read: 0,
+                    },
+                    &self.counts,
+                );
+            }
+        }
+        Ok(body)
     }
 
     /// Events with `from <= seq <= to`, at most `limit` of the oldest, as
@@ -451,7 +556,8 @@ impl Drop for Recent {
 impl Inner {
     /// Forgets the window, giving back what it grew by beyond `capacity`.
     fn drop_window(&mut self, counts: &ReadCounts, capacity: usize) {
-        if let Some(w) = self.window.take() {
+        if let Some(mut w) = self.window.take() {
+            w.forget_pages(counts);
             let grown = w.limit.saturating_sub(capacity) as u64;
             counts.beyond.fetch_sub(grown, Ordering::Relaxed);
         }
@@ -470,6 +576,8 @@ impl Window {
             events: VecDeque::with_capacity(events.len().max(1)),
             states: BySeq::default(),
             json: BySeq::default(),
+            pages: Vec::new(),
+            tick: 0,
         };
         for (seq, event) in events {
             w.fold(seq, &event);
@@ -509,6 +617,73 @@ impl Window {
         }
         self.from = first;
         self.limit = limit;
+    }
+
+    /// The body of the page kept for `span` and `reader`, if it was encoded
+    /// with the directory as it is now (one encoded before a change of the
+    /// directory is forgotten).
+    fn kept(
+        &mut self,
+        span: Span,
+        reader: UserId,
+        directory: u64,
+        counts: &ReadCounts,
+    ) -> Option<Bytes> {
+        if self.pages.iter().any(|p| p.directory != directory) {
+            self.pages.retain(|p| {
+                let stale = p.directory != directory;
+                if stale {
+                    counts
+                        .page_bytes
+                        .fetch_sub(p.body.len() as u64, Ordering::Relaxed);
+                }
+                !stale
+            });
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let page = self
+            .pages
+            .iter_mut()
+            .find(|p| p.span == span && p.reader.is_none_or(|r| r == reader))?;
+        page.read = tick;
+        Some(page.body.clone())
+    }
+
+    /// Keeps `page`, in place of the least recently read if the room
+    /// keeps [`PAGES`] already; not if all rooms' pages together would
+    /// hold more than [`PAGE_BYTES_MAX`].
+    fn keep(&mut self, mut page: Kept, counts: &ReadCounts) {
+        let same = |p: &Kept| {
+            p.span == page.span && p.reader == page.reader && p.directory == page.directory
+        };
+        if self.pages.iter().any(same) {
+            // Another reader kept it meanwhile.
+            return;
+        }
+        let size = page.body.len() as u64;
+        if counts.page_bytes.fetch_add(size, Ordering::Relaxed) + size > PAGE_BYTES_MAX {
+            counts.page_bytes.fetch_sub(size, Ordering::Relaxed);
+            return;
+        }
+        self.tick += 1;
+        page.read = self.tick;
+        if self.pages.len() >= PAGES {
+            let oldest = (0..self.pages.len()).min_by_key(|&i| self.pages[i].read);
+            if let Some(i) = oldest {
+                let gone = self.pages.swap_remove(i);
+                counts
+                    .page_bytes
+                    .fetch_sub(gone.body.len() as u64, Ordering::Relaxed);
+            }
+        }
+        self.pages.push(page);
+    }
+
+    /// Forgets every kept page (the room changed, or the window goes).
+    fn forget_pages(&mut self, counts: &ReadCounts) {
+        let bytes: usize = self.pages.drain(..).map(|p| p.body.len()).sum();
+        counts.page_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
     }
 
     /// Appends the next durable event; the oldest leave past `limit`.
@@ -679,4 +854,112 @@ impl Window {
 
 fn is_message(event: &EventRecord) -> bool {
     matches!(event.kind, EventKind::Message { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+    use crate::ids::{EventId, Millis};
+    use crate::storage::log::AppendBatch;
+
+    fn message(author: UserId, body: &str) -> EventRecord {
+        EventRecord {
+            id: EventId::generate(),
+            at: Millis::now(),
+            kind: EventKind::Message {
+                author,
+                body: body.into(),
+                client_id: None,
+                reply_to: None,
+                mentions: Vec::new(),
+                mentions_room: false,
+                files: Vec::new(),
+            },
+        }
+    }
+
+    /// The seqs on a page, as a stand-in encoding.
+    fn seqs(page: &[Current]) -> Result<Vec<u8>> {
+        Ok(page.iter().map(|c| c.seq.0 as u8).collect())
+    }
+
+    /// A page encoded while an event became visible may miss it: it is
+    /// answered to its reader, never kept for the next.
+    #[test]
+    fn a_page_encoded_while_the_room_changed_is_not_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 16 << 20, Durability::Flush).expect("store");
+        let (room, ann) = (RoomId::generate(), UserId::generate());
+        let log = store.log().expect("log");
+        let append = |seq: u64| {
+            let event = message(ann, &format!("message {seq}"));
+            let mut batch = AppendBatch::default();
+            batch.push(room, Seq(seq), &event, None);
+            log.apply(batch).expect("append");
+            event
+        };
+        for seq in 1..=3 {
+            append(seq);
+        }
+        let counts = Arc::new(ReadCounts::default());
+        let recent = Recent::new(Seq(3), 8, counts.clone());
+        let span = |head: u64, limit: usize| Span {
+            from: Seq(1),
+            to: Seq(head),
+            limit,
+            newest: true,
+        };
+        let page = |head: u64| {
+            recent
+                .page(&store, room, span(head, 50), ann, 0, seqs)
+                .expect("page")
+        };
+        // Loaded, then kept for the next reader.
+        assert_eq!(&page(3)[..], [1, 2, 3]);
+        assert_eq!(&page(3)[..], [1, 2, 3]);
+        assert_eq!(counts.page.load(Ordering::Relaxed), 1);
+
+        // The committer makes 4 visible between reading a page and keeping
+        // it: that page is the reader's only.
+        let mut moved = false;
+        let body = recent
+            .page(&store, room, span(3, 2), ann, 0, |page| {
+                let event = append(4);
+                recent.advance(Seq(4), &event);
+                moved = true;
+                seqs(page)
+            })
+            .expect("page");
+        assert!(moved);
+        assert_eq!(&body[..], [2, 3]);
+        let again = |head: u64, limit: usize| {
+            recent
+                .page(&store, room, span(head, limit), ann, 0, seqs)
+                .expect("page")
+        };
+        assert_eq!(&again(3, 2)[..], [2, 3]);
+        assert_eq!(&page(4)[..], [1, 2, 3, 4]);
+        assert_eq!(
+            counts.page.load(Ordering::Relaxed),
+            1,
+            "nothing kept was answered"
+        );
+        assert_eq!(&page(4)[..], [1, 2, 3, 4]);
+        assert_eq!(counts.page.load(Ordering::Relaxed), 2);
+
+        // A changed directory: pages encoded before are not answered.
+        let with = |directory: u64| {
+            recent
+                .page(&store, room, span(4, 50), ann, directory, seqs)
+                .expect("page")
+        };
+        with(1);
+        assert_eq!(counts.page.load(Ordering::Relaxed), 2);
+        with(1);
+        assert_eq!(counts.page.load(Ordering::Relaxed), 3);
+        assert!(counts.page_bytes.load(Ordering::Relaxed) > 0);
+        drop(recent);
+        assert_eq!(counts.page_bytes.load(Ordering::Relaxed), 0, "given back");
+    }
 }

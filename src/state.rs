@@ -96,7 +96,9 @@ impl AppState {
             ],
             history_windows: self.rooms.window_count() as i64,
             history_window_grown_events: self.rooms.reads.beyond.load(Relaxed) as i64,
+            history_page_bytes: self.rooms.reads.page_bytes.load(Relaxed) as i64,
             history_reads: [
+                ("page", self.rooms.reads.page.load(Relaxed)),
                 ("window", self.rooms.reads.window.load(Relaxed)),
                 ("storage", self.rooms.reads.storage.load(Relaxed)),
             ],

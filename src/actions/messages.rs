@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::member_room;
@@ -20,7 +21,7 @@ use crate::rooms::Room;
 use crate::state::AppState;
 use crate::storage::records::{EventKind, EventRecord};
 use crate::validate;
-use crate::views::Current;
+use crate::views::{self, Authors, Current};
 
 /// A message to send, as a client gave it.
 pub struct Send<'a> {
@@ -330,13 +331,17 @@ pub enum Page {
 }
 
 /// A page of a room's messages (only messages, each as it is now), oldest
-/// first, for a member.
+/// first, for a member: the API's JSON (`{"messages":[…]}`), written
+/// straight from the events and from the JSON the recent window keeps for
+/// the messages it holds (going through `serde_json::Value` cost more
+/// than reading the page from storage), or the bytes kept from an earlier
+/// reader of the same page ([`crate::recent`]).
 pub fn history(
     state: &AppState,
     reader: UserId,
     room_id: &str,
     page: Page,
-) -> Result<(RoomId, Vec<Current>), ApiError> {
+) -> Result<Bytes, ApiError> {
     let room = member_room(state, room_id, reader)?;
     let head = room.head();
     let (from, to, limit, newest) = match page {
@@ -350,8 +355,20 @@ pub fn history(
         limit,
         newest,
     };
-    let page = room.recent().messages(&state.store, room.record.id, span)?;
-    Ok((room.record.id, page))
+    let rid = room.record.id;
+    let directory = &state.directory;
+    // Before anything is rendered from the directory.
+    let version = directory.version();
+    let body = room
+        .recent()
+        .page(&state.store, rid, span, reader, version, |page| {
+            let log = state.store.log()?;
+            let authors = Authors::of(directory, page.iter().map(|c| c.event.kind.actor()));
+            Ok(views::messages_json(
+                &log, directory, &authors, rid, page, reader,
+            ))
+        })?;
+    Ok(body)
 }
 
 /// The raw log of a room after `after`: every event as it happened (a

@@ -636,13 +636,7 @@ pub async fn list_messages(ctx: Ctx, room_id: &str) -> Handled {
         (None, Some(a)) => Page::After(a, limit),
         (None, None) => Page::Newest(limit),
     };
-    let (rid, page) = messages::history(state, me.user, room_id, page)?;
-    // Written straight from the stored events (going through
-    // serde_json::Value cost more than reading the page from storage), and
-    // from the JSON the window keeps for the messages it holds.
-    let log = state.store.log()?;
-    let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
-    let body = views::messages_json(&log, &state.directory, &authors, rid, &page, me.user);
+    let body = messages::history(state, me.user, room_id, page)?;
     Ok(json_bytes_response(StatusCode::OK, body))
 }
 

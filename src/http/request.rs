@@ -229,7 +229,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
 }
 
 /// A response with `status` of JSON already encoded.
-pub fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+pub fn json_bytes_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -15,6 +15,16 @@ const WINDOW: &str = "24";
 
 /// Every read the window may answer, as (what was asked, status and body).
 async fn reads(s: &TestServer, user: &User, room: &str) -> BTreeMap<String, String> {
+    reads_asked(s, user, room, 1).await
+}
+
+/// [`reads`], each asked `times` in a row (the same answer each time).
+async fn reads_asked(
+    s: &TestServer,
+    user: &User,
+    room: &str,
+    times: usize,
+) -> BTreeMap<String, String> {
     let (_, head) = s
         .get(&format!("/api/v1/rooms/{room}"), Some(&user.token))
         .await;
@@ -37,16 +47,20 @@ async fn reads(s: &TestServer, user: &User, room: &str) -> BTreeMap<String, Stri
     }
     let mut out = BTreeMap::new();
     for p in paths {
-        let r = s
-            .http
-            .get(s.url(&format!("/api/v1/rooms/{room}/{p}")))
-            .bearer_auth(&user.token)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        let body = r.text().await.expect("body");
-        out.insert(p, format!("{status} {body}"));
+        for _ in 0..times {
+            let r = s
+                .http
+                .get(s.url(&format!("/api/v1/rooms/{room}/{p}")))
+                .bearer_auth(&user.token)
+                .send()
+                .await
+                .expect("request");
+            let status = r.status().as_u16();
+            let body = format!("{status} {}", r.text().await.expect("body"));
+            if let Some(was) = out.insert(p.clone(), body) {
+                assert_eq!(Some(&was), out.get(&p), "{p} asked again");
+            }
+        }
     }
     out
 }
@@ -341,9 +355,10 @@ async fn a_window_grown_down_for_older_pages_follows_what_changes_there() {
     );
     let m = metrics(&s).await;
     assert!(grown(&m) > 0, "the window grew: {m}");
+    // The page below, asked a second time, was kept from the first.
     assert_eq!(
-        (count(&m, "window"), count(&m, "storage")),
-        (window + pages + 2, stored + 1),
+        (count(&m, "window"), count(&m, "storage"), count(&m, "page")),
+        (window + pages + 1, stored + 1, 1),
         "the old pages came from the grown window: {m}"
     );
 
@@ -464,4 +479,122 @@ fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) 
     for (path, body) in want {
         assert_eq!(got.get(path), Some(body), "{path}");
     }
+}
+
+/// The body of the history page `query` asks for, as sent.
+async fn raw(s: &TestServer, user: &User, room: &str, query: &str) -> String {
+    let r = s
+        .http
+        .get(s.url(&format!("/api/v1/rooms/{room}/messages?{query}")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    r.text().await.expect("body")
+}
+
+/// Message `seq` on a page's body.
+fn on_page(body: &str, seq: u64) -> Value {
+    let page: Value = serde_json::from_str(body).expect("JSON");
+    page["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["seq"] == seq))
+        .cloned()
+        .unwrap_or_else(|| panic!("message {seq} on {body}"))
+}
+
+#[tokio::test]
+async fn a_kept_page_is_answered_again_only_while_nothing_on_it_changed() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_HISTORY_WINDOW", WINDOW)]).await;
+    let ann = s.user("ann").await;
+    let bob = s.user("bob").await;
+    let room = s.room(&ann, "kept").await;
+    s.join(&bob, &room).await;
+    let msg = |seq: u64| format!("/api/v1/rooms/{room}/messages/{seq}");
+    s.post_many(&ann, &room, 10).await;
+    s.say(&bob, &room, "bob was here", None).await;
+    let newest = "limit=5";
+    let older = "limit=3&before=4";
+    let kept = |m: &str| metric(m, "hearth_history_reads_total{source=\"page\"}");
+    let read = |user: &'static str, query: &'static str| {
+        let (s, room) = (&s, &room);
+        let user = if user == "ann" { &ann } else { &bob };
+        async move { raw(s, user, room, query).await }
+    };
+
+    // Asked again, by anyone: the same bytes, kept from the first reader.
+    let first = read("ann", newest).await;
+    let was = kept(&metrics(&s).await);
+    assert_eq!(read("ann", newest).await, first);
+    assert_eq!(read("bob", newest).await, first);
+    let m = metrics(&s).await;
+    assert_eq!(kept(&m), was + 2, "{m}");
+    assert!(
+        metric(&m, "hearth_history_page_bytes") >= first.len() as u64,
+        "{m}"
+    );
+
+    // A reaction: each reader's page has their own `me`, kept for them.
+    call(&s, &bob, "PUT", &reaction(&room, 11, "👍"), json!({})).await;
+    let (for_bob, for_ann) = (read("bob", newest).await, read("ann", newest).await);
+    assert_eq!(
+        on_page(&for_bob, 11)["reactions"][0]["me"],
+        true,
+        "{for_bob}"
+    );
+    assert_eq!(
+        on_page(&for_ann, 11)["reactions"][0]["me"],
+        false,
+        "{for_ann}"
+    );
+    assert_eq!(read("ann", newest).await, for_ann);
+    assert_eq!(read("bob", newest).await, for_bob);
+    assert_eq!(kept(&metrics(&s).await), was + 4);
+
+    // An older message edited: its page, kept before, shows the edit.
+    let _ = read("ann", older).await;
+    call(&s, &ann, "PATCH", &msg(2), json!({"body": "two, edited"})).await;
+    assert_eq!(on_page(&read("ann", older).await, 2)["body"], "two, edited");
+    // A reply on the newest page quotes message 3; an edit of message 3,
+    // far from that page, shows in its quote.
+    let (st, reply) = s
+        .post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&bob.token),
+            json!({"body": "about three", "reply_to": 3}),
+        )
+        .await;
+    assert_eq!(st, 201, "{reply}");
+    let reply = reply["message"]["seq"].as_u64().expect("seq");
+    let quoted = on_page(&read("ann", newest).await, reply);
+    assert_eq!(quoted["reply_to"]["excerpt"], "message 2", "{quoted}");
+    call(&s, &ann, "PATCH", &msg(3), json!({"body": "three, edited"})).await;
+    let quoted = on_page(&read("ann", newest).await, reply);
+    assert_eq!(quoted["reply_to"]["excerpt"], "three, edited", "{quoted}");
+
+    // An author's account deleted: no room event, and still every kept
+    // page shows them as deleted.
+    let _ = read("ann", newest).await;
+    let (st, body) = s
+        .delete(
+            "/api/v1/me",
+            Some(&bob.token),
+            json!({"password": "password-bob"}),
+        )
+        .await;
+    assert_eq!(st, 204, "{body}");
+    let page = read("ann", newest).await;
+    assert_eq!(on_page(&page, 11)["author"]["deleted"], true, "{page}");
+    assert_eq!(read("ann", newest).await, page);
+
+    // Every read asked twice in a row (the second answered from kept
+    // pages) is what storage alone answers.
+    let was = kept(&metrics(&s).await);
+    let twice = reads_asked(&s, &ann, &room, 2).await;
+    assert!(kept(&metrics(&s).await) >= was + 40);
+    s.terminate();
+    s.set_env("HEARTH_HISTORY_WINDOW", "0");
+    s.restart();
+    assert_same(&twice, &reads(&s, &ann, &room).await);
 }
