@@ -44,12 +44,14 @@
 //! with the bytes encoded for the first reader, without reading or
 //! encoding anything. A page is a function of the room's log, of the
 //! directory (its authors' names) and, where it shows reactions, of its
-//! reader (each has a `me` of their own), so a kept page is answered only
-//! while the room has no new event (every event, an edit of an old
-//! message or a reaction included, forgets the room's pages), the
-//! directory has not changed since it was encoded, and, if it shows
-//! reactions, to the reader it was encoded for. A page is kept only if
-//! nothing became durable while it was read and encoded. A room keeps at
+//! reader (each has a `me` of their own). A page ends at the head it was
+//! asked at, and a new message changes no other message, so new messages
+//! leave kept pages as they are; an edit, a deletion or a reaction forgets
+//! all the room's pages. A kept page is answered while the directory has
+//! not changed since it was encoded and, if it shows reactions, only to
+//! the reader it was encoded for. A page is kept only if no edit,
+//! deletion or reaction became visible while it was read and encoded (nor
+//! was the window dropped). A room keeps at
 //! most [`PAGES`] pages (the least recently read leave first), and all
 //! rooms together at most [`PAGE_BYTES_MAX`] bytes; the pages go with the
 //! window.
@@ -124,8 +126,8 @@ struct Inner {
     generation: u64,
     /// When a reader last used the window, for [`Recent::drop_if_idle`].
     read_at: Option<Instant>,
-    /// Counts the events made visible: a page read and encoded while one
-    /// was may not show it, and is not kept.
+    /// Counts the edits, deletions and reactions made visible: a page read
+    /// and encoded while one was may not show it, and is not kept.
     changes: u64,
 }
 
@@ -220,10 +222,17 @@ impl Recent {
     /// deletion redacting what it deletes) and the head moves to it.
     pub(crate) fn advance(&self, seq: Seq, event: &EventRecord) {
         let mut inner = lock(&self.inner);
-        inner.changes += 1;
+        // A new message changes no page kept: each page ends at the head
+        // it was asked at, and a message changes no other's state.
+        let changes_pages = event.kind.target().is_some();
+        if changes_pages {
+            inner.changes += 1;
+        }
         match &mut inner.window {
             Some(w) if seq == w.end.next() => {
-                w.forget_pages(&self.counts);
+                if changes_pages {
+                    w.forget_pages(&self.counts);
+                }
                 w.push(seq, event);
             }
             // Not the next event (cannot happen while the committer is the
@@ -863,46 +872,54 @@ mod tests {
     use crate::ids::{EventId, Millis};
     use crate::storage::log::AppendBatch;
 
-    fn message(author: UserId, body: &str) -> EventRecord {
-        EventRecord {
-            id: EventId::generate(),
-            at: Millis::now(),
-            kind: EventKind::Message {
-                author,
-                body: body.into(),
-                client_id: None,
-                reply_to: None,
-                mentions: Vec::new(),
-                mentions_room: false,
-                files: Vec::new(),
-            },
-        }
+    /// Each message of a page as `10 × seq + its emoji`, a stand-in
+    /// encoding that shows what a page's reactions do.
+    fn encoded(page: &[Current]) -> Result<Vec<u8>> {
+        Ok(page
+            .iter()
+            .map(|c| (c.seq.0 * 10) as u8 + c.state.reactions.len() as u8)
+            .collect())
     }
 
-    /// The seqs on a page, as a stand-in encoding.
-    fn seqs(page: &[Current]) -> Result<Vec<u8>> {
-        Ok(page.iter().map(|c| c.seq.0 as u8).collect())
-    }
-
-    /// A page encoded while an event became visible may miss it: it is
-    /// answered to its reader, never kept for the next.
+    /// A page encoded while a reaction became visible may miss it: it is
+    /// answered to its reader, never kept for the next. A new message
+    /// leaves kept pages as they are.
     #[test]
     fn a_page_encoded_while_the_room_changed_is_not_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 16 << 20, Durability::Flush).expect("store");
         let (room, ann) = (RoomId::generate(), UserId::generate());
         let log = store.log().expect("log");
-        let append = |seq: u64| {
-            let event = message(ann, &format!("message {seq}"));
+        let append = |seq: u64, kind: EventKind| {
+            let event = EventRecord {
+                id: EventId::generate(),
+                at: Millis::now(),
+                kind,
+            };
             let mut batch = AppendBatch::default();
             batch.push(room, Seq(seq), &event, None);
             log.apply(batch).expect("append");
             event
         };
+        let message = |seq: u64| {
+            append(
+                seq,
+                EventKind::Message {
+                    author: ann,
+                    body: format!("message {seq}"),
+                    client_id: None,
+                    reply_to: None,
+                    mentions: Vec::new(),
+                    mentions_room: false,
+                    files: Vec::new(),
+                },
+            )
+        };
         for seq in 1..=3 {
-            append(seq);
+            message(seq);
         }
         let counts = Arc::new(ReadCounts::default());
+        let kept = || counts.page.load(Ordering::Relaxed);
         let recent = Recent::new(Seq(3), 8, counts.clone());
         let span = |head: u64, limit: usize| Span {
             from: Seq(1),
@@ -910,54 +927,60 @@ mod tests {
             limit,
             newest: true,
         };
-        let page = |head: u64| {
+        let page = |head: u64, limit: usize| {
             recent
-                .page(&store, room, span(head, 50), ann, 0, seqs)
+                .page(&store, room, span(head, limit), ann, 0, encoded)
                 .expect("page")
         };
         // Loaded, then kept for the next reader.
-        assert_eq!(&page(3)[..], [1, 2, 3]);
-        assert_eq!(&page(3)[..], [1, 2, 3]);
-        assert_eq!(counts.page.load(Ordering::Relaxed), 1);
+        assert_eq!(&page(3, 50)[..], [10, 20, 30]);
+        assert_eq!(&page(3, 50)[..], [10, 20, 30]);
+        assert_eq!(kept(), 1);
 
-        // The committer makes 4 visible between reading a page and keeping
-        // it: that page is the reader's only.
+        // The committer makes a reaction to 2 visible between reading a
+        // page and keeping it: that page is its reader's only.
         let mut moved = false;
         let body = recent
             .page(&store, room, span(3, 2), ann, 0, |page| {
-                let event = append(4);
-                recent.advance(Seq(4), &event);
+                let reaction = EventKind::Reaction {
+                    target: Seq(2),
+                    by: ann,
+                    emoji: "👍".into(),
+                    on: true,
+                    client_id: None,
+                };
+                recent.advance(Seq(4), &append(4, reaction));
                 moved = true;
-                seqs(page)
+                encoded(page)
             })
             .expect("page");
         assert!(moved);
-        assert_eq!(&body[..], [2, 3]);
-        let again = |head: u64, limit: usize| {
-            recent
-                .page(&store, room, span(head, limit), ann, 0, seqs)
-                .expect("page")
-        };
-        assert_eq!(&again(3, 2)[..], [2, 3]);
-        assert_eq!(&page(4)[..], [1, 2, 3, 4]);
-        assert_eq!(
-            counts.page.load(Ordering::Relaxed),
-            1,
-            "nothing kept was answered"
-        );
-        assert_eq!(&page(4)[..], [1, 2, 3, 4]);
-        assert_eq!(counts.page.load(Ordering::Relaxed), 2);
+        assert_eq!(&body[..], [20, 30]);
+        assert_eq!(&page(3, 2)[..], [21, 30]);
+        // And the reaction forgot the page kept before it.
+        assert_eq!(&page(3, 50)[..], [10, 21, 30]);
+        assert_eq!(kept(), 1, "nothing kept was answered");
+        assert_eq!(&page(3, 2)[..], [21, 30]);
+        assert_eq!(kept(), 2);
+
+        // A new message: the pages kept stay, the newest page shows it.
+        recent.advance(Seq(5), &message(5));
+        assert_eq!(&page(3, 2)[..], [21, 30]);
+        assert_eq!(&page(3, 50)[..], [10, 21, 30]);
+        assert_eq!(kept(), 4);
+        assert_eq!(&page(5, 50)[..], [10, 21, 30, 50]);
+        assert_eq!(kept(), 4);
 
         // A changed directory: pages encoded before are not answered.
         let with = |directory: u64| {
             recent
-                .page(&store, room, span(4, 50), ann, directory, seqs)
+                .page(&store, room, span(5, 50), ann, directory, encoded)
                 .expect("page")
         };
+        assert_eq!(&with(1)[..], [10, 21, 30, 50]);
+        assert_eq!(kept(), 4);
         with(1);
-        assert_eq!(counts.page.load(Ordering::Relaxed), 2);
-        with(1);
-        assert_eq!(counts.page.load(Ordering::Relaxed), 3);
+        assert_eq!(kept(), 5);
         assert!(counts.page_bytes.load(Ordering::Relaxed) > 0);
         drop(recent);
         assert_eq!(counts.page_bytes.load(Ordering::Relaxed), 0, "given back");

@@ -552,8 +552,14 @@ async fn a_kept_page_is_answered_again_only_while_nothing_on_it_changed() {
     assert_eq!(read("bob", newest).await, for_bob);
     assert_eq!(kept(&metrics(&s).await), was + 4);
 
+    // A new message: the page kept before it is answered again, the same.
+    let kept_before = read("ann", older).await;
+    s.say(&ann, &room, "one more", None).await;
+    let was_kept = kept(&metrics(&s).await);
+    assert_eq!(read("ann", older).await, kept_before);
+    assert_eq!(kept(&metrics(&s).await), was_kept + 1);
+
     // An older message edited: its page, kept before, shows the edit.
-    let _ = read("ann", older).await;
     call(&s, &ann, "PATCH", &msg(2), json!({"body": "two, edited"})).await;
     assert_eq!(on_page(&read("ann", older).await, 2)["body"], "two, edited");
     // A reply on the newest page quotes message 3; an edit of message 3,
