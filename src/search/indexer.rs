@@ -257,7 +257,8 @@ impl Indexer {
             return Ok(());
         }
         let log = self.store.log()?;
-        self.reindex(&log, room, message)?;
+        let fresh = self.progress.get(&room).is_none_or(|p| *p < message);
+        self.reindex(&log, room, message, fresh)?;
         self.progress.insert(room, seq);
         Ok(())
     }
@@ -270,9 +271,22 @@ impl Indexer {
     }
 
     /// Makes message `seq`'s document what the log says now: gone if it
-    /// is deleted (or not there), else its current text.
-    fn reindex(&mut self, log: &RoomLog, room: RoomId, seq: Seq) -> Result<(), SearchError> {
-        self.writer.delete_term(self.fields.key(room, seq));
+    /// is deleted (or not there), else its current text. `fresh`: `seq` is
+    /// past the room's progress, so it has no document to delete. A
+    /// message's document is added only while its event or a later one is
+    /// indexed, which moves the progress to at least `seq` in the same
+    /// commit (or is rolled back with it); a delete by term costs tantivy a
+    /// term lookup in every segment, once per message for nothing.
+    fn reindex(
+        &mut self,
+        log: &RoomLog,
+        room: RoomId,
+        seq: Seq,
+        fresh: bool,
+    ) -> Result<(), SearchError> {
+        if !fresh {
+            self.writer.delete_term(self.fields.key(room, seq));
+        }
         self.touch();
         let Some(event) = log.event(room, seq)? else {
             return Ok(());
@@ -336,7 +350,7 @@ impl Indexer {
                     })
                     .collect();
                 for seq in touched {
-                    self.reindex(&log, room, seq)?;
+                    self.reindex(&log, room, seq, seq >= from)?;
                 }
                 read += events.len() as u64;
                 self.progress.insert(room, last);

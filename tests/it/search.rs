@@ -467,6 +467,10 @@ async fn the_index_catches_up_from_the_log_after_kill_9() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eventually(&s, &ann, "crash", "", &["before the crash"]).await;
+    // One document per live message: what the catch-up added again was
+    // not there twice.
+    let verify = ok_json(&s.data_dir(), &["verify"]);
+    assert_eq!(verify["problems"], json!([]), "{verify}");
 }
 
 /// Runs `hearth ARGS --data DATA`.
