@@ -604,3 +604,50 @@ async fn a_kept_page_is_answered_again_only_while_nothing_on_it_changed() {
     s.restart();
     assert_same(&twice, &reads(&s, &ann, &room).await);
 }
+
+#[tokio::test]
+async fn a_room_keeps_the_thirty_two_pages_read_last() {
+    let s = TestServer::spawn_with(&[("HEARTH_HISTORY_WINDOW", WINDOW)]).await;
+    let ann = s.user("ann").await;
+    let room = s.room(&ann, "many pages").await;
+    s.post_many(&ann, &room, 40).await;
+    let query = |before: u64| format!("limit=1&before={before}");
+    let mut bodies = BTreeMap::new();
+    let read = |before: u64| {
+        let (s, ann, room) = (&s, &ann, &room);
+        let q = query(before);
+        async move {
+            let m = metrics(s).await;
+            let was = metric(&m, "hearth_history_reads_total{source=\"page\"}");
+            let body = raw(s, ann, room, &q).await;
+            let m = metrics(s).await;
+            let kept = metric(&m, "hearth_history_reads_total{source=\"page\"}") > was;
+            (body, kept, metric(&m, "hearth_history_page_bytes"))
+        }
+    };
+    // Pages 2..=33: 32 pages, each encoded once and kept.
+    for before in 2..=33 {
+        let (body, kept, _) = read(before).await;
+        assert!(!kept, "page {before} was new");
+        bodies.insert(before, body);
+    }
+    let held = |bodies: &BTreeMap<u64, String>, pages: &[u64]| {
+        pages.iter().map(|p| bodies[p].len() as u64).sum::<u64>()
+    };
+    let (_, kept, bytes) = read(2).await;
+    assert!(kept, "page 2 is among the 32");
+    assert_eq!(bytes, held(&bodies, &(2..=33).collect::<Vec<_>>()));
+    // A 33rd page takes the place of the least recently read (3, since 2
+    // was read again).
+    let (body, kept, _) = read(34).await;
+    assert!(!kept);
+    bodies.insert(34, body);
+    let (_, kept, _) = read(2).await;
+    assert!(kept, "page 2 was read last but one");
+    let (_, kept, bytes) = read(3).await;
+    assert!(!kept, "page 3 had to go");
+    // Page 3 came back in place of page 4.
+    let mut now: Vec<u64> = (5..=34).collect();
+    now.extend([2, 3]);
+    assert_eq!(bytes, held(&bodies, &now));
+}
