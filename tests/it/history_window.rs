@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::harness::{TestServer, User};
+use crate::harness::{Auth, TestServer, User};
 
 /// A small window, so a few hundred events push pages across its start.
 const WINDOW: &str = "24";
@@ -48,15 +48,8 @@ async fn reads_asked(
     let mut out = BTreeMap::new();
     for p in paths {
         for _ in 0..times {
-            let r = s
-                .http
-                .get(s.url(&format!("/api/v1/rooms/{room}/{p}")))
-                .bearer_auth(&user.token)
-                .send()
-                .await
-                .expect("request");
-            let status = r.status().as_u16();
-            let body = format!("{status} {}", r.text().await.expect("body"));
+            let (status, body) = fetch(s, user, room, &p).await;
+            let body = format!("{status} {body}");
             if let Some(was) = out.insert(p.clone(), body) {
                 assert_eq!(Some(&was), out.get(&p), "{p} asked again");
             }
@@ -481,17 +474,22 @@ fn assert_same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) 
     }
 }
 
+/// `GET /api/v1/rooms/{room}/{path}` as `user`: the status and the body
+/// as sent.
+async fn fetch(s: &TestServer, user: &User, room: &str, path: &str) -> (u16, String) {
+    let r = s
+        .call("GET", &format!("/api/v1/rooms/{room}/{path}"))
+        .auth(Auth::Bearer(&user.token))
+        .fetch()
+        .await;
+    (r.status, String::from_utf8(r.bytes).expect("UTF-8"))
+}
+
 /// The body of the history page `query` asks for, as sent.
 async fn raw(s: &TestServer, user: &User, room: &str, query: &str) -> String {
-    let r = s
-        .http
-        .get(s.url(&format!("/api/v1/rooms/{room}/messages?{query}")))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status().as_u16(), 200);
-    r.text().await.expect("body")
+    let (status, body) = fetch(s, user, room, &format!("messages?{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// Message `seq` on a page's body.
