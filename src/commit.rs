@@ -14,7 +14,7 @@
 //! at (is it still there, whose is it, is that reaction already on it):
 //! two racing deletions cannot both happen.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +34,10 @@ use crate::storage::records::{EventKind, EventRecord, FileRef, MessageState};
 use crate::storage::Store;
 use crate::views;
 use crate::wire::Encoded;
+
+/// The committer's maps, keyed by ids and client ids: hashed with foldhash
+/// (seeded per process), which costs a fraction of SipHash per message.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 /// A change to append to a room's log.
 pub struct Append {
@@ -149,7 +153,7 @@ impl Committer {
             index,
             push,
             max_group,
-            heads: HashMap::new(),
+            heads: HashMap::default(),
             unpublished: Vec::new(),
             released: Vec::new(),
             stats: stats.clone(),
@@ -357,10 +361,10 @@ impl Worker {
         let mut batch = AppendBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
         // client ids claimed earlier in this same group
-        let mut claimed: HashMap<(RoomId, UserId, &str), usize> = HashMap::new();
+        let mut claimed: HashMap<(RoomId, UserId, &str), usize> = HashMap::default();
         // messages changed in this group, and the events this group made
-        let mut targets: HashMap<(RoomId, Seq), Target> = HashMap::new();
-        let mut made: HashMap<(RoomId, Seq), EventRecord> = HashMap::new();
+        let mut targets: HashMap<(RoomId, Seq), Target> = HashMap::default();
+        let mut made: HashMap<(RoomId, Seq), EventRecord> = HashMap::default();
         let now = Millis::now();
         for (i, a) in group.iter().enumerate() {
             if let Some(seen) = seen_before(log, &mut claimed, &outcomes, i, a) {
@@ -556,23 +560,33 @@ impl Worker {
     /// it live.
     fn settle(&mut self, group: &mut Vec<Append>, outcomes: Vec<Outcome>) {
         for (a, outcome) in group.drain(..).zip(outcomes) {
-            let published = match &outcome {
-                Outcome::New(seq, event) => Some((*seq, event.clone())),
-                _ => None,
-            };
-            if let Some((seq, event)) = &published {
+            if let Outcome::New(seq, event) = &outcome {
                 self.rooms.advance(a.room, *seq, event);
                 self.stats
                     .histograms
                     .ack_seconds
                     .observe(a.received.elapsed().as_secs_f64());
             }
-            reply(
-                a.reply,
-                a.room,
-                a.client_id.as_ref().map(ClientId::as_str),
-                outcome,
-            );
+            let client_id = a.client_id.as_ref().map(ClientId::as_str);
+            // A socket's ack needs no copy of the event; an HTTP answer
+            // takes the event, so the copy to publish is made for it alone.
+            let published = match a.reply {
+                Reply::Socket(outbox) => {
+                    ack(&outbox, a.room, client_id, &outcome);
+                    match outcome {
+                        Outcome::New(seq, event) => Some((seq, event)),
+                        _ => None,
+                    }
+                }
+                Reply::Request(tx) => {
+                    let published = match &outcome {
+                        Outcome::New(seq, event) => Some((*seq, event.clone())),
+                        _ => None,
+                    };
+                    answer(tx, a.room, outcome);
+                    published
+                }
+            };
             if let Some((seq, event)) = published {
                 let name = self.author_name(a.author);
                 self.publish(a.room, seq, &event, &name);
@@ -881,49 +895,59 @@ fn probe_write(dir: &std::path::Path) -> std::io::Result<()> {
     result
 }
 
+/// Answers the sender: the HTTP handler gets the stored event, a socket
+/// its `ack` (or `error`).
 fn reply(to: Reply, room: RoomId, client_id: Option<&str>, outcome: Outcome) {
     match to {
-        Reply::Request(tx) => {
-            let _ = tx.send(match outcome {
-                Outcome::New(seq, event) => Ok(Some(Committed {
-                    room,
-                    seq,
-                    event,
-                    duplicate: false,
-                })),
-                Outcome::Duplicate(seq, event) => Ok(Some(Committed {
-                    room,
-                    seq,
-                    event,
-                    duplicate: true,
-                })),
-                Outcome::Unchanged => Ok(None),
-                Outcome::Failed(e) => Err(e),
-            });
-        }
-        Reply::Socket(outbox) => {
-            let client_id = client_id.unwrap_or_default();
-            let (seq, id) = match &outcome {
-                Outcome::New(seq, event) | Outcome::Duplicate(seq, event) => {
-                    (Some(*seq), Some(event.id))
-                }
-                Outcome::Unchanged => (None, None),
-                Outcome::Failed(e) => {
-                    let message = e.to_string();
-                    outbox.send(&ServerFrame::Error {
-                        code: e.code(),
-                        message: &message,
-                        client_id: Some(client_id),
-                    });
-                    return;
-                }
-            };
-            outbox.send(&ServerFrame::Ack {
-                client_id,
-                room,
-                seq,
-                id,
-            });
-        }
+        Reply::Request(tx) => answer(tx, room, outcome),
+        Reply::Socket(outbox) => ack(&outbox, room, client_id, &outcome),
     }
+}
+
+fn answer(
+    tx: oneshot::Sender<Result<Option<Committed>, ApiError>>,
+    room: RoomId,
+    outcome: Outcome,
+) {
+    let _ = tx.send(match outcome {
+        Outcome::New(seq, event) => Ok(Some(Committed {
+            room,
+            seq,
+            event,
+            duplicate: false,
+        })),
+        Outcome::Duplicate(seq, event) => Ok(Some(Committed {
+            room,
+            seq,
+            event,
+            duplicate: true,
+        })),
+        Outcome::Unchanged => Ok(None),
+        Outcome::Failed(e) => Err(e),
+    });
+}
+
+/// A socket's answer names the event's seq and id; the event itself
+/// reaches the socket as the room's `message` frame.
+fn ack(outbox: &Outbox, room: RoomId, client_id: Option<&str>, outcome: &Outcome) {
+    let client_id = client_id.unwrap_or_default();
+    let (seq, id) = match outcome {
+        Outcome::New(seq, event) | Outcome::Duplicate(seq, event) => (Some(*seq), Some(event.id)),
+        Outcome::Unchanged => (None, None),
+        Outcome::Failed(e) => {
+            let message = e.to_string();
+            outbox.send(&ServerFrame::Error {
+                code: e.code(),
+                message: &message,
+                client_id: Some(client_id),
+            });
+            return;
+        }
+    };
+    outbox.send(&ServerFrame::Ack {
+        client_id,
+        room,
+        seq,
+        id,
+    });
 }

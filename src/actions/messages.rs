@@ -57,7 +57,9 @@ pub enum Sent {
 
 /// Sends a message: checks, then the committer stores it, acknowledges it
 /// once durable and delivers it to every member's sockets. A retry of a
-/// stored `client_id` is answered at once and costs no rate budget.
+/// stored `client_id` gets the original from the committer; one refused
+/// on the way there (over the rate limit, a file since freed) is answered
+/// with the original too.
 pub async fn send(
     state: &AppState,
     author: UserId,
@@ -70,13 +72,14 @@ pub async fn send(
     if msg.files.is_empty() || !msg.body.trim().is_empty() {
         validate::body(&msg.body)?;
     }
-    if let Some(sent) = stored_retry(state, &room, author, client_id.as_ref())? {
-        return Ok(sent);
-    }
-    let files = super::files::attachable(state, &room, author, &msg.files)?;
+    let files = super::files::attachable(state, &room, author, &msg.files);
     let reply_to = match msg.reply_to {
-        None => None,
-        Some(seq) => Some(replied(state, &room, Seq(seq))?),
+        None => Ok(None),
+        Some(seq) => replied(state, &room, Seq(seq)).map(Some),
+    };
+    let (files, reply_to) = match files.and_then(|f| reply_to.map(|r| (f, r))) {
+        Ok(checked) => checked,
+        Err(refused) => return or_stored(state, &room, author, client_id.as_ref(), refused),
     };
     let (mentions, mentions_room) = mentions(state, &room, author, &msg.body);
     let change = Change::Message {
@@ -142,9 +145,6 @@ pub async fn change(
     if target == Seq::ZERO || target > room.head() {
         return Err(ApiError::MessageNotFound);
     }
-    if let Some(sent) = stored_retry(state, &room, by, client_id.as_ref())? {
-        return Ok(sent);
-    }
     submit(state, &room, by, client_id, change, via).await
 }
 
@@ -193,27 +193,30 @@ pub fn typing(state: &AppState, user: UserId, room_id: &str) -> Result<(), ApiEr
     Ok(())
 }
 
-/// A retry of a change already stored and durable, answered without the
-/// committer or the rate budget.
-fn stored_retry(
+/// A change refused before it reached the committer: if its `client_id`
+/// is already stored and durable, it is a retry, answered with the
+/// original (so a sender over the limit can still confirm what it sent);
+/// otherwise the refusal stands. Only refusals look: the committer finds
+/// every other retry, so a send that goes through reads nothing here.
+fn or_stored(
     state: &AppState,
     room: &Room,
     by: UserId,
     client_id: Option<&crate::ids::ClientId>,
-) -> Result<Option<Sent>, ApiError> {
+    refused: ApiError,
+) -> Result<Sent, ApiError> {
     let Some(c) = client_id else {
-        return Ok(None);
+        return Err(refused);
     };
-    Ok(room
-        .durable_duplicate(&state.store, by, c.as_str())?
-        .map(|(seq, event)| {
-            Sent::Stored(Committed {
-                room: room.record.id,
-                seq,
-                event,
-                duplicate: true,
-            })
-        }))
+    match room.durable_duplicate(&state.store, by, c.as_str()) {
+        Ok(Some((seq, event))) => Ok(Sent::Stored(Committed {
+            room: room.record.id,
+            seq,
+            event,
+            duplicate: true,
+        })),
+        Ok(None) | Err(_) => Err(refused),
+    }
 }
 
 async fn submit(
@@ -224,7 +227,9 @@ async fn submit(
     change: Change,
     via: Via,
 ) -> Result<Sent, ApiError> {
-    state.limits.send.check(&by)?;
+    if let Err(refused) = state.limits.send.check(&by) {
+        return or_stored(state, room, by, client_id.as_ref(), refused);
+    }
     let (reply, waiting) = match via {
         Via::Socket(outbox) => (Reply::Socket(outbox), None),
         Via::Wait => {
