@@ -92,8 +92,8 @@ impl Room {
     }
 
     /// The stored message an earlier send with this `client_id` became, if
-    /// it is durable. Lets a retry refused before the committer (over the
-    /// rate limit) be answered; anything newer is left to the committer.
+    /// it is durable. Lets a retry be answered without spending the
+    /// sender's rate budget; anything newer is left to the committer.
     pub fn durable_duplicate(
         &self,
         store: &Store,

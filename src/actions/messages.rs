@@ -57,9 +57,7 @@ pub enum Sent {
 
 /// Sends a message: checks, then the committer stores it, acknowledges it
 /// once durable and delivers it to every member's sockets. A retry of a
-/// stored `client_id` gets the original from the committer; one refused
-/// on the way there (over the rate limit, a file since freed) is answered
-/// with the original too.
+/// stored `client_id` is answered at once and costs no rate budget.
 pub async fn send(
     state: &AppState,
     author: UserId,
@@ -72,14 +70,13 @@ pub async fn send(
     if msg.files.is_empty() || !msg.body.trim().is_empty() {
         validate::body(&msg.body)?;
     }
-    let files = super::files::attachable(state, &room, author, &msg.files);
+    if let Some(sent) = stored_retry(state, &room, author, client_id.as_ref())? {
+        return Ok(sent);
+    }
+    let files = super::files::attachable(state, &room, author, &msg.files)?;
     let reply_to = match msg.reply_to {
-        None => Ok(None),
-        Some(seq) => replied(state, &room, Seq(seq)).map(Some),
-    };
-    let (files, reply_to) = match files.and_then(|f| reply_to.map(|r| (f, r))) {
-        Ok(checked) => checked,
-        Err(refused) => return or_stored(state, &room, author, client_id.as_ref(), refused),
+        None => None,
+        Some(seq) => Some(replied(state, &room, Seq(seq))?),
     };
     let (mentions, mentions_room) = mentions(state, &room, author, &msg.body);
     let change = Change::Message {
@@ -145,6 +142,9 @@ pub async fn change(
     if target == Seq::ZERO || target > room.head() {
         return Err(ApiError::MessageNotFound);
     }
+    if let Some(sent) = stored_retry(state, &room, by, client_id.as_ref())? {
+        return Ok(sent);
+    }
     submit(state, &room, by, client_id, change, via).await
 }
 
@@ -193,30 +193,27 @@ pub fn typing(state: &AppState, user: UserId, room_id: &str) -> Result<(), ApiEr
     Ok(())
 }
 
-/// A change refused before it reached the committer: if its `client_id`
-/// is already stored and durable, it is a retry, answered with the
-/// original (so a sender over the limit can still confirm what it sent);
-/// otherwise the refusal stands. Only refusals look: the committer finds
-/// every other retry, so a send that goes through reads nothing here.
-fn or_stored(
+/// A retry of a change already stored and durable, answered without the
+/// committer or the rate budget.
+fn stored_retry(
     state: &AppState,
     room: &Room,
     by: UserId,
     client_id: Option<&crate::ids::ClientId>,
-    refused: ApiError,
-) -> Result<Sent, ApiError> {
+) -> Result<Option<Sent>, ApiError> {
     let Some(c) = client_id else {
-        return Err(refused);
+        return Ok(None);
     };
-    match room.durable_duplicate(&state.store, by, c.as_str()) {
-        Ok(Some((seq, event))) => Ok(Sent::Stored(Committed {
-            room: room.record.id,
-            seq,
-            event,
-            duplicate: true,
-        })),
-        Ok(None) | Err(_) => Err(refused),
-    }
+    Ok(room
+        .durable_duplicate(&state.store, by, c.as_str())?
+        .map(|(seq, event)| {
+            Sent::Stored(Committed {
+                room: room.record.id,
+                seq,
+                event,
+                duplicate: true,
+            })
+        }))
 }
 
 async fn submit(
@@ -227,9 +224,7 @@ async fn submit(
     change: Change,
     via: Via,
 ) -> Result<Sent, ApiError> {
-    if let Err(refused) = state.limits.send.check(&by) {
-        return or_stored(state, room, by, client_id.as_ref(), refused);
-    }
+    state.limits.send.check(&by)?;
     let (reply, waiting) = match via {
         Via::Socket(outbox) => (Reply::Socket(outbox), None),
         Via::Wait => {
