@@ -4,6 +4,7 @@
 mod admin;
 mod health;
 mod instance;
+mod logs;
 
 use std::path::PathBuf;
 
@@ -164,6 +165,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
     }
     init_logging(&config);
+    // Whatever way `serve` ends, the lines still held go out first.
+    let _written = LogsWritten;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.runtime_workers())
         .enable_all()
@@ -200,6 +203,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     served
+}
+
+/// Writes the log's held lines when dropped: as `serve` returns.
+struct LogsWritten;
+
+impl Drop for LogsWritten {
+    fn drop(&mut self) {
+        logs::flush();
+    }
 }
 
 /// SIGTERM and SIGINT, caught.
@@ -241,7 +253,7 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(logs::Batched::start());
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

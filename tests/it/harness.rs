@@ -52,6 +52,20 @@ impl TestServer {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// The log once it holds `needle`. Lines at `info` and below reach the
+    /// file in batches, at most 0.1 s late, so a test looking for one waits
+    /// for it; after 5 s it gets what there is.
+    pub async fn log_holding(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn spawn() -> TestServer {
         Self::spawn_with(&[]).await
     }

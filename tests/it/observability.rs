@@ -129,7 +129,7 @@ async fn one_log_line_per_request_and_never_a_secret() {
     drop(ws);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    let log = s.log();
+    let log = s.log_holding("route=\"/api/v1/logout\"").await;
     let requests: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("HTTP request."))
@@ -158,6 +158,31 @@ async fn one_log_line_per_request_and_never_a_secret() {
     }
 }
 
+/// Lines at `info` wait in a buffer for at most 0.1 s; a stop writes
+/// whatever is still held, up to the very last line the server logs.
+#[tokio::test]
+async fn a_stop_writes_every_line_still_held() {
+    let mut s = TestServer::spawn_logged(&[("HEARTH_LOG_LEVEL", "info")]).await;
+    let alice = s.user("alice").await;
+    for _ in 0..20 {
+        s.get("/api/v1/me", Some(&alice.token)).await;
+    }
+    let (status, _) = s.terminate();
+    assert!(status.success(), "{status:?}");
+    let log = s.log();
+    let me = log
+        .lines()
+        .filter(|l| l.contains("route=\"/api/v1/me\""))
+        .count();
+    assert_eq!(me, 20, "{log}");
+    // Logged as `serve` returns, after the runtime has stopped.
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("Database prepared for a quick next start."),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let s =
@@ -165,7 +190,7 @@ async fn json_logs_are_one_object_per_line() {
             .await;
     let alice = s.user("alice").await;
     s.get("/api/v1/me", Some(&alice.token)).await;
-    let log = s.log();
+    let log = s.log_holding("/api/v1/me").await;
     let lines: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
