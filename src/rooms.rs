@@ -35,8 +35,44 @@ struct Live {
     recent: Recent,
     /// Read cursors and what unread counts are made of.
     tally: Mutex<Tally>,
-    /// Members' chosen notification levels (the default is not stored).
-    notify: Mutex<HashMap<UserId, NotifyLevel>>,
+    /// Members' chosen notification levels (the default is not stored),
+    /// with the levels each replaced lately.
+    notify: Mutex<HashMap<UserId, Levels>>,
+}
+
+/// A member's notification level (`None`: the room's default), and the
+/// last few it replaced, each with the head at the change: a message is
+/// notified by the level in effect when it was stored, however late the
+/// push task reads it.
+#[derive(Default)]
+struct Levels {
+    now: Option<NotifyLevel>,
+    /// (head when it changed, the level before), oldest first.
+    earlier: Vec<(Seq, Option<NotifyLevel>)>,
+}
+
+/// Changes of level kept per member: more within the push task's lag (a
+/// few milliseconds) only blur which of them a message heard.
+const LEVELS_KEPT: usize = 4;
+
+impl Levels {
+    /// The level in effect for the message at `seq`: set by the last
+    /// change made while the head was still below it.
+    fn at(&self, seq: Seq) -> Option<NotifyLevel> {
+        self.earlier
+            .iter()
+            .find(|(head, _)| *head >= seq)
+            .map_or(self.now, |(_, before)| *before)
+    }
+
+    /// Sets the level while the head is at `head`.
+    fn set(&mut self, head: Seq, level: Option<NotifyLevel>) {
+        if self.earlier.len() == LEVELS_KEPT {
+            self.earlier.remove(0);
+        }
+        self.earlier.push((head, self.now));
+        self.now = level;
+    }
 }
 
 impl Room {
@@ -66,24 +102,30 @@ impl Room {
 
     /// What `user` wants to be notified of here, if a member.
     pub fn notifications(&self, user: UserId) -> Option<NotifyLevel> {
+        self.notifications_at(user, Seq(u64::MAX))
+    }
+
+    /// What `user` wanted to be notified of when the message at `seq` was
+    /// stored, if a member: a level changed after the sender's ack does
+    /// not apply to that message.
+    pub fn notifications_at(&self, user: UserId, seq: Seq) -> Option<NotifyLevel> {
         if !self.is_member(user) {
             return None;
         }
-        Some(
-            lock(&self.live.notify)
-                .get(&user)
-                .copied()
-                .unwrap_or(NotifyLevel::default_for(self.record.visibility)),
-        )
+        let chosen = lock(&self.live.notify).get(&user).and_then(|l| l.at(seq));
+        Some(chosen.unwrap_or(NotifyLevel::default_for(self.record.visibility)))
     }
 
-    /// Sets (`Some`) or forgets a member's level, in memory.
+    /// Sets a member's level (`None`: the room's default), in memory, from
+    /// the head on: messages stored before keep the level they had.
     pub fn set_notifications(&self, user: UserId, level: Option<NotifyLevel>) {
         let mut levels = lock(&self.live.notify);
-        match level {
-            Some(l) => levels.insert(user, l),
-            None => levels.remove(&user),
-        };
+        levels.entry(user).or_default().set(self.head(), level);
+    }
+
+    /// Forgets a member's levels (they left).
+    fn forget_notifications(&self, user: UserId) {
+        lock(&self.live.notify).remove(&user);
     }
 
     /// `user`'s cursor and unread counts here, if a member.
@@ -347,7 +389,7 @@ impl Rooms {
         if let Some(r) = self.get(room) {
             write(&r.live.members).remove(&user);
             lock(&r.live.tally).forget(user);
-            r.set_notifications(user, None);
+            r.forget_notifications(user);
         }
         lock(&self.unsaved_reads).insert((user, room));
         let mut by_user = write(&self.by_user);
@@ -512,5 +554,31 @@ impl Room {
                 notify: Mutex::new(HashMap::new()),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Changes made at heads 4 and 6 (to `None`, then back to `Mentions`):
+    /// messages up to 4 heard the level before both, 5 and 6 the one set
+    /// at 4, and later ones the newest, even when read after every change.
+    #[test]
+    fn a_message_hears_the_level_in_effect_when_it_was_stored() {
+        let mut l = Levels::default();
+        l.set(Seq(4), Some(NotifyLevel::None));
+        l.set(Seq(6), Some(NotifyLevel::Mentions));
+        assert_eq!(l.at(Seq(3)), None);
+        assert_eq!(l.at(Seq(4)), None);
+        assert_eq!(l.at(Seq(5)), Some(NotifyLevel::None));
+        assert_eq!(l.at(Seq(6)), Some(NotifyLevel::None));
+        assert_eq!(l.at(Seq(7)), Some(NotifyLevel::Mentions));
+        // Only the last few changes are kept; the oldest go first.
+        for head in 7..7 + LEVELS_KEPT as u64 {
+            l.set(Seq(head), Some(NotifyLevel::All));
+        }
+        assert_eq!(l.earlier.len(), LEVELS_KEPT);
+        assert_eq!(l.at(Seq(100)), Some(NotifyLevel::All));
     }
 }

@@ -136,7 +136,7 @@ impl Dispatcher {
             if member == p.author {
                 continue;
             }
-            let Some(level) = room.notifications(member) else {
+            let Some(level) = room.notifications_at(member, p.seq) else {
                 continue;
             };
             let Some(reason) = reason(direct, level, p, member) else {
