@@ -633,7 +633,7 @@ impl Bench {
             for h in runs.into_iter().flatten() {
                 if !h.verified() {
                     bail!(
-                        "verification failed ({}): {} lost, {} duplicated, {} reordered, {} errors, {} cut off{}",
+                        "verification failed ({}): {} lost, {} duplicated, {} reordered, {} errors, {} cut off{}{}",
                         h.target,
                         h.lost,
                         h.duplicated,
@@ -643,7 +643,8 @@ impl Bench {
                         h.first_error
                             .as_deref()
                             .map(|e| format!(" (first: {e})"))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        h.shortfall().map(|s| format!("; {s}")).unwrap_or_default()
                     );
                 }
             }
