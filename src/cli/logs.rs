@@ -16,13 +16,12 @@ use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The longest a line at `info` waits to be written.
-pub const EVERY: Duration = Duration::from_millis(100);
+const EVERY: Duration = Duration::from_millis(100);
 
 /// Buffered bytes that are written at once, without waiting for the timer.
 const FULL: usize = 64 * 1024;
 
 /// stderr, batched; see the module documentation.
-#[derive(Clone)]
 pub struct Batched {
     buffer: Arc<Mutex<Vec<u8>>>,
 }
