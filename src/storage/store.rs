@@ -86,11 +86,18 @@ impl Inner {
         let had_data = std::fs::metadata(db_dir.join("db")).is_ok_and(|m| m.len() > 0);
         // sled panics on some kinds of damage instead of returning an error;
         // catch that so a bad directory is a clear message, never a crash.
+        // `flush` promises only what survives a crash of the process: a write
+        // in the OS page cache does. sled would otherwise wait for the device
+        // after every write (sync_file_range), once per group commit. `strict`
+        // keeps that wait, so the log reaches the device in order, and syncs
+        // the file before each ack as well.
+        let sync_writes = durability == Durability::Strict;
         let opened = std::panic::catch_unwind(|| {
             sled::Config::new()
                 .path(&db_dir)
                 .cache_capacity(cache_bytes)
                 .flush_every_ms(Some(500))
+                .sync_writes(sync_writes)
                 .open()
         });
         let db = match opened {

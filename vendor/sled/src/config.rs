@@ -202,6 +202,8 @@ pub struct Inner {
     #[doc(hidden)]
     pub temporary: bool,
     #[doc(hidden)]
+    pub sync_writes: bool,
+    #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
     pub compression_factor: i32,
@@ -230,6 +232,7 @@ impl Default for Inner {
             use_compression: false,
             compression_factor: 5,
             temporary: false,
+            sync_writes: true,
             version: crate_version(),
 
             // useful in testing
@@ -505,6 +508,11 @@ impl Config {
             temporary,
             bool,
             "deletes the database after drop. if no path is set, uses /dev/shm on linux"
+        ),
+        (
+            sync_writes,
+            bool,
+            "whether each log write waits for the device (sync_file_range) before it counts as stable; false leaves it in the OS page cache, which survives a process crash but not a power loss"
         ),
         (
             create_new,
