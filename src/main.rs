@@ -36,8 +36,8 @@ fn pin_mmap_threshold() {
 
 /// mimalloc commits its 1 GiB arena up front on Linux and then keeps what
 /// it touched resident: an idle server held ~60 MB. Committed on demand,
-/// the same server held ~17 MB, less than with the system allocator, at
-/// the same CPU per delivery (BENCHMARKS.md, "mimalloc by default").
+/// the same server held ~18 MB, less than with the system allocator (~21),
+/// at the same CPU per delivery (BENCHMARKS.md, "mimalloc by default").
 /// The option must be set before the arena is reserved, which happens at
 /// the first allocation, before `main`: so this runs as a constructor of
 /// priority 100, before mimalloc's own (101) and before the Rust runtime
