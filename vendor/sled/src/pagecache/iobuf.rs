@@ -1189,43 +1189,18 @@ fn seal_and_write(
     // if writers is 0, it's our responsibility to write the buffer.
     if header::n_writers(sealed) == 0 {
         iobufs.config.global_error()?;
+        if inline {
+            trace!("writing iobuf with lsn {} to log on the flushing thread", lsn);
+            return iobufs.write_or_fail(iobuf, lsn);
+        }
         trace!(
             "asynchronously writing iobuf with lsn {} to log from maybe_seal",
             lsn
         );
-        if inline {
-            trace!("writing iobuf with lsn {} to log on the flushing thread", lsn);
-            if let Err(e) = iobufs.write_to_log(iobuf) {
-                error!("hit error while writing iobuf with lsn {}: {:?}", lsn, e);
-                iobufs.config.set_global_error(e.clone());
-                let intervals = iobufs.intervals.lock();
-                drop(intervals);
-                let _notified = iobufs.interval_updated.notify_all();
-                return Err(e);
-            }
-            return Ok(());
-        }
         let iobufs = iobufs.clone();
         let iobuf = iobuf.clone();
         let _result = threadpool::spawn(move || {
-            if let Err(e) = iobufs.write_to_log(&iobuf) {
-                error!(
-                    "hit error while writing iobuf with lsn {}: {:?}",
-                    lsn, e
-                );
-
-                // store error before notifying so that waiting threads will see
-                // it
-                iobufs.config.set_global_error(e);
-
-                let intervals = iobufs.intervals.lock();
-
-                // having held the mutex makes this linearized
-                // with the notify below.
-                drop(intervals);
-
-                let _notified = iobufs.interval_updated.notify_all();
-            }
+            let _ = iobufs.write_or_fail(&iobuf, lsn);
         })?;
 
         #[cfg(feature = "event_log")]
@@ -1234,6 +1209,31 @@ fn seal_and_write(
         Ok(())
     } else {
         Ok(())
+    }
+}
+
+impl IoBufs {
+    /// Writes a sealed buffer; on failure, records the error as the
+    /// database's and wakes every thread waiting for a buffer to become
+    /// stable, so they see it.
+    fn write_or_fail(&self, iobuf: &IoBuf, lsn: Lsn) -> Result<()> {
+        let result = self.write_to_log(iobuf);
+        if let Err(e) = &result {
+            error!("hit error while writing iobuf with lsn {}: {:?}", lsn, e);
+
+            // store error before notifying so that waiting threads will see
+            // it
+            self.config.set_global_error(e.clone());
+
+            let intervals = self.intervals.lock();
+
+            // having held the mutex makes this linearized
+            // with the notify below.
+            drop(intervals);
+
+            let _notified = self.interval_updated.notify_all();
+        }
+        result
     }
 }
 
