@@ -106,6 +106,32 @@ impl Node {
         }
     }
 
+    /// A copy of this node whose leaf vectors have room for `extra` more
+    /// entries, so the writes applied to the copy do not grow (reallocate
+    /// and copy) them again.
+    pub(crate) fn clone_with_room(&self, extra: usize) -> Node {
+        let data = match &self.data {
+            Data::Leaf(leaf) => {
+                let mut keys = Vec::with_capacity(leaf.keys.len() + extra);
+                keys.extend_from_slice(&leaf.keys);
+                let mut values =
+                    Vec::with_capacity(leaf.values.len() + extra);
+                values.extend_from_slice(&leaf.values);
+                Data::Leaf(Leaf { keys, values })
+            }
+            index => index.clone(),
+        };
+        Node {
+            prefix_len: self.prefix_len,
+            next: self.next,
+            merging_child: self.merging_child,
+            merging: self.merging,
+            lo: self.lo.clone(),
+            hi: self.hi.clone(),
+            data,
+        }
+    }
+
     pub(crate) fn set_leaf(&mut self, key: IVec, val: IVec) {
         if !self.hi.is_empty() {
             assert!(*key < self.hi[self.prefix_len as usize..]);

@@ -229,6 +229,65 @@ impl Tree {
         }
     }
 
+    /// Writes the front of `writes` (sorted, no subscribers): as many as
+    /// fall in the leaf of the first, at most `MAX_RUN`. Returns how many
+    /// were written; 0 when the leaf changed meanwhile (try again).
+    fn insert_run(
+        &self,
+        writes: &[(IVec, Option<IVec>)],
+        guard: &mut Guard,
+    ) -> Result<usize> {
+        // A run never grows a leaf far past the size it splits at.
+        const MAX_RUN: usize = 16;
+
+        let _measure = Measure::new(&M.tree_set);
+        let View { node_view, pid, .. } =
+            self.view_for_key(writes[0].0.as_ref(), guard)?;
+
+        let hi = node_view.hi.as_ref();
+        let mut n = 1;
+        while n < writes.len()
+            && n < MAX_RUN
+            && (hi.is_empty() || writes[n].0.as_ref() < hi)
+        {
+            n += 1;
+        }
+
+        let mut links = Vec::with_capacity(n);
+        for (key, value) in &writes[..n] {
+            let (encoded_key, last_value) = node_view.node_kv_pair(key);
+            if *value == last_value {
+                // a no-op set or delete
+                continue;
+            }
+            links.push(match value {
+                Some(value) => Link::Set(encoded_key, value.clone()),
+                None => Link::Del(encoded_key),
+            });
+        }
+
+        let linked = match links.len() {
+            0 => return Ok(n),
+            1 => self
+                .context
+                .pagecache
+                .link(pid, node_view.0, links.pop().unwrap(), guard)?
+                .is_ok(),
+            _ => self
+                .context
+                .pagecache
+                .link_many(pid, node_view.0, &links, guard)?
+                .is_ok(),
+        };
+        if linked {
+            guard.writeset.push(pid);
+            Ok(n)
+        } else {
+            M.tree_looped();
+            Ok(0)
+        }
+    }
+
     /// Perform a multi-key serializable transaction.
     ///
     /// # Examples
@@ -386,11 +445,25 @@ impl Tree {
     ) -> Result<()> {
         let peg = self.context.pin_log(guard)?;
         trace!("applying batch {:?}", batch);
-        for (k, v_opt) in batch.writes {
-            loop {
-                if self.insert_inner(&k, v_opt.clone(), guard)?.is_ok() {
-                    break;
+        if self.subscribers.ever_used() {
+            for (k, v_opt) in batch.writes {
+                loop {
+                    if self.insert_inner(&k, v_opt.clone(), guard)?.is_ok() {
+                        break;
+                    }
                 }
+            }
+        } else {
+            // Sorted, the writes that land in the same leaf come together:
+            // each such run is one traversal, one copy of the leaf and one
+            // swap (`PageCache::link_many`). (A batch is a hash map, so
+            // unsorted its writes would visit leaves in no order.)
+            let mut writes: Vec<(IVec, Option<IVec>)> =
+                batch.writes.into_iter().collect();
+            writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let mut at = 0;
+            while at < writes.len() {
+                at += self.insert_run(&writes[at..], guard)?;
             }
         }
 

@@ -1032,7 +1032,7 @@ impl PageCache {
             }
         }
 
-        let mut node: Node = old.as_node().clone();
+        let mut node: Node = old.as_node().clone_with_room(1);
         node.apply(&new);
 
         // see if we should short-circuit replace
@@ -1143,6 +1143,158 @@ impl PageCache {
                         let mut page_view = old;
                         page_view.read = actual;
                         return Ok(Err(Some((page_view, new))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Several leaf writes to one page in one step: the node is copied
+    /// and swapped once, and each write is logged as the link it is, in
+    /// order, so recovery replays exactly what `link` one by one would
+    /// have logged. Writes that would take the page past the consolidation
+    /// threshold write the whole node instead, as `link` does at it.
+    /// Returns `Err(None)` if the page is gone, `Err(Some(view))` if it
+    /// changed meanwhile (nothing was written).
+    pub(crate) fn link_many<'g>(
+        &'g self,
+        pid: PageId,
+        mut old: PageView<'g>,
+        links: &[Link],
+        guard: &'g Guard,
+    ) -> Result<CasResult<'g, ()>> {
+        let _measure = Measure::new(&M.link_page);
+
+        // The failure injector of `link`, so tests take the retry paths.
+        #[cfg(any(test, feature = "lock_free_delays"))]
+        {
+            use std::cell::RefCell;
+            use std::time::{SystemTime, UNIX_EPOCH};
+
+            thread_local! {
+                pub static COUNT: RefCell<u32> = RefCell::new(1);
+            }
+
+            let time_now =
+                SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+
+            #[allow(clippy::cast_possible_truncation)]
+            let fail_seed = std::cmp::max(3, time_now.as_nanos() as u32 % 128);
+
+            let inject_failure = COUNT.with(|c| {
+                let mut cr = c.borrow_mut();
+                *cr += 1;
+                *cr % fail_seed == 0
+            });
+
+            if inject_failure {
+                if let Some(current_pointer) = self.get(pid, guard)? {
+                    return Ok(Err(Some((current_pointer.0, ()))));
+                } else {
+                    return Ok(Err(None));
+                }
+            }
+        }
+
+        let mut node: Node = old.as_node().clone_with_room(links.len());
+        for link in links {
+            node.apply(link);
+        }
+
+        if old.cache_infos.len() + links.len() > PAGE_CONSOLIDATION_THRESHOLD {
+            let replaced = self.replace(pid, old, node, guard)?;
+            return Ok(replaced.map_err(|e| e.map(|(view, _)| (view, ()))));
+        }
+
+        let mut new_page = Some(Owned::new(Page {
+            update: Some(Box::new(Update::Node(node))),
+            cache_infos: Vec::default(),
+        }));
+
+        loop {
+            // The same timestamp as one `link` would give: the page's
+            // state changes once, in one swap.
+            let ts = old.ts() + 1;
+            let mut reservations = Vec::with_capacity(links.len());
+            let mut new_cache_infos =
+                Vec::with_capacity(old.cache_infos.len() + links.len());
+            new_cache_infos.extend_from_slice(&old.cache_infos);
+            for link in links {
+                // On an error the reservations taken so far abort as
+                // they drop.
+                let reservation =
+                    self.log.reserve(LogKind::Link, pid, link, guard)?;
+                new_cache_infos.push(CacheInfo {
+                    lsn: reservation.lsn(),
+                    pointer: reservation.pointer(),
+                    ts,
+                    log_size: reservation.reservation_len() as u64,
+                });
+                reservations.push(reservation);
+            }
+            let first_new = old.cache_infos.len();
+
+            let mut page_ptr = new_page.take().unwrap();
+            page_ptr.cache_infos = new_cache_infos;
+
+            debug_delay();
+            let result =
+                old.entry.compare_and_set(old.read, page_ptr, SeqCst, guard);
+
+            match result {
+                Ok(new_shared) => {
+                    trace!("link_many of pid {} succeeded", pid);
+
+                    unsafe {
+                        guard.defer_destroy(old.read);
+                    }
+
+                    assert_ne!(old.last_lsn(), 0);
+
+                    let infos = unsafe { &new_shared.deref().cache_infos };
+                    for cache_info in &infos[first_new..] {
+                        self.log.iobufs.sa_mark_link(pid, *cache_info, guard);
+                    }
+
+                    // As in `link`: complete after the segment accountant
+                    // has seen the writes.
+                    for reservation in reservations {
+                        reservation.complete()?;
+                    }
+
+                    let total_page_size =
+                        unsafe { new_shared.deref().log_size() };
+                    let to_evict =
+                        self.lru.accessed(pid, total_page_size, guard);
+                    if !to_evict.is_empty() {
+                        self.page_out(to_evict, guard)?;
+                    }
+
+                    old.read = new_shared;
+
+                    return Ok(Ok(old));
+                }
+                Err(cas_error) => {
+                    for reservation in reservations {
+                        reservation.abort()?;
+                    }
+                    let actual = cas_error.current;
+                    let actual_ts = unsafe { actual.deref().ts() };
+                    if actual_ts == old.ts() {
+                        trace!(
+                            "link_many of pid {} failed due to movement, retrying",
+                            pid
+                        );
+                        let mut page = cas_error.new;
+                        page.cache_infos = Vec::default();
+                        new_page = Some(page);
+
+                        old.read = actual;
+                    } else {
+                        trace!("link_many of pid {} failed due to new update", pid);
+                        let mut page_view = old;
+                        page_view.read = actual;
+                        return Ok(Err(Some((page_view, ()))));
                     }
                 }
             }
