@@ -721,12 +721,39 @@ pub async fn post_message(mut ctx: Ctx, room_id: &str) -> Handled {
     let Sent::Stored(c) = messages::send(&ctx.state, me.user, send, Via::Wait).await? else {
         return Err(ApiError::Internal);
     };
-    let status = if c.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    render_message(&ctx.state, me.user, room_id, c.seq, status)
+    render_sent(&ctx.state, me.user, room_id, c)
+}
+
+/// The answer to a send: `201` with the message as it was stored, or for
+/// a repeated `client_id` `200` with the original as it reads now.
+pub(super) fn render_sent(
+    state: &AppState,
+    viewer: UserId,
+    room_id: &str,
+    sent: crate::commit::Committed,
+) -> Handled {
+    if sent.duplicate {
+        return render_message(state, viewer, room_id, sent.seq, StatusCode::OK);
+    }
+    // Just stored: no edit, deletion or reaction can be on it yet, so it
+    // is answered from the committed event, not read back from storage.
+    let log = state.store.log()?;
+    let page = [views::Current {
+        seq: sent.seq,
+        event: std::sync::Arc::new(sent.event),
+        state: Default::default(),
+        json: None,
+    }];
+    let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
+    let mut views =
+        views::current_messages(&log, &state.directory, &authors, sent.room, &page, viewer);
+    let message = views.pop().ok_or(ApiError::MessageNotFound)?;
+    Ok(json_response(StatusCode::CREATED, &OneMessage { message }))
+}
+
+#[derive(Serialize)]
+struct OneMessage<'a> {
+    message: MessageView<'a>,
 }
 
 #[derive(Deserialize)]
@@ -831,11 +858,7 @@ pub(super) fn render_message(
     let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
     let mut views = views::current_messages(&log, &state.directory, &authors, rid, &page, viewer);
     let message = views.pop().ok_or(ApiError::MessageNotFound)?;
-    #[derive(Serialize)]
-    struct One<'a> {
-        message: MessageView<'a>,
-    }
-    Ok(json_response(status, &One { message }))
+    Ok(json_response(status, &OneMessage { message }))
 }
 
 /// `DELETE /api/v1/rooms/{id}`: an administrator removes a room.

@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::api::{render_message, Handled};
+use super::api::{render_sent, Handled};
 use super::request::{empty_response, json_response, Ctx};
 use crate::actions::bots;
 use crate::actions::messages::Sent;
@@ -193,10 +193,5 @@ pub async fn post(mut ctx: Ctx, secret: &str) -> Handled {
     let Sent::Stored(c) = sent else {
         return Err(ApiError::Internal);
     };
-    let status = if c.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    render_message(&ctx.state, hook.bot, &hook.room.to_string(), c.seq, status)
+    render_sent(&ctx.state, hook.bot, &hook.room.to_string(), c)
 }

@@ -350,6 +350,18 @@ async fn replies_quote_the_message_they_answer_and_mentions_name_members() {
     assert_eq!(m["mentions_room"], false);
     let live = bob_ws.expect("message").await;
     assert_eq!(live["message"]["reply_to"]["seq"], first);
+    // The answer (made from the event just committed) is the message as
+    // everyone else gets it, live and from history.
+    assert_eq!(live["message"], *m);
+    let (status, page) = s
+        .get(&format!("/api/v1/rooms/{room}/messages"), Some(&ann.token))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let stored = page["messages"]
+        .as_array()
+        .and_then(|all| all.iter().find(|x| x["seq"] == m["seq"]))
+        .expect("the reply in history");
+    assert_eq!(stored, m);
 
     for bad in [json!(0), json!(999), json!(first + 1)] {
         let (status, r) = s
