@@ -410,8 +410,8 @@ mod tests {
     /// copy and swap per run (`vendor/sled/PATCHED.md`). Batches shaped
     /// like the committer's (appends to a few rooms' logs, random keys as
     /// the dedup keys are, overwrites and deletions) must read back as a
-    /// model map says, and again after the database is reopened from its
-    /// log with no snapshot taken since the writes.
+    /// model map says, and again after the database is closed and opened
+    /// again, when sled recovers them from its log.
     #[test]
     fn batches_written_leaf_by_leaf_read_back_and_recover() {
         let dir = tempfile::tempdir().unwrap();
