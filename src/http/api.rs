@@ -737,23 +737,13 @@ pub(super) fn render_sent(
     }
     // Just stored: no edit, deletion or reaction can be on it yet, so it
     // is answered from the committed event, not read back from storage.
-    let log = state.store.log()?;
-    let page = [views::Current {
+    let current = views::Current {
         seq: sent.seq,
         event: std::sync::Arc::new(sent.event),
         state: Default::default(),
         json: None,
-    }];
-    let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
-    let mut views =
-        views::current_messages(&log, &state.directory, &authors, sent.room, &page, viewer);
-    let message = views.pop().ok_or(ApiError::MessageNotFound)?;
-    Ok(json_response(StatusCode::CREATED, &OneMessage { message }))
-}
-
-#[derive(Serialize)]
-struct OneMessage<'a> {
-    message: MessageView<'a>,
+    };
+    render_current(state, viewer, sent.room, current, StatusCode::CREATED)
 }
 
 #[derive(Deserialize)]
@@ -853,12 +843,27 @@ pub(super) fn render_message(
     status: StatusCode,
 ) -> Handled {
     let (rid, current) = messages::current(state, viewer, room_id, seq)?;
+    render_current(state, viewer, rid, current, status)
+}
+
+/// `{"message": MESSAGE}` for one message of `room` as `viewer` sees it.
+fn render_current(
+    state: &AppState,
+    viewer: UserId,
+    room: RoomId,
+    current: views::Current,
+    status: StatusCode,
+) -> Handled {
+    #[derive(Serialize)]
+    struct One<'a> {
+        message: MessageView<'a>,
+    }
     let log = state.store.log()?;
     let page = [current];
     let authors = Authors::of(&state.directory, page.iter().map(|c| c.event.kind.actor()));
-    let mut views = views::current_messages(&log, &state.directory, &authors, rid, &page, viewer);
+    let mut views = views::current_messages(&log, &state.directory, &authors, room, &page, viewer);
     let message = views.pop().ok_or(ApiError::MessageNotFound)?;
-    Ok(json_response(status, &OneMessage { message }))
+    Ok(json_response(status, &One { message }))
 }
 
 /// `DELETE /api/v1/rooms/{id}`: an administrator removes a room.
