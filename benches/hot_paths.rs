@@ -184,10 +184,9 @@ fn append_group_commit(b: Bencher, group: usize) {
     b.counter(divan::counter::ItemsCount::new(group))
         .bench_local(|| {
             let mut batch = AppendBatch::default();
-            for (i, e) in events.iter().enumerate() {
+            for e in &events {
                 seq += 1;
-                let cid = format!("c{seq}-{i}");
-                batch.push(room, Seq(seq), e, Some((e.kind.actor(), cid.as_str())));
+                batch.push(room, Seq(seq), e);
             }
             store.log().expect("room log").apply(batch).expect("apply");
             store.flush().expect("flush");
@@ -210,7 +209,7 @@ mod history {
             let mut batch = AppendBatch::default();
             for _ in 0..1000 {
                 seq += 1;
-                batch.push(room, Seq(seq), &event(40), None);
+                batch.push(room, Seq(seq), &event(40));
             }
             store.log().expect("room log").apply(batch).expect("apply");
         }

@@ -3,7 +3,7 @@
 //! Sends, edits, deletions and reactions from every connection and HTTP
 //! request queue here. The committer
 //! thread takes everything waiting (up to `group_commit_max`), assigns each
-//! room's next seqs, writes events, dedup keys and heads in one atomic batch,
+//! room's next seqs, writes events and heads in one atomic batch,
 //! flushes once for the whole group, and only then acknowledges each sender
 //! and publishes each event to the hub. One flush is shared by every message
 //! in the group, so durability costs little under load.
@@ -367,7 +367,7 @@ impl Worker {
         let mut made: HashMap<(RoomId, Seq), EventRecord> = HashMap::default();
         let now = Millis::now();
         for (i, a) in group.iter().enumerate() {
-            if let Some(seen) = seen_before(log, &mut claimed, &outcomes, i, a) {
+            if let Some(seen) = seen_before(&self.rooms, log, &mut claimed, &outcomes, i, a) {
                 outcomes.push(seen);
                 continue;
             }
@@ -413,12 +413,7 @@ impl Worker {
             };
             let (id, at) = a.origin.unwrap_or_else(|| (EventId::generate(), now));
             let event = EventRecord { id, at, kind };
-            batch.push(
-                a.room,
-                seq,
-                &event,
-                a.client_id.as_ref().map(|c| (a.author, c.as_str())),
-            );
+            batch.push(a.room, seq, &event);
             if let Some(target_seq) = event.kind.target() {
                 if let Some(t) = targets.get_mut(&(a.room, target_seq)) {
                     let was_deleted = t.state.deleted;
@@ -713,9 +708,11 @@ impl Worker {
 }
 
 /// What an append whose `client_id` was seen before becomes: the same
-/// outcome as the first (earlier in this group, or stored), so a retry is
-/// never stored twice. `None` for a first use, which is claimed here.
+/// outcome as the first (earlier in this group, or stored within the room's
+/// dedup window), so a retry is never stored twice. `None` for a first
+/// use, which is claimed here.
 fn seen_before<'g>(
+    rooms: &Rooms,
     log: &RoomLog,
     claimed: &mut HashMap<(RoomId, UserId, &'g str), usize>,
     outcomes: &[Outcome],
@@ -731,18 +728,12 @@ fn seen_before<'g>(
             Outcome::Failed(_) => Outcome::Failed(ApiError::StorageFailed),
         });
     }
-    match log.dedup(a.room, a.author, cid) {
-        Ok(None) => {
-            claimed.insert(key, i);
-            None
-        }
-        Ok(Some(seq)) => {
-            claimed.insert(key, i);
-            Some(match log.event(a.room, seq) {
-                Ok(Some(e)) => Outcome::Duplicate(seq, e),
-                Ok(None) | Err(_) => Outcome::Failed(ApiError::StorageFailed),
-            })
-        }
+    claimed.insert(key, i);
+    // A room removed meanwhile: the append fails where it targets the room.
+    let room = rooms.get(a.room)?;
+    match room.durable_duplicate(log, a.author, cid) {
+        Ok(None) => None,
+        Ok(Some((seq, e))) => Some(Outcome::Duplicate(seq, e)),
         Err(e) => Some(Outcome::Failed(e.into())),
     }
 }

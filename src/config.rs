@@ -135,6 +135,7 @@ struct RawStorage {
     group_commit_max: u32,
     search_index: bool,
     history_window: u32,
+    dedup_window: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,6 +327,9 @@ pub struct StorageConfig {
     /// Newest events each room being read keeps decoded in memory for
     /// history and resume (0: none, storage answers every read).
     pub history_window: usize,
+    /// Newest events of a room whose `client_id`s a retry is matched
+    /// against.
+    pub dedup_window: usize,
 }
 
 impl Config {
@@ -787,6 +791,10 @@ impl RawSessions {
 /// and on a deletion, so it stays small.
 const MAX_HISTORY_WINDOW: u64 = 4096;
 
+/// The largest dedup window: about 40 bytes per event in a room sent to
+/// lately, so 40 MiB for such a room at this size.
+const MAX_DEDUP_WINDOW: u64 = 1 << 20;
+
 impl RawStorage {
     fn validate(self, p: &mut Vec<ConfigError>) -> StorageConfig {
         let durability = match self.durability.as_str() {
@@ -810,12 +818,20 @@ impl RawStorage {
             self.history_window.into(),
             MAX_HISTORY_WINDOW,
         );
+        positive(p, "storage.dedup_window", self.dedup_window.into());
+        at_most(
+            p,
+            "storage.dedup_window",
+            self.dedup_window.into(),
+            MAX_DEDUP_WINDOW,
+        );
         StorageConfig {
             cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             durability,
             group_commit_max: self.group_commit_max as usize,
             search_index: self.search_index,
             history_window: self.history_window as usize,
+            dedup_window: self.dedup_window as usize,
         }
     }
 }

@@ -7,8 +7,9 @@
 //!    function, [`actions::messages::send`], which checks membership, the
 //!    body and the sender's rate limit, and queues a [`commit::Append`].
 //! 2. The group committer ([`commit`]), a single thread, takes every queued
-//!    append, gives each the room's next seq, writes event, dedup key and
-//!    room head in one atomic batch ([`storage::log`]), and flushes once for
+//!    append, gives each the room's next seq (a retried `client_id` found in
+//!    the room's [`dedup`] window gets the original instead), writes event
+//!    and room head in one atomic batch ([`storage::log`]), and flushes once for
 //!    the whole group.
 //! 3. Only then does it acknowledge each sender and publish each event to
 //!    the [`hub`], which pushes one shared copy of the frame bytes, framed
@@ -47,6 +48,7 @@ pub mod cli;
 pub mod codec;
 pub mod commit;
 pub mod config;
+pub mod dedup;
 pub mod directory;
 pub mod error;
 pub mod http;
@@ -149,8 +151,14 @@ pub fn open(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> 
     store
         .clear_upload_temps()
         .context("cannot clear unfinished uploads")?;
-    let rooms =
-        Arc::new(Rooms::load(&store, config.storage.history_window).context("cannot load rooms")?);
+    let rooms = Arc::new(
+        Rooms::load(
+            &store,
+            config.storage.history_window,
+            config.storage.dedup_window,
+        )
+        .context("cannot load rooms")?,
+    );
     let directory = Arc::new(Directory::load(&store).context("cannot load users")?);
     let hub = Arc::new(Hub::new());
     let push = Push::open(&store).context("cannot load the Web Push key")?;

@@ -897,7 +897,7 @@ mod tests {
                 kind,
             };
             let mut batch = AppendBatch::default();
-            batch.push(room, Seq(seq), &event, None);
+            batch.push(room, Seq(seq), &event);
             log.apply(batch).expect("append");
             event
         };

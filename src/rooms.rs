@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::dedup;
 use crate::directory::{author_view, Directory};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::{lock, read, write};
@@ -38,6 +39,10 @@ struct Live {
     /// Members' chosen notification levels (the default is not stored),
     /// with the levels each replaced lately.
     notify: Mutex<HashMap<UserId, Levels>>,
+    /// The `client_id`s of the newest events, built from the log when a
+    /// send first asks; `None` until then and after ten idle minutes.
+    dedup: Mutex<Option<dedup::Window>>,
+    dedup_window: usize,
 }
 
 /// A member's notification level (`None`: the room's default), and the
@@ -133,22 +138,36 @@ impl Room {
         lock(&self.live.tally).state(user)
     }
 
-    /// The stored message an earlier send with this `client_id` became, if
-    /// it is durable. Lets a retry be answered without spending the
-    /// sender's rate budget; anything newer is left to the committer.
+    /// The stored event an earlier change by `author` with this
+    /// `client_id` became, if it is durable and among the room's newest
+    /// `storage.dedup_window` events. Asked before a send spends the
+    /// sender's rate budget, and by the committer for whatever is newer.
     pub fn durable_duplicate(
         &self,
-        store: &Store,
+        log: &RoomLog,
         author: UserId,
         client_id: &str,
-    ) -> storage::Result<Option<(Seq, crate::storage::records::EventRecord)>> {
-        let log = store.log()?;
-        match log.dedup(self.record.id, author, client_id)? {
-            Some(seq) if seq <= self.head() => {
-                Ok(log.event(self.record.id, seq)?.map(|e| (seq, e)))
-            }
-            _ => Ok(None),
-        }
+    ) -> storage::Result<Option<(Seq, EventRecord)>> {
+        let room = self.record.id;
+        let seq = {
+            let mut w = lock(&self.live.dedup);
+            let w = match &mut *w {
+                Some(w) => w,
+                slot => slot.insert(dedup::Window::build(
+                    log,
+                    room,
+                    self.head(),
+                    self.live.dedup_window,
+                )?),
+            };
+            w.get(author, client_id)
+        };
+        // The window keeps hashes: the event itself says whether it is ours.
+        Ok(seq
+            .map(|seq| log.event(room, seq).map(|e| e.map(|e| (seq, e))))
+            .transpose()?
+            .flatten()
+            .filter(|(_, e)| dedup::is_from(e, author, client_id)))
     }
 
     pub fn view(&self, viewer: UserId, directory: &Directory) -> RoomView<'_> {
@@ -218,6 +237,8 @@ pub struct Rooms {
     by_id: RwLock<HashMap<RoomId, Arc<Room>>>,
     /// Events each room's recent window holds (0: no windows).
     window: usize,
+    /// Events whose `client_id`s each room remembers for deduplication.
+    dedup_window: usize,
     /// History reads answered by the windows and by storage.
     pub reads: Arc<ReadCounts>,
     by_user: RwLock<HashMap<UserId, HashSet<RoomId>>>,
@@ -233,10 +254,12 @@ pub type CursorWrite = ((UserId, RoomId), Option<Seq>);
 impl Rooms {
     /// Loads every room, membership, head and read cursor from the store,
     /// and derives each room's unread tally from its log.
-    /// Each room being read keeps its newest `window` events in memory.
-    pub fn load(store: &Store, window: usize) -> storage::Result<Rooms> {
+    /// Each room being read keeps its newest `window` events in memory;
+    /// each room sent to, the `client_id`s of its newest `dedup_window`.
+    pub fn load(store: &Store, window: usize, dedup_window: usize) -> storage::Result<Rooms> {
         let rooms = Rooms {
             window,
+            dedup_window,
             ..Rooms::default()
         };
         let log = store.log()?;
@@ -248,7 +271,12 @@ impl Rooms {
                 let head = heads.get(&record.id).copied().unwrap_or(Seq::ZERO);
                 by_id.insert(
                     record.id,
-                    Arc::new(Room::new(record, head, window, rooms.reads.clone())),
+                    Arc::new(Room::new(
+                        record,
+                        head,
+                        (window, dedup_window),
+                        rooms.reads.clone(),
+                    )),
                 );
             }
         }
@@ -356,7 +384,7 @@ impl Rooms {
                 Arc::new(Room::new(
                     record,
                     Seq::ZERO,
-                    self.window,
+                    (self.window, self.dedup_window),
                     self.reads.clone(),
                 ))
             })
@@ -446,6 +474,9 @@ impl Rooms {
     pub(crate) fn advance(&self, room: RoomId, seq: Seq, event: &EventRecord) {
         let Some(r) = self.get(room) else { return };
         r.live.recent.advance(seq, event);
+        if let Some(w) = lock(&r.live.dedup).as_mut() {
+            w.record(seq, event);
+        }
         let mut tally = lock(&r.live.tally);
         tally.apply(seq, &event.kind);
         if let EventKind::Message { author, .. } = &event.kind {
@@ -461,6 +492,7 @@ impl Rooms {
     pub(crate) fn reset_windows(&self) {
         for r in self.all() {
             r.live.recent.reset();
+            *lock(&r.live.dedup) = None;
         }
     }
 
@@ -478,6 +510,13 @@ impl Rooms {
         let now = std::time::Instant::now();
         for r in read(&self.by_id).values() {
             r.live.recent.drop_if_idle(now);
+            let mut dedup = lock(&r.live.dedup);
+            if dedup
+                .as_ref()
+                .is_some_and(|w| now.saturating_duration_since(w.used) >= crate::recent::IDLE)
+            {
+                *dedup = None;
+            }
         }
     }
 
@@ -544,7 +583,13 @@ impl Rooms {
 }
 
 impl Room {
-    fn new(record: RoomRecord, head: Seq, window: usize, reads: Arc<ReadCounts>) -> Room {
+    /// `windows`: events of the recent window, and of the dedup window.
+    fn new(
+        record: RoomRecord,
+        head: Seq,
+        (window, dedup_window): (usize, usize),
+        reads: Arc<ReadCounts>,
+    ) -> Room {
         Room {
             record,
             live: Arc::new(Live {
@@ -552,6 +597,8 @@ impl Room {
                 recent: Recent::new(head, window, reads),
                 tally: Mutex::new(Tally::default()),
                 notify: Mutex::new(HashMap::new()),
+                dedup: Mutex::new(None),
+                dedup_window,
             }),
         }
     }

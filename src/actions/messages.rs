@@ -205,7 +205,7 @@ fn stored_retry(
         return Ok(None);
     };
     Ok(room
-        .durable_duplicate(&state.store, by, c.as_str())?
+        .durable_duplicate(&state.store.log()?, by, c.as_str())?
         .map(|(seq, event)| {
             Sent::Stored(Committed {
                 room: room.record.id,

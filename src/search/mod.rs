@@ -414,14 +414,14 @@ mod tests {
         let log = store.log().expect("log");
         let mut batch = AppendBatch::default();
         for seq in 1..=3 {
-            batch.push(room, Seq(seq), &message(ann, "lost in the queue"), None);
+            batch.push(room, Seq(seq), &message(ann, "lost in the queue"));
         }
         log.apply(batch).expect("append");
         // Three events dropped (a full queue), then one handed over.
         let on = search.on.as_ref().expect("indexing is on");
         on.flags.behind.store(true, SeqCst);
         let mut batch = AppendBatch::default();
-        batch.push(room, Seq(4), &message(ann, "handed over"), None);
+        batch.push(room, Seq(4), &message(ann, "handed over"));
         log.apply(batch).expect("append");
         search.feed().touched(room, Seq(4), Seq(4));
         wait_for_hits(&search, &scope, "lost", 3);

@@ -1,5 +1,5 @@
-//! The room log: every room's events in sequence, with the keys that make
-//! appends idempotent and the head that says how far the log goes.
+//! The room log: every room's events in sequence, each message's state,
+//! and the head that says how far the log goes.
 //!
 //! Key layout in the `roomlog` tree (all integers big-endian, so keys sort
 //! in sequence order and history and resume are range scans):
@@ -12,12 +12,17 @@
 //! | 0x03 | room id (16) ‖ seq of a message (8)            | [`MessageState`]   |
 //! | 0x04 | file id (16) ‖ room id (16) ‖ seq (8)          | empty              |
 //!
+//! 0x01 keys are no longer written: a retried `client_id` is found in the
+//! room's newest events ([`crate::dedup`]). Stores written before keep
+//! theirs; nothing reads them but `hearth verify`, and a room's deletion
+//! removes them.
+//!
 //! A 0x04 key says that message `seq` of the room holds the file: written
 //! with the message, removed with its redaction (in the same batch), so
 //! which files are in use is a pure function of the events, and a file
 //! with no such key may be freed.
 //!
-//! An append writes event, dedup key, head and (for an edit, deletion or
+//! An append writes event, head and (for an edit, deletion or
 //! reaction) the target's new state in one batch; the committer flushes
 //! before it acknowledges anything, so a reader never has to reconcile
 //! them. A message with no state entry was never changed.
@@ -26,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::error::Result;
 use super::records::{self, EventKind, EventRecord, FileRef, MessageState};
-use crate::ids::{FileId, RoomId, Seq, UserId};
+use crate::ids::{FileId, RoomId, Seq};
 
 pub(super) const EVENT: u8 = 0x00;
 pub(super) const DEDUP: u8 = 0x01;
@@ -47,19 +52,9 @@ pub struct AppendBatch {
 
 impl AppendBatch {
     /// Adds an event at `seq` and moves the room's head to it.
-    pub fn push(
-        &mut self,
-        room: RoomId,
-        seq: Seq,
-        event: &EventRecord,
-        dedup: Option<(UserId, &str)>,
-    ) {
+    pub fn push(&mut self, room: RoomId, seq: Seq, event: &EventRecord) {
         self.batch
             .insert(&event_key(room, seq)[..], records::encode(event));
-        if let Some((author, client_id)) = dedup {
-            self.batch
-                .insert(dedup_key(room, author, client_id), &seq.0.to_be_bytes());
-        }
         self.batch.insert(&head_key(room)[..], &seq.0.to_be_bytes());
         if let EventKind::Message { files, .. } = &event.kind {
             for f in files {
@@ -276,14 +271,6 @@ impl RoomLog {
         Ok(())
     }
 
-    /// The seq an earlier append with this `client_id` got, if any.
-    pub fn dedup(&self, room: RoomId, author: UserId, client_id: &str) -> Result<Option<Seq>> {
-        Ok(self
-            .tree
-            .get(dedup_key(room, author, client_id))?
-            .map(|v| seq_value(&v)))
-    }
-
     pub fn event(&self, room: RoomId, seq: Seq) -> Result<Option<EventRecord>> {
         self.tree
             .get(event_key(room, seq))?
@@ -388,15 +375,6 @@ pub(super) fn event_key(room: RoomId, seq: Seq) -> [u8; 25] {
     k[0] = EVENT;
     k[1..17].copy_from_slice(&room.to_bytes());
     k[17..].copy_from_slice(&seq.0.to_be_bytes());
-    k
-}
-
-fn dedup_key(room: RoomId, author: UserId, client_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(33 + client_id.len());
-    k.push(DEDUP);
-    k.extend_from_slice(&room.to_bytes());
-    k.extend_from_slice(&author.to_bytes());
-    k.extend_from_slice(client_id.as_bytes());
     k
 }
 

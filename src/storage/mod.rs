@@ -33,8 +33,8 @@
 //! `roomid_tally` is derived from the log and rebuilt from it when missing,
 //! so backups leave it out.
 //!
-//! The room log keeps events, dedup keys and each room's head in one tree so
-//! that one atomic batch covers all three (sled batches are per tree).
+//! The room log keeps events, message states and each room's head in one
+//! tree so that one atomic batch covers them (sled batches are per tree).
 
 //!
 //! Files: [`store`] opens the database and owns its lifecycle; one file per

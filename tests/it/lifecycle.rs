@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{assert_contiguous, RawWs, TestServer};
+use crate::harness::{assert_contiguous, RawWs, TestServer, User};
 
 #[tokio::test]
 async fn sigterm_closes_sockets_with_1001_stops_accepting_and_exits_0_quickly() {
@@ -158,7 +158,7 @@ async fn every_post_answered_before_sigterm_is_kept() {
 }
 
 #[tokio::test]
-async fn a_restart_keeps_history_sessions_rooms_and_dedup_keys() {
+async fn a_restart_keeps_history_sessions_rooms_and_client_ids() {
     let mut s = TestServer::spawn().await;
     let cleo = s.user("cleo").await;
     let dev = s.user("dev").await;
@@ -230,6 +230,63 @@ async fn a_restart_keeps_history_sessions_rooms_and_dedup_keys() {
         let f = ws.expect("message").await;
         assert_eq!(f["message"]["seq"], seq);
     }
+}
+
+/// A `client_id` is remembered for the room's newest `storage.dedup_window`
+/// events, and the window is rebuilt from the log after a restart (here
+/// after kill -9): a retry within it, over HTTP or the socket, gets the
+/// original; an older one is a new message.
+#[tokio::test]
+async fn a_retry_finds_its_message_within_the_dedup_window_across_a_crash() {
+    let mut s = TestServer::spawn_with(&[("HEARTH_DEDUP_WINDOW", "3")]).await;
+    let ann = s.user("ann").await;
+    let bo = s.user("bob").await;
+    let room = s.room(&ann, "window").await;
+    s.join(&bo, &room).await;
+    for i in 1..=4 {
+        s.say(&ann, &room, &format!("m{i}"), Some(&format!("c{i}")))
+            .await;
+    }
+    async fn send(s: &TestServer, who: &User, room: &str, cid: &str, body: &str) -> (u16, Value) {
+        let url = format!("/api/v1/rooms/{room}/messages");
+        s.post(
+            &url,
+            Some(&who.token),
+            json!({"body": body, "client_id": cid}),
+        )
+        .await
+    }
+    // The window holds seqs 2-4: c2 and c4 are retries (whatever the body
+    // says now); the same client_id from bo is bo's own message.
+    let (status, again) = send(&s, &ann, &room, "c2", "other").await;
+    assert_eq!(
+        (status, &again["message"]["seq"], &again["message"]["body"]),
+        (200, &json!(2), &json!("m2"))
+    );
+    assert_eq!(s.say(&bo, &room, "mine", Some("c4")).await["seq"], 5);
+    let (status, again) = send(&s, &ann, &room, "c4", "m4").await;
+    assert_eq!((status, &again["message"]["seq"]), (200, &json!(4)));
+
+    s.kill9();
+    s.restart();
+    // Rebuilt from the log: seqs 3-5. c3 is still found, over the socket
+    // too; c2 has left the window and is a new message.
+    let (status, again) = send(&s, &ann, &room, "c3", "m3").await;
+    assert_eq!((status, &again["message"]["seq"]), (200, &json!(3)));
+    let mut ws = s.ws(&ann).await;
+    ws.hello(None).await;
+    ws.send(&room, "c4", "m4").await;
+    let ack = ws.expect("ack").await;
+    assert_eq!((&ack["client_id"], &ack["seq"]), (&json!("c4"), &json!(4)));
+    let (status, new) = send(&s, &ann, &room, "c2", "m2 again").await;
+    assert_eq!((status, &new["message"]["seq"]), (201, &json!(6)));
+    let live = ws.expect("message").await;
+    assert_eq!(live["message"]["seq"], 6, "{live}");
+    // And it is remembered as the newest use of c2.
+    let (status, again) = send(&s, &ann, &room, "c2", "m2").await;
+    assert_eq!((status, &again["message"]["seq"]), (200, &json!(6)));
+    let history = s.history(&ann, &room).await;
+    assert_contiguous(&history, 6);
 }
 
 #[tokio::test]
