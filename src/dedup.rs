@@ -9,12 +9,15 @@
 //! events is written for it: a message costs the group commit no key in a
 //! leaf of its own, which is where a per-message dedup key used to go.
 //!
-//! Only hashes are kept (with a per-process random key); a hit is confirmed
+//! Only hashes are kept (foldhash, seeded at random); a hit is confirmed
 //! against the stored event by the caller, so a collision can only cost a
 //! lookup, never merge two messages.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+
+use foldhash::quality::RandomState;
 use std::time::Instant;
 
 use crate::ids::{RoomId, Seq, UserId};
@@ -26,7 +29,7 @@ pub struct Window {
     ring: VecDeque<u64>,
     /// The seq of `ring[0]`.
     first: Seq,
-    by_hash: HashMap<u64, Seq>,
+    by_hash: HashMap<u64, Seq, BuildHasherDefault<Spread>>,
     cap: usize,
     hasher: RandomState,
     /// Last asked: a window nobody sent to for a while is dropped.
@@ -42,9 +45,9 @@ impl Window {
         let mut w = Window {
             ring: VecDeque::with_capacity(cap.min(1024)),
             first: from,
-            by_hash: HashMap::new(),
+            by_hash: HashMap::default(),
             cap,
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             used: Instant::now(),
         };
         for (seq, event) in log.range(room, from, head, cap)? {
@@ -87,8 +90,13 @@ impl Window {
         }
         if self.ring.len() > self.cap {
             let old = self.ring.pop_front().unwrap_or(0);
-            if old != 0 && self.by_hash.get(&old) == Some(&self.first) {
-                self.by_hash.remove(&old);
+            if old != 0 {
+                if let Entry::Occupied(e) = self.by_hash.entry(old) {
+                    // A later event with the same hash keeps its entry.
+                    if *e.get() == self.first {
+                        e.remove();
+                    }
+                }
             }
             self.first = self.first.next();
         }
@@ -116,6 +124,28 @@ impl Window {
 
     pub fn is_empty(&self) -> bool {
         self.ring.is_empty()
+    }
+}
+
+/// The map's keys are already keyed hashes, evenly spread: they index the
+/// table as they are, rather than being hashed again on every insert,
+/// lookup and eviction.
+#[derive(Default)]
+struct Spread(u64);
+
+impl Hasher for Spread {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -151,9 +181,9 @@ mod tests {
         Window {
             ring: VecDeque::new(),
             first: Seq(1),
-            by_hash: HashMap::new(),
+            by_hash: HashMap::default(),
             cap,
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             used: Instant::now(),
         }
     }
