@@ -129,8 +129,20 @@ async fn acked_messages_survive_random_kill_9() {
             let seq = body["message"]["seq"].as_u64().expect("seq");
             ledger.insert(cid, (sent.room.clone(), seq));
         }
-        // A resend of something acknowledged gets the same seq back.
-        if let Some((cid, (room, seq))) = ledger.iter().find(|(c, _)| c.starts_with('c')) {
+        // A resend of something acknowledged gets the same seq back: the
+        // oldest one well inside the room's dedup window (the newest
+        // 16,384 events by default; half of it, for margin).
+        let mut heads: HashMap<&str, u64> = HashMap::new();
+        for (room, seq) in ledger.values() {
+            let h = heads.entry(room.as_str()).or_default();
+            *h = (*h).max(*seq);
+        }
+        let within = |room: &str, seq: u64| seq + 8_192 > heads[room];
+        if let Some((cid, (room, seq))) = ledger
+            .iter()
+            .filter(|(c, (room, seq))| c.starts_with('c') && within(room, *seq))
+            .min_by_key(|(_, (_, seq))| *seq)
+        {
             let (status, body) = s
                 .post(
                     &format!("/api/v1/rooms/{room}/messages"),

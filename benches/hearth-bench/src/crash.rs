@@ -543,9 +543,10 @@ impl CrashLoop {
         }
     }
 
-    /// A resend of something acknowledged long ago gets its seq back.
+    /// A resend of something acknowledged, as far back as the server's
+    /// dedup window reaches, gets its seq back.
     async fn resend_one_acked(&mut self, http: &mut Http, context: &str) {
-        if let Some((cid, a)) = self.ledger.pick(&mut self.rng) {
+        if let Some((cid, a)) = self.ledger.pick(&mut self.rng, dedup_window()) {
             match post(http, &self.world, a.room, a.author, &cid).await {
                 Ok((200, seq)) if seq == a.seq => {}
                 Ok((201, seq)) => self.faults.flag(Fault::Duplicated, || {
@@ -664,6 +665,17 @@ impl CrashLoop {
     }
 }
 
+/// The server's `storage.dedup_window`: `HEARTH_DEDUP_WINDOW` if this
+/// process has it, else the server's default; the server is started with
+/// it, so a resend is checked against what the server remembers.
+fn dedup_window() -> u64 {
+    std::env::var("HEARTH_DEDUP_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(16_384)
+}
+
 /// Everything acknowledged so far, by `client_id` and by (room, seq).
 struct Ledger {
     by_cid: HashMap<String, Acked>,
@@ -711,11 +723,21 @@ impl Ledger {
         self.by_cid.insert(cid, Acked { room, seq, author });
     }
 
-    fn pick(&self, rng: &mut StdRng) -> Option<(String, Acked)> {
+    /// An acknowledged `client_id` at random among those the server still
+    /// remembers: within the newest half of `window` seqs of its room (the
+    /// server deduplicates against the room's newest `window` events; half,
+    /// for margin).
+    fn pick(&self, rng: &mut StdRng, window: u64) -> Option<(String, Acked)> {
         if self.order.is_empty() {
             return None;
         }
-        let cid = &self.order[rng.gen_range(0..self.order.len())];
+        let any = &self.order[rng.gen_range(0..self.order.len())];
+        let room = self.by_cid.get(any)?.room;
+        let seqs = &self.by_seq[room];
+        let head = *seqs.keys().next_back()?;
+        let within = seqs.range(head.saturating_sub(window / 2)..);
+        let n = within.clone().count();
+        let (_, cid) = within.clone().nth(rng.gen_range(0..n.max(1)))?;
         Some((cid.clone(), *self.by_cid.get(cid)?))
     }
 }
@@ -992,6 +1014,7 @@ impl Server {
         for (k, v) in SERVER_ENV {
             cmd.env(k, v);
         }
+        cmd.env("HEARTH_DEDUP_WINDOW", dedup_window().to_string());
         let spawned = Instant::now();
         let mut child = cmd.spawn().context("cannot start the server process")?;
         let stdout = child.stdout.take().context("no stdout pipe")?;
