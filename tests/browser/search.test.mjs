@@ -221,10 +221,13 @@ test('at 390 px search opens from the room list, fits, and a hit opens its room'
   const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true };
   const { page, trouble } = await openPerson(browser, PHONE);
   await logInInUi(page, server, 'bob');
-  // With no room open yet the drawer is already open on a phone.
-  if ((await page.locator('#sidebar-open').getAttribute('aria-expanded')) !== 'true') {
-    await page.getByRole('button', { name: /^Open room list/ }).click();
-  }
+  // With no room open yet the drawer opens by itself on a phone, once the
+  // room list is in; read at once, its state could still be the closed
+  // one, and a click then lands on a page the open drawer has made inert.
+  await page
+    .locator('#sidebar-open[aria-expanded="true"]')
+    .waitFor({ state: 'attached', timeout: 10_000 })
+    .catch(() => page.getByRole('button', { name: /^Open room list/ }).click());
   await page.getByRole('button', { name: 'Search messages' }).click();
   const dialog = page.getByRole('dialog', { name: 'Search messages' });
   await dialog.waitFor();

@@ -507,6 +507,15 @@ async fn verify_names_each_kind_of_damage() {
         event3.extend_from_slice(room_id.as_bytes());
         event3.extend_from_slice(&3u64.to_be_bytes());
         log.remove(event3).expect("remove event 3");
+        // A dedup key as stores written before the dedup window kept one
+        // per message (0x01 ‖ room ‖ author ‖ client_id → seq), pointing
+        // at the event just removed.
+        let mut dedup = vec![1u8];
+        dedup.extend_from_slice(room_id.as_bytes());
+        dedup.extend_from_slice(alice.id.parse::<uuid::Uuid>().expect("uuid").as_bytes());
+        dedup.extend_from_slice(b"old-c3");
+        log.insert(dedup, &3u64.to_be_bytes())
+            .expect("insert dedup key");
         let members = db.open_tree("roomid_userid").expect("memberships");
         let mut orphan = uuid::Uuid::now_v7().as_bytes().to_vec();
         orphan.extend_from_slice(alice.id.parse::<uuid::Uuid>().expect("uuid").as_bytes());
