@@ -245,6 +245,18 @@ mod history {
         });
     }
 
+    /// The dedup window of the default size built from the room's tail:
+    /// what the first send to a room pays after a start or ten idle
+    /// minutes (16,384 events read, decoded and hashed).
+    #[divan::bench(sample_count = 20, sample_size = 1)]
+    fn dedup_window_of_16384(b: Bencher) {
+        let (_dir, store, room) = filled();
+        let log = store.log().expect("room log");
+        b.bench_local(|| {
+            hearth::dedup::Window::build(&log, room, Seq(STORED), 16_384).expect("build")
+        });
+    }
+
     #[divan::bench]
     fn newest_page_of_50(b: Bencher) {
         let (_dir, store, room) = filled();
