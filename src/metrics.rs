@@ -210,6 +210,8 @@ pub struct Snapshot {
     pub rate_limited: [(&'static str, u64); 6],
     /// Rooms holding a recent window.
     pub history_windows: i64,
+    /// Events the rooms' dedup windows span.
+    pub dedup_window_events: i64,
     /// Events windows hold beyond `storage.history_window`, having grown
     /// down for older pages.
     pub history_window_grown_events: i64,
@@ -238,6 +240,11 @@ impl Collector for Snapshot {
                 "history_windows",
                 "Rooms keeping their newest events in memory for history and resume",
                 self.history_windows,
+            ),
+            (
+                "dedup_window_events",
+                "Events the dedup windows of rooms sent to lately span (about 40 bytes each)",
+                self.dedup_window_events,
             ),
             (
                 "history_window_grown_events",

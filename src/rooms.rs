@@ -504,6 +504,14 @@ impl Rooms {
             .count()
     }
 
+    /// Events the dedup windows span, over every room holding one.
+    pub fn dedup_window_events(&self) -> usize {
+        read(&self.by_id)
+            .values()
+            .filter_map(|r| lock(&r.live.dedup).as_ref().map(dedup::Window::len))
+            .sum()
+    }
+
     /// Drops the recent windows no reader used for a while, so memory goes
     /// to the rooms people read.
     pub fn drop_idle_windows(&self) {

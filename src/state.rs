@@ -95,6 +95,7 @@ impl AppState {
                 ),
             ],
             history_windows: self.rooms.window_count() as i64,
+            dedup_window_events: self.rooms.dedup_window_events() as i64,
             history_window_grown_events: self.rooms.reads.beyond.load(Relaxed) as i64,
             history_page_bytes: self.rooms.reads.page_bytes.load(Relaxed) as i64,
             history_reads: [

@@ -287,6 +287,9 @@ async fn a_retry_finds_its_message_within_the_dedup_window_across_a_crash() {
     assert_eq!((status, &again["message"]["seq"]), (200, &json!(6)));
     let history = s.history(&ann, &room).await;
     assert_contiguous(&history, 6);
+    // One room's window, at its size.
+    let m = s.scrape(&s.url("/metrics")).await;
+    assert_eq!(m.get("hearth_dedup_window_events"), Some(&3.0), "{m:?}");
 }
 
 #[tokio::test]
