@@ -16,9 +16,9 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::time::Instant;
 
 use foldhash::quality::RandomState;
-use std::time::Instant;
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::storage::{self, log::RoomLog, records::EventRecord};
@@ -157,8 +157,7 @@ pub fn is_from(event: &EventRecord, author: UserId, client_id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::EventId;
-    use crate::ids::Millis;
+    use crate::ids::{EventId, Millis};
     use crate::storage::records::EventKind;
 
     fn message(author: UserId, client_id: Option<&str>) -> EventRecord {
