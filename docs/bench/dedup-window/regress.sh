@@ -5,14 +5,7 @@
 # the login storm and stalled readers (server on CPU 0, generator on CPU 1).
 # Usage: regress.sh BIN OUT_DIR
 bin=$1; out=$2; mkdir -p "$out"
-run() {  # label [free] args...
-  local label=$1; shift
-  local pin="taskset -c 1"
-  if [ "$1" = free ]; then pin=""; shift; fi
-  echo "$(date -u +%FT%TZ) $label load=$(cut -d' ' -f1-3 /proc/loadavg) cmd: $pin BIN bench $*" >> "$out/runs.log"
-  $pin "$bin" bench "$@" --json-file "$out/$label.json" > "$out/$label.txt" 2>&1
-  echo "$label: exit $? $(tail -3 "$out/$label.txt" | tr '\n' ' ')"
-}
+. "$(dirname "$0")/../run-one.sh"
 run crash-100 free crash --cycles 100 --quiet
 run login login --server-cpus 0
 run stall fanout --clients 15000 --rate 117 --duration 30 --stall-percent 1 --stall-after 3 --stall-for 25 --server-cpus 0

@@ -5,14 +5,7 @@
 # threads and with one (HEARTH_WORKERS=1); the ceiling in each invocation.
 # Usage: matrix.sh BIN OUT_DIR
 bin=$1; out=$2; mkdir -p "$out"
-run() {  # label [free] args...
-  local label=$1; shift
-  local pin="taskset -c 1"
-  if [ "$1" = free ]; then pin=""; shift; fi
-  echo "$(date -u +%FT%TZ) $label load=$(cut -d' ' -f1-3 /proc/loadavg) cmd: $pin BIN bench $*" >> "$out/runs.log"
-  $pin "$bin" bench "$@" --json-file "$out/$label.json" > "$out/$label.txt" 2>&1
-  echo "$label: $(grep -E 'hearth / ceiling|verification' "$out/$label.txt" | tr '\n' ' ')"
-}
+. "$(dirname "$0")/../run-one.sh"
 run ladder-5000 fanout --clients 5000 --rate 117 --duration 20 --server-cpus 0 --rss-settle 0
 run ladder-10000 fanout --clients 10000 --rate 117 --duration 20 --server-cpus 0 --rss-settle 0
 run rooms rooms --clients 15000 --room-size 50 --rate 35100 --duration 10 --server-cpus 0
