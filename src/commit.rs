@@ -241,6 +241,9 @@ struct Target {
 
 impl Worker {
     fn run(mut self, mut rx: mpsc::Receiver<Op>) {
+        if !crate::priority::batch() {
+            tracing::debug!("The committer stays in the normal scheduling class.");
+        }
         let mut group = Vec::with_capacity(self.max_group);
         let mut stopping = false;
         while !stopping {

@@ -53,6 +53,25 @@ pub fn to_idle(tid: i32) -> bool {
     }
 }
 
+/// Moves the calling thread to the batch scheduling class: the same share
+/// of the CPU as a normal thread, but its wake-ups do not preempt the thread
+/// running on its core. The group committer runs so: woken by each send
+/// while the core is busy reading sends, it would otherwise take the core
+/// at once and commit groups of one; left to run when that thread yields,
+/// it finds the sends gathered. Where refused, the thread stays as it was.
+#[allow(unsafe_code)]
+pub fn batch() -> bool {
+    #[cfg(target_os = "linux")]
+    // SAFETY: only changes the calling thread's scheduling class; the param
+    // is a plain struct that outlives the call.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
 /// The calling thread's id, for [`raise_from_idle`] from another thread.
 #[allow(unsafe_code)]
 pub fn thread_id() -> i32 {

@@ -983,6 +983,12 @@ async fn a_login_flood_is_answered_or_refused_promptly_never_queued() {
 /// The scheduling policy and niceness of the server's hashing threads, read
 /// from `/proc`: (policy, nice) for each `hearth-hash-*` thread.
 fn hash_thread_scheduling(s: &TestServer) -> Vec<(i64, i64)> {
+    thread_scheduling(s, "hearth-hash-")
+}
+
+/// The (scheduling policy, niceness) of each of the server's threads whose
+/// name starts with `name`.
+fn thread_scheduling(s: &TestServer, name: &str) -> Vec<(i64, i64)> {
     let pid = s.pid().expect("server running");
     let mut found = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
@@ -991,7 +997,7 @@ fn hash_thread_scheduling(s: &TestServer) -> Vec<(i64, i64)> {
         let Some((head, rest)) = stat.rsplit_once(')') else {
             continue;
         };
-        if !head.contains("(hearth-hash-") {
+        if !head.contains(&format!("({name}")) {
             continue;
         }
         // Fields after the name start at field 3; nice is 19, policy 41.
@@ -1031,6 +1037,39 @@ async fn hashing_threads_run_on_idle_cpu_unless_configured_otherwise() {
         hash_thread_scheduling(&normal),
         vec![(SCHED_OTHER, 19); 2],
         "both hashing threads at niceness 19"
+    );
+}
+
+/// The group committer runs in the batch scheduling class (its wake-ups,
+/// one per send on a quiet queue, do not preempt the threads reading and
+/// writing sockets), at normal niceness; the runtime's workers stay in
+/// the normal class. A message still goes through at once.
+#[tokio::test]
+async fn the_committer_runs_in_the_batch_class_and_the_workers_do_not() {
+    const SCHED_OTHER: i64 = 0;
+    const SCHED_BATCH: i64 = 3;
+    let s = TestServer::spawn().await;
+    let alice = s.user("alice").await;
+    assert_eq!(
+        thread_scheduling(&s, "hearth-commit"),
+        vec![(SCHED_BATCH, 0)]
+    );
+    let workers = thread_scheduling(&s, "hearth-worker");
+    assert!(
+        !workers.is_empty(),
+        "the runtime's threads are named hearth-worker"
+    );
+    assert!(
+        workers.iter().all(|w| *w == (SCHED_OTHER, 0)),
+        "{workers:?}"
+    );
+    let room = s.room(&alice, "batch").await;
+    let started = Instant::now();
+    let sent = s.say(&alice, &room, "through the batch class", None).await;
+    assert_eq!(sent["seq"], 1, "{sent}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an idle server commits at once"
     );
 }
 
