@@ -411,7 +411,10 @@ mod tests {
     /// like the committer's (appends to a few rooms' logs, random keys as
     /// the dedup keys are, overwrites and deletions) must read back as a
     /// model map says, and again after the database is closed and opened
-    /// again, when sled recovers them from its log.
+    /// again, when sled recovers them from its log. The tree grows index
+    /// nodes over several levels (this copy splits them above 32
+    /// children), then most keys are deleted so nodes merge, and the rest
+    /// must read back the same way.
     #[test]
     fn batches_written_leaf_by_leaf_read_back_and_recover() {
         let dir = tempfile::tempdir().unwrap();
@@ -478,6 +481,33 @@ mod tests {
             assert_eq!(read(&tree), expect(&model));
             db.flush().unwrap();
         }
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let tree = db.open_tree("log").unwrap();
+        assert_eq!(read(&tree), expect(&model));
+        // Then most keys go, in batches: leaves and index nodes empty out
+        // and merge (index nodes split above 32 children and merge below
+        // 8 in this copy of sled), and what is left reads back, again after
+        // recovery.
+        let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+        for chunk in keys.chunks(97) {
+            let mut batch = Batch::default();
+            for key in chunk {
+                if rand() % 10 != 0 {
+                    batch.remove(key.clone());
+                    model.remove(key);
+                }
+            }
+            tree.apply_batch(batch).unwrap();
+        }
+        assert!(
+            model.len() < keys.len() / 5,
+            "{} of {} keys left",
+            model.len(),
+            keys.len()
+        );
+        assert_eq!(read(&tree), expect(&model));
+        db.flush().unwrap();
+        drop((tree, db));
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let tree = db.open_tree("log").unwrap();
         assert_eq!(read(&tree), expect(&model));

@@ -13,6 +13,12 @@ pub struct Node {
     pub(crate) data: Data,
 }
 
+/// Children an index node holds before it splits (sled ships 256); it is
+/// merged below a quarter of that, as leaves are (16 and 4). A split
+/// rewrites the parent whole, and hearth's room logs split a leaf every
+/// few appends, so a smaller parent makes each split cheaper.
+const INDEX_SPLIT: usize = 32;
+
 impl Node {
     pub(crate) fn new_hoisted_root(
         left: PageId,
@@ -626,7 +632,7 @@ impl Node {
         let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
             2
         } else if self.data.is_index() {
-            256
+            INDEX_SPLIT
         } else {
             16
         };
@@ -641,7 +647,7 @@ impl Node {
         let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
             1
         } else if self.data.is_index() {
-            64
+            INDEX_SPLIT / 4
         } else {
             4
         };
