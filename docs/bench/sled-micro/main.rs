@@ -5,9 +5,10 @@
 //! flushed as the committer does. Prints the process's CPU time per event.
 //! Usage: sled-micro DIR [EVENTS [GROUP]]; with `tunables.patch` applied to
 //! the sled it builds against, SLED_LEAF (keys a leaf holds before it
-//! splits, 16), SLED_INDEX (children of an index node, 256) and
-//! SLED_APPEND=1 (a leaf split for an append keeps all but 4 keys on the
-//! left) change sled's shape; NOHEAD=1 leaves out the head keys.
+//! splits, 16), SLED_INDEX (children an index node holds before it splits,
+//! 32 as vendored, 256 in stock sled; it merges below a quarter of that)
+//! and SLED_APPEND=1 (a leaf split for an append keeps all but 4 keys on
+//! the left) change sled's shape; NOHEAD=1 leaves out the head keys.
 fn cpu_secs() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap();
     let f: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
@@ -71,7 +72,7 @@ fn main() {
     println!(
         "leaf={} index={} append={} heads={heads} events={total} group={group} cpu_s={cpu:.2} us_per_event={:.2}",
         env("SLED_LEAF", "16"),
-        env("SLED_INDEX", "256"),
+        env("SLED_INDEX", "32"),
         env("SLED_APPEND", "0"),
         cpu * 1e6 / total as f64
     );

@@ -26,7 +26,7 @@ bin=$work/micro/target/release/sled-micro
 groups=${*:-200}
 for round in 1 2; do
   for g in $groups; do
-    for cfg in "16 256 0" "16 256 1" "32 256 0" "32 256 1" "64 256 1" "8 256 0"; do
+    for cfg in "16 256 0" "16 256 1" "16 32 0" "16 32 1" "32 32 0" "64 32 1" "8 32 0"; do
       set -- $cfg
       rm -rf "$work/db"
       SLED_LEAF=$1 SLED_INDEX=$2 SLED_APPEND=$3 taskset -c 0 "$bin" "$work/db" 351000 "$g"
