@@ -359,8 +359,9 @@ impl Worker {
     /// Decides what each append becomes: a new event with the room's next
     /// seq (and, for a change to a message, that message's new state and
     /// any redaction), a duplicate of a stored (or same-group) `client_id`,
-    /// nothing, or a failure. Writes nothing.
-    fn plan(&mut self, log: &RoomLog, group: &[Append]) -> (AppendBatch, Vec<Outcome>) {
+    /// nothing, or a failure. Writes nothing. A new message's text, mentions
+    /// and files move into its event: nothing reads an append's change after.
+    fn plan(&mut self, log: &RoomLog, group: &mut [Append]) -> (AppendBatch, Vec<Outcome>) {
         let mut batch = AppendBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
         // client ids claimed earlier in this same group
@@ -369,13 +370,27 @@ impl Worker {
         let mut targets: HashMap<(RoomId, Seq), Target> = HashMap::default();
         let mut made: HashMap<(RoomId, Seq), EventRecord> = HashMap::default();
         let now = Millis::now();
-        for (i, a) in group.iter().enumerate() {
-            if let Some(seen) = seen_before(&self.rooms, log, &mut claimed, &outcomes, i, a) {
+        for (i, a) in group.iter_mut().enumerate() {
+            let Append {
+                room,
+                author,
+                client_id,
+                change,
+                origin,
+                ..
+            } = a;
+            let (room, author) = (*room, *author);
+            let client_id: &Option<ClientId> = client_id;
+            let seen = client_id.as_ref().and_then(|c| {
+                let key = (room, author, c.as_str());
+                seen_before(&self.rooms, log, &mut claimed, &outcomes, i, key)
+            });
+            if let Some(seen) = seen {
                 outcomes.push(seen);
                 continue;
             }
-            let client_id = a.client_id.as_ref().map(|c| c.as_str().to_string());
-            let kind = match &a.change {
+            let client_id = client_id.as_ref().map(|c| c.as_str().to_string());
+            let kind = match change {
                 Change::Message {
                     body,
                     reply_to,
@@ -384,17 +399,17 @@ impl Worker {
                     files,
                 } => self.still_stored(files).map(|()| {
                     Some(EventKind::Message {
-                        author: a.author,
-                        body: body.clone(),
+                        author,
+                        body: std::mem::take(body),
                         client_id,
                         reply_to: *reply_to,
-                        mentions: mentions.clone(),
+                        mentions: std::mem::take(mentions),
                         mentions_room: *mentions_room,
-                        files: files.clone(),
+                        files: std::mem::take(files),
                     })
                 }),
-                change => Self::target(log, &mut targets, a.room, change)
-                    .and_then(|target| judge(target, a.author, change, client_id)),
+                change => Self::target(log, &mut targets, room, change)
+                    .and_then(|target| judge(target, author, change, client_id)),
             };
             let kind = match kind {
                 Ok(Some(kind)) => kind,
@@ -407,25 +422,25 @@ impl Worker {
                     continue;
                 }
             };
-            let seq = match self.next_seq(a.room) {
+            let seq = match self.next_seq(room) {
                 Ok(s) => s,
                 Err(e) => {
                     outcomes.push(Outcome::Failed(e));
                     continue;
                 }
             };
-            let (id, at) = a.origin.unwrap_or_else(|| (EventId::generate(), now));
+            let (id, at) = origin.unwrap_or_else(|| (EventId::generate(), now));
             let event = EventRecord { id, at, kind };
-            batch.push(a.room, seq, &event);
+            batch.push(room, seq, &event);
             if let Some(target_seq) = event.kind.target() {
-                if let Some(t) = targets.get_mut(&(a.room, target_seq)) {
+                if let Some(t) = targets.get_mut(&(room, target_seq)) {
                     let was_deleted = t.state.deleted;
                     t.state.apply(seq, &event);
-                    batch.put_state(a.room, target_seq, &t.state);
+                    batch.put_state(room, target_seq, &t.state);
                     if t.state.deleted && !was_deleted {
-                        redact(log, &made, &mut batch, a.room, target_seq, t);
+                        redact(log, &made, &mut batch, room, target_seq, t);
                         if let EventKind::Message { files, .. } = &t.message.kind {
-                            batch.release_files(a.room, target_seq, files);
+                            batch.release_files(room, target_seq, files);
                             self.released.extend(files.iter().map(|f| f.id));
                         }
                     }
@@ -434,7 +449,7 @@ impl Worker {
             // Only an edit can be redacted later in the same group; a
             // message is not copied here (the common case stays one clone).
             if matches!(event.kind, EventKind::Edit { .. }) {
-                made.insert((a.room, seq), event.clone());
+                made.insert((room, seq), event.clone());
             }
             outcomes.push(Outcome::New(seq, event));
         }
@@ -720,10 +735,9 @@ fn seen_before<'g>(
     claimed: &mut HashMap<(RoomId, UserId, &'g str), usize>,
     outcomes: &[Outcome],
     i: usize,
-    a: &'g Append,
+    key: (RoomId, UserId, &'g str),
 ) -> Option<Outcome> {
-    let cid = a.client_id.as_ref()?.as_str();
-    let key = (a.room, a.author, cid);
+    let (room, author, cid) = key;
     if let Some(&j) = claimed.get(&key) {
         return Some(match &outcomes[j] {
             Outcome::New(s, e) | Outcome::Duplicate(s, e) => Outcome::Duplicate(*s, e.clone()),
@@ -733,8 +747,8 @@ fn seen_before<'g>(
     }
     claimed.insert(key, i);
     // A room removed meanwhile: the append fails where it targets the room.
-    let room = rooms.get(a.room)?;
-    match room.durable_duplicate(log, a.author, cid) {
+    let room = rooms.get(room)?;
+    match room.durable_duplicate(log, author, cid) {
         Ok(None) => None,
         Ok(Some((seq, e))) => Some(Outcome::Duplicate(seq, e)),
         Err(e) => Some(Outcome::Failed(e.into())),

@@ -228,21 +228,34 @@ pub struct MemberView<'a> {
 }
 
 impl ServerFrame<'_> {
-    pub fn encode(&self, format: Format) -> Vec<u8> {
+    /// Appends the frame's payload in `format` to `out`.
+    pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
         match format {
-            Format::Json => serde_json::to_vec(self),
+            Format::Json => serde_json::to_writer(out, self),
             Format::Msgpack => {
                 // Human-readable, so ids and times are strings as in JSON.
-                let mut out = Vec::with_capacity(128);
-                let mut ser = rmp_serde::Serializer::new(&mut out)
+                let mut ser = rmp_serde::Serializer::new(out)
                     .with_struct_map()
                     .with_human_readable();
-                self.serialize(&mut ser)
-                    .map(|()| out)
-                    .map_err(serde::ser::Error::custom)
+                self.serialize(&mut ser).map_err(serde::ser::Error::custom)
             }
         }
         .expect("server frames are plain data and always serialize")
+    }
+
+    /// About how many bytes the payload takes, so it is encoded into one
+    /// allocation: a message's own text and files dominate its frame.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            ServerFrame::Message { message } => {
+                384 + message.body.len()
+                    + message.files.iter().map(|f| 128 + f.name.len()).sum::<usize>()
+                    + message.mentions.len() * 40
+                    + message.reply_to.as_ref().map_or(0, |_| 384)
+            }
+            ServerFrame::Ack { .. } | ServerFrame::Pong => 128,
+            _ => 256,
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::cell::OnceCell;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::protocol::{Format, ServerFrame};
 
@@ -19,33 +19,59 @@ pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
 
-/// A complete, final, unmasked frame around `payload`.
-pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 10);
-    out.put_u8(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.put_u8(n as u8),
+/// The longest frame header: opcode, length marker, 64-bit length.
+const MAX_HEADER: usize = 10;
+
+/// The header of a complete, final, unmasked frame of `len` payload bytes,
+/// and how many of the returned bytes it takes.
+fn header(opcode: u8, len: usize) -> ([u8; MAX_HEADER], usize) {
+    let mut h = [0u8; MAX_HEADER];
+    h[0] = 0x80 | opcode;
+    let n = match len {
+        n if n < 126 => {
+            h[1] = n as u8;
+            2
+        }
         n if n <= u16::MAX as usize => {
-            out.put_u8(126);
-            out.put_u16(n as u16);
+            h[1] = 126;
+            h[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            4
         }
         n => {
-            out.put_u8(127);
-            out.put_u64(n as u64);
+            h[1] = 127;
+            h[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            10
         }
-    }
+    };
+    (h, n)
+}
+
+/// A complete, final, unmasked frame around `payload`.
+pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let (h, n) = header(opcode, payload.len());
+    let mut out = BytesMut::with_capacity(payload.len() + n);
+    out.put_slice(&h[..n]);
     out.put_slice(payload);
     out.freeze()
 }
 
-/// A server frame encoded for one wire format and framed.
+/// A server frame encoded for one wire format and framed. The payload is
+/// written once, after room for the longest header, and the header goes
+/// just before it: one allocation, no copy.
 pub fn encode(frame_value: &ServerFrame<'_>, format: Format) -> Bytes {
-    let payload = frame_value.encode(format);
     let opcode = match format {
         Format::Json => OP_TEXT,
         Format::Msgpack => OP_BINARY,
     };
-    frame(opcode, &payload)
+    let mut out = Vec::with_capacity(MAX_HEADER + frame_value.size_hint());
+    out.extend_from_slice(&[0; MAX_HEADER]);
+    frame_value.encode_into(format, &mut out);
+    let (h, n) = header(opcode, out.len() - MAX_HEADER);
+    let start = MAX_HEADER - n;
+    out[start..MAX_HEADER].copy_from_slice(&h[..n]);
+    let mut framed = Bytes::from(out);
+    framed.advance(start);
+    framed
 }
 
 /// A close frame with a code and a short reason (truncated to fit the
@@ -145,6 +171,27 @@ mod tests {
         let f = frame(OP_BINARY, &vec![0u8; 70_000]);
         assert_eq!(f[1], 127);
         assert_eq!(f.len(), 70_000 + 10);
+    }
+
+    /// A frame encoded in place has the bytes of the payload encoded alone
+    /// and framed, in both formats, at each header size and on either side
+    /// of the size hint.
+    #[test]
+    fn frames_encoded_in_place_match_their_payload_framed() {
+        for len in [0, 1, 60, 125, 126, 200, 1_000, 65_535, 65_536, 70_000] {
+            let message = "m".repeat(len);
+            let value = ServerFrame::Error {
+                code: "invalid_frame",
+                message: &message,
+                client_id: Some("c-1"),
+            };
+            let json = serde_json::to_vec(&value).unwrap();
+            assert_eq!(encode(&value, Format::Json), frame(OP_TEXT, &json), "{len}");
+            let mut msgpack = Vec::new();
+            value.encode_into(Format::Msgpack, &mut msgpack);
+            assert!(crate::codec::msgpack_from_slice::<serde_json::Value>(&msgpack).is_ok());
+            assert_eq!(encode(&value, Format::Msgpack), frame(OP_BINARY, &msgpack), "{len}");
+        }
     }
 
     #[test]

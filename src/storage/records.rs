@@ -459,8 +459,11 @@ impl EventKind {
 }
 
 pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(record)
-        .expect("records serialize infallibly: plain structs of strings and numbers")
+    // Most records (a message with a line of text) fit without regrowing.
+    let mut out = Vec::with_capacity(256);
+    rmp_serde::encode::write_named(&mut out, record)
+        .expect("records serialize infallibly: plain structs of strings and numbers");
+    out
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(
