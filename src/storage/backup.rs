@@ -324,7 +324,6 @@ impl Store {
                     out.entry("roomlog", &k, &v)?;
                 }
             }
-            out.entry("roomlog", &log::head_key(room), &head.0.to_be_bytes())?;
         }
 
         // After the log: a file attached after its message was copied is

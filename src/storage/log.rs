@@ -1,5 +1,5 @@
-//! The room log: every room's events in sequence, each message's state,
-//! and the head that says how far the log goes.
+//! The room log: every room's events in sequence, and each message's state.
+//! A room's head (how far its log goes) is its last event's seq.
 //!
 //! Key layout in the `roomlog` tree (all integers big-endian, so keys sort
 //! in sequence order and history and resume are range scans):
@@ -12,6 +12,11 @@
 //! | 0x03 | room id (16) ‖ seq of a message (8)            | [`MessageState`]   |
 //! | 0x04 | file id (16) ‖ room id (16) ‖ seq (8)          | empty              |
 //!
+//! 0x02 keys (a room's head) were written with every append until schema
+//! 2, which derives a head from the last event key instead: one key fewer
+//! per group and room, in the leaf every room's head shared. The migration
+//! to schema 2 removes them; `hearth verify` reports one left behind.
+//!
 //! 0x01 keys are no longer written: a retried `client_id` is found in the
 //! room's newest events ([`crate::dedup`]). Stores written before keep
 //! theirs; nothing reads them but `hearth verify`, and a room's deletion
@@ -22,8 +27,8 @@
 //! which files are in use is a pure function of the events, and a file
 //! with no such key may be freed.
 //!
-//! An append writes event, head and (for an edit, deletion or
-//! reaction) the target's new state in one batch; the committer flushes
+//! An append writes the event and (for an edit, deletion or reaction) the
+//! target's new state in one batch; the committer flushes
 //! before it acknowledges anything, so a reader never has to reconcile
 //! them. A message with no state entry was never changed.
 
@@ -51,11 +56,10 @@ pub struct AppendBatch {
 }
 
 impl AppendBatch {
-    /// Adds an event at `seq` and moves the room's head to it.
+    /// Adds an event at `seq`, which becomes the room's head.
     pub fn push(&mut self, room: RoomId, seq: Seq, event: &EventRecord) {
         self.batch
             .insert(&event_key(room, seq)[..], records::encode(event));
-        self.batch.insert(&head_key(room)[..], &seq.0.to_be_bytes());
         if let EventKind::Message { files, .. } = &event.kind {
             for f in files {
                 self.batch.insert(&file_ref_key(f.id, room, seq)[..], &[]);
@@ -97,22 +101,42 @@ impl RoomLog {
 
     /// The last seq of `room`, 0 for an empty room.
     pub fn head(&self, room: RoomId) -> Result<Seq> {
-        Ok(self
+        let last = self
             .tree
-            .get(head_key(room))?
-            .map(|v| seq_value(&v))
-            .unwrap_or(Seq::ZERO))
+            .range(event_key(room, Seq(1))..=event_key(room, Seq(u64::MAX)))
+            .keys()
+            .next_back()
+            .transpose()?;
+        Ok(last.map(|k| seq_value(&k[17..])).unwrap_or(Seq::ZERO))
     }
 
-    /// Every room's head, for start-up.
+    /// Every room with events, and its head: two seeks per room (its first
+    /// event key, then its last), whatever the log's length.
     pub fn heads(&self) -> impl Iterator<Item = Result<(RoomId, Seq)>> + '_ {
-        self.tree.scan_prefix([HEAD]).filter_map(|kv| match kv {
-            Err(e) => Some(Err(e.into())),
-            Ok((k, v)) => RoomId::from_slice(&k[1..]).map(|r| Ok((r, seq_value(&v)))),
+        let mut from = Some(vec![EVENT]);
+        std::iter::from_fn(move || {
+            let start = from.take()?;
+            let first = match self.tree.range(start..).keys().next()? {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let room = first
+                .get(1..17)
+                .filter(|_| first[0] == EVENT)
+                .and_then(RoomId::from_slice)?;
+            let head = match self.head(room) {
+                Ok(h) => h,
+                Err(e) => return Some(Err(e)),
+            };
+            // The next room's events sort after this room's last possible key.
+            let mut next = event_key(room, Seq(u64::MAX)).to_vec();
+            next.push(0);
+            from = Some(next);
+            Some(Ok((room, head)))
         })
     }
 
-    /// Removes every event, dedup key and the head of `room`.
+    /// Removes every event, dedup key and state of `room`.
     pub fn delete_room(&self, room: RoomId) -> Result<()> {
         let mut batch = sled::Batch::default();
         for tag in [EVENT, DEDUP, STATE] {
@@ -122,7 +146,6 @@ impl RoomLog {
                 batch.remove(k?);
             }
         }
-        batch.remove(&head_key(room)[..]);
         // Its files are held by nothing now; the sweep frees them.
         for k in self.tree.scan_prefix([FILE_REF]).keys() {
             let k = k?;
@@ -390,13 +413,6 @@ pub(super) fn file_ref_key(file: FileId, room: RoomId, seq: Seq) -> [u8; 41] {
     k[1..17].copy_from_slice(&file.to_bytes());
     k[17..33].copy_from_slice(&room.to_bytes());
     k[33..].copy_from_slice(&seq.0.to_be_bytes());
-    k
-}
-
-pub(super) fn head_key(room: RoomId) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[0] = HEAD;
-    k[1..].copy_from_slice(&room.to_bytes());
     k
 }
 

@@ -19,7 +19,10 @@ use crate::locks::{read, write};
 
 /// The layout version this binary writes. Bump it with a migration in
 /// [`Store::migrate`] whenever a key layout or record changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first recorded layout.
+/// - 2: rooms' head keys are gone; a head is its log's last event.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The open database. Cheap to clone.
 #[derive(Clone)]
@@ -179,11 +182,31 @@ impl Inner {
                 known: SCHEMA_VERSION,
             });
         }
-        // Migrations from `found` to SCHEMA_VERSION go here, one step each.
+        // Migrations from `found` to SCHEMA_VERSION go here, one step each,
+        // before the new version is recorded: one interrupted runs again.
+        if found < 2 {
+            self.drop_head_keys()?;
+        }
         if found < SCHEMA_VERSION {
             self.meta
                 .insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Schema 2: heads are read from the log, so the head keys every
+    /// append used to rewrite go (and would only go stale).
+    fn drop_head_keys(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let mut dropped = 0usize;
+        for k in self.roomlog.scan_prefix([log::HEAD]).keys() {
+            batch.remove(k?);
+            dropped += 1;
+        }
+        if dropped > 0 {
+            self.roomlog.apply_batch(batch)?;
+            tracing::info!(dropped, "Store migrated to schema 2: rooms' head keys removed.");
         }
         Ok(())
     }
@@ -402,9 +425,98 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
 
     use sled::{Batch, IVec};
+
+    use super::{log, Store, SCHEMA_VERSION};
+    use crate::config::Durability;
+    use crate::ids::{EventId, Millis, RoomId, Seq, UserId};
+    use crate::storage::records::{EventKind, EventRecord};
+
+    /// Opens the store, waiting for a dropped one's threads to let go of
+    /// sled's lock.
+    fn reopen(dir: &std::path::Path) -> Store {
+        for _ in 0..50 {
+            match Store::open(dir, 8 << 20, Durability::Flush) {
+                Ok(s) => return s,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+        Store::open(dir, 8 << 20, Durability::Flush).expect("reopen the store")
+    }
+
+    /// A room's head is its log's last event: for rooms whose ids differ in
+    /// their last byte only, over many leaves, for a room with no events,
+    /// and after a reopen. A store of schema 1, whose appends also wrote a
+    /// head key (stale ones too), migrates at open: the keys go, heads
+    /// still read from the log, and the version recorded is the new one.
+    #[test]
+    fn heads_are_last_events_and_schema_1_head_keys_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let room = |last: u8| {
+            let mut b = [7u8; 16];
+            b[15] = last;
+            RoomId::from_slice(&b).unwrap()
+        };
+        let (a, b, empty) = (room(1), room(2), room(9));
+        let author = UserId::generate();
+        let store = reopen(dir.path());
+        {
+            let log = store.log().unwrap();
+            for (r, n) in [(a, 300u64), (b, 5)] {
+                for seq in 1..=n {
+                    let mut batch = log::AppendBatch::default();
+                    let kind = EventKind::Message {
+                        author,
+                        body: format!("{seq}"),
+                        client_id: None,
+                        reply_to: None,
+                        mentions: vec![],
+                        mentions_room: false,
+                        files: vec![],
+                    };
+                    let event = EventRecord {
+                        id: EventId::generate(),
+                        at: Millis::now(),
+                        kind,
+                    };
+                    batch.push(r, Seq(seq), &event);
+                    log.apply(batch).unwrap();
+                }
+            }
+        }
+        let heads = |store: &Store| -> HashMap<RoomId, Seq> {
+            let log = store.log().unwrap();
+            assert_eq!(log.head(a).unwrap(), Seq(300));
+            assert_eq!(log.head(b).unwrap(), Seq(5));
+            assert_eq!(log.head(empty).unwrap(), Seq::ZERO);
+            log.heads().collect::<Result<_, _>>().unwrap()
+        };
+        let expected = HashMap::from([(a, Seq(300)), (b, Seq(5))]);
+        assert_eq!(heads(&store), expected);
+        {
+            // Back to schema 1: head keys as its appends wrote them, one
+            // stale and one for a room with no events.
+            let i = store.inner().unwrap();
+            for (r, seq) in [(a, 300u64), (b, 4), (empty, 9)] {
+                let mut k = vec![log::HEAD];
+                k.extend_from_slice(&r.to_bytes());
+                i.roomlog.insert(k, &seq.to_be_bytes()).unwrap();
+            }
+            i.meta.insert(b"schema_version", &1u32.to_be_bytes()).unwrap();
+        }
+        store.flush().unwrap();
+        drop(store);
+        let store = reopen(dir.path());
+        let i = store.inner().unwrap();
+        assert_eq!(i.roomlog.scan_prefix([log::HEAD]).count(), 0);
+        assert_eq!(
+            i.meta.get(b"schema_version").unwrap().as_deref(),
+            Some(&SCHEMA_VERSION.to_be_bytes()[..])
+        );
+        assert_eq!(heads(&store), expected);
+    }
 
     /// The vendored sled writes a batch's sorted keys leaf by leaf, one
     /// copy and swap per run (`vendor/sled/PATCHED.md`). Batches shaped

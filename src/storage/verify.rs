@@ -388,36 +388,19 @@ impl Verifier<'_> {
 
     fn room_log(&mut self) -> Result<()> {
         let tree = &self.store.inner()?.roomlog;
-        // Heads first: everything up to them is committed, anything after
-        // is a racing append and is not judged.
-        let mut heads: HashMap<RoomId, Seq> = HashMap::new();
-        for kv in tree.scan_prefix([log::HEAD]) {
-            let (k, v) = kv?;
-            match RoomId::from_slice(&k[1..]) {
-                Some(room) if k.len() == 17 && v.len() == 8 => {
-                    heads.insert(room, log::seq_value(&v));
-                }
-                _ => self.problem(format!(
-                    "roomlog/{}: a head key must be 0x02 ‖ room id with an 8-byte seq",
-                    hex(&k)
-                )),
-            }
+        for k in tree.scan_prefix([log::HEAD]).keys() {
+            self.problem(format!(
+                "roomlog/{}: a head key, which schema 2 no longer keeps (its migration removes them)",
+                hex(&k?)
+            ));
         }
-        for room in heads.keys() {
-            if !self
-                .store
-                .inner()?
-                .roomid_room
-                .contains_key(room.to_bytes())?
-            {
-                self.problem(format!("roomlog/head/{room}: no such room"));
-            }
-        }
+        // Heads (each room's last event) first: everything up to them is
+        // judged, anything after is a racing append and is not.
+        let heads: HashMap<RoomId, Seq> = self.store.log()?.heads().collect::<Result<_>>()?;
         // Per room: the seqs seen (up to its head) and the authors and
         // client ids of those events, for the dedup check below.
         let mut seen: BTreeMap<RoomId, Vec<Seq>> = BTreeMap::new();
         let mut events: HashMap<(RoomId, Seq), (UserId, Option<String>)> = HashMap::new();
-        let mut past_head: HashMap<RoomId, Seq> = HashMap::new();
         for kv in tree.scan_prefix([log::EVENT]) {
             let (k, v) = kv?;
             let Some(room) = RoomId::from_slice(&k[1..k.len().min(17)]).filter(|_| k.len() == 25)
@@ -431,7 +414,6 @@ impl Verifier<'_> {
             let seq = log::seq_value(&k[17..]);
             let head = heads.get(&room).copied().unwrap_or(Seq::ZERO);
             if seq > head {
-                past_head.insert(room, seq);
                 continue;
             }
             self.report.events += 1;
@@ -459,16 +441,6 @@ impl Verifier<'_> {
                 event.kind.client_id().map(str::to_string),
             );
             events.insert((room, seq), who);
-        }
-        // An append writes event and head together, so a head read now
-        // covers any event that raced the scan; one still behind is damage.
-        for (room, max) in past_head {
-            let head = self.store.log()?.head(room)?;
-            if head < max {
-                self.problem(format!(
-                    "roomlog/{room}: event {max} exists past the head ({head})"
-                ));
-            }
         }
         for (room, head) in &heads {
             let seqs = seen.get(room).map(Vec::as_slice).unwrap_or_default();
