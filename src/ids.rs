@@ -212,7 +212,7 @@ impl Millis {
         self.rfc3339().to_string()
     }
 
-    fn rfc3339(self) -> humantime::Rfc3339Timestamp {
+    pub(crate) fn rfc3339(self) -> humantime::Rfc3339Timestamp {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0);
         humantime::format_rfc3339_millis(t)
     }

@@ -51,6 +51,7 @@ pub mod config;
 pub mod dedup;
 pub mod directory;
 pub mod error;
+mod frame_json;
 pub mod http;
 pub mod hub;
 pub mod ids;

@@ -231,6 +231,9 @@ impl ServerFrame<'_> {
     /// Appends the frame's payload in `format` to `out`.
     pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
         match format {
+            // The frames of every message are written by hand, as
+            // serde_json would write them.
+            Format::Json if crate::frame_json::write(self, out) => Ok(()),
             Format::Json => serde_json::to_writer(out, self),
             Format::Msgpack => {
                 // Human-readable, so ids and times are strings as in JSON.
@@ -247,13 +250,19 @@ impl ServerFrame<'_> {
     /// allocation: a message's own text and files dominate its frame.
     pub fn size_hint(&self) -> usize {
         match self {
-            ServerFrame::Message { message } => {
-                384 + message.body.len()
-                    + message.files.iter().map(|f| 128 + f.name.len()).sum::<usize>()
-                    + message.mentions.len() * 40
-                    + message.reply_to.as_ref().map_or(0, |_| 384)
+            ServerFrame::Message { message: m } => {
+                let files: usize = m
+                    .files
+                    .iter()
+                    .map(|f| 160 + f.name.len() + f.mime.len())
+                    .sum();
+                let reply = m.reply_to.as_ref().map_or(0, |r| 160 + r.excerpt.len());
+                let strings =
+                    m.body.len() + m.author.username.len() + m.client_id.map_or(0, str::len);
+                432 + strings + files + reply + m.mentions.len() * 40
             }
-            ServerFrame::Ack { .. } | ServerFrame::Pong => 128,
+            ServerFrame::Ack { client_id, .. } => 160 + client_id.len(),
+            ServerFrame::Pong => 16,
             _ => 256,
         }
     }

@@ -190,7 +190,65 @@ mod tests {
             let mut msgpack = Vec::new();
             value.encode_into(Format::Msgpack, &mut msgpack);
             assert!(crate::codec::msgpack_from_slice::<serde_json::Value>(&msgpack).is_ok());
-            assert_eq!(encode(&value, Format::Msgpack), frame(OP_BINARY, &msgpack), "{len}");
+            assert_eq!(
+                encode(&value, Format::Msgpack),
+                frame(OP_BINARY, &msgpack),
+                "{len}"
+            );
+        }
+    }
+
+    /// A message or an ack at the longest username and `client_id` fits
+    /// its size hint (no regrowth while it is written), and the hint does
+    /// not reserve more than twice what it needs.
+    #[test]
+    fn size_hints_cover_acks_and_messages_without_waste() {
+        use crate::ids::{EventId, Millis, RoomId, Seq, SerdeRfc3339, UserId};
+        use crate::protocol::{AuthorView, MessageView};
+        let client_id = "c".repeat(crate::validate::CLIENT_ID_MAX);
+        let username = "u".repeat(32);
+        let ack = ServerFrame::Ack {
+            client_id: &client_id,
+            room: RoomId::generate(),
+            seq: Some(Seq(u64::MAX)),
+            id: Some(EventId::generate()),
+        };
+        for body in ["", "a line of text to the room", &"x".repeat(4000)] {
+            let message = ServerFrame::Message {
+                message: MessageView {
+                    id: EventId::generate(),
+                    room: RoomId::generate(),
+                    seq: Seq(u64::MAX),
+                    author: AuthorView {
+                        id: UserId::generate(),
+                        username: &username,
+                        deleted: false,
+                    },
+                    body,
+                    client_id: Some(&client_id),
+                    created_at: SerdeRfc3339(Millis::now()),
+                    edited_at: None,
+                    deleted: false,
+                    reactions: vec![],
+                    reply_to: None,
+                    mentions: &[],
+                    mentions_room: false,
+                    files: vec![],
+                },
+            };
+            for frame in [&ack, &message] {
+                for format in [Format::Json, Format::Msgpack] {
+                    let mut payload = Vec::new();
+                    frame.encode_into(format, &mut payload);
+                    let hint = frame.size_hint();
+                    assert!(payload.len() <= hint, "{} > {hint}", payload.len());
+                    assert!(
+                        hint <= 2 * payload.len() + 64,
+                        "{hint} for {}",
+                        payload.len()
+                    );
+                }
+            }
         }
     }
 

@@ -206,7 +206,10 @@ impl Inner {
         }
         if dropped > 0 {
             self.roomlog.apply_batch(batch)?;
-            tracing::info!(dropped, "Store migrated to schema 2: rooms' head keys removed.");
+            tracing::info!(
+                dropped,
+                "Store migrated to schema 2: rooms' head keys removed."
+            );
         }
         Ok(())
     }
@@ -504,7 +507,9 @@ mod tests {
                 k.extend_from_slice(&r.to_bytes());
                 i.roomlog.insert(k, &seq.to_be_bytes()).unwrap();
             }
-            i.meta.insert(b"schema_version", &1u32.to_be_bytes()).unwrap();
+            i.meta
+                .insert(b"schema_version", &1u32.to_be_bytes())
+                .unwrap();
         }
         store.flush().unwrap();
         drop(store);
