@@ -99,40 +99,49 @@ impl RoomLog {
         Ok(())
     }
 
-    /// The last seq of `room`, 0 for an empty room.
+    /// The last seq of `room`, 0 for an empty room. A damaged key among its
+    /// events (not 25 bytes long) is passed over, as `hearth verify`
+    /// reports it, so it cannot move the head.
     pub fn head(&self, room: RoomId) -> Result<Seq> {
-        let last = self
-            .tree
-            .range(event_key(room, Seq(1))..=event_key(room, Seq(u64::MAX)))
-            .keys()
-            .next_back()
-            .transpose()?;
-        Ok(last.map(|k| seq_value(&k[17..])).unwrap_or(Seq::ZERO))
+        let range = event_key(room, Seq(1))..=event_key(room, Seq(u64::MAX));
+        for k in self.tree.range(range).keys().rev() {
+            let k = k?;
+            if k.len() == 25 {
+                return Ok(seq_value(&k[17..]));
+            }
+        }
+        Ok(Seq::ZERO)
     }
 
     /// Every room with events, and its head: two seeks per room (its first
-    /// event key, then its last), whatever the log's length.
+    /// event key, then its last), whatever the log's length. A damaged
+    /// event key too short to name a room is stepped over.
     pub fn heads(&self) -> impl Iterator<Item = Result<(RoomId, Seq)>> + '_ {
-        let mut from = Some(vec![EVENT]);
-        std::iter::from_fn(move || {
-            let start = from.take()?;
-            let first = match self.tree.range(start..).keys().next()? {
+        let mut from = vec![EVENT];
+        std::iter::from_fn(move || loop {
+            let first = match self.tree.range(from.as_slice()..).keys().next()? {
                 Ok(k) => k,
                 Err(e) => return Some(Err(e.into())),
             };
-            let room = first
-                .get(1..17)
-                .filter(|_| first[0] == EVENT)
-                .and_then(RoomId::from_slice)?;
-            let head = match self.head(room) {
-                Ok(h) => h,
-                Err(e) => return Some(Err(e)),
+            if first[0] != EVENT {
+                return None;
+            }
+            let Some(room) = first.get(1..17).and_then(RoomId::from_slice) else {
+                from = first.to_vec();
+                from.push(0);
+                continue;
             };
-            // The next room's events sort after this room's last possible key.
-            let mut next = event_key(room, Seq(u64::MAX)).to_vec();
-            next.push(0);
-            from = Some(next);
-            Some(Ok((room, head)))
+            // The next room's events sort after every key this room's
+            // prefix starts, a damaged longer one too.
+            from = match successor(&first[..17]) {
+                Some(next) => next,
+                None => vec![EVENT + 1],
+            };
+            match self.head(room) {
+                Ok(Seq::ZERO) => continue,
+                Ok(head) => return Some(Ok((room, head))),
+                Err(e) => return Some(Err(e)),
+            }
         })
     }
 
@@ -414,6 +423,19 @@ pub(super) fn file_ref_key(file: FileId, room: RoomId, seq: Seq) -> [u8; 41] {
     k[17..33].copy_from_slice(&room.to_bytes());
     k[33..].copy_from_slice(&seq.0.to_be_bytes());
     k
+}
+
+/// The first key after every key that starts with `prefix`, or `None`
+/// when there is none (the prefix is all 0xff).
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut next = prefix.to_vec();
+    while let Some(last) = next.pop() {
+        if last < 0xff {
+            next.push(last + 1);
+            return Some(next);
+        }
+    }
+    None
 }
 
 pub(super) fn seq_value(bytes: &[u8]) -> Seq {

@@ -499,6 +499,28 @@ mod tests {
         let expected = HashMap::from([(a, Seq(300)), (b, Seq(5))]);
         assert_eq!(heads(&store), expected);
         {
+            // Damaged event keys (as `hearth verify` reports them) move no
+            // head and hide no room: one too short to name a room, one
+            // among a's events and one past them (both of the wrong
+            // length), one naming a room with no events.
+            let i = store.inner().unwrap();
+            let damaged = |r: RoomId, tail: &[u8]| {
+                let mut k = vec![log::EVENT];
+                k.extend_from_slice(&r.to_bytes());
+                k.extend_from_slice(tail);
+                k
+            };
+            for k in [
+                vec![log::EVENT, 7, 7],
+                damaged(a, &[0xff; 7]),
+                damaged(a, &[0xff; 9]),
+                damaged(empty, &[1]),
+            ] {
+                i.roomlog.insert(k, &b"damaged"[..]).unwrap();
+            }
+        }
+        assert_eq!(heads(&store), expected);
+        {
             // Back to schema 1: head keys as its appends wrote them, one
             // stale and one for a room with no events.
             let i = store.inner().unwrap();
