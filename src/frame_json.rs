@@ -17,8 +17,8 @@ use std::io::Write;
 
 use uuid::Uuid;
 
-use crate::ids::{Seq, SerdeRfc3339};
-use crate::protocol::{AuthorView, FileView, MessageView, ReactionView, ReplyView, ServerFrame};
+use crate::ids::{Seq, SerdeRfc3339, UserId};
+use crate::protocol::{FileView, MessageView, ReactionView, ReplyView, ServerFrame};
 
 /// Writes `frame` as JSON if it is a `message` or an `ack`; false (nothing
 /// written) for any other.
@@ -58,7 +58,7 @@ fn message_view(m: &MessageView<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(br#","seq":"#);
     seq_number(m.seq, out);
     out.extend_from_slice(br#","author":"#);
-    author(&m.author, out);
+    author(m.author.id, m.author.username, m.author.deleted, out);
     out.extend_from_slice(br#","body":"#);
     string(m.body, out);
     out.extend_from_slice(br#","client_id":"#);
@@ -82,12 +82,13 @@ fn message_view(m: &MessageView<'_>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-fn author(a: &AuthorView<'_>, out: &mut Vec<u8>) {
+/// An `AuthorView`, or a reply's `ReplyAuthor`: the same fields.
+fn author(id: UserId, username: &str, deleted: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"id":"#);
-    uuid(a.id.0, out);
+    uuid(id.0, out);
     out.extend_from_slice(br#","username":"#);
-    string(a.username, out);
-    if a.deleted {
+    string(username, out);
+    if deleted {
         out.extend_from_slice(br#","deleted":true"#);
     }
     out.push(b'}');
@@ -106,14 +107,9 @@ fn reaction(r: &ReactionView<'_>, out: &mut Vec<u8>) {
 fn reply(r: &ReplyView, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"seq":"#);
     seq_number(r.seq, out);
-    out.extend_from_slice(br#","author":{"id":"#);
-    uuid(r.author.id.0, out);
-    out.extend_from_slice(br#","username":"#);
-    string(&r.author.username, out);
-    if r.author.deleted {
-        out.extend_from_slice(br#","deleted":true"#);
-    }
-    out.extend_from_slice(br#"},"excerpt":"#);
+    out.extend_from_slice(br#","author":"#);
+    author(r.author.id, &r.author.username, r.author.deleted, out);
+    out.extend_from_slice(br#","excerpt":"#);
     string(&r.excerpt, out);
     out.push(b'}');
 }
@@ -223,8 +219,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::ids::{EventId, FileId, Millis, RoomId, UserId};
-    use crate::protocol::ReplyAuthor;
+    use crate::ids::{EventId, FileId, Millis, RoomId};
+    use crate::protocol::{AuthorView, ReplyAuthor};
 
     fn text() -> impl Strategy<Value = String> {
         prop::collection::vec(any::<char>(), 0..24).prop_map(String::from_iter)
