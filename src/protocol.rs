@@ -231,9 +231,6 @@ impl ServerFrame<'_> {
     /// Appends the frame's payload in `format` to `out`.
     pub fn encode_into(&self, format: Format, out: &mut Vec<u8>) {
         match format {
-            // The frames of every message are written by hand, as
-            // serde_json would write them.
-            Format::Json if crate::frame_json::write(self, out) => Ok(()),
             Format::Json => serde_json::to_writer(out, self),
             Format::Msgpack => {
                 // Human-readable, so ids and times are strings as in JSON.
