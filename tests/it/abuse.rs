@@ -994,18 +994,23 @@ fn thread_scheduling(s: &TestServer, name: &str) -> Vec<(i64, i64)> {
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
         let path = task.expect("task").path();
         let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        let Some((head, rest)) = stat.rsplit_once(')') else {
+        let Some((head, _)) = stat.rsplit_once(')') else {
             continue;
         };
-        if !head.contains(&format!("({name}")) {
-            continue;
+        if head.contains(&format!("({name}")) {
+            found.push(scheduling(&stat));
         }
-        // Fields after the name start at field 3; nice is 19, policy 41.
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields[n - 3].parse::<i64>().expect("number");
-        found.push((field(41), field(19)));
     }
     found
+}
+
+/// (scheduling policy, niceness) from a `/proc/…/stat` line: after the
+/// name, fields start at 3; nice is field 19, policy 41.
+fn scheduling(stat: &str) -> (i64, i64) {
+    let rest = stat.rsplit_once(')').expect("stat has a name").1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields[n - 3].parse::<i64>().expect("number");
+    (field(41), field(19))
 }
 
 /// Password hashing runs in the idle scheduling class by default, and at
@@ -1051,14 +1056,7 @@ async fn the_committer_runs_in_the_batch_class_and_the_workers_do_not() {
     const SCHED_BATCH: i64 = 3;
     // The server inherits this process's niceness (0 unless the suite
     // runs under `nice`).
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("own stat");
-    let rest = stat.rsplit_once(')').expect("stat has a name").1;
-    let nice: i64 = rest
-        .split_whitespace()
-        .nth(19 - 3)
-        .expect("nice")
-        .parse()
-        .expect("number");
+    let (_, nice) = scheduling(&std::fs::read_to_string("/proc/self/stat").expect("own stat"));
     let s = TestServer::spawn().await;
     let alice = s.user("alice").await;
     assert_eq!(
