@@ -13,8 +13,6 @@
 //! each id through `fmt`; in many rooms that was a fifth of the committer's
 //! time. Every other frame is written by serde_json.
 
-use std::io::Write;
-
 use uuid::Uuid;
 
 use crate::ids::{Seq, SerdeRfc3339, UserId};
@@ -175,7 +173,9 @@ fn uuid(id: Uuid, out: &mut Vec<u8>) {
 
 fn time(t: &SerdeRfc3339, out: &mut Vec<u8>) {
     // RFC 3339 has nothing to escape.
-    let _ = write!(out, "\"{}\"", t.0.rfc3339());
+    out.push(b'"');
+    out.extend_from_slice(&t.0.rfc3339_bytes());
+    out.push(b'"');
 }
 
 /// A JSON string, escaped as serde_json escapes: `"` and `\` with a

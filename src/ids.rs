@@ -209,21 +209,127 @@ impl Millis {
 
     /// RFC 3339 in UTC with milliseconds, the API's time format.
     pub fn to_rfc3339(self) -> String {
-        self.rfc3339().to_string()
+        String::from_utf8_lossy(&self.rfc3339_bytes()).into_owned()
     }
 
-    pub(crate) fn rfc3339(self) -> humantime::Rfc3339Timestamp {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0);
-        humantime::format_rfc3339_millis(t)
+    /// The text of [`Millis::to_rfc3339`], `YYYY-MM-DDTHH:MM:SS.mmmZ`,
+    /// written digit by digit: every message frame carries a time, and
+    /// going through the formatting machinery cost the committer a few per
+    /// cent of its time. A time after the year 9999, which four digits
+    /// cannot hold (an imported file or an operator's far expiry can name
+    /// one), is written as the last instant they can.
+    pub(crate) fn rfc3339_bytes(self) -> [u8; 24] {
+        /// 9999-12-31T23:59:59.999Z
+        const LAST: u64 = 253_402_300_799_999;
+        let ms = self.0.min(LAST);
+        let secs = ms / 1000;
+        let (year, month, day) = civil_from_days(secs / 86_400);
+        let in_day = secs % 86_400;
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: u64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, in_day / 3600);
+        put(14, 2, in_day / 60 % 60);
+        put(17, 2, in_day % 60);
+        put(20, 3, ms % 1000);
+        out
     }
+}
+
+/// The proleptic Gregorian date (year, month 1-12, day 1-31) of a day
+/// counted from 1970-01-01 (Howard Hinnant's `civil_from_days`, in
+/// unsigned arithmetic: days before 1970 do not occur here).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Counted from 0000-03-01, so that a leap day ends its year.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 impl Serialize for SerdeRfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Written straight into the output: no string of its own per time.
-        s.collect_str(&self.0.rfc3339())
+        let text = self.0.rfc3339_bytes();
+        s.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
     }
 }
 
 /// Wraps [`Millis`] to serialize it as an RFC 3339 string in API output.
 pub struct SerdeRfc3339(pub Millis);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The general formatter the hand-written text must agree with.
+    fn general(t: Millis) -> String {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(t.0);
+        humantime::format_rfc3339_millis(at).to_string()
+    }
+
+    #[test]
+    fn times_written_by_hand_match_the_general_formatter_at_the_edges() {
+        for ms in [
+            0,
+            999,
+            86_399_999,
+            86_400_000,
+            // 2000-02-29, 2000-03-01, 2100-02-28, 2100-03-01
+            951_782_400_123,
+            951_868_800_000,
+            4_107_456_000_000,
+            4_107_542_400_000,
+            // 2024-12-31T23:59:59.999, 2025-01-01
+            1_735_689_599_999,
+            1_735_689_600_000,
+            253_402_300_799_999,
+        ] {
+            let t = Millis(ms);
+            let mine = t.rfc3339_bytes();
+            assert_eq!(std::str::from_utf8(&mine).unwrap(), general(t), "{ms}");
+            assert_eq!(t.to_rfc3339(), general(t));
+        }
+        // Past the year 9999 (where the general formatter fails) a time
+        // is written as the last one four digits hold, and never panics.
+        for far in [253_402_300_800_000, u64::MAX] {
+            assert_eq!(Millis(far).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+            assert_eq!(
+                serde_json::to_string(&SerdeRfc3339(Millis(far))).unwrap(),
+                "\"9999-12-31T23:59:59.999Z\""
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn times_written_by_hand_match_the_general_formatter(ms in 0u64..=253_402_300_799_999) {
+            let t = Millis(ms);
+            let mine = t.rfc3339_bytes();
+            prop_assert_eq!(std::str::from_utf8(&mine).unwrap(), general(t));
+            prop_assert_eq!(
+                serde_json::to_string(&SerdeRfc3339(t)).unwrap(),
+                format!("\"{}\"", general(t))
+            );
+        }
+    }
+}
