@@ -272,7 +272,7 @@ pub fn convert(zip: &Path, out: &Path) -> Result<(), ArchiveError> {
             },
             topic: decode_text(&topic, &people).0,
             created_by,
-            created_at: Millis(c.created * 1000),
+            created_at: Millis(c.created.saturating_mul(1000)),
             visibility: *visibility,
             direct: if *visibility == Visibility::Direct {
                 members.clone()
@@ -604,7 +604,11 @@ fn ts_millis(ts: &str) -> Millis {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
     let secs: u64 = secs.parse().unwrap_or(0);
     let frac: String = frac.chars().chain(std::iter::repeat('0')).take(3).collect();
-    Millis(secs * 1000 + frac.parse::<u64>().unwrap_or(0))
+    // A number too big for a time is clamped, not wrapped (nor a panic).
+    Millis(
+        secs.saturating_mul(1000)
+            .saturating_add(frac.parse::<u64>().unwrap_or(0)),
+    )
 }
 
 /// A stable id from Slack's names for a thing.
@@ -674,6 +678,10 @@ mod tests {
         assert_eq!(emoji("our-custom-parrot"), None);
         assert_eq!(ts_millis("1600000002.000200"), Millis(1_600_000_002_000));
         assert_eq!(ts_millis("1600000002.5"), Millis(1_600_000_002_500));
+        // Seconds past what milliseconds hold are clamped, not wrapped;
+        // seconds that are not a u64 at all read as 0, like any bad `ts`.
+        assert_eq!(ts_millis("18446744073709551615.5"), Millis(u64::MAX));
+        assert_eq!(ts_millis("99999999999999999999.5"), Millis(500));
         assert_eq!(username("ben b!", "U2"), "ben_b_");
         assert_eq!(username("CI", "B1"), "CI-slack");
         assert_eq!(derived(&["a", "bc"]), derived(&["a", "bc"]));
