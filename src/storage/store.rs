@@ -449,6 +449,18 @@ mod tests {
         Store::open(dir, 8 << 20, Durability::Flush).expect("reopen the store")
     }
 
+    /// sled alone, as the store opens it but without its timed flushes, and
+    /// a tree in it; the database is returned to be kept open.
+    fn bare_log(dir: &std::path::Path) -> (sled::Db, sled::Tree) {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
+        let tree = db.open_tree("log").unwrap();
+        (db, tree)
+    }
+
     /// A room's head is its log's last event: for rooms whose ids differ in
     /// their last byte only, over many leaves, for a room with no events,
     /// and after a reopen. A store of schema 1, whose appends also wrote a
@@ -575,12 +587,7 @@ mod tests {
                 .collect()
         };
         {
-            let db = sled::Config::new()
-                .path(dir.path())
-                .flush_every_ms(None)
-                .open()
-                .unwrap();
-            let tree = db.open_tree("log").unwrap();
+            let (db, tree) = bare_log(dir.path());
             let mut seq = [0u64; 8];
             for round in 0..400u64 {
                 let mut batch = Batch::default();
@@ -656,18 +663,12 @@ mod tests {
     /// committer appends to it (as resume, history and `head` do while
     /// messages arrive) get, from any start, every seq up to the head they
     /// knew of, and pages of exactly the keys asked for: no gap and no
-    /// page cut short, while leaves split (at the append point in this
-    /// copy of sled) and parents grow under them.
+    /// page cut short, while leaves split and parents grow under them.
     #[test]
     fn logs_scanned_while_appended_have_no_gaps() {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new()
-            .path(dir.path())
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
-        let tree = db.open_tree("log").unwrap();
+        let (_db, tree) = bare_log(dir.path());
         const ROOMS: u8 = 3;
         const PER_ROOM: u64 = 3_000;
         const PAGE: usize = 50;
