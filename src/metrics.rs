@@ -219,6 +219,8 @@ pub struct Snapshot {
     pub history_page_bytes: i64,
     /// History reads by source: `page`, `window`, `storage`.
     pub history_reads: [(&'static str, u64); 3],
+    /// Reads of a room's log that came back without every seq.
+    pub history_incomplete_reads: u64,
 }
 
 impl Collector for Snapshot {
@@ -286,6 +288,11 @@ impl Collector for Snapshot {
                 "storage_reopens",
                 "Times the database was reopened after a write failure since start",
                 self.storage_reopens,
+            ),
+            (
+                "history_incomplete_reads",
+                "Reads of a room's log (resume replays, event pages, recent windows) that came back without every seq since start: a storage fault, retried, never answered",
+                self.history_incomplete_reads,
             ),
         ];
         for (name, help, value) in counters {

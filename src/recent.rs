@@ -74,7 +74,7 @@ use crate::ids::{RoomId, Seq, UserId};
 use crate::locks::lock;
 use crate::protocol::{AuthorView, MessageJson, MessageView};
 use crate::storage::records::{EventKind, EventRecord, MessageState};
-use crate::storage::{Result, Store};
+use crate::storage::{Result, StorageError, Store};
 use crate::views::Current;
 
 /// A window not read for this long is dropped (checked every minute).
@@ -104,6 +104,21 @@ pub struct ReadCounts {
     pub storage: AtomicU64,
     pub beyond: AtomicU64,
     pub page_bytes: AtomicU64,
+    /// Reads of a log that came back without every seq (see
+    /// [`Recent::range`]): a storage fault, none in a sound store.
+    pub incomplete: AtomicU64,
+}
+
+/// Times a read of the log that came back incomplete is tried in all.
+const READS: usize = 3;
+
+/// Whether `events` are exactly the `count` seqs from `first` on, in order.
+fn whole<E>(events: &[(Seq, E)], first: Seq, count: usize) -> bool {
+    events.len() == count
+        && events
+            .iter()
+            .zip(first.0..)
+            .all(|((seq, _), want)| seq.0 == want)
 }
 
 pub struct Recent {
@@ -356,6 +371,12 @@ impl Recent {
 
     /// Events with `from <= seq <= to`, at most `limit` of the oldest, as
     /// the log holds them. Loads the window like [`Recent::messages`].
+    /// Reads nothing past the head (`to` is cut to it), and answers every
+    /// seq asked for or an error: the log holds each seq from 1 to the
+    /// head, so a read that comes back without one is a storage fault. It
+    /// is read again, and if it stays incomplete the caller gets
+    /// [`StorageError::Incomplete`], never a page with a hole (a resume
+    /// replayed from one would skip messages without a sign).
     pub fn range(
         &self,
         store: &Store,
@@ -364,20 +385,57 @@ impl Recent {
         to: Seq,
         limit: usize,
     ) -> Result<Vec<Logged>> {
+        // Never past the head: nothing newer is acknowledged, and up to it
+        // the log holds every seq, which is what makes a short read a fault.
+        let to = to.min(self.head());
         if from > to || limit == 0 {
             return Ok(Vec::new());
         }
+        let count = (to.0 - from.0 + 1).min(limit as u64) as usize;
         let found = self.cached(store, room, |w| w.range(from, to, limit))?;
         self.count(found.is_some());
         if let Some(events) = found {
-            return Ok(events);
+            if whole(&events, from, count) {
+                return Ok(events);
+            }
+            // Cannot happen while the window mirrors the log; if it did,
+            // storage answers and the window is read again.
+            self.incomplete(room, "window", from, to, &events);
+            lock(&self.inner).drop_window(&self.counts, self.capacity);
         }
-        Ok(store
-            .log()?
-            .range(room, from, to, limit)?
-            .into_iter()
-            .map(|(seq, e)| (seq, Arc::new(e)))
-            .collect())
+        let log = store.log()?;
+        for _ in 0..READS {
+            let events: Vec<Logged> = log
+                .range(room, from, to, limit)?
+                .into_iter()
+                .map(|(seq, e)| (seq, Arc::new(e)))
+                .collect();
+            if whole(&events, from, count) {
+                return Ok(events);
+            }
+            self.incomplete(room, "storage", from, to, &events);
+        }
+        Err(StorageError::Incomplete {
+            room: room.to_string(),
+            from: from.0,
+            to: to.0,
+        })
+    }
+
+    /// Reports a read of `from..=to` that came back without every seq.
+    fn incomplete<E>(&self, room: RoomId, source: &str, from: Seq, to: Seq, got: &[(Seq, E)]) {
+        self.counts.incomplete.fetch_add(1, Ordering::Relaxed);
+        let seqs = |i: Option<&(Seq, E)>| i.map(|(s, _)| s.0);
+        tracing::error!(
+            %room,
+            source,
+            from = from.0,
+            to = to.0,
+            read = got.len(),
+            first = ?seqs(got.first()),
+            last = ?seqs(got.last()),
+            "A read of a room's log came back with seqs missing; not used."
+        );
     }
 
     /// Message `seq` with its state, if it is a message at most `to`. Uses
@@ -465,11 +523,14 @@ impl Recent {
         let events = store
             .log()?
             .range_newest(room, Seq(1), head, self.capacity)?;
-        let from = match events.first() {
-            Some((first, _)) if events.len() == self.capacity => *first,
-            // Fewer: the window holds the room's whole log.
-            _ => Seq(1),
-        };
+        // The newest `capacity` seqs up to the head, or the whole log if
+        // it holds fewer: every one, or no window (a window claiming seqs
+        // it lacks would answer a resume without them).
+        let from = Seq(head.0 - head.0.min(self.capacity as u64) + 1);
+        if !whole(&events, from, (head.0 - from.0 + 1) as usize) {
+            self.incomplete(room, "load", from, head, &events);
+            return Ok(());
+        }
         let window = Window::of(from, head, events, self.capacity);
         let mut inner = lock(&self.inner);
         if inner.window.is_none() && inner.generation == generation && self.head() == head {
@@ -530,7 +591,9 @@ impl Recent {
         let events = store
             .log()?
             .range_newest(room, Seq(1), Seq(below), wanted)?;
-        if events.is_empty() {
+        let first = Seq(below - wanted as u64 + 1);
+        if !whole(&events, first, wanted) {
+            self.incomplete(room, "grow", first, Seq(below), &events);
             return Ok(None);
         }
         let mut inner = lock(&self.inner);
@@ -984,5 +1047,70 @@ mod tests {
         assert!(counts.page_bytes.load(Ordering::Relaxed) > 0);
         drop(recent);
         assert_eq!(counts.page_bytes.load(Ordering::Relaxed), 0, "given back");
+    }
+
+    /// A log read back with a seq missing below the head (a storage fault)
+    /// gives no window and no page with a hole: a resume replayed from one
+    /// would go live past the messages it skipped. Whole spans still read.
+    #[test]
+    fn a_log_read_back_with_a_hole_is_never_answered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 16 << 20, Durability::Flush).expect("store");
+        let (room, ann) = (RoomId::generate(), UserId::generate());
+        let log = store.log().expect("log");
+        let mut batch = AppendBatch::default();
+        for seq in (1..=10).filter(|s| *s != 5) {
+            let event = EventRecord {
+                id: EventId::generate(),
+                at: Millis::now(),
+                kind: EventKind::Message {
+                    author: ann,
+                    body: format!("message {seq}"),
+                    client_id: None,
+                    reply_to: None,
+                    mentions: Vec::new(),
+                    mentions_room: false,
+                    files: Vec::new(),
+                },
+            };
+            batch.push(room, Seq(seq), &event);
+        }
+        log.apply(batch).expect("append");
+        for capacity in [0, 4, 64] {
+            let counts = Arc::new(ReadCounts::default());
+            let recent = Recent::new(Seq(10), capacity, counts.clone());
+            let read = recent.range(&store, room, Seq(3), Seq(10), 50);
+            assert!(
+                matches!(
+                    read,
+                    Err(StorageError::Incomplete {
+                        from: 3,
+                        to: 10,
+                        ..
+                    })
+                ),
+                "window of {capacity}: {read:?}"
+            );
+            // A window of 64 would hold seq 5; it is not installed. One of
+            // 4 holds 7..=10, all there, and answers what it covers.
+            assert_eq!(recent.has_window(), capacity == 4, "window of {capacity}");
+            let seqs = |r: Result<Vec<Logged>>| -> Vec<u64> {
+                r.expect("a whole span").iter().map(|(s, _)| s.0).collect()
+            };
+            assert_eq!(
+                seqs(recent.range(&store, room, Seq(6), Seq(10), 3)),
+                [6, 7, 8]
+            );
+            assert_eq!(
+                seqs(recent.range(&store, room, Seq(1), Seq(4), 50)),
+                [1, 2, 3, 4]
+            );
+            // Past the head is cut to it.
+            assert_eq!(
+                seqs(recent.range(&store, room, Seq(9), Seq(99), 50)),
+                [9, 10]
+            );
+            assert!(counts.incomplete.load(Ordering::Relaxed) >= READS as u64);
+        }
     }
 }

@@ -103,6 +103,7 @@ impl AppState {
                 ("window", self.rooms.reads.window.load(Relaxed)),
                 ("storage", self.rooms.reads.storage.load(Relaxed)),
             ],
+            history_incomplete_reads: self.rooms.reads.incomplete.load(Relaxed),
         })
     }
 }

@@ -26,6 +26,11 @@ pub enum StorageError {
     Files(std::io::Error),
     #[error("the database is being reopened after a storage failure")]
     Unavailable,
+    /// A read of a room's log up to its durable head came back without
+    /// every seq asked for (the log holds each seq from 1 to the head),
+    /// even when read again.
+    #[error("room {room}'s log read back incomplete for seqs {from}..={to}")]
+    Incomplete { room: String, from: u64, to: u64 },
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -442,9 +442,14 @@ impl Connection {
             };
             let last = match read {
                 Ok(Some(last)) => last,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, %room, "Replay failed to read history.");
+                // The room was deleted meanwhile: nothing left to replay.
+                _ if self.state.rooms.get(room).is_none() => return true,
+                // `range` answers every seq up to the head or an error, so
+                // an empty page is a fault too: never end the replay short
+                // (the client would go live past what it missed).
+                failed => {
+                    let error = failed.err().map(|e| e.to_string());
+                    tracing::error!(?error, %room, from = from.0, head = head.0, "Replay failed to read history.");
                     self.outbox
                         .close(CloseReason::Policy("history unavailable; retry"));
                     return false;
