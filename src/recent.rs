@@ -935,6 +935,19 @@ mod tests {
     use crate::ids::{EventId, Millis};
     use crate::storage::log::AppendBatch;
 
+    /// Message `seq` of `author`, as a test writes it.
+    fn said(author: UserId, seq: u64) -> EventKind {
+        EventKind::Message {
+            author,
+            body: format!("message {seq}"),
+            client_id: None,
+            reply_to: None,
+            mentions: Vec::new(),
+            mentions_room: false,
+            files: Vec::new(),
+        }
+    }
+
     /// Each message of a page as `10 × seq + its emoji`, a stand-in
     /// encoding that shows what a page's reactions do.
     fn encoded(page: &[Current]) -> Result<Vec<u8>> {
@@ -964,20 +977,7 @@ mod tests {
             log.apply(batch).expect("append");
             event
         };
-        let message = |seq: u64| {
-            append(
-                seq,
-                EventKind::Message {
-                    author: ann,
-                    body: format!("message {seq}"),
-                    client_id: None,
-                    reply_to: None,
-                    mentions: Vec::new(),
-                    mentions_room: false,
-                    files: Vec::new(),
-                },
-            )
-        };
+        let message = |seq: u64| append(seq, said(ann, seq));
         for seq in 1..=3 {
             message(seq);
         }
@@ -1063,15 +1063,7 @@ mod tests {
             let event = EventRecord {
                 id: EventId::generate(),
                 at: Millis::now(),
-                kind: EventKind::Message {
-                    author: ann,
-                    body: format!("message {seq}"),
-                    client_id: None,
-                    reply_to: None,
-                    mentions: Vec::new(),
-                    mentions_room: false,
-                    files: Vec::new(),
-                },
+                kind: said(ann, seq),
             };
             batch.push(room, Seq(seq), &event);
         }
