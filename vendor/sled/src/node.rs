@@ -19,6 +19,42 @@ pub struct Node {
 /// few appends, so a smaller parent makes each split cheaper.
 const INDEX_SPLIT: usize = 32;
 
+/// Keys a leaf holds before it splits (sled's own figure).
+const LEAF_SPLIT: usize = 16;
+
+/// Where a leaf with these (prefix-encoded) keys splits when `hint` is
+/// about to be written into it: at the hint's place if that is in the
+/// right half, keeping at least one key on the right; `None` (split in
+/// the middle) otherwise, or if the hint is outside the leaf's range.
+///
+/// A log appended in key order writes at (or near, when the next range's
+/// first keys share the leaf) the end of its last leaf. Split in the
+/// middle, every left half stays half full for good and the last leaf
+/// splits every eight or nine appends, rewriting its parent each time;
+/// split at the append point, the left leaf keeps its sixteen keys and the
+/// last one takes sixteen appends before it splits again, copied smaller
+/// on each write meanwhile. Leaves are merged only when empty (see
+/// `should_merge`), so the one-key right leaf this leaves is not merged
+/// straight back.
+fn append_split_point(
+    keys: &[IVec],
+    prefix: &[u8],
+    hi: &[u8],
+    hint: &[u8],
+) -> Option<usize> {
+    let n = keys.len();
+    if n < 4 || !hint.starts_with(prefix) || (!hi.is_empty() && hint >= hi)
+    {
+        return None;
+    }
+    let suffix = &hint[prefix.len()..];
+    let at = keys
+        .partition_point(|k| fastcmp(k, suffix) == std::cmp::Ordering::Less);
+    // A batch may have grown the leaf past twice the threshold: the left
+    // part must fit.
+    if at > n / 2 { Some(at.min(n - 1).min(LEAF_SPLIT)) } else { None }
+}
+
 impl Node {
     pub(crate) fn new_hoisted_root(
         left: PageId,
@@ -195,18 +231,23 @@ impl Node {
         true
     }
 
-    pub(crate) fn split(mut self) -> (Node, Node) {
+    /// Splits an oversized node in two. `hint` is the key whose lookup
+    /// found the node too big (the key about to be written, for a write):
+    /// a leaf whose hint falls in its right half is split at the hint, so
+    /// keys appended in order fill the left leaf and leave it alone.
+    pub(crate) fn split(mut self, hint: Option<&[u8]>) -> (Node, Node) {
         fn split_inner<T>(
             keys: &mut Vec<IVec>,
             values: &mut Vec<T>,
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
+            at: Option<usize>,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
-            let split_point = keys.len() / 2 + 1;
+            let split_point = at.unwrap_or(keys.len() / 2 + 1);
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -284,6 +325,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
+                        None,
                     );
 
                 (
@@ -296,6 +338,9 @@ impl Node {
                 )
             }
             Data::Leaf(ref mut leaf) => {
+                let at = hint.and_then(|h| {
+                    append_split_point(&leaf.keys, prefixed_lo, prefixed_hi, h)
+                });
                 let (split, right_prefix_len, right_keys, right_values) =
                     split_inner(
                         &mut leaf.keys,
@@ -303,6 +348,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
+                        at,
                     );
 
                 (
@@ -634,7 +680,7 @@ impl Node {
         } else if self.data.is_index() {
             INDEX_SPLIT
         } else {
-            16
+            LEAF_SPLIT
         };
 
         let size_checks = self.data.len() > threshold;
@@ -649,7 +695,9 @@ impl Node {
         } else if self.data.is_index() {
             INDEX_SPLIT / 4
         } else {
-            4
+            // Only empty leaves (sled merges below 4): a leaf split at an
+            // append point keeps one key on its right (`append_split_point`).
+            1
         };
 
         let size_checks = self.data.len() < threshold;

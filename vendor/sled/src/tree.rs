@@ -1522,6 +1522,7 @@ impl Tree {
 
     fn split_node<'g>(
         &self,
+        hint: &[u8],
         view: &View<'g>,
         parent_view: &Option<View<'g>>,
         root_pid: PageId,
@@ -1529,7 +1530,7 @@ impl Tree {
     ) -> Result<()> {
         trace!("splitting node {}", view.pid);
         // split node
-        let (mut lhs, rhs) = view.deref().clone().split();
+        let (mut lhs, rhs) = view.deref().clone().split(Some(hint));
         let rhs_lo = rhs.lo.clone();
 
         // install right side
@@ -1744,7 +1745,7 @@ impl Tree {
             }
 
             if view.should_split() {
-                self.split_node(&view, &parent_view, root_pid, guard)?;
+                self.split_node(key.as_ref(), &view, &parent_view, root_pid, guard)?;
                 retry!();
             }
 
