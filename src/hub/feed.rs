@@ -436,15 +436,26 @@ impl Feed {
     }
 
     /// The frames past `cursor` (above `floor`) as the connection's own
-    /// frames, each with its order; moves the cursor to the end.
-    pub(super) fn copy_frames(
+    /// frames, in the order published, each given a new place in the
+    /// queueing order; moves the cursor to the end. The new places are
+    /// taken under the feed's lock: after everything queued so far (a
+    /// replay's frames), and before whatever this feed publishes next, so
+    /// an event published meanwhile cannot sort ahead of them.
+    pub(super) fn take_frames(
         &self,
         cursor: &Cursor,
         format: Format,
         floor: Seq,
         out: &mut Vec<(u64, Bytes)>,
     ) -> Read {
-        Self::copy(&self.lock(), cursor, format, floor, out)
+        let inner = self.lock();
+        let from = out.len();
+        let read = Self::copy(&inner, cursor, format, floor, out);
+        for (order, _) in &mut out[from..] {
+            *order = next_order();
+        }
+        drop(inner);
+        read
     }
 
     fn copy(

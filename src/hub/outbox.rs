@@ -299,19 +299,17 @@ impl Outbox {
         let State { subs, frames, .. } = &mut *s;
         for sub in subs.iter_mut() {
             sub.floor = replayed.get(&sub.room).copied().unwrap_or(Seq::ZERO);
+            // Each room's, in the order published, after the replayed
+            // frames and before the room's next events (see `take_frames`).
             if let Read::Lost = sub
                 .feed
-                .copy_frames(&sub.cursor, self.format, sub.floor, &mut held)
+                .take_frames(&sub.cursor, self.format, sub.floor, &mut held)
             {
                 lost = true;
             }
         }
-        // In the order published, after the replayed frames.
         held.sort_by_key(|(order, _)| *order);
-        frames.extend(
-            held.into_iter()
-                .map(|(_, f)| Piece::Own(feed::next_order(), f)),
-        );
+        frames.extend(held.into_iter().map(|(order, f)| Piece::Own(order, f)));
         let over = lost || frames.len() > self.capacity;
         drop(s);
         if over {
@@ -629,6 +627,79 @@ mod tests {
         let mut frames = Vec::new();
         outbox.drain(&mut frames, true);
         assert!(frames.is_empty());
+    }
+
+    /// A publish racing the end of a replay: the events the replay held
+    /// back, then the ones published while it ended, all in seq order.
+    #[test]
+    fn events_published_as_a_replay_ends_stay_in_seq_order() {
+        const EVENTS: u64 = 3000;
+        // The seq the frame's message carries (after the WebSocket header).
+        let seq_of = |frame: &[u8]| -> u64 {
+            let key = b"\"message\":\"";
+            let at = frame
+                .windows(key.len())
+                .position(|w| w == key)
+                .expect("a message")
+                + key.len();
+            frame[at..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0, |n, b| n * 10 + u64::from(b - b'0'))
+        };
+        for _ in 0..40 {
+            let room = RoomId::generate();
+            let (outbox, feed) = (outbox(1 << 16), Arc::new(Feed::new(1 << 16)));
+            outbox.subscribe(room, &feed);
+            let publisher = {
+                let feed = feed.clone();
+                std::thread::spawn(move || {
+                    for seq in 1..=EVENTS {
+                        let message = seq.to_string();
+                        let frame = ServerFrame::Error {
+                            code: "x",
+                            message: &message,
+                            client_id: None,
+                        };
+                        let _ = feed.publish(Seq(seq), &Encoded::new(&frame));
+                    }
+                })
+            };
+            // The replay ends while events keep coming.
+            while feed.len() < 50 {
+                std::thread::yield_now();
+            }
+            outbox.release(&HashMap::new());
+            let mut seqs = Vec::new();
+            let mut pieces = Vec::new();
+            loop {
+                let done = publisher.is_finished();
+                outbox.drain(&mut pieces, false);
+                for p in &pieces {
+                    for i in 0..p.frames() {
+                        seqs.push(seq_of(p.frame(i)));
+                    }
+                }
+                pieces.clear();
+                // Drained once after the last publish: everything is in.
+                if done {
+                    break;
+                }
+            }
+            publisher.join().expect("joined");
+            let expected: Vec<u64> = (1..=EVENTS).collect();
+            assert!(
+                seqs == expected,
+                "out of order: {:?}",
+                first_disorder(&seqs)
+            );
+        }
+    }
+
+    fn first_disorder(seqs: &[u64]) -> Option<(usize, u64, u64)> {
+        seqs.windows(2)
+            .position(|w| w[1] != w[0] + 1)
+            .map(|i| (i, seqs[i], seqs[i + 1]))
     }
 
     #[test]
