@@ -356,8 +356,17 @@ test('on a phone the drawer says how many wait, and a room opened from it shows 
   const drawerButton = page.locator('#sidebar-open');
   // Both rooms once, so both have their history loaded.
   for (const name of ['random', 'general']) {
-    if (!(await sidebar.isVisible())) await drawerButton.click();
-    await sidebar.locator('#my-rooms a', { hasText: name }).click();
+    // Once the room list is in, a phone with no room open opens the drawer
+    // by itself: open it here only while it is still shut, and look again.
+    const link = sidebar.locator('#my-rooms a', { hasText: name });
+    await eventually(async () => {
+      if (await link.isVisible()) return true;
+      if ((await drawerButton.getAttribute('aria-expanded')) !== 'true') {
+        await drawerButton.click({ timeout: 1000 }).catch(() => {});
+      }
+      return link.isVisible();
+    }, { message: `the drawer showing ${name}` });
+    await link.click();
     await page.locator('#room-title', { hasText: name }).waitFor();
     await sidebar.waitFor({ state: 'hidden' });
   }
