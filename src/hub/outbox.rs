@@ -300,7 +300,8 @@ impl Outbox {
         for sub in subs.iter_mut() {
             sub.floor = replayed.get(&sub.room).copied().unwrap_or(Seq::ZERO);
             // Each room's, in the order published, after the replayed
-            // frames and before the room's next events (see `take_frames`).
+            // frames and before the room's next events (see `take_frames`):
+            // `held` is in ascending order as it is filled.
             if let Read::Lost = sub
                 .feed
                 .take_frames(&sub.cursor, self.format, sub.floor, &mut held)
@@ -308,7 +309,6 @@ impl Outbox {
                 lost = true;
             }
         }
-        held.sort_by_key(|(order, _)| *order);
         frames.extend(held.into_iter().map(|(order, f)| Piece::Own(order, f)));
         let over = lost || frames.len() > self.capacity;
         drop(s);

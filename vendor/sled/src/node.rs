@@ -235,7 +235,7 @@ impl Node {
     /// found the node too big (the key about to be written, for a write):
     /// a leaf whose hint falls in its right half is split at the hint, so
     /// keys appended in order fill the left leaf and leave it alone.
-    pub(crate) fn split(mut self, hint: Option<&[u8]>) -> (Node, Node) {
+    pub(crate) fn split(mut self, hint: &[u8]) -> (Node, Node) {
         fn split_inner<T>(
             keys: &mut Vec<IVec>,
             values: &mut Vec<T>,
@@ -338,9 +338,12 @@ impl Node {
                 )
             }
             Data::Leaf(ref mut leaf) => {
-                let at = hint.and_then(|h| {
-                    append_split_point(&leaf.keys, prefixed_lo, prefixed_hi, h)
-                });
+                let at = append_split_point(
+                    &leaf.keys,
+                    prefixed_lo,
+                    prefixed_hi,
+                    hint,
+                );
                 let (split, right_prefix_len, right_keys, right_values) =
                     split_inner(
                         &mut leaf.keys,

@@ -1530,7 +1530,7 @@ impl Tree {
     ) -> Result<()> {
         trace!("splitting node {}", view.pid);
         // split node
-        let (mut lhs, rhs) = view.deref().clone().split(Some(hint));
+        let (mut lhs, rhs) = view.deref().clone().split(hint);
         let rhs_lo = rhs.lo.clone();
 
         // install right side
