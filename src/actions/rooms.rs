@@ -548,9 +548,14 @@ pub async fn delete(
 /// tells them, from every device. Subscribing before reading the head means
 /// every message after `last_seq` in the `joined` frame arrives live.
 pub(super) fn announce_join(state: &AppState, user: UserId, room: &Room) {
-    for conn in state.hub.subscribe_user(user, room.record.id) {
-        conn.send(&ServerFrame::Joined {
-            room: room.view(user, &state.directory),
-        });
+    let conns = state.hub.subscribe_user(user, room.record.id);
+    if conns.is_empty() {
+        return;
+    }
+    let joined = ServerFrame::Joined {
+        room: room.view(user, &state.directory),
+    };
+    for conn in conns {
+        conn.announce(room.record.id, &joined);
     }
 }

@@ -37,8 +37,8 @@ impl Listened {
         }
     }
 
-    fn add(&mut self, room: RoomId, outbox: &Arc<Outbox>) {
-        outbox.subscribe(room, &self.feed);
+    fn add(&mut self, room: RoomId, outbox: &Arc<Outbox>, held: bool) {
+        outbox.subscribe(room, &self.feed, held);
         self.conns.insert(outbox.id, outbox.clone());
     }
 }
@@ -72,7 +72,7 @@ impl Hub {
             for room in rooms {
                 map.entry(*room)
                     .or_insert_with(|| Listened::new(outbox.capacity))
-                    .add(*room, outbox);
+                    .add(*room, outbox, false);
             }
         }
         write(&self.users)
@@ -170,7 +170,9 @@ impl Hub {
     }
 
     /// Starts delivering `room` to every connection of `user` (a join made
-    /// on any device reaches all of them).
+    /// on any device reaches all of them), once each connection is told
+    /// with [`Outbox::announce`]: the room's events published before that
+    /// wait in its feed, so none arrives ahead of the `joined` frame.
     pub fn subscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {
         let conns = self.connections_of(user);
         if conns.is_empty() {
@@ -181,7 +183,7 @@ impl Hub {
             .entry(room)
             .or_insert_with(|| Listened::new(conns[0].capacity));
         for c in &conns {
-            l.add(room, c);
+            l.add(room, c, true);
         }
         conns
     }

@@ -93,6 +93,10 @@ struct Sub {
     /// before the committer publishes that event, so the first live events
     /// may repeat the replay's tail; they are skipped.
     floor: Seq,
+    /// Joined while live, and the `joined` frame not queued yet (see
+    /// [`Outbox::announce`]): its feed is not read, so no event of the room
+    /// reaches the client before it hears that it is in the room.
+    held: bool,
 }
 
 /// What the writer takes from the queue in one go.
@@ -216,8 +220,9 @@ impl Outbox {
     }
 
     /// Starts reading `room`'s feed from the next event published (after
-    /// the replay, if one is under way).
-    pub(super) fn subscribe(self: &Arc<Self>, room: RoomId, feed: &Arc<Feed>) {
+    /// the replay, if one is under way). With `held`, not before
+    /// [`Outbox::announce`] queued the frame that tells the client of it.
+    pub(super) fn subscribe(self: &Arc<Self>, room: RoomId, feed: &Arc<Feed>, held: bool) {
         let mut s = self.lock();
         if s.subs.iter().any(|sub| sub.room == room) {
             return;
@@ -229,7 +234,50 @@ impl Outbox {
             feed: feed.clone(),
             cursor,
             floor: Seq::ZERO,
+            held,
         });
+    }
+
+    /// Queues `frame` (the `joined` of a room subscribed `held`), then
+    /// starts sending the room's events: those published since the
+    /// subscription follow the frame, in seq order and before the room's
+    /// next events (see [`Feed::take_frames`]). Nothing is queued if the
+    /// room was left meanwhile: its `left` frame says the rest.
+    pub fn announce(&self, room: RoomId, frame: &ServerFrame<'_>) {
+        let frame = wire::encode(frame, self.format);
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return;
+        }
+        let State {
+            subs,
+            frames,
+            replaying,
+            replied,
+            ..
+        } = &mut *s;
+        let Some(sub) = subs.iter_mut().find(|sub| sub.room == room) else {
+            return;
+        };
+        frames.push(Piece::Own(feed::next_order(), frame));
+        *replied = true;
+        let mut lost = false;
+        if std::mem::take(&mut sub.held) && !*replaying {
+            let mut since = Vec::new();
+            lost = matches!(
+                sub.feed
+                    .take_frames(&sub.cursor, self.format, sub.floor, &mut since),
+                Read::Lost
+            );
+            frames.extend(since.into_iter().map(|(order, f)| Piece::Own(order, f)));
+        }
+        let over = lost || frames.len() > self.capacity;
+        drop(s);
+        if over {
+            self.close(CloseReason::TooSlow);
+        } else {
+            self.notify.raise();
+        }
     }
 
     /// Stops reading `room`'s feed. What was published before and not yet
@@ -242,7 +290,8 @@ impl Outbox {
         };
         let sub = s.subs.swap_remove(i);
         let unread = sub.feed.unsubscribe(self.id.0, self.format, sub.floor);
-        if !s.replaying && s.close.is_none() && !unread.is_empty() {
+        // A held room was never announced: nothing of it goes out.
+        if !s.replaying && !sub.held && s.close.is_none() && !unread.is_empty() {
             s.frames
                 .extend(unread.into_iter().map(|(order, f)| Piece::Own(order, f)));
             s.frames.sort_by_key(|p| p.orders().0);
@@ -299,6 +348,10 @@ impl Outbox {
         let State { subs, frames, .. } = &mut *s;
         for sub in subs.iter_mut() {
             sub.floor = replayed.get(&sub.room).copied().unwrap_or(Seq::ZERO);
+            // A room joined meanwhile starts when it is announced.
+            if sub.held {
+                continue;
+            }
             // Each room's, in the order published, after the replayed
             // frames and before the room's next events (see `take_frames`):
             // `held` is in ascending order as it is filled.
@@ -397,7 +450,7 @@ impl Outbox {
                 if look && (!park || !into.is_empty()) {
                     break;
                 }
-                for sub in &s.subs {
+                for sub in s.subs.iter().filter(|sub| !sub.held) {
                     if let Read::Lost =
                         sub.feed
                             .read(&sub.cursor, self.format, sub.floor, into, look)
@@ -501,7 +554,7 @@ mod tests {
     fn live(capacity: usize) -> (RoomId, Arc<Outbox>, Arc<Feed>) {
         let room = RoomId::generate();
         let (outbox, feed) = (outbox(capacity), Arc::new(Feed::new(capacity)));
-        outbox.subscribe(room, &feed);
+        outbox.subscribe(room, &feed, false);
         outbox.release(&HashMap::new());
         (room, outbox, feed)
     }
@@ -545,7 +598,7 @@ mod tests {
     fn a_late_publish_of_a_replayed_event_is_not_sent_twice() {
         let room = RoomId::generate();
         let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
-        outbox.subscribe(room, &feed);
+        outbox.subscribe(room, &feed, false);
         // The head read for the replay already included seq 5, whose
         // publish reaches the feed only after the replay ended.
         outbox.release(&HashMap::from([(room, Seq(5))]));
@@ -564,7 +617,7 @@ mod tests {
     fn events_published_during_a_replay_follow_the_replayed_frames() {
         let room = RoomId::generate();
         let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
-        outbox.subscribe(room, &feed);
+        outbox.subscribe(room, &feed, false);
         publish(&feed, 1);
         outbox.push(Bytes::from_static(b"replayed"));
         publish(&feed, 2);
@@ -579,7 +632,7 @@ mod tests {
     fn a_typing_notice_after_a_ready_with_nothing_to_replay_is_kept() {
         let room = RoomId::generate();
         let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
-        outbox.subscribe(room, &feed);
+        outbox.subscribe(room, &feed, false);
         // Before the ready, the connection is catching up: a notice is dropped.
         outbox.push_droppable(Bytes::from_static(b"early"));
         publish(&feed, 1);
@@ -634,23 +687,10 @@ mod tests {
     #[test]
     fn events_published_as_a_replay_ends_stay_in_seq_order() {
         const EVENTS: u64 = 3000;
-        // The seq the frame's message carries (after the WebSocket header).
-        let seq_of = |frame: &[u8]| -> u64 {
-            let key = b"\"message\":\"";
-            let at = frame
-                .windows(key.len())
-                .position(|w| w == key)
-                .expect("a message")
-                + key.len();
-            frame[at..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .fold(0, |n, b| n * 10 + u64::from(b - b'0'))
-        };
         for _ in 0..40 {
             let room = RoomId::generate();
             let (outbox, feed) = (outbox(1 << 16), Arc::new(Feed::new(1 << 16)));
-            outbox.subscribe(room, &feed);
+            outbox.subscribe(room, &feed, false);
             let publisher = {
                 let feed = feed.clone();
                 std::thread::spawn(move || {
@@ -694,6 +734,114 @@ mod tests {
                 first_disorder(&seqs)
             );
         }
+    }
+
+    /// The seq a test frame carries (an error frame whose message is it,
+    /// after the WebSocket header).
+    fn seq_of(frame: &[u8]) -> u64 {
+        let key = b"\"message\":\"";
+        let at = frame
+            .windows(key.len())
+            .position(|w| w == key)
+            .expect("a message")
+            + key.len();
+        frame[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0, |n, b| n * 10 + u64::from(b - b'0'))
+    }
+
+    /// A room joined while its events keep coming: nothing of it is sent
+    /// before its `joined` frame, then every event since the subscription,
+    /// in seq order, without a gap. The frame is announced after some
+    /// events were published (the head it carries is read in between).
+    #[test]
+    fn a_room_joined_during_traffic_is_announced_before_its_events() {
+        const EVENTS: u64 = 2000;
+        for replaying in [false, true] {
+            for _ in 0..20 {
+                let room = RoomId::generate();
+                let (outbox, feed) = (outbox(1 << 16), Arc::new(Feed::new(1 << 16)));
+                if !replaying {
+                    outbox.release(&HashMap::new());
+                }
+                // The publisher stops after seq 100 until the room is
+                // joined, so seqs 101 on are the room's for the connection.
+                let published = Arc::new(AtomicU64::new(0));
+                let joined = Arc::new(AtomicBool::new(false));
+                let publisher = {
+                    let (feed, published, joined) =
+                        (feed.clone(), published.clone(), joined.clone());
+                    std::thread::spawn(move || {
+                        for seq in 1..=EVENTS {
+                            while seq == 101 && !joined.load(Ordering::Acquire) {
+                                std::thread::yield_now();
+                            }
+                            let message = seq.to_string();
+                            let frame = ServerFrame::Error {
+                                code: "x",
+                                message: &message,
+                                client_id: None,
+                            };
+                            let _ = feed.publish(Seq(seq), &Encoded::new(&frame));
+                            published.store(seq, Ordering::Release);
+                        }
+                    })
+                };
+                while published.load(Ordering::Acquire) < 100 {
+                    std::thread::yield_now();
+                }
+                outbox.subscribe(room, &feed, true);
+                joined.store(true, Ordering::Release);
+                let mut pieces = Vec::new();
+                while published.load(Ordering::Acquire) < 120 {
+                    outbox.drain(&mut pieces, false);
+                    assert!(
+                        pieces.is_empty(),
+                        "an event of the room before it was announced"
+                    );
+                }
+                if replaying {
+                    outbox.release(&HashMap::new());
+                }
+                // Announced while events keep coming.
+                outbox.announce(room, &ServerFrame::Pong);
+                let mut frames: Vec<Bytes> = Vec::new();
+                loop {
+                    let done = publisher.is_finished();
+                    outbox.drain(&mut pieces, false);
+                    for p in &pieces {
+                        frames.extend((0..p.frames()).map(|i| Bytes::copy_from_slice(p.frame(i))));
+                    }
+                    pieces.clear();
+                    if done {
+                        break;
+                    }
+                }
+                publisher.join().expect("joined");
+                assert_eq!(frames[0], wire::encode(&ServerFrame::Pong, Format::Json));
+                let seqs: Vec<u64> = frames[1..].iter().map(|f| seq_of(f)).collect();
+                let expected: Vec<u64> = (101..=EVENTS).collect();
+                assert!(
+                    seqs == expected,
+                    "out of order or missing: {:?}",
+                    first_disorder(&seqs)
+                );
+            }
+        }
+    }
+
+    /// A room left before its `joined` went out: nothing of it is sent.
+    #[test]
+    fn a_room_left_before_it_was_announced_sends_nothing() {
+        let room = RoomId::generate();
+        let (outbox, feed) = (outbox(16), Arc::new(Feed::new(16)));
+        outbox.release(&HashMap::new());
+        outbox.subscribe(room, &feed, true);
+        publish(&feed, 1);
+        outbox.unsubscribe(room);
+        outbox.announce(room, &ServerFrame::Pong);
+        assert_eq!(drained(&outbox).0.len(), 0);
     }
 
     fn first_disorder(seqs: &[u64]) -> Option<(usize, u64, u64)> {
