@@ -81,11 +81,14 @@ impl Hub {
             .insert(outbox.id, outbox.clone());
     }
 
-    /// Removes a connection from every room and from its user.
-    pub fn disconnect(&self, outbox: &Outbox, rooms: impl IntoIterator<Item = RoomId>) {
+    /// Removes a closing connection from every room it listens to and from
+    /// its user. The rooms are the outbox's own list, taken under the same
+    /// lock [`Hub::subscribe_user`] adds under, and a closing connection is
+    /// never added again: a join racing the close leaves nothing behind.
+    pub fn disconnect(&self, outbox: &Outbox) {
         {
             let mut map = write(&self.rooms);
-            for room in rooms {
+            for room in outbox.unsubscribe_all() {
                 if let Some(l) = map.get_mut(&room) {
                     l.conns.remove(&outbox.id);
                     if l.conns.is_empty() {
@@ -94,7 +97,6 @@ impl Hub {
                 }
             }
         }
-        outbox.unsubscribe_all();
         let mut users = write(&self.users);
         if let Some(conns) = users.get_mut(&outbox.user) {
             conns.remove(&outbox.id);
@@ -174,16 +176,21 @@ impl Hub {
     /// with [`Outbox::announce`]: the room's events published before that
     /// wait in its feed, so none arrives ahead of the `joined` frame.
     pub fn subscribe_user(&self, user: UserId, room: RoomId) -> Vec<Arc<Outbox>> {
-        let conns = self.connections_of(user);
+        let mut conns = self.connections_of(user);
         if conns.is_empty() {
             return conns;
         }
         let mut map = write(&self.rooms);
-        let l = map
-            .entry(room)
-            .or_insert_with(|| Listened::new(conns[0].capacity));
-        for c in &conns {
-            l.add(room, c, true);
+        // One closing may be leaving already (see `disconnect`); it is
+        // looked at under the lock its leaving takes.
+        conns.retain(|c| !c.is_closing());
+        if let Some(first) = conns.first() {
+            let l = map
+                .entry(room)
+                .or_insert_with(|| Listened::new(first.capacity));
+            for c in &conns {
+                l.add(room, c, true);
+            }
         }
         conns
     }
@@ -224,5 +231,35 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         read(&self.users).values().map(HashMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Format;
+
+    /// A connection leaves every room it listened to, those joined after
+    /// its hello included, and a join racing its close adds it nowhere.
+    #[test]
+    fn a_closing_connection_is_left_in_no_room() {
+        let hub = Hub::new();
+        let user = UserId::generate();
+        let outbox = Outbox::new(
+            hub.next_conn_id(),
+            user,
+            TokenHash([0; 32]),
+            Format::Json,
+            16,
+        );
+        let (hello, joined, racing) = (RoomId::generate(), RoomId::generate(), RoomId::generate());
+        hub.connect(&outbox, &[hello]);
+        assert_eq!(hub.subscribe_user(user, joined).len(), 1);
+        outbox.close(CloseReason::Gone);
+        // Still the user's until it is disconnected, but closing.
+        assert!(hub.subscribe_user(user, racing).is_empty());
+        hub.disconnect(&outbox);
+        assert!(read(&hub.rooms).is_empty(), "no room keeps it");
+        assert!(read(&hub.users).is_empty());
     }
 }

@@ -303,12 +303,15 @@ impl Outbox {
         }
     }
 
-    /// Leaves every room's feed (the connection is gone).
-    pub(super) fn unsubscribe_all(&self) {
+    /// Leaves every room's feed (the connection is gone); returns the rooms.
+    pub(super) fn unsubscribe_all(&self) -> Vec<RoomId> {
         let subs = std::mem::take(&mut self.lock().subs);
-        for sub in subs {
-            let _ = sub.feed.unsubscribe(self.id.0, self.format, sub.floor);
-        }
+        subs.into_iter()
+            .map(|sub| {
+                let _ = sub.feed.unsubscribe(self.id.0, self.format, sub.floor);
+                sub.room
+            })
+            .collect()
     }
 
     /// Ends the replay: the live stream starts after what was replayed
@@ -397,6 +400,11 @@ impl Outbox {
             }
             woken.await;
         }
+    }
+
+    /// Whether [`Outbox::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.is_closing.load(Ordering::Acquire)
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {

@@ -93,7 +93,6 @@ where
         state,
         outbox,
         identity,
-        subscribed: Vec::new(),
         greeted: false,
         counted_online: false,
         strikes: 0,
@@ -112,8 +111,6 @@ struct Connection {
     state: Arc<AppState>,
     outbox: Arc<Outbox>,
     identity: Identity,
-    /// Rooms the hub delivers to this connection (from its hello).
-    subscribed: Vec<RoomId>,
     greeted: bool,
     /// Whether this socket counts its user as online (from its `ready`).
     counted_online: bool,
@@ -143,9 +140,7 @@ impl Connection {
             if self.counted_online {
                 state.presence.gone(user);
             }
-            let mut rooms = std::mem::take(&mut self.subscribed);
-            rooms.extend(state.rooms.of_user(user));
-            state.hub.disconnect(outbox, rooms);
+            state.hub.disconnect(outbox);
             let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
             let closed = outbox.close_reason();
             if closed == Some(CloseReason::TooSlow) {
@@ -350,7 +345,6 @@ impl Connection {
         let user = self.identity.user;
         let rooms = state.rooms.of_user(user);
         state.hub.connect(&self.outbox, &rooms);
-        self.subscribed = rooms.clone();
         self.greeted = true;
         // A logout that raced the upgrade must still close this socket.
         if !matches!(state.store.session(&self.identity.session), Ok(Some(_))) {
