@@ -81,6 +81,11 @@ struct State {
     /// the writer's coalescing window, so a client with one request in
     /// flight is not held to one answer per window.
     replied: bool,
+    /// Set when its `ready` is queued (see [`Outbox::send_ready`]).
+    ready: bool,
+    /// `joined` frames announced before the `ready`: they follow it, so a
+    /// client that rebuilds its room list from `ready` still hears of them.
+    deferred: Vec<(RoomId, Bytes)>,
 }
 
 /// A room the connection listens to: its place in the room's feed.
@@ -124,6 +129,8 @@ impl Outbox {
                 close: None,
                 parked: false,
                 replied: false,
+                ready: false,
+                deferred: Vec::new(),
             }),
             notify: Signal::default(),
             drained: Notify::new(),
@@ -134,10 +141,6 @@ impl Outbox {
             last_used: AtomicU64::new(Millis::now().0),
             capacity,
         })
-    }
-
-    pub fn mark_greeted(&self) {
-        self.greeted.store(true, Ordering::Release);
     }
 
     pub fn is_greeted(&self) -> bool {
@@ -241,43 +244,89 @@ impl Outbox {
     /// Queues `frame` (the `joined` of a room subscribed `held`), then
     /// starts sending the room's events: those published since the
     /// subscription follow the frame, in seq order and before the room's
-    /// next events (see [`Feed::take_frames`]). Nothing is queued if the
-    /// room was left meanwhile: its `left` frame says the rest.
+    /// next events (see [`Feed::take_frames`]). Before the connection's
+    /// `ready`, both wait for it. Nothing is queued if the room was left
+    /// meanwhile: its `left` frame says the rest.
     pub fn announce(&self, room: RoomId, frame: &ServerFrame<'_>) {
         let frame = wire::encode(frame, self.format);
         let mut s = self.lock();
-        if s.close.is_some() {
+        if s.close.is_some() || !s.subs.iter().any(|sub| sub.room == room) {
             return;
         }
-        let State {
-            subs,
-            frames,
-            replaying,
-            replied,
-            ..
-        } = &mut *s;
-        let Some(sub) = subs.iter_mut().find(|sub| sub.room == room) else {
+        if !s.ready {
+            s.deferred.push((room, frame));
             return;
-        };
-        frames.push(Piece::Own(feed::next_order(), frame));
-        *replied = true;
-        let mut lost = false;
-        if std::mem::take(&mut sub.held) && !*replaying {
-            let mut since = Vec::new();
-            lost = matches!(
-                sub.feed
-                    .take_frames(&sub.cursor, self.format, sub.floor, &mut since),
-                Read::Lost
-            );
-            frames.extend(since.into_iter().map(|(order, f)| Piece::Own(order, f)));
         }
-        let over = lost || frames.len() > self.capacity;
+        let lost = self.announce_locked(&mut s, room, frame);
+        let over = lost || s.frames.len() > self.capacity;
         drop(s);
         if over {
             self.close(CloseReason::TooSlow);
         } else {
             self.notify.raise();
         }
+    }
+
+    /// Queues a room's `joined` and ends its hold; true if the room's feed
+    /// lost what the connection had not read.
+    fn announce_locked(&self, s: &mut State, room: RoomId, frame: Bytes) -> bool {
+        let State {
+            subs,
+            frames,
+            replaying,
+            replied,
+            ..
+        } = s;
+        let Some(sub) = subs.iter_mut().find(|sub| sub.room == room) else {
+            return false;
+        };
+        frames.push(Piece::Own(feed::next_order(), frame));
+        *replied = true;
+        if !std::mem::take(&mut sub.held) || *replaying {
+            // A replay under way takes the room's frames when it ends.
+            return false;
+        }
+        let mut since = Vec::new();
+        let read = sub
+            .feed
+            .take_frames(&sub.cursor, self.format, sub.floor, &mut since);
+        frames.extend(since.into_iter().map(|(order, f)| Piece::Own(order, f)));
+        matches!(read, Read::Lost)
+    }
+
+    /// Queues the connection's `ready`, then the `joined` of any room
+    /// announced before it; from here on the client hears of presence
+    /// changes. With a replay to follow: the live stream starts at
+    /// [`Outbox::release`].
+    pub fn send_ready(&self, ready: &ServerFrame<'_>) {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return;
+        }
+        s.frames.push(Piece::Own(
+            feed::next_order(),
+            wire::encode(ready, self.format),
+        ));
+        s.replied = true;
+        let lost = self.greet_locked(&mut s);
+        let over = lost || s.frames.len() > self.capacity;
+        drop(s);
+        if over {
+            self.close(CloseReason::TooSlow);
+        } else {
+            self.notify.raise();
+        }
+    }
+
+    /// Marks the `ready` as queued and announces what waited for it.
+    fn greet_locked(&self, s: &mut State) -> bool {
+        s.ready = true;
+        self.greeted.store(true, Ordering::Release);
+        let mut lost = false;
+        for (room, frame) in std::mem::take(&mut s.deferred) {
+            lost |= self.announce_locked(s, room, frame);
+        }
+        lost
     }
 
     /// Stops reading `room`'s feed. What was published before and not yet
@@ -322,12 +371,13 @@ impl Outbox {
         self.release_after(None, replayed);
     }
 
-    /// Queues `first` (a `ready` with nothing to replay after it) and ends
-    /// the replay in the same step: once the client can have read `first`,
-    /// the connection is live, so a typing notice sent on seeing it is not
-    /// dropped as if the connection were still catching up.
-    pub fn send_and_release(&self, first: &ServerFrame<'_>, replayed: &HashMap<RoomId, Seq>) {
-        self.release_after(Some(wire::encode(first, self.format)), replayed);
+    /// Queues a `ready` with nothing to replay after it (as
+    /// [`Outbox::send_ready`] does) and ends the replay in the same step:
+    /// once the client can have read it, the connection is live, so a
+    /// typing notice sent on seeing it is not dropped as if the connection
+    /// were still catching up.
+    pub fn send_and_release(&self, ready: &ServerFrame<'_>, replayed: &HashMap<RoomId, Seq>) {
+        self.release_after(Some(wire::encode(ready, self.format)), replayed);
     }
 
     fn release_after(&self, first: Option<Bytes>, replayed: &HashMap<RoomId, Seq>) {
@@ -337,6 +387,8 @@ impl Outbox {
         if let Some(first) = first {
             s.frames.push(Piece::Own(feed::next_order(), first));
             s.replied = true;
+            // Still replaying: the rooms announced go out with the rest.
+            let _ = self.greet_locked(&mut s);
         }
         if !s.replaying {
             drop(s);
@@ -760,29 +812,59 @@ mod tests {
     }
 
     /// A room joined while its events keep coming: nothing of it is sent
-    /// before its `joined` frame, then every event since the subscription,
-    /// in seq order, without a gap. The frame is announced after some
-    /// events were published (the head it carries is read in between).
+    /// before its `joined` frame, which comes after the connection's
+    /// `ready`, then every event since the subscription, in seq order,
+    /// without a gap. The frame is announced after some events were
+    /// published (the head it carries is read in between): on a live
+    /// connection, during a replay (before or after the replay ends), and
+    /// before the `ready`.
     #[test]
     fn a_room_joined_during_traffic_is_announced_before_its_events() {
+        #[derive(Clone, Copy, Debug)]
+        enum When {
+            Live,
+            ReplayEndsFirst,
+            AnnouncedFirst,
+            BeforeReady,
+        }
         const EVENTS: u64 = 2000;
-        for replaying in [false, true] {
-            for _ in 0..20 {
+        let ready = ServerFrame::Pong;
+        let joined = ServerFrame::Error {
+            code: "joined",
+            message: "joined",
+            client_id: None,
+        };
+        let seq_frames = |frames: &[Bytes]| -> Vec<u64> {
+            frames
+                .iter()
+                .filter(|f| f.windows(5).any(|w| w == b"\"x\",\""))
+                .map(|f| seq_of(f))
+                .collect()
+        };
+        for when in [
+            When::Live,
+            When::ReplayEndsFirst,
+            When::AnnouncedFirst,
+            When::BeforeReady,
+        ] {
+            for _ in 0..10 {
                 let room = RoomId::generate();
                 let (outbox, feed) = (outbox(1 << 16), Arc::new(Feed::new(1 << 16)));
-                if !replaying {
-                    outbox.release(&HashMap::new());
+                match when {
+                    When::Live => outbox.send_and_release(&ready, &HashMap::new()),
+                    When::ReplayEndsFirst | When::AnnouncedFirst => outbox.send_ready(&ready),
+                    When::BeforeReady => {}
                 }
                 // The publisher stops after seq 100 until the room is
                 // joined, so seqs 101 on are the room's for the connection.
                 let published = Arc::new(AtomicU64::new(0));
-                let joined = Arc::new(AtomicBool::new(false));
+                let subscribed = Arc::new(AtomicBool::new(false));
                 let publisher = {
-                    let (feed, published, joined) =
-                        (feed.clone(), published.clone(), joined.clone());
+                    let (feed, published, subscribed) =
+                        (feed.clone(), published.clone(), subscribed.clone());
                     std::thread::spawn(move || {
                         for seq in 1..=EVENTS {
-                            while seq == 101 && !joined.load(Ordering::Acquire) {
+                            while seq == 101 && !subscribed.load(Ordering::Acquire) {
                                 std::thread::yield_now();
                             }
                             let message = seq.to_string();
@@ -800,39 +882,57 @@ mod tests {
                     std::thread::yield_now();
                 }
                 outbox.subscribe(room, &feed, true);
-                joined.store(true, Ordering::Release);
-                let mut pieces = Vec::new();
-                while published.load(Ordering::Acquire) < 120 {
-                    outbox.drain(&mut pieces, false);
-                    assert!(
-                        pieces.is_empty(),
-                        "an event of the room before it was announced"
-                    );
-                }
-                if replaying {
-                    outbox.release(&HashMap::new());
-                }
-                // Announced while events keep coming.
-                outbox.announce(room, &ServerFrame::Pong);
+                subscribed.store(true, Ordering::Release);
                 let mut frames: Vec<Bytes> = Vec::new();
-                loop {
-                    let done = publisher.is_finished();
+                let mut pieces = Vec::new();
+                let mut take = |frames: &mut Vec<Bytes>| {
                     outbox.drain(&mut pieces, false);
                     for p in &pieces {
                         frames.extend((0..p.frames()).map(|i| Bytes::copy_from_slice(p.frame(i))));
                     }
                     pieces.clear();
+                };
+                while published.load(Ordering::Acquire) < 120 {
+                    take(&mut frames);
+                    assert!(
+                        seq_frames(&frames).is_empty(),
+                        "{when:?}: an event of the room before it was announced"
+                    );
+                }
+                // Announced while events keep coming.
+                match when {
+                    When::Live => outbox.announce(room, &joined),
+                    When::ReplayEndsFirst => {
+                        outbox.release(&HashMap::new());
+                        outbox.announce(room, &joined);
+                    }
+                    When::AnnouncedFirst => {
+                        outbox.announce(room, &joined);
+                        outbox.release(&HashMap::new());
+                    }
+                    When::BeforeReady => {
+                        outbox.announce(room, &joined);
+                        take(&mut frames);
+                        assert!(frames.is_empty(), "nothing before the ready");
+                        outbox.send_and_release(&ready, &HashMap::new());
+                    }
+                }
+                loop {
+                    let done = publisher.is_finished();
+                    take(&mut frames);
                     if done {
                         break;
                     }
                 }
                 publisher.join().expect("joined");
-                assert_eq!(frames[0], wire::encode(&ServerFrame::Pong, Format::Json));
-                let seqs: Vec<u64> = frames[1..].iter().map(|f| seq_of(f)).collect();
+                assert_eq!(frames[0], wire::encode(&ready, Format::Json), "{when:?}");
+                assert_eq!(frames[1], wire::encode(&joined, Format::Json), "{when:?}");
+                let seqs = seq_frames(&frames[2..]);
+                assert_eq!(seqs.len(), frames.len() - 2, "{when:?}: only events follow");
                 let expected: Vec<u64> = (101..=EVENTS).collect();
                 assert!(
                     seqs == expected,
-                    "out of order or missing: {:?}",
+                    "{when:?}: out of order or missing: {:?}",
                     first_disorder(&seqs)
                 );
             }

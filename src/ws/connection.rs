@@ -397,9 +397,8 @@ impl Connection {
                 // Nothing to replay: live from the moment `ready` can be read.
                 self.outbox.send_and_release(&ready, &heads);
             } else {
-                self.push(&ready);
+                self.outbox.send_ready(&ready);
             }
-            self.outbox.mark_greeted();
         }
         for (room, after, head) in missed {
             if !self.replay(room, after, head).await {
