@@ -81,6 +81,36 @@ impl Hub {
             .insert(outbox.id, outbox.clone());
     }
 
+    /// Subscribes a greeted connection to its user's `rooms` (as
+    /// [`Hub::connect`]), then keeps only those `members_now` (the rooms
+    /// read again) still holds, and returns them. A leave, removal or
+    /// deletion between the first read and the subscription found the
+    /// socket not yet listening; one after it unsubscribes it as usual.
+    pub fn connect_rooms(
+        &self,
+        outbox: &Arc<Outbox>,
+        rooms: Vec<RoomId>,
+        members_now: impl FnOnce() -> Vec<RoomId>,
+    ) -> Vec<RoomId> {
+        self.connect(outbox, &rooms);
+        let now: std::collections::HashSet<RoomId> = members_now().into_iter().collect();
+        let (kept, left): (Vec<RoomId>, Vec<RoomId>) =
+            rooms.into_iter().partition(|r| now.contains(r));
+        if !left.is_empty() {
+            let mut map = write(&self.rooms);
+            for room in left {
+                if let Some(l) = map.get_mut(&room) {
+                    l.conns.remove(&outbox.id);
+                    if l.conns.is_empty() {
+                        map.remove(&room);
+                    }
+                }
+                outbox.unsubscribe(room);
+            }
+        }
+        kept
+    }
+
     /// Removes a closing connection from every room it listens to and from
     /// its user. The rooms are the outbox's own list, taken under the same
     /// lock [`Hub::subscribe_user`] adds under, and a closing connection is
@@ -261,5 +291,33 @@ mod tests {
         hub.disconnect(&outbox);
         assert!(read(&hub.rooms).is_empty(), "no room keeps it");
         assert!(read(&hub.users).is_empty());
+    }
+
+    /// A room left between the hello's read of the user's rooms and its
+    /// subscription is not kept: none of its events reach the socket.
+    #[test]
+    fn a_room_left_while_a_socket_says_hello_is_not_kept() {
+        let hub = Hub::new();
+        let user = UserId::generate();
+        let outbox = Outbox::new(
+            hub.next_conn_id(),
+            user,
+            TokenHash([0; 32]),
+            Format::Json,
+            16,
+        );
+        hub.connect(&outbox, &[]);
+        let (stays, left) = (RoomId::generate(), RoomId::generate());
+        let kept = hub.connect_rooms(&outbox, vec![stays, left], || vec![stays]);
+        assert_eq!(kept, vec![stays]);
+        outbox.release(&HashMap::new());
+        let frame = ServerFrame::Pong;
+        hub.publish(left, Seq(1), &Encoded::new(&frame));
+        hub.publish(stays, Seq(1), &Encoded::new(&frame));
+        let mut pieces = Vec::new();
+        outbox.drain(&mut pieces, false);
+        let frames: usize = pieces.iter().map(Piece::frames).sum();
+        assert_eq!(frames, 1, "only the room it is still in");
+        assert!(!read(&hub.rooms).contains_key(&left));
     }
 }

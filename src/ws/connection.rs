@@ -343,8 +343,11 @@ impl Connection {
     async fn hello(&mut self, resume: HashMap<String, u64>) -> Option<CloseReason> {
         let state = self.state.clone();
         let user = self.identity.user;
-        let rooms = state.rooms.of_user(user);
-        state.hub.connect(&self.outbox, &rooms);
+        let rooms = state
+            .hub
+            .connect_rooms(&self.outbox, state.rooms.of_user(user), || {
+                state.rooms.of_user(user)
+            });
         self.greeted = true;
         // A logout that raced the upgrade must still close this socket.
         if !matches!(state.store.session(&self.identity.session), Ok(Some(_))) {
