@@ -269,19 +269,21 @@ mod tests {
     use super::*;
     use crate::protocol::Format;
 
+    /// A hub and one socket of one user, known to the hub, not greeted.
+    fn one_socket() -> (Hub, UserId, Arc<Outbox>) {
+        let hub = Hub::new();
+        let user = UserId::generate();
+        let id = hub.next_conn_id();
+        let outbox = Outbox::new(id, user, TokenHash([0; 32]), Format::Json, 16);
+        hub.connect(&outbox, &[]);
+        (hub, user, outbox)
+    }
+
     /// A connection leaves every room it listened to, those joined after
     /// its hello included, and a join racing its close adds it nowhere.
     #[test]
     fn a_closing_connection_is_left_in_no_room() {
-        let hub = Hub::new();
-        let user = UserId::generate();
-        let outbox = Outbox::new(
-            hub.next_conn_id(),
-            user,
-            TokenHash([0; 32]),
-            Format::Json,
-            16,
-        );
+        let (hub, user, outbox) = one_socket();
         let (hello, joined, racing) = (RoomId::generate(), RoomId::generate(), RoomId::generate());
         hub.connect(&outbox, &[hello]);
         assert_eq!(hub.subscribe_user(user, joined).len(), 1);
@@ -297,16 +299,7 @@ mod tests {
     /// subscription is not kept: none of its events reach the socket.
     #[test]
     fn a_room_left_while_a_socket_says_hello_is_not_kept() {
-        let hub = Hub::new();
-        let user = UserId::generate();
-        let outbox = Outbox::new(
-            hub.next_conn_id(),
-            user,
-            TokenHash([0; 32]),
-            Format::Json,
-            16,
-        );
-        hub.connect(&outbox, &[]);
+        let (hub, _, outbox) = one_socket();
         let (stays, left) = (RoomId::generate(), RoomId::generate());
         let kept = hub.connect_rooms(&outbox, vec![stays, left], || vec![stays]);
         assert_eq!(kept, vec![stays]);

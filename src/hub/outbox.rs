@@ -258,6 +258,13 @@ impl Outbox {
             return;
         }
         let lost = self.announce_locked(&mut s, room, frame);
+        self.wake_or_cut(s, lost);
+    }
+
+    /// After frames were queued under `s`: wakes the writer, or cuts the
+    /// connection off if a feed lost what it had not read (`lost`) or its
+    /// queue is over capacity.
+    fn wake_or_cut(&self, s: std::sync::MutexGuard<'_, State>, lost: bool) {
         let over = lost || s.frames.len() > self.capacity;
         drop(s);
         if over {
@@ -309,13 +316,7 @@ impl Outbox {
         ));
         s.replied = true;
         let lost = self.greet_locked(&mut s);
-        let over = lost || s.frames.len() > self.capacity;
-        drop(s);
-        if over {
-            self.close(CloseReason::TooSlow);
-        } else {
-            self.notify.raise();
-        }
+        self.wake_or_cut(s, lost);
     }
 
     /// Marks the `ready` as queued and announces what waited for it.
@@ -398,7 +399,7 @@ impl Outbox {
             return;
         }
         s.replaying = false;
-        let mut held = Vec::new();
+        let mut meanwhile = Vec::new();
         let mut lost = false;
         let State { subs, frames, .. } = &mut *s;
         for sub in subs.iter_mut() {
@@ -409,22 +410,16 @@ impl Outbox {
             }
             // Each room's, in the order published, after the replayed
             // frames and before the room's next events (see `take_frames`):
-            // `held` is in ascending order as it is filled.
-            if let Read::Lost = sub
-                .feed
-                .take_frames(&sub.cursor, self.format, sub.floor, &mut held)
+            // `meanwhile` is in ascending order as it is filled.
+            if let Read::Lost =
+                sub.feed
+                    .take_frames(&sub.cursor, self.format, sub.floor, &mut meanwhile)
             {
                 lost = true;
             }
         }
-        frames.extend(held.into_iter().map(|(order, f)| Piece::Own(order, f)));
-        let over = lost || frames.len() > self.capacity;
-        drop(s);
-        if over {
-            self.close(CloseReason::TooSlow);
-        } else {
-            self.notify.raise();
-        }
+        frames.extend(meanwhile.into_iter().map(|(order, f)| Piece::Own(order, f)));
+        self.wake_or_cut(s, lost);
     }
 
     /// Asks the writer to close the connection. The first reason wins.
@@ -755,13 +750,7 @@ mod tests {
                 let feed = feed.clone();
                 std::thread::spawn(move || {
                     for seq in 1..=EVENTS {
-                        let message = seq.to_string();
-                        let frame = ServerFrame::Error {
-                            code: "x",
-                            message: &message,
-                            client_id: None,
-                        };
-                        let _ = feed.publish(Seq(seq), &Encoded::new(&frame));
+                        publish_numbered(&feed, seq);
                     }
                 })
             };
@@ -794,6 +783,17 @@ mod tests {
                 first_disorder(&seqs)
             );
         }
+    }
+
+    /// Publishes event `seq` as a frame that carries it (see [`seq_of`]).
+    fn publish_numbered(feed: &Feed, seq: u64) {
+        let message = seq.to_string();
+        let frame = ServerFrame::Error {
+            code: "x",
+            message: &message,
+            client_id: None,
+        };
+        let _ = feed.publish(Seq(seq), &Encoded::new(&frame));
     }
 
     /// The seq a test frame carries (an error frame whose message is it,
@@ -867,13 +867,7 @@ mod tests {
                             while seq == 101 && !subscribed.load(Ordering::Acquire) {
                                 std::thread::yield_now();
                             }
-                            let message = seq.to_string();
-                            let frame = ServerFrame::Error {
-                                code: "x",
-                                message: &message,
-                                client_id: None,
-                            };
-                            let _ = feed.publish(Seq(seq), &Encoded::new(&frame));
+                            publish_numbered(&feed, seq);
                             published.store(seq, Ordering::Release);
                         }
                     })
