@@ -391,6 +391,97 @@ async fn joined_later_rooms_arrive_on_open_sockets_and_leaving_stops_them() {
     assert_eq!(next_delivery(&mut ws).await, (later.clone(), 3));
 }
 
+/// A room joined while its messages keep coming: the socket hears `joined`
+/// before any of them, then every message after the frame's `last_seq`, in
+/// seq order, each once. Two joins (another device's, then a rejoin after a
+/// leave) land in the middle of the traffic.
+#[tokio::test]
+async fn a_busy_room_joined_is_announced_before_its_messages() {
+    const MESSAGES: u64 = 1000;
+    let s = TestServer::spawn_with(&[
+        ("HEARTH_SEND_PER_SEC", "5000"),
+        ("HEARTH_SEND_BURST", "5000"),
+        ("HEARTH_MAX_FRAMES_PER_SEC", "5000"),
+    ])
+    .await;
+    let kai = s.user("kai").await;
+    let kai_other_device = s.login("kai", "password-kai").await;
+    let lou = s.user("lou").await;
+    let busy = s.room(&lou, "busy").await;
+    let mut ws = s.ws(&kai).await;
+    ws.hello(None).await;
+
+    // lou sends ten messages every 5 ms, then reads the acks.
+    let mut poster = s.ws(&lou).await;
+    poster.hello(None).await;
+    let room = busy.clone();
+    let posting = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            poster.send(&room, &format!("c{i}"), "busy").await;
+            if i % 10 == 9 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let mut acks = 0;
+        while acks < MESSAGES {
+            let f = poster.next().await.expect("an ack");
+            assert_ne!(f["type"], "error", "{f}");
+            acks += u64::from(f["type"] == "ack");
+        }
+    });
+
+    // Joined from another device once some messages are in, then left and
+    // joined again on this one while more come.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.join(&kai_other_device, &busy).await;
+    let mut joins = 1;
+    let mut seen = Vec::new();
+    let mut last_seq = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.last() != Some(&MESSAGES) {
+        assert!(Instant::now() < deadline, "the last message never came");
+        let f = ws.next().await.expect("a frame");
+        match f["type"].as_str() {
+            Some("joined") => {
+                assert_eq!(f["room"]["id"], json!(busy), "{f}");
+                last_seq = Some(f["room"]["last_seq"].as_u64().expect("last_seq"));
+                seen.clear();
+            }
+            Some("message") => {
+                let m = &f["message"];
+                assert_eq!(m["room"], json!(busy), "{f}");
+                let seq = m["seq"].as_u64().expect("seq");
+                let head = last_seq.expect("a message of the room before its joined frame");
+                if let Some(prev) = seen.last() {
+                    assert_eq!(seq, prev + 1, "out of order or a gap after {prev}");
+                } else {
+                    assert!(
+                        seq <= head + 1,
+                        "a gap after joined's last_seq {head}: {seq}"
+                    );
+                }
+                seen.push(seq);
+            }
+            Some("left") => last_seq = None,
+            _ => {}
+        }
+        if joins == 1 && seen.len() >= 50 {
+            let (status, _) = s
+                .post(
+                    &format!("/api/v1/rooms/{busy}/leave"),
+                    Some(&kai.token),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(status, 204);
+            s.join(&kai, &busy).await;
+            joins = 2;
+        }
+    }
+    assert_eq!(joins, 2, "the rejoin happened while messages came");
+    posting.await.expect("all sent and acknowledged");
+}
+
 #[tokio::test]
 async fn logout_closes_that_sessions_sockets_with_4001_and_no_others() {
     let s = TestServer::spawn().await;
