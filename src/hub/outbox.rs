@@ -51,8 +51,9 @@ pub struct Outbox {
     closed: Notify,
     /// Set, with `State::close`, once the connection is closing.
     is_closing: AtomicBool,
-    /// Set once the client has its `ready`: only then does it hear of
-    /// presence changes (its `ready` holds the state before).
+    /// Set, under the state's lock, once the client's `ready` is queued:
+    /// only then does it hear of presence changes (its `ready` holds the
+    /// state before), and only then are `joined` frames sent, not deferred.
     greeted: AtomicBool,
     /// Whether the client's last `focus` frame said its user looks at it
     /// (true until it says otherwise). With `last_used`, decides whether
@@ -81,8 +82,6 @@ struct State {
     /// the writer's coalescing window, so a client with one request in
     /// flight is not held to one answer per window.
     replied: bool,
-    /// Set when its `ready` is queued (see [`Outbox::send_ready`]).
-    ready: bool,
     /// `joined` frames announced before the `ready`: they follow it, so a
     /// client that rebuilds its room list from `ready` still hears of them.
     deferred: Vec<(RoomId, Bytes)>,
@@ -129,7 +128,6 @@ impl Outbox {
                 close: None,
                 parked: false,
                 replied: false,
-                ready: false,
                 deferred: Vec::new(),
             }),
             notify: Signal::default(),
@@ -253,7 +251,8 @@ impl Outbox {
         if s.close.is_some() || !s.subs.iter().any(|sub| sub.room == room) {
             return;
         }
-        if !s.ready {
+        // `greeted` is set under this lock (see `greet_locked`).
+        if !self.is_greeted() {
             s.deferred.push((room, frame));
             return;
         }
@@ -321,7 +320,6 @@ impl Outbox {
 
     /// Marks the `ready` as queued and announces what waited for it.
     fn greet_locked(&self, s: &mut State) -> bool {
-        s.ready = true;
         self.greeted.store(true, Ordering::Release);
         let mut lost = false;
         for (room, frame) in std::mem::take(&mut s.deferred) {
